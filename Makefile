@@ -1,0 +1,52 @@
+# Two commands do all the set-up on a fresh machine with Python 3.11+ and npm:
+#   make synth   run the main job on the shipped example profiles
+#   make test    run the whole test suite (what .ci/run calls)
+# Installs are stamped on their inputs, so a second run does no install work.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(CURDIR)/$(VENV)/bin
+# aws-cdk-lib (jsii) needs `node` on PATH even to import; the pinned Node.js 22 and CDK CLI
+# come from package.json into node_modules/.bin.
+export PATH := $(CURDIR)/node_modules/.bin:$(BIN):$(PATH)
+
+PY_STAMP   := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+
+.PHONY: install synth plan test lint schema bench clean
+
+install: $(PY_STAMP) $(NODE_STAMP)
+
+$(PY_STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+synth: install
+	switchyard plan profiles
+
+plan: install
+	switchyard plan profiles
+
+schema: install
+	switchyard schema --output profiles/schema.json
+
+lint: install
+	ruff check .
+	ruff format --check .
+
+test: install
+	ruff check .
+	pytest
+
+bench: install
+	python bench/run.py
+
+clean:
+	rm -rf build cdk.out .pytest_cache

@@ -1,0 +1,95 @@
+"""`switchyard` command line: parsing only; the work lives in stacks/commands/."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from enum import IntEnum
+from pathlib import Path
+
+from stacks import __version__
+from stacks.errors import SwitchyardError
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FAILED = 1  # a user-fixable error without a more specific code
+    INVALID_PROFILE = 2  # a profile or platform file failed validation
+    IMPOSSIBLE_TARGET = 3  # an explicit target violates a hard limit
+    RENDER_FAILED = 4  # packaging could not be rendered
+    USAGE = 64  # bad command line (sysexits EX_USAGE)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse would exit 2, which means "invalid profile" here
+        self.print_usage(sys.stderr)
+        self.exit(ExitCode.USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _paths(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PROFILE|DIR",
+        help="profile files or directories of them (default: profiles/)",
+    )
+
+
+def _add_plan(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("plan", help="decide each workload's target and explain it with numbers")
+    _paths(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    p.set_defaults(func=_cmd_plan)
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from stacks.commands.plan import run
+
+    return run(args.paths, as_json=args.json)
+
+
+def _add_validate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("validate", help="check profiles and report every problem with file:line")
+    _paths(p)
+    p.set_defaults(func=_cmd_validate)
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from stacks.commands.validate import run
+
+    return run(args.paths)
+
+
+def _add_schema(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("schema", help="write the profile JSON Schema (profiles/schema.json)")
+    p.add_argument("--output", type=Path, default=Path("profiles/schema.json"), help="where to write it; - for stdout")
+    p.set_defaults(func=_cmd_schema)
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from stacks.commands.schema import run
+
+    return run(args.output)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="switchyard", description="Decide, package and synthesize ML inference workloads.")
+    parser.add_argument("--version", action="version", version=f"switchyard {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for add in (_add_plan, _add_validate, _add_schema):
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SwitchyardError as exc:  # the tool's own errors: no traceback. Bugs still raise.
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

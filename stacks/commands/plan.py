@@ -1,0 +1,121 @@
+"""`switchyard plan`: each workload's target, why, the cost of both options, and sizing."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from stacks.commands.report import exit_code, print_failures
+from stacks.decide import Workload
+from stacks.profile import Target
+from stacks.workloads import Batch, load_all
+
+
+def _money(x: float) -> str:
+    return f"${x:,.2f}"
+
+
+def sizing_line(w: Workload, target: Target) -> str:
+    d = w.decision
+    if target is Target.serverless:
+        s = d.serverless
+        parts = [
+            f"{s.memory_mb:,} MB {s.architecture}",
+            f"timeout {s.timeout_s} s",
+            f"reserved {s.reserved_concurrency}",
+        ]
+        if s.provisioned:
+            when = w.profile.utilization.active_window if s.pc_scheduled else "24 h"
+            parts.append(f"provisioned {s.pc_min}-{s.pc_max} ({when})")
+        if s.queue_max_concurrency:
+            parts.append(f"queue max concurrency {s.queue_max_concurrency}")
+        return ", ".join(parts)
+    k = d.kubernetes
+    unit = f"{k.gpus_per_replica}x {k.gpu_type}" if k.gpu_type else f"{k.cpu_millicores / 1000:g} vCPU"
+    return (
+        f"{k.min_replicas}-{k.max_replicas} replicas x ({unit}, {k.memory_mb:,} MB), "
+        f"{k.replica_rps:.1f} rps each at {w.settings.platform.k8s_target_utilization:.0%}"
+    )
+
+
+def to_json(w: Workload) -> dict[str, Any]:
+    d = w.decision
+    return {
+        "name": w.name,
+        "file": str(w.file),
+        "requested": d.requested.value,
+        "target": d.target.value,
+        "serverless_feasible": d.serverless_feasible,
+        "utilization": round(d.utilization, 4),
+        "reasons": [r.model_dump() for r in d.reasons],
+        "warnings": d.warnings,
+        "cost_usd_month": {
+            "serverless": {
+                "total": round(d.serverless_cost.total, 2),
+                "items": {k: round(v, 2) for k, v in d.serverless_cost.items.items()},
+                "architecture": d.serverless.architecture,
+            },
+            "serverless_other_architecture": round(d.serverless_cost_other_arch.total, 2),
+            "kubernetes": {
+                "total": round(d.kubernetes_cost.total, 2),
+                "items": {k: round(v, 2) for k, v in d.kubernetes_cost.items.items()},
+            },
+        },
+        "sizing": {
+            "serverless": d.serverless.model_dump(mode="json"),
+            "kubernetes": d.kubernetes.model_dump(mode="json"),
+        },
+    }
+
+
+def render_table(batch: Batch) -> str:
+    rows = [("WORKLOAD", "TARGET", "SERVERLESS/MO", "KUBERNETES/MO", "WHY")]
+    for w in batch.workloads:
+        d = w.decision
+        rows.append(
+            (
+                w.name,
+                d.target.value,
+                _money(d.serverless_cost.total),
+                _money(d.kubernetes_cost.total),
+                d.reasons[-1].detail.split(": ", 1)[-1],
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    out = ["  ".join(c.ljust(widths[i]) if i < 4 else c for i, c in enumerate(r)).rstrip() for r in rows]
+    for w in batch.workloads:
+        d = w.decision
+        out += [
+            "",
+            f"{w.name} -> {d.target.value}  ({w.file})",
+            f"  sizing: {sizing_line(w, d.target)}",
+            f"  cost:   serverless {_money(d.serverless_cost.total)}/month "
+            f"({d.serverless.architecture}; other arch {_money(d.serverless_cost_other_arch.total)}), "
+            f"kubernetes {_money(d.kubernetes_cost.total)}/month",
+            "  rules:",
+        ]
+        out += [f"    {'*' if r.fired else '-'} {r.rule:<24} {r.detail}" for r in d.reasons]
+        out += [f"  warning: {text}" for text in d.warnings]
+    out += ["", "(* rule fired and shaped the decision or sizing; - checked, did not fire)"]
+    return "\n".join(out)
+
+
+def run(paths: list[Path], *, as_json: bool) -> int:
+    batch = load_all(paths)
+    if as_json:
+        doc = {
+            "workloads": [to_json(w) for w in batch.workloads],
+            "errors": [
+                {"file": str(f.file), "message": str(f.error), "exit_code": f.error.exit_code} for f in batch.failures
+            ],
+        }
+        print(json.dumps(doc, indent=2))
+    else:
+        if batch.workloads:
+            print(render_table(batch))
+        print_failures(batch.failures)
+    if not batch.workloads and not batch.failures:
+        print(f"error: no profiles (*.yaml) found in {', '.join(map(str, paths or ['profiles']))}", file=sys.stderr)
+    return exit_code(batch)

@@ -1,0 +1,154 @@
+"""Sizing by Little's law: concurrency = arrival rate x time in system.
+
+Pure functions of a profile and the platform settings. Only `decide` calls them; the target
+builders read the results from the Decision and never size anything themselves.
+"""
+
+from __future__ import annotations
+
+import math
+
+from pydantic import BaseModel, ConfigDict
+
+from stacks.pricebook import Platform
+from stacks.profile import Gpu, Mode, Preset, Profile
+
+LAMBDA_MIN_MEMORY_MB = 128
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ColdStart(_Frozen):
+    """Estimated cold start and its parts, in ms."""
+
+    base_ms: float
+    image_ms: float
+    weights_ms: float
+
+    @property
+    def total_ms(self) -> float:
+        return self.base_ms + self.image_ms + self.weights_ms
+
+
+class ServerlessSizing(_Frozen):
+    memory_mb: int
+    architecture: str
+    timeout_s: int
+    image_gb: float
+    avg_concurrency: float
+    peak_concurrency: float
+    reserved_concurrency: int
+    cold_start: ColdStart
+    provisioned: bool
+    pc_min: int  # warm environments in the active window (0 when not provisioned)
+    pc_max: int  # autoscaling ceiling in the active window
+    pc_hours_per_day: float  # hours a day the provisioned environments are billed
+    pc_scheduled: bool  # True when an active window drives scheduled scaling
+    queue_max_concurrency: int  # SQS event source cap (async/both), protects EFS throughput
+
+
+class KubernetesSizing(_Frozen):
+    replica_concurrency: int
+    replica_rps: float
+    min_replicas: int
+    max_replicas: int
+    gpu_type: str | None
+    gpus_per_replica: int
+    cpu_millicores: int
+    memory_mb: int
+    image_gb: float
+    load_ms: float  # weights from the node-local cache into memory
+    pod_start_ms: float  # pod start including the load
+
+
+def image_gb(p: Profile, platform: Platform, *, gpu_image: bool) -> float:
+    if p.model.image_gb is not None:
+        return p.model.image_gb
+    if p.model.preset is Preset.vllm:
+        return platform.image_estimate_vllm_gb
+    return platform.image_estimate_gpu_gb if gpu_image else platform.image_estimate_cpu_gb
+
+
+def lambda_memory_mb(p: Profile) -> int:
+    return max(LAMBDA_MIN_MEMORY_MB, math.ceil(p.model.memory_gb * 1024))
+
+
+def lambda_cold_start(p: Profile, platform: Platform) -> ColdStart:
+    img = image_gb(p, platform, gpu_image=False)
+    return ColdStart(
+        base_ms=platform.lambda_init_base_ms,
+        image_ms=img * platform.lambda_init_ms_per_image_gb,
+        weights_ms=p.model.weights_gb * 1000 / platform.efs_read_mb_per_s * 1000,
+    )
+
+
+def serverless(p: Profile, platform: Platform) -> ServerlessSizing:
+    u = p.utilization
+    seconds = u.inference_ms / 1000
+    avg_c = u.avg_rps * seconds
+    peak_c = u.peak_rps * seconds
+    cold = lambda_cold_start(p, platform)
+    provisioned = p.sla.cold_start_budget_ms < cold.total_ms
+    pc_min = pc_max = 0
+    if provisioned:
+        # Target tracking keeps utilization near the target, so warm capacity is the load
+        # divided by it; at least one environment, or the first request still pays the start.
+        pc_min = max(1, math.ceil(avg_c / platform.pc_target_utilization))
+        pc_max = max(pc_min, math.ceil(peak_c / platform.pc_target_utilization))
+    window = u.window_length_hours()
+    # Reserved concurrency caps a runaway at twice the expected peak (and never below 2 so a
+    # deployment can overlap old and new environments), within the account quota.
+    reserved = min(platform.lambda_account_concurrency, max(2, math.ceil(peak_c * 2), pc_max))
+    # Each cold environment reads the weights once at efs_read_mb_per_s; cap the queue's
+    # consumers so a burst of cold starts stays within the file system's read budget. The queue
+    # absorbs the rest. SQS event sources accept 2-1000.
+    efs_cap = int(platform.efs_file_system_read_mb_per_s // platform.efs_read_mb_per_s)
+    queue_cap = max(2, min(reserved, efs_cap, 1000)) if p.sla.mode is not Mode.sync else 0
+    return ServerlessSizing(
+        memory_mb=lambda_memory_mb(p),
+        architecture=platform.lambda_architecture,
+        timeout_s=p.sla.timeout_s,
+        image_gb=image_gb(p, platform, gpu_image=False),
+        avg_concurrency=avg_c,
+        peak_concurrency=peak_c,
+        reserved_concurrency=reserved,
+        cold_start=cold,
+        provisioned=provisioned,
+        pc_min=pc_min,
+        pc_max=pc_max,
+        pc_hours_per_day=(window if window is not None else 24.0) if provisioned else 0.0,
+        pc_scheduled=provisioned and window is not None and window < 24,
+        queue_max_concurrency=queue_cap,
+    )
+
+
+def uses_gpu_on_kubernetes(p: Profile) -> bool:
+    return p.model.gpu is not Gpu.none and p.model.accelerator is not None
+
+
+def kubernetes(p: Profile, platform: Platform) -> KubernetesSizing:
+    u = p.utilization
+    gpu = uses_gpu_on_kubernetes(p)
+    concurrency = (
+        platform.replica_concurrency_vllm if p.model.preset is Preset.vllm else platform.replica_concurrency_custom
+    )
+    replica_rps = concurrency / (u.inference_ms / 1000) * platform.k8s_target_utilization
+    max_replicas = max(1, math.ceil(u.peak_rps / replica_rps))
+    load_ms = p.model.weights_gb * 1000 / platform.local_cache_read_mb_per_s * 1000
+    pod_start = platform.pod_start_base_ms + load_ms
+    min_replicas = 1 if p.sla.cold_start_budget_ms < pod_start else 0
+    return KubernetesSizing(
+        replica_concurrency=concurrency,
+        replica_rps=replica_rps,
+        min_replicas=min_replicas,
+        max_replicas=max(max_replicas, min_replicas),
+        gpu_type=p.model.accelerator_type if gpu else None,
+        gpus_per_replica=p.model.accelerator_count if gpu else 0,
+        cpu_millicores=1000 * concurrency if not gpu else 4000,
+        memory_mb=math.ceil(p.model.memory_gb * 1024),
+        image_gb=image_gb(p, platform, gpu_image=gpu),
+        load_ms=load_ms,
+        pod_start_ms=pod_start,
+    )

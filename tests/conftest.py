@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PROFILES = ROOT / "profiles"
+SHARED_UPSTREAM = ROOT.parent / "shared" / "upstream"
+
+# aws-cdk-lib needs `node` on PATH even to import; prefer the pinned Node.js from package.json.
+_node_bin = ROOT / "node_modules" / ".bin"
+if _node_bin.is_dir() and str(_node_bin) not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = f"{_node_bin}{os.pathsep}{os.environ.get('PATH', '')}"
+
+VALID = """\
+# yaml-language-server: $schema=./schema.json
+name: demo-api
+target: auto
+model:
+  preset: custom
+  entrypoint: model.py
+  weights: s3://acme-models/demo/v1/
+  weights_gb: 0.5
+  memory_gb: 2
+  gpu: none
+sla:
+  p99_latency_ms: 300
+  cold_start_budget_ms: 10000
+  mode: sync
+  timeout_s: 30
+utilization:
+  avg_rps: 2
+  peak_rps: 20
+  active_hours_per_day: 10
+  inference_ms: 80
+"""
+
+
+@pytest.fixture
+def write_profile(tmp_path: Path):
+    """Write a profile text into a fresh directory and return its path."""
+
+    def write(text: str, name: str = "demo.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def node_available() -> bool:
+    return shutil.which("node") is not None
