@@ -1,0 +1,105 @@
+"""The real CLI in a subprocess: tables, JSON, exit codes, and no traceback on bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PROFILES, ROOT, VALID
+
+pytestmark = pytest.mark.slow
+
+
+def switchyard(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "stacks.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_plan_table_on_the_examples():
+    r = switchyard("plan", str(PROFILES))
+    assert r.returncode == 0, r.stderr
+    header, *rows = r.stdout.split("\n\n")[0].splitlines()
+    assert header.split() == ["WORKLOAD", "TARGET", "SERVERLESS/MO", "KUBERNETES/MO", "WHY"]
+    targets = {row.split()[0]: row.split()[1] for row in rows}
+    assert targets == {
+        "fraud-scoring": "kubernetes",
+        "llm-chat": "kubernetes",
+        "nightly-embeddings": "serverless",
+        "sentiment-api": "serverless",
+    }
+    assert "* limit.memory             memory 24,576 MB > Lambda's 10,240 MB" in r.stdout
+
+
+def test_plan_json_is_complete_and_consistent():
+    r = switchyard("plan", "--json", str(PROFILES))
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["errors"] == []
+    by_name = {w["name"]: w for w in doc["workloads"]}
+    llm = by_name["llm-chat"]
+    assert llm["target"] == "kubernetes"
+    assert {x["rule"] for x in llm["reasons"] if x["fired"]} >= {"limit.gpu", "limit.memory"}
+    for w in doc["workloads"]:
+        cost = w["cost_usd_month"]["serverless"]
+        assert cost["total"] == pytest.approx(sum(cost["items"].values()), abs=0.05)
+    assert by_name["sentiment-api"]["sizing"]["serverless"]["provisioned"] is True
+
+
+def test_one_bad_profile_does_not_hide_the_others(tmp_path):
+    (tmp_path / "good.yaml").write_text(VALID, encoding="utf-8")
+    (tmp_path / "bad.yaml").write_text(VALID.replace("name: demo-api", "name: other\nfoo: 1"), encoding="utf-8")
+    r = switchyard("plan", str(tmp_path))
+    assert r.returncode == 2
+    assert "demo-api" in r.stdout
+    assert f"{tmp_path / 'bad.yaml'}:3: foo: unknown key 'foo'" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_impossible_explicit_target_exits_3(tmp_path):
+    (tmp_path / "p.yaml").write_text(
+        VALID.replace("target: auto", "target: serverless").replace("  memory_gb: 2", "  memory_gb: 16"),
+        encoding="utf-8",
+    )
+    r = switchyard("plan", str(tmp_path / "p.yaml"))
+    assert r.returncode == 3
+    assert r.stderr.startswith(f"error: {tmp_path / 'p.yaml'}:3: target: serverless is impossible: memory 16,384 MB")
+    assert "Traceback" not in r.stderr
+
+
+def test_duplicate_names_are_refused(tmp_path):
+    (tmp_path / "a.yaml").write_text(VALID, encoding="utf-8")
+    (tmp_path / "b.yaml").write_text(VALID, encoding="utf-8")
+    r = switchyard("plan", "--json", str(tmp_path))
+    assert r.returncode == 1
+    doc = json.loads(r.stdout)
+    assert [w["name"] for w in doc["workloads"]] == ["demo-api"]
+    assert "name 'demo-api' is already used by" in doc["errors"][0]["message"]
+
+
+def test_missing_file_and_empty_directory(tmp_path):
+    r = switchyard("plan", str(tmp_path / "nope.yaml"))
+    assert (r.returncode, r.stderr.strip()) == (2, f"error: {tmp_path / 'nope.yaml'}: no such file")
+    r = switchyard("plan", str(tmp_path))
+    assert r.returncode == 1
+    assert r.stderr.strip() == f"error: no profiles (*.yaml) found in {tmp_path}"
+
+
+def test_usage_error_exits_64():
+    r = switchyard("plan", "--frobnicate")
+    assert r.returncode == 64
+    assert "unrecognized arguments: --frobnicate" in r.stderr
+
+
+def test_validate_lists_each_file(tmp_path):
+    (tmp_path / "good.yaml").write_text(VALID, encoding="utf-8")
+    (tmp_path / "bad.yml").write_text(VALID, encoding="utf-8")
+    r = switchyard("validate", str(tmp_path))
+    assert r.returncode == 2
+    assert r.stdout.strip() == f"ok    {tmp_path / 'good.yaml'}"
+    assert "profile files end in .yaml" in r.stderr
+    assert r.stderr.strip().endswith("1 valid, 1 invalid")
