@@ -46,7 +46,7 @@ test: install
 	pytest
 
 bench: install
-	python bench/run.py
+	for b in bench/*.py; do echo "== $$b"; python $$b || exit 1; done
 
 clean:
 	rm -rf build cdk.out .pytest_cache

@@ -73,11 +73,25 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     return run(args.output)
 
 
+def _add_render(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("render", help="write each workload's build context (Dockerfile, inference code) to build/<name>/")
+    _paths(p)
+    p.add_argument("--target", choices=["serverless", "kubernetes"], help="render for this target instead of the decided one")
+    p.add_argument("--out", type=Path, default=Path("build"), help="output root (default: build/)")
+    p.set_defaults(func=_cmd_render)
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    from stacks.commands.render import run
+
+    return run(args.paths, target=args.target, out=args.out)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="switchyard", description="Decide, package and synthesize ML inference workloads.")
     parser.add_argument("--version", action="version", version=f"switchyard {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for add in (_add_plan, _add_validate, _add_schema):
+    for add in (_add_plan, _add_validate, _add_render, _add_schema):
         add(sub)
     return parser
 

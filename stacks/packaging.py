@@ -1,0 +1,215 @@
+"""Packaging: one Jinja environment renders a build context per workload and target.
+
+    build/<name>/Dockerfile, .dockerignore, requirements.txt, app/...
+
+Templates take a `PackageSpec` made from a validated Workload, never raw dicts. Rendering is
+deterministic (same workload, byte-identical files) and atomic (the context is built beside the
+old one and swapped in, so a failure leaves the previous context, or nothing, never half of one).
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from stacks.decide import Workload
+from stacks.errors import RenderError
+from stacks.profile import Preset, Target
+from stacks.sizing import uses_gpu_on_kubernetes
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+BUILD_ROOT = Path("build")
+
+# Base images, pinned. Renovate-style bumps happen here and nowhere else.
+IMAGES = {
+    "lambda": "public.ecr.aws/lambda/python:3.12@sha256:92c88c1adc374b073b07b12bd4045497af7da68230d47c2b330423115c5850dc",
+    "cpu": "python:3.12.8-slim-bookworm",
+    "gpu": "nvidia/cuda:12.4.1-runtime-ubuntu22.04",
+    "vllm": "vllm/vllm-openai:v0.12.0",
+}
+RUNTIME_REQUIREMENTS = {"kubernetes": ["prometheus-client==0.21.1"], "serverless": []}
+LAMBDA_WEIGHTS_DIR = "/mnt/models"  # the EFS access point's mount path (must be under /mnt)
+K8S_WEIGHTS_DIR = "/models"  # the model cache volume's mount path
+SERVER_PORT = 8080
+VLLM_PORT = 8000
+RUN_AS_UID = 10001
+MAX_BATCH = 64
+USER_PACKAGE = "user_model"
+_WEIGHT_SUFFIXES = {".safetensors", ".bin", ".pt", ".pth", ".onnx", ".npz", ".npy", ".gguf", ".ckpt"}
+
+
+@dataclass(frozen=True)
+class PackageSpec:
+    """Everything a template may use. A misspelt attribute fails the render (StrictUndefined)."""
+
+    name: str
+    target: str  # serverless | kubernetes
+    flavor: str  # lambda | cpu | gpu | vllm
+    base_image: str
+    weights_dir: str
+    user_module: str | None
+    requirements: tuple[str, ...]
+    runtime_requirements: tuple[str, ...]
+    port: int
+    uid: int
+    max_batch: int
+    healthcheck_start_s: int
+    vllm_argv: tuple[str, ...]
+
+
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,  # Dockerfiles and Python, not HTML
+    )
+
+
+ENV = _env()
+
+
+def entrypoint_path(w: Workload) -> Path | None:
+    ep = w.profile.model.entrypoint
+    return (w.file.parent / ep).resolve() if ep else None
+
+
+def check_entrypoint(w: Workload) -> Path:
+    """The entrypoint exists and defines load(weights_dir) and predict(model, inputs)."""
+    path = entrypoint_path(w)
+    assert path is not None  # validation requires an entrypoint for preset custom
+    where = f"{w.file}: model.entrypoint"
+    allowed = "    allowed: a Python file defining load(weights_dir) and predict(model, inputs)"
+    if not path.is_file():
+        raise RenderError(f"{where}: {path} does not exist\n{allowed}")
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except SyntaxError as exc:
+        raise RenderError(f"{where}: {path}:{exc.lineno}: syntax error: {exc.msg}") from None
+    functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+    missing = []
+    for name, arity, signature in (("load", 1, "load(weights_dir)"), ("predict", 2, "predict(model, inputs)")):
+        fn = functions.get(name)
+        if fn is None:
+            missing.append(f"does not define {signature}")
+        elif len(fn.args.posonlyargs) + len(fn.args.args) != arity:
+            missing.append(f"defines {name} at line {fn.lineno} with the wrong arguments: expected {signature}")
+    if missing:
+        raise RenderError(f"{where}: {path} " + "; ".join(missing) + f"\n{allowed}")
+    return path
+
+
+def spec_for(w: Workload, target: Target | None = None) -> PackageSpec:
+    target = target or w.target
+    p = w.profile
+    vllm = p.model.preset is Preset.vllm
+    if target is Target.serverless:
+        flavor, weights_dir, port = "lambda", LAMBDA_WEIGHTS_DIR, SERVER_PORT
+    else:
+        flavor = "vllm" if vllm else ("gpu" if uses_gpu_on_kubernetes(p) else "cpu")
+        weights_dir, port = K8S_WEIGHTS_DIR, VLLM_PORT if vllm else SERVER_PORT
+    argv: list[str] = []
+    if vllm:
+        argv = ["--model", weights_dir, "--served-model-name", str(p.model.args["model"]),
+                "--host", "0.0.0.0", "--port", str(port)]
+        if p.model.accelerator_count > 1:
+            argv += ["--tensor-parallel-size", str(p.model.accelerator_count)]
+        for key, value in sorted(p.model.args.items()):
+            if key != "model":
+                argv += [f"--{key.replace('_', '-')}", str(value).lower() if isinstance(value, bool) else str(value)]
+    ep = entrypoint_path(w)
+    return PackageSpec(
+        name=p.name,
+        target=target.value,
+        flavor=flavor,
+        base_image=IMAGES[flavor],
+        weights_dir=weights_dir,
+        user_module=f"{USER_PACKAGE}.{ep.stem}" if ep else None,
+        requirements=tuple(p.model.requirements),
+        runtime_requirements=tuple(RUNTIME_REQUIREMENTS[target.value]),
+        port=port,
+        uid=RUN_AS_UID,
+        max_batch=MAX_BATCH,
+        healthcheck_start_s=max(30, int(w.decision.kubernetes.pod_start_ms / 1000 * 2)),
+        vllm_argv=tuple(argv),
+    )
+
+
+def _files(w: Workload, spec: PackageSpec) -> dict[str, str]:
+    """Relative path -> rendered text, for everything rendered from templates."""
+
+    def render(template: str) -> str:
+        return ENV.get_template(template).render(spec=spec)
+
+    files = {".dockerignore": render("shared/dockerignore.jinja")}
+    if spec.flavor == "vllm":
+        files["Dockerfile"] = render("vllm/Dockerfile.jinja")
+        return files
+    files["requirements.txt"] = render("shared/requirements.txt.jinja")
+    files["app/serving_core.py"] = render("shared/serving_core.py.jinja")
+    if spec.target == Target.serverless.value:
+        files["Dockerfile"] = render("serverless/Dockerfile.jinja")
+        files["app/handler.py"] = render("serverless/handler.py.jinja")
+    else:
+        files["Dockerfile"] = render("kubernetes/Dockerfile.jinja")
+        files["app/server.py"] = render("kubernetes/server.py.jinja")
+    return files
+
+
+def _user_code(entrypoint: Path) -> dict[str, Path]:
+    """The entrypoint's directory: its .py files and Python subpackages, never weights."""
+    root = entrypoint.parent
+    found: dict[str, Path] = {}
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root)
+        if "__pycache__" in rel.parts or any(part == "weights" for part in rel.parts):
+            continue
+        # a subdirectory is taken only when it is a package (has __init__.py all the way down)
+        if all((root.joinpath(*rel.parts[: i + 1]) / "__init__.py").exists() for i in range(len(rel.parts) - 1)):
+            found[f"app/{USER_PACKAGE}/{rel.as_posix()}"] = path
+    return found
+
+
+def render(w: Workload, out_root: Path = BUILD_ROOT, target: Target | None = None) -> Path:
+    """Write build/<name>/ for the workload's target (or the one given). Returns its path."""
+    spec = spec_for(w, target)
+    user_files = _user_code(check_entrypoint(w)) if spec.flavor != "vllm" else {}
+    try:
+        texts = _files(w, spec)
+    except jinja2.UndefinedError as exc:  # a template bug, but name the workload
+        raise RenderError(f"{w.file}: template error rendering {w.name}: {exc}") from exc
+    out_root.mkdir(parents=True, exist_ok=True)
+    final = out_root / w.name
+    staging = Path(tempfile.mkdtemp(prefix=f".{w.name}.", dir=out_root))
+    try:
+        for rel, text in sorted(texts.items()):
+            dest = staging / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_text(text, encoding="utf-8")
+        for rel, src in sorted(user_files.items()):
+            if src.suffix in _WEIGHT_SUFFIXES:
+                continue
+            dest = staging / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(src.read_bytes())
+        os.chmod(staging, 0o755)
+        old = None
+        if final.exists():
+            old = out_root / f".{w.name}.old"
+            shutil.rmtree(old, ignore_errors=True)
+            final.rename(old)
+        staging.rename(final)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return final
