@@ -73,8 +73,9 @@ def _percentile(xs: list[float], q: float) -> float:
 
 def _python(code: str, cwd: Path, *args: str) -> str:
     env = {**os.environ, "WEIGHTS_DIR": str(WEIGHTS)}
-    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          check=True).stdout.strip()
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=cwd, env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def main() -> None:

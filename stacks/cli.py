@@ -74,9 +74,13 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 
 def _add_render(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("render", help="write each workload's build context (Dockerfile, inference code) to build/<name>/")
+    p = sub.add_parser(
+        "render", help="write each workload's build context (Dockerfile, inference code) to build/<name>/"
+    )
     _paths(p)
-    p.add_argument("--target", choices=["serverless", "kubernetes"], help="render for this target instead of the decided one")
+    p.add_argument(
+        "--target", choices=["serverless", "kubernetes"], help="render for this target instead of the decided one"
+    )
     p.add_argument("--out", type=Path, default=Path("build"), help="output root (default: build/)")
     p.set_defaults(func=_cmd_render)
 

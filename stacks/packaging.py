@@ -118,8 +118,16 @@ def spec_for(w: Workload, target: Target | None = None) -> PackageSpec:
         weights_dir, port = K8S_WEIGHTS_DIR, VLLM_PORT if vllm else SERVER_PORT
     argv: list[str] = []
     if vllm:
-        argv = ["--model", weights_dir, "--served-model-name", str(p.model.args["model"]),
-                "--host", "0.0.0.0", "--port", str(port)]
+        argv = [
+            "--model",
+            weights_dir,
+            "--served-model-name",
+            str(p.model.args["model"]),
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(port),
+        ]
         if p.model.accelerator_count > 1:
             argv += ["--tensor-parallel-size", str(p.model.accelerator_count)]
         for key, value in sorted(p.model.args.items()):

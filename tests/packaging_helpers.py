@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,3 +31,11 @@ def imported_app(app_dir: Path, module: str):
         for n in [n for n in sys.modules if n.split(".")[0] in names]:
             del sys.modules[n]
         sys.modules.update(saved)
+
+
+def model_module(path: Path):
+    """Import a user model file under a unique name, bypassing sys.modules caching."""
+    spec = importlib.util.spec_from_file_location(f"_direct_{abs(hash(path))}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -18,7 +18,6 @@ from tests.conftest import VALID
 DAYS = 730 / 24
 
 
-
 def edit(text: str, *pairs: tuple[str, str]) -> str:
     for old, new in pairs:
         assert old in text, old
@@ -48,7 +47,9 @@ def test_hard_limit_rules_out_lambda(limit, write_profile):
 
 
 def test_limits_sit_exactly_at_lambdas_quotas(write_profile):
-    at_limit = edit(VALID, ("  memory_gb: 2", "  memory_gb: 10\n  image_gb: 10"), ("  timeout_s: 30", "  timeout_s: 900"))
+    at_limit = edit(
+        VALID, ("  memory_gb: 2", "  memory_gb: 10\n  image_gb: 10"), ("  timeout_s: 30", "  timeout_s: 900")
+    )
     w = decide(load_profile(write_profile(at_limit)))
     assert not [r for r in w.decision.fired() if r.rule.startswith("limit.")]
     assert w.decision.serverless.memory_mb == 10240
@@ -165,8 +166,12 @@ def test_gpu_kubernetes_cost_by_hand(write_profile):
 
 
 def test_min_replicas_follow_the_pod_start(write_profile):
-    tight = decide(load_profile(write_profile(edit(VALID, ("  cold_start_budget_ms: 10000", "  cold_start_budget_ms: 15000")))))
-    loose = decide(load_profile(write_profile(edit(VALID, ("  cold_start_budget_ms: 10000", "  cold_start_budget_ms: 16000")))))
+    tight = decide(
+        load_profile(write_profile(edit(VALID, ("  cold_start_budget_ms: 10000", "  cold_start_budget_ms: 15000"))))
+    )
+    loose = decide(
+        load_profile(write_profile(edit(VALID, ("  cold_start_budget_ms: 10000", "  cold_start_budget_ms: 16000"))))
+    )
     # pod start = 15,000 ms + 0.5 GB at 1,000 MB/s = 15,500 ms
     assert tight.decision.kubernetes.pod_start_ms == 15500
     assert tight.decision.kubernetes.min_replicas == 1

@@ -34,8 +34,14 @@ def test_render_is_deterministic(sentiment, tmp_path, target):
 
 def test_contexts_hold_code_and_never_weights(sentiment, tmp_path):
     lam = tree(render(sentiment, tmp_path, Target.serverless))
-    assert {"Dockerfile", ".dockerignore", "requirements.txt", "app/handler.py", "app/serving_core.py",
-            "app/user_model/model.py"} <= set(lam)
+    assert {
+        "Dockerfile",
+        ".dockerignore",
+        "requirements.txt",
+        "app/handler.py",
+        "app/serving_core.py",
+        "app/user_model/model.py",
+    } <= set(lam)
     assert not [p for p in lam if "weights" in p.split("/") or p.endswith((".npz", ".json"))]
     k8s = tree(render(sentiment, tmp_path / "k", Target.kubernetes))
     assert "app/server.py" in k8s and "app/handler.py" not in k8s
@@ -49,16 +55,20 @@ def test_vllm_context_is_the_server_with_the_profiles_arguments(tmp_path):
     assert set(files) == {"Dockerfile", ".dockerignore"}
     dockerfile = files["Dockerfile"].decode()
     assert 'ENTRYPOINT ["python3", "-m", "vllm.entrypoints.openai.api_server"]' in dockerfile
-    assert ('CMD ["--model", "/models", "--served-model-name", "meta-llama/Llama-3.1-8B-Instruct", '
-            '"--host", "0.0.0.0", "--port", "8000", "--max-model-len", "8192"]') in dockerfile
+    assert (
+        'CMD ["--model", "/models", "--served-model-name", "meta-llama/Llama-3.1-8B-Instruct", '
+        '"--host", "0.0.0.0", "--port", "8000", "--max-model-len", "8192"]'
+    ) in dockerfile
     assert "HF_HUB_OFFLINE=1" in dockerfile  # the weights come from the cache volume, not a hub
 
 
 def test_failed_render_leaves_the_previous_context_and_no_debris(tmp_path, write_profile):
-    good = (SLOW_PROFILE.read_text())
+    good = SLOW_PROFILE.read_text()
     model_dir = tmp_path / "m"
     model_dir.mkdir()
-    (model_dir / "model.py").write_text("def load(weights_dir):\n    return 1\n\ndef predict(model, inputs):\n    return inputs\n")
+    (model_dir / "model.py").write_text(
+        "def load(weights_dir):\n    return 1\n\ndef predict(model, inputs):\n    return inputs\n"
+    )
     profile = model_dir / "p.yaml"
     profile.write_text(good)
     out = tmp_path / "build"
@@ -86,8 +96,10 @@ def test_missing_entrypoint_writes_nothing(tmp_path):
     ("source", "problem"),
     [
         ("def load(weights_dir):\n    return 1\n", "does not define predict(model, inputs)"),
-        ("def load():\n    return 1\n\ndef predict(model, inputs):\n    return inputs\n",
-         "defines load at line 1 with the wrong arguments: expected load(weights_dir)"),
+        (
+            "def load():\n    return 1\n\ndef predict(model, inputs):\n    return inputs\n",
+            "defines load at line 1 with the wrong arguments: expected load(weights_dir)",
+        ),
         ("def load(weights_dir)\n", "syntax error"),
     ],
 )

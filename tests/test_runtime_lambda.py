@@ -5,14 +5,13 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import sys
 
 import pytest
 
 from stacks.packaging import render
 from stacks.profile import Target
 from tests.conftest import PROFILES
-from tests.packaging_helpers import SENTIMENT_WEIGHTS, SLOW_PROFILE, imported_app, workload
+from tests.packaging_helpers import SENTIMENT_WEIGHTS, SLOW_PROFILE, imported_app, model_module, workload
 
 
 def function_url_event(body: str | None, method: str = "POST", b64: bool = False) -> dict:
@@ -27,7 +26,13 @@ def function_url_event(body: str | None, method: str = "POST", b64: bool = False
             "accountId": "123456789012",
             "apiId": "abc",
             "domainName": "abc.lambda-url.us-east-1.on.aws",
-            "http": {"method": method, "path": "/", "protocol": "HTTP/1.1", "sourceIp": "203.0.113.1", "userAgent": "t"},
+            "http": {
+                "method": method,
+                "path": "/",
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.1",
+                "userAgent": "t",
+            },
             "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
             "routeKey": "$default",
             "stage": "$default",
@@ -77,11 +82,7 @@ def test_function_url_prediction_equals_calling_the_model(sentiment_handler):
     reply = sentiment_handler.handler(function_url_event(json.dumps({"inputs": texts})), None)
     assert reply["statusCode"] == 200
     assert reply["headers"]["content-type"] == "application/json"
-    sys.path.insert(0, str(PROFILES / "models" / "sentiment"))
-    try:
-        import model as direct
-    finally:
-        sys.path.pop(0)
+    direct = model_module(PROFILES / "models" / "sentiment" / "model.py")
     expected = direct.predict(direct.load(SENTIMENT_WEIGHTS), texts)
     assert json.loads(reply["body"]) == {"outputs": expected}
     assert expected[0]["label"] == "positive" and expected[1]["label"] == "negative"
@@ -112,11 +113,13 @@ def test_bad_requests_get_a_clear_4xx(sentiment_handler, body, method, status, e
 
 def test_sqs_batch_fails_only_the_poison_message(slow_handler):
     handler, results = slow_handler
-    event = {"Records": [
-        sqs_record("m-1", json.dumps({"inputs": [1, 2]})),
-        sqs_record("m-poison", "{this is not json"),
-        sqs_record("m-3", json.dumps({"inputs": [10]})),
-    ]}
+    event = {
+        "Records": [
+            sqs_record("m-1", json.dumps({"inputs": [1, 2]})),
+            sqs_record("m-poison", "{this is not json"),
+            sqs_record("m-3", json.dumps({"inputs": [10]})),
+        ]
+    }
     assert handler.handler(event, None) == {"batchItemFailures": [{"itemIdentifier": "m-poison"}]}
     assert json.loads((results / "m-1.json").read_text()) == {"outputs": [3.0, 6.0]}
     assert json.loads((results / "m-3.json").read_text()) == {"outputs": [30.0]}
@@ -125,8 +128,12 @@ def test_sqs_batch_fails_only_the_poison_message(slow_handler):
 
 def test_unexpected_exception_fails_its_record_loudly_not_the_batch(slow_handler, caplog):
     handler, results = slow_handler
-    event = {"Records": [sqs_record("ok-1", json.dumps({"inputs": [1]})),
-                         sqs_record("boom", json.dumps({"inputs": ["crash"]}))]}
+    event = {
+        "Records": [
+            sqs_record("ok-1", json.dumps({"inputs": [1]})),
+            sqs_record("boom", json.dumps({"inputs": ["crash"]})),
+        ]
+    }
     with caplog.at_level(logging.ERROR, logger="switchyard"):
         reply = handler.handler(event, None)
     assert reply == {"batchItemFailures": [{"itemIdentifier": "boom"}]}

@@ -19,7 +19,7 @@ import pytest
 
 from stacks.packaging import render
 from stacks.profile import Target
-from tests.packaging_helpers import SLOW_PROFILE, workload
+from tests.packaging_helpers import SLOW_PROFILE, model_module, workload
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
@@ -32,8 +32,12 @@ def free_port() -> int:
 
 def call(port: int, path: str, body: dict | None = None, timeout: float = 10) -> tuple[int, str]:
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method="POST" if data else "GET",
-                                 headers={"content-type": "application/json"})
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=data,
+        method="POST" if data else "GET",
+        headers={"content-type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, r.read().decode()
@@ -64,8 +68,10 @@ def server(tmp_path):
     ctx = render(workload(SLOW_PROFILE), tmp_path / "build", Target.kubernetes)
     port = free_port()
     env = {**os.environ, "PORT": str(port), "WEIGHTS_DIR": str(SLOW_PROFILE.parent / "weights"), "SLOW_LOAD_S": "1.0"}
-    log = open(tmp_path / "server.log", "w+")
-    proc = subprocess.Popen([sys.executable, "server.py"], cwd=ctx / "app", env=env, stdout=log, stderr=subprocess.STDOUT)
+    log = open(tmp_path / "server.log", "w+")  # noqa: SIM115 - the server writes to it until teardown
+    proc = subprocess.Popen(
+        [sys.executable, "server.py"], cwd=ctx / "app", env=env, stdout=log, stderr=subprocess.STDOUT
+    )
     try:
         wait_for(lambda: call(port, "/healthz")[0] == 200)
         yield proc, port, tmp_path / "server.log"
@@ -77,7 +83,7 @@ def server(tmp_path):
 
 
 def test_readiness_turns_true_only_after_the_load(server):
-    proc, port, _ = server
+    _proc, port, _ = server
     status, body = call(port, "/readyz")
     assert (status, json.loads(body)) == (503, {"status": "not ready", "reason": "loading"})
     assert call(port, "/predict", {"inputs": [1]})[0] == 503
@@ -86,13 +92,9 @@ def test_readiness_turns_true_only_after_the_load(server):
 
 
 def test_predictions_equal_the_model_and_metrics_count_them(server, monkeypatch):
-    proc, port, _ = server
+    _proc, port, _ = server
     wait_for(lambda: call(port, "/readyz")[0] == 200)
-    sys.path.insert(0, str(SLOW_PROFILE.parent))
-    try:
-        import model as direct
-    finally:
-        sys.path.pop(0)
+    direct = model_module(SLOW_PROFILE.parent / "model.py")
     monkeypatch.setenv("SLOW_LOAD_S", "0")
     expected = direct.predict(direct.load(SLOW_PROFILE.parent / "weights"), [1, 2.5, 4])
     for _ in range(3):

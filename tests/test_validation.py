@@ -164,8 +164,10 @@ def test_golden_message(case, write_profile):
 
 
 def test_all_problems_of_a_stage_are_reported_at_once(write_profile):
-    text = VALID.replace("target: auto", "target: cloud").replace("  weights_gb: 0.5", "  weights_gb: 0").replace(
-        "  mode: sync", "  mode: sometimes"
+    text = (
+        VALID.replace("target: auto", "target: cloud")
+        .replace("  weights_gb: 0.5", "  weights_gb: 0")
+        .replace("  mode: sync", "  mode: sometimes")
     )
     message = errors_of(write_profile(text))
     assert [line.split(":")[2].strip() for line in message.splitlines() if line.startswith("P:")] == [
@@ -194,7 +196,10 @@ def test_document_must_be_a_mapping(write_profile):
 
 def test_unsafe_yaml_tags_are_refused(write_profile):
     text = VALID.replace("name: demo-api", "name: !!python/object/apply:os.system ['true']")
-    assert errors_of(write_profile(text)) == "P:2: YAML error: unsupported YAML tag tag:yaml.org,2002:python/object/apply:os.system"
+    assert (
+        errors_of(write_profile(text))
+        == "P:2: YAML error: unsupported YAML tag tag:yaml.org,2002:python/object/apply:os.system"
+    )
     scalar = VALID.replace("name: demo-api", "name: !!python/name:os.system ''")
     assert errors_of(write_profile(scalar)).startswith("P:2: YAML error: could not determine a constructor")
 

@@ -15,8 +15,11 @@ def run(paths: list[Path], *, target: str | None, out: Path) -> int:
         chosen = Target(target) if target else w.target
         if chosen is Target.serverless and not w.decision.serverless_feasible and w.target is not Target.serverless:
             limits = [r.detail for r in w.decision.fired() if r.rule.startswith(("limit.", "sla."))]
-            batch.failures.append(Failure(w.file, SwitchyardError(
-                f"{w.file}: cannot render {w.name} for serverless: " + "; ".join(limits))))
+            batch.failures.append(
+                Failure(
+                    w.file, SwitchyardError(f"{w.file}: cannot render {w.name} for serverless: " + "; ".join(limits))
+                )
+            )
             continue
         try:
             path = render(w, out, chosen)

@@ -16,8 +16,36 @@ from pathlib import Path
 
 import numpy as np
 
-POSITIVE = ["good", "great", "excellent", "love", "loved", "happy", "fast", "helpful", "amazing", "wonderful", "best", "nice", "reliable"]
-NEGATIVE = ["bad", "terrible", "awful", "hate", "hated", "sad", "slow", "broken", "worst", "poor", "useless", "rude", "late"]
+POSITIVE = [
+    "good",
+    "great",
+    "excellent",
+    "love",
+    "loved",
+    "happy",
+    "fast",
+    "helpful",
+    "amazing",
+    "wonderful",
+    "best",
+    "nice",
+    "reliable",
+]
+NEGATIVE = [
+    "bad",
+    "terrible",
+    "awful",
+    "hate",
+    "hated",
+    "sad",
+    "slow",
+    "broken",
+    "worst",
+    "poor",
+    "useless",
+    "rude",
+    "late",
+]
 
 
 def write(out: Path) -> None:
