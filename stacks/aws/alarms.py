@@ -1,0 +1,100 @@
+"""Alarms a platform team pages on: errors, throttles, DLQ depth, p99 over the SLA, spillover, cold starts."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from stacks.decide import Workload
+
+COLD_START_NAMESPACE = "Switchyard"
+
+
+class WorkloadAlarms(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        workload: Workload,
+        alias: lambda_.Alias,
+        log_group: logs.ILogGroup,
+        dlq: sqs.IQueue | None,
+    ) -> None:
+        super().__init__(scope, id)
+        five = Duration.minutes(5)
+        p99_ms = workload.profile.sla.p99_latency_ms
+        self.alarms: dict[str, cw.Alarm] = {}
+
+        def alarm(key: str, metric: cw.IMetric, threshold: float, description: str, periods: int = 1) -> None:
+            self.alarms[key] = metric.create_alarm(
+                self,
+                key,
+                threshold=threshold,
+                evaluation_periods=periods,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+                alarm_description=description,
+            )
+
+        alarm("Errors", alias.metric_errors(period=five, statistic="Sum"), 0, f"{workload.name}: invocations failed")
+        alarm(
+            "Throttles",
+            alias.metric_throttles(period=five, statistic="Sum"),
+            0,
+            f"{workload.name}: invocations throttled (reserved concurrency or account quota)",
+        )
+        alarm(
+            "DurationP99",
+            alias.metric_duration(period=five, statistic="p99"),
+            p99_ms,
+            f"{workload.name}: p99 duration above the SLA's {p99_ms:g} ms",
+            periods=3,
+        )
+        if workload.decision.serverless.provisioned:
+            spill = cw.Metric(
+                namespace="AWS/Lambda",
+                metric_name="ProvisionedConcurrencySpilloverInvocations",
+                dimensions_map={"FunctionName": alias.lambda_.function_name, "Resource": alias.function_name},
+                period=five,
+                statistic="Sum",
+            )
+            alarm(
+                "ProvisionedSpillover",
+                spill,
+                0,
+                f"{workload.name}: requests spilled past provisioned concurrency onto cold starts",
+                periods=3,
+            )
+        if dlq is not None:
+            alarm(
+                "DeadLetters",
+                dlq.metric_approximate_number_of_messages_visible(period=five, statistic="Maximum"),
+                0,
+                f"{workload.name}: messages in the dead-letter queue",
+            )
+        # Lambda reports the init duration only in the REPORT record of a cold start. With JSON
+        # logs that is a platform.report event with record.metrics.initDurationMs (a text REPORT
+        # line ends with the X-Ray trace id when tracing is on, which breaks positional patterns).
+        filter_ = logs.MetricFilter(
+            self,
+            "ColdStartFilter",
+            log_group=log_group,
+            filter_pattern=logs.FilterPattern.literal(
+                '{ ($.type = "platform.report") && ($.record.metrics.initDurationMs > 0) }'
+            ),
+            metric_namespace=COLD_START_NAMESPACE,
+            metric_name=f"{workload.name}-InitDuration",
+            metric_value="$.record.metrics.initDurationMs",
+        )
+        budget = workload.profile.sla.cold_start_budget_ms
+        alarm(
+            "ColdStartOverBudget",
+            filter_.metric(period=five, statistic="Maximum"),
+            budget,
+            f"{workload.name}: a cold start took longer than the {budget:g} ms budget",
+        )

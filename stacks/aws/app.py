@@ -1,0 +1,73 @@
+"""The CDK app: one platform stack plus one stack per workload resolved to serverless.
+
+    npx cdk synth          (cdk.json runs this module)
+
+Profiles come from the context key `switchyard:profiles` (default: profiles). Synthesis is
+offline: no context lookups, account left to deploy time, region from the platform settings.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks, ServerlessChecks
+
+from stacks.aws.platform import PlatformStack
+from stacks.aws.workload import WorkloadStack, stack_name
+from stacks.errors import SwitchyardError
+from stacks.loader import load_settings
+from stacks.packaging import BUILD_ROOT, render
+from stacks.workloads import Batch, load_all
+
+PLATFORM_STACK = "Switchyard-Platform"
+PROFILES_CONTEXT = "switchyard:profiles"
+# Feature flags, set here (not in cdk.json) so the CLI and in-process synthesis agree.
+FEATURE_FLAGS = {
+    # Keep CloudFormation exports protected while a workload stack imports them.
+    "@aws-cdk/core:defaultCrossStackReferences": "strong",
+    # Grant S3 server access logging by bucket policy, not the legacy LogDeliveryWrite ACL, so
+    # every bucket can enforce bucket-owner object ownership (ACLs off).
+    "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True,
+}
+
+
+def build_app(
+    batch: Batch, *, profiles_dir: Path, outdir: str | None = None, build_root: Path = BUILD_ROOT, nag: bool = True
+) -> cdk.App:
+    """Construct (not synthesize) the app for the serverless workloads of `batch`."""
+    app = cdk.App(outdir=outdir, context=FEATURE_FLAGS)
+    platform_settings = load_settings(profiles_dir).platform
+    env = cdk.Environment(region=platform_settings.region)
+    platform = PlatformStack(app, PLATFORM_STACK, platform=platform_settings, env=env)
+    for w in batch.by_target("serverless"):
+        context = render(w, build_root)
+        stack = WorkloadStack(
+            app, stack_name(w.name), workload=w, build_context=context.resolve(), platform=platform, env=env
+        )
+        cdk.Tags.of(stack).add("switchyard:workload", w.name)
+    cdk.Tags.of(app).add("switchyard:managed-by", "switchyard")
+    if nag:
+        cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
+    return app
+
+
+def main() -> int:
+    probe = cdk.App()
+    profiles_dir = Path(probe.node.try_get_context(PROFILES_CONTEXT) or "profiles")
+    batch = load_all([profiles_dir])
+    if batch.failures:
+        for failure in batch.failures:
+            print(f"error: {failure.error}", file=sys.stderr)
+        return 1
+    try:
+        build_app(batch, profiles_dir=profiles_dir).synth()
+    except SwitchyardError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

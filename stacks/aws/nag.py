@@ -1,0 +1,104 @@
+"""cdk-nag acknowledgements: each one a finding a security reviewer would accept, with why.
+
+Acknowledgements are attached to the exact construct a finding is about (one per granular
+finding), never to a whole stack, so a new resource with the same problem still fails synthesis.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from constructs import IConstruct
+
+BASIC_EXECUTION = "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]"
+VPC_EXECUTION = "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]"
+
+REASONS = {
+    BASIC_EXECUTION: "AWS-maintained minimal policy for writing the function's own CloudWatch logs; "
+    "a hand-written copy would only drift from it.",
+    VPC_EXECUTION: "AWS-maintained minimal policy Lambda needs to create and delete its ENIs in the VPC; "
+    "those EC2 actions do not support resource-level permissions.",
+    "AwsSolutions::AwsSolutions-IAM5[Resource::*]": "Only xray:PutTraceSegments and xray:PutTelemetryRecords use "
+    "Resource '*': X-Ray does not support resource-level permissions for them.",
+    "Serverless::Serverless-LambdaDLQ": "Never invoked asynchronously: it serves synchronous calls (Function URL, "
+    "the custom-resource provider) or an SQS event source whose queue has its own dead-letter queue; a Lambda "
+    "DLQ only catches failed asynchronous invocations.",
+}
+
+
+def ack(scope: IConstruct, rule: str, reason: str | None = None) -> None:
+    cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=rule, reason=reason or REASONS[rule]))
+
+
+def function_role(fn) -> IConstruct:
+    return fn.role.node.default_child if fn.role is not None else fn
+
+
+def ack_function(fn, *, vpc: bool) -> None:
+    """Findings every Switchyard Lambda function shares."""
+    role = fn.role
+    ack(role, BASIC_EXECUTION)
+    if vpc:
+        ack(role, VPC_EXECUTION)
+    ack(role, "AwsSolutions::AwsSolutions-IAM5[Resource::*]")
+    ack(fn, "Serverless::Serverless-LambdaDLQ")
+
+
+def ack_weights_sync(weights, *, s3_prefix: str | None) -> None:
+    ack_function(weights.function, vpc=True)
+    if s3_prefix is not None:
+        ack(
+            weights.function.role,
+            f"AwsSolutions::AwsSolutions-IAM5[Resource::{s3_prefix}*]",
+            "Read access is limited to the objects under the workload's own weights prefix; the object names "
+            "inside a model version are not known at synthesis.",
+        )
+    framework = weights.provider.node.find_child("framework-onEvent")
+    role = framework.role
+    ack(role, BASIC_EXECUTION)
+    ack(
+        role,
+        f"AwsSolutions::AwsSolutions-IAM5[Resource::<{cdk.Stack.of(weights).get_logical_id(weights.function.node.default_child)}.Arn>:*]",
+        "CDK's custom-resource provider may invoke any version of the one sync function it fronts.",
+    )
+    for rule, reason in (
+        (
+            "Serverless::Serverless-LambdaTracing",
+            "CDK's custom-resource provider framework function runs once per "
+            "deploy; its behaviour is visible in CloudFormation events and its own log group.",
+        ),
+        (
+            "Serverless::Serverless-LambdaDefaultMemorySize",
+            "CDK's provider framework function only relays one "
+            "event per deploy; its default memory is ample and it is not configurable.",
+        ),
+        (
+            "Serverless::Serverless-LambdaDLQ",
+            "CloudFormation custom-resource events that fail surface as a failed "
+            "stack operation and are retried by the provider framework; a DLQ would hide them.",
+        ),
+    ):
+        ack(framework, rule, reason)
+
+
+def ack_async(ingest, alias) -> None:
+    ack(
+        ingest.dlq,
+        "Serverless::Serverless-SQSRedrivePolicy",
+        "This queue is the dead-letter queue; a DLQ for the DLQ would defer the same failure. Its depth is alarmed.",
+    )
+    for child in alias.node.children:
+        if child.node.id.startswith("SqsEventSource"):
+            ack(
+                child,
+                "Serverless::Serverless-LambdaEventSourceMappingDestination",
+                "SQS event sources use the queue's redrive policy (DLQ after 5 receives); on-failure "
+                "destinations apply only to stream sources.",
+            )
+
+
+def ack_results_prefix(fn, results_arn_logical_id: str, prefix: str) -> None:
+    ack(
+        fn.role,
+        f"AwsSolutions::AwsSolutions-IAM5[Resource::<{results_arn_logical_id}.Arn>/{prefix}*]",
+        "Write-only access to the workload's results prefix; object names are message IDs known only at run time.",
+    )

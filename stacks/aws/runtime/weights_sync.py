@@ -1,0 +1,93 @@
+"""Custom resource handler: put one exact weights version on EFS before traffic reaches it.
+
+Runs in the VPC with the workload's EFS writer access point mounted at MOUNT (the workload's own
+directory). Copies s3://bucket/prefix/ (every object) or s3://bucket/key.zip (extracted) into
+MOUNT/<version>/, through a temporary directory renamed into place, then writes a marker. A
+version that is already complete is skipped, so re-running is free. On update the previous
+version is kept (old function versions may still read it) and older ones are removed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import zipfile
+
+MOUNT = os.environ.get("MOUNT", "/mnt/weights")
+MARKER = ".switchyard-complete"
+
+
+def _s3():
+    import boto3  # in the Lambda runtime
+
+    return boto3.client("s3")
+
+
+def _split(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://"):
+        raise ValueError(f"Source must be an s3:// URI, got {uri!r}")
+    bucket, _, key = uri[5:].partition("/")
+    return bucket, key
+
+
+def sync(source: str, version: str, mount: str = MOUNT, s3=None) -> str:
+    s3 = s3 or _s3()
+    final = os.path.join(mount, version)
+    if os.path.exists(os.path.join(final, MARKER)):
+        return final
+    bucket, key = _split(source)
+    staging = tempfile.mkdtemp(prefix=f".{version}.", dir=mount)
+    try:
+        if key.endswith(".zip"):
+            archive = os.path.join(staging, ".weights.zip")
+            s3.download_file(bucket, key, archive)
+            with zipfile.ZipFile(archive) as zf:
+                zf.extractall(staging)
+            os.remove(archive)
+        else:
+            prefix = key if key.endswith("/") or not key else key + "/"
+            count = 0
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                for obj in page.get("Contents", []):
+                    rel = obj["Key"][len(prefix) :]
+                    if not rel or rel.endswith("/"):
+                        continue
+                    dest = os.path.join(staging, rel)
+                    if not os.path.realpath(dest).startswith(os.path.realpath(staging) + os.sep):
+                        raise ValueError(f"object key {obj['Key']!r} escapes the weights directory")
+                    os.makedirs(os.path.dirname(dest), exist_ok=True)
+                    s3.download_file(bucket, obj["Key"], dest)
+                    count += 1
+            if count == 0:
+                raise ValueError(f"no objects under {source}: refusing to publish an empty weights version")
+        with open(os.path.join(staging, MARKER), "w") as fh:
+            fh.write(source + "\n")
+        os.chmod(staging, 0o755)
+        if os.path.exists(final):  # an incomplete earlier attempt
+            shutil.rmtree(final)
+        os.rename(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return final
+
+
+def prune(mount: str, keep: set[str]) -> list[str]:
+    removed = []
+    for name in sorted(os.listdir(mount)):
+        if name not in keep and not name.startswith("."):
+            shutil.rmtree(os.path.join(mount, name), ignore_errors=True)
+            removed.append(name)
+    return removed
+
+
+def on_event(event, context=None):
+    props = event["ResourceProperties"]
+    version = props["Version"]
+    if event["RequestType"] == "Delete":
+        return {"PhysicalResourceId": event.get("PhysicalResourceId", version)}  # keep weights: cheap, and safe
+    sync(props["Source"], version)
+    if event["RequestType"] == "Update":
+        prune(MOUNT, {version, event.get("PhysicalResourceId", version)})
+    return {"PhysicalResourceId": version, "Data": {"Directory": version}}
