@@ -87,7 +87,7 @@ def on_event(event, context=None):
     version = props["Version"]
     if event["RequestType"] == "Delete":
         return {"PhysicalResourceId": event.get("PhysicalResourceId", version)}  # keep weights: cheap, and safe
-    sync(props["Source"], version)
+    sync(props["Source"], version, MOUNT)
     if event["RequestType"] == "Update":
         prune(MOUNT, {version, event.get("PhysicalResourceId", version)})
     return {"PhysicalResourceId": version, "Data": {"Directory": version}}

@@ -1,0 +1,92 @@
+"""The weights-sync custom resource handler, run for real against a local directory.
+
+The S3 client is an in-memory stand-in with boto3's method shapes (list_objects_v2 paginator,
+download_file); everything else (staging, atomic rename, marker, skip, prune, zip) is the code
+that runs on Lambda.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+
+import pytest
+
+from stacks.aws.runtime import weights_sync
+
+
+class MemoryS3:
+    def __init__(self, objects: dict[tuple[str, str], bytes]):
+        self.objects = objects
+        self.downloads = 0
+
+    def get_paginator(self, name):
+        assert name == "list_objects_v2"
+        s3 = self
+
+        class Paginator:
+            def paginate(self, Bucket, Prefix):
+                keys = sorted(k for b, k in s3.objects if b == Bucket and k.startswith(Prefix))
+                yield {"Contents": [{"Key": k} for k in keys[:2]]}
+                yield {"Contents": [{"Key": k} for k in keys[2:]]}
+
+        return Paginator()
+
+    def download_file(self, bucket, key, dest):
+        self.downloads += 1
+        with open(dest, "wb") as fh:
+            fh.write(self.objects[(bucket, key)])
+
+
+def test_copies_a_prefix_once_and_skips_when_complete(tmp_path):
+    s3 = MemoryS3(
+        {
+            ("acme", "m/v1/config.json"): b"{}",
+            ("acme", "m/v1/shards/a.bin"): b"A",
+            ("acme", "m/v1/shards/b.bin"): b"B",
+            ("acme", "m/v2/other.bin"): b"X",
+        }
+    )
+    path = weights_sync.sync("s3://acme/m/v1/", "ver1", mount=str(tmp_path), s3=s3)
+    assert sorted(os.path.relpath(os.path.join(d, f), path) for d, _, fs in os.walk(path) for f in fs) == [
+        ".switchyard-complete",
+        "config.json",
+        "shards/a.bin",
+        "shards/b.bin",
+    ]
+    assert s3.downloads == 3
+    weights_sync.sync("s3://acme/m/v1/", "ver1", mount=str(tmp_path), s3=s3)
+    assert s3.downloads == 3  # already complete: nothing downloaded again
+    assert [p for p in os.listdir(tmp_path) if p.startswith(".")] == []  # no staging debris
+
+
+def test_extracts_a_zip_asset(tmp_path):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("vocab.json", "[]")
+    s3 = MemoryS3({("assets", "abc.zip"): buf.getvalue()})
+    path = weights_sync.sync("s3://assets/abc.zip", "v", mount=str(tmp_path), s3=s3)
+    assert sorted(os.listdir(path)) == [".switchyard-complete", "vocab.json"]
+
+
+def test_empty_prefix_fails_and_publishes_nothing(tmp_path):
+    with pytest.raises(ValueError, match="no objects under s3://acme/missing/"):
+        weights_sync.sync("s3://acme/missing/", "v", mount=str(tmp_path), s3=MemoryS3({}))
+    assert os.listdir(tmp_path) == []
+
+
+def test_update_keeps_the_previous_version_and_prunes_older(tmp_path, monkeypatch):
+    for v in ("old", "previous"):
+        (tmp_path / v).mkdir()
+    monkeypatch.setattr(weights_sync, "MOUNT", str(tmp_path))
+    monkeypatch.setattr(weights_sync, "_s3", lambda: MemoryS3({("acme", "m/v3/w.bin"): b"W"}))
+    reply = weights_sync.on_event(
+        {
+            "RequestType": "Update",
+            "PhysicalResourceId": "previous",
+            "ResourceProperties": {"Source": "s3://acme/m/v3/", "Version": "new"},
+        }
+    )
+    assert reply == {"PhysicalResourceId": "new", "Data": {"Directory": "new"}}
+    assert sorted(os.listdir(tmp_path)) == ["new", "previous"]
