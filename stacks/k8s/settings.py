@@ -1,0 +1,70 @@
+"""Cluster settings: each default here, overridden by Pulumi stack config (namespace `switchyard`)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class GpuSharing(StrEnum):
+    none = "none"
+    time_slicing = "time-slicing"
+    mig = "mig"
+
+
+class ClusterSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    profiles: str = Field("profiles", description="directory of profiles, relative to the project root")
+    kube_context: str | None = Field(None, description="kubeconfig context; the current context when unset")
+    drivers_preinstalled: bool = Field(
+        True, description="nodes have the NVIDIA driver and container toolkit (typical bare metal)"
+    )
+    gpu_sharing: GpuSharing = Field(GpuSharing.none, description="none | time-slicing | mig")
+    time_slicing_replicas: int = Field(4, ge=2, le=48, description="workloads sharing one GPU with time-slicing")
+    mig_strategy: str = Field("single", pattern="^(single|mixed)$", description="GPU Operator MIG strategy")
+    prometheus_address: str = Field(
+        "http://prometheus-operated.monitoring.svc:9090", description="Prometheus that scrapes the serving pods"
+    )
+    image_registry: str = Field("registry.local:5000/switchyard", description="where built images are pushed")
+    model_storage_class: str | None = Field(
+        None, description="storage class of the shared model cache (ReadWriteMany); the default class when unset"
+    )
+    weights_base_uri: str = Field(
+        "s3://switchyard-models",
+        description="where profiles with local weights have them uploaded (<base>/<name>/<version>/)",
+    )
+    redis_address: str = Field("redis.switchyard.svc:6379", description="queue for async workloads")
+
+
+CONFIG_KEYS = {  # Pulumi config key -> field
+    "profiles": "profiles",
+    "kubeContext": "kube_context",
+    "driversPreinstalled": "drivers_preinstalled",
+    "gpuSharing": "gpu_sharing",
+    "timeSlicingReplicas": "time_slicing_replicas",
+    "migStrategy": "mig_strategy",
+    "prometheusAddress": "prometheus_address",
+    "imageRegistry": "image_registry",
+    "modelStorageClass": "model_storage_class",
+    "weightsBaseUri": "weights_base_uri",
+    "redisAddress": "redis_address",
+}
+
+
+def from_pulumi_config(config: Any) -> ClusterSettings:
+    """Only the keys a stack sets are passed on: the defaults live in the model alone."""
+    present: dict[str, Any] = {}
+    for key, field in CONFIG_KEYS.items():
+        annotation = ClusterSettings.model_fields[field].annotation
+        if annotation is bool:
+            value = config.get_bool(key)
+        elif annotation is int:
+            value = config.get_int(key)
+        else:
+            value = config.get(key)
+        if value is not None:
+            present[field] = value
+    return ClusterSettings(**present)
