@@ -78,7 +78,6 @@ class InferenceWorkload(pulumi.ComponentResource):
         super().__init__("switchyard:k8s:InferenceWorkload", w.name, None, opts)
         self.workload = w
         name = w.name
-        k = w.decision.kubernetes
         labels = _labels(name)
         child = pulumi.ResourceOptions(parent=self)
 
