@@ -20,7 +20,7 @@ import jinja2
 
 from stacks.decide import Workload
 from stacks.errors import RenderError
-from stacks.profile import Preset, Target
+from stacks.profile import Mode, Preset, Target
 from stacks.sizing import uses_gpu_on_kubernetes
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -34,6 +34,7 @@ IMAGES = {
     "vllm": "vllm/vllm-openai:v0.12.0",
 }
 RUNTIME_REQUIREMENTS = {"kubernetes": ["prometheus-client==0.21.1"], "serverless": []}
+QUEUE_REQUIREMENTS = ["redis==5.2.1"]  # the Kubernetes queue worker (async and both modes)
 LAMBDA_WEIGHTS_DIR = "/mnt/models"  # the EFS access point's mount path (must be under /mnt)
 K8S_WEIGHTS_DIR = "/models"  # the model cache volume's mount path
 SERVER_PORT = 8080
@@ -142,7 +143,10 @@ def spec_for(w: Workload, target: Target | None = None) -> PackageSpec:
         weights_dir=weights_dir,
         user_module=f"{USER_PACKAGE}.{ep.stem}" if ep else None,
         requirements=tuple(p.model.requirements),
-        runtime_requirements=tuple(RUNTIME_REQUIREMENTS[target.value]),
+        runtime_requirements=tuple(
+            RUNTIME_REQUIREMENTS[target.value]
+            + (QUEUE_REQUIREMENTS if target is Target.kubernetes and p.sla.mode is not Mode.sync else [])
+        ),
         port=port,
         uid=RUN_AS_UID,
         max_batch=MAX_BATCH,
