@@ -29,7 +29,7 @@ $(NODE_STAMP): package.json package-lock.json
 	@touch $@
 
 synth: install
-	switchyard plan profiles
+	switchyard synth profiles
 
 plan: install
 	switchyard plan profiles

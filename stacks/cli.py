@@ -49,6 +49,28 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return run(args.paths, as_json=args.json)
 
 
+def _add_synth(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("synth", help="the main job: decide, package and synthesize every workload")
+    _paths(p)
+    p.add_argument("--cdk-out", type=Path, default=Path("cdk.out"), help="CDK cloud assembly (default: cdk.out/)")
+    p.add_argument("--k8s-out", type=Path, default=Path("k8s.out"), help="Kubernetes objects (default: k8s.out/)")
+    p.add_argument("--build", type=Path, default=Path("build"), help="build contexts (default: build/)")
+    p.add_argument(
+        "--pulumi-stack",
+        metavar="STACK",
+        help="read cluster settings from Pulumi.STACK.yaml (default: built-in defaults)",
+    )
+    p.set_defaults(func=_cmd_synth)
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from stacks.commands.synth import run
+
+    return run(
+        args.paths, cdk_out=args.cdk_out, k8s_out=args.k8s_out, build_root=args.build, pulumi_stack=args.pulumi_stack
+    )
+
+
 def _add_validate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate", help="check profiles and report every problem with file:line")
     _paths(p)
@@ -95,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="switchyard", description="Decide, package and synthesize ML inference workloads.")
     parser.add_argument("--version", action="version", version=f"switchyard {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for add in (_add_plan, _add_validate, _add_render, _add_schema):
+    for add in (_add_synth, _add_plan, _add_validate, _add_render, _add_schema):
         add(sub)
     return parser
 

@@ -68,3 +68,38 @@ def from_pulumi_config(config: Any) -> ClusterSettings:
         if value is not None:
             present[field] = value
     return ClusterSettings(**present)
+
+
+class _StackFile:
+    """Pulumi.<stack>.yaml's `config:` read the way pulumi.Config reads it (strings, "true"/"false")."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.values = {k.split(":", 1)[1]: v for k, v in values.items() if k.startswith("switchyard:")}
+
+    def get(self, key: str) -> Any:
+        value = self.values.get(key)
+        return None if value is None else str(value)
+
+    def get_bool(self, key: str) -> bool | None:
+        value = self.get(key)
+        return None if value is None else value.lower() == "true"
+
+    def get_int(self, key: str) -> int | None:
+        value = self.get(key)
+        return None if value is None else int(value)
+
+
+def from_stack_file(path: str) -> ClusterSettings:
+    """Settings from a Pulumi stack file, so `switchyard synth` renders what `pulumi up` would create."""
+    import yaml
+
+    from stacks.errors import SwitchyardError
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = yaml.safe_load(fh) or {}
+        return from_pulumi_config(_StackFile(doc.get("config") or {}))
+    except FileNotFoundError:
+        raise SwitchyardError(f"{path}: no such Pulumi stack file") from None
+    except (ValueError, yaml.YAMLError) as exc:
+        raise SwitchyardError(f"{path}: invalid stack settings: {exc}") from None
