@@ -17,6 +17,7 @@ class ExitCode(IntEnum):
     INVALID_PROFILE = 2  # a profile or platform file failed validation
     IMPOSSIBLE_TARGET = 3  # an explicit target violates a hard limit
     RENDER_FAILED = 4  # packaging could not be rendered
+    PLAN_CHANGED = 5  # `plan --check`: the plan differs from the committed lock
     USAGE = 64  # bad command line (sysexits EX_USAGE)
 
 
@@ -40,13 +41,16 @@ def _add_plan(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("plan", help="decide each workload's target and explain it with numbers")
     _paths(p)
     p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    p.add_argument("--write-lock", action="store_true", help="record this plan in the lock file (review it, commit it)")
+    p.add_argument("--check", action="store_true", help="exit 5 when the plan differs from the lock (for CI)")
+    p.add_argument("--lock", type=Path, help="lock file (default: plan.lock.json beside the profiles)")
     p.set_defaults(func=_cmd_plan)
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
     from stacks.commands.plan import run
 
-    return run(args.paths, as_json=args.json)
+    return run(args.paths, as_json=args.json, write_lock=args.write_lock, check=args.check, lock_file=args.lock)
 
 
 def _add_synth(sub: argparse._SubParsersAction) -> None:

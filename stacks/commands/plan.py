@@ -7,10 +7,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from stacks.commands import lock
 from stacks.commands.report import exit_code, print_failures
 from stacks.decide import Workload
 from stacks.profile import Target
 from stacks.workloads import Batch, load_all
+
+PLAN_CHANGED = 5  # ExitCode.PLAN_CHANGED, without importing the CLI
 
 
 def _money(x: float) -> str:
@@ -102,20 +105,60 @@ def render_table(batch: Batch) -> str:
     return "\n".join(out)
 
 
-def run(paths: list[Path], *, as_json: bool) -> int:
+def render_changes(lock_file: Path, changes: list[lock.Change] | None) -> str:
+    if changes is None:
+        return f"\nNo plan lock at {lock_file}: run `switchyard plan --write-lock` and commit it."
+    if not changes:
+        return f"\nNo changes against {lock_file}."
+    out = [f"\nChanges against {lock_file}:"]
+    out += [f"  {c.name}: {c.detail}" for c in changes]
+    for c in changes:
+        if c.kind == "target" and c.old_target and c.new_target:
+            out += ["", f"Runbook: move {c.name} from {c.old_target} to {c.new_target}"]
+            out += [f"  {step}" for step in lock.runbook(c.name, c.old_target, c.new_target)]
+    return "\n".join(out)
+
+
+def _change_json(c: lock.Change) -> dict[str, Any]:
+    steps = lock.runbook(c.name, c.old_target, c.new_target) if c.old_target and c.new_target else None
+    return {"name": c.name, "kind": c.kind, "detail": c.detail, "runbook": steps}
+
+
+def run(
+    paths: list[Path], *, as_json: bool, write_lock: bool = False, check: bool = False, lock_file: Path | None = None
+) -> int:
     batch = load_all(paths)
+    lock_file = lock_file or lock.lock_path(paths)
+    if write_lock:
+        if batch.failures:
+            print_failures(batch.failures)
+            print(f"error: {lock_file} not written: fix the profiles above first", file=sys.stderr)
+            return exit_code(batch)
+        lock.write(lock_file, batch.workloads)
+        print(f"wrote {lock_file} ({len(batch.workloads)} workloads)", file=sys.stderr)
+    locked = lock.read(lock_file)
+    changes = None if locked is None else lock.diff(locked, batch.workloads)
     if as_json:
         doc = {
             "workloads": [to_json(w) for w in batch.workloads],
             "errors": [
                 {"file": str(f.file), "message": str(f.error), "exit_code": f.error.exit_code} for f in batch.failures
             ],
+            "lock": str(lock_file) if locked is not None else None,
+            "changes": [_change_json(c) for c in changes or []],
         }
         print(json.dumps(doc, indent=2))
     else:
         if batch.workloads:
             print(render_table(batch))
+            print(render_changes(lock_file, changes))
         print_failures(batch.failures)
     if not batch.workloads and not batch.failures:
         print(f"error: no profiles (*.yaml) found in {', '.join(map(str, paths or ['profiles']))}", file=sys.stderr)
-    return exit_code(batch)
+    code = exit_code(batch)
+    if code == 0 and check and (changes is None or changes):
+        print(
+            f"error: the plan differs from {lock_file}; review it, then `switchyard plan --write-lock`", file=sys.stderr
+        )
+        return PLAN_CHANGED
+    return code

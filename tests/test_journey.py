@@ -1,0 +1,127 @@
+"""The user's journey: `switchyard synth` as the main job, and target switches made visible."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stacks.commands import lock
+from stacks.workloads import load_all
+from tests.cdk_helpers import synth
+from tests.conftest import PROFILES, ROOT
+from tests.k8s_helpers import manifests
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+
+def switchyard(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "stacks.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=280
+    )
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A user's checkout: the example profiles (and their model) in a fresh directory."""
+    shutil.copytree(PROFILES, tmp_path / "profiles")
+    return tmp_path
+
+
+def test_synth_builds_both_targets_in_one_process_and_summarises(project):
+    r = switchyard("synth", "profiles", cwd=project)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert [line.split("]")[0] + "]" for line in r.stderr.splitlines() if line.startswith("[")] == [
+        "[1/4]",
+        "[2/4]",
+        "[3/4]",
+        "[4/4]",
+    ]
+    summary = {line.split()[0]: line.split()[1:3] for line in r.stdout.splitlines()[1:5]}
+    assert summary == {
+        "fraud-scoring": ["kubernetes", "$328.50"],
+        "llm-chat": ["kubernetes", "$1,314.00"],
+        "nightly-embeddings": ["serverless", "$147.09"],
+        "sentiment-api": ["serverless", "$14.91"],
+    }
+    for stack in ("Switchyard-Platform", "Switchyard-sentiment-api", "Switchyard-nightly-embeddings"):
+        assert (project / "cdk.out" / f"{stack}.template.json").exists()
+    for name in ("fraud-scoring", "llm-chat", "cluster-addons"):
+        docs = list(yaml.safe_load_all((project / "k8s.out" / f"{name}.yaml").read_text()))
+        assert docs
+    for name in ("sentiment-api", "nightly-embeddings", "fraud-scoring", "llm-chat"):
+        assert (project / "build" / name / "Dockerfile").exists()
+
+
+def test_one_bad_profile_does_not_hide_the_others(project):
+    (project / "profiles" / "broken.yaml").write_text("name: broken\nmodel: {}\n")
+    r = switchyard("synth", "profiles", cwd=project)
+    assert r.returncode == 2
+    rows = {line.split()[0]: line.split()[1] for line in r.stdout.splitlines()[1:] if line.strip()}
+    assert rows["broken"] == "FAILED" and rows["sentiment-api"] == "serverless"
+    assert (project / "cdk.out" / "Switchyard-sentiment-api.template.json").exists()
+    assert (project / "k8s.out" / "llm-chat.yaml").exists()
+    assert f"{Path('profiles') / 'broken.yaml'}: sla: required key is missing" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_a_target_switch_shows_in_the_plan_and_moves_between_programs(project):
+    profiles = project / "profiles"
+    assert switchyard("plan", "--write-lock", "profiles", cwd=project).returncode == 0
+    assert switchyard("plan", "--check", "profiles", cwd=project).returncode == 0
+
+    path = profiles / "sentiment-api.yaml"
+    path.write_text(path.read_text().replace("target: auto", "target: kubernetes"))
+    r = switchyard("plan", "--json", "profiles", cwd=project)
+    changes = json.loads(r.stdout)["changes"]
+    assert [(c["name"], c["kind"], c["detail"]) for c in changes] == [
+        ("sentiment-api", "target", "target serverless -> kubernetes")
+    ]
+    steps = changes[0]["runbook"]
+    assert steps[0].startswith("1. deploy the new target: pulumi up")
+    assert "kubectl -n sentiment-api rollout status deployment/sentiment-api" in steps[1]
+    assert "aws cloudformation delete-stack --stack-name Switchyard-sentiment-api" in steps[3]
+    assert switchyard("plan", "--check", "profiles", cwd=project).returncode == 5
+
+    # ...and each target's program gained or lost the workload.
+    stacks = {s.stack_name for s in synth(profiles, project / "b1", project / "o1").stacks}
+    assert "Switchyard-sentiment-api" not in stacks
+    assert "sentiment-api" in manifests(profiles, project / "b2")
+
+    # the way back prints the reverse runbook
+    assert switchyard("plan", "--write-lock", "profiles", cwd=project).returncode == 0
+    path.write_text(path.read_text().replace("target: kubernetes", "target: auto"))
+    text = switchyard("plan", "profiles", cwd=project).stdout
+    assert "Runbook: move sentiment-api from kubernetes to serverless" in text
+    assert "1. deploy the new target: npx cdk deploy Switchyard-Platform Switchyard-sentiment-api" in text
+    assert "4. remove the old target: pulumi up" in text
+
+
+def test_sizing_and_cost_changes_are_listed(project):
+    locked = json.loads(lock.render(load_all([project / "profiles"]).workloads))["workloads"]
+    path = project / "profiles" / "sentiment-api.yaml"
+    path.write_text(path.read_text().replace("  peak_rps: 40", "  peak_rps: 80"))
+    changes = lock.diff(locked, load_all([project / "profiles"]).workloads)
+    assert [c.detail for c in changes] == [
+        "serverless sizing: reserved_concurrency 7 -> 13, provisioned_max 5 -> 10",
+        # the fleet now scales out to 10 environments a day, each reading 0.4 GB from EFS:
+        # +5 x 30.42 days x 0.4 GB x $0.03 = +$1.83
+        "serverless cost $14.91 -> $16.74/month",
+    ]
+
+
+def test_a_corrupt_lock_is_a_clear_error(project):
+    (project / "profiles" / "plan.lock.json").write_text("{")
+    r = switchyard("plan", "profiles", cwd=project)
+    assert r.returncode == 1
+    assert "plan.lock.json: not valid JSON" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_committed_lock_matches_the_examples():
+    r = switchyard("plan", "--check", "profiles", cwd=ROOT)
+    assert r.returncode == 0, r.stderr
