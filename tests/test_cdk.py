@@ -22,6 +22,7 @@ from stacks.aws.app import PLATFORM_STACK, build_app
 from stacks.aws.workload import stack_name
 from stacks.decide import decide
 from stacks.loader import load_profile
+from stacks.weights import weights_version
 from stacks.workloads import load_all
 from tests.cdk_helpers import normalised, synth
 from tests.conftest import PROFILES, ROOT
@@ -140,7 +141,10 @@ def test_weights_are_on_efs_before_the_version_is_published(templates, name):
     t = template(templates, name)
     resources = templates[stack_name(name)]["Resources"]
     (weights_id,) = t.find_resources("Custom::SwitchyardWeights")
-    version = resources[weights_id]["Properties"]["Version"]
+    props = resources[weights_id]["Properties"]
+    version = props["Version"]
+    assert props["Workload"] == name
+    assert version == weights_version(decide(load_profile(PROFILES / f"{name}.yaml")))
     serving = next(
         r
         for r in resources.values()
@@ -148,7 +152,12 @@ def test_weights_are_on_efs_before_the_version_is_published(templates, name):
     )
     assert weights_id in serving["DependsOn"]
     assert serving["Properties"]["Environment"]["Variables"]["WEIGHTS_DIR"] == f"/mnt/models/{version}"
-    # the serving function reads through its own access point as a user that does not own the files
+    # the shared sync writes as the owner of /workloads; the serving function reads through its own
+    # access point as a user that does not own the files
+    Template.from_json(templates[PLATFORM_STACK]).has_resource_properties(
+        "AWS::EFS::AccessPoint",
+        {"PosixUser": {"Uid": "1000", "Gid": "1000"}, "RootDirectory": Match.object_like({"Path": "/workloads"})},
+    )
     t.has_resource_properties(
         "AWS::EFS::AccessPoint",
         {
@@ -175,14 +184,17 @@ def test_serving_role_is_least_privilege(templates, name):
             assert json.dumps(s["Resource"]).endswith('"/results/*"]]}')
 
 
-def test_weights_sync_reads_only_its_prefix(templates):
-    resources = templates[stack_name("nightly-embeddings")]["Resources"]
+def test_weights_sync_reads_only_the_workloads_weights(templates):
+    resources = templates[PLATFORM_STACK]["Resources"]
     policy = next(r for k, r in resources.items() if k.startswith("WeightsSyncFunctionServiceRoleDefaultPolicy"))
     s3 = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if str(s["Action"]).startswith("s3:")]
-    assert {json.dumps(s["Resource"]) for s in s3} == {
-        '"arn:aws:s3:::acme-models/embeddings/v7/*"',
-        '"arn:aws:s3:::acme-models"',
-    }
+    granted = [json.dumps(s["Resource"]) for s in s3]
+    assert len(s3) == 3
+    assert '"arn:aws:s3:::acme-models/embeddings/v7/*"' in granted  # nightly-embeddings' prefix
+    assert '"arn:aws:s3:::acme-models"' in granted  # listing, conditioned below
+    # sentiment-api's local weights: exactly its asset object, not the whole assets bucket
+    (asset,) = [r for r in granted if "cdk-hnb659fds-assets" in r]
+    assert asset.endswith('.zip"]]}') and "*" not in asset
     listing = next(s for s in s3 if s["Action"] == "s3:ListBucket")
     assert listing["Condition"] == {"StringLike": {"s3:prefix": ["embeddings/v7/*"]}}
 

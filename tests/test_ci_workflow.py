@@ -12,8 +12,13 @@ def test_workflow_runs_real_commands_on_pull_requests():
     wf = yaml.safe_load((ROOT / ".github" / "workflows" / "switchyard.yml").read_text())
     assert "pull_request" in wf[True]  # YAML 1.1 reads the key `on` as True
     runs = [s["run"] for s in wf["jobs"]["plan-and-test"]["steps"] if "run" in s]
-    assert runs == ["make install", ".venv/bin/switchyard validate profiles",
-                    ".venv/bin/switchyard plan --check profiles", "make synth", "make test"]
+    assert runs == [
+        "make install",
+        ".venv/bin/switchyard validate profiles",
+        ".venv/bin/switchyard plan --check profiles",
+        "make synth",
+        "make test",
+    ]
     parser = build_parser()
     for run in runs:
         if run.startswith(".venv/bin/switchyard "):

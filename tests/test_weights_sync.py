@@ -78,15 +78,21 @@ def test_empty_prefix_fails_and_publishes_nothing(tmp_path):
 
 def test_update_keeps_the_previous_version_and_prunes_older(tmp_path, monkeypatch):
     for v in ("old", "previous"):
-        (tmp_path / v).mkdir()
+        (tmp_path / "api" / v).mkdir(parents=True)
+    (tmp_path / "other" / "v1").mkdir(parents=True)  # another workload's weights are not touched
     monkeypatch.setattr(weights_sync, "MOUNT", str(tmp_path))
     monkeypatch.setattr(weights_sync, "_s3", lambda: MemoryS3({("acme", "m/v3/w.bin"): b"W"}))
+    props = {"Workload": "api", "Source": "s3://acme/m/v3/", "Version": "new"}
     reply = weights_sync.on_event(
-        {
-            "RequestType": "Update",
-            "PhysicalResourceId": "previous",
-            "ResourceProperties": {"Source": "s3://acme/m/v3/", "Version": "new"},
-        }
+        {"RequestType": "Update", "PhysicalResourceId": "previous", "ResourceProperties": props}
     )
     assert reply == {"PhysicalResourceId": "new", "Data": {"Directory": "new"}}
-    assert sorted(os.listdir(tmp_path)) == ["new", "previous"]
+    assert sorted(os.listdir(tmp_path / "api")) == ["new", "previous"]
+    assert os.listdir(tmp_path / "other") == ["v1"]
+
+
+def test_a_workload_name_cannot_escape_its_directory(tmp_path, monkeypatch):
+    monkeypatch.setattr(weights_sync, "MOUNT", str(tmp_path))
+    props = {"Workload": "../etc", "Source": "s3://acme/m/", "Version": "v"}
+    with pytest.raises(ValueError, match="invalid workload name"):
+        weights_sync.on_event({"RequestType": "Create", "ResourceProperties": props})

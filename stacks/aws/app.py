@@ -15,10 +15,12 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
 from stacks.aws.platform import PlatformStack
+from stacks.aws.weights import WeightsSource
 from stacks.aws.workload import WorkloadStack, stack_name
 from stacks.errors import SwitchyardError
 from stacks.loader import load_settings
 from stacks.packaging import BUILD_ROOT, render
+from stacks.weights import local_weights_dir, weights_version
 from stacks.workloads import Batch, load_all
 
 PLATFORM_STACK = "Switchyard-Platform"
@@ -40,8 +42,18 @@ def build_app(
     app = cdk.App(outdir=outdir, context=FEATURE_FLAGS)
     platform_settings = load_settings(profiles_dir).platform
     env = cdk.Environment(region=platform_settings.region)
-    platform = PlatformStack(app, PLATFORM_STACK, platform=platform_settings, env=env)
-    for w in batch.by_target("serverless"):
+    serverless = batch.by_target("serverless")
+    weights = [
+        WeightsSource(
+            workload=w.name,
+            version=weights_version(w),
+            s3_uri=w.profile.model.weights if w.profile.model.weights_in_s3 else None,
+            local_dir=local_weights_dir(w),
+        )
+        for w in serverless
+    ]
+    platform = PlatformStack(app, PLATFORM_STACK, platform=platform_settings, weights=weights, env=env)
+    for w in serverless:
         context = render(w, build_root)
         stack = WorkloadStack(
             app, stack_name(w.name), workload=w, build_context=context.resolve(), platform=platform, env=env

@@ -43,13 +43,13 @@ def ack_function(fn, *, vpc: bool) -> None:
     ack(fn, "Serverless::Serverless-LambdaDLQ")
 
 
-def ack_weights_sync(weights, *, s3_prefix: str | None) -> None:
+def ack_weights_sync(weights) -> None:
     ack_function(weights.function, vpc=True)
-    if s3_prefix is not None:
+    for s3_prefix in weights.s3_prefixes:
         ack(
             weights.function.role,
             f"AwsSolutions::AwsSolutions-IAM5[Resource::{s3_prefix}*]",
-            "Read access is limited to the objects under the workload's own weights prefix; the object names "
+            "Read access is limited to the objects under one workload's weights prefix; the object names "
             "inside a model version are not known at synthesis.",
         )
     framework = weights.provider.node.find_child("framework-onEvent")

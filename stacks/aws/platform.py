@@ -5,36 +5,21 @@ from __future__ import annotations
 from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_efs as efs
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from stacks.aws.common import LOG_RETENTION, secure_bucket
+from stacks.aws.weights import WeightsSource, WeightsSync
 from stacks.pricebook import Platform
-
-LOG_RETENTION = logs.RetentionDays.ONE_YEAR
-
-
-def secure_bucket(scope: Construct, id: str, *, access_logs: s3.IBucket | None, versioned: bool = True) -> s3.Bucket:
-    """SSE-S3, SSL only, public access blocked, versioned, access-logged, kept on stack deletion."""
-    return s3.Bucket(
-        scope,
-        id,
-        encryption=s3.BucketEncryption.S3_MANAGED,
-        enforce_ssl=True,
-        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-        versioned=versioned,
-        server_access_logs_bucket=access_logs,
-        server_access_logs_prefix=f"{id.lower()}/" if access_logs else None,
-        removal_policy=RemovalPolicy.RETAIN,
-    )
 
 
 class PlatformStack(Stack):
     """VPC without NAT (gateway/interface endpoints instead), EFS for weights, the model bucket."""
 
-    def __init__(self, scope: Construct, id: str, *, platform: Platform, **kwargs) -> None:
+    def __init__(
+        self, scope: Construct, id: str, *, platform: Platform, weights: list[WeightsSource], **kwargs
+    ) -> None:
         super().__init__(
             scope, id, description="Switchyard platform: VPC, EFS for model weights, model bucket", **kwargs
         )
@@ -117,15 +102,16 @@ class PlatformStack(Stack):
             removal_policy=RemovalPolicy.RETAIN,
         )
         self.model_bucket = secure_bucket(self, "ModelBucket", access_logs=self.access_logs)
-
-
-def grant_read_prefix(grantee: iam.IGrantable, bucket_arn: str, prefix: str) -> None:
-    """s3:GetObject on one prefix and s3:ListBucket limited to it: least privilege for weights."""
-    grantee.grant_principal.add_to_principal_policy(
-        iam.PolicyStatement(actions=["s3:GetObject"], resources=[f"{bucket_arn}/{prefix}*"])
-    )
-    grantee.grant_principal.add_to_principal_policy(
-        iam.PolicyStatement(
-            actions=["s3:ListBucket"], resources=[bucket_arn], conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}}
+        # One sync function for every workload's weights: it mounts /workloads as their owner.
+        self.weights_sync = WeightsSync(
+            self,
+            "WeightsSync",
+            vpc=self.vpc,
+            subnets=self.subnets,
+            security_group=self.function_security_group,
+            file_system=self.file_system,
+            sources=weights,
         )
-    )
+        from stacks.aws import nag
+
+        nag.ack_weights_sync(self.weights_sync)

@@ -11,8 +11,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from stacks.aws.platform import LOG_RETENTION, PlatformStack
-from stacks.aws.weights import READER_UID, access_point, efs_mount
+from stacks.aws.common import LOG_RETENTION
+from stacks.aws.platform import PlatformStack
+from stacks.aws.weights import efs_mount, reader_access_point
 from stacks.decide import Workload
 from stacks.packaging import LAMBDA_WEIGHTS_DIR
 
@@ -37,8 +38,10 @@ class ServingFunction(Construct):
         super().__init__(scope, id)
         s = workload.decision.serverless
         arm = s.architecture == "arm64"
-        reader = access_point(self, "ReaderAccessPoint", platform.file_system, workload.name, READER_UID)
-        filesystem = efs_mount(reader, platform, LAMBDA_WEIGHTS_DIR, write=False)
+        reader = reader_access_point(self, "ReaderAccessPoint", platform.file_system, workload.name)
+        filesystem = efs_mount(
+            reader, platform.file_system, platform.function_security_group, LAMBDA_WEIGHTS_DIR, write=False
+        )
         self.log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.RETAIN)
         self.function = lambda_.DockerImageFunction(
             self,

@@ -1,8 +1,15 @@
-"""Weights on EFS before traffic: a writer access point and a one-shot sync per version."""
+"""Weights on EFS before traffic.
+
+The platform stack holds one `WeightsSync`: a function that mounts /workloads on the model file
+system as the owner of every workload's weights, behind a custom-resource provider. Each workload
+stack holds a `WeightsVersion` custom resource asking it to copy one exact version to
+/workloads/<name>/<version>/; the serving function's version depends on it, so no cold start ever
+waits on a download, and its WEIGHTS_DIR names the version, so new weights publish a new version.
+"""
 
 from __future__ import annotations
 
-import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 from aws_cdk import CustomResource, Duration, RemovalPolicy
@@ -15,109 +22,134 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from stacks.aws.platform import LOG_RETENTION, PlatformStack, grant_read_prefix
+from stacks.aws.common import LOG_RETENTION, grant_read_prefix
 
 RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
+WORKLOADS_ROOT = "/workloads"
 WRITER_UID = 1000  # owns the weights directories
-READER_UID = 1001  # the serving function: can read, cannot write (POSIX 0755 owned by WRITER_UID)
+READER_UID = 1001  # the serving functions: can read, cannot write (POSIX 0755 owned by WRITER_UID)
 SYNC_MOUNT = "/mnt/weights"
+OWNER_ACL = efs.Acl(owner_uid=str(WRITER_UID), owner_gid=str(WRITER_UID), permissions="755")
 
 
-def workload_root(name: str) -> str:
-    return f"/workloads/{name}"
+@dataclass(frozen=True)
+class WeightsSource:
+    workload: str
+    version: str
+    s3_uri: str | None = None  # s3://bucket/prefix/
+    local_dir: Path | None = None  # uploaded as a zip asset and extracted on EFS
 
 
-def access_point(scope: Construct, id: str, fs: efs.IFileSystem, name: str, uid: int) -> efs.AccessPoint:
+def reader_access_point(scope: Construct, id: str, fs: efs.IFileSystem, name: str) -> efs.AccessPoint:
     return efs.AccessPoint(
         scope,
         id,
         file_system=fs,
-        path=workload_root(name),
-        # Whichever access point mounts first creates the directory owned by the writer, 0755:
-        # the serving function's user can read weights and never change them.
-        create_acl=efs.Acl(owner_uid=str(WRITER_UID), owner_gid=str(WRITER_UID), permissions="755"),
-        posix_user=efs.PosixUser(uid=str(uid), gid=str(uid)),
+        path=f"{WORKLOADS_ROOT}/{name}",
+        # If it mounts before the first sync, the directory is still created owned by the writer.
+        create_acl=OWNER_ACL,
+        posix_user=efs.PosixUser(uid=str(READER_UID), gid=str(READER_UID)),
     )
 
 
-def efs_mount(ap: efs.AccessPoint, platform: PlatformStack, path: str, *, write: bool) -> lambda_.FileSystem:
+def efs_mount(
+    ap: efs.AccessPoint, fs: efs.IFileSystem, security_group: ec2.ISecurityGroup, path: str, *, write: bool
+) -> lambda_.FileSystem:
     """Mount one access point, with IAM scoped to this file system through this access point."""
     actions = ["elasticfilesystem:ClientMount"] + (["elasticfilesystem:ClientWrite"] if write else [])
     return lambda_.FileSystem(
         arn=ap.access_point_arn,
         local_mount_path=path,
-        connections=ec2.Connections(security_groups=[platform.function_security_group]),
-        dependency=[platform.file_system.mount_targets_available],
+        connections=ec2.Connections(security_groups=[security_group]),
+        dependency=[fs.mount_targets_available],
         policies=[
             iam.PolicyStatement(
                 actions=actions,
-                resources=[platform.file_system.file_system_arn],
+                resources=[fs.file_system_arn],
                 conditions={"StringEquals": {"elasticfilesystem:AccessPointArn": ap.access_point_arn}},
             )
         ],
     )
 
 
-class WeightsOnEfs(Construct):
-    """Copies the profile's exact weights into /workloads/<name>/<version>/ on the model file system.
-
-    `version` changes when the weights source changes, and the serving function's WEIGHTS_DIR
-    includes it, so a new weights version publishes a new function version only after the copy.
-    """
+class WeightsSync(Construct):
+    """The shared copier, with read access to exactly the weights the serverless workloads name."""
 
     def __init__(
-        self, scope: Construct, id: str, *, name: str, weights: str, weights_dir: Path | None, platform: PlatformStack
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        security_group: ec2.ISecurityGroup,
+        file_system: efs.IFileSystem,
+        sources: list[WeightsSource],
     ) -> None:
         super().__init__(scope, id)
-        if weights_dir is not None:  # local weights: uploaded as a zip asset, extracted on EFS
-            asset = s3_assets.Asset(self, "Asset", path=str(weights_dir))
-            source = asset.s3_object_url
-            self.version = asset.asset_hash[:16]
-            reader: s3_assets.Asset | None = asset
-        else:
-            source = weights
-            self.version = hashlib.sha256(weights.encode()).hexdigest()[:16]
-            reader = None
-
-        writer = access_point(self, "WriterAccessPoint", platform.file_system, name, WRITER_UID)
-        log_group = logs.LogGroup(self, "SyncLogs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
+        writer = efs.AccessPoint(
+            self,
+            "WriterAccessPoint",
+            file_system=file_system,
+            path=WORKLOADS_ROOT,
+            create_acl=OWNER_ACL,
+            posix_user=efs.PosixUser(uid=str(WRITER_UID), gid=str(WRITER_UID)),
+        )
         self.function = lambda_.Function(
             self,
-            "SyncFunction",
+            "Function",
             runtime=lambda_.Runtime.PYTHON_3_14,
             handler="weights_sync.on_event",
             code=lambda_.Code.from_asset(str(RUNTIME_DIR)),
             timeout=Duration.minutes(15),
             memory_size=1769,  # one full vCPU for the copy
-            vpc=platform.vpc,
-            vpc_subnets=platform.subnets,
-            security_groups=[platform.function_security_group],
-            filesystem=efs_mount(writer, platform, SYNC_MOUNT, write=True),
+            vpc=vpc,
+            vpc_subnets=subnets,
+            security_groups=[security_group],
+            filesystem=efs_mount(writer, file_system, security_group, SYNC_MOUNT, write=True),
             environment={"MOUNT": SYNC_MOUNT},
-            log_group=log_group,
-            reserved_concurrent_executions=1,  # one copy at a time per workload
+            log_group=logs.LogGroup(self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY),
             tracing=lambda_.Tracing.ACTIVE,
-            description=f"Switchyard: copy {name} weights to EFS before traffic",
+            description="Switchyard: copy workloads' weights to EFS before traffic",
         )
-        if reader is not None:  # exactly this asset object, not the whole assets bucket
-            self.function.add_to_role_policy(
-                iam.PolicyStatement(
-                    actions=["s3:GetObject"], resources=[reader.bucket.arn_for_objects(reader.s3_object_key)]
+        self.source_urls: dict[str, str] = {}
+        self.s3_prefixes: list[str] = []
+        for src in sources:
+            if src.local_dir is not None:
+                asset = s3_assets.Asset(self, f"Asset-{src.workload}", path=str(src.local_dir))
+                # exactly this asset object, not the whole assets bucket
+                self.function.add_to_role_policy(
+                    iam.PolicyStatement(
+                        actions=["s3:GetObject"], resources=[asset.bucket.arn_for_objects(asset.s3_object_key)]
+                    )
                 )
-            )
-        else:
-            bucket, _, prefix = weights[5:].partition("/")
-            grant_read_prefix(self.function, f"arn:aws:s3:::{bucket}", prefix)
-
-        provider_logs = logs.LogGroup(
-            self, "ProviderLogs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY
+                self.source_urls[src.workload] = asset.s3_object_url
+            else:
+                assert src.s3_uri is not None
+                bucket, _, prefix = src.s3_uri[5:].partition("/")
+                grant_read_prefix(self.function, f"arn:aws:s3:::{bucket}", prefix)
+                self.s3_prefixes.append(f"arn:aws:s3:::{bucket}/{prefix}")
+                self.source_urls[src.workload] = src.s3_uri
+        self.provider = cr.Provider(
+            self,
+            "Provider",
+            on_event_handler=self.function,
+            log_group=logs.LogGroup(
+                self, "ProviderLogs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY
+            ),
         )
-        provider = cr.Provider(self, "Provider", on_event_handler=self.function, log_group=provider_logs)
+
+
+class WeightsVersion(Construct):
+    """A workload's request to have one weights version on EFS (a custom resource)."""
+
+    def __init__(self, scope: Construct, id: str, *, sync: WeightsSync, workload: str, version: str) -> None:
+        super().__init__(scope, id)
+        self.version = version
         self.resource = CustomResource(
             self,
             "Resource",
-            service_token=provider.service_token,
+            service_token=sync.provider.service_token,
             resource_type="Custom::SwitchyardWeights",
-            properties={"Source": source, "Version": self.version},
+            properties={"Workload": workload, "Source": sync.source_urls[workload], "Version": version},
         )
-        self.provider = provider

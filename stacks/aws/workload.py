@@ -13,21 +13,16 @@ from stacks.aws.alarms import WorkloadAlarms
 from stacks.aws.platform import PlatformStack
 from stacks.aws.queue import AsyncIngest
 from stacks.aws.serving import ServingFunction
-from stacks.aws.weights import WeightsOnEfs
+from stacks.aws.weights import WeightsVersion
 from stacks.decide import Workload
 from stacks.profile import Mode
+from stacks.weights import weights_version
 
 RESULTS_PREFIX = "results/"
 
 
 def stack_name(workload_name: str) -> str:
     return f"Switchyard-{workload_name}"
-
-
-def local_weights_dir(w: Workload) -> Path | None:
-    if w.profile.model.weights_in_s3:
-        return None
-    return (w.file.parent / w.profile.model.weights).resolve()
 
 
 class WorkloadStack(Stack):
@@ -45,13 +40,8 @@ class WorkloadStack(Stack):
             **kwargs,
         )
         mode = workload.profile.sla.mode
-        weights = WeightsOnEfs(
-            self,
-            "Weights",
-            name=workload.name,
-            weights=workload.profile.model.weights,
-            weights_dir=local_weights_dir(workload),
-            platform=platform,
+        weights = WeightsVersion(
+            self, "Weights", sync=platform.weights_sync, workload=workload.name, version=weights_version(workload)
         )
         env: dict[str, str] = {}
         serving = ServingFunction(
@@ -104,9 +94,6 @@ class WorkloadStack(Stack):
         from stacks.aws import nag
 
         nag.ack_function(self.serving.function, vpc=True)
-        weights_uri = workload.profile.model.weights
-        prefix = f"arn:aws:s3:::{weights_uri[5:]}" if workload.profile.model.weights_in_s3 else None
-        nag.ack_weights_sync(self.weights, s3_prefix=prefix)
         if self.ingest is not None:
             nag.ack_async(self.ingest, self.serving.alias)
             nag.ack_results_prefix(

@@ -6,7 +6,6 @@ under Pulumi's mocks to see the objects it would create.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pulumi
@@ -18,25 +17,16 @@ from stacks.k8s.settings import ClusterSettings, from_pulumi_config
 from stacks.k8s.workload import InferenceWorkload, WorkloadImage
 from stacks.packaging import BUILD_ROOT, render, spec_for
 from stacks.profile import Target
+from stacks.weights import tree_hash, weights_version
 from stacks.workloads import Batch, load_all
-
-
-def tree_hash(root: Path) -> str:
-    """Content hash of a directory: names and bytes, in a stable order."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
 
 
 def image_for(w, settings: ClusterSettings, build_root: Path) -> WorkloadImage:
     context = render(w, build_root, Target.kubernetes)
-    weights = w.profile.model.weights
+    version = weights_version(w)
     if w.profile.model.weights_in_s3:
-        version = hashlib.sha256(weights.encode()).hexdigest()[:16]
-        source = weights
+        source = w.profile.model.weights
     else:  # local weights: uploaded to the cluster's weights store under their content hash
-        version = tree_hash((w.file.parent / weights).resolve())[:16]
         source = f"{settings.weights_base_uri.rstrip('/')}/{w.name}/{version}/"
     return WorkloadImage(
         # The tag is the build context's content hash: the image is pinned, and a code or

@@ -1,10 +1,10 @@
 """Custom resource handler: put one exact weights version on EFS before traffic reaches it.
 
-Runs in the VPC with the workload's EFS writer access point mounted at MOUNT (the workload's own
-directory). Copies s3://bucket/prefix/ (every object) or s3://bucket/key.zip (extracted) into
-MOUNT/<version>/, through a temporary directory renamed into place, then writes a marker. A
-version that is already complete is skipped, so re-running is free. On update the previous
-version is kept (old function versions may still read it) and older ones are removed.
+Runs in the VPC with the EFS writer access point (/workloads, as the owner of the weights)
+mounted at MOUNT. Copies s3://bucket/prefix/ (every object) or s3://bucket/key.zip (extracted)
+into MOUNT/<workload>/<version>/, through a temporary directory renamed into place, then writes a
+marker. A version that is already complete is skipped, so re-running is free. On update the
+previous version is kept (old function versions may still read it) and older ones are removed.
 """
 
 from __future__ import annotations
@@ -31,8 +31,10 @@ def _split(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def sync(source: str, version: str, mount: str = MOUNT, s3=None) -> str:
+def sync(source: str, version: str, mount: str, s3=None) -> str:
+    """Copy `source` into mount/<version>/ (mount is the workload's own directory)."""
     s3 = s3 or _s3()
+    os.makedirs(mount, mode=0o755, exist_ok=True)
     final = os.path.join(mount, version)
     if os.path.exists(os.path.join(final, MARKER)):
         return final
@@ -87,7 +89,11 @@ def on_event(event, context=None):
     version = props["Version"]
     if event["RequestType"] == "Delete":
         return {"PhysicalResourceId": event.get("PhysicalResourceId", version)}  # keep weights: cheap, and safe
-    sync(props["Source"], version, MOUNT)
+    workload = props["Workload"]
+    if not workload or "/" in workload or workload.startswith("."):
+        raise ValueError(f"invalid workload name {workload!r}")
+    directory = os.path.join(MOUNT, workload)
+    sync(props["Source"], version, directory)
     if event["RequestType"] == "Update":
-        prune(MOUNT, {version, event.get("PhysicalResourceId", version)})
+        prune(directory, {version, event.get("PhysicalResourceId", version)})
     return {"PhysicalResourceId": version, "Data": {"Directory": version}}

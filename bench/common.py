@@ -1,0 +1,43 @@
+"""Helpers shared by the benchmarks: whole-process timing, medians, a project copy."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PROFILES = ROOT / "profiles"
+
+
+def env() -> dict[str, str]:
+    """aws-cdk-lib needs node on PATH: prefer the pinned one from package.json."""
+    return {**os.environ, "PATH": f"{ROOT / 'node_modules' / '.bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def time_process(argv: list[str], cwd: Path, runs: int) -> list[float]:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        r = subprocess.run(argv, cwd=cwd, env=env(), capture_output=True, text=True)
+        times.append(time.perf_counter() - started)
+        if r.returncode != 0:
+            sys.exit(f"{' '.join(argv)} failed:\n{r.stderr[-3000:]}")
+    return times
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def project_with(tmp: Path, profiles: dict[str, str]) -> Path:
+    """A fresh project directory holding the example model and the given profiles (name -> text)."""
+    (tmp / "profiles").mkdir(parents=True)
+    shutil.copytree(PROFILES / "models", tmp / "profiles" / "models")
+    for name, text in profiles.items():
+        (tmp / "profiles" / f"{name}.yaml").write_text(text, encoding="utf-8")
+    return tmp

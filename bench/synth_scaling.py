@@ -1,0 +1,45 @@
+"""Time to synthesize 1, 10 and 50 generated profiles in one `switchyard synth` process.
+
+    python bench/synth_scaling.py [--runs N]
+
+Each generated profile is the sentiment-api example under another name (serverless: the CDK
+path, with cdk-nag, is the expensive one). Whole-process wall time, median of N runs.
+Target: 50 profiles <= 2 x the time of 1 (the one-off jsii/Node start dominates).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import PROFILES, median, project_with, time_process
+
+
+def profiles(n: int) -> dict[str, str]:
+    base = (PROFILES / "sentiment-api.yaml").read_text()
+    return {f"gen-{i:03d}": base.replace("name: sentiment-api", f"name: gen-{i:03d}") for i in range(n)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    runs = parser.parse_args().runs
+    results = {}
+    for n in (1, 10, 50):
+        with tempfile.TemporaryDirectory() as tmp:
+            project = project_with(Path(tmp), profiles(n))
+            times = time_process([sys.executable, "-m", "stacks.cli", "synth", "profiles"], project, runs)
+            results[n] = median(times)
+            print(
+                f"{n:>3} profiles: median {results[n]:6.2f} s over {runs} runs ({', '.join(f'{t:.2f}' for t in times)})"
+            )
+    ratio = results[50] / results[1]
+    print(f"50 / 1 = {ratio:.2f} x  (target <= 2.0: {'met' if ratio <= 2.0 else 'MISSED'})")
+    print(f"10 / 1 = {results[10] / results[1]:.2f} x")
+
+
+if __name__ == "__main__":
+    main()
