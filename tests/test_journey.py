@@ -125,3 +125,13 @@ def test_a_corrupt_lock_is_a_clear_error(project):
 def test_committed_lock_matches_the_examples():
     r = switchyard("plan", "--check", "profiles", cwd=ROOT)
     assert r.returncode == 0, r.stderr
+
+
+def test_removals_are_reported_only_when_a_whole_directory_is_planned(project):
+    assert switchyard("plan", "--write-lock", "profiles", cwd=project).returncode == 0
+    (project / "profiles" / "llm-chat.yaml").unlink()
+    whole = json.loads(switchyard("plan", "--json", "profiles", cwd=project).stdout)["changes"]
+    assert [(c["name"], c["kind"], c["detail"]) for c in whole] == [
+        ("llm-chat", "removed", "no longer planned (was kubernetes)")]
+    one = json.loads(switchyard("plan", "--json", "profiles/sentiment-api.yaml", cwd=project).stdout)["changes"]
+    assert one == []

@@ -92,10 +92,11 @@ class Change:
     lines: list[str] = field(default_factory=list)
 
 
-def diff(locked: dict[str, Any], workloads: list[Workload]) -> list[Change]:
+def diff(locked: dict[str, Any], workloads: list[Workload], *, complete: bool = True) -> list[Change]:
+    """Changes from the lock; `complete` is False when only some profiles were planned (no removals then)."""
     changes: list[Change] = []
     current = {w.name: entry(w) for w in workloads}
-    for name in sorted(set(locked) - set(current)):
+    for name in sorted(set(locked) - set(current)) if complete else []:
         changes.append(
             Change(
                 name, "removed", f"no longer planned (was {locked[name]['target']})", old_target=locked[name]["target"]

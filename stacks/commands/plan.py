@@ -137,7 +137,8 @@ def run(
         lock.write(lock_file, batch.workloads)
         print(f"wrote {lock_file} ({len(batch.workloads)} workloads)", file=sys.stderr)
     locked = lock.read(lock_file)
-    changes = None if locked is None else lock.diff(locked, batch.workloads)
+    complete = all(p.is_dir() for p in paths) if paths else True
+    changes = None if locked is None else lock.diff(locked, batch.workloads, complete=complete)
     if as_json:
         doc = {
             "workloads": [to_json(w) for w in batch.workloads],
