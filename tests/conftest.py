@@ -54,3 +54,17 @@ def write_profile(tmp_path: Path):
 @pytest.fixture(scope="session")
 def node_available() -> bool:
     return shutil.which("node") is not None
+
+
+def copy_profiles(dest: Path, *, edit: dict[str, tuple[str, str]] | None = None, drop: tuple[str, ...] = ()) -> Path:
+    """The example profiles (and their model) under dest/profiles, with `edit` (name -> (old, new)) applied."""
+    profiles = dest / "profiles"
+    shutil.copytree(PROFILES, profiles)
+    for name in drop:
+        (profiles / f"{name}.yaml").unlink()
+    for name, (old, new) in (edit or {}).items():
+        path = profiles / f"{name}.yaml"
+        text = path.read_text(encoding="utf-8")
+        assert old in text, f"{name}: {old!r} not in the example"
+        path.write_text(text.replace(old, new), encoding="utf-8")
+    return profiles

@@ -25,7 +25,7 @@ from stacks.loader import load_profile
 from stacks.weights import weights_version
 from stacks.workloads import load_all
 from tests.cdk_helpers import normalised, synth
-from tests.conftest import PROFILES, ROOT
+from tests.conftest import PROFILES, ROOT, copy_profiles
 
 pytestmark = pytest.mark.timeout(300)
 SERVERLESS = ["sentiment-api", "nightly-embeddings"]
@@ -252,13 +252,11 @@ def test_no_provisioned_concurrency_when_the_budget_covers_the_cold_start(templa
 
 
 def test_always_on_provisioned_concurrency_is_set_on_the_alias(tmp_path):
-    profiles = tmp_path / "profiles"
-    shutil.copytree(PROFILES, profiles)
-    (profiles / "llm-chat.yaml").unlink()
-    (profiles / "fraud-scoring.yaml").unlink()
-    (profiles / "nightly-embeddings.yaml").unlink()
-    path = profiles / "sentiment-api.yaml"
-    path.write_text(path.read_text().replace('  active_window: "08:00-18:00 UTC"\n', ""))
+    profiles = copy_profiles(
+        tmp_path,
+        drop=("llm-chat", "fraud-scoring", "nightly-embeddings"),
+        edit={"sentiment-api": ('  active_window: "08:00-18:00 UTC"\n', "")},
+    )
     t = Template.from_json(
         synth(profiles, tmp_path / "build", tmp_path / "out").get_stack_by_name(stack_name("sentiment-api")).template
     )
@@ -399,10 +397,7 @@ def test_template_snapshot(templates, name, snapshot):
 
 
 def test_switching_a_profile_to_kubernetes_removes_its_stack(tmp_path):
-    profiles = tmp_path / "profiles"
-    shutil.copytree(PROFILES, profiles)
-    path = profiles / "sentiment-api.yaml"
-    path.write_text(path.read_text().replace("target: auto", "target: kubernetes"))
+    profiles = copy_profiles(tmp_path, edit={"sentiment-api": ("target: auto", "target: kubernetes")})
     names = {s.stack_name for s in synth(profiles, tmp_path / "build", tmp_path / "out").stacks}
     assert names == {PLATFORM_STACK, stack_name("nightly-embeddings")}
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ import yaml
 from stacks.commands import lock
 from stacks.workloads import load_all
 from tests.cdk_helpers import synth
-from tests.conftest import PROFILES, ROOT
+from tests.conftest import ROOT, copy_profiles
 from tests.k8s_helpers import manifests
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -29,7 +28,7 @@ def switchyard(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def project(tmp_path):
     """A user's checkout: the example profiles (and their model) in a fresh directory."""
-    shutil.copytree(PROFILES, tmp_path / "profiles")
+    copy_profiles(tmp_path)
     return tmp_path
 
 
@@ -132,6 +131,7 @@ def test_removals_are_reported_only_when_a_whole_directory_is_planned(project):
     (project / "profiles" / "llm-chat.yaml").unlink()
     whole = json.loads(switchyard("plan", "--json", "profiles", cwd=project).stdout)["changes"]
     assert [(c["name"], c["kind"], c["detail"]) for c in whole] == [
-        ("llm-chat", "removed", "no longer planned (was kubernetes)")]
+        ("llm-chat", "removed", "no longer planned (was kubernetes)")
+    ]
     one = json.loads(switchyard("plan", "--json", "profiles/sentiment-api.yaml", cwd=project).stdout)["changes"]
     assert one == []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import shutil
 import sys
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from stacks.k8s.settings import ClusterSettings, GpuSharing, from_pulumi_config
 from stacks.k8s.vendor import GPU_OPERATOR, KEDA
 from stacks.k8s.workload import startup_failure_threshold
 from stacks.loader import load_profile
-from tests.conftest import PROFILES, SHARED_UPSTREAM
+from tests.conftest import PROFILES, SHARED_UPSTREAM, copy_profiles
 from tests.k8s_helpers import find, manifests, normalised
 
 pytestmark = pytest.mark.timeout(120)  # a stuck Output must fail the test, not hang CI
@@ -298,10 +297,7 @@ def test_snapshot(objects, name, snapshot):
 
 
 def test_switching_a_profile_to_kubernetes_adds_its_resources(tmp_path):
-    profiles = tmp_path / "profiles"
-    shutil.copytree(PROFILES, profiles)
-    path = profiles / "sentiment-api.yaml"
-    path.write_text(path.read_text().replace("target: auto", "target: kubernetes"))
+    profiles = copy_profiles(tmp_path, edit={"sentiment-api": ("target: auto", "target: kubernetes")})
     objects = manifests(profiles, tmp_path / "build")
     assert set(objects) == {"cluster-addons", *KUBERNETES, "sentiment-api"}
     _, c = server(objects["sentiment-api"])
