@@ -47,6 +47,11 @@ class Mode(StrEnum):
     both = "both"
 
 
+class Endpoint(StrEnum):
+    function_url = "function_url"
+    http_api = "http_api"
+
+
 ArgValue = str | int | float | bool
 
 
@@ -100,6 +105,10 @@ class Sla(BaseModel):
     availability: float = Field(99.9, ge=90, lt=100, description="availability target in percent, 90 <= x < 100")
     mode: Mode = Field(Mode.sync, description="sync | async | both")
     timeout_s: int = Field(..., gt=0, le=86400, description="longest single request or batch in seconds, 1-86400")
+    endpoint: Endpoint = Field(
+        Endpoint.function_url,
+        description="serverless sync endpoint: function_url (IAM auth, up to the function timeout) | http_api (API Gateway HTTP API, IAM auth, 29 s cap)",
+    )
 
 
 class Utilization(BaseModel):

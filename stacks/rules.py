@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from stacks.pricebook import Settings
-from stacks.profile import S3_URI, Gpu, Preset, Profile
+from stacks.profile import S3_URI, Endpoint, Gpu, Mode, Preset, Profile
+
+HTTP_API_MAX_TIMEOUT_S = 29  # API Gateway's integration timeout for HTTP APIs is 30 s
 
 RuleHit = tuple[tuple[str | int, ...], str, str | None, str | None]  # loc, message, allowed, hint
 
@@ -88,6 +90,21 @@ def _rules(p: Profile, settings: Settings) -> Iterator[RuleHit]:
             None,
         )
 
+    if sla.endpoint is Endpoint.http_api:
+        if sla.mode is Mode.async_:
+            yield (
+                ("sla", "endpoint"),
+                "an async workload has no HTTP endpoint, but endpoint is 'http_api'",
+                None,
+                "remove endpoint, or use mode: sync or both",
+            )
+        elif sla.timeout_s > HTTP_API_MAX_TIMEOUT_S:
+            yield (
+                ("sla", "endpoint"),
+                f"API Gateway HTTP APIs end a request after {HTTP_API_MAX_TIMEOUT_S} s, but sla.timeout_s is {sla.timeout_s}",
+                f"timeout_s <= {HTTP_API_MAX_TIMEOUT_S} with http_api",
+                "use endpoint: function_url (no 29 s cap)",
+            )
     if u.peak_rps < u.avg_rps:
         yield (
             ("utilization", "peak_rps"),

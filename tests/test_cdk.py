@@ -331,6 +331,31 @@ def test_async_queue_dlq_and_event_source(templates):
     )
 
 
+def test_http_api_endpoint_when_the_profile_asks_for_one(tmp_path):
+    profiles = copy_profiles(
+        tmp_path,
+        drop=("llm-chat", "fraud-scoring", "nightly-embeddings"),
+        edit={"sentiment-api": ("  timeout_s: 30", "  timeout_s: 29\n  endpoint: http_api")},
+    )
+    t = Template.from_json(
+        synth(profiles, tmp_path / "build", tmp_path / "out").get_stack_by_name(stack_name("sentiment-api")).template
+    )
+    t.resource_count_is("AWS::Lambda::Url", 0)
+    t.has_resource_properties("AWS::ApiGatewayV2::Route", {"AuthorizationType": "AWS_IAM", "RouteKey": "$default"})
+    t.has_resource_properties(
+        "AWS::ApiGatewayV2::Integration",
+        {"IntegrationType": "AWS_PROXY", "IntegrationUri": {"Ref": Match.string_like_regexp("^ServingAliaslive")}},
+    )
+    t.has_resource_properties(
+        "AWS::ApiGatewayV2::Stage",
+        {
+            "AutoDeploy": True,
+            "AccessLogSettings": {"DestinationArn": Match.any_value(), "Format": Match.string_like_regexp("requestId")},
+            "DefaultRouteSettings": Match.object_like({"ThrottlingRateLimit": 80, "ThrottlingBurstLimit": 160}),
+        },
+    )
+
+
 # ------------------------------------------------------------------ alarms
 
 

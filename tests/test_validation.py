@@ -138,6 +138,17 @@ GOLDEN = {
         "P:7: model.weights: not a valid S3 URI (got 's3://Acme_Models/demo/')\n"
         "    allowed: s3://bucket/prefix/ with a lowercase bucket name of 3-63 characters",
     ),
+    "http_api cannot hold a request past 29 s": (
+        ("  timeout_s: 30", "  timeout_s: 30\n  endpoint: http_api"),
+        "P:16: sla.endpoint: API Gateway HTTP APIs end a request after 29 s, but sla.timeout_s is 30\n"
+        "    allowed: timeout_s <= 29 with http_api\n"
+        "    hint: use endpoint: function_url (no 29 s cap)",
+    ),
+    "http_api on an async workload": (
+        ("  mode: sync", "  mode: async\n  endpoint: http_api"),
+        "P:15: sla.endpoint: an async workload has no HTTP endpoint, but endpoint is 'http_api'\n"
+        "    hint: remove endpoint, or use mode: sync or both",
+    ),
     "unknown override key": (
         ("  inference_ms: 80\n", "  inference_ms: 80\noverrides:\n  prices:\n    lambda_gb_s_usd: 1\n"),
         "P:23: overrides.prices.lambda_gb_s_usd: unknown key 'lambda_gb_s_usd'\n"

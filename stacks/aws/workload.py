@@ -10,12 +10,13 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from stacks.aws.alarms import WorkloadAlarms
+from stacks.aws.http_api import HttpEndpoint
 from stacks.aws.platform import PlatformStack
 from stacks.aws.queue import AsyncIngest
 from stacks.aws.serving import ServingFunction
 from stacks.aws.weights import WeightsVersion
 from stacks.decide import Workload
-from stacks.profile import Mode
+from stacks.profile import Endpoint, Mode
 from stacks.weights import weights_version
 
 RESULTS_PREFIX = "results/"
@@ -75,7 +76,18 @@ class WorkloadStack(Stack):
             )
             CfnOutput(self, "QueueUrl", value=self.ingest.queue.queue_url)
             CfnOutput(self, "ResultsBucketName", value=self.ingest.results.bucket_name)
-        if mode is not Mode.async_:
+        self.http_api = None
+        if mode is not Mode.async_ and workload.profile.sla.endpoint is Endpoint.http_api:
+            self.http_api = HttpEndpoint(
+                self,
+                "HttpApi",
+                name=workload.name,
+                alias=serving.alias,
+                peak_rps=workload.profile.utilization.peak_rps,
+            )
+            CfnOutput(self, "HttpApiUrl", value=self.http_api.url)
+        elif mode is not Mode.async_:
+            # A Function URL, not API Gateway: no 29 s cap on a slow model, and no per-request fee.
             url = serving.alias.add_function_url(auth_type=lambda_.FunctionUrlAuthType.AWS_IAM)
             CfnOutput(self, "FunctionUrl", value=url.url)
         WorkloadAlarms(
