@@ -46,6 +46,14 @@ def template(templates, name: str) -> Template:
     return Template.from_json(templates[stack_name(name)])
 
 
+def sentiment_api_edited(tmp_path, old: str, new: str) -> Template:
+    """The sentiment-api stack synthesized alone, from a copy of its profile with one edit."""
+    drop = ("llm-chat", "fraud-scoring", "nightly-embeddings")
+    profiles = copy_profiles(tmp_path, drop=drop, edit={"sentiment-api": (old, new)})
+    assembly = synth(profiles, tmp_path / "build", tmp_path / "out")
+    return Template.from_json(assembly.get_stack_by_name(stack_name("sentiment-api")).template)
+
+
 def decision(name: str):
     return decide(load_profile(PROFILES / f"{name}.yaml")).decision
 
@@ -252,14 +260,7 @@ def test_no_provisioned_concurrency_when_the_budget_covers_the_cold_start(templa
 
 
 def test_always_on_provisioned_concurrency_is_set_on_the_alias(tmp_path):
-    profiles = copy_profiles(
-        tmp_path,
-        drop=("llm-chat", "fraud-scoring", "nightly-embeddings"),
-        edit={"sentiment-api": ('  active_window: "08:00-18:00 UTC"\n', "")},
-    )
-    t = Template.from_json(
-        synth(profiles, tmp_path / "build", tmp_path / "out").get_stack_by_name(stack_name("sentiment-api")).template
-    )
+    t = sentiment_api_edited(tmp_path, '  active_window: "08:00-18:00 UTC"\n', "")
     t.has_resource_properties(
         "AWS::Lambda::Alias", {"ProvisionedConcurrencyConfig": {"ProvisionedConcurrentExecutions": 1}}
     )
@@ -332,14 +333,7 @@ def test_async_queue_dlq_and_event_source(templates):
 
 
 def test_http_api_endpoint_when_the_profile_asks_for_one(tmp_path):
-    profiles = copy_profiles(
-        tmp_path,
-        drop=("llm-chat", "fraud-scoring", "nightly-embeddings"),
-        edit={"sentiment-api": ("  timeout_s: 30", "  timeout_s: 29\n  endpoint: http_api")},
-    )
-    t = Template.from_json(
-        synth(profiles, tmp_path / "build", tmp_path / "out").get_stack_by_name(stack_name("sentiment-api")).template
-    )
+    t = sentiment_api_edited(tmp_path, "  timeout_s: 30", "  timeout_s: 29\n  endpoint: http_api")
     t.resource_count_is("AWS::Lambda::Url", 0)
     t.has_resource_properties("AWS::ApiGatewayV2::Route", {"AuthorizationType": "AWS_IAM", "RouteKey": "$default"})
     t.has_resource_properties(

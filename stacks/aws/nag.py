@@ -29,10 +29,6 @@ def ack(scope: IConstruct, rule: str, reason: str | None = None) -> None:
     cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=rule, reason=reason or REASONS[rule]))
 
 
-def function_role(fn) -> IConstruct:
-    return fn.role.node.default_child if fn.role is not None else fn
-
-
 def ack_function(fn, *, vpc: bool) -> None:
     """Findings every Switchyard Lambda function shares."""
     role = fn.role
