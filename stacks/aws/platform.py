@@ -6,9 +6,9 @@ from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_efs as efs
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from stacks.aws import nag
 from stacks.aws.common import LOG_RETENTION, secure_bucket
 from stacks.aws.weights import WeightsSource, WeightsSync
 from stacks.pricebook import Platform
@@ -91,16 +91,7 @@ class PlatformStack(Stack):
             removal_policy=RemovalPolicy.RETAIN,
         )
 
-        self.access_logs = s3.Bucket(
-            self,
-            "AccessLogs",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            versioned=True,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        self.access_logs = secure_bucket(self, "AccessLogs", access_logs=None)  # the log bucket itself
         self.model_bucket = secure_bucket(self, "ModelBucket", access_logs=self.access_logs)
         # One sync function for every workload's weights: it mounts /workloads as their owner.
         self.weights_sync = WeightsSync(
@@ -112,6 +103,4 @@ class PlatformStack(Stack):
             file_system=self.file_system,
             sources=weights,
         )
-        from stacks.aws import nag
-
         nag.ack_weights_sync(self.weights_sync)

@@ -33,7 +33,6 @@ class ServingFunction(Construct):
         build_context: Path,
         platform: PlatformStack,
         weights_version: str,
-        environment: dict[str, str],
     ) -> None:
         super().__init__(scope, id)
         s = workload.decision.serverless
@@ -62,7 +61,7 @@ class ServingFunction(Construct):
             vpc_subnets=platform.subnets,
             security_groups=[platform.function_security_group],
             filesystem=filesystem,
-            environment={"WEIGHTS_DIR": f"{LAMBDA_WEIGHTS_DIR}/{weights_version}", **environment},
+            environment={"WEIGHTS_DIR": f"{LAMBDA_WEIGHTS_DIR}/{weights_version}"},
             description=f"Switchyard: {workload.name} ({workload.profile.model.preset.value} model)",
         )
         if s.provisioned and not s.pc_scheduled:

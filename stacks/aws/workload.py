@@ -44,7 +44,6 @@ class WorkloadStack(Stack):
         weights = WeightsVersion(
             self, "Weights", sync=platform.weights_sync, workload=workload.name, version=weights_version(workload)
         )
-        env: dict[str, str] = {}
         serving = ServingFunction(
             self,
             "Serving",
@@ -52,7 +51,6 @@ class WorkloadStack(Stack):
             build_context=build_context,
             platform=platform,
             weights_version=weights.version,
-            environment=env,
         )
         # The version that serves must not exist before its weights do.
         serving.function.node.add_dependency(weights.resource)
