@@ -124,20 +124,19 @@ class Utilization(BaseModel):
     )
     inference_ms: float = Field(..., gt=0, description="average time of one prediction in ms, > 0")
 
-    def window_hours(self) -> tuple[int, int] | None:
-        """(start hour, end hour) in UTC, end may be <= start for a window across midnight."""
+    def window_minutes(self) -> tuple[int, int] | None:
+        """(start, end) as minutes after 00:00 UTC; end may be <= start for a window across midnight."""
         if not self.active_window:
             return None
         start, end = self.active_window.removesuffix(" UTC").split("-")
-        return int(start[:2]), int(end[:2])
+        return int(start[:2]) * 60 + int(start[3:]), int(end[:2]) * 60 + int(end[3:])
 
     def window_length_hours(self) -> float | None:
-        if not self.active_window:
+        window = self.window_minutes()
+        if window is None:
             return None
-        start, end = self.active_window.removesuffix(" UTC").split("-")
-        s = int(start[:2]) * 60 + int(start[3:])
-        e = int(end[:2]) * 60 + int(end[3:])
-        return ((e - s) % (24 * 60) or 24 * 60) / 60
+        start, end = window
+        return ((end - start) % (24 * 60) or 24 * 60) / 60
 
 
 class Overrides(BaseModel):

@@ -81,10 +81,12 @@ class ServingFunction(Construct):
         scaling = self.alias.add_auto_scaling(min_capacity=0 if scheduled else pc_min, max_capacity=pc_max)
         scaling.scale_on_utilization(utilization_target=platform.pc_target_utilization)
         if scheduled:
-            start, end = (u.active_window or "").removesuffix(" UTC").split("-")
+            window = u.window_minutes()
+            assert window is not None, "sizing schedules provisioned concurrency only for an active window"
+            start, end = window
             # Provisioned environments take minutes to initialise: warm up ahead of the window.
-            warm = (int(start[:2]) * 60 + int(start[3:]) - PREWARM_MINUTES) % (24 * 60)
-            stop = (int(end[:2]) * 60 + int(end[3:])) % (24 * 60)
+            warm = (start - PREWARM_MINUTES) % (24 * 60)
+            stop = end % (24 * 60)
             scaling.scale_on_schedule(
                 "WarmInWindow",
                 schedule=appscaling.Schedule.cron(hour=str(warm // 60), minute=str(warm % 60)),
