@@ -44,13 +44,28 @@ def _add_plan(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--write-lock", action="store_true", help="record this plan in the lock file (review it, commit it)")
     p.add_argument("--check", action="store_true", help="exit 5 when the plan differs from the lock (for CI)")
     p.add_argument("--lock", type=Path, help="lock file (default: plan.lock.json beside the profiles)")
+    p.add_argument(
+        "--chart",
+        type=Path,
+        metavar="DIR",
+        help="write one image per workload to DIR: monthly cost of both targets against traffic (needs matplotlib)",
+    )
+    p.add_argument("--chart-format", choices=["png", "svg"], default="png", help="image format (default: png)")
     p.set_defaults(func=_cmd_plan)
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
     from stacks.commands.plan import run
 
-    return run(args.paths, as_json=args.json, write_lock=args.write_lock, check=args.check, lock_file=args.lock)
+    return run(
+        args.paths,
+        as_json=args.json,
+        write_lock=args.write_lock,
+        check=args.check,
+        lock_file=args.lock,
+        chart_dir=args.chart,
+        chart_format=args.chart_format,
+    )
 
 
 def _add_synth(sub: argparse._SubParsersAction) -> None:

@@ -1,34 +1,103 @@
-"""Monthly cost of each target from the price book.
+"""Monthly cost of each target from the price book, as line items a finance team would recognise.
 
-Every formula is written out with named inputs so a reader can redo it by hand; the tests do.
-A month is 730 hours (AWS's convention), so a day is 730 / 24 of a month's days.
+Each line is quantity x unit price, with the price book entry it comes from and how the quantity
+was derived, so a reader can redo it by hand; the tests do. A month is 730 hours (AWS's
+convention), so a day is 730 / 24 of a month's days. Each line is rounded to the cent and the
+total is the sum of the lines, as on a bill. Free tiers are not counted.
 """
 
 from __future__ import annotations
 
-import math
+from decimal import ROUND_HALF_UP, Decimal
 
 from pydantic import BaseModel, ConfigDict
 
-from stacks.pricebook import HOURS_PER_MONTH, Platform, PriceBook
-from stacks.profile import Mode, Profile
+from stacks.pricebook import HOURS_PER_MONTH, Platform, PriceBook, price_source
+from stacks.profile import Endpoint, Mode, Profile
 from stacks.sizing import KubernetesSizing, ServerlessSizing
 
 DAYS_PER_MONTH = HOURS_PER_MONTH / 24
-SQS_REQUESTS_PER_MESSAGE = 3  # send, receive, delete
+GIB = 1024**3
+# API Gateway HTTP API detailed metrics, per stage and route: Count, 4xx, 5xx, Latency,
+# IntegrationLatency, DataProcessed (billed as custom metrics). Source: API Gateway developer guide.
+HTTP_API_DETAILED_METRICS = 6
 
 
-class Cost(BaseModel):
-    """A monthly cost in USD with its line items (name -> USD)."""
+def cents(x: float) -> float:
+    return float(Decimal(repr(x)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+class LineItem(BaseModel):
+    """One line of the bill: quantity x unit price."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    items: dict[str, float]
+    name: str
+    quantity: float
+    unit: str  # what the quantity counts, e.g. "GB-s", "requests", "GB-month"
+    unit_price_usd: float
+    price: str  # the price book entry (prices.<price>) the unit price comes from
+    source: str  # that entry's description and as_of date
+    basis: str  # how the quantity was derived, with the numbers
+
+    @property
+    def exact_usd(self) -> float:
+        return self.quantity * self.unit_price_usd
+
+    @property
+    def usd(self) -> float:
+        return cents(self.exact_usd)
+
+
+class Cost(BaseModel):
+    """A monthly cost in USD made of line items."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    lines: list[LineItem]
     notes: list[str] = []
 
     @property
+    def items(self) -> dict[str, float]:
+        """name -> USD, lines of the same name summed."""
+        out: dict[str, float] = {}
+        for line in self.lines:
+            out[line.name] = cents(out.get(line.name, 0.0) + line.usd)
+        return out
+
+    @property
     def total(self) -> float:
-        return sum(self.items.values())
+        return cents(sum(line.usd for line in self.lines))
+
+
+class _Bill:
+    """Collects lines, pricing each from its price book entry."""
+
+    def __init__(self, prices: PriceBook) -> None:
+        self.prices = prices
+        self.lines: list[LineItem] = []
+
+    def add(
+        self, name: str, quantity: float, unit: str, price: str, basis: str, *, unit_price: float | None = None
+    ) -> None:
+        value = getattr(self.prices, price) if unit_price is None else unit_price
+        as_of = self.prices.as_of.get(price)  # type: ignore[call-overload]
+        dated = f"as of {as_of.isoformat()}" if as_of else "set by your platform file or overrides"
+        self.lines.append(
+            LineItem(
+                name=name,
+                quantity=quantity,
+                unit=unit,
+                unit_price_usd=value,
+                price=price,
+                source=f"{price_source(price)} ({dated})",
+                basis=basis,
+            )
+        )
+
+
+def _n(x: float) -> str:
+    return f"{x:,.4g}" if abs(x) < 1000 else f"{x:,.0f}"
 
 
 def monthly_requests(p: Profile) -> float:
@@ -36,70 +105,226 @@ def monthly_requests(p: Profile) -> float:
     return u.avg_rps * u.active_hours_per_day * 3600 * DAYS_PER_MONTH
 
 
-def lambda_rates(prices: PriceBook, architecture: str) -> tuple[float, float, float]:
-    """(on-demand duration, provisioned, duration while provisioned) per GB-s."""
+def lambda_rates(prices: PriceBook, architecture: str) -> tuple[str, str, str]:
+    """Price book entries: (on-demand duration tier 1, provisioned, duration while provisioned) per GB-s."""
     if architecture == "arm64":
-        return prices.lambda_arm_gb_s_usd, prices.lambda_pc_arm_gb_s_usd, prices.lambda_pc_duration_arm_gb_s_usd
-    return prices.lambda_x86_gb_s_usd, prices.lambda_pc_x86_gb_s_usd, prices.lambda_pc_duration_x86_gb_s_usd
+        return "lambda_arm_gb_s_usd", "lambda_pc_arm_gb_s_usd", "lambda_pc_duration_arm_gb_s_usd"
+    return "lambda_x86_gb_s_usd", "lambda_pc_x86_gb_s_usd", "lambda_pc_duration_x86_gb_s_usd"
+
+
+def _duration_tiers(bill: _Bill, gb_s: float, architecture: str, basis: str) -> None:
+    """On-demand duration split over the monthly tiers (tier 1 always shown)."""
+    prices = bill.prices
+    arm = architecture == "arm64"
+    first = "lambda_arm_gb_s_usd" if arm else "lambda_x86_gb_s_usd"
+    more = "lambda_arm_gb_s_tiers_usd" if arm else "lambda_x86_gb_s_tiers_usd"
+    limits = prices.lambda_arm_tier_limits_gb_s if arm else prices.lambda_x86_tier_limits_gb_s
+    rates = [(first, getattr(prices, first))] + [(more, r) for r in getattr(prices, more)]
+    bounds = [0.0, *limits, float("inf")]
+    for i, (price, rate) in enumerate(rates):
+        lo, hi = bounds[i], bounds[min(i + 1, len(bounds) - 1)]
+        part = max(0.0, min(gb_s, hi) - lo)
+        if i and part <= 0:
+            break
+        name = "duration_on_demand" if i == 0 else f"duration_on_demand_tier{i + 1}"
+        bill.add(name, part, "GB-s", price, basis if i == 0 else f"GB-s above {lo:,.0f} a month", unit_price=rate)
+
+
+def alarm_names(p: Profile, s: ServerlessSizing) -> list[str]:
+    """The CloudWatch alarms a serverless workload's stack creates (stacks/aws/alarms.py)."""
+    names = ["Errors", "Throttles", "DurationP99", "ColdStartOverBudget"]
+    if s.provisioned:
+        names.append("ProvisionedSpillover")
+    if p.sla.mode is not Mode.sync:
+        names.append("DeadLetters")
+    return names
 
 
 def serverless_cost(
     p: Profile, s: ServerlessSizing, prices: PriceBook, platform: Platform, architecture: str | None = None
 ) -> Cost:
     arch = architecture or s.architecture
-    on_demand_rate, pc_rate, pc_duration_rate = lambda_rates(prices, arch)
+    u = p.utilization
+    on_demand, pc_price, pc_duration = lambda_rates(prices, arch)
     gb = s.memory_mb / 1024
     requests = monthly_requests(p)
-    duration_gb_s = requests * (p.utilization.inference_ms / 1000) * gb
-    items: dict[str, float] = {}
+    active_s = u.active_hours_per_day * 3600 * DAYS_PER_MONTH
+    traffic = f"{u.avg_rps:g} rps x {u.active_hours_per_day:g} h x 3600 s x {DAYS_PER_MONTH:.4f} d"
+    duration_gb_s = requests * (u.inference_ms / 1000) * gb
+    duration_basis = f"{_n(requests)} requests x {u.inference_ms / 1000:g} s x {gb:g} GB ({arch})"
+    bill = _Bill(prices)
     notes: list[str] = []
+
     if s.provisioned:
-        # Warm environments are billed for every second they exist in the window; requests
-        # they serve pay the lower duration rate, the overflow pays the on-demand rate.
+        # Warm environments are billed for every second they exist, from the pre-warm to the
+        # window's end; requests they serve pay the lower duration rate, the overflow on-demand.
         provisioned_gb_s = s.pc_min * gb * s.pc_hours_per_day * 3600 * DAYS_PER_MONTH
         on_pc = min(duration_gb_s, provisioned_gb_s)
-        items["provisioned_concurrency"] = provisioned_gb_s * pc_rate
-        items["duration_on_provisioned"] = on_pc * pc_duration_rate
-        items["duration_on_demand"] = (duration_gb_s - on_pc) * on_demand_rate
-        notes.append(f"{s.pc_min} provisioned x {gb:g} GB x {s.pc_hours_per_day:g} h/day")
+        hours = (
+            f"({s.pc_hours_per_day - s.pc_prewarm_minutes / 60:g} h + {s.pc_prewarm_minutes} min pre-warm)"
+            if s.pc_scheduled
+            else "24 h"
+        )
+        bill.add(
+            "provisioned_concurrency",
+            provisioned_gb_s,
+            "GB-s",
+            pc_price,
+            f"{s.pc_min} environment(s) x {gb:g} GB x {hours} x 3600 s x {DAYS_PER_MONTH:.4f} d",
+        )
+        bill.add("duration_on_provisioned", on_pc, "GB-s", pc_duration, f"{duration_basis}, within the provisioned")
+        _duration_tiers(bill, duration_gb_s - on_pc, arch, "overflow beyond the provisioned environments")
     else:
-        items["duration_on_demand"] = duration_gb_s * on_demand_rate
-    items["requests"] = requests / 1e6 * prices.lambda_requests_per_million_usd
+        _duration_tiers(bill, duration_gb_s, arch, duration_basis)
+
+    invocations = requests / s.messages_per_invocation
+    per_batch = f" / {s.messages_per_invocation:g} messages per batch" if s.messages_per_invocation != 1 else ""
+    bill.add(
+        "requests",
+        invocations / 1e6,
+        "million invocations",
+        "lambda_requests_per_million_usd",
+        f"{traffic} = {_n(requests)} requests{per_batch}",
+    )
     if p.sla.mode is not Mode.sync:
-        items["sqs"] = requests * SQS_REQUESTS_PER_MESSAGE / 1e6 * prices.sqs_requests_per_million_usd
-    # Each day the fleet scales out from cold at least once; each new environment reads the
-    # weights from EFS once (Elastic throughput bills per GB read).
-    cold_starts = max(1, math.ceil(max(s.peak_concurrency, s.pc_max))) * DAYS_PER_MONTH
-    items["efs_storage"] = p.model.weights_gb * prices.efs_storage_gb_month_usd
-    items["efs_reads"] = cold_starts * p.model.weights_gb * prices.efs_elastic_read_gb_usd
+        # Send one message each; Lambda receives and deletes a whole batch per request.
+        sqs = requests * (1 + 2 / s.messages_per_invocation)
+        bill.add(
+            "sqs",
+            sqs / 1e6,
+            "million requests",
+            "sqs_requests_per_million_usd",
+            f"{_n(requests)} messages x (1 send + 2 / {s.messages_per_invocation:g} batched receive and delete)",
+        )
+        bill.add(
+            "results_put",
+            requests / 1000,
+            "thousand PUTs",
+            "s3_put_per_thousand_usd",
+            f"one result object per message: {_n(requests)}",
+        )
+        bill.add(
+            "results_get",
+            requests / 1000,
+            "thousand GETs",
+            "s3_get_per_thousand_usd",
+            f"each result read once by its client: {_n(requests)}",
+        )
+        stored_gb = requests / DAYS_PER_MONTH * platform.results_retention_days * platform.async_result_kb * 1024 / GIB
+        bill.add(
+            "results_storage",
+            stored_gb,
+            "GB-month",
+            "s3_storage_gb_month_usd",
+            f"{_n(requests / DAYS_PER_MONTH)} results/day x {platform.results_retention_days} days kept x "
+            f"{platform.async_result_kb:g} KB",
+        )
+
+    cold_starts = s.cold_starts_per_day * DAYS_PER_MONTH
+    if s.weights_in_image:
+        notes.append("weights baked into the image: stored in ECR, read with the image")
+    else:
+        bill.add("efs_storage", p.model.weights_gb, "GB-month", "efs_storage_gb_month_usd", "one copy of the weights")
+        bill.add(
+            "efs_reads",
+            cold_starts * p.model.weights_gb,
+            "GB",
+            "efs_elastic_read_gb_usd",
+            f"({s.environments} started at the daily peak + {s.warm_environments} warm x {s.recycles_per_day} "
+            f"recycled, every {platform.lambda_environment_lifetime_h:g} h of {u.active_hours_per_day:g} active) "
+            f"x {DAYS_PER_MONTH:.4f} d x {p.model.weights_gb:g} GB",
+        )
+    bill.add("weights_storage", p.model.weights_gb, "GB-month", "s3_storage_gb_month_usd", "the weights in S3")
+    bill.add("ecr_storage", s.image_gb, "GB-month", "ecr_storage_gb_month_usd", "the function's image")
+
+    invocation_rate = u.avg_rps / s.messages_per_invocation
+    per_s = min(invocation_rate, platform.xray_reservoir_per_s) + platform.xray_sampling_rate * max(
+        0.0, invocation_rate - platform.xray_reservoir_per_s
+    )
+    bill.add(
+        "xray_traces",
+        per_s * active_s / 1e6,
+        "million traces",
+        "xray_traces_per_million_usd",
+        f"{per_s:.4g} traces/s (first {platform.xray_reservoir_per_s:g}/s, then {platform.xray_sampling_rate:.0%} "
+        f"of {invocation_rate:g} invocations/s) x {u.active_hours_per_day:g} h x 3600 s x {DAYS_PER_MONTH:.4f} d",
+    )
+    http_api = p.sla.mode is not Mode.async_ and p.sla.endpoint is Endpoint.http_api
+    log_bytes = invocations * platform.lambda_log_bytes_per_invocation
+    log_basis = f"{_n(invocations)} invocations x {platform.lambda_log_bytes_per_invocation} B"
+    if http_api:
+        bill.add(
+            "http_api_requests",
+            requests / 1e6,
+            "million requests",
+            "http_api_requests_per_million_usd",
+            f"{_n(requests)} requests",
+        )
+        log_bytes += requests * platform.http_api_access_log_bytes
+        log_basis += f" + {_n(requests)} access-log lines x {platform.http_api_access_log_bytes} B"
+    bill.add("logs_ingestion", log_bytes / GIB, "GB", "cloudwatch_logs_ingest_gb_usd", log_basis)
+    alarms = alarm_names(p, s)
+    bill.add("alarms", len(alarms), "alarms", "cloudwatch_alarm_month_usd", ", ".join(alarms))
+    metrics = 1 + (HTTP_API_DETAILED_METRICS if http_api else 0)
+    bill.add(
+        "custom_metrics",
+        metrics,
+        "metrics",
+        "cloudwatch_metric_month_usd",
+        "cold-start duration (metric filter)" + (" + 6 HTTP API detailed metrics" if http_api else ""),
+    )
     endpoints = len(platform.interface_endpoints)
     if endpoints:
-        items["vpc_interface_endpoints"] = (
-            endpoints * platform.availability_zones * HOURS_PER_MONTH * prices.vpc_interface_endpoint_az_hour_usd
+        bill.add(
+            "vpc_interface_endpoints",
+            endpoints * platform.availability_zones * HOURS_PER_MONTH,
+            "endpoint-AZ-hours",
+            "vpc_interface_endpoint_az_hour_usd",
+            f"{endpoints} endpoint(s) ({', '.join(platform.interface_endpoints)}) x {platform.availability_zones} AZ x 730 h",
         )
     notes.append(f"{requests:,.0f} requests/month, {duration_gb_s:,.0f} GB-s ({arch})")
-    return Cost(items=items, notes=notes)
+    return Cost(lines=bill.lines, notes=notes)
 
 
-def kubernetes_cost(k: KubernetesSizing, prices: PriceBook, platform: Platform) -> Cost:
+def kubernetes_cost(p: Profile, k: KubernetesSizing, prices: PriceBook, platform: Platform) -> Cost:
     """Dedicated bare metal is billed around the clock for the capacity held for the peak.
 
-    The workload pays its share of nodes: GPUs for a GPU workload, the larger of its CPU and
-    memory share for a CPU one. Scaling to the minimum at night frees capacity for other
-    workloads but does not stop the bill, so the maximum replica count is what is costed.
+    A replica blocks 1 / replicas_per_node of a node: its requests, what the node keeps from
+    pods, and what is stranded because another replica no longer fits (bin-packing). The
+    capacity held is the peak's replicas plus a rollout's surge; scaling to the minimum at night
+    frees capacity for other workloads but does not stop the bill.
     """
+    bill = _Bill(prices)
     if k.gpu_type:
-        gpus = k.max_replicas * k.gpus_per_replica * k.gpu_share
-        per_gpu_hour = prices.gpu_node_hour_usd[k.gpu_type] / platform.gpus_per_node
-        nodes = math.ceil(gpus / platform.gpus_per_node - 1e-9)
-        return Cost(
-            items={"gpu_nodes": gpus * per_gpu_hour * HOURS_PER_MONTH},
-            notes=[
-                f"{gpus:g} x {k.gpu_type} at {per_gpu_hour:.3f} USD/GPU-h x 730 h ({nodes} node(s) of {platform.gpus_per_node})"
-            ],
-        )
-    share = max(k.cpu_millicores / 1000 / platform.cpu_node_vcpus, k.memory_mb / 1024 / platform.cpu_node_memory_gb)
-    return Cost(
-        items={"cpu_nodes": k.max_replicas * share * prices.cpu_node_hour_usd * HOURS_PER_MONTH},
-        notes=[f"{k.max_replicas} replica(s) x {share:.3f} of a CPU node x 730 h"],
+        node_hour = prices.gpu_node_hour_usd[k.gpu_type]
+        node = f"{k.gpu_type} node"
+        share = {
+            "none": f"{k.gpus_per_replica} GPU",
+            "time-slicing": f"1/{round(1 / k.gpu_share)} GPU time-sliced",
+            "mig": f"MIG {k.mig_profile}, 1/{round(1 / k.gpu_share)} GPU",
+        }[k.gpu_sharing]
+        name, price = "gpu_nodes", "gpu_node_hour_usd"
+    else:
+        node_hour = prices.cpu_node_hour_usd
+        node = "CPU node"
+        share = f"{k.cpu_millicores / 1000:g} vCPU, {k.memory_mb / 1024:g} GB"
+        name, price = "cpu_nodes", "cpu_node_hour_usd"
+    surge = f" + {k.rollout_max_surge} rollout surge" if k.rollout_max_surge else ""
+    bill.add(
+        name,
+        k.billed_replicas * HOURS_PER_MONTH,
+        "replica-hours",
+        price,
+        f"({k.max_replicas} replicas{surge}) x 730 h; a replica ({share}) is 1/{k.replicas_per_node} of a {node} "
+        f"at ${node_hour:,.2f}/h ({k.packing_limit} limits the packing)",
+        unit_price=node_hour / k.replicas_per_node,
     )
+    bill.add(
+        "model_cache",
+        k.model_cache_gi,
+        "GB-month",
+        "model_cache_gb_month_usd",
+        f"{p.model.weights_gb:g} GB weights x {platform.model_cache_copies:g} (current and previous version)",
+    )
+    bill.add("weights_storage", p.model.weights_gb, "GB-month", "s3_storage_gb_month_usd", "the weights in S3")
+    return Cost(lines=bill.lines)

@@ -1,6 +1,7 @@
 """The decision: where a workload belongs, and why, with the numbers.
 
-Only this module (with cost.py and sizing.py under it) knows limits and thresholds. It turns a
+Only this module (with decision_rules.py, cost.py, sizing.py and capacity.py under it) knows
+limits and thresholds. It sizes both targets, costs both, runs the rule table, and turns a
 validated profile into a frozen Workload that the target builders consume without re-deciding.
 """
 
@@ -12,26 +13,34 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from stacks.cost import Cost, kubernetes_cost, serverless_cost
+from stacks.decision_rules import (
+    LAMBDA_MAX_IMAGE_GB,
+    LAMBDA_MAX_MEMORY_MB,
+    LAMBDA_MAX_TIMEOUT_S,
+    RULES,
+    Facts,
+    Reason,
+    usd,
+)
 from stacks.errors import DecisionError
 from stacks.loader import LoadedProfile
 from stacks.pricebook import Settings
-from stacks.profile import Gpu, Mode, Profile, Target
-from stacks.sizing import KubernetesSizing, ServerlessSizing, gpu_memory_gb, kubernetes, serverless
+from stacks.profile import Profile, Target
+from stacks.sizing import KubernetesSizing, ServerlessSizing, kubernetes, serverless
 
-# Lambda's hard limits (AWS Lambda quotas page): these are not adjustable.
-LAMBDA_MAX_MEMORY_MB = 10240
-LAMBDA_MAX_IMAGE_GB = 10.0
-LAMBDA_MAX_TIMEOUT_S = 900
+__all__ = [
+    "LAMBDA_MAX_IMAGE_GB",
+    "LAMBDA_MAX_MEMORY_MB",
+    "LAMBDA_MAX_TIMEOUT_S",
+    "Decision",
+    "Reason",
+    "Workload",
+    "decide",
+]
 
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Reason(_Frozen):
-    rule: str  # stable id, e.g. "limit.memory", "cost.cheaper"
-    fired: bool  # True when the rule pushed the decision or the sizing
-    detail: str  # one sentence with the numbers that drove it
 
 
 class Decision(_Frozen):
@@ -73,171 +82,46 @@ class Workload:
         return self.decision.target
 
 
-def _usd(x: float) -> str:
-    return f"${x:,.2f}"
-
-
-def _hard_limits(p: Profile, s: ServerlessSizing) -> list[Reason]:
-    return [
-        Reason(
-            rule="limit.gpu",
-            fired=p.model.gpu is Gpu.required,
-            detail=f"gpu is {p.model.gpu.value}: Lambda has no GPU"
-            if p.model.gpu is Gpu.required
-            else f"gpu is {p.model.gpu.value}: runs on Lambda's CPUs",
-        ),
-        Reason(
-            rule="limit.memory",
-            fired=s.memory_mb > LAMBDA_MAX_MEMORY_MB,
-            detail=f"memory {s.memory_mb:,} MB {'>' if s.memory_mb > LAMBDA_MAX_MEMORY_MB else '<='} "
-            f"Lambda's {LAMBDA_MAX_MEMORY_MB:,} MB",
-        ),
-        Reason(
-            rule="limit.image",
-            fired=s.image_gb > LAMBDA_MAX_IMAGE_GB,
-            detail=f"image {s.image_gb:g} GB{'' if p.model.image_gb is not None else ' (estimated)'} "
-            f"{'>' if s.image_gb > LAMBDA_MAX_IMAGE_GB else '<='} Lambda's {LAMBDA_MAX_IMAGE_GB:g} GB",
-        ),
-        Reason(
-            rule="limit.timeout",
-            fired=p.sla.timeout_s > LAMBDA_MAX_TIMEOUT_S,
-            detail=f"longest request {p.sla.timeout_s:,} s {'>' if p.sla.timeout_s > LAMBDA_MAX_TIMEOUT_S else '<='} "
-            f"Lambda's {LAMBDA_MAX_TIMEOUT_S} s",
-        ),
-    ]
-
-
-def decide(loaded: LoadedProfile) -> Workload:
+def facts(loaded: LoadedProfile) -> Facts:
+    """Size and cost both targets: what every rule reads."""
     p, settings = loaded.profile, loaded.settings
     prices, platform = settings.prices, settings.platform
     u = p.utilization
     s = serverless(p, platform)
     k = kubernetes(p, platform)
-    s_cost = serverless_cost(p, s, prices, platform)
     other_arch = "arm64" if s.architecture == "x86_64" else "x86_64"
-    s_cost_other = serverless_cost(p, s, prices, platform, architecture=other_arch)
-    k_cost = kubernetes_cost(k, prices, platform)
-
-    reasons = _hard_limits(p, s)
-    limits_hit = [r for r in reasons if r.fired]
-    warnings: list[str] = []
-
-    sla_misses: list[str] = []
-    if p.sla.mode is not Mode.async_:
-        warm = u.inference_ms + platform.lambda_invoke_overhead_ms
-        miss = warm > p.sla.p99_latency_ms
-        reasons.append(
-            Reason(
-                rule="sla.latency",
-                fired=miss,
-                detail=f"warm Lambda latency {u.inference_ms:g} + {platform.lambda_invoke_overhead_ms} ms invoke = {warm:g} ms "
-                f"{'>' if miss else '<='} p99 target {p.sla.p99_latency_ms:g} ms",
-            )
-        )
-        if miss:
-            sla_misses.append("latency")
-    if s.peak_concurrency > platform.lambda_account_concurrency:
-        warnings.append(
-            f"peak concurrency {s.peak_concurrency:,.0f} exceeds the account's Lambda quota "
-            f"{platform.lambda_account_concurrency:,}: request an increase before deploying to serverless"
-        )
-
-    utilization = (u.avg_rps * u.active_hours_per_day) / (u.peak_rps * 24) if u.peak_rps else 0.0
-    ceiling = platform.serverless_utilization_ceiling
-    reasons.append(
-        Reason(
-            rule="traffic.utilization",
-            fired=False,
-            detail=f"sustained utilization {utilization:.1%} (avg {u.avg_rps:g} rps x {u.active_hours_per_day:g} h / "
-            f"peak {u.peak_rps:g} rps x 24 h); serverless usually fits below {ceiling:.0%}",
-        )
-    )
-    reasons.append(
-        Reason(
-            rule="traffic.hours",
-            fired=False,
-            detail=f"active {u.active_hours_per_day:g} h/day; per-second billing loses to reserved capacity beyond "
-            f"~{platform.serverless_break_even_hours_per_day:g} h/day",
-        )
+    return Facts(
+        p=p,
+        settings=settings,
+        s=s,
+        k=k,
+        s_cost=serverless_cost(p, s, prices, platform),
+        s_cost_other=serverless_cost(p, s, prices, platform, architecture=other_arch),
+        k_cost=kubernetes_cost(p, k, prices, platform),
+        utilization=(u.avg_rps * u.active_hours_per_day) / (u.peak_rps * 24) if u.peak_rps else 0.0,
     )
 
-    cs = s.cold_start
-    cold_text = (
-        f"Lambda cold start ~{cs.total_ms:,.0f} ms (init {cs.base_ms:,.0f} + image {s.image_gb:g} GB "
-        f"{cs.image_ms:,.0f} + weights {p.model.weights_gb:g} GB from EFS at {platform.efs_read_mb_per_s:g} MB/s "
-        f"{cs.weights_ms:,.0f})"
-    )
-    if s.provisioned:
-        when = f"in {u.active_window}" if s.pc_scheduled else "around the clock (no active_window)"
-        pc_use = s.avg_concurrency / s.pc_min
-        reasons.append(
-            Reason(
-                rule="coldstart.provisioned",
-                fired=True,
-                detail=f"{cold_text} > budget {p.sla.cold_start_budget_ms:,.0f} ms: provisioned concurrency "
-                f"{s.pc_min}-{s.pc_max} {when}",
-            )
-        )
-        pays = pc_use >= platform.pc_break_even_utilization
-        reasons.append(
-            Reason(
-                rule="coldstart.pc_economics",
-                fired=False,
-                detail=f"provisioned environments {pc_use:.0%} used (avg concurrency {s.avg_concurrency:.2f} / {s.pc_min}); "
-                f"they {'pay for themselves' if pays else 'cost more than on-demand'} "
-                f"(break-even {platform.pc_break_even_utilization:.0%})",
-            )
-        )
-        if not s.pc_scheduled and u.active_hours_per_day < 24:
-            warnings.append(
-                f"provisioned concurrency is billed 24 h/day because utilization.active_window is not set; "
-                f"setting it would bill {u.active_hours_per_day:g} h/day"
-            )
-    else:
-        reasons.append(
-            Reason(
-                rule="coldstart.provisioned",
-                fired=False,
-                detail=f"{cold_text} <= budget {p.sla.cold_start_budget_ms:,.0f} ms: no provisioned concurrency",
-            )
-        )
 
-    warm_for_start = k.pod_start_ms > p.sla.cold_start_budget_ms
-    reasons.append(
-        Reason(
-            rule="coldstart.min_replicas",
-            fired=warm_for_start,
-            detail=f"pod start ~{k.pod_start_ms:,.0f} ms {'>' if warm_for_start else '<='} budget "
-            f"{p.sla.cold_start_budget_ms:,.0f} ms: "
-            + ("kubernetes keeps at least 1 replica warm" if warm_for_start else "kubernetes may scale to zero"),
-        )
-    )
-
-    reasons.append(
-        Reason(
-            rule="sla.availability",
-            fired=k.availability_min_replicas > 0,
-            detail=f"availability {p.sla.availability:g}%: kubernetes keeps {k.availability_min_replicas} warm "
-            f"replica(s){' on separate nodes' if k.spread_across_nodes else ''}, min {k.min_replicas}",
-        )
-    )
-    if k.gpu_type and platform.gpu_sharing != "none" and k.gpu_sharing == "none":
-        why = (
-            f"it needs {k.gpus_per_replica} GPUs per replica"
-            if k.gpus_per_replica != 1
-            else f"no {platform.gpu_sharing} profile of {k.gpu_type} fits its ~{gpu_memory_gb(p, platform):g} GB of GPU memory"
-        )
-        warnings.append(f"gpu_sharing is {platform.gpu_sharing} but this workload takes whole GPUs: {why}")
+def decide(loaded: LoadedProfile) -> Workload:
+    p = loaded.profile
+    f = facts(loaded)
+    reasons: list[Reason] = []
+    for rule in RULES:
+        reasons += rule(f)
+    limits_hit = [r for r in reasons if r.rule.startswith("limit.") and r.fired]
+    sla_misses = [r.rule.removeprefix("sla.") for r in reasons if r.rule == "sla.latency" and r.fired]
+    warnings = f.warnings
 
     feasible = not limits_hit and not sla_misses
-    s_total, k_total = s_cost.total, k_cost.total
+    s_total, k_total = f.s_cost.total, f.k_cost.total
+    # Ties go to kubernetes: serverless must be strictly cheaper.
     cheaper = Target.serverless if s_total < k_total else Target.kubernetes
     reasons.append(
         Reason(
             rule="cost.compare",
             fired=feasible,
-            detail=f"serverless {_usd(s_total)}/month ({s.architecture}; {other_arch} {_usd(s_cost_other.total)}) vs "
-            f"kubernetes {_usd(k_total)}/month: {cheaper.value} is cheaper",
+            detail=f"serverless {usd(s_total)}/month ({f.s.architecture}; {f.other_arch} {usd(f.s_cost_other.total)}) "
+            f"vs kubernetes {usd(k_total)}/month: {cheaper.value} is cheaper",
         )
     )
 
@@ -261,7 +145,7 @@ def decide(loaded: LoadedProfile) -> Workload:
         if target is not cheaper and feasible:
             chosen, other = (s_total, k_total) if target is Target.serverless else (k_total, s_total)
             warnings.append(
-                f"target {target.value} costs {_usd(chosen)}/month; {cheaper.value} would cost {_usd(other)}/month"
+                f"target {target.value} costs {usd(chosen)}/month; {cheaper.value} would cost {usd(other)}/month"
             )
     reasons.append(
         Reason(rule="target", fired=True, detail=_target_sentence(p.target, target, limits_hit, sla_misses, cheaper))
@@ -273,14 +157,14 @@ def decide(loaded: LoadedProfile) -> Workload:
         serverless_feasible=feasible,
         reasons=reasons,
         warnings=warnings,
-        utilization=utilization,
-        serverless=s,
-        kubernetes=k,
-        serverless_cost=s_cost,
-        serverless_cost_other_arch=s_cost_other,
-        kubernetes_cost=k_cost,
+        utilization=f.utilization,
+        serverless=f.s,
+        kubernetes=f.k,
+        serverless_cost=f.s_cost,
+        serverless_cost_other_arch=f.s_cost_other,
+        kubernetes_cost=f.k_cost,
     )
-    return Workload(profile=p, decision=decision, file=loaded.file, settings=settings)
+    return Workload(profile=p, decision=decision, file=loaded.file, settings=loaded.settings)
 
 
 def _target_sentence(requested: Target, target: Target, limits: list[Reason], sla: list[str], cheaper: Target) -> str:

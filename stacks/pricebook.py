@@ -2,72 +2,154 @@
 
 Each field is one row of the table: default value, unit (in the name), and where the figure
 comes from in its description. AWS figures are us-east-1 public list prices (on-demand, first
-pricing tier). Figures marked "assumption" are not published prices: they are this project's
-stated working assumptions, meant to be replaced by a platform file (`platform.yaml` beside the
-profiles) or a profile's `overrides:`.
+pricing tier unless a field names its tier; free tiers are not counted). Each price has an
+`as_of` date: the day it was recorded from its source; `switchyard plan` warns when one is older
+than `platform.price_max_age_days`. Figures marked "assumption" are not published prices: they
+are this project's stated working assumptions, meant to be replaced by a platform file
+(`platform.yaml` beside the profiles) or a profile's `overrides:`.
 """
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 _HOURS_PER_MONTH = 730  # AWS's billing convention: 24 x 365 / 12
+RECORDED = date(2026, 11, 23)  # the day the default prices were recorded from their sources
 
 
-class PriceBook(BaseModel):
-    """Unit prices, USD."""
+def _aws(what: str, page: str) -> str:
+    return f"{what} Source: {page}, us-east-1."
 
+
+class _Prices(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     lambda_x86_gb_s_usd: float = Field(
-        0.0000166667, gt=0, description="Lambda duration, x86_64, per GB-second. Source: AWS Lambda pricing, us-east-1."
+        0.0000166667,
+        gt=0,
+        description=_aws(
+            "Lambda duration, x86_64, per GB-second (first 6 billion GB-s a month).", "AWS Lambda pricing"
+        ),
+    )
+    lambda_x86_gb_s_tiers_usd: list[float] = Field(
+        default_factory=lambda: [0.0000150000, 0.0000133334],
+        description=_aws(
+            "Lambda duration, x86_64, per GB-second in the next tiers (next 9 billion, over 15 billion GB-s a month).",
+            "AWS Lambda pricing",
+        ),
     )
     lambda_arm_gb_s_usd: float = Field(
-        0.0000133334, gt=0, description="Lambda duration, arm64, per GB-second. Source: AWS Lambda pricing, us-east-1."
+        0.0000133334,
+        gt=0,
+        description=_aws(
+            "Lambda duration, arm64, per GB-second (first 7.5 billion GB-s a month).", "AWS Lambda pricing"
+        ),
+    )
+    lambda_arm_gb_s_tiers_usd: list[float] = Field(
+        default_factory=lambda: [0.0000120001, 0.0000106667],
+        description=_aws(
+            "Lambda duration, arm64, per GB-second in the next tiers (next 11.25 billion, over 18.75 billion GB-s a month).",
+            "AWS Lambda pricing",
+        ),
+    )
+    lambda_x86_tier_limits_gb_s: list[float] = Field(
+        default_factory=lambda: [6e9, 15e9],
+        description=_aws(
+            "Monthly GB-seconds where the x86_64 duration tiers end (tier 1, tier 2); the account's whole usage counts, costed here as if this workload were alone.",
+            "AWS Lambda pricing",
+        ),
+    )
+    lambda_arm_tier_limits_gb_s: list[float] = Field(
+        default_factory=lambda: [7.5e9, 18.75e9],
+        description=_aws(
+            "Monthly GB-seconds where the arm64 duration tiers end (tier 1, tier 2).", "AWS Lambda pricing"
+        ),
     )
     lambda_requests_per_million_usd: float = Field(
-        0.20, ge=0, description="Lambda requests, per million. Source: AWS Lambda pricing, us-east-1."
+        0.20, ge=0, description=_aws("Lambda requests (invocations), per million.", "AWS Lambda pricing")
     )
     lambda_pc_x86_gb_s_usd: float = Field(
         0.0000041667,
         ge=0,
-        description="Provisioned concurrency, x86_64, per GB-second provisioned. Source: AWS Lambda pricing, us-east-1.",
+        description=_aws("Provisioned concurrency, x86_64, per GB-second provisioned.", "AWS Lambda pricing"),
     )
     lambda_pc_duration_x86_gb_s_usd: float = Field(
         0.0000097222,
         ge=0,
-        description="Duration while on provisioned concurrency, x86_64, per GB-second. Source: AWS Lambda pricing, us-east-1.",
+        description=_aws("Duration while on provisioned concurrency, x86_64, per GB-second.", "AWS Lambda pricing"),
     )
     lambda_pc_arm_gb_s_usd: float = Field(
         0.0000033334,
         ge=0,
-        description="Provisioned concurrency, arm64, per GB-second provisioned. Source: AWS Lambda pricing, us-east-1.",
+        description=_aws("Provisioned concurrency, arm64, per GB-second provisioned.", "AWS Lambda pricing"),
     )
     lambda_pc_duration_arm_gb_s_usd: float = Field(
         0.0000077778,
         ge=0,
-        description="Duration while on provisioned concurrency, arm64, per GB-second. Source: AWS Lambda pricing, us-east-1.",
+        description=_aws("Duration while on provisioned concurrency, arm64, per GB-second.", "AWS Lambda pricing"),
     )
     sqs_requests_per_million_usd: float = Field(
-        0.40, ge=0, description="SQS standard queue requests, per million. Source: Amazon SQS pricing, us-east-1."
-    )
-    efs_storage_gb_month_usd: float = Field(
-        0.30, ge=0, description="EFS Standard storage, per GB-month. Source: Amazon EFS pricing, us-east-1."
-    )
-    efs_elastic_read_gb_usd: float = Field(
-        0.03,
+        0.40,
         ge=0,
-        description="EFS Elastic throughput, reads, per GB transferred. Source: Amazon EFS pricing, us-east-1.",
+        description=_aws("SQS standard queue requests (each 64 KB chunk), per million.", "Amazon SQS pricing"),
+    )
+    s3_put_per_thousand_usd: float = Field(
+        0.005, ge=0, description=_aws("S3 Standard PUT, COPY, POST, LIST requests, per 1,000.", "Amazon S3 pricing")
+    )
+    s3_get_per_thousand_usd: float = Field(
+        0.0004, ge=0, description=_aws("S3 Standard GET, SELECT and other requests, per 1,000.", "Amazon S3 pricing")
     )
     s3_storage_gb_month_usd: float = Field(
-        0.023, ge=0, description="S3 Standard storage, per GB-month (weights). Source: Amazon S3 pricing, us-east-1."
+        0.023,
+        ge=0,
+        description=_aws(
+            "S3 Standard storage, per GB-month (weights, async results; first 50 TB).", "Amazon S3 pricing"
+        ),
+    )
+    efs_storage_gb_month_usd: float = Field(
+        0.30, ge=0, description=_aws("EFS Standard storage, per GB-month.", "Amazon EFS pricing")
+    )
+    efs_elastic_read_gb_usd: float = Field(
+        0.03, ge=0, description=_aws("EFS Elastic throughput, reads, per GB transferred.", "Amazon EFS pricing")
+    )
+    ecr_storage_gb_month_usd: float = Field(
+        0.10,
+        ge=0,
+        description=_aws("ECR private repository storage, per GB-month (Lambda images).", "Amazon ECR pricing"),
+    )
+    xray_traces_per_million_usd: float = Field(
+        5.00, ge=0, description=_aws("X-Ray traces recorded, per million.", "AWS X-Ray pricing")
+    )
+    http_api_requests_per_million_usd: float = Field(
+        1.00,
+        ge=0,
+        description=_aws(
+            "API Gateway HTTP API requests, per million (first 300 million a month).", "Amazon API Gateway pricing"
+        ),
+    )
+    cloudwatch_logs_ingest_gb_usd: float = Field(
+        0.50,
+        ge=0,
+        description=_aws("CloudWatch Logs ingestion (standard log class), per GB.", "Amazon CloudWatch pricing"),
+    )
+    cloudwatch_alarm_month_usd: float = Field(
+        0.10,
+        ge=0,
+        description=_aws("CloudWatch standard-resolution alarm, per alarm-month.", "Amazon CloudWatch pricing"),
+    )
+    cloudwatch_metric_month_usd: float = Field(
+        0.30,
+        ge=0,
+        description=_aws(
+            "CloudWatch custom metric (metric filters, API Gateway detailed metrics), per metric-month (first 10,000).",
+            "Amazon CloudWatch pricing",
+        ),
     )
     vpc_interface_endpoint_az_hour_usd: float = Field(
-        0.01,
-        ge=0,
-        description="VPC interface endpoint, per endpoint per AZ-hour. Source: AWS PrivateLink pricing, us-east-1.",
+        0.01, ge=0, description=_aws("VPC interface endpoint, per endpoint per AZ-hour.", "AWS PrivateLink pricing")
     )
     gpu_node_hour_usd: dict[str, float] = Field(
         default_factory=lambda: {
@@ -87,6 +169,27 @@ class PriceBook(BaseModel):
         0.40,
         gt=0,
         description="Hourly cost of one dedicated CPU node (see platform cpu_node_*). Assumption: amortised 16 vCPU / 64 GB bare-metal node.",
+    )
+    model_cache_gb_month_usd: float = Field(
+        0.10,
+        ge=0,
+        description="Replicated network storage (ReadWriteMany) for a workload's model cache on the cluster, per GB-month. Assumption: amortised 3-way replicated SSD; set your own.",
+    )
+
+
+_PRICE_NAMES = list(_Prices.model_fields)
+PriceName = Literal[tuple(_PRICE_NAMES)]  # type: ignore[valid-type]
+
+
+class PriceBook(_Prices):
+    """Unit prices, USD, each with the date it was recorded."""
+
+    as_of: dict[PriceName, date] = Field(
+        default_factory=lambda: {name: RECORDED for name in _PRICE_NAMES},
+        description=(
+            "Date each price was recorded from its source (YYYY-MM-DD), by price name. A price set by a "
+            "platform file or override without its own as_of entry is yours and is not dated."
+        ),
     )
 
 
@@ -113,16 +216,43 @@ class Platform(BaseModel):
     lambda_account_concurrency: int = Field(
         1000, ge=1, description="Account-level Lambda concurrency quota (AWS default 1,000)."
     )
-    lambda_init_base_ms: int = Field(
-        1000,
+    # Lambda cold start: runtime init + image fetch + imports + weights read + deserialization.
+    lambda_runtime_init_ms: int = Field(
+        250,
         ge=0,
-        description="Cold start of a container-image function before the model loads. Assumption from AWS's published container cold starts (~1 s).",
+        description="Lambda's own part of a cold start: place the micro-VM, start the Python runtime, mount EFS. Assumption (AWS: typically well under 1 s).",
     )
-    lambda_init_ms_per_image_gb: int = Field(
-        500, ge=0, description="Extra cold start per GB of image (lazy loading). Assumption."
+    lambda_image_fetch_ms_per_gb: float = Field(
+        100.0,
+        ge=0,
+        description=(
+            "Cold-start time per GB of container image. Small: Lambda loads images lazily, block by block from "
+            "deduplicated caches, so a start reads only the blocks it touches and is largely independent of image "
+            "size (Brooker et al., 'On-demand Container Loading in AWS Lambda', USENIX ATC 2023). Assumption for the figure."
+        ),
+    )
+    lambda_image_read_mb_per_s: float = Field(
+        300.0,
+        gt=0,
+        description="Read throughput of weights baked into the image (every block is read once, mostly from Lambda's caches). Assumption.",
+    )
+    lambda_imports_ms: int = Field(
+        500,
+        ge=0,
+        description="Importing the handler: serving core, boto3 and numpy-class dependencies. Assumption; measure yours with python -X importtime.",
     )
     lambda_invoke_overhead_ms: int = Field(
         20, ge=0, description="Per-request overhead of Function URL + Lambda invoke on a warm environment. Assumption."
+    )
+    lambda_environment_lifetime_h: float = Field(
+        2.0,
+        gt=0,
+        description="Hours a busy Lambda execution environment lives before Lambda recycles it (a cold start each time). Assumption: AWS does not publish it.",
+    )
+    weights_deserialize_mb_per_s: float = Field(
+        1000.0,
+        gt=0,
+        description="Turning read weight bytes into the model in memory (numpy/safetensors-class loaders; pickle is slower). Assumption.",
     )
     efs_read_mb_per_s: float = Field(
         200.0,
@@ -146,17 +276,108 @@ class Platform(BaseModel):
         le=1,
         description="Utilization above which provisioned concurrency is cheaper than on-demand: 4.1667 / (16.6667 - 9.7222) = 0.60 at list prices.",
     )
-    pod_start_base_ms: int = Field(
-        15000,
+    pc_prewarm_minutes: int = Field(
+        15,
         ge=0,
-        description="Pod start on a node with the image cached (schedule, container start, server boot). Assumption.",
+        le=120,
+        description="Scheduled provisioned concurrency starts this long before the active window (environments take minutes to initialise) and is billed from then.",
     )
-    local_cache_read_mb_per_s: float = Field(
-        1000.0, gt=0, description="Read throughput of the node-local model cache volume (NVMe). Assumption."
+    # Serverless operations: what a workload's logs, traces and results cost.
+    lambda_log_bytes_per_invocation: int = Field(
+        600,
+        ge=0,
+        description="CloudWatch Logs bytes per invocation: the JSON platform.start and platform.report records (the model code logs only errors). Assumption.",
+    )
+    http_api_access_log_bytes: int = Field(
+        400,
+        ge=0,
+        description="Bytes of one HTTP API access-log line (JSON, the fields stacks/aws/http_api.py logs). Assumption.",
+    )
+    xray_reservoir_per_s: float = Field(
+        1.0,
+        ge=0,
+        description="Traces X-Ray's default sampling rule records each second before sampling (the reservoir). Source: AWS X-Ray developer guide, sampling rules.",
+    )
+    xray_sampling_rate: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="Share of the requests beyond the reservoir that the default rule records. Source: AWS X-Ray developer guide, sampling rules.",
+    )
+    async_result_kb: float = Field(
+        4.0,
+        gt=0,
+        description="Size of one stored async result (JSON outputs). Assumption; embeddings of 768 floats are ~15 KB.",
+    )
+    results_retention_days: int = Field(
+        30, ge=1, le=3650, description="Days async results stay in a workload's results bucket before S3 expires them."
+    )
+    # Kubernetes pod start: image pull + weights (first copy, or cache read) + engine start + compile.
+    pod_schedule_ms: int = Field(
+        5000,
+        ge=0,
+        description="Scheduling, sandbox and volume attach before the first container runs. Assumption.",
+    )
+    registry_pull_mb_per_s: float = Field(
+        100.0,
+        gt=0,
+        description="Image pull and unpack from the cluster's registry onto a node that lacks the image. Assumption: containerd unpacks at ~100-200 MB/s.",
+    )
+    weights_copy_mb_per_s: float = Field(
+        200.0,
+        gt=0,
+        description="Copy of a new weights version from the object store into the model cache (the init container, first start of a version). Assumption.",
+    )
+    model_cache_read_mb_per_s: float = Field(
+        500.0,
+        gt=0,
+        description="Read throughput of the model cache (a ReadWriteMany network volume, not node-local NVMe). Assumption.",
+    )
+    engine_start_custom_ms: int = Field(
+        3000, ge=0, description="Start of the Python model server: interpreter, imports, HTTP server. Assumption."
+    )
+    engine_start_vllm_ms: int = Field(
+        30000,
+        ge=0,
+        description="vLLM engine start besides loading weights: CUDA init, memory profiling, KV-cache allocation. Assumption from vLLM start-up logs.",
+    )
+    compile_vllm_ms: int = Field(
+        60000,
+        ge=0,
+        description="vLLM torch.compile and CUDA-graph capture at start (0 with --enforce-eager). Assumption from vLLM start-up logs.",
+    )
+    model_cache_copies: float = Field(
+        2.2,
+        ge=1,
+        description="Model cache volume size in weights sizes: the current and the previous version, with 10 % slack.",
     )
     gpus_per_node: int = Field(8, ge=1, description="GPUs in one GPU node.")
+    gpu_node_vcpus: int = Field(
+        128, ge=1, description="vCPUs of one GPU node. Assumption: 8-GPU server with 2 x 64 cores."
+    )
+    gpu_node_memory_gb: float = Field(
+        1024.0, gt=0, description="Memory of one GPU node, GB. Assumption: 8-GPU server with 1 TB."
+    )
     cpu_node_vcpus: int = Field(16, ge=1, description="vCPUs of one CPU node.")
     cpu_node_memory_gb: float = Field(64.0, gt=0, description="Memory of one CPU node, GB.")
+    node_reserved_millicores: int | None = Field(
+        None,
+        ge=0,
+        description="CPU a node keeps from pods (kube-reserved + system-reserved). Unset: GKE's published formula (6 % of the first core, 1 % of the next, 0.5 % of the next 2, 0.25 % above 4). Source: GKE 'Standard cluster architecture: node allocatable'.",
+    )
+    node_reserved_memory_gb: float | None = Field(
+        None,
+        ge=0,
+        description="Memory a node keeps from pods (kube/system-reserved + eviction threshold). Unset: GKE's formula (25 % of the first 4 GB, 20 % of the next 4, 10 % of the next 8, 6 % of the next 112, 2 % above 128, + 100 MiB eviction). Source: GKE 'node allocatable'.",
+    )
+    node_daemonset_millicores: int = Field(
+        500,
+        ge=0,
+        description="CPU requested on every node by DaemonSets (CNI, kube-proxy, node exporter, GPU Operator pods). Assumption.",
+    )
+    node_daemonset_memory_gb: float = Field(
+        1.0, ge=0, description="Memory requested on every node by DaemonSets. Assumption."
+    )
     k8s_target_utilization: float = Field(
         0.7, gt=0, le=1, description="Share of a replica's throughput used at peak: the rest is headroom."
     )
@@ -209,6 +430,11 @@ class Platform(BaseModel):
         le=24,
         description="Published break-even of per-second billing vs reserved capacity (seed article 001). Reported, not enforced.",
     )
+    price_max_age_days: int = Field(
+        180,
+        ge=1,
+        description="`switchyard plan` warns about each price whose as_of date is older than this many days.",
+    )
 
 
 def _partial(model: type[BaseModel], name: str) -> type[BaseModel]:
@@ -244,7 +470,13 @@ class Settings(BaseModel):
         for base, layer in ((p, prices), (q, platform)):
             if layer is None:
                 continue
-            for key, value in layer.model_dump(exclude_none=True).items():
+            values = layer.model_dump(exclude_none=True)
+            if base is p:
+                # A price set here without its own date is the user's figure: it is no longer the
+                # dated list price, so it leaves the staleness check.
+                dated = values.get("as_of", {})
+                p["as_of"] = {k: d for k, d in p["as_of"].items() if k not in values or k in dated}
+            for key, value in values.items():
                 # A map (GPU prices by product) is merged key by key, so a platform file can
                 # add one GPU product without repeating the others.
                 if isinstance(value, dict) and isinstance(base.get(key), dict):
@@ -255,3 +487,14 @@ class Settings(BaseModel):
 
 
 HOURS_PER_MONTH = _HOURS_PER_MONTH
+
+
+def price_source(name: str) -> str:
+    """The source sentence of one price (its description), for line items."""
+    return PriceBook.model_fields[name].description or ""
+
+
+def stale_prices(prices: PriceBook, max_age_days: int, today: date) -> list[tuple[str, date]]:
+    """(price, as_of) for every dated price older than max_age_days on `today`, oldest first."""
+    old = [(name, d) for name, d in prices.as_of.items() if (today - d).days > max_age_days]
+    return sorted(old, key=lambda item: (item[1], item[0]))

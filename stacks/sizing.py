@@ -10,6 +10,7 @@ import math
 
 from pydantic import BaseModel, ConfigDict
 
+from stacks.capacity import replicas_per_node
 from stacks.pricebook import Platform
 from stacks.profile import Gpu, Mode, Preset, Profile
 
@@ -21,15 +22,17 @@ class _Frozen(BaseModel):
 
 
 class ColdStart(_Frozen):
-    """Estimated cold start and its parts, in ms."""
+    """Estimated Lambda cold start and its parts, in ms (every term is shown in the plan)."""
 
-    base_ms: float
-    image_ms: float
-    weights_ms: float
+    base_ms: float  # runtime init: micro-VM, Python runtime, EFS mount
+    image_ms: float  # lazy image fetch
+    imports_ms: float  # importing the handler and its dependencies
+    weights_ms: float  # reading the weights (EFS, or the image when baked in)
+    deserialize_ms: float  # turning the bytes into the model in memory
 
     @property
     def total_ms(self) -> float:
-        return self.base_ms + self.image_ms + self.weights_ms
+        return self.base_ms + self.image_ms + self.imports_ms + self.weights_ms + self.deserialize_ms
 
 
 class ServerlessSizing(_Frozen):
@@ -44,9 +47,18 @@ class ServerlessSizing(_Frozen):
     provisioned: bool
     pc_min: int  # warm environments in the active window (0 when not provisioned)
     pc_max: int  # autoscaling ceiling in the active window
-    pc_hours_per_day: float  # hours a day the provisioned environments are billed
+    pc_hours_per_day: float  # hours a day the provisioned environments are billed (window + pre-warm)
     pc_scheduled: bool  # True when an active window drives scheduled scaling
+    pc_prewarm_minutes: int  # scheduled scaling warms up this long before the window
     queue_max_concurrency: int  # SQS event source cap (async/both), protects EFS throughput
+    queue_batch_size: int  # SQS event source batch size (async/both)
+    queue_batch_window_s: int  # SQS event source maximum batching window
+    messages_per_invocation: float  # expected SQS batch fill (1 for sync requests)
+    environments: int  # execution environments at the peak (what the daily scale-out starts)
+    warm_environments: int  # environments busy through the active hours (provisioned floor or average load)
+    recycles_per_day: int  # times Lambda replaces each of those within the active hours
+    cold_starts_per_day: float  # environments + warm_environments x recycles_per_day
+    weights_in_image: bool = False  # baked into the image: no VPC, EFS or weights copy
 
 
 class KubernetesSizing(_Frozen):
@@ -57,7 +69,7 @@ class KubernetesSizing(_Frozen):
     gpu_type: str | None
     gpus_per_replica: int  # units of gpu_resource a replica requests
     gpu_sharing: str  # sharing mode in force for this workload: none | time-slicing | mig
-    gpu_share: float  # physical GPUs per requested unit: 1.0 whole, 1/replicas time-sliced, slices/7 MIG
+    gpu_share: float  # physical GPUs per requested unit: 1.0 whole, 1/replicas time-sliced, 1/instances per GPU for MIG
     mig_profile: str | None  # e.g. "3g.40gb" when gpu_sharing is mig
     gpu_resource: str | None  # extended resource the container requests
     gpu_product_suffix: str  # what GPU Feature Discovery appends to nvidia.com/gpu.product in this mode
@@ -69,8 +81,23 @@ class KubernetesSizing(_Frozen):
     cpu_millicores: int
     memory_mb: int
     image_gb: float
-    load_ms: float  # weights from the node-local cache into memory
-    pod_start_ms: float  # pod start including the load
+    # Pod start, in ms: schedule + image pull + weights read + deserialize + engine start + compile.
+    schedule_ms: float
+    image_pull_ms: float  # on a node that lacks the image, at registry_pull_mb_per_s
+    weights_copy_ms: float  # first start of a weights version: object store -> model cache
+    weights_ms: float  # model cache -> memory
+    deserialize_ms: float
+    engine_start_ms: float
+    compile_ms: float
+    load_ms: float  # weights_ms + deserialize_ms
+    pod_start_ms: float  # a start with the weights cached (probe budgets, min replicas)
+    first_start_ms: float  # pod_start_ms + weights_copy_ms (rollout timeouts of a new weights version)
+    # What the cluster holds for this workload (the bill).
+    node_kind: str  # "gpu" | "cpu": the node type its replicas run on
+    billed_replicas: int  # max_replicas + rollout_max_surge: capacity held for the peak and a rollout
+    replicas_per_node: int  # bin-packing: replicas one node's allocatable capacity holds
+    packing_limit: str  # the resource that limits replicas_per_node: gpu | cpu | memory
+    model_cache_gi: int  # ReadWriteMany model cache volume
 
 
 def image_gb(p: Profile, platform: Platform, *, gpu_image: bool) -> float:
@@ -85,13 +112,24 @@ def lambda_memory_mb(p: Profile) -> int:
     return max(LAMBDA_MIN_MEMORY_MB, math.ceil(p.model.memory_gb * 1024))
 
 
-def lambda_cold_start(p: Profile, platform: Platform) -> ColdStart:
-    img = image_gb(p, platform, gpu_image=False)
+def _ms(gb: float, mb_per_s: float) -> float:
+    return gb * 1000 / mb_per_s * 1000
+
+
+def lambda_cold_start(p: Profile, platform: Platform, *, weights_in_image: bool = False) -> ColdStart:
+    """Runtime init + lazy image fetch + imports + weights read + deserialization."""
+    read_rate = platform.lambda_image_read_mb_per_s if weights_in_image else platform.efs_read_mb_per_s
     return ColdStart(
-        base_ms=platform.lambda_init_base_ms,
-        image_ms=img * platform.lambda_init_ms_per_image_gb,
-        weights_ms=p.model.weights_gb * 1000 / platform.efs_read_mb_per_s * 1000,
+        base_ms=platform.lambda_runtime_init_ms,
+        image_ms=image_gb(p, platform, gpu_image=False) * platform.lambda_image_fetch_ms_per_gb,
+        imports_ms=platform.lambda_imports_ms,
+        weights_ms=_ms(p.model.weights_gb, read_rate),
+        deserialize_ms=_ms(p.model.weights_gb, platform.weights_deserialize_mb_per_s),
     )
+
+
+SQS_BATCH_SIZE = 10  # stacks/aws/queue.py's event source
+SQS_BATCH_WINDOW_S = 1
 
 
 def serverless(p: Profile, platform: Platform) -> ServerlessSizing:
@@ -108,6 +146,7 @@ def serverless(p: Profile, platform: Platform) -> ServerlessSizing:
         pc_min = max(1, math.ceil(avg_c / platform.pc_target_utilization))
         pc_max = max(pc_min, math.ceil(peak_c / platform.pc_target_utilization))
     window = u.window_length_hours()
+    scheduled = provisioned and window is not None and window < 24
     # Reserved concurrency caps a runaway at twice the expected peak (and never below 2 so a
     # deployment can overlap old and new environments), within the account quota.
     reserved = min(platform.lambda_account_concurrency, max(2, math.ceil(peak_c * 2), pc_max))
@@ -115,7 +154,21 @@ def serverless(p: Profile, platform: Platform) -> ServerlessSizing:
     # consumers so a burst of cold starts stays within the file system's read budget. The queue
     # absorbs the rest. SQS event sources accept 2-1000.
     efs_cap = int(platform.efs_file_system_read_mb_per_s // platform.efs_read_mb_per_s)
-    queue_cap = max(2, min(reserved, efs_cap, 1000)) if p.sla.mode is not Mode.sync else 0
+    queued = p.sla.mode is not Mode.sync
+    queue_cap = max(2, min(reserved, efs_cap, 1000)) if queued else 0
+    # A batch fills to the batch size, or with what arrives within the batching window.
+    per_invocation = min(SQS_BATCH_SIZE, max(1.0, u.avg_rps * SQS_BATCH_WINDOW_S)) if p.sla.mode is Mode.async_ else 1.0
+    environments = max(1, math.ceil(max(peak_c, pc_max) - 1e-9))
+    if queued and p.sla.mode is Mode.async_:
+        environments = min(environments, queue_cap)
+    # The fleet scales out to the peak once a day; the environments that stay busy all the active
+    # hours (the provisioned floor, or the average load) are recycled after their lifetime.
+    warm = min(environments, max(pc_min, math.ceil(avg_c - 1e-9), 1))
+    recycles = max(0, math.ceil(u.active_hours_per_day / platform.lambda_environment_lifetime_h - 1e-9) - 1)
+    if provisioned:
+        hours = (window + platform.pc_prewarm_minutes / 60) if scheduled and window is not None else 24.0
+    else:
+        hours = 0.0
     return ServerlessSizing(
         memory_mb=lambda_memory_mb(p),
         architecture=platform.lambda_architecture,
@@ -128,18 +181,29 @@ def serverless(p: Profile, platform: Platform) -> ServerlessSizing:
         provisioned=provisioned,
         pc_min=pc_min,
         pc_max=pc_max,
-        pc_hours_per_day=(window if window is not None else 24.0) if provisioned else 0.0,
-        pc_scheduled=provisioned and window is not None and window < 24,
+        pc_hours_per_day=hours,
+        pc_scheduled=scheduled,
+        pc_prewarm_minutes=platform.pc_prewarm_minutes if scheduled else 0,
         queue_max_concurrency=queue_cap,
+        queue_batch_size=SQS_BATCH_SIZE if queued else 0,
+        queue_batch_window_s=SQS_BATCH_WINDOW_S if queued else 0,
+        messages_per_invocation=per_invocation,
+        environments=environments,
+        warm_environments=warm,
+        recycles_per_day=recycles,
+        cold_starts_per_day=environments + warm * recycles,
     )
 
 
-# MIG profiles (name, share of the GPU's compute slices, memory GB) per product, smallest first.
-# Source: NVIDIA Multi-Instance GPU user guide, "Supported MIG Profiles". Other products have no MIG.
-MIG_PROFILES: dict[str, list[tuple[str, float, float]]] = {
-    "A100-80GB": [("1g.10gb", 1 / 7, 10), ("2g.20gb", 2 / 7, 20), ("3g.40gb", 3 / 7, 40), ("4g.40gb", 4 / 7, 40)],
-    "H100-80GB": [("1g.10gb", 1 / 7, 10), ("2g.20gb", 2 / 7, 20), ("3g.40gb", 3 / 7, 40), ("4g.40gb", 4 / 7, 40)],
-}
+# MIG profiles per product: (name, memory GB, instances one GPU holds), cheapest share first.
+# A GPU cut into one profile holds that many instances, so one instance costs 1/instances of the
+# GPU (3g.40gb: 2 per GPU, half a GPU, although it has 3 of the 7 compute slices). Source: NVIDIA
+# Multi-Instance GPU user guide, "Supported MIG Profiles" (A100 80GB, H100 80GB). Other products
+# have no MIG.
+_MIG_80GB = [("1g.10gb", 10, 7), ("1g.20gb", 20, 4), ("2g.20gb", 20, 3), ("3g.40gb", 40, 2), ("4g.40gb", 40, 1)]
+MIG_PROFILES: dict[str, list[tuple[str, float, int]]] = {"A100-80GB": _MIG_80GB, "H100-80GB": _MIG_80GB}
+# GPU memory per product, GB. Source: NVIDIA product datasheets.
+GPU_MEMORY_GB: dict[str, float] = {"A100-80GB": 80, "H100-80GB": 80, "L40S": 48, "L4": 24, "T4": 16}
 WHOLE_GPU_RESOURCE = "nvidia.com/gpu"
 
 
@@ -180,7 +244,8 @@ def gpu_placement(p: Profile, platform: Platform) -> GpuPlacement:
     fitting = [m for m in MIG_PROFILES.get(p.model.accelerator_type or "", []) if m[2] >= need]
     if not fitting:
         return whole
-    name, share, _ = fitting[0]
+    name, _, instances = fitting[0]
+    share = 1 / instances
     single = platform.mig_strategy == "single"
     return GpuPlacement(
         sharing="mig",
@@ -213,6 +278,20 @@ def uses_gpu_on_kubernetes(p: Profile) -> bool:
     return p.model.gpu is not Gpu.none and p.model.accelerator is not None
 
 
+def pod_start_parts(p: Profile, platform: Platform, *, gpu: bool) -> dict[str, float]:
+    """Schedule + image pull + weights (copy on a version's first start; cache read) + deserialize + engine + compile."""
+    vllm = p.model.preset is Preset.vllm
+    return {
+        "schedule_ms": platform.pod_schedule_ms,
+        "image_pull_ms": _ms(image_gb(p, platform, gpu_image=gpu), platform.registry_pull_mb_per_s),
+        "weights_copy_ms": _ms(p.model.weights_gb, platform.weights_copy_mb_per_s),
+        "weights_ms": _ms(p.model.weights_gb, platform.model_cache_read_mb_per_s),
+        "deserialize_ms": _ms(p.model.weights_gb, platform.weights_deserialize_mb_per_s),
+        "engine_start_ms": platform.engine_start_vllm_ms if vllm else platform.engine_start_custom_ms,
+        "compile_ms": platform.compile_vllm_ms if vllm else 0,
+    }
+
+
 def kubernetes(p: Profile, platform: Platform) -> KubernetesSizing:
     u = p.utilization
     gpu = uses_gpu_on_kubernetes(p)
@@ -221,16 +300,30 @@ def kubernetes(p: Profile, platform: Platform) -> KubernetesSizing:
     )
     replica_rps = concurrency / (u.inference_ms / 1000) * platform.k8s_target_utilization
     max_replicas = max(1, math.ceil(u.peak_rps / replica_rps))
-    load_ms = p.model.weights_gb * 1000 / platform.local_cache_read_mb_per_s * 1000
-    pod_start = platform.pod_start_base_ms + load_ms
+    parts = pod_start_parts(p, platform, gpu=gpu)
+    pod_start = sum(v for k, v in parts.items() if k != "weights_copy_ms")
     available = availability_replicas(p.sla.availability)
     min_replicas = max(1 if p.sla.cold_start_budget_ms < pod_start else 0, available)
+    max_replicas = max(max_replicas, min_replicas)
     placement = gpu_placement(p, platform)
+    cpu_millicores = 1000 * concurrency if not gpu else 4000
+    memory_mb = math.ceil(p.model.memory_gb * 1024)
+    # A GPU rollout replaces in place: surging would need a spare GPU nobody pays for, and the
+    # availability replicas carry traffic meanwhile. A CPU rollout surges into cheap headroom,
+    # which the cluster must hold: it is billed.
+    surge = 0 if gpu else 1
+    per_node, limit = replicas_per_node(
+        platform,
+        gpu=gpu,
+        gpus=p.model.accelerator_count * placement.share if gpu else 0.0,
+        millicores=cpu_millicores,
+        memory_gb=memory_mb / 1024,
+    )
     return KubernetesSizing(
         replica_concurrency=concurrency,
         replica_rps=replica_rps,
         min_replicas=min_replicas,
-        max_replicas=max(max_replicas, min_replicas),
+        max_replicas=max_replicas,
         gpu_type=p.model.accelerator_type if gpu else None,
         gpus_per_replica=p.model.accelerator_count if gpu else 0,
         gpu_sharing=placement.sharing,
@@ -242,13 +335,18 @@ def kubernetes(p: Profile, platform: Platform) -> KubernetesSizing:
         spread_across_nodes=min_replicas >= 2,
         # Voluntary disruptions (drains, upgrades) take one replica at a time.
         pdb_max_unavailable=1,
-        # A GPU rollout replaces in place: surging would need a spare GPU nobody pays for, and the
-        # availability replicas carry traffic meanwhile. A CPU rollout surges into cheap headroom.
-        rollout_max_surge=0 if gpu else 1,
+        rollout_max_surge=surge,
         rollout_max_unavailable=1 if gpu else 0,
-        cpu_millicores=1000 * concurrency if not gpu else 4000,
-        memory_mb=math.ceil(p.model.memory_gb * 1024),
+        cpu_millicores=cpu_millicores,
+        memory_mb=memory_mb,
         image_gb=image_gb(p, platform, gpu_image=gpu),
-        load_ms=load_ms,
+        **parts,
+        load_ms=parts["weights_ms"] + parts["deserialize_ms"],
         pod_start_ms=pod_start,
+        first_start_ms=pod_start + parts["weights_copy_ms"],
+        node_kind="gpu" if gpu else "cpu",
+        billed_replicas=max_replicas + surge,
+        replicas_per_node=per_node,
+        packing_limit=limit,
+        model_cache_gi=max(1, math.ceil(p.model.weights_gb * platform.model_cache_copies)),
     )

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from stacks.commands import lock
 from stacks.commands.report import exit_code, print_failures
+from stacks.cost import Cost, LineItem
 from stacks.decide import Workload
+from stacks.pricebook import stale_prices
 from stacks.profile import Target
 from stacks.workloads import Batch, load_all
 
@@ -36,11 +39,80 @@ def sizing_line(w: Workload, target: Target) -> str:
             parts.append(f"queue max concurrency {s.queue_max_concurrency}")
         return ", ".join(parts)
     k = d.kubernetes
-    unit = f"{k.gpus_per_replica}x {k.gpu_type}" if k.gpu_type else f"{k.cpu_millicores / 1000:g} vCPU"
+    unit = f"{k.cpu_millicores / 1000:g} vCPU"
+    if k.gpu_type:
+        unit = f"{k.gpus_per_replica}x {k.gpu_type}"
+        if k.gpu_sharing == "time-slicing":
+            unit = f"1/{round(1 / k.gpu_share)} {k.gpu_type} time-sliced"
+        elif k.gpu_sharing == "mig":
+            unit = f"{k.gpu_type} MIG {k.mig_profile} (1/{round(1 / k.gpu_share)} GPU)"
     return (
         f"{k.min_replicas}-{k.max_replicas} replicas x ({unit}, {k.memory_mb:,} MB), "
         f"{k.replica_rps:.1f} rps each at {w.settings.platform.k8s_target_utilization:.0%}"
     )
+
+
+def _line_json(line: LineItem) -> dict[str, Any]:
+    return {
+        "name": line.name,
+        "quantity": line.quantity,
+        "unit": line.unit,
+        "unit_price_usd": line.unit_price_usd,
+        "usd": line.usd,
+        "price": f"prices.{line.price}",
+        "source": line.source,
+        "basis": line.basis,
+    }
+
+
+def _cost_json(cost: Cost) -> dict[str, Any]:
+    return {
+        "total": cost.total,
+        "items": cost.items,
+        "lines": [_line_json(line) for line in cost.lines],
+    }
+
+
+def _quantity(x: float) -> str:
+    if x == int(x):
+        return f"{x:,.0f}"
+    return f"{x:,.2f}" if abs(x) >= 100 else f"{x:,.4g}"
+
+
+def _price(x: float) -> str:
+    """A unit price as written in the price book: no exponent, no trailing zeros."""
+    text = f"{x:.10f}".rstrip("0").rstrip(".")
+    if "." in text and len(text.split(".")[1]) < 2:
+        text += "0" * (2 - len(text.split(".")[1]))
+    return "$" + (text if "." in text else text + ".00")
+
+
+def bill_lines(title: str, cost: Cost) -> list[str]:
+    """A bill: one line per item, quantity x unit price = USD, the price book entry, and how."""
+    out = [f"  {title}: {_money(cost.total)}/month"]
+    for line in cost.lines:
+        amount = f"{_quantity(line.quantity)} {line.unit} x {_price(line.unit_price_usd)}"
+        out.append(f"    {line.name:<26} {amount:<44} = {_money(line.usd):>10}  prices.{line.price}; {line.basis}")
+    return out
+
+
+def price_warnings(batch: Batch, today: date) -> list[str]:
+    """One warning per distinct price book whose dated prices are older than its threshold."""
+    seen: set[tuple[tuple[str, date], ...]] = set()
+    out = []
+    for w in batch.workloads:
+        platform = w.settings.platform
+        stale = tuple(stale_prices(w.settings.prices, platform.price_max_age_days, today))
+        if not stale or stale in seen:
+            continue
+        seen.add(stale)
+        names = ", ".join(f"{name} ({d.isoformat()})" for name, d in stale)
+        out.append(
+            f"price book: {len(stale)} price(s) older than {platform.price_max_age_days} days "
+            f"(platform.price_max_age_days): {names}; re-check them against their sources and set them, "
+            "with prices.as_of, in platform.yaml"
+        )
+    return out
 
 
 def to_json(w: Workload) -> dict[str, Any]:
@@ -55,16 +127,9 @@ def to_json(w: Workload) -> dict[str, Any]:
         "reasons": [r.model_dump() for r in d.reasons],
         "warnings": d.warnings,
         "cost_usd_month": {
-            "serverless": {
-                "total": round(d.serverless_cost.total, 2),
-                "items": {k: round(v, 2) for k, v in d.serverless_cost.items.items()},
-                "architecture": d.serverless.architecture,
-            },
+            "serverless": {**_cost_json(d.serverless_cost), "architecture": d.serverless.architecture},
             "serverless_other_architecture": round(d.serverless_cost_other_arch.total, 2),
-            "kubernetes": {
-                "total": round(d.kubernetes_cost.total, 2),
-                "items": {k: round(v, 2) for k, v in d.kubernetes_cost.items.items()},
-            },
+            "kubernetes": _cost_json(d.kubernetes_cost),
         },
         "sizing": {
             "serverless": d.serverless.model_dump(mode="json"),
@@ -97,6 +162,8 @@ def render_table(batch: Batch) -> str:
             f"  cost:   serverless {_money(d.serverless_cost.total)}/month "
             f"({d.serverless.architecture}; other arch {_money(d.serverless_cost_other_arch.total)}), "
             f"kubernetes {_money(d.kubernetes_cost.total)}/month",
+            *bill_lines(f"bill, serverless ({d.serverless.architecture})", d.serverless_cost),
+            *bill_lines("bill, kubernetes", d.kubernetes_cost),
             "  rules:",
         ]
         out += [f"    {'*' if r.fired else '-'} {r.rule:<24} {r.detail}" for r in d.reasons]
@@ -124,10 +191,25 @@ def _change_json(c: lock.Change) -> dict[str, Any]:
     return {"name": c.name, "kind": c.kind, "detail": c.detail, "runbook": steps}
 
 
+def write_charts(batch: Batch, directory: Path, fmt: str) -> list[Path]:
+    from stacks.chart import draw
+
+    return [draw(w, directory, fmt) for w in batch.workloads]
+
+
 def run(
-    paths: list[Path], *, as_json: bool, write_lock: bool = False, check: bool = False, lock_file: Path | None = None
+    paths: list[Path],
+    *,
+    as_json: bool,
+    write_lock: bool = False,
+    check: bool = False,
+    lock_file: Path | None = None,
+    chart_dir: Path | None = None,
+    chart_format: str = "png",
+    today: date | None = None,
 ) -> int:
     batch = load_all(paths)
+    stale = price_warnings(batch, today or date.today())
     lock_file = lock_file or lock.lock_path(paths)
     if write_lock:
         if batch.failures:
@@ -147,13 +229,19 @@ def run(
             ],
             "lock": str(lock_file) if locked is not None else None,
             "changes": [_change_json(c) for c in changes or []],
+            "price_warnings": stale,
         }
         print(json.dumps(doc, indent=2))
     else:
         if batch.workloads:
             print(render_table(batch))
             print(render_changes(lock_file, changes))
+        for text in stale:
+            print(f"warning: {text}", file=sys.stderr)
         print_failures(batch.failures)
+    if chart_dir is not None and batch.workloads:
+        for path in write_charts(batch, chart_dir, chart_format):
+            print(f"wrote {path}", file=sys.stderr)
     if not batch.workloads and not batch.failures:
         print(f"error: no profiles (*.yaml) found in {', '.join(map(str, paths or ['profiles']))}", file=sys.stderr)
     code = exit_code(batch)
