@@ -24,7 +24,9 @@ HTTP_API_DETAILED_METRICS = 6
 
 
 def cents(x: float) -> float:
-    return float(Decimal(repr(x)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+    """Half-up to the cent, as a bill rounds; float noise below a millionth of a dollar is dropped first
+    (109.5 GB x $0.03 is 3.2849999... in binary, and a bill says $3.29)."""
+    return float(Decimal(repr(round(x, 6))).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
 class LineItem(BaseModel):
@@ -145,7 +147,7 @@ def serverless_cost(
 ) -> Cost:
     arch = architecture or s.architecture
     u = p.utilization
-    on_demand, pc_price, pc_duration = lambda_rates(prices, arch)
+    _, pc_price, pc_duration = lambda_rates(prices, arch)
     gb = s.memory_mb / 1024
     requests = monthly_requests(p)
     active_s = u.active_hours_per_day * 3600 * DAYS_PER_MONTH

@@ -241,7 +241,7 @@ def gpu_placement(p: Profile, platform: Platform) -> GpuPlacement:
             product_suffix="-SHARED",
         )
     need = gpu_memory_gb(p, platform)
-    fitting = [m for m in MIG_PROFILES.get(p.model.accelerator_type or "", []) if m[2] >= need]
+    fitting = [m for m in MIG_PROFILES.get(p.model.accelerator_type or "", []) if m[1] >= need]
     if not fitting:
         return whole
     name, _, instances = fitting[0]
