@@ -322,3 +322,29 @@ def test_target_follows_the_bill(plan_of):
     e = plan_of(SENTIMENT)
     s, k = e["cost_usd_month"]["serverless"]["total"], e["cost_usd_month"]["kubernetes"]["total"]
     assert (Target.serverless.value if s < k else Target.kubernetes.value) == e["target"]
+
+
+# ----------------------------------------------------------------- availability, end to end
+
+
+def test_a_99_95_workload_keeps_two_replicas_in_plan_bill_and_manifests(tmp_path):
+    from tests.k8s_helpers import find, manifests
+
+    # A quiet CPU workload: its traffic needs one replica, its availability two, on two nodes.
+    text = FRAUD.replace("avg_rps: 30, peak_rps: 60", "avg_rps: 1, peak_rps: 2").replace(
+        "cold_start_budget_ms: 500", "cold_start_budget_ms: 600000"
+    )
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    (profiles / "model.py").write_text(MODEL, encoding="utf-8")
+    (profiles / "fraud-scoring.yaml").write_text(text, encoding="utf-8")
+    w = decide(load_profile(profiles / "fraud-scoring.yaml"))
+    k = w.decision.kubernetes
+    assert w.target is Target.kubernetes
+    assert (k.availability_min_replicas, k.min_replicas, k.max_replicas, k.spread_across_nodes) == (2, 2, 2, True)
+    nodes = next(x for x in w.decision.kubernetes_cost.lines if x.name == "cpu_nodes")
+    assert nodes.quantity == (2 + 1) * 730  # two replicas and a rollout's surge, all month
+    docs = manifests(profiles, tmp_path / "build")["fraud-scoring"]
+    assert find(docs, "Deployment")["spec"]["replicas"] == 2
+    assert find(docs, "ScaledObject")["spec"]["minReplicaCount"] == 2
+    assert find(docs, "PodDisruptionBudget")["spec"]["maxUnavailable"] == 1

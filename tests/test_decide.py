@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from stacks.decide import decide
 from stacks.errors import DecisionError
 from stacks.loader import load_profile
-from stacks.pricebook import PriceBook
 from stacks.profile import Target
 from tests.conftest import VALID
 

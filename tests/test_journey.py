@@ -43,10 +43,10 @@ def test_synth_builds_both_targets_in_one_process_and_summarises(project):
     ]
     summary = {line.split()[0]: line.split()[1:3] for line in r.stdout.splitlines()[1:5]}
     assert summary == {
-        "fraud-scoring": ["kubernetes", "$328.50"],
-        "llm-chat": ["kubernetes", "$2,628.00"],
-        "nightly-embeddings": ["serverless", "$147.09"],
-        "sentiment-api": ["serverless", "$14.91"],
+        "fraud-scoring": ["kubernetes", "$585.98"],
+        "llm-chat": ["kubernetes", "$2,631.97"],
+        "nightly-embeddings": ["serverless", "$194.40"],
+        "sentiment-api": ["serverless", "$23.93"],
     }
     for stack in ("Switchyard-Platform", "Switchyard-sentiment-api", "Switchyard-nightly-embeddings"):
         assert (project / "cdk.out" / f"{stack}.template.json").exists()
@@ -109,8 +109,8 @@ def test_sizing_and_cost_changes_are_listed(project):
     assert [c.detail for c in changes] == [
         "serverless sizing: reserved_concurrency 7 -> 13, provisioned_max 5 -> 10",
         # the fleet now scales out to 10 environments a day, each reading 0.4 GB from EFS:
-        # +5 x 30.42 days x 0.4 GB x $0.03 = +$1.83
-        "serverless cost $14.91 -> $16.74/month",
+        # 5 more starts a day x 30.42 days x 0.4 GB x $0.03: efs_reads $3.29 -> $5.11
+        "serverless cost $23.93 -> $25.75/month",
     ]
 
 

@@ -152,10 +152,13 @@ GOLDEN = {
     "unknown override key": (
         ("  inference_ms: 80\n", "  inference_ms: 80\noverrides:\n  prices:\n    lambda_gb_s_usd: 1\n"),
         "P:23: overrides.prices.lambda_gb_s_usd: unknown key 'lambda_gb_s_usd'\n"
-        "    allowed: keys: cpu_node_hour_usd, efs_elastic_read_gb_usd, efs_storage_gb_month_usd, gpu_node_hour_usd, "
-        "lambda_arm_gb_s_usd, lambda_pc_arm_gb_s_usd, lambda_pc_duration_arm_gb_s_usd, lambda_pc_duration_x86_gb_s_usd, "
-        "lambda_pc_x86_gb_s_usd, lambda_requests_per_million_usd, lambda_x86_gb_s_usd, s3_storage_gb_month_usd, "
-        "sqs_requests_per_million_usd, vpc_interface_endpoint_az_hour_usd\n"
+        "    allowed: keys: as_of, cloudwatch_alarm_month_usd, cloudwatch_logs_ingest_gb_usd, cloudwatch_metric_month_usd, "
+        "cpu_node_hour_usd, ecr_storage_gb_month_usd, efs_elastic_read_gb_usd, efs_storage_gb_month_usd, gpu_node_hour_usd, "
+        "http_api_requests_per_million_usd, lambda_arm_gb_s_tiers_usd, lambda_arm_gb_s_usd, lambda_arm_tier_limits_gb_s, "
+        "lambda_pc_arm_gb_s_usd, lambda_pc_duration_arm_gb_s_usd, lambda_pc_duration_x86_gb_s_usd, lambda_pc_x86_gb_s_usd, "
+        "lambda_requests_per_million_usd, lambda_x86_gb_s_tiers_usd, lambda_x86_gb_s_usd, lambda_x86_tier_limits_gb_s, "
+        "model_cache_gb_month_usd, s3_get_per_thousand_usd, s3_put_per_thousand_usd, s3_storage_gb_month_usd, "
+        "sqs_requests_per_million_usd, vpc_interface_endpoint_az_hour_usd, xray_traces_per_million_usd\n"
         "    hint: did you mean 'lambda_x86_gb_s_usd'?",
     ),
     "override out of range keeps its line": (

@@ -1,0 +1,74 @@
+"""`switchyard plan --chart DIR`: one image per workload, its break-even where the decision flips."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from PIL import Image
+
+from stacks.chart import draw, hours_series, rps_series
+from stacks.commands.plan import run
+from stacks.decide import decide
+from stacks.errors import SwitchyardError
+from stacks.loader import load_profile
+from stacks.profile import Target
+from tests.test_cost import MODEL, SENTIMENT
+
+pytest.importorskip("matplotlib")
+
+
+@pytest.fixture
+def profiles(tmp_path):
+    d = tmp_path / "profiles"
+    d.mkdir()
+    (d / "model.py").write_text(MODEL, encoding="utf-8")
+    (d / "weights").mkdir()
+    (d / "sentiment-api.yaml").write_text(SENTIMENT, encoding="utf-8")
+    return d
+
+
+def _decide_at(profiles, avg_rps: float):
+    text = SENTIMENT.replace("avg_rps: 2,", f"avg_rps: {avg_rps!r},")
+    path = profiles / "probe.yaml"
+    path.write_text(text, encoding="utf-8")
+    try:
+        return decide(load_profile(path))
+    finally:
+        path.unlink()
+
+
+def test_plan_chart_writes_one_image_per_workload(profiles, tmp_path, capsys):
+    out = tmp_path / "charts"
+    assert run([profiles], as_json=False, chart_dir=out) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["sentiment-api.png"]
+    with Image.open(out / "sentiment-api.png") as image:
+        assert image.format == "PNG" and image.size == (1320, 528)
+    assert f"wrote {out / 'sentiment-api.png'}" in capsys.readouterr().err
+
+
+def test_the_marked_break_even_is_where_the_decision_flips(profiles):
+    w = decide(load_profile(profiles / "sentiment-api.yaml"))
+    series = rps_series(w)
+    assert series.at == 2 and series.xs[-1] == 40  # from idle to the peak held
+    [(edge, cost)] = series.break_even
+    assert 2 < edge < 40
+    below, above = _decide_at(profiles, edge - 0.05), _decide_at(profiles, edge + 0.05)
+    assert (below.target, above.target) == (Target.serverless, Target.kubernetes)
+    assert cost == pytest.approx(max(above.decision.serverless_cost.total, above.decision.kubernetes_cost.total), rel=0.05)
+    # at 2 rps the break-even in active hours lies beyond the day: none is marked
+    assert hours_series(w).break_even == []
+
+
+def test_svg_too(profiles, tmp_path):
+    w = decide(load_profile(profiles / "sentiment-api.yaml"))
+    path = draw(w, tmp_path, "svg")
+    assert path.name == "sentiment-api.svg" and path.read_text(encoding="utf-8").startswith("<?xml")
+
+
+def test_without_matplotlib_the_error_says_how_to_get_it(profiles, tmp_path, monkeypatch):
+    w = decide(load_profile(profiles / "sentiment-api.yaml"))
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
+    with pytest.raises(SwitchyardError, match=r"pip install 'switchyard-iac\[chart\]'"):
+        draw(w, tmp_path / "charts")
+    assert not (tmp_path / "charts").exists()
