@@ -49,6 +49,7 @@ bench: install
 	python bench/packaging_overhead.py
 	python bench/synth_scaling.py
 	python bench/vs_handwritten.py
+	python bench/plan_scaling.py
 
 clean:
 	rm -rf build cdk.out .pytest_cache

@@ -176,7 +176,7 @@ def lambda_cold_start_text(f: Facts) -> str:
     return (
         f"Lambda cold start ~{cs.total_ms:,.0f} ms (runtime init {cs.base_ms:,.0f} + image {f.s.image_gb:g} GB "
         f"loaded lazily {cs.image_ms:,.0f} + imports {cs.imports_ms:,.0f} + weights {m.weights_gb:g} GB {source} "
-        f"{cs.weights_ms:,.0f} + deserialize at {pf.weights_deserialize_mb_per_s:g} MB/s {cs.deserialize_ms:,.0f})"
+        f"{cs.weights_ms:,.0f} + deserialize at {pf.weights_deserialize_mb_per_s:,g} MB/s {cs.deserialize_ms:,.0f})"
     )
 
 

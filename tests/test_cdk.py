@@ -440,3 +440,17 @@ def test_real_cdk_cli_synthesizes_through_cdk_json(tmp_path):
     assert produced == sorted(f"{n}.template.json" for n in [PLATFORM_STACK, *(stack_name(x) for x in SERVERLESS)])
     cli_version = subprocess.run([npx, "--no-install", "cdk", "--version"], cwd=ROOT, capture_output=True, text=True)
     assert cli_version.stdout.startswith("2.1")
+
+
+@pytest.mark.parametrize("name", SERVERLESS)
+def test_the_bill_counts_the_alarms_and_metrics_the_stack_creates(templates, name):
+    # The cost model lists what the stack creates; a new alarm or metric filter must reach the bill.
+    w = next(w for w in load_all([PROFILES]).workloads if w.name == name)
+    lines = {x.name: x for x in w.decision.serverless_cost.lines}
+    t = template(templates, name)
+    assert lines["alarms"].quantity == len(t.find_resources("AWS::CloudWatch::Alarm"))
+    stages = t.find_resources("AWS::ApiGatewayV2::Stage")
+    detailed = sum(
+        6 for s in stages.values() if s["Properties"].get("DefaultRouteSettings", {}).get("DetailedMetricsEnabled")
+    )
+    assert lines["custom_metrics"].quantity == len(t.find_resources("AWS::Logs::MetricFilter")) + detailed

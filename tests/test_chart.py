@@ -55,7 +55,9 @@ def test_the_marked_break_even_is_where_the_decision_flips(profiles):
     assert 2 < edge < 40
     below, above = _decide_at(profiles, edge - 0.05), _decide_at(profiles, edge + 0.05)
     assert (below.target, above.target) == (Target.serverless, Target.kubernetes)
-    assert cost == pytest.approx(max(above.decision.serverless_cost.total, above.decision.kubernetes_cost.total), rel=0.05)
+    assert cost == pytest.approx(
+        max(above.decision.serverless_cost.total, above.decision.kubernetes_cost.total), rel=0.05
+    )
     # at 2 rps the break-even in active hours lies beyond the day: none is marked
     assert hours_series(w).break_even == []
 

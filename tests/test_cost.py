@@ -348,3 +348,19 @@ def test_a_99_95_workload_keeps_two_replicas_in_plan_bill_and_manifests(tmp_path
     assert find(docs, "Deployment")["spec"]["replicas"] == 2
     assert find(docs, "ScaledObject")["spec"]["minReplicaCount"] == 2
     assert find(docs, "PodDisruptionBudget")["spec"]["maxUnavailable"] == 1
+
+
+def test_plan_json_carries_the_bill_and_the_price_warnings(tmp_path, capsys):
+    import json
+
+    from stacks.commands.plan import run
+
+    (tmp_path / "model.py").write_text(MODEL, encoding="utf-8")
+    (tmp_path / "a.yaml").write_text(VALID, encoding="utf-8")
+    assert run([tmp_path], as_json=True, today=date(2027, 6, 1)) == 0
+    doc = json.loads(capsys.readouterr().out)
+    [warning] = doc["price_warnings"]
+    assert warning.startswith(f"price book: {len(PriceBook.model_fields) - 1} price(s) older than 180 days")
+    serverless = doc["workloads"][0]["cost_usd_month"]["serverless"]
+    assert serverless["total"] == cents(sum(line["usd"] for line in serverless["lines"]))
+    assert serverless["items"]["duration_on_demand"] == serverless["lines"][0]["usd"]

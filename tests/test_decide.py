@@ -219,7 +219,7 @@ def test_reasons_carry_the_numbers(write_profile):
     )
     assert rules["coldstart.provisioned"] == (
         "Lambda cold start ~3,850 ms (runtime init 250 + image 1 GB loaded lazily 100 + imports 500 + weights "
-        "0.5 GB from EFS at 200 MB/s 2,500 + deserialize at 1000 MB/s 500) <= budget 10,000 ms: no provisioned concurrency"
+        "0.5 GB from EFS at 200 MB/s 2,500 + deserialize at 1,000 MB/s 500) <= budget 10,000 ms: no provisioned concurrency"
     )
 
 
