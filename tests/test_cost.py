@@ -173,6 +173,60 @@ def test_nightly_embeddings_serverless_bill(plan_of):
     assert e["cost_usd_month"]["serverless"]["total"] == 194.40
 
 
+def test_fraud_scoring_serverless_bill(plan_of):
+    # Ruled out (24 GB of memory), but the plan still prices it for comparison.
+    e = plan_of(FRAUD)
+    requests = 30 * 16 * 3600 * D
+    # cold start 250 + 100 + 500 + 8 GB at 200 MB/s 40,000 + at 1,000 MB/s 8,000 = 48,850 ms > 500:
+    # provisioned 2 (0.75 / 0.7) to 3 (1.5 / 0.7), 16 h + 15 min pre-warm; all duration fits on them.
+    provisioned_gb_s = 2 * 24 * (16 + 15 / 60) * 3600 * D
+    starts = (3 + 2 * 7) * D  # 3 at the peak + the 2 provisioned recycled 7 times in 16 h
+    check(
+        e,
+        "serverless",
+        {
+            "provisioned_concurrency": provisioned_gb_s * 0.0000041667,
+            "duration_on_provisioned": requests * 0.025 * 24 * 0.0000097222,
+            "duration_on_demand": 0.0,
+            "requests": requests / 1e6 * 0.20,
+            "efs_storage": 8 * 0.30,
+            "efs_reads": starts * 8 * 0.03,
+            "weights_storage": 8 * 0.023,
+            "ecr_storage": 1.0 * 0.10,
+            "xray_traces": (1 + 0.05 * (30 - 1)) * 16 * 3600 * D / 1e6 * 5.00,
+            "logs_ingestion": requests * 600 / GIB * 0.50,
+            "alarms": 5 * 0.10,
+            "custom_metrics": 1 * 0.30,
+        },
+    )
+
+
+def test_llm_chat_serverless_bill(plan_of):
+    e = plan_of(LLM)
+    requests = 5 * 24 * 3600 * D
+    # cold start 250 + 10 GB x 100 + 500 + 16 GB at 200 MB/s 80,000 + 16,000 = 97,750 ms > 2,000: provisioned
+    # 11 (7.5 / 0.7) to 26 (18 / 0.7), around the clock (no window)
+    starts = (26 + 11 * 11) * D  # 26 at the peak + 11 recycled every 2 h: 11 more times a day
+    check(
+        e,
+        "serverless",
+        {
+            "provisioned_concurrency": 11 * 64 * 24 * 3600 * D * 0.0000041667,
+            "duration_on_provisioned": requests * 1.5 * 64 * 0.0000097222,
+            "duration_on_demand": 0.0,
+            "requests": requests / 1e6 * 0.20,
+            "efs_storage": 16 * 0.30,
+            "efs_reads": starts * 16 * 0.03,
+            "weights_storage": 16 * 0.023,
+            "ecr_storage": 10 * 0.10,
+            "xray_traces": (1 + 0.05 * (5 - 1)) * 24 * 3600 * D / 1e6 * 5.00,
+            "logs_ingestion": requests * 600 / GIB * 0.50,
+            "alarms": 5 * 0.10,
+            "custom_metrics": 1 * 0.30,
+        },
+    )
+
+
 # Allocatable of the default nodes, by GKE's formulas:
 # CPU node 16 vCPU: 16,000 m - (60 + 10 + 10 + 12 x 2.5 = 110 m) - 500 m DaemonSets = 15,390 m
 # memory 64 GB - (1 + 0.8 + 0.8 + 48 x 0.06 = 5.48) - 100 MiB eviction - 1 GB DaemonSets = 57.42 GB
