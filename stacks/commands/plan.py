@@ -12,6 +12,7 @@ from stacks.commands import lock
 from stacks.commands.report import exit_code, print_failures
 from stacks.cost import Cost, LineItem
 from stacks.decide import Workload
+from stacks.errors import SwitchyardError
 from stacks.pricebook import stale_prices
 from stacks.profile import Target
 from stacks.workloads import Batch, load_all
@@ -194,7 +195,12 @@ def _change_json(c: lock.Change) -> dict[str, Any]:
 def write_charts(batch: Batch, directory: Path, fmt: str) -> list[Path]:
     from stacks.chart import draw
 
-    return [draw(w, directory, fmt) for w in batch.workloads]
+    if directory.exists() and not directory.is_dir():
+        raise SwitchyardError(f"--chart {directory}: exists and is not a directory; name a directory for the images")
+    try:
+        return [draw(w, directory, fmt) for w in batch.workloads]
+    except OSError as exc:
+        raise SwitchyardError(f"--chart {directory}: cannot write the images ({exc.strerror or exc})") from None
 
 
 def run(
