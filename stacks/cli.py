@@ -123,7 +123,9 @@ def _add_publish(sub: argparse._SubParsersAction) -> None:
     )
     _paths(p)
     p.add_argument("--pulumi-stack", metavar="STACK", help="registry and weights store from Pulumi.STACK.yaml")
-    p.add_argument("--builder", choices=["auto", "docker", "podman"], default="auto", help="default: whichever is present")
+    p.add_argument(
+        "--builder", choices=["auto", "docker", "podman"], default="auto", help="default: whichever is present"
+    )
     p.add_argument("--build", type=Path, default=Path("build"), help="build contexts (default: build/)")
     p.add_argument("--dry-run", action="store_true", help="print the exact commands, run nothing")
     p.set_defaults(func=_cmd_publish)

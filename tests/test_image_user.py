@@ -59,7 +59,10 @@ def image(tmp_path):
             os.chmod(p, 0o755 if p.is_dir() else 0o644)
     env = dockerfile_env(ctx / "Dockerfile")
     env.update(
-        PATH=os.environ["PATH"], HOME=str(home), WEIGHTS_DIR=str(root / "weights"), PYTHONPATH=os.pathsep.join(sys.path[1:])
+        PATH=os.environ["PATH"],
+        HOME=str(home),
+        WEIGHTS_DIR=str(root / "weights"),
+        PYTHONPATH=os.pathsep.join(sys.path[1:]),
     )
     yield ctx, env
     shutil.rmtree(root, ignore_errors=True)

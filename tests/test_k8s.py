@@ -107,7 +107,7 @@ GFD = {
 def test_gpu_affinity_matches_the_labels_gfd_gives_in_each_sharing_mode(tmp_path, mode):
     profiles = write_platform(copy_profiles(tmp_path), f"platform:\n  gpu_sharing: {mode}\n")
     objects = manifests(profiles, tmp_path / "build")
-    spec, c, expr = _gpu_placement(objects["llm-chat"])
+    _spec, c, expr = _gpu_placement(objects["llm-chat"])
     node_label, resource, utilization = GFD[mode]
     assert node_label in expr["values"]  # the pod schedules onto that node
     assert all(v.startswith("NVIDIA-") for v in expr["values"])
@@ -264,7 +264,9 @@ def test_exposure_and_in_cluster_callers_follow_stack_config(tmp_path):
     rule = find(docs, "NetworkPolicy")["spec"]["ingress"][0]
     callers = {p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for p in rule["from"]}
     assert callers == {"monitoring", "keda", "gateway", "web"}
-    ingress = find(manifests(PROFILES, tmp_path, CLUSTER.model_copy(update={"expose": "ingress"}))["llm-chat"], "Ingress")
+    ingress = find(
+        manifests(PROFILES, tmp_path, CLUSTER.model_copy(update={"expose": "ingress"}))["llm-chat"], "Ingress"
+    )
     assert ingress["spec"]["ingressClassName"] == "nginx"
     assert ingress["spec"]["rules"][0]["host"] == "llm-chat.inference.example.com"
 

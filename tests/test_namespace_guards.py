@@ -58,7 +58,10 @@ def test_the_program_also_refuses_add_on_namespaces_its_stack_names(tmp_path):
     write_platform(profiles, "platform:\n  k8s_namespace_prefix: ''\n")
     batch = load_all([profiles])
     settings = CLUSTER.model_copy(update={"monitoring_namespace": "fraud-scoring"})
-    with pytest.raises(ProfileError, match=r"fraud-scoring.yaml:3: name: 'fraud-scoring': namespace 'fraud-scoring' belongs to the monitoring add-on"):
+    with pytest.raises(
+        ProfileError,
+        match=r"fraud-scoring.yaml:3: name: 'fraud-scoring': namespace 'fraud-scoring' belongs to the monitoring add-on",
+    ):
         program.check_namespaces(batch.by_target("kubernetes"), settings)
 
 

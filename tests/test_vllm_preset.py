@@ -55,7 +55,12 @@ def test_a_valid_preset_loads(write_profile):
 @pytest.mark.parametrize(
     ("extra", "line", "message", "hint"),
     [
-        ("    max_model_length: 8192\n", 12, "vLLM 0.33.0 has no flag --max-model-length", "did you mean 'max_model_len'?"),
+        (
+            "    max_model_length: 8192\n",
+            12,
+            "vLLM 0.33.0 has no flag --max-model-length",
+            "did you mean 'max_model_len'?",
+        ),
         ("    enforce_eager: 'yes'\n", 12, "--enforce-eager is a boolean flag (got 'yes')", None),
         ("    max_model_len: true\n", 12, "--max-model-len takes a value, not true", None),
         ("    gpu_memory_utilization: 0.5\n", 12, "'gpu_memory_utilization' is set by Switchyard", None),

@@ -39,7 +39,9 @@ def s3():
     client.create_bucket(Bucket=BUCKET)
     for version in ("v1", "v2", "v3"):
         for i in range(FILES):
-            client.put_object(Bucket=BUCKET, Key=f"model/{version}/shard-{i:03d}.bin", Body=f"{version}:{i}".encode() * 4096)
+            client.put_object(
+                Bucket=BUCKET, Key=f"model/{version}/shard-{i:03d}.bin", Body=f"{version}:{i}".encode() * 4096
+            )
     yield endpoint
     server.stop()
 
@@ -59,7 +61,11 @@ def fetch(endpoint: str, cache: Path, version: str, host: str, **extra: str) -> 
         **extra,
     }
     return subprocess.Popen(
-        ["/bin/sh", "-c", FETCH_SCRIPT], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+        ["/bin/sh", "-c", FETCH_SCRIPT],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
 

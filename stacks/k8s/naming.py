@@ -102,4 +102,17 @@ def addon_ownership(addon: str) -> dict[str, str]:
 
 
 def service_address(name: str, namespace: str, port: int = 80) -> str:
-    return f"http://{name}.{namespace}.svc.cluster.local:{port}" if port != 80 else f"http://{name}.{namespace}.svc.cluster.local"
+    return (
+        f"http://{name}.{namespace}.svc.cluster.local:{port}"
+        if port != 80
+        else f"http://{name}.{namespace}.svc.cluster.local"
+    )
+
+
+def placement(name: str, prefix: str) -> dict[str, object]:
+    """What a kubernetes workload owns on the cluster and where callers reach it (for `switchyard plan`).
+
+    External URLs depend on the stack's `expose` setting; `pulumi stack output workloads` has them.
+    """
+    namespace = namespace_for(name, prefix)
+    return {"namespaces": [namespace], "service": service_address(name, namespace)}

@@ -97,7 +97,11 @@ def check_namespaces(workloads: list[Workload], settings: ClusterSettings) -> No
         if reason:
             problems.append(
                 Problem(
-                    str(w.file), _name_line(w.file), "name", f"'{w.name}': {reason}", naming.RESERVED_ALLOWED,
+                    str(w.file),
+                    _name_line(w.file),
+                    "name",
+                    f"'{w.name}': {reason}",
+                    naming.RESERVED_ALLOWED,
                     "rename the workload",
                 )
             )
@@ -195,4 +199,6 @@ def main() -> None:
     built = build(batch, settings, BUILD_ROOT, secrets=secrets, platform=load_settings(profiles).platform)
     pulumi.export("workloads", outputs(built, settings))
     if built.sharing and built.sharing.mig_profiles:
-        pulumi.export("migNodeLabels", {p: f"nvidia.com/mig.config={c}" for p, c in built.sharing.mig_node_configs.items()})
+        pulumi.export(
+            "migNodeLabels", {p: f"nvidia.com/mig.config={c}" for p, c in built.sharing.mig_node_configs.items()}
+        )

@@ -31,7 +31,9 @@ class ClusterSettings(BaseModel):
     drivers_preinstalled: bool = Field(
         True, description="nodes have the NVIDIA driver and container toolkit (typical bare metal)"
     )
-    install_gpu_operator: bool = Field(True, description="install the NVIDIA GPU Operator (false: the cluster runs one)")
+    install_gpu_operator: bool = Field(
+        True, description="install the NVIDIA GPU Operator (false: the cluster runs one)"
+    )
     install_keda: bool = Field(True, description="install KEDA (false: the cluster runs one)")
     install_nfd: bool = Field(
         True, description="install Node Feature Discovery with the GPU Operator (false: the cluster runs NFD)"

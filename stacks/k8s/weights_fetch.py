@@ -82,9 +82,7 @@ def fetch_container(
         command=["/bin/sh", "-c", FETCH_SCRIPT],
         env=env,
         # The Secret the program creates from the stack's secret config, before the Deployment.
-        env_from=[
-            k8s.core.v1.EnvFromSourceArgs(secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=credentials_secret))
-        ]
+        env_from=[k8s.core.v1.EnvFromSourceArgs(secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=credentials_secret))]
         if credentials_secret
         else None,
         resources=k8s.core.v1.ResourceRequirementsArgs(

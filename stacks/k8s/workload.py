@@ -142,7 +142,9 @@ class InferenceWorkload(pulumi.ComponentResource):
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata=meta(name),
-            spec=self._deployment_spec(w, image, selector, settings, has_credentials=self.weights_credentials is not None),
+            spec=self._deployment_spec(
+                w, image, selector, settings, has_credentials=self.weights_credentials is not None
+            ),
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[

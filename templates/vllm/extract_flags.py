@@ -82,7 +82,7 @@ def extract(wheel: Path) -> dict:
                 if kw.arg is None:  # **model_kwargs["field"] or **{**model_kwargs["field"], ...}
                     subs = [kw.value] if isinstance(kw.value, ast.Subscript) else []
                     if isinstance(kw.value, ast.Dict):
-                        subs = [v for k, v in zip(kw.value.keys, kw.value.values) if k is None]
+                        subs = [v for k, v in zip(kw.value.keys, kw.value.values, strict=True) if k is None]
                     for sub in subs:
                         var, key = ast.unparse(sub.value), sub.slice
                         if isinstance(key, ast.Constant) and var in kwarg_class:
