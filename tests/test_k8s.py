@@ -440,6 +440,30 @@ def test_core_objects_pass_kubernetes_validate_strict(objects, version):
             kubernetes_validate.validate(doc, version, strict=True)
 
 
+def test_the_minimum_version_gates_features_and_every_object_validates_from_it(tmp_path):
+    newer = CLUSTER.model_copy(update={"min_kubernetes_version": "1.31"})
+    docs = manifests(PROFILES, tmp_path, newer)["fraud-scoring"]
+    assert find(docs, "Service")["spec"]["trafficDistribution"] == "PreferClose"
+    for version in K8S_VERSIONS[1:]:
+        for doc in docs:
+            if doc["kind"] != "ScaledObject":
+                kubernetes_validate.validate(doc, version, strict=True)
+    # 1.30 has the field only behind an alpha feature gate (the API server would drop it)
+    assert "trafficDistribution" not in find(manifests(PROFILES, tmp_path, CLUSTER)["fraud-scoring"], "Service")["spec"]
+
+
+@pytest.mark.parametrize("version", ["1.29", "1.3", "2.0"])
+def test_a_minimum_version_below_the_features_used_is_refused(version):
+    class Config:
+        def get(self, key):
+            return version if key == "minKubernetesVersion" else None
+
+        get_bool = get_object = get
+
+    with pytest.raises(SwitchyardError, match=r"(?s)switchyard:minKubernetesVersion: .*\(got '.*'\).*allowed: .*1\.30 or later"):
+        from_pulumi_config(Config())
+
+
 def test_every_object_lives_in_a_namespace_the_program_owns(tmp_path):
     """Walk everything the program declares: each namespaced object is in the namespace the
     program creates for its workload, or in an add-on namespace the program manages."""

@@ -15,7 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from stacks.errors import SwitchyardError
 from stacks.k8s.vendor import GPU_OPERATOR, KEDA, KEDA_HTTP_NAMESPACE
 
-K8S_VERSION = r"^1\.(2[89]|[3-9][0-9])$"
+K8S_VERSION = r"^1\.(3[0-9]|[4-9][0-9])$"
+# Features the program uses only from the Kubernetes minor that has them on by default.
+FEATURES = {
+    "preStop sleep action": "1.30",  # the drain's preStop without a shell in the image
+    "ValidatingAdmissionPolicy v1": "1.30",  # the never-adopt guard
+    "Service trafficDistribution": "1.31",  # prefer endpoints close to the caller
+}
 
 
 class ClusterSettings(BaseModel):
@@ -26,7 +32,7 @@ class ClusterSettings(BaseModel):
     min_kubernetes_version: str = Field(
         "1.30",
         pattern=K8S_VERSION,
-        description="oldest Kubernetes minor the cluster runs (1.30+: preStop sleep, ValidatingAdmissionPolicy GA)",
+        description="oldest Kubernetes minor of the cluster, 1.30 or later (preStop sleep, ValidatingAdmissionPolicy v1); newer minors turn on features that need them",
     )
     drivers_preinstalled: bool = Field(
         True, description="nodes have the NVIDIA driver and container toolkit (typical bare metal)"
@@ -78,6 +84,10 @@ class ClusterSettings(BaseModel):
     public_domain: str = Field(
         "inference.example.com", description="external host of a workload: <name>.<public_domain>"
     )
+
+    def supports(self, feature: str) -> bool:
+        need = tuple(int(x) for x in FEATURES[feature].split("."))
+        return tuple(int(x) for x in self.min_kubernetes_version.split(".")) >= need
 
     @property
     def queue_namespace(self) -> str | None:
@@ -181,8 +191,9 @@ def from_pulumi_config(config: Any) -> ClusterSettings:
         for e in exc.errors(include_url=False):
             field = str(e["loc"][0]) if e["loc"] else ""
             info = ClusterSettings.model_fields.get(field)
+            message = "is not in the allowed format" if e["type"] == "string_pattern_mismatch" else e["msg"]
             lines.append(
-                f"stack config switchyard:{by_field.get(field, field)}: {e['msg']} (got {e.get('input')!r})"
+                f"stack config switchyard:{by_field.get(field, field)}: {message} (got {e.get('input')!r})"
                 + (f"\n    allowed: {info.description}" if info else "")
             )
         raise SwitchyardError("\n".join(lines)) from None

@@ -164,6 +164,8 @@ class InferenceWorkload(pulumi.ComponentResource):
             spec=k8s.core.v1.ServiceSpecArgs(
                 selector=selector,
                 ports=[k8s.core.v1.ServicePortArgs(name="http", port=80, target_port="http", protocol="TCP")],
+                # kube-proxy prefers endpoints in the caller's zone (1.31+): no cross-zone hop per request
+                traffic_distribution="PreferClose" if settings.supports("Service trafficDistribution") else None,
             ),
             opts=opt(self.namespace),
         )
