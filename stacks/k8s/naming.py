@@ -85,10 +85,13 @@ def label_value(text: str) -> str:
 
 def ownership(name: str, profile_file: Path, revision: str, root: Path) -> dict[str, str]:
     """The labels every object of one workload carries (the same facts as the AWS tags)."""
-    try:
-        rel = profile_file.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        rel = profile_file.name
+    rel = profile_file.name
+    for base in (root, Path.cwd()):  # the project root (pulumi up), or where `switchyard synth` runs
+        try:
+            rel = profile_file.resolve().relative_to(base.resolve()).as_posix()
+            break
+        except ValueError:
+            continue
     return {
         MANAGED_BY: MANAGER,
         WORKLOAD_LABEL: name,
