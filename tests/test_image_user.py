@@ -81,7 +81,7 @@ def test_the_rendered_server_serves_as_a_uid_with_no_passwd_entry(image):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env["PORT"] = str(port)
+    env.update(PORT=str(port), API_KEY="k3y")  # as the pod gets it from the workload's Secret
     proc = as_uid(env, sys.executable, "server.py", cwd=ctx / "app", stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
@@ -97,7 +97,7 @@ def test_the_rendered_server_serves_as_a_uid_with_no_passwd_entry(image):
         req = urllib.request.Request(
             f"http://127.0.0.1:{port}/predict",
             data=b'{"inputs": [2, "whoami"]}',
-            headers={"content-type": "application/json", "authorization": "Bearer none"},
+            headers={"content-type": "application/json", "authorization": "Bearer k3y"},
         )
         with urllib.request.urlopen(req, timeout=5) as r:
             assert r.read() == b'{"outputs":[4.0,"switchyard"]}'

@@ -117,6 +117,15 @@ def test_gpu_affinity_matches_the_labels_gfd_gives_in_each_sharing_mode(tmp_path
     assert w.decision.kubernetes.gpu_sharing == mode
 
 
+def test_mig_mixed_strategy_requests_the_profile_resource_on_unrenamed_nodes(tmp_path):
+    profiles = write_platform(copy_profiles(tmp_path), "platform:\n  gpu_sharing: mig\n  mig_strategy: mixed\n")
+    _, c, expr = _gpu_placement(manifests(profiles, tmp_path / "build")["llm-chat"])
+    assert (
+        c["resources"]["limits"]["nvidia.com/mig-2g.20gb"] == "1" and "nvidia.com/gpu" not in c["resources"]["limits"]
+    )
+    assert "NVIDIA-A100-SXM4-80GB" in expr["values"]  # GFD leaves the product label alone under mixed
+
+
 def load_all_one(profiles, name):
     from stacks.workloads import load_all
 
@@ -460,7 +469,9 @@ def test_a_minimum_version_below_the_features_used_is_refused(version):
 
         get_bool = get_object = get
 
-    with pytest.raises(SwitchyardError, match=r"(?s)switchyard:minKubernetesVersion: .*\(got '.*'\).*allowed: .*1\.30 or later"):
+    with pytest.raises(
+        SwitchyardError, match=r"(?s)switchyard:minKubernetesVersion: .*\(got '.*'\).*allowed: .*1\.30 or later"
+    ):
         from_pulumi_config(Config())
 
 
