@@ -611,6 +611,15 @@ def test_the_real_entry_point_runs_from_its_own_directory_under_mocks(monkeypatc
     }
 
 
+def test_an_invalid_profile_stops_the_entry_point_with_a_message_not_a_traceback(monkeypatch, tmp_path):
+    profiles = copy_profiles(tmp_path, edit={"fraud-scoring": ("name: fraud-scoring", "name: kube-fraud")})
+    pulumi.runtime.set_mocks(mocks.Recorder(), project="switchyard", stack="dev", preview=False)
+    pulumi.runtime.set_all_config({"switchyard:profiles": str(profiles), "switchyard:modelStorageClass": "x"})
+    monkeypatch.chdir(ROOT / "stacks" / "k8s")
+    with pytest.raises(pulumi.RunError, match=r"fraud-scoring.yaml:3: name: 'kube-fraud': namespace 'kube-fraud'"):
+        runpy.run_path(str(ROOT / "stacks" / "k8s" / "__main__.py"), run_name="__main__")
+
+
 def test_pulumi_up_without_the_storage_class_or_api_key_stops_before_creating_anything(monkeypatch):
     recorder = mocks.Recorder()
     pulumi.runtime.set_mocks(recorder, project="switchyard", stack="dev", preview=False)

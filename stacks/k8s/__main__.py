@@ -12,6 +12,13 @@ ROOT = str(Path(__file__).resolve().parent.parent.parent)
 if ROOT not in sys.path[:1]:
     sys.path.insert(0, ROOT)
 
+import pulumi  # noqa: E402
+
+from stacks.errors import SwitchyardError  # noqa: E402
 from stacks.k8s.program import main  # noqa: E402
 
-main()
+try:
+    main()
+except SwitchyardError as exc:
+    # RunError: the engine prints the message alone, no Python traceback (a user error, not a bug)
+    raise pulumi.RunError(str(exc)) from None

@@ -19,7 +19,7 @@ import yaml
 from stacks.errors import SwitchyardError
 from stacks.k8s.naming import addon_ownership
 from stacks.k8s.settings import ClusterSettings
-from stacks.k8s.vendor import GPU_OPERATOR, GPU_RESOURCE, KEDA, MIG_CONFIG_LABEL, Chart
+from stacks.k8s.vendor import GPU_OPERATOR, GPU_RESOURCE, KEDA, Chart
 from stacks.pricebook import Platform
 
 TIME_SLICING_CONFIG = "switchyard-time-slicing"
@@ -213,6 +213,3 @@ class Keda(pulumi.ComponentResource):
         self.namespace = _namespace(self, name, settings.keda_namespace, "restricted", child)
         self.release = _release(self, KEDA, KEDA_VALUES, self.namespace, child)
         self.register_outputs({"release": self.release.name})
-
-
-MIG_NODE_LABEL = MIG_CONFIG_LABEL

@@ -28,6 +28,7 @@ from stacks.k8s.settings import (
     from_pulumi_config,
     secrets_from_pulumi_config,
 )
+from stacks.k8s.vendor import MIG_CONFIG_LABEL
 from stacks.k8s.workload import InferenceWorkload, WorkloadImage
 from stacks.loader import load_settings
 from stacks.packaging import render, spec_for
@@ -200,5 +201,5 @@ def main() -> None:
     pulumi.export("workloads", outputs(built, settings))
     if built.sharing and built.sharing.mig_profiles:
         pulumi.export(
-            "migNodeLabels", {p: f"nvidia.com/mig.config={c}" for p, c in built.sharing.mig_node_configs.items()}
+            "migNodeLabels", {p: f"{MIG_CONFIG_LABEL}={c}" for p, c in built.sharing.mig_node_configs.items()}
         )

@@ -53,7 +53,10 @@ def network_policy_spec(
     selector: dict[str, str], port: int, settings: ClusterSettings, *, uses_queue: bool
 ) -> k8s.networking.v1.NetworkPolicySpecArgs:
     np = k8s.networking.v1
-    tcp = lambda p: np.NetworkPolicyPortArgs(port=p, protocol="TCP")  # noqa: E731
+
+    def tcp(port: int) -> k8s.networking.v1.NetworkPolicyPortArgs:
+        return np.NetworkPolicyPortArgs(port=port, protocol="TCP")
+
     weights_port = 443
     if settings.weights_endpoint_url:
         from urllib.parse import urlsplit
