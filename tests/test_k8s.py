@@ -297,6 +297,8 @@ def test_weights_credentials_and_endpoint_come_from_stack_config(tmp_path):
     assert fetch["envFrom"] == [{"secretRef": {"name": "fraud-scoring-weights-credentials"}}]
     weights = find(docs, "NetworkPolicy")["spec"]["egress"][1]
     assert weights["ports"] == [{"port": 9000, "protocol": "TCP"}]
+    # pod IPs are not ipBlocks everywhere: an in-cluster store is also admitted by its namespace
+    assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "storage"}}} in weights["to"]
 
 
 @pytest.mark.parametrize("name", KUBERNETES)
@@ -633,3 +635,19 @@ def test_pulumi_up_without_the_storage_class_or_api_key_stops_before_creating_an
         with pytest.raises(SwitchyardError, match=message):
             program.main()
     assert recorder.resources == []
+
+
+def test_a_review_render_from_the_stack_file_shows_where_secrets_go_never_their_values(tmp_path):
+    from stacks.k8s.settings import from_stack_file, secrets_from_stack_file
+
+    stack = tmp_path / "Pulumi.lab.yaml"
+    stack.write_text(
+        "config:\n  switchyard:modelStorageClass: nfs-rwx\n"
+        "  switchyard:apiKey: {secure: AAABAKxyz}\n"
+        "  switchyard:weightsAccessKeyId: {secure: AAABAKabc}\n  switchyard:weightsSecretAccessKey: {secure: AAABAKdef}\n"
+    )
+    docs = manifests(PROFILES, tmp_path / "b", from_stack_file(str(stack)), secrets_from_stack_file(str(stack)))
+    creds = find(docs["fraud-scoring"], "Secret", "fraud-scoring-weights-credentials")
+    assert set(creds["stringData"].values()) == {mocks.REDACTED}
+    assert "AAABAK" not in yaml.safe_dump(docs)
+    assert find(docs["fraud-scoring"], "PersistentVolumeClaim")["spec"]["storageClassName"] == "nfs-rwx"

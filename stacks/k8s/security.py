@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -57,12 +58,13 @@ def network_policy_spec(
     def tcp(port: int) -> k8s.networking.v1.NetworkPolicyPortArgs:
         return np.NetworkPolicyPortArgs(port=port, protocol="TCP")
 
-    weights_port = 443
+    weights_port, weights_peers = 443, []
     if settings.weights_endpoint_url:
-        from urllib.parse import urlsplit
-
         url = urlsplit(settings.weights_endpoint_url)
         weights_port = url.port or (80 if url.scheme == "http" else 443)
+        host = (url.hostname or "").split(".")
+        if len(host) >= 3 and host[2] == "svc":  # an in-cluster store (MinIO, Ceph RGW): its namespace
+            weights_peers.append(_peer(host[1]))
     egress = [
         # DNS, to the cluster's resolver only
         np.NetworkPolicyEgressRuleArgs(
@@ -71,7 +73,10 @@ def network_policy_spec(
         ),
         # the weights store (the init container); NetworkPolicy has no host names, so CIDRs
         np.NetworkPolicyEgressRuleArgs(
-            to=[np.NetworkPolicyPeerArgs(ip_block=np.IPBlockArgs(cidr=c)) for c in settings.weights_egress_cidrs],
+            to=[
+                *weights_peers,
+                *(np.NetworkPolicyPeerArgs(ip_block=np.IPBlockArgs(cidr=c)) for c in settings.weights_egress_cidrs),
+            ],
             ports=[tcp(weights_port)],
         ),
     ]
