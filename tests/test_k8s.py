@@ -582,6 +582,8 @@ def test_the_real_entry_point_runs_from_its_own_directory_under_mocks(monkeypatc
     recorder = mocks.Recorder()
     pulumi.runtime.set_mocks(recorder, project="switchyard", stack="dev", preview=False)
     stack = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
+    # profiles named relative to the project root, as a stack file names them (never the working directory)
+    stack["switchyard:profiles"] = PROFILES.relative_to(ROOT).as_posix()
     pulumi.runtime.set_all_config({**{k: str(v) for k, v in stack.items()}, "switchyard:apiKey": "k3y"})
     monkeypatch.chdir(ROOT / "stacks" / "k8s")
     monkeypatch.setattr(sys, "path", [str(ROOT / "stacks" / "k8s"), *[p for p in sys.path if p not in ("", str(ROOT))]])
