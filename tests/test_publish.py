@@ -42,3 +42,32 @@ def test_dry_run_prints_the_builds_pushes_and_uploads_the_program_expects(tmp_pa
         assert upload[:3] == ["aws", "s3", "sync"] and upload[4] == source  # where the init container reads
         assert upload[3].endswith("models/sentiment/weights/")
         assert upload[-2:] == ["--endpoint-url", "http://minio.lab:9000"]
+
+
+def _tool(bin_dir, name: str, log, exit_code: int = 0) -> None:
+    path = bin_dir / name
+    path.write_text(f'#!/bin/sh\necho "{name} $*" >> {log}\nexit {exit_code}\n')
+    path.chmod(0o755)
+
+
+def test_publish_runs_the_commands_in_order_and_stops_at_the_first_failure(tmp_path, capsys, monkeypatch):
+    profiles = copy_profiles(tmp_path, edit={"sentiment-api": ("target: auto", "target: kubernetes")})
+    bin_dir, log = tmp_path / "bin", tmp_path / "calls.log"
+    bin_dir.mkdir()
+    _tool(bin_dir, "podman", log)
+    _tool(bin_dir, "aws", log)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")  # podman present, docker absent: auto picks podman
+    assert main(["publish", str(profiles)]) == 0
+    calls = log.read_text().splitlines()
+    printed = capsys.readouterr().out.splitlines()
+    assert [c.split() for c in calls] == [shlex.split(p) for p in printed]  # what it printed is what it ran
+    assert [c.split()[:2] for c in calls] == [
+        ["podman", "build"], ["podman", "push"], ["podman", "build"], ["podman", "push"],
+        ["podman", "build"], ["podman", "push"], ["aws", "s3"],
+    ]  # fmt: skip
+    log.unlink()
+    _tool(bin_dir, "podman", log, exit_code=3)  # the registry refuses the first push
+    assert main(["publish", str(profiles)]) == 1
+    assert len(log.read_text().splitlines()) == 1  # nothing after the failure ran
+    assert "failed (exit 3); nothing after it ran" in capsys.readouterr().err

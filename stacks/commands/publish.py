@@ -42,7 +42,7 @@ def image_commands(builder: str, context: Path, reference: str) -> list[list[str
 
 
 def upload_command(local: Path, destination: str, endpoint_url: str | None) -> list[str]:
-    cmd = ["aws", "s3", "sync", f"{local}/", destination, "--only-show-errors", "--exclude", "*/__pycache__/*"]
+    cmd = ["aws", "s3", "sync", f"{local}/", destination, "--only-show-errors"]
     return [*cmd, "--endpoint-url", endpoint_url] if endpoint_url else cmd
 
 
