@@ -381,6 +381,26 @@ def test_addons_outlive_the_workloads_that_need_them(tmp_path):
         assert set(releases) == {"gpu-operator-release", "keda-release"}
 
 
+def test_every_namespace_is_created_after_the_never_adopt_guard(tmp_path, monkeypatch):
+    import pulumi_kubernetes as k8s
+
+    waits: dict[str, list[str]] = {}
+    original = k8s.core.v1.Namespace
+
+    def recording(resource_name, *args, **kwargs):
+        deps = (kwargs.get("opts") or pulumi.ResourceOptions()).depends_on or []
+        waits[resource_name] = [d._name for d in deps]
+        return original(resource_name, *args, **kwargs)
+
+    monkeypatch.setattr(k8s.core.v1, "Namespace", recording)
+    from stacks.workloads import load_all
+
+    mocks.run(load_all([PROFILES]), CLUSTER, tmp_path)
+    assert set(waits) == {"keda-namespace", "gpu-operator-namespace", "llm-chat-namespace", "fraud-scoring-namespace"}
+    for name, deps in waits.items():
+        assert "switchyard-never-adopt-binding" in deps, name
+
+
 def test_addon_releases_and_namespaces_are_retained_when_the_program_drops_them(tmp_path, monkeypatch):
     """retain_on_delete: turning an add-on off, or `pulumi destroy`, leaves it installed."""
     import pulumi_kubernetes as k8s

@@ -162,7 +162,9 @@ class GpuOperator(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("switchyard:k8s:GpuOperator", name, None, opts)
-        child = pulumi.ResourceOptions(provider=opts.provider if opts else None)
+        child = pulumi.ResourceOptions(
+            provider=opts.provider if opts else None, depends_on=opts.depends_on if opts else None
+        )
         # The operator's DaemonSets run privileged (driver, toolkit, device plugin): its namespace
         # must allow that, and nothing else is scheduled there.
         self.namespace = _namespace(self, name, settings.gpu_operator_namespace, "privileged", child)
@@ -208,7 +210,9 @@ class GpuOperator(pulumi.ComponentResource):
 class Keda(pulumi.ComponentResource):
     def __init__(self, name: str, settings: ClusterSettings, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("switchyard:k8s:Keda", name, None, opts)
-        child = pulumi.ResourceOptions(provider=opts.provider if opts else None)
+        child = pulumi.ResourceOptions(
+            provider=opts.provider if opts else None, depends_on=opts.depends_on if opts else None
+        )
         # its chart sets a restricted-compliant security context
         self.namespace = _namespace(self, name, settings.keda_namespace, "restricted", child)
         self.release = _release(self, KEDA, KEDA_VALUES, self.namespace, child)

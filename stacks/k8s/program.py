@@ -142,9 +142,12 @@ def build(
     built = Built(sharing=sharing)
     provider = k8s.Provider("cluster", context=settings.kube_context, enable_server_side_apply=True)
     opts = pulumi.ResourceOptions(provider=provider)
-    built.addons += never_adopt_guard(opts, naming.addon_ownership("switchyard"))
-    keda = Keda("keda", settings, opts) if settings.install_keda else None
-    gpu = GpuOperator("gpu-operator", settings, sharing, opts) if settings.install_gpu_operator else None
+    guard = never_adopt_guard(opts, naming.addon_ownership("switchyard"))
+    built.addons += guard
+    # Every namespace the program creates waits for the guard: none is labelled before it is in force.
+    guarded = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=guard))
+    keda = Keda("keda", settings, guarded) if settings.install_keda else None
+    gpu = GpuOperator("gpu-operator", settings, sharing, guarded) if settings.install_gpu_operator else None
     built.addons += [a for a in (keda, gpu) if a is not None]
     if not settings.install_gpu_operator and sharing.mode != "none":
         pulumi.log.warn(
@@ -165,6 +168,7 @@ def build(
             secrets=secrets,
             keda=keda.release if keda else None,
             gpu_operator=gpu.release if (gpu and uses_gpu) else None,
+            guard=guard,
             opts=opts,
         )
     return built

@@ -76,6 +76,7 @@ class InferenceWorkload(pulumi.ComponentResource):
         secrets: ClusterSecrets,
         keda: pulumi.Resource | None,
         gpu_operator: pulumi.Resource | None,
+        guard: list[pulumi.Resource] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("switchyard:k8s:InferenceWorkload", w.name, None, opts)
@@ -83,7 +84,6 @@ class InferenceWorkload(pulumi.ComponentResource):
         name = w.name
         selector = _labels(name)
         labels = {**selector, **ownership}  # every object: who made it, from which profile and plan
-        child = pulumi.ResourceOptions(parent=self)
         self.namespace_name = namespace
 
         def opt(*depends: pulumi.Resource | None) -> pulumi.ResourceOptions:
@@ -98,7 +98,7 @@ class InferenceWorkload(pulumi.ComponentResource):
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=namespace, labels={**labels, **restricted}),
-            opts=child,
+            opts=opt(*(guard or [])),  # created once the guard is in force
         )
         self.service_account = k8s.core.v1.ServiceAccount(
             f"{name}-serviceaccount",
