@@ -85,3 +85,33 @@ def test_a_pre_existing_namespace_is_not_adopted():
     assert _admit("UPDATE", ours, {**ours, "extra": "x"}) is True
     # updates that do not claim it are none of the policy's business
     assert _admit("UPDATE", {"team": "billing"}, {"team": "billing", "x": "y"}) is True
+
+
+def test_plan_lists_what_each_kubernetes_workload_owns_and_where_it_answers(capsys, tmp_path):
+    import json
+
+    from stacks.cli import main
+
+    profiles = write_platform(copy_profiles(tmp_path), "platform:\n  k8s_namespace_prefix: team-a-\n")
+    main(["plan", str(profiles)])
+    text = capsys.readouterr().out
+    assert "  owns:   namespace team-a-llm-chat; reachable at http://llm-chat.team-a-llm-chat.svc.cluster.local" in text
+    main(["plan", "--json", str(profiles)])
+    doc = {w["name"]: w for w in json.loads(capsys.readouterr().out)["workloads"]}
+    assert doc["fraud-scoring"]["kubernetes"] == {
+        "namespaces": ["team-a-fraud-scoring"],
+        "service": "http://fraud-scoring.team-a-fraud-scoring.svc.cluster.local",
+    }
+
+
+def test_stack_outputs_name_each_service_and_its_external_url():
+    built = program.Built(namespaces={"llm-chat": "ml-llm-chat"})
+    exposed = CLUSTER.model_copy(update={"expose": "gateway", "public_domain": "ai.example.org"})
+    assert program.outputs(built, exposed) == {
+        "llm-chat": {
+            "namespace": "ml-llm-chat",
+            "service": "http://llm-chat.ml-llm-chat.svc.cluster.local",
+            "url": "https://llm-chat.ai.example.org",
+        }
+    }
+    assert program.outputs(built, CLUSTER)["llm-chat"]["url"] is None
