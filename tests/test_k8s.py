@@ -650,6 +650,10 @@ def test_pulumi_up_without_the_storage_class_or_api_key_stops_before_creating_an
     for config, message in (
         ({"switchyard:apiKey": "k"}, "switchyard:modelStorageClass is not set"),
         ({"switchyard:modelStorageClass": "cephfs"}, "switchyard:apiKey is not set"),
+        (
+            {"switchyard:modelStorageClass": "c", "switchyard:apiKey": "k", "switchyard:weightsAccessKeyId": "AKID"},
+            "are set together or not at all",
+        ),
     ):
         pulumi.runtime.set_all_config(config)
         from stacks.k8s import program

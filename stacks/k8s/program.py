@@ -201,6 +201,12 @@ def main() -> None:
             "stack config switchyard:apiKey is not set: every workload requires an API key on its endpoint\n"
             "    hint: pulumi config set --secret switchyard:apiKey $(openssl rand -hex 24)"
         )
+    if (secrets.weights_access_key_id is None) != (secrets.weights_secret_access_key is None):
+        raise SwitchyardError(
+            "stack config: switchyard:weightsAccessKeyId and switchyard:weightsSecretAccessKey are set together "
+            "or not at all (unset: the cluster's own identity reaches the weights store)\n"
+            "    hint: pulumi config set --secret switchyard:weightsSecretAccessKey ..."
+        )
     built = build(batch, settings, BUILD_ROOT, secrets=secrets, platform=load_settings(profiles).platform)
     pulumi.export("workloads", outputs(built, settings))
     if built.sharing and built.sharing.mig_profiles:

@@ -84,7 +84,6 @@ class InferenceWorkload(pulumi.ComponentResource):
         name = w.name
         selector = _labels(name)
         labels = {**selector, **ownership}  # every object: who made it, from which profile and plan
-        self.namespace_name = namespace
 
         def opt(*depends: pulumi.Resource | None) -> pulumi.ResourceOptions:
             return pulumi.ResourceOptions(parent=self, depends_on=[d for d in depends if d is not None])
