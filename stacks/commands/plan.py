@@ -132,6 +132,7 @@ def to_json(w: Workload) -> dict[str, Any]:
             "serverless_other_architecture": round(d.serverless_cost_other_arch.total, 2),
             "kubernetes": _cost_json(d.kubernetes_cost),
         },
+        "kubernetes": _placement(w),
         "sizing": {
             "serverless": d.serverless.model_dump(mode="json"),
             "kubernetes": d.kubernetes.model_dump(mode="json"),
@@ -165,12 +166,21 @@ def render_table(batch: Batch) -> str:
             f"kubernetes {_money(d.kubernetes_cost.total)}/month",
             *bill_lines(f"bill, serverless ({d.serverless.architecture})", d.serverless_cost),
             *bill_lines("bill, kubernetes", d.kubernetes_cost),
-            "  rules:",
         ]
+        if d.target is Target.kubernetes:
+            where = _placement(w)
+            out.append(f"  owns:   namespace {', '.join(where['namespaces'])}; reachable at {where['service']}")
+        out += ["  rules:"]
         out += [f"    {'*' if r.fired else '-'} {r.rule:<24} {r.detail}" for r in d.reasons]
         out += [f"  warning: {text}" for text in d.warnings]
     out += ["", "(* rule fired and shaped the decision or sizing; - checked, did not fire)"]
     return "\n".join(out)
+
+
+def _placement(w: Workload) -> dict[str, Any]:
+    from stacks.k8s.naming import placement
+
+    return placement(w.name, w.settings.platform.k8s_namespace_prefix)
 
 
 def render_changes(lock_file: Path, changes: list[lock.Change] | None) -> str:
