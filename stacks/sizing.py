@@ -202,6 +202,11 @@ def serverless(p: Profile, platform: Platform) -> ServerlessSizing:
 # have no MIG.
 _MIG_80GB = [("1g.10gb", 10, 7), ("1g.20gb", 20, 4), ("2g.20gb", 20, 3), ("3g.40gb", 40, 2), ("4g.40gb", 40, 1)]
 MIG_PROFILES: dict[str, list[tuple[str, float, int]]] = {"A100-80GB": _MIG_80GB, "H100-80GB": _MIG_80GB}
+# Instances of each profile one GPU holds (what the MIG manager cuts a GPU into); 7g.80gb is a whole
+# GPU in MIG mode, never chosen for sharing.
+MIG_INSTANCES_PER_GPU: dict[str, int] = {name: n for profiles in MIG_PROFILES.values() for name, _, n in profiles} | {
+    "7g.80gb": 1
+}
 # GPU memory per product, GB. Source: NVIDIA product datasheets.
 GPU_MEMORY_GB: dict[str, float] = {"A100-80GB": 80, "H100-80GB": 80, "L40S": 48, "L4": 24, "T4": 16}
 WHOLE_GPU_RESOURCE = "nvidia.com/gpu"

@@ -99,7 +99,7 @@ def test_gpu_workload_is_placed_on_the_right_gpus(objects):
 GFD = {
     "none": ("NVIDIA-A100-SXM4-80GB", "nvidia.com/gpu", "0.90"),
     "time-slicing": ("NVIDIA-A100-SXM4-80GB-SHARED", "nvidia.com/gpu", "0.23"),
-    "mig": ("NVIDIA-A100-SXM4-80GB-MIG-2g.20gb", "nvidia.com/gpu", "0.90"),
+    "mig": ("NVIDIA-A100-SXM4-80GB-MIG-1g.20gb", "nvidia.com/gpu", "0.90"),
 }
 
 
@@ -121,7 +121,7 @@ def test_mig_mixed_strategy_requests_the_profile_resource_on_unrenamed_nodes(tmp
     profiles = write_platform(copy_profiles(tmp_path), "platform:\n  gpu_sharing: mig\n  mig_strategy: mixed\n")
     _, c, expr = _gpu_placement(manifests(profiles, tmp_path / "build")["llm-chat"])
     assert (
-        c["resources"]["limits"]["nvidia.com/mig-2g.20gb"] == "1" and "nvidia.com/gpu" not in c["resources"]["limits"]
+        c["resources"]["limits"]["nvidia.com/mig-1g.20gb"] == "1" and "nvidia.com/gpu" not in c["resources"]["limits"]
     )
     assert "NVIDIA-A100-SXM4-80GB" in expr["values"]  # GFD leaves the product label alone under mixed
 
@@ -146,8 +146,8 @@ def test_mig_node_configuration_follows_the_workloads(tmp_path):
     assert values["mig"] == {"strategy": "single"}
     assert values["migManager"]["config"] == {"name": "switchyard-mig-config", "default": "all-disabled"}
     config = yaml.safe_load(find(addons, "ConfigMap", "switchyard-mig-config")["data"]["config.yaml"])
-    assert config["mig-configs"]["all-2g.20gb"] == [
-        {"devices": "all", "mig-enabled": True, "mig-devices": {"2g.20gb": 3}}
+    assert config["mig-configs"]["all-1g.20gb"] == [
+        {"devices": "all", "mig-enabled": True, "mig-devices": {"1g.20gb": 4}}
     ]
 
 

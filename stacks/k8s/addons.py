@@ -21,6 +21,7 @@ from stacks.k8s.naming import addon_ownership
 from stacks.k8s.settings import ClusterSettings
 from stacks.k8s.vendor import GPU_OPERATOR, GPU_RESOURCE, KEDA, Chart
 from stacks.pricebook import Platform
+from stacks.sizing import MIG_INSTANCES_PER_GPU  # one table: the decision costs what the MIG manager cuts
 
 TIME_SLICING_CONFIG = "switchyard-time-slicing"
 TIME_SLICING_KEY = "any"
@@ -28,7 +29,6 @@ MIG_CONFIG = "switchyard-mig-config"
 MIG_CONFIG_KEY = "config.yaml"
 MIG_DISABLED = "all-disabled"
 # MIG instances of one profile that fit an 80 GB A100/H100 (NVIDIA MIG user guide, "Supported MIG Profiles").
-MIG_INSTANCES_PER_GPU = {"1g.10gb": 7, "2g.20gb": 3, "3g.40gb": 2, "4g.40gb": 1, "7g.80gb": 1}
 
 
 @dataclass(frozen=True)
