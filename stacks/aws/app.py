@@ -14,6 +14,7 @@ from pathlib import Path
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
+from stacks import ownership
 from stacks.aws.platform import PlatformStack
 from stacks.aws.weights import WeightsSource
 from stacks.aws.workload import WorkloadStack, stack_name
@@ -43,6 +44,7 @@ def build_app(
     platform_settings = load_settings(profiles_dir).platform
     env = cdk.Environment(region=platform_settings.region)
     serverless = batch.by_target("serverless")
+    on_efs = [w for w in serverless if not w.decision.serverless.weights_in_image]
     weights = [
         WeightsSource(
             workload=w.name,
@@ -50,16 +52,27 @@ def build_app(
             s3_uri=w.profile.model.weights if w.profile.model.weights_in_s3 else None,
             local_dir=local_weights_dir(w),
         )
-        for w in serverless
+        for w in on_efs
     ]
     platform = PlatformStack(app, PLATFORM_STACK, platform=platform_settings, weights=weights, env=env)
+    for key, value in ownership.platform_tags(profiles_dir).items():
+        cdk.Tags.of(platform).add(key, value)
     for w in serverless:
         context = render(w, build_root)
         stack = WorkloadStack(
-            app, stack_name(w.name), workload=w, build_context=context.resolve(), platform=platform, env=env
+            app,
+            stack_name(w.name),
+            workload=w,
+            build_context=context.resolve(),
+            availability_zones=platform.az_count,
+            interface_endpoints=platform.endpoint_security_group is not None,
+            weights_source=platform.weights_sync.source_urls.get(w.name),
+            env=env,
         )
-        cdk.Tags.of(stack).add("switchyard:workload", w.name)
-    cdk.Tags.of(app).add("switchyard:managed-by", "switchyard")
+        # Parameters, not exports, carry platform values: the order is explicit.
+        stack.add_stack_dependency(platform)
+        for key, value in ownership.workload_tags(w.name, w.file, profiles_dir).items():
+            cdk.Tags.of(stack).add(key, value)
     if nag:
         cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
     return app
