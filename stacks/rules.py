@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from stacks.pricebook import Settings
 from stacks.profile import S3_URI, Endpoint, Gpu, Mode, Preset, Profile
+from stacks.rules_serverless import name_problems
 
 HTTP_API_MAX_TIMEOUT_S = 29  # API Gateway's integration timeout for HTTP APIs is 30 s
 
@@ -18,6 +19,7 @@ def cross_field_problems(p: Profile, settings: Settings) -> list[RuleHit]:
 
 def _rules(p: Profile, settings: Settings) -> Iterator[RuleHit]:
     m, sla, u = p.model, p.sla, p.utilization
+    yield from name_problems(p)  # the stack-name collision rule lives with the serverless rules
 
     if m.gpu is Gpu.required and not m.accelerator:
         yield (

@@ -25,7 +25,28 @@ if TYPE_CHECKING:
     from stacks.decide import Reason, Workload
 
 LAMBDA_INIT_LIMIT_MS = 10_000  # AWS Lambda: the init phase of an on-demand environment
+STACK_PREFIX = "Switchyard-"  # workload stacks are Switchyard-<name>
+PLATFORM_STACK = "Switchyard-Platform"  # the shared platform stack
 INIT_LIMIT = "coldstart.init_limit"
+
+
+def name_problems(p: Profile) -> list[tuple[tuple[str, ...], str, str | None, str | None]]:
+    """Validation: a workload stack name must not collide with the platform stack's.
+
+    CloudFormation compares stack names case-sensitively, but the cloud assembly's file names
+    (Switchyard-Platform.template.json) and case-insensitive file systems do not.
+    """
+    stack = f"{STACK_PREFIX}{p.name}"
+    if stack.lower() != PLATFORM_STACK.lower():
+        return []
+    return [
+        (
+            ("name",),
+            f"'{p.name}' would name its stack {stack}, which collides with the shared platform stack {PLATFORM_STACK}",
+            "any other DNS-1123 label",
+            f"e.g. {p.name}-api",
+        )
+    ]
 
 
 def _reason(rule: str, fired: bool, detail: str) -> Reason:

@@ -21,10 +21,10 @@ from stacks.aws.workload import WorkloadStack, stack_name
 from stacks.errors import SwitchyardError
 from stacks.loader import load_settings
 from stacks.packaging import BUILD_ROOT, render
+from stacks.rules_serverless import PLATFORM_STACK
 from stacks.weights import local_weights_dir, weights_version
 from stacks.workloads import Batch, load_all
 
-PLATFORM_STACK = "Switchyard-Platform"
 PROFILES_CONTEXT = "switchyard:profiles"
 # Feature flags, set here (not in cdk.json) so the CLI and in-process synthesis agree.
 FEATURE_FLAGS = {

@@ -245,6 +245,14 @@ class PlatformStack(Stack):
         )
         for email in platform.alarm_emails:
             topic.add_subscription(subscriptions.EmailSubscription(email))
+        for child in topic.node.children:
+            if child.node.id in platform.alarm_emails:
+                nag.ack(
+                    child,
+                    "Serverless::Serverless-SNSRedrivePolicy",
+                    "An alarm email that cannot be delivered loses no data: the alarm's state and history stay "
+                    "in CloudWatch, and a dead-letter queue of undelivered alarm emails would have no reader.",
+                )
         return topic.topic_arn
 
     def _publish(self) -> None:

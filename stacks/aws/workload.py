@@ -17,10 +17,9 @@ from stacks.aws.serving import ServingFunction
 from stacks.aws.weights import WeightsVersion
 from stacks.decide import Workload
 from stacks.profile import Endpoint, Mode
+from stacks.rules_serverless import STACK_PREFIX
 from stacks.weights import weights_version
 
-STACK_PREFIX = "Switchyard-"
-STACK_NAME_MAX = 128  # CloudFormation
 
 
 def stack_name(workload_name: str) -> str:
