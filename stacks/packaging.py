@@ -64,6 +64,7 @@ class PackageSpec:
     healthcheck_start_s: int
     vllm_argv: tuple[str, ...]
     weights_in_image: bool = False  # serverless: the build context holds weights/ and the image copies it
+    queue: bool = False  # async or both: the handler takes SQS batches
 
 
 def _env() -> jinja2.Environment:
@@ -156,6 +157,7 @@ def spec_for(w: Workload, target: Target | None = None) -> PackageSpec:
         healthcheck_start_s=max(30, int(w.decision.kubernetes.pod_start_ms / 1000 * 2)),
         vllm_argv=tuple(argv),
         weights_in_image=baked,
+        queue=p.sla.mode is not Mode.sync,
     )
 
 
