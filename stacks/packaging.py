@@ -203,9 +203,7 @@ def render(w: Workload, out_root: Path = BUILD_ROOT, target: Target | None = Non
     weight_files: dict[str, Path] = {}
     if spec.weights_in_image:
         root = (w.file.parent / w.profile.model.weights).resolve()
-        weight_files = {
-            f"weights/{p.relative_to(root).as_posix()}": p for p in sorted(root.rglob("*")) if p.is_file()
-        }
+        weight_files = {f"weights/{p.relative_to(root).as_posix()}": p for p in sorted(root.rglob("*")) if p.is_file()}
     try:
         texts = _files(w, spec)
     except jinja2.UndefinedError as exc:  # a template bug, but name the workload

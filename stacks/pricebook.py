@@ -89,7 +89,9 @@ class PriceBook(BaseModel):
         description="Hourly cost of one dedicated CPU node (see platform cpu_node_*). Assumption: amortised 16 vCPU / 64 GB bare-metal node.",
     )
     ecr_storage_gb_month_usd: float = Field(
-        0.10, ge=0, description="ECR private repository storage, per GB-month (Lambda images). Source: Amazon ECR pricing, us-east-1."
+        0.10,
+        ge=0,
+        description="ECR private repository storage, per GB-month (Lambda images). Source: Amazon ECR pricing, us-east-1.",
     )
 
 

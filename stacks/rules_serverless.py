@@ -122,6 +122,23 @@ def _init_limit(s: ServerlessSizing) -> Reason:
     return _reason(INIT_LIMIT, over, detail)
 
 
+def serverless_alarms(p: Profile, s: ServerlessSizing) -> list[str]:
+    """The CloudWatch alarms a serverless workload stack creates (stacks/aws/alarms.py builds exactly
+    these; the cost model may price them: one standard alarm each, plus one metric filter)."""
+    from stacks.profile import Endpoint, Mode
+
+    names = ["Errors", "Throttles", "DurationP99"]
+    if s.provisioned:
+        names.append("ProvisionedSpillover")
+    names.append("ModelErrors")
+    if p.sla.mode is not Mode.async_:
+        names.append("HttpApi5xx" if p.sla.endpoint is Endpoint.http_api else "Url5xx")
+    if p.sla.mode is not Mode.sync:
+        names += ["QueueOldestMessage", "DeadLetters"]
+    names.append("ColdStartOverBudget")
+    return names
+
+
 def serverless_warnings(reasons: Iterable[Reason], target: Target) -> list[str]:
     if target is not Target.serverless:
         return []

@@ -105,7 +105,9 @@ def lambda_cold_start(p: Profile, platform: Platform, *, weights_in_image: bool 
         weights_ms = p.model.weights_gb * platform.lambda_init_ms_per_image_gb
     else:
         weights_ms = p.model.weights_gb * 1000 / platform.efs_read_mb_per_s * 1000
-    return ColdStart(base_ms=platform.lambda_init_base_ms, image_ms=img * platform.lambda_init_ms_per_image_gb, weights_ms=weights_ms)
+    return ColdStart(
+        base_ms=platform.lambda_init_base_ms, image_ms=img * platform.lambda_init_ms_per_image_gb, weights_ms=weights_ms
+    )
 
 
 def serverless(p: Profile, platform: Platform) -> ServerlessSizing:

@@ -93,13 +93,17 @@ def test_file_system_requires_iam_tls_mount_targets_and_access_points(default_te
         "Bool": {"elasticfilesystem:AccessedViaMountTarget": "false"}
     }
     assert denies["DenyWithoutAccessPoint"]["Condition"] == {"Null": {"elasticfilesystem:AccessPointArn": "true"}}
-    assert denies["DenyRoot"]["Action"] == "elasticfilesystem:ClientRootAccess" and "Condition" not in denies["DenyRoot"]
+    assert (
+        denies["DenyRoot"]["Action"] == "elasticfilesystem:ClientRootAccess" and "Condition" not in denies["DenyRoot"]
+    )
 
 
 def test_only_the_weights_sync_can_write(default_templates):
     statements = file_system_policy(default_templates)
     resources = default_templates[PLATFORM_STACK]["Resources"]
-    sync_role = next(k for k, r in resources.items() if k.startswith("WeightsSyncRole") and r["Type"] == "AWS::IAM::Role")
+    sync_role = next(
+        k for k, r in resources.items() if k.startswith("WeightsSyncRole") and r["Type"] == "AWS::IAM::Role"
+    )
     deny = next(s for s in statements if s["Sid"] == "DenyWritesButTheSync")
     assert deny["Action"] == "elasticfilesystem:ClientWrite"
     assert deny["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": [sync_role, "Arn"]}}}
@@ -124,7 +128,8 @@ def test_each_efs_workload_has_its_own_security_group_and_nfs_rule(default_templ
         },
     )
     t.has_resource_properties(
-        "AWS::Lambda::Function", {"VpcConfig": Match.object_like({"SecurityGroupIds": [{"Fn::GetAtt": [sg, "GroupId"]}]})}
+        "AWS::Lambda::Function",
+        {"VpcConfig": Match.object_like({"SecurityGroupIds": [{"Fn::GetAtt": [sg, "GroupId"]}]})},
     )
 
 
@@ -158,7 +163,11 @@ def test_interface_endpoints_have_their_own_group_open_only_to_function_groups(e
         if r["Type"] in ("AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroup")
     ]
     for r in ingress:
-        rules = r["Properties"].get("SecurityGroupIngress", []) if r["Type"] == "AWS::EC2::SecurityGroup" else [r["Properties"]]
+        rules = (
+            r["Properties"].get("SecurityGroupIngress", [])
+            if r["Type"] == "AWS::EC2::SecurityGroup"
+            else [r["Properties"]]
+        )
         for rule in rules:
             assert "CidrIp" not in rule and "CidrIpv6" not in rule, rule  # security groups only, never CIDRs
     workload = Template.from_json(templates[stack_name("nightly-embeddings")])
@@ -323,8 +332,12 @@ def test_retention_settings_reach_the_templates(tmp_path):
         "AWS::S3::Bucket",
         {"LifecycleConfiguration": {"Rules": [Match.object_like({"ExpirationInDays": 7})]}},
     )
-    workload.has_resource_properties("AWS::SQS::Queue", {"MessageRetentionPeriod": 2 * 86400, "RedrivePolicy": Match.any_value()})
-    workload.has_resource_properties("AWS::SQS::Queue", {"MessageRetentionPeriod": 14 * 86400, "RedrivePolicy": Match.absent()})
+    workload.has_resource_properties(
+        "AWS::SQS::Queue", {"MessageRetentionPeriod": 2 * 86400, "RedrivePolicy": Match.any_value()}
+    )
+    workload.has_resource_properties(
+        "AWS::SQS::Queue", {"MessageRetentionPeriod": 14 * 86400, "RedrivePolicy": Match.absent()}
+    )
     Template.from_json(t[PLATFORM_STACK]).has_resource_properties(
         "AWS::S3::Bucket", {"LifecycleConfiguration": {"Rules": [Match.object_like({"ExpirationInDays": 90})]}}
     )
@@ -360,7 +373,9 @@ def test_outputs_name_everything_a_caller_or_policy_needs(default_templates):
     sync = default_templates[stack_name("sentiment-api")]["Outputs"]
     assert {"AliasArn", "FunctionUrl", "FunctionName"} <= set(sync)
     batch = default_templates[stack_name("nightly-embeddings")]["Outputs"]
-    assert {"AliasArn", "QueueUrl", "QueueArn", "ResultsBucketName", "ResultsPrefixArn", "DeadLetterQueueUrl"} <= set(batch)
+    assert {"AliasArn", "QueueUrl", "QueueArn", "ResultsBucketName", "ResultsPrefixArn", "DeadLetterQueueUrl"} <= set(
+        batch
+    )
     assert "Fn::GetAtt" in batch["QueueArn"]["Value"] and "Ref" in batch["QueueUrl"]["Value"]
 
 
@@ -371,7 +386,9 @@ def test_every_alarm_notifies_the_platform_topic(default_templates):
     for name in (stack_name("sentiment-api"), stack_name("nightly-embeddings")):
         t = default_templates[name]
         alarms = {k: r for k, r in t["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"}
-        topic_param = next(p for p, v in t["Parameters"].items() if v.get("Default") == params.name(params.ALARM_TOPIC_ARN))
+        topic_param = next(
+            p for p, v in t["Parameters"].items() if v.get("Default") == params.name(params.ALARM_TOPIC_ARN)
+        )
         for key, alarm in alarms.items():
             assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_param}], key
     kinds = {
@@ -388,7 +405,11 @@ def test_every_alarm_notifies_the_platform_topic(default_templates):
     assert {"ModelErrors", "Url5xx"} <= sync_kinds
     Template.from_json(default_templates[stack_name("sentiment-api")]).has_resource_properties(
         "AWS::CloudWatch::Alarm",
-        {"Namespace": "Switchyard", "MetricName": "ModelErrors", "Dimensions": [{"Name": "service", "Value": "sentiment-api"}]},
+        {
+            "Namespace": "Switchyard",
+            "MetricName": "ModelErrors",
+            "Dimensions": [{"Name": "service", "Value": "sentiment-api"}],
+        },
     )
 
 
@@ -420,9 +441,13 @@ def test_an_existing_topic_is_used_as_is(tmp_path):
 
 def test_http_api_5xx_is_alarmed(tmp_path):
     profiles = copy_profiles(
-        tmp_path, drop=("nightly-embeddings",), edit={"sentiment-api": ("  timeout_s: 30", "  timeout_s: 29\n  endpoint: http_api")}
+        tmp_path,
+        drop=("nightly-embeddings",),
+        edit={"sentiment-api": ("  timeout_s: 30", "  timeout_s: 29\n  endpoint: http_api")},
     )
-    t = Template.from_json(templates_of(synth(profiles, tmp_path / "build", tmp_path / "out"))[stack_name("sentiment-api")])
+    t = Template.from_json(
+        templates_of(synth(profiles, tmp_path / "build", tmp_path / "out"))[stack_name("sentiment-api")]
+    )
     t.has_resource_properties("AWS::CloudWatch::Alarm", {"Namespace": "AWS/ApiGateway", "MetricName": "5xx"})
     t.resource_count_is("AWS::Lambda::Url", 0)
 
@@ -436,7 +461,9 @@ def test_schedule_in_an_iana_time_zone(tmp_path):
         drop=("nightly-embeddings",),
         edit={"sentiment-api": ('"08:00-18:00 UTC"', '"08:30-18:30 Europe/Berlin"')},
     )
-    t = Template.from_json(templates_of(synth(profiles, tmp_path / "build", tmp_path / "out"))[stack_name("sentiment-api")])
+    t = Template.from_json(
+        templates_of(synth(profiles, tmp_path / "build", tmp_path / "out"))[stack_name("sentiment-api")]
+    )
     t.has_resource_properties(
         "AWS::ApplicationAutoScaling::ScalableTarget",
         {
@@ -466,5 +493,32 @@ def test_schedule_in_an_iana_time_zone(tmp_path):
                     "Timezone": "Europe/Berlin",
                 },
             ]
+        },
+    )
+
+
+# ------------------------------------------------------------------ weights under a customer KMS key
+
+
+def test_weights_under_a_kms_key_are_decrypted_through_s3_only(tmp_path):
+    key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    profiles = with_platform(copy_profiles(tmp_path), f"platform:\n  weights_kms_key_arn: {key}\n")
+    platform = Template.from_json(templates_of(synth(profiles, tmp_path / "build", tmp_path / "out"))[PLATFORM_STACK])
+    platform.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyName": Match.string_like_regexp("^WeightsSyncRoleDefaultPolicy"),
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        {
+                            "Action": "kms:Decrypt",
+                            "Effect": "Allow",
+                            "Resource": key,
+                            "Condition": {"StringLike": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}},
+                        }
+                    ]
+                )
+            },
         },
     )

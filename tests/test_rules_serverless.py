@@ -23,7 +23,9 @@ def switchyard(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def profile(tmp_path: Path, text: str, platform: str | None = None, name: str = "demo.yaml") -> Path:
-    (tmp_path / "model.py").write_text("def load(weights_dir):\n    return 1\n\ndef predict(model, inputs):\n    return inputs\n")
+    (tmp_path / "model.py").write_text(
+        "def load(weights_dir):\n    return 1\n\ndef predict(model, inputs):\n    return inputs\n"
+    )
     if platform is not None:
         (tmp_path / "platform.yaml").write_text(platform)
     path = tmp_path / name
@@ -70,7 +72,9 @@ def test_one_workload_never_reserves_the_unreserved_pool(tmp_path):
 @pytest.mark.slow
 def test_plan_flags_an_on_demand_cold_start_over_10_seconds(tmp_path):
     # 2 GB from EFS at 200 MB/s is 10 s, plus 1 s init and 0.5 s image; a 60 s budget needs no provisioning
-    text = VALID.replace("weights_gb: 0.5", "weights_gb: 2").replace("cold_start_budget_ms: 10000", "cold_start_budget_ms: 60000")
+    text = VALID.replace("weights_gb: 0.5", "weights_gb: 2").replace(
+        "cold_start_budget_ms: 10000", "cold_start_budget_ms: 60000"
+    )
     path = profile(tmp_path, text.replace("target: auto", "target: serverless"))
     r = switchyard("plan", str(path))
     assert r.returncode == 0, r.stderr
@@ -83,7 +87,9 @@ def test_plan_flags_an_on_demand_cold_start_over_10_seconds(tmp_path):
 def test_init_limit_does_not_fire_when_provisioned_or_fast(tmp_path):
     fast = decide(load_profile(profile(tmp_path, VALID)))
     assert not reason(fast, "coldstart.init_limit").fired
-    slow = VALID.replace("weights_gb: 0.5", "weights_gb: 2").replace("cold_start_budget_ms: 10000", "cold_start_budget_ms: 500")
+    slow = VALID.replace("weights_gb: 0.5", "weights_gb: 2").replace(
+        "cold_start_budget_ms: 10000", "cold_start_budget_ms: 500"
+    )
     provisioned = decide(load_profile(profile(tmp_path, slow, name="p.yaml")))
     assert provisioned.decision.serverless.provisioned
     assert not reason(provisioned, "coldstart.init_limit").fired
@@ -115,7 +121,9 @@ def test_bad_kms_key_setting_is_a_validation_error(tmp_path):
 
 def test_small_local_weights_go_into_the_image_with_the_reason(tmp_path):
     (tmp_path / "weights").mkdir()
-    text = VALID.replace("weights: s3://acme-models/demo/v1/", "weights: weights/").replace("weights_gb: 0.5", "weights_gb: 0.4")
+    text = VALID.replace("weights: s3://acme-models/demo/v1/", "weights: weights/").replace(
+        "weights_gb: 0.5", "weights_gb: 0.4"
+    )
     w = decide(load_profile(profile(tmp_path, text)))
     s = w.decision.serverless
     assert s.weights_in_image
@@ -126,7 +134,9 @@ def test_small_local_weights_go_into_the_image_with_the_reason(tmp_path):
 
 def test_large_or_s3_weights_stay_on_efs(tmp_path):
     (tmp_path / "weights").mkdir()
-    text = VALID.replace("weights: s3://acme-models/demo/v1/", "weights: weights/").replace("weights_gb: 0.5", "weights_gb: 1.5")
+    text = VALID.replace("weights: s3://acme-models/demo/v1/", "weights: weights/").replace(
+        "weights_gb: 0.5", "weights_gb: 1.5"
+    )
     big = decide(load_profile(profile(tmp_path, text)))
     assert not big.decision.serverless.weights_in_image
     assert not reason(big, "coldstart.weights_in_image").fired

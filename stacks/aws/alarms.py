@@ -18,6 +18,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks.decide import Workload
+from stacks.rules_serverless import serverless_alarms
 
 COLD_START_NAMESPACE = "Switchyard"
 METRICS_NAMESPACE = "Switchyard"  # the handler's Powertools metrics, dimension service=<workload>
@@ -157,3 +158,6 @@ class WorkloadAlarms(Construct):
             budget,
             f"{workload.name}: a cold start took longer than the {budget:g} ms budget",
         )
+        # One list of what exists, for the plan and the cost model (rules_serverless.serverless_alarms).
+        expected = serverless_alarms(workload.profile, workload.decision.serverless)
+        assert list(self.alarms) == expected, f"alarms {list(self.alarms)} != serverless_alarms() {expected}"

@@ -172,7 +172,9 @@ class WeightsSync(Construct):
 class WeightsVersion(Construct):
     """A workload's request to have one weights version on EFS (a custom resource)."""
 
-    def __init__(self, scope: Construct, id: str, *, service_token: str, source: str, workload: str, version: str) -> None:
+    def __init__(
+        self, scope: Construct, id: str, *, service_token: str, source: str, workload: str, version: str
+    ) -> None:
         super().__init__(scope, id)
         self.version = version
         self.resource = CustomResource(

@@ -21,7 +21,6 @@ from stacks.rules_serverless import STACK_PREFIX
 from stacks.weights import weights_version
 
 
-
 def stack_name(workload_name: str) -> str:
     return f"{STACK_PREFIX}{workload_name}"
 
@@ -132,7 +131,10 @@ class WorkloadStack(Stack):
             # A Function URL, not API Gateway: no 29 s cap on a slow model, and no per-request fee.
             self.function_url = serving.alias.add_function_url(auth_type=lambda_.FunctionUrlAuthType.AWS_IAM)
             CfnOutput(
-                self, "FunctionUrl", value=self.function_url.url, description="POST {inputs}, SigV4 (lambda:InvokeFunctionUrl on AliasArn)"
+                self,
+                "FunctionUrl",
+                value=self.function_url.url,
+                description="POST {inputs}, SigV4 (lambda:InvokeFunctionUrl on AliasArn)",
             )
         self.alarms = WorkloadAlarms(
             self,
@@ -152,7 +154,9 @@ class WorkloadStack(Stack):
     def _api_invoke_arn(self) -> str:
         assert self.http_api is not None
         return self.format_arn(
-            service="execute-api", resource=self.http_api.api.api_id, resource_name=f"{self.http_api.stage.stage_name}/*"
+            service="execute-api",
+            resource=self.http_api.api.api_id,
+            resource_name=f"{self.http_api.stage.stage_name}/*",
         )
 
     def _acknowledge(self, workload: Workload) -> None:
