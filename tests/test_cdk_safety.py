@@ -177,7 +177,10 @@ def test_interface_endpoints_have_their_own_group_open_only_to_function_groups(e
     )
 
 
-def test_cfn_lint_passes_with_interface_endpoints(endpoint_assembly):
+def test_nag_and_cfn_lint_pass_with_interface_endpoints(endpoint_assembly):
+    report = json.loads((Path(endpoint_assembly.directory) / "validation-report.json").read_text())
+    conclusions = {p["pluginName"]: (p["conclusion"], len(p["violations"])) for p in report["pluginReports"]}
+    assert conclusions == {"AwsSolutions": ("success", 0), "Serverless": ("success", 0)}  # warnings included
     files = [str(s.template_full_path) for s in endpoint_assembly.stacks]
     cfn_lint = Path(sys.executable).parent / "cfn-lint"
     r = subprocess.run([str(cfn_lint), *files], cwd=ROOT, capture_output=True, text=True, timeout=240)

@@ -101,5 +101,5 @@ def ack_results_prefix(fn, results_arn_logical_id: str, prefix: str) -> None:
     ack(
         fn.role,
         f"AwsSolutions::AwsSolutions-IAM5[Resource::<{results_arn_logical_id}.Arn>/{prefix}*]",
-        "Write-only access to the workload's results prefix; object names are message IDs known only at run time.",
+        "Write-only access to the workload's results prefix; object names are the clients' message ids, known only at run time.",
     )
