@@ -525,3 +525,18 @@ def test_weights_under_a_kms_key_are_decrypted_through_s3_only(tmp_path):
             },
         },
     )
+
+
+def test_warm_schedule_across_midnight_never_fires_after_the_window():
+    from stacks.aws.serving import warm_schedule
+
+    # 22:00-02:00, warmed from 21:45: holds in 22-23 and 0-1 (two ranges: cron hours do not wrap)
+    got = [(name, cron.expression_string) for name, cron in warm_schedule(21 * 60 + 45, 2 * 60)]
+    assert got == [
+        ("WarmInWindow", "cron(45 21 * * ? *)"),
+        ("HoldInWindow1", "cron(0,15,30,45 22-23 * * ? *)"),
+        ("HoldInWindow2", "cron(0,15,30,45 0-1 * * ? *)"),
+    ]
+    # a window ending off the quarter: the last hold is before the end
+    got = [cron.expression_string for _, cron in warm_schedule(7 * 60 + 50, 9 * 60 + 10)]
+    assert got == ["cron(50 7 * * ? *)", "cron(5,20,35,50 8 * * ? *)", "cron(5 9 * * ? *)"]
