@@ -111,7 +111,7 @@ def decide(loaded: LoadedProfile) -> Workload:
     p, settings = loaded.profile, loaded.settings
     prices, platform = settings.prices, settings.platform
     u = p.utilization
-    s = serverless(p, platform)
+    s = serverless(p, platform, prices)
     k = kubernetes(p, platform)
     s_cost = serverless_cost(p, s, prices, platform)
     other_arch = "arm64" if s.architecture == "x86_64" else "x86_64"

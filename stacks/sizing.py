@@ -10,7 +10,7 @@ import math
 
 from pydantic import BaseModel, ConfigDict
 
-from stacks.pricebook import Platform
+from stacks.pricebook import Platform, PriceBook
 from stacks.profile import Gpu, Mode, Preset, Profile
 
 LAMBDA_MIN_MEMORY_MB = 128
@@ -110,15 +110,17 @@ def lambda_cold_start(p: Profile, platform: Platform, *, weights_in_image: bool 
     )
 
 
-def serverless(p: Profile, platform: Platform) -> ServerlessSizing:
+def serverless(p: Profile, platform: Platform, prices: PriceBook | None = None) -> ServerlessSizing:
     u = p.utilization
     seconds = u.inference_ms / 1000
     avg_c = u.avg_rps * seconds
     peak_c = u.peak_rps * seconds
-    # Baking is chosen when it is allowed and starts faster (the image rate beats EFS's); the
-    # rule coldstart.weights_in_image in rules_serverless explains it with the cost.
-    baked = weights_fit_in_image(p, platform) and (
-        lambda_cold_start(p, platform, weights_in_image=True).total_ms < lambda_cold_start(p, platform).total_ms
+    # Baking is chosen when it is allowed, starts faster (the image rate beats EFS's) and stores
+    # cheaper (ECR vs EFS); the rule coldstart.weights_in_image explains it with the numbers.
+    baked = (
+        weights_fit_in_image(p, platform)
+        and lambda_cold_start(p, platform, weights_in_image=True).total_ms < lambda_cold_start(p, platform).total_ms
+        and (prices is None or prices.ecr_storage_gb_month_usd < prices.efs_storage_gb_month_usd)
     )
     cold = lambda_cold_start(p, platform, weights_in_image=baked)
     provisioned = p.sla.cold_start_budget_ms < cold.total_ms

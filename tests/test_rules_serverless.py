@@ -174,3 +174,14 @@ def test_an_unknown_time_zone_is_a_clear_validation_error(tmp_path):
 def test_a_workload_cannot_take_the_platform_stack_name(tmp_path):
     with pytest.raises(ProfileError, match="collides with the shared platform stack Switchyard-Platform"):
         load_profile(profile(tmp_path, VALID.replace("name: demo-api", "name: platform")))
+
+
+def test_weights_stay_on_efs_when_the_image_would_store_them_dearer(tmp_path):
+    (tmp_path / "weights").mkdir()
+    text = VALID.replace("weights: s3://acme-models/demo/v1/", "weights: weights/").replace(
+        "weights_gb: 0.5", "weights_gb: 0.4"
+    )
+    w = decide(load_profile(profile(tmp_path, text, "prices:\n  ecr_storage_gb_month_usd: 0.50\n")))
+    assert not w.decision.serverless.weights_in_image
+    r = reason(w, "coldstart.weights_in_image")
+    assert not r.fired and "kept on EFS (no gain)" in r.detail
