@@ -98,7 +98,8 @@ def _weights_in_image(p: Profile, s: ServerlessSizing, settings: Settings) -> li
             "coldstart.weights_in_image",
             s.weights_in_image,
             f"local weights {gb:g} GB <= {platform.image_weights_max_gb:g} GB: read with the image in ~{image:,.0f} ms "
-            f"instead of ~{efs:,.0f} ms from EFS, storage ${saved:,.2f}/month less (ECR instead of EFS); "
+            f"instead of ~{efs:,.0f} ms from EFS, storage ${abs(saved):,.2f}/month {'less' if saved > 0 else 'more'} "
+            "(ECR instead of EFS); "
             + ("baked into the image, no VPC, EFS or weights copy" if s.weights_in_image else "kept on EFS (no gain)"),
         )
     ]
