@@ -18,9 +18,9 @@ REASONS = {
     BASIC_EXECUTION: "AWS-managed policy Lambda documents for function logging: CreateLogGroup, CreateLogStream "
     "and PutLogEvents on any log group of the account (not only the function's own). The function logs to its "
     "own retained group; the broader grant is accepted to stay on the policy AWS maintains.",
-    VPC_EXECUTION: "AWS-managed policy Lambda documents for VPC functions: the EC2 network-interface actions it "
-    "needs to attach the function to its subnets (no resource-level permissions for the Describe actions), plus "
-    "the same account-wide log writes as the basic execution policy.",
+    VPC_EXECUTION: "AWS-managed policy Lambda documents for VPC functions: create, describe and delete network "
+    "interfaces and assign/unassign their private IPs, on any resource of the account (Lambda manages the ENIs "
+    "in the function's subnets), plus the same account-wide log writes as the basic execution policy.",
     XRAY_WRITE: "AWS-managed X-Ray write policy (PutTraceSegments, PutTelemetryRecords, sampling reads) for "
     "active tracing; X-Ray has no resource-level permissions. Used instead of CDK's inline Resource '*' "
     "statement so that any Resource '*' in the role's own policy remains an unacknowledged finding.",
