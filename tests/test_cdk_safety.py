@@ -226,6 +226,13 @@ def test_no_profile_change_removes_a_value_a_deployed_stack_reads(tmp_path_facto
     for name, t in after.items():
         if name != PLATFORM_STACK:
             assert ssm_reads(t) <= published, f"{change}: {name} reads {ssm_reads(t) - published}"
+    # Workload stacks split the subnet list into as many subnets as the platform really has.
+    subnets = sum(r["Type"] == "AWS::EC2::Subnet" for r in after[PLATFORM_STACK]["Resources"].values())
+    for name, t in after.items():
+        text = json.dumps(t)
+        if name != PLATFORM_STACK and "subnetids" in text:
+            assert f'{{"Fn::Select": [{subnets - 1}, {{"Fn::Split"' in text, name
+            assert f'{{"Fn::Select": [{subnets}, {{"Fn::Split"' not in text, name
     # The platform's interface does not follow the workload set.
     if platform_yaml is None:
         assert published == ssm_published(before[PLATFORM_STACK]), change

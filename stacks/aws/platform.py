@@ -43,7 +43,6 @@ class PlatformStack(Stack):
         super().__init__(
             scope, id, description="Switchyard platform: VPC, EFS for model weights, model bucket", **kwargs
         )
-        self.az_count = platform.availability_zones
 
         flow_log_group = logs.LogGroup(self, "FlowLogs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.RETAIN)
         self.vpc = ec2.Vpc(
@@ -65,6 +64,9 @@ class PlatformStack(Stack):
             },
         )
         self.subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
+        # What the VPC really spans, which workload stacks split the subnet list by: without an
+        # account at synthesis CDK cannot list the region's AZs and caps max_azs at 2.
+        self.az_count = len(self.vpc.isolated_subnets)
 
         # The weights sync has a security group of its own; each workload stack brings its own
         # for its function and opens NFS / HTTPS to itself from there (see stacks/aws/network.py).
