@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import sys
-import types
 from dataclasses import dataclass
 
 import pytest
@@ -341,33 +340,52 @@ def test_an_all_failing_batch_reports_every_record(slow_handler):
     assert handler.handler(event, CTX) == {"batchItemFailures": [{"itemIdentifier": f"b-{i}"} for i in range(3)]}
 
 
-def test_one_s3_client_per_process_made_at_init(tmp_path, monkeypatch):
-    """With s3:// results, boto3 is imported and its client made once, during init; each result is one put."""
-    made, puts = [], []
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    """A local S3-compatible server (moto) the handler's real boto3 client talks to."""
+    moto_server = pytest.importorskip("moto.server")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
 
-    class Client:
-        def put_object(self, **kwargs):
-            puts.append(kwargs)
 
-    boto3 = types.ModuleType("boto3")
-    boto3.client = lambda service, config=None: made.append((service, config)) or Client()
-    botocore_config = types.ModuleType("botocore.config")
-    botocore_config.Config = lambda **kw: kw
-    monkeypatch.setitem(sys.modules, "boto3", boto3)
-    monkeypatch.setitem(sys.modules, "botocore", types.ModuleType("botocore"))
-    monkeypatch.setitem(sys.modules, "botocore.config", botocore_config)
+def test_results_reach_s3_through_one_client_made_at_init(tmp_path, monkeypatch, s3_endpoint):
+    """With s3:// results, boto3 is imported and its client made once, during init; each result is one object."""
+    boto3 = pytest.importorskip("boto3")
+    for key, value in {
+        "AWS_ENDPOINT_URL": s3_endpoint,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    admin = boto3.client("s3")
+    admin.create_bucket(Bucket="acme-results")
+    made = []
+    real_client = boto3.client
+    monkeypatch.setattr(boto3, "client", lambda *a, **kw: made.append(a) or real_client(*a, **kw))
     ctx = render(workload(SLOW_PROFILE), tmp_path / "build", Target.serverless)
     monkeypatch.setenv("WEIGHTS_DIR", str(SLOW_PROFILE.parent / "weights"))
     monkeypatch.setenv("RESULTS_URI", "s3://acme-results/results/")
     with imported_app(ctx / "app", "handler") as handler:
-        assert len(made) == 1 and made[0][0] == "s3"  # at import (the init phase), not on a request
+        assert made == [("s3",)]  # at import (the init phase), not on a request
         for n in range(3):
             event = {"Records": [sqs_record(f"m-{n}-{i}", json.dumps({"inputs": [i]})) for i in range(2)]}
+            event["Records"].append(sqs_record(f"bad-{n}", json.dumps({"id": f"job-{n}", "inputs": ["x"]})))
             assert handler.handler(event, CTX) == {"batchItemFailures": []}
-    assert len(made) == 1
-    assert sorted(p["Key"] for p in puts) == sorted(f"results/m-{n}-{i}.json" for n in range(3) for i in range(2))
-    assert {p["Bucket"] for p in puts} == {"acme-results"}
-    assert json.loads(puts[0]["Body"])["outputs"] == [0.0]
+    assert made == [("s3",)]
+    keys = sorted(o["Key"] for o in admin.list_objects_v2(Bucket="acme-results")["Contents"])
+    expected = [f"results/m-{n}-{i}.json" for n in range(3) for i in range(2)] + [
+        f"results/job-{n}.json" for n in range(3)
+    ]
+    assert keys == sorted(expected)
+    got = admin.get_object(Bucket="acme-results", Key="results/m-2-1.json")
+    assert got["ContentType"] == "application/json"
+    assert json.loads(got["Body"].read()) == {"id": "m-2-1", "outputs": [3.0]}
+    error = json.loads(admin.get_object(Bucket="acme-results", Key="results/job-0.json")["Body"].read())
+    assert error == {"id": "job-0", "error": "expected a number, got 'x'"}
 
 
 def test_rendered_requirements_carry_powertools(tmp_path):
