@@ -140,6 +140,26 @@ def serverless_alarms(p: Profile, s: ServerlessSizing) -> list[str]:
     return names
 
 
+def serverless_placement(p: Profile, s: ServerlessSizing) -> dict[str, object]:
+    """What a serverless workload owns and where callers find it (the stack outputs to read)."""
+    from stacks.profile import Endpoint, Mode
+
+    stack = f"{STACK_PREFIX}{p.name}"
+    reachable: dict[str, str] = {}
+    if p.sla.mode is not Mode.async_:
+        output = "HttpApiUrl" if p.sla.endpoint is Endpoint.http_api else "FunctionUrl"
+        reachable["sync"] = f"{stack} output {output} (POST, SigV4-signed)"
+    if p.sla.mode is not Mode.sync:
+        reachable["async"] = f"{stack} output QueueUrl; results in ResultsBucketName under results/<id>.json"
+    return {
+        "stacks": [stack],
+        "shared": PLATFORM_STACK,
+        "reachable": reachable,
+        "alarms": serverless_alarms(p, s),
+        "weights": "in the image" if s.weights_in_image else "on EFS",
+    }
+
+
 def serverless_warnings(reasons: Iterable[Reason], target: Target) -> list[str]:
     if target is not Target.serverless:
         return []

@@ -547,3 +547,26 @@ def test_warm_schedule_across_midnight_never_fires_after_the_window():
     # a window ending off the quarter: the last hold is before the end
     got = [cron.expression_string for _, cron in warm_schedule(7 * 60 + 50, 9 * 60 + 10)]
     assert got == ["cron(50 7 * * ? *)", "cron(5,20,35,50 8 * * ? *)", "cron(5 9 * * ? *)"]
+
+
+def test_the_plan_names_outputs_the_stacks_really_have(default_templates):
+    """`switchyard plan` tells callers which output to read; each one exists in the synthesized stack,
+    and the alarms it lists (for the cost model) are the alarms the stack creates."""
+    import re
+
+    from stacks.decide import decide
+    from stacks.loader import load_profile
+    from stacks.rules_serverless import serverless_placement
+    from tests.conftest import PROFILES
+
+    for name in ("sentiment-api", "nightly-embeddings"):
+        w = decide(load_profile(PROFILES / f"{name}.yaml"))
+        where = serverless_placement(w.profile, w.decision.serverless)
+        t = default_templates[where["stacks"][0]]
+        named = {
+            m for text in where["reachable"].values() for m in re.findall(r"\b([A-Z][A-Za-z]+(?:Url|Name))\b", text)
+        }
+        assert named and named <= set(t["Outputs"]), (name, named)
+        alarms = sorted(k for k, r in t["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm")
+        assert len(alarms) == len(where["alarms"])
+        assert all(any(a.startswith(f"Alarms{n}") for a in alarms) for n in where["alarms"])
