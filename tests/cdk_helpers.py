@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from stacks.aws.app import build_app
-from stacks.ownership import PLAN_LOCK
+from stacks.k8s.naming import PLAN_LABEL
 from stacks.workloads import load_all
 
 ASSET_HASH = re.compile(r"[0-9a-f]{64}")
@@ -21,17 +21,17 @@ def synth(profiles: Path, build_root: Path, outdir: Path):
 
 def _lock_revision_out(node: Any) -> Any:
     if isinstance(node, dict):
-        if node.get("Key") == PLAN_LOCK and "Value" in node:
-            return {**node, "Value": "LOCKREVISION"}
-        return {k: ("LOCKREVISION" if k == PLAN_LOCK else _lock_revision_out(v)) for k, v in node.items()}
+        if node.get("Key") == PLAN_LABEL and "Value" in node:
+            return {**node, "Value": "PLANREVISION"}
+        return {k: ("PLANREVISION" if k == PLAN_LABEL else _lock_revision_out(v)) for k, v in node.items()}
     if isinstance(node, list):
         return [_lock_revision_out(v) for v in node]
     return node
 
 
 def normalised(template: dict) -> dict:
-    """Asset hashes, version-hash logical IDs and the plan-lock revision tag out, so a code edit
-    or a re-locked plan does not churn snapshots."""
+    """Asset hashes, version-hash logical IDs and the plan-revision tag out, so a code edit or a
+    changed plan does not churn snapshots."""
     text = json.dumps(_lock_revision_out(template), indent=1, sort_keys=True)
     text = VERSION_ID.sub(r"\1VERSIONHASH", text)
     return json.loads(ASSET_HASH.sub("ASSETHASH", text))

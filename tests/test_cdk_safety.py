@@ -19,10 +19,10 @@ import pytest
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Match, Template
 
-from stacks import ownership
 from stacks.aws import parameters as params
 from stacks.aws.app import PLATFORM_STACK, build_app
 from stacks.aws.workload import stack_name
+from stacks.k8s import naming
 from stacks.workloads import load_all
 from tests.cdk_helpers import exports, imports, ssm_published, ssm_reads, synth
 from tests.conftest import ROOT, copy_profiles
@@ -280,14 +280,24 @@ def _tags(value) -> dict[str, str]:
 
 
 def test_every_taggable_resource_carries_the_ownership_tags(default_templates):
+    """The same labels as the Kubernetes objects (stacks/k8s/naming.py), on every taggable resource."""
+    from stacks.commands.lock import entry
+    from stacks.decide import decide
+    from stacks.loader import load_profile
+    from tests.conftest import PROFILES
+
     taggable = _taggable()
-    revision = ownership.lock_revision(ROOT / "profiles")
     checked = 0
     for name, t in default_templates.items():
-        expected = {ownership.MANAGED_BY: "switchyard", ownership.PLAN_LOCK: revision}
+        expected = {naming.MANAGED_BY: "switchyard"}
         if name != PLATFORM_STACK:
             workload = name.removeprefix("Switchyard-")
-            expected |= {ownership.WORKLOAD: workload, ownership.PROFILE: f"profiles/{workload}.yaml"}
+            revision = naming.plan_revision(entry(decide(load_profile(PROFILES / f"{workload}.yaml"))))
+            expected |= {
+                naming.WORKLOAD_LABEL: workload,
+                naming.PROFILE_LABEL: f"profiles.{workload}.yaml",
+                naming.PLAN_LABEL: revision,
+            }
         for logical_id, r in t["Resources"].items():
             prop = taggable.get(r["Type"])
             if prop is None:

@@ -14,11 +14,12 @@ from pathlib import Path
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
-from stacks import ownership
 from stacks.aws.platform import PlatformStack
 from stacks.aws.weights import WeightsSource
 from stacks.aws.workload import WorkloadStack, stack_name
+from stacks.commands.lock import entry as lock_entry
 from stacks.errors import SwitchyardError
+from stacks.k8s import naming
 from stacks.loader import load_settings
 from stacks.packaging import BUILD_ROOT, render
 from stacks.rules_serverless import PLATFORM_STACK
@@ -55,7 +56,9 @@ def build_app(
         for w in on_efs
     ]
     platform = PlatformStack(app, PLATFORM_STACK, platform=platform_settings, weights=weights, env=env)
-    for key, value in ownership.platform_tags(profiles_dir).items():
+    # The same ownership labels as the Kubernetes objects (stacks/k8s/naming.py), as tags.
+    root = profiles_dir.resolve().parent
+    for key, value in naming.addon_ownership("serverless-platform").items():
         cdk.Tags.of(platform).add(key, value)
     for w in serverless:
         context = render(w, build_root)
@@ -71,7 +74,8 @@ def build_app(
         )
         # Parameters, not exports, carry platform values: the order is explicit.
         stack.add_stack_dependency(platform)
-        for key, value in ownership.workload_tags(w.name, w.file, profiles_dir).items():
+        revision = naming.plan_revision(lock_entry(w))
+        for key, value in naming.ownership(w.name, w.file, revision, root).items():
             cdk.Tags.of(stack).add(key, value)
     if nag:
         cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
