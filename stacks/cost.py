@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from stacks.pricebook import HOURS_PER_MONTH, Platform, PriceBook, price_source
 from stacks.profile import Endpoint, Mode, Profile
+from stacks.rules_serverless import serverless_alarms
 from stacks.sizing import KubernetesSizing, ServerlessSizing
 
 DAYS_PER_MONTH = HOURS_PER_MONTH / 24
@@ -133,13 +134,8 @@ def _duration_tiers(bill: _Bill, gb_s: float, architecture: str, basis: str) -> 
 
 
 def alarm_names(p: Profile, s: ServerlessSizing) -> list[str]:
-    """The CloudWatch alarms a serverless workload's stack creates (stacks/aws/alarms.py)."""
-    names = ["Errors", "Throttles", "DurationP99", "ColdStartOverBudget"]
-    if s.provisioned:
-        names.append("ProvisionedSpillover")
-    if p.sla.mode is not Mode.sync:
-        names.append("DeadLetters")
-    return names
+    """The CloudWatch alarms a serverless workload's stack creates (one list: stacks/aws/alarms.py checks it)."""
+    return serverless_alarms(p, s)
 
 
 def serverless_cost(
@@ -236,8 +232,14 @@ def serverless_cost(
             f"recycled, every {platform.lambda_environment_lifetime_h:g} h of {u.active_hours_per_day:g} active) "
             f"x {DAYS_PER_MONTH:.4f} d x {p.model.weights_gb:g} GB",
         )
-    bill.add("weights_storage", p.model.weights_gb, "GB-month", "s3_storage_gb_month_usd", "the weights in S3")
-    bill.add("ecr_storage", s.image_gb, "GB-month", "ecr_storage_gb_month_usd", "the function's image")
+        bill.add("weights_storage", p.model.weights_gb, "GB-month", "s3_storage_gb_month_usd", "the weights in S3")
+    bill.add(
+        "ecr_storage",
+        s.image_gb,
+        "GB-month",
+        "ecr_storage_gb_month_usd",
+        "the function's image" + (f", with {p.model.weights_gb:g} GB of weights" if s.weights_in_image else ""),
+    )
 
     invocation_rate = u.avg_rps / s.messages_per_invocation
     per_s = min(invocation_rate, platform.xray_reservoir_per_s) + platform.xray_sampling_rate * max(
@@ -267,13 +269,16 @@ def serverless_cost(
     bill.add("logs_ingestion", log_bytes / GIB, "GB", "cloudwatch_logs_ingest_gb_usd", log_basis)
     alarms = alarm_names(p, s)
     bill.add("alarms", len(alarms), "alarms", "cloudwatch_alarm_month_usd", ", ".join(alarms))
-    metrics = 1 + (HTTP_API_DETAILED_METRICS if http_api else 0)
+    # Metrics that exist all month: the cold-start duration (metric filter) and Powertools' ColdStart.
+    # Error counts (ModelErrors, BadMessages, ...) bill only the hours they are emitted: not counted.
+    metrics = 2 + (HTTP_API_DETAILED_METRICS if http_api else 0)
     bill.add(
         "custom_metrics",
         metrics,
         "metrics",
         "cloudwatch_metric_month_usd",
-        "cold-start duration (metric filter)" + (" + 6 HTTP API detailed metrics" if http_api else ""),
+        "cold-start duration (metric filter), ColdStart (Powertools)"
+        + (" + 6 HTTP API detailed metrics" if http_api else ""),
     )
     endpoints = len(platform.interface_endpoints)
     if endpoints:

@@ -26,6 +26,7 @@ from stacks.errors import DecisionError
 from stacks.loader import LoadedProfile
 from stacks.pricebook import Settings
 from stacks.profile import Profile, Target
+from stacks.rules_serverless import serverless_warnings
 from stacks.sizing import KubernetesSizing, ServerlessSizing, kubernetes, serverless
 
 __all__ = [
@@ -87,7 +88,7 @@ def facts(loaded: LoadedProfile) -> Facts:
     p, settings = loaded.profile, loaded.settings
     prices, platform = settings.prices, settings.platform
     u = p.utilization
-    s = serverless(p, platform)
+    s = serverless(p, platform, prices)
     k = kubernetes(p, platform)
     other_arch = "arm64" if s.architecture == "x86_64" else "x86_64"
     return Facts(
@@ -147,6 +148,7 @@ def decide(loaded: LoadedProfile) -> Workload:
             warnings.append(
                 f"target {target.value} costs {usd(chosen)}/month; {cheaper.value} would cost {usd(other)}/month"
             )
+    warnings += serverless_warnings(reasons, target)
     reasons.append(
         Reason(rule="target", fired=True, detail=_target_sentence(p.target, target, limits_hit, sla_misses, cheaper))
     )

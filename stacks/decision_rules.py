@@ -17,11 +17,11 @@ from stacks.capacity import allocatable
 from stacks.cost import Cost
 from stacks.pricebook import Platform, Settings
 from stacks.profile import Gpu, Mode, Profile
-from stacks.sizing import GPU_MEMORY_GB, KubernetesSizing, ServerlessSizing, gpu_memory_gb
+from stacks.rules_serverless import serverless_limits, serverless_rules
+from stacks.sizing import GPU_MEMORY_GB, LAMBDA_MAX_IMAGE_GB, KubernetesSizing, ServerlessSizing, gpu_memory_gb
 
 # Lambda's hard limits (AWS Lambda quotas page): these are not adjustable.
 LAMBDA_MAX_MEMORY_MB = 10240
-LAMBDA_MAX_IMAGE_GB = 10.0
 LAMBDA_MAX_TIMEOUT_S = 900
 
 
@@ -111,6 +111,11 @@ def limit_timeout(f: Facts) -> list[Reason]:
     ]
 
 
+def serverless_platform_limits(f: Facts) -> list[Reason]:
+    """The serverless platform's own limits (stacks/rules_serverless.py), e.g. the weights' region."""
+    return serverless_limits(f.p, f.settings)
+
+
 # ----------------------------------------------------------------- SLA and traffic
 
 
@@ -173,8 +178,9 @@ def lambda_cold_start_text(f: Facts) -> str:
         if f.s.weights_in_image
         else f"from EFS at {pf.efs_read_mb_per_s:g} MB/s"
     )
+    image = f.s.image_gb - (m.weights_gb if f.s.weights_in_image else 0.0)
     return (
-        f"Lambda cold start ~{cs.total_ms:,.0f} ms (runtime init {cs.base_ms:,.0f} + image {f.s.image_gb:g} GB "
+        f"Lambda cold start ~{cs.total_ms:,.0f} ms (runtime init {cs.base_ms:,.0f} + image {image:g} GB "
         f"loaded lazily {cs.image_ms:,.0f} + imports {cs.imports_ms:,.0f} + weights {m.weights_gb:g} GB {source} "
         f"{cs.weights_ms:,.0f} + deserialize at {pf.weights_deserialize_mb_per_s:,g} MB/s {cs.deserialize_ms:,.0f})"
     )
@@ -225,6 +231,11 @@ def coldstart_pc_economics(f: Facts) -> list[Reason]:
             f"(break-even {pf.pc_break_even_utilization:.0%})",
         )
     ]
+
+
+def serverless_platform_rules(f: Facts) -> list[Reason]:
+    """Weights baked into the image, Lambda's 10 s init limit (stacks/rules_serverless.py)."""
+    return serverless_rules(f.p, f.s, f.settings)
 
 
 def pod_start_text(f: Facts) -> str:
@@ -339,12 +350,14 @@ RULES: list[Rule] = [
     limit_memory,
     limit_image,
     limit_timeout,
+    serverless_platform_limits,
     sla_latency,
     quota,
     traffic_utilization,
     traffic_hours,
     coldstart_provisioned,
     coldstart_pc_economics,
+    serverless_platform_rules,
     coldstart_min_replicas,
     sla_availability,
     gpu_share,

@@ -11,10 +11,11 @@ import math
 from pydantic import BaseModel, ConfigDict
 
 from stacks.capacity import replicas_per_node
-from stacks.pricebook import Platform
+from stacks.pricebook import Platform, PriceBook
 from stacks.profile import Gpu, Mode, Preset, Profile
 
 LAMBDA_MIN_MEMORY_MB = 128
+LAMBDA_MAX_IMAGE_GB = 10.0
 
 
 class _Frozen(BaseModel):
@@ -116,6 +117,18 @@ def _ms(gb: float, mb_per_s: float) -> float:
     return gb * 1000 / mb_per_s * 1000
 
 
+def weights_fit_in_image(p: Profile, platform: Platform) -> bool:
+    """Local weights small enough to bake into the Lambda image (no VPC, EFS or copy function).
+
+    Only local weights: the image is built by `cdk deploy` without credentials for s3:// sources.
+    """
+    return (
+        not p.model.weights_in_s3
+        and p.model.weights_gb <= platform.image_weights_max_gb
+        and image_gb(p, platform, gpu_image=False) + p.model.weights_gb <= LAMBDA_MAX_IMAGE_GB
+    )
+
+
 def lambda_cold_start(p: Profile, platform: Platform, *, weights_in_image: bool = False) -> ColdStart:
     """Runtime init + lazy image fetch + imports + weights read + deserialization."""
     read_rate = platform.lambda_image_read_mb_per_s if weights_in_image else platform.efs_read_mb_per_s
@@ -132,12 +145,19 @@ SQS_BATCH_SIZE = 10  # stacks/aws/queue.py's event source
 SQS_BATCH_WINDOW_S = 1
 
 
-def serverless(p: Profile, platform: Platform) -> ServerlessSizing:
+def serverless(p: Profile, platform: Platform, prices: PriceBook | None = None) -> ServerlessSizing:
     u = p.utilization
     seconds = u.inference_ms / 1000
     avg_c = u.avg_rps * seconds
     peak_c = u.peak_rps * seconds
-    cold = lambda_cold_start(p, platform)
+    # Baking is chosen when it is allowed, starts faster (the image rate beats EFS's) and stores
+    # cheaper (ECR vs EFS); the rule coldstart.weights_in_image explains it with the numbers.
+    baked = (
+        weights_fit_in_image(p, platform)
+        and lambda_cold_start(p, platform, weights_in_image=True).total_ms < lambda_cold_start(p, platform).total_ms
+        and (prices is None or prices.ecr_storage_gb_month_usd < prices.efs_storage_gb_month_usd)
+    )
+    cold = lambda_cold_start(p, platform, weights_in_image=baked)
     provisioned = p.sla.cold_start_budget_ms < cold.total_ms
     pc_min = pc_max = 0
     if provisioned:
@@ -149,13 +169,19 @@ def serverless(p: Profile, platform: Platform) -> ServerlessSizing:
     scheduled = provisioned and window is not None and window < 24
     # Reserved concurrency caps a runaway at twice the expected peak (and never below 2 so a
     # deployment can overlap old and new environments), within the account quota.
-    reserved = min(platform.lambda_account_concurrency, max(2, math.ceil(peak_c * 2), pc_max))
+    # Lambda keeps lambda_unreserved_concurrency of the account quota unreserved; the sum over
+    # workloads is checked in rules_serverless.check_reserved_total.
+    reservable = max(1, platform.lambda_account_concurrency - platform.lambda_unreserved_concurrency)
+    sync_peak = math.ceil(peak_c) if p.sla.mode is Mode.both else 0
+    # mode both: the queue must leave the sync peak its share of the reservation, and SQS event
+    # sources need at least 2 consumers.
+    reserved = min(reservable, max(2, math.ceil(peak_c * 2), pc_max, sync_peak + 2))
     # Each cold environment reads the weights once at efs_read_mb_per_s; cap the queue's
     # consumers so a burst of cold starts stays within the file system's read budget. The queue
     # absorbs the rest. SQS event sources accept 2-1000.
     efs_cap = int(platform.efs_file_system_read_mb_per_s // platform.efs_read_mb_per_s)
     queued = p.sla.mode is not Mode.sync
-    queue_cap = max(2, min(reserved, efs_cap, 1000)) if queued else 0
+    queue_cap = max(2, min(reserved - sync_peak, efs_cap, 1000)) if queued else 0
     # A batch fills to the batch size, or with what arrives within the batching window.
     per_invocation = min(SQS_BATCH_SIZE, max(1.0, u.avg_rps * SQS_BATCH_WINDOW_S)) if p.sla.mode is Mode.async_ else 1.0
     environments = max(1, math.ceil(max(peak_c, pc_max) - 1e-9))
@@ -173,7 +199,7 @@ def serverless(p: Profile, platform: Platform) -> ServerlessSizing:
         memory_mb=lambda_memory_mb(p),
         architecture=platform.lambda_architecture,
         timeout_s=p.sla.timeout_s,
-        image_gb=image_gb(p, platform, gpu_image=False),
+        image_gb=image_gb(p, platform, gpu_image=False) + (p.model.weights_gb if baked else 0.0),
         avg_concurrency=avg_c,
         peak_concurrency=peak_c,
         reserved_concurrency=reserved,
@@ -192,6 +218,7 @@ def serverless(p: Profile, platform: Platform) -> ServerlessSizing:
         warm_environments=warm,
         recycles_per_day=recycles,
         cold_starts_per_day=environments + warm * recycles,
+        weights_in_image=baked,
     )
 
 

@@ -114,11 +114,10 @@ def test_sentiment_api_serverless_bill(plan_of):
     e = plan_of(SENTIMENT)
     assert e["target"] == "serverless"
     requests = 2 * 10 * 3600 * D  # 2 rps over 10 active hours a day
-    # cold start 250 + 1.5 GB x 100 + 500 + 0.4 GB at 200 MB/s 2,000 + at 1,000 MB/s 400 = 3,300 ms > 1,000:
+    # Its 0.4 GB of local weights are baked into the image (no EFS): cold start 250 + 1.5 GB x 100
+    # + 500 + 0.4 GB read with the image at 300 MB/s 1,333 + at 1,000 MB/s 400 = 2,633 ms > 1,000:
     # provisioned 1 (0.16 / 0.7 rounded up) to 5 (3.2 / 0.7), 10 h + 15 min pre-warm a day.
     provisioned_gb_s = 1 * 2 * (10 + 15 / 60) * 3600 * D
-    # 5 environments at the daily peak + 1 warm environment recycled every 2 h: 4 more in 10 h
-    starts = (5 + 1 * 4) * D
     traces = (1 + 0.05 * (2 - 1)) * 10 * 3600 * D  # first request each second, then 5 %
     check(
         e,
@@ -128,17 +127,15 @@ def test_sentiment_api_serverless_bill(plan_of):
             "duration_on_provisioned": requests * 0.080 * 2 * 0.0000097222,
             "duration_on_demand": 0.0,
             "requests": requests / 1e6 * 0.20,
-            "efs_storage": 0.4 * 0.30,
-            "efs_reads": starts * 0.4 * 0.03,
-            "weights_storage": 0.4 * 0.023,
-            "ecr_storage": 1.5 * 0.10,
+            "ecr_storage": (1.5 + 0.4) * 0.10,  # the image with its weights
             "xray_traces": traces / 1e6 * 5.00,
             "logs_ingestion": requests * 600 / GIB * 0.50,
-            "alarms": 5 * 0.10,  # errors, throttles, p99, cold start, provisioned spillover
-            "custom_metrics": 1 * 0.30,
+            # errors, throttles, p99, provisioned spillover, model errors, URL 5xx, cold start
+            "alarms": 7 * 0.10,
+            "custom_metrics": 2 * 0.30,  # cold-start duration filter, Powertools ColdStart
         },
     )
-    assert e["cost_usd_month"]["serverless"]["total"] == 23.93
+    assert e["cost_usd_month"]["serverless"]["total"] == 21.05
 
 
 def test_nightly_embeddings_serverless_bill(plan_of):
@@ -166,11 +163,12 @@ def test_nightly_embeddings_serverless_bill(plan_of):
             "ecr_storage": 1.0 * 0.10,
             "xray_traces": (1 + 0.05 * (5 - 1)) * 2 * 3600 * D / 1e6 * 5.00,  # 5 invocations/s
             "logs_ingestion": batches * 600 / GIB * 0.50,
-            "alarms": 5 * 0.10,  # errors, throttles, p99, cold start, dead letters
-            "custom_metrics": 1 * 0.30,
+            # errors, throttles, p99, model errors, oldest message, dead letters, cold start
+            "alarms": 7 * 0.10,
+            "custom_metrics": 2 * 0.30,
         },
     )
-    assert e["cost_usd_month"]["serverless"]["total"] == 194.40
+    assert e["cost_usd_month"]["serverless"]["total"] == 194.90
 
 
 def test_fraud_scoring_serverless_bill(plan_of):
@@ -195,8 +193,8 @@ def test_fraud_scoring_serverless_bill(plan_of):
             "ecr_storage": 1.0 * 0.10,
             "xray_traces": (1 + 0.05 * (30 - 1)) * 16 * 3600 * D / 1e6 * 5.00,
             "logs_ingestion": requests * 600 / GIB * 0.50,
-            "alarms": 5 * 0.10,
-            "custom_metrics": 1 * 0.30,
+            "alarms": 7 * 0.10,
+            "custom_metrics": 2 * 0.30,
         },
     )
 
@@ -221,8 +219,8 @@ def test_llm_chat_serverless_bill(plan_of):
             "ecr_storage": 10 * 0.10,
             "xray_traces": (1 + 0.05 * (5 - 1)) * 24 * 3600 * D / 1e6 * 5.00,
             "logs_ingestion": requests * 600 / GIB * 0.50,
-            "alarms": 5 * 0.10,
-            "custom_metrics": 1 * 0.30,
+            "alarms": 7 * 0.10,
+            "custom_metrics": 2 * 0.30,
         },
     )
 
@@ -294,7 +292,7 @@ def test_http_api_adds_requests_access_logs_and_metrics(plan_of):
     requests = 2 * 10 * 3600 * D
     assert items["http_api_requests"] == cents(requests / 1e6 * 1.00)
     assert items["logs_ingestion"] == cents(requests * (600 + 400) / GIB * 0.50)
-    assert items["custom_metrics"] == cents((1 + 6) * 0.30)
+    assert items["custom_metrics"] == cents((2 + 6) * 0.30)
 
 
 def test_duration_beyond_the_first_tier_pays_the_next_rate(plan_of):

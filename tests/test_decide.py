@@ -251,8 +251,8 @@ def _cpu_break_even_rps(node_hour: float) -> float:
         + 0.5 * 0.023  # weights in S3
         + 1.0 * 0.10  # 1 GB image in ECR
         + (1 - 0.05) * second * 5.00 / 1e6  # X-Ray's first trace each second
-        + 4 * 0.10  # alarms: errors, throttles, p99, cold start
-        + 0.30  # cold-start metric
+        + 6 * 0.10  # alarms: errors, throttles, p99, model errors, URL 5xx, cold start
+        + 2 * 0.30  # cold-start duration and Powertools ColdStart metrics
     )
     # 1 / 0.1 s x 70 % = 7 rps a replica: 29 for 200 rps, + 1 surge; 15 replicas a node
     kubernetes = (29 + 1) * 730 * node_hour / 15 + 2 * 0.10 + 0.5 * 0.023
@@ -306,8 +306,8 @@ def _gpu_break_even_rps(node_hour: float, sharing: str) -> float:
         + 0.5 * 0.023
         + 1.0 * 0.10
         + (1 - 0.05) * second * 5.00 / 1e6
-        + 4 * 0.10
-        + 0.30
+        + 6 * 0.10
+        + 2 * 0.30
     )
     # 7 rps a replica: 6 replicas for 40 rps, no surge on GPUs. A node holds 8 whole-GPU replicas;
     # time-sliced 4 to a GPU it would hold 32, but its CPU (127,110 m / 4,000 m) holds 31.

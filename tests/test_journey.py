@@ -45,8 +45,8 @@ def test_synth_builds_both_targets_in_one_process_and_summarises(project):
     assert summary == {
         "fraud-scoring": ["kubernetes", "$585.98"],
         "llm-chat": ["kubernetes", "$2,631.97"],
-        "nightly-embeddings": ["serverless", "$194.40"],
-        "sentiment-api": ["serverless", "$23.93"],
+        "nightly-embeddings": ["serverless", "$194.90"],
+        "sentiment-api": ["serverless", "$21.05"],
     }
     for stack in ("Switchyard-Platform", "Switchyard-sentiment-api", "Switchyard-nightly-embeddings"):
         assert (project / "cdk.out" / f"{stack}.template.json").exists()
@@ -104,13 +104,15 @@ def test_a_target_switch_shows_in_the_plan_and_moves_between_programs(project):
 def test_sizing_and_cost_changes_are_listed(project):
     locked = json.loads(lock.render(load_all([project / "profiles"]).workloads))["workloads"]
     path = project / "profiles" / "sentiment-api.yaml"
-    path.write_text(path.read_text().replace("  peak_rps: 40", "  peak_rps: 80"))
+    path.write_text(
+        path.read_text().replace("  avg_rps: 2", "  avg_rps: 4").replace("  peak_rps: 40", "  peak_rps: 80")
+    )
     changes = lock.diff(locked, load_all([project / "profiles"]).workloads)
     assert [c.detail for c in changes] == [
         "serverless sizing: reserved_concurrency 7 -> 13, provisioned_max 5 -> 10",
-        # the fleet now scales out to 10 environments a day, each reading 0.4 GB from EFS:
-        # 5 more starts a day x 30.42 days x 0.4 GB x $0.03: efs_reads $3.29 -> $5.11
-        "serverless cost $23.93 -> $25.75/month",
+        # twice the requests: duration on the provisioned $3.41 -> $6.81, requests $0.44 -> $0.88,
+        # X-Ray (1 + 5 % of 3)/s $5.75 -> $6.30, logs $0.61 -> $1.22
+        "serverless cost $21.05 -> $26.05/month",
     ]
 
 

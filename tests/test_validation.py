@@ -106,7 +106,8 @@ GOLDEN = {
     "window format": (
         ("  active_hours_per_day: 10", '  active_hours_per_day: 10\n  active_window: "8-18"'),
         "P:20: utilization.active_window: is not in the allowed format (got '8-18')\n"
-        '    allowed: daily window with traffic as "HH:MM-HH:MM UTC", e.g. "08:00-18:00 UTC"',
+        '    allowed: daily window with traffic as "HH:MM-HH:MM ZONE", ZONE UTC or an IANA time zone, '
+        'e.g. "08:00-18:00 UTC" or "08:00-18:00 Europe/Berlin"',
     ),
     "prediction longer than the timeout": (
         ("  inference_ms: 80", "  inference_ms: 31000"),
