@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 
 import pytest
+
+pytest.importorskip("matplotlib", reason="the chart extra: pip install 'switchyard-iac[chart]' (in dev)")
 from PIL import Image
 
 from stacks.chart import draw, hours_series, rps_series
@@ -14,8 +16,6 @@ from stacks.errors import SwitchyardError
 from stacks.loader import load_profile
 from stacks.profile import Target
 from tests.test_cost import MODEL, SENTIMENT
-
-pytest.importorskip("matplotlib")
 
 
 @pytest.fixture
