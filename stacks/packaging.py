@@ -10,6 +10,7 @@ old one and swapped in, so a failure leaves the previous context, or nothing, ne
 from __future__ import annotations
 
 import ast
+import math
 import os
 import shutil
 import tempfile
@@ -33,8 +34,13 @@ IMAGES = {
     "gpu": "nvidia/cuda:12.4.1-runtime-ubuntu22.04",
     "vllm": "vllm/vllm-openai:v0.12.0",
 }
-RUNTIME_REQUIREMENTS = {"kubernetes": ["prometheus-client==0.21.1"], "serverless": []}
-QUEUE_REQUIREMENTS = ["redis==5.2.1"]  # the Kubernetes queue worker (async and both modes)
+# The versions the runtime tests run against (tests/test_runtime_*.py).
+RUNTIME_REQUIREMENTS = {
+    "kubernetes": ["prometheus-client==0.26.0", "uvicorn==0.54.0", "httptools==0.9.0", "uvloop==0.23.0"],
+    "serverless": [],
+}
+QUEUE_REQUIREMENTS = ["redis==8.1.0"]  # the Kubernetes queue worker (async and both modes)
+CLAIM_MARGIN_MS = 10_000  # a dead holder's message is taken over this long after its timeout
 LAMBDA_WEIGHTS_DIR = "/mnt/models"  # the EFS access point's mount path (must be under /mnt)
 K8S_WEIGHTS_DIR = "/models"  # the model cache volume's mount path
 SERVER_PORT = 8080
@@ -62,6 +68,14 @@ class PackageSpec:
     max_batch: int
     healthcheck_start_s: int
     vllm_argv: tuple[str, ...]
+    concurrency: int  # predictions a replica runs at once (the sizing's replica_concurrency)
+    queue_depth: int  # requests that may wait for a slot before the server answers 503
+    timeout_s: int  # sla.timeout_s: a longer prediction answers 504
+    drain_s: int  # SIGTERM: longest the server waits for in-flight requests
+    batch_max_size: int  # 1: no dynamic batching
+    batch_max_wait_ms: float
+    claim_idle_ms: int  # queue: idle time after which another replica takes a message over
+    queue_worker: bool  # async and both modes: the server also works the Redis stream
 
 
 def _env() -> jinja2.Environment:
@@ -135,6 +149,8 @@ def spec_for(w: Workload, target: Target | None = None) -> PackageSpec:
             if key != "model":
                 argv += [f"--{key.replace('_', '-')}", str(value).lower() if isinstance(value, bool) else str(value)]
     ep = entrypoint_path(w)
+    k = w.decision.kubernetes
+    batching = p.model.batching
     return PackageSpec(
         name=p.name,
         target=target.value,
@@ -152,7 +168,24 @@ def spec_for(w: Workload, target: Target | None = None) -> PackageSpec:
         max_batch=MAX_BATCH,
         healthcheck_start_s=max(30, int(w.decision.kubernetes.pod_start_ms / 1000 * 2)),
         vllm_argv=tuple(argv),
+        concurrency=k.replica_concurrency,
+        queue_depth=queue_depth(p.sla.p99_latency_ms, p.utilization.inference_ms, k.replica_concurrency),
+        timeout_s=p.sla.timeout_s,
+        drain_s=p.sla.timeout_s,
+        batch_max_size=batching.max_size if batching else 1,
+        batch_max_wait_ms=batching.max_wait_ms if batching else 0,
+        claim_idle_ms=p.sla.timeout_s * 1000 + CLAIM_MARGIN_MS,
+        queue_worker=target is Target.kubernetes and not vllm and p.sla.mode is not Mode.sync,
     )
+
+
+def queue_depth(p99_latency_ms: float, inference_ms: float, concurrency: int) -> int:
+    """Requests that may wait for a slot: as many as finish within the p99 target, at least one per slot.
+
+    A request queued behind more than that misses the target anyway; a fast 503 lets the caller
+    retry on another replica while KEDA adds one.
+    """
+    return max(concurrency, math.floor(p99_latency_ms / inference_ms * concurrency))
 
 
 def _files(w: Workload, spec: PackageSpec) -> dict[str, str]:
@@ -173,6 +206,8 @@ def _files(w: Workload, spec: PackageSpec) -> dict[str, str]:
     else:
         files["Dockerfile"] = render("kubernetes/Dockerfile.jinja")
         files["app/server.py"] = render("kubernetes/server.py.jinja")
+        if spec.queue_worker:
+            files["app/queue_worker.py"] = render("kubernetes/queue_worker.py.jinja")
     return files
 
 

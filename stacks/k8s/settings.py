@@ -14,6 +14,16 @@ class GpuSharing(StrEnum):
     mig = "mig"
 
 
+class MetricsDiscovery(StrEnum):
+    pod_monitor = "pod-monitor"
+    annotations = "annotations"
+
+
+class RedisMode(StrEnum):
+    deploy = "deploy"
+    existing = "existing"
+
+
 class ClusterSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -36,7 +46,28 @@ class ClusterSettings(BaseModel):
         "s3://switchyard-models",
         description="where profiles with local weights have them uploaded (<base>/<name>/<version>/)",
     )
-    redis_address: str = Field("redis.switchyard.svc:6379", description="queue for async workloads")
+    metrics_discovery: MetricsDiscovery = Field(
+        MetricsDiscovery.pod_monitor,
+        description="pod-monitor: a PodMonitor per workload (Prometheus Operator) | annotations: prometheus.io/* pod annotations",
+    )
+    pod_monitor_labels: dict[str, str] = Field(
+        default_factory=lambda: {"release": "kube-prometheus-stack"},
+        description="labels the cluster's Prometheus selects PodMonitors by (its podMonitorSelector)",
+    )
+    scrape_interval_s: int = Field(
+        15, ge=1, le=300, description="how often Prometheus scrapes the serving pods; KEDA polls no faster"
+    )
+    redis_mode: RedisMode = Field(
+        RedisMode.deploy,
+        description="deploy: a password-protected Redis per async workload | existing: use redisAddress",
+    )
+    redis_address: str = Field(
+        "redis.switchyard.svc:6379", description="redis_mode existing: host:port of the Redis the queues live in"
+    )
+    redis_password_secret: str | None = Field(
+        None,
+        description="redis_mode existing: Secret (key `password`) in each workload's namespace; no auth when unset",
+    )
 
 
 CONFIG_KEYS = {  # Pulumi config key -> field
@@ -51,6 +82,11 @@ CONFIG_KEYS = {  # Pulumi config key -> field
     "modelStorageClass": "model_storage_class",
     "weightsBaseUri": "weights_base_uri",
     "redisAddress": "redis_address",
+    "metricsDiscovery": "metrics_discovery",
+    "podMonitorLabels": "pod_monitor_labels",
+    "scrapeIntervalSeconds": "scrape_interval_s",
+    "redisMode": "redis_mode",
+    "redisPasswordSecret": "redis_password_secret",
 }
 
 
@@ -63,6 +99,8 @@ def from_pulumi_config(config: Any) -> ClusterSettings:
             value = config.get_bool(key)
         elif annotation is int:
             value = config.get_int(key)
+        elif field == "pod_monitor_labels":
+            value = config.get_object(key)
         else:
             value = config.get(key)
         if value is not None:
@@ -87,6 +125,9 @@ class _StackFile:
     def get_int(self, key: str) -> int | None:
         value = self.get(key)
         return None if value is None else int(value)
+
+    def get_object(self, key: str) -> Any:
+        return self.values.get(key)
 
 
 def from_stack_file(path: str) -> ClusterSettings:

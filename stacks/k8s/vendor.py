@@ -18,6 +18,10 @@ GPU_PRODUCTS = {
     "T4": ["Tesla-T4"],
 }
 
+# The Redis a workload's queue lives in (redisMode: deploy); the image's `redis` user.
+REDIS_IMAGE = "redis:7.4.2-bookworm"
+REDIS_UID = 999
+
 # The init container that fills the model cache from S3 (or any S3-compatible store).
 AWS_CLI_IMAGE = "amazon/aws-cli:2.27.50"
 
