@@ -40,7 +40,9 @@ RUNTIME_REQUIREMENTS = {
     "serverless": [],
 }
 QUEUE_REQUIREMENTS = ["redis==8.1.0"]  # the Kubernetes queue worker (async and both modes)
-CLAIM_MARGIN_MS = 10_000  # a dead holder's message is taken over this long after its timeout
+# A message is taken over from a silent holder this long after its timeout: a quarter more, at least 2 s.
+CLAIM_MARGIN = 0.25
+CLAIM_MARGIN_MIN_MS = 2000
 LAMBDA_WEIGHTS_DIR = "/mnt/models"  # the EFS access point's mount path (must be under /mnt)
 K8S_WEIGHTS_DIR = "/models"  # the model cache volume's mount path
 SERVER_PORT = 8080
@@ -174,7 +176,7 @@ def spec_for(w: Workload, target: Target | None = None) -> PackageSpec:
         drain_s=p.sla.timeout_s,
         batch_max_size=batching.max_size if batching else 1,
         batch_max_wait_ms=batching.max_wait_ms if batching else 0,
-        claim_idle_ms=p.sla.timeout_s * 1000 + CLAIM_MARGIN_MS,
+        claim_idle_ms=p.sla.timeout_s * 1000 + max(CLAIM_MARGIN_MIN_MS, int(p.sla.timeout_s * 1000 * CLAIM_MARGIN)),
         queue_worker=target is Target.kubernetes and not vllm and p.sla.mode is not Mode.sync,
     )
 
