@@ -53,6 +53,7 @@ def test_program_holds_exactly_the_kubernetes_workloads_and_addons(objects):
                 "Service",
                 "PodDisruptionBudget",
                 "NetworkPolicy",
+                "PodMonitor",
                 "ScaledObject",
             ]
         )
@@ -175,12 +176,14 @@ def test_scaled_object_follows_the_decision(objects, name):
     k = decision(name).kubernetes
     so = find(objects[name], "ScaledObject")["spec"]
     assert so["scaleTargetRef"] == {"name": name}
-    assert (so["minReplicaCount"], so["maxReplicaCount"]) == (k.min_replicas, k.max_replicas)
+    # Synchronous callers: never below one replica (nothing would start one).
+    assert (so["minReplicaCount"], so["maxReplicaCount"]) == (max(1, k.min_replicas), k.max_replicas)
     (trigger,) = so["triggers"]
     assert trigger["type"] == "prometheus"
     assert f'namespace="{name}"' in trigger["metadata"]["query"]
     assert so["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 300
-    assert so["pollingInterval"] == (5 if name == "fraud-scoring" else 15)
+    assert so["pollingInterval"] == 15  # never faster than the 15 s scrape interval
+    assert so["fallback"] == {"failureThreshold": 3, "replicas": k.max_replicas}
 
 
 def test_addons_are_pinned_helm_releases(objects):
@@ -226,7 +229,7 @@ def test_stack_config_false_and_zero_are_not_swallowed():
         def get(self, key):
             return self.values.get(key)
 
-        get_bool = get_int = get
+        get_bool = get_int = get_object = get
 
     s = from_pulumi_config(Config())
     assert s.drivers_preinstalled is False and s.gpu_sharing is GpuSharing.mig
@@ -239,7 +242,7 @@ def test_stack_config_false_and_zero_are_not_swallowed():
 @pytest.mark.parametrize("name", KUBERNETES)
 def test_core_objects_pass_kubernetes_validate_strict(objects, name):
     for doc in objects[name] + [d for d in objects["cluster-addons"] if "kind" in d]:
-        if doc["kind"] == "ScaledObject":
+        if doc["kind"] in ("ScaledObject", "PodMonitor", "TriggerAuthentication"):  # CRDs: checked below
             continue
         kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pulumi
 import yaml
+from pulumi.runtime import rpc
 
 from stacks.k8s.settings import ClusterSettings
 from stacks.packaging import BUILD_ROOT
@@ -80,6 +81,8 @@ def _ints(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:  # a secret Output: its value
+            return _ints(value["value"])
         return {k: _ints(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_ints(v) for v in value]
