@@ -37,7 +37,7 @@ def env(container: dict) -> dict:
 
 
 def test_both_mode_scales_on_http_and_the_queue_with_an_authenticated_redis(tmp_path):
-    k, docs = objects(tmp_path, {})  # the fixture's mode is both
+    _k, docs = objects(tmp_path, {})  # the fixture's mode is both
     so = find(docs, "ScaledObject")["spec"]
     http, queue = so["triggers"]
     assert http["type"] == "prometheus" and "switchyard_request_duration_seconds_sum" in http["metadata"]["query"]
@@ -61,7 +61,9 @@ def test_both_mode_scales_on_http_and_the_queue_with_an_authenticated_redis(tmp_
     assert e["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     policy = find(docs, "NetworkPolicy", "slow-model-redis")["spec"]
     peers = policy["ingress"][0]["from"]
-    assert {"podSelector": {"matchLabels": find(docs, "Deployment", "slow-model")["spec"]["selector"]["matchLabels"]}} in peers
+    assert {
+        "podSelector": {"matchLabels": find(docs, "Deployment", "slow-model")["spec"]["selector"]["matchLabels"]}
+    } in peers
     jsonschema.validate(find(docs, "ScaledObject"), crd_schema("keda-2.20.2-scaledobjects.crd.yaml"))
     jsonschema.validate(auth, crd_schema("keda-2.20.2-triggerauthentications.crd.yaml"))
     for doc in docs:
@@ -71,11 +73,15 @@ def test_both_mode_scales_on_http_and_the_queue_with_an_authenticated_redis(tmp_
 
 def test_queue_only_workloads_may_scale_to_zero_http_ones_never(tmp_path):
     # 99 % availability and a 60 s budget: the decision wants no warm replica.
-    k, docs = objects(tmp_path / "a", {"mode: both": "mode: async", "timeout_s: 30": "availability: 99\n  timeout_s: 30"})
+    k, docs = objects(
+        tmp_path / "a", {"mode: both": "mode: async", "timeout_s: 30": "availability: 99\n  timeout_s: 30"}
+    )
     so = find(docs, "ScaledObject")["spec"]
     assert k.min_replicas == 0 and so["minReplicaCount"] == 0
     assert [t["type"] for t in so["triggers"]] == ["redis-streams"]
-    k, docs = objects(tmp_path / "s", {"mode: both": "mode: sync", "timeout_s: 30": "availability: 99\n  timeout_s: 30"})
+    k, docs = objects(
+        tmp_path / "s", {"mode: both": "mode: sync", "timeout_s: 30": "availability: 99\n  timeout_s: 30"}
+    )
     so = find(docs, "ScaledObject")["spec"]
     assert k.min_replicas == 0 and so["minReplicaCount"] == 1
     assert not any(d["metadata"]["name"].endswith("-redis") for d in docs)
@@ -102,7 +108,11 @@ def test_annotations_mode_and_custom_monitor_labels(tmp_path):
     _, docs = objects(tmp_path / "a", {}, settings)
     assert not [d for d in docs if d["kind"] == "PodMonitor"]
     annotations = find(docs, "Deployment", "slow-model")["spec"]["template"]["metadata"]["annotations"]
-    assert annotations == {"prometheus.io/scrape": "true", "prometheus.io/port": "8080", "prometheus.io/path": "/metrics"}
+    assert annotations == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": "8080",
+        "prometheus.io/path": "/metrics",
+    }
     settings = ClusterSettings(pod_monitor_labels={"prometheus": "main"}, scrape_interval_s=30)
     _, docs = objects(tmp_path / "b", {}, settings)
     monitor = find(docs, "PodMonitor")
@@ -113,9 +123,17 @@ def test_annotations_mode_and_custom_monitor_labels(tmp_path):
 
 
 def test_existing_redis_uses_the_named_secret_and_deploys_nothing(tmp_path):
-    settings = ClusterSettings(redis_mode=RedisMode.existing, redis_address="queue.shared:6379", redis_password_secret="q")
+    settings = ClusterSettings(
+        redis_mode=RedisMode.existing, redis_address="queue.shared:6379", redis_password_secret="q"
+    )
     _, docs = objects(tmp_path, {}, settings)
-    assert not [d for d in docs if d["kind"] in ("Secret",) or d["metadata"]["name"] == "slow-model-redis" and d["kind"] == "Deployment"]
+    assert not [
+        d
+        for d in docs
+        if d["kind"] in ("Secret",) or (d["metadata"]["name"] == "slow-model-redis" and d["kind"] == "Deployment")
+    ]
     trigger = find(docs, "ScaledObject")["spec"]["triggers"][1]
-    assert trigger["metadata"]["address"] == "queue.shared:6379" and trigger["authenticationRef"] == {"name": "slow-model-redis"}
+    assert trigger["metadata"]["address"] == "queue.shared:6379" and trigger["authenticationRef"] == {
+        "name": "slow-model-redis"
+    }
     assert find(docs, "TriggerAuthentication")["spec"]["secretTargetRef"][0]["name"] == "q"

@@ -86,7 +86,10 @@ def test_predictions_equal_the_model_and_outputs_are_always_valid_json(run, monk
     assert status == 500 and json.loads(body) == {"error": "prediction failed"}
     assert call(port, "/predict", {"inputs": "nope"})[0] == 400
     deep = b'{"inputs": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
-    reply = raw(port, b"POST /predict HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(deep), deep))
+    reply = raw(
+        port,
+        b"POST /predict HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(deep), deep),
+    )
     assert status_of(reply) == 400 and b"nested too deeply" in reply
     assert call(port, "/predict", {"inputs": ["crash"]}) == (500, '{"error":"prediction failed"}')
     assert metric(port, "switchyard_requests_total", '{code="200"}') == 4
@@ -108,8 +111,10 @@ def test_malformed_http_gets_a_4xx_never_silence(run):
     assert status_of(raw(port, b"NOT HTTP AT ALL\r\n\r\n")) == 400
     assert status_of(raw(port, head + b"Content-Length: abc\r\n\r\n{}")) == 400
     assert status_of(raw(port, head + b"Content-Length: 5000\r\n\r\n" + b"x" * 5000)) == 413
-    chunked = head + b"Transfer-Encoding: chunked\r\n\r\n" + b"".join(
-        f"{len(c):x}\r\n".encode() + c + b"\r\n" for c in [b"[" * 600] * 2
+    chunked = (
+        head
+        + b"Transfer-Encoding: chunked\r\n\r\n"
+        + b"".join(f"{len(c):x}\r\n".encode() + c + b"\r\n" for c in [b"[" * 600] * 2)
     )
     assert status_of(raw(port, chunked + b"0\r\n\r\n")) == 413  # the limit holds without a Content-Length
     assert call(port, "/predict", None)[0] == 405  # GET /predict
@@ -192,7 +197,9 @@ def test_keep_alive_and_new_connection_load_is_served_without_errors(run):
 
 
 def test_dynamic_batching_merges_requests_and_isolates_a_bad_one(run):
-    server = run({"  memory_gb: 1\n": "  memory_gb: 1\n  batching: {max_size: 16, max_wait_ms: 50}\n"}, QUEUE_DEPTH="64")
+    server = run(
+        {"  memory_gb: 1\n": "  memory_gb: 1\n  batching: {max_size: 16, max_wait_ms: 50}\n"}, QUEUE_DEPTH="64"
+    )
     ready(server)
 
     def one(x):
@@ -223,7 +230,7 @@ def test_sigterm_mid_load_finishes_in_flight_cuts_slow_clients_within_the_drain_
         answer += idle.recv(4096)
     assert answer.startswith(b"HTTP/1.1 200")
     slow_client = socket.create_connection(("127.0.0.1", port))  # sends half a body, then nothing
-    slow_client.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"inputs\": [")
+    slow_client.sendall(b'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"inputs": [')
     threads = [threading.Thread(target=predict, args=(x,)) for x in ("sleep:0.8", "sleep:0.4", 5)]
     for t in threads:
         t.start()
@@ -249,6 +256,8 @@ def test_sigterm_mid_load_finishes_in_flight_cuts_slow_clients_within_the_drain_
 def test_unknown_route_is_404_and_wrong_method_405(run):
     server = run()
     assert call(server.port, "/nope")[0] == 404
-    status_line = raw(server.port, b"DELETE /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+    status_line = raw(
+        server.port, b"DELETE /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    )
     assert status_of(status_line) == 405 and b"allow: get, head" in status_line.lower()
     assert math.isfinite(metric(server.port, "switchyard_model_ready"))

@@ -32,8 +32,23 @@ class RedisServer:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--requirepass", "s3cret", "--save", ""]
-            + ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.directory)],
+            [
+                REDIS,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--requirepass",
+                "s3cret",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--dir",
+                str(self.directory),
+            ],
             stdout=subprocess.DEVNULL,
         )
         wait_for(self.up)
@@ -165,9 +180,7 @@ def test_two_pods_share_the_work_and_each_message_is_done_once(workers):
         send(client, json.dumps({"id": f"m-{i}", "inputs": ["sleep:0.02"]}))
     wait_for(lambda: settled(client), timeout=30)
     assert all(result(client, f"m-{i}") == {"id": f"m-{i}", "outputs": ["slept"]} for i in range(40))
-    done = [
-        sum(1 for e in p.events() if e.get("event") == "message_done") for p in pods
-    ]
+    done = [sum(1 for e in p.events() if e.get("event") == "message_done") for p in pods]
     assert sum(done) == 40 and all(d > 0 for d in done), done
 
 
@@ -190,7 +203,7 @@ def test_redis_restart_mid_run_turns_readiness_false_then_work_resumes(workers, 
 
 
 def test_a_worker_that_cannot_reach_redis_goes_unready_and_exits_non_zero(workers, redis_server):
-    client, start = workers
+    _client, start = workers
     server = start("pod-a", REDIS_OUTAGE_S="2")
     wait_for(lambda: call(server.port, "/readyz")[0] == 200)
     redis_server.stop()
@@ -200,7 +213,7 @@ def test_a_worker_that_cannot_reach_redis_goes_unready_and_exits_non_zero(worker
 
 
 def test_wrong_password_is_not_ready_and_exits(workers):
-    client, start = workers
+    _client, start = workers
     server = start("pod-a", REDIS_PASSWORD="wrong", REDIS_OUTAGE_S="1")
     assert server.proc.wait(timeout=15) == 1
     assert any(e.get("event") == "fatal" for e in server.events())

@@ -9,7 +9,6 @@ import math
 import shutil
 import subprocess
 import threading
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -75,14 +74,21 @@ class Prometheus:
         self.port = free_port()
         config = workdir / "prometheus.yml"
         config.write_text(
-            yaml.safe_dump({"global": {"scrape_interval": f"{SCRAPE_S}s", "evaluation_interval": "1s"},
-                            "scrape_configs": [scrape]}),
+            yaml.safe_dump(
+                {"global": {"scrape_interval": f"{SCRAPE_S}s", "evaluation_interval": "1s"}, "scrape_configs": [scrape]}
+            ),
             encoding="utf-8",
         )
         self.proc = subprocess.Popen(
-            [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={workdir / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
-            stdout=subprocess.DEVNULL, stderr=open(workdir / "prometheus.log", "w"),  # noqa: SIM115
+            [
+                PROMETHEUS,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={workdir / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--log.level=warn",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=open(workdir / "prometheus.log", "w"),  # noqa: SIM115
         )
         wait_for(lambda: urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=2).status == 200)
 
@@ -104,8 +110,11 @@ def generated(tmp_path):
     """The slow model as a sync Kubernetes workload that peaks at 400 rps, through the Pulumi program."""
     profile = slow_profile(
         tmp_path / "profiles",
-        {"name: slow-model\n": "name: slow-model\ntarget: kubernetes\n", "peak_rps: 2": "peak_rps: 400",
-         "mode: both": "mode: sync"},
+        {
+            "name: slow-model\n": "name: slow-model\ntarget: kubernetes\n",
+            "peak_rps: 2": "peak_rps: 400",
+            "mode: both": "mode: sync",
+        },
     )
     settings = ClusterSettings(scrape_interval_s=SCRAPE_S, prometheus_address="http://prometheus.test:9090")
     docs = manifests(profile.parent, tmp_path / "build", settings)["slow-model"]
@@ -125,8 +134,10 @@ def test_scaled_object_scales_up_under_load_back_to_min_when_idle_and_falls_back
     assert so["spec"]["pollingInterval"] >= SCRAPE_S
 
     server = start_server(render_server(profile, tmp_path / "run"), tmp_path / "server.log", QUEUE_DEPTH="64")
-    prometheus = Prometheus(tmp_path, scrape_config(find(docs, "PodMonitor"), pod["metadata"]["labels"],
-                                                    container, f"127.0.0.1:{server.port}"))
+    prometheus = Prometheus(
+        tmp_path,
+        scrape_config(find(docs, "PodMonitor"), pod["metadata"]["labels"], container, f"127.0.0.1:{server.port}"),
+    )
     try:
         wait_for(lambda: call(server.port, "/readyz")[0] == 200)
         low, high = so["spec"]["minReplicaCount"], so["spec"]["maxReplicaCount"]
