@@ -163,6 +163,10 @@ def test_concurrency_is_the_sizings_and_a_full_replica_sheds_with_retry_after(ru
 def test_timeout_is_enforced_with_a_504(run):
     server = run({"timeout_s: 30": "timeout_s: 1"})
     ready(server)
+    # Many fast calls let predict() run on the event loop; one slower call sends it back to the
+    # thread pool, where the timeout holds again.
+    assert all(call(server.port, "/predict", {"inputs": [i]})[0] == 200 for i in range(60))
+    assert call(server.port, "/predict", {"inputs": ["sleep:0.2"]})[0] == 200
     started = time.monotonic()
     status, body = call(server.port, "/predict", {"inputs": ["sleep:3"]})
     assert status == 504 and "longer than 1 s" in json.loads(body)["error"]
