@@ -203,13 +203,18 @@ def decide(loaded: LoadedProfile) -> Workload:
         )
 
     warm_for_start = k.pod_start_ms > p.sla.cold_start_budget_ms
+    if warm_for_start:
+        outcome = "kubernetes keeps at least 1 replica warm"
+    elif p.sla.mode is Mode.async_:
+        outcome = "kubernetes may scale to zero (the queue holds the work while a pod starts)"
+    else:
+        outcome = "kubernetes still keeps 1 replica: nothing would start a pod for a synchronous request"
     reasons.append(
         Reason(
             rule="coldstart.min_replicas",
-            fired=warm_for_start,
+            fired=warm_for_start or p.sla.mode is not Mode.async_,
             detail=f"pod start ~{k.pod_start_ms:,.0f} ms {'>' if warm_for_start else '<='} budget "
-            f"{p.sla.cold_start_budget_ms:,.0f} ms: "
-            + ("kubernetes keeps at least 1 replica warm" if warm_for_start else "kubernetes may scale to zero"),
+            f"{p.sla.cold_start_budget_ms:,.0f} ms: {outcome}",
         )
     )
 

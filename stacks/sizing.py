@@ -224,7 +224,10 @@ def kubernetes(p: Profile, platform: Platform) -> KubernetesSizing:
     load_ms = p.model.weights_gb * 1000 / platform.local_cache_read_mb_per_s * 1000
     pod_start = platform.pod_start_base_ms + load_ms
     available = availability_replicas(p.sla.availability)
-    min_replicas = max(1 if p.sla.cold_start_budget_ms < pod_start else 0, available)
+    # A synchronous caller cannot wait for a pod nothing starts (no activator holds its request):
+    # HTTP workloads keep one replica; only queue-only ones scale to zero when the budget allows.
+    warm = p.sla.cold_start_budget_ms < pod_start or p.sla.mode is not Mode.async_
+    min_replicas = max(1 if warm else 0, available)
     placement = gpu_placement(p, platform)
     return KubernetesSizing(
         replica_concurrency=concurrency,

@@ -174,15 +174,15 @@ def test_min_replicas_follow_the_pod_start(write_profile):
             write_profile(edit(VALID, low_sla, ("  cold_start_budget_ms: 10000", "  cold_start_budget_ms: 15000")))
         )
     )
-    loose = decide(
-        load_profile(
-            write_profile(edit(VALID, low_sla, ("  cold_start_budget_ms: 10000", "  cold_start_budget_ms: 16000")))
-        )
-    )
+    loose_text = edit(VALID, low_sla, ("  cold_start_budget_ms: 10000", "  cold_start_budget_ms: 16000"))
+    loose = decide(load_profile(write_profile(loose_text)))
+    loose_async = decide(load_profile(write_profile(edit(loose_text, ("mode: sync", "mode: async")))))
     # pod start = 15,000 ms + 0.5 GB at 1,000 MB/s = 15,500 ms
     assert tight.decision.kubernetes.pod_start_ms == 15500
     assert tight.decision.kubernetes.min_replicas == 1
-    assert loose.decision.kubernetes.min_replicas == 0
+    # Within the budget only a queue may scale to zero: nothing starts a pod for an HTTP request.
+    assert loose.decision.kubernetes.min_replicas == 1
+    assert loose_async.decision.kubernetes.min_replicas == 0
 
 
 def test_reasons_carry_the_numbers(write_profile):

@@ -83,7 +83,7 @@ def test_queue_only_workloads_may_scale_to_zero_http_ones_never(tmp_path):
         tmp_path / "s", {"mode: both": "mode: sync", "timeout_s: 30": "availability: 99\n  timeout_s: 30"}
     )
     so = find(docs, "ScaledObject")["spec"]
-    assert k.min_replicas == 0 and so["minReplicaCount"] == 1
+    assert k.min_replicas == 1 and so["minReplicaCount"] == 1
     assert not any(d["metadata"]["name"].endswith("-redis") for d in docs)
 
 

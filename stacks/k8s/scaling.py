@@ -63,9 +63,8 @@ def works_queue(w: Workload, vllm: bool) -> bool:
 
 
 def min_replicas(w: Workload) -> int:
-    """The decision's minimum, raised to one for HTTP callers: with no pod nothing would start one."""
-    k = w.decision.kubernetes
-    return max(1, k.min_replicas) if serves_http(w) else k.min_replicas
+    """The decision's minimum: at least one for HTTP callers (stacks/sizing.py), zero allowed for a queue."""
+    return w.decision.kubernetes.min_replicas
 
 
 def replica_target(w: Workload) -> float:
