@@ -5,16 +5,31 @@ from pathlib import Path
 from typing import Any
 
 from stacks.k8s import mocks
-from stacks.k8s.settings import ClusterSettings
+from stacks.k8s.settings import ClusterSecrets, ClusterSettings
 from stacks.workloads import load_all
 
 IMAGE_TAG = re.compile(r"(/[a-z0-9-]+):[0-9a-f]{16}$")
+PLAN_REVISION = "switchyard.dev/plan-revision"
+# What a platform team sets in its stack (Pulumi.dev.yaml): a ReadWriteMany class for the model cache.
+CLUSTER = ClusterSettings(model_storage_class="cephfs")
 
 
-def manifests(profiles: Path, build_root: Path, settings: ClusterSettings | None = None) -> dict[str, list[dict]]:
+def manifests(
+    profiles: Path,
+    build_root: Path,
+    settings: ClusterSettings | None = None,
+    secrets: ClusterSecrets | None = None,
+) -> dict[str, list[dict]]:
     batch = load_all([profiles])
-    resources = mocks.run(batch, settings or ClusterSettings(), build_root)
+    assert not batch.failures, [str(f.error) for f in batch.failures]
+    resources = mocks.run(batch, settings or CLUSTER, build_root, secrets)
     return mocks.by_workload(resources, [w.name for w in batch.by_target("kubernetes")])
+
+
+def write_platform(profiles: Path, text: str) -> Path:
+    """A platform.yaml beside copied profiles (the platform settings the decision reads)."""
+    (profiles / "platform.yaml").write_text(text, encoding="utf-8")
+    return profiles
 
 
 def find(docs: list[dict], kind: str, name: str | None = None) -> dict[str, Any]:
@@ -24,11 +39,14 @@ def find(docs: list[dict], kind: str, name: str | None = None) -> dict[str, Any]
 
 
 def normalised(docs: list[dict]) -> list[dict]:
-    """The image tag is the build context's content hash: out of snapshots, so a code edit does not churn them."""
+    """Image tags (the build context's hash) and plan revisions (the plan's hash) out of snapshots,
+    so a code or price edit does not churn them."""
 
-    def walk(v):
+    def walk(v, key=None):
+        if key == PLAN_REVISION:
+            return "PLANREVISION"
         if isinstance(v, dict):
-            return {k: walk(x) for k, x in v.items()}
+            return {k: walk(x, k) for k, x in v.items()}
         if isinstance(v, list):
             return [walk(x) for x in v]
         if isinstance(v, str):

@@ -257,6 +257,23 @@ def test_sigterm_mid_load_finishes_in_flight_cuts_slow_clients_within_the_drain_
         call(port, "/healthz", timeout=2)
 
 
+def test_with_an_api_key_predictions_need_it_and_probes_do_not(run):
+    server = run(API_KEY="k3y")
+    ready(server)
+
+    def predict(headers: dict[str, str]) -> int:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        conn.request("POST", "/predict", '{"inputs": [1]}', {"content-type": "application/json", **headers})
+        status = conn.getresponse().status
+        conn.close()
+        return status
+
+    assert predict({}) == 401
+    assert predict({"authorization": "Bearer wrong"}) == 401
+    assert predict({"authorization": "Bearer k3y"}) == 200
+    assert call(server.port, "/healthz")[0] == 200 and call(server.port, "/metrics")[0] == 200
+
+
 def test_unknown_route_is_404_and_wrong_method_405(run):
     server = run()
     assert call(server.port, "/nope")[0] == 404

@@ -56,10 +56,11 @@ def run(
     progress(f"running the Pulumi program under mocks ({len(kubernetes)} kubernetes workload(s)) into {k8s_out}/")
     if kubernetes:
         from stacks.k8s import mocks
-        from stacks.k8s.settings import ClusterSettings, from_stack_file
+        from stacks.k8s.settings import ClusterSettings, from_stack_file, secrets_from_stack_file
 
         settings = from_stack_file(f"Pulumi.{pulumi_stack}.yaml") if pulumi_stack else ClusterSettings()
-        resources = mocks.run(batch, settings, build_root)
+        secrets = secrets_from_stack_file(f"Pulumi.{pulumi_stack}.yaml") if pulumi_stack else None
+        resources = mocks.run(batch, settings, build_root, secrets)
         for path in mocks.write(mocks.by_workload(resources, [w.name for w in kubernetes]), k8s_out):
             if path.stem in {w.name for w in kubernetes}:
                 outputs[path.stem] = f"{path}, {build_root}/{path.stem}/"

@@ -17,7 +17,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from stacks.k8s.settings import ClusterSettings, RedisMode
-from stacks.k8s.vendor import KEDA, REDIS_IMAGE, REDIS_UID
+from stacks.k8s.vendor import REDIS_IMAGE, REDIS_UID
 
 REDIS_PORT = 6379
 PASSWORD_KEY = "password"
@@ -30,6 +30,7 @@ class QueueAccess:
     address: str  # host:port
     password_secret: str | None  # Secret in the workload's namespace, key `password`
     trigger_auth: str | None  # KEDA TriggerAuthentication name
+    pod_selector: dict[str, str] | None  # the deployed Redis's pods (redisMode deploy)
 
     @property
     def url(self) -> str:
@@ -52,13 +53,18 @@ class QueueAccess:
 def queue_for(
     parent: pulumi.Resource,
     name: str,
+    ns: str,
     settings: ClusterSettings,
     namespace: pulumi.Resource,
+    workload_selector: dict[str, str],
     workload_labels: dict[str, str],
     keda: pulumi.Resource | None,
 ) -> QueueAccess:
+    """The queue of workload `name` in namespace `ns`; `workload_labels` are its objects' labels."""
+    ownership = {k: v for k, v in workload_labels.items() if k not in workload_selector}
+
     def meta(obj: str, labels: dict[str, str]) -> k8s.meta.v1.ObjectMetaArgs:
-        return k8s.meta.v1.ObjectMetaArgs(name=obj, namespace=name, labels=labels)
+        return k8s.meta.v1.ObjectMetaArgs(name=obj, namespace=ns, labels={**labels, **ownership})
 
     def opt(*depends: pulumi.Resource | None) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=parent, depends_on=[d for d in depends if d is not None])
@@ -69,8 +75,9 @@ def queue_for(
         secret_name = settings.redis_password_secret
         address = settings.redis_address
         secret = None
+        pods = None
     else:
-        secret_name, address = redis_name, f"{redis_name}.{name}.svc:{REDIS_PORT}"
+        secret_name, address, pods = redis_name, f"{redis_name}.{ns}.svc:{REDIS_PORT}", labels
         password = random.RandomPassword(
             f"{redis_name}-password", length=32, special=False, opts=pulumi.ResourceOptions(parent=parent)
         )
@@ -81,7 +88,7 @@ def queue_for(
             string_data={PASSWORD_KEY: password.result},
             opts=opt(namespace),
         )
-        _deploy(parent, name, redis_name, labels, workload_labels, namespace, secret, meta, opt)
+        _deploy(parent, redis_name, labels, workload_selector, settings, namespace, secret, meta, opt)
     trigger_auth = None
     if secret_name:
         trigger_auth = redis_name
@@ -93,10 +100,10 @@ def queue_for(
             spec={"secretTargetRef": [{"parameter": "password", "name": secret_name, "key": PASSWORD_KEY}]},
             opts=opt(namespace, secret, keda),
         )
-    return QueueAccess(address=address, password_secret=secret_name, trigger_auth=trigger_auth)
+    return QueueAccess(address=address, password_secret=secret_name, trigger_auth=trigger_auth, pod_selector=pods)
 
 
-def _deploy(parent, name, redis_name, labels, workload_labels, namespace, secret, meta, opt) -> None:
+def _deploy(parent, redis_name, labels, workload_selector, settings, namespace, secret, meta, opt) -> None:
     pvc = k8s.core.v1.PersistentVolumeClaim(
         f"{redis_name}-data",
         metadata=meta(f"{redis_name}-data", labels),
@@ -201,11 +208,11 @@ def _deploy(parent, name, redis_name, labels, workload_labels, namespace, secret
                 k8s.networking.v1.NetworkPolicyIngressRuleArgs(
                     from_=[
                         k8s.networking.v1.NetworkPolicyPeerArgs(
-                            pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=workload_labels)
+                            pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=workload_selector)
                         ),
                         k8s.networking.v1.NetworkPolicyPeerArgs(
                             namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-                                match_labels={"kubernetes.io/metadata.name": KEDA.namespace}
+                                match_labels={"kubernetes.io/metadata.name": settings.keda_namespace}
                             )
                         ),
                     ],

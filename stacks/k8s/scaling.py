@@ -73,8 +73,8 @@ def replica_target(w: Workload) -> float:
     return k.replica_concurrency * w.settings.platform.k8s_target_utilization
 
 
-def http_query(w: Workload, settings: ClusterSettings, vllm: bool) -> str:
-    ns, window = w.name, f"{rate_window_s(settings)}s"
+def http_query(ns: str, settings: ClusterSettings, vllm: bool) -> str:
+    window = f"{rate_window_s(settings)}s"
     if vllm:
         running = f'sum(avg_over_time(vllm:num_requests_running{{namespace="{ns}"}}[{window}]))'
         waiting = f'sum(avg_over_time(vllm:num_requests_waiting{{namespace="{ns}"}}[{window}]))'
@@ -87,7 +87,7 @@ def queue_lag_per_replica(w: Workload) -> int:
 
 
 def scaled_object_spec(
-    w: Workload, settings: ClusterSettings, *, vllm: bool, redis_address: str, trigger_auth: str | None
+    w: Workload, settings: ClusterSettings, ns: str, *, vllm: bool, redis_address: str, trigger_auth: str | None
 ) -> dict[str, Any]:
     k, p = w.decision.kubernetes, w.profile
     triggers: list[dict[str, Any]] = []
@@ -99,7 +99,7 @@ def scaled_object_spec(
                 "metricType": "AverageValue",
                 "metadata": {
                     "serverAddress": settings.prometheus_address,
-                    "query": http_query(w, settings, vllm),
+                    "query": http_query(ns, settings, vllm),
                     "threshold": f"{replica_target(w):g}",
                     "activationThreshold": "0",
                     "ignoreNullValues": "false",
