@@ -16,7 +16,7 @@ from stacks.errors import DecisionError
 from stacks.loader import LoadedProfile
 from stacks.pricebook import Settings
 from stacks.profile import Gpu, Mode, Profile, Target
-from stacks.sizing import KubernetesSizing, ServerlessSizing, gpu_memory_gb, kubernetes, serverless
+from stacks.sizing import KubernetesSizing, ServerlessSizing, gpu_memory_gb, kubernetes, serverless, serves_http
 
 # Lambda's hard limits (AWS Lambda quotas page): these are not adjustable.
 LAMBDA_MAX_MEMORY_MB = 10240
@@ -205,14 +205,14 @@ def decide(loaded: LoadedProfile) -> Workload:
     warm_for_start = k.pod_start_ms > p.sla.cold_start_budget_ms
     if warm_for_start:
         outcome = "kubernetes keeps at least 1 replica warm"
-    elif p.sla.mode is Mode.async_:
+    elif not serves_http(p):
         outcome = "kubernetes may scale to zero (the queue holds the work while a pod starts)"
     else:
         outcome = "kubernetes still keeps 1 replica: nothing would start a pod for a synchronous request"
     reasons.append(
         Reason(
             rule="coldstart.min_replicas",
-            fired=warm_for_start or p.sla.mode is not Mode.async_,
+            fired=warm_for_start or serves_http(p),
             detail=f"pod start ~{k.pod_start_ms:,.0f} ms {'>' if warm_for_start else '<='} budget "
             f"{p.sla.cold_start_budget_ms:,.0f} ms: {outcome}",
         )

@@ -209,6 +209,12 @@ def availability_replicas(availability: float) -> int:
     return 0
 
 
+def serves_http(p: Profile) -> bool:
+    """A caller waits on HTTP (sync, both, and vLLM, which has no queue worker). Such a workload keeps
+    one replica: nothing would start a pod for a waiting request (no activator holds it)."""
+    return p.sla.mode is not Mode.async_ or p.model.preset is Preset.vllm
+
+
 def uses_gpu_on_kubernetes(p: Profile) -> bool:
     return p.model.gpu is not Gpu.none and p.model.accelerator is not None
 
@@ -224,9 +230,7 @@ def kubernetes(p: Profile, platform: Platform) -> KubernetesSizing:
     load_ms = p.model.weights_gb * 1000 / platform.local_cache_read_mb_per_s * 1000
     pod_start = platform.pod_start_base_ms + load_ms
     available = availability_replicas(p.sla.availability)
-    # A synchronous caller cannot wait for a pod nothing starts (no activator holds its request):
-    # HTTP workloads keep one replica; only queue-only ones scale to zero when the budget allows.
-    warm = p.sla.cold_start_budget_ms < pod_start or p.sla.mode is not Mode.async_
+    warm = p.sla.cold_start_budget_ms < pod_start or serves_http(p)
     min_replicas = max(1 if warm else 0, available)
     placement = gpu_placement(p, platform)
     return KubernetesSizing(

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from stacks import sizing
 from stacks.decide import Workload
 from stacks.k8s.settings import ClusterSettings, MetricsDiscovery
 from stacks.profile import Mode
@@ -55,7 +56,7 @@ def polling_interval_s(p99_latency_ms: float, settings: ClusterSettings) -> int:
 
 
 def serves_http(w: Workload) -> bool:
-    return w.profile.sla.mode is not Mode.async_
+    return sizing.serves_http(w.profile)
 
 
 def works_queue(w: Workload, vllm: bool) -> bool:
