@@ -39,13 +39,14 @@ IMAGES = {
 # The versions the runtime tests run against (tests/test_runtime_*.py).
 RUNTIME_REQUIREMENTS = {
     "kubernetes": ["prometheus-client==0.26.0", "uvicorn==0.54.0", "httptools==0.9.0", "uvloop==0.23.0"],
-    "serverless": [],
+    "serverless": ["aws-lambda-powertools==3.37.0"],
 }
 QUEUE_REQUIREMENTS = ["redis==8.1.0"]  # the Kubernetes queue worker (async and both modes)
 # A message is taken over from a silent holder this long after its timeout: a quarter more, at least 2 s.
 CLAIM_MARGIN = 0.25
 CLAIM_MARGIN_MIN_MS = 2000
 LAMBDA_WEIGHTS_DIR = "/mnt/models"  # the EFS access point's mount path (must be under /mnt)
+LAMBDA_IMAGE_WEIGHTS_DIR = "/opt/switchyard/weights"  # small local weights baked into the image
 K8S_WEIGHTS_DIR = "/models"  # the model cache volume's mount path
 SERVER_PORT = 8080
 VLLM_PORT = 8000
@@ -82,6 +83,8 @@ class PackageSpec:
     batch_max_wait_ms: float
     claim_idle_ms: int  # queue: idle time after which another replica takes a message over
     queue_worker: bool  # async and both modes: the server also works the Redis stream
+    weights_in_image: bool = False  # serverless: the build context holds weights/ and the image copies it
+    queue: bool = False  # async or both: the handler takes SQS batches
 
 
 def _env() -> jinja2.Environment:
@@ -132,8 +135,9 @@ def spec_for(w: Workload, target: Target | None = None) -> PackageSpec:
     target = target or w.target
     p = w.profile
     vllm = p.model.preset is Preset.vllm
+    baked = target is Target.serverless and w.decision.serverless.weights_in_image
     if target is Target.serverless:
-        flavor, weights_dir, port = "lambda", LAMBDA_WEIGHTS_DIR, SERVER_PORT
+        flavor, weights_dir, port = "lambda", LAMBDA_IMAGE_WEIGHTS_DIR if baked else LAMBDA_WEIGHTS_DIR, SERVER_PORT
     else:
         flavor = "vllm" if vllm else ("gpu" if uses_gpu_on_kubernetes(p) else "cpu")
         weights_dir, port = K8S_WEIGHTS_DIR, VLLM_PORT if vllm else SERVER_PORT
@@ -187,6 +191,8 @@ def spec_for(w: Workload, target: Target | None = None) -> PackageSpec:
         batch_max_wait_ms=batching.max_wait_ms if batching else 0,
         claim_idle_ms=p.sla.timeout_s * 1000 + max(CLAIM_MARGIN_MIN_MS, int(p.sla.timeout_s * 1000 * CLAIM_MARGIN)),
         queue_worker=target is Target.kubernetes and not vllm and p.sla.mode is not Mode.sync,
+        weights_in_image=baked,
+        queue=p.sla.mode is not Mode.sync,
     )
 
 
@@ -251,6 +257,10 @@ def render(w: Workload, out_root: Path = BUILD_ROOT, target: Target | None = Non
     """Write build/<name>/ for the workload's target (or the one given). Returns its path."""
     spec = spec_for(w, target)
     user_files = _user_code(check_entrypoint(w)) if spec.flavor != "vllm" else {}
+    weight_files: dict[str, Path] = {}
+    if spec.weights_in_image:
+        root = (w.file.parent / w.profile.model.weights).resolve()
+        weight_files = {f"weights/{p.relative_to(root).as_posix()}": p for p in sorted(root.rglob("*")) if p.is_file()}
     try:
         texts = _files(w, spec)
     except jinja2.UndefinedError as exc:  # a template bug, but name the workload
@@ -266,6 +276,10 @@ def render(w: Workload, out_root: Path = BUILD_ROOT, target: Target | None = Non
         for rel, src in sorted(user_files.items()):
             if src.suffix in _WEIGHT_SUFFIXES:
                 continue
+            dest = staging / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(src.read_bytes())
+        for rel, src in weight_files.items():
             dest = staging / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_bytes(src.read_bytes())
