@@ -173,6 +173,19 @@ def test_a_message_held_by_a_killed_pod_is_finished_by_another_pod_exactly_once(
     assert len(reclaimed) == 1 and reclaimed[0]["deliveries"] == 2
 
 
+def test_consumers_of_pods_long_gone_are_forgotten_unless_they_hold_work(workers):
+    client, start = workers
+    client.xgroup_create(QUEUE, GROUP, id="0", mkstream=True)
+    client.xgroup_createconsumer(QUEUE, GROUP, "old-pod")
+    send(client, json.dumps({"id": "held-by-ghost", "inputs": ["sleep:30"]}))
+    client.xreadgroup(GROUP, "ghost-pod", {QUEUE: ">"}, count=1)  # a dead pod holding a message
+    time.sleep(1.2)
+    server = start("pod-a", CONSUMER_IDLE_S="1", CLAIM_IDLE_MS="60000")  # no takeover during the test
+    wait_for(lambda: "old-pod" not in {c["name"] for c in client.xinfo_consumers(QUEUE, GROUP)})
+    assert "ghost-pod" in {c["name"] for c in client.xinfo_consumers(QUEUE, GROUP)}  # its message is still owed
+    assert any(e.get("event") == "consumer_forgotten" and e["forgotten"] == "old-pod" for e in server.events())
+
+
 def test_two_pods_share_the_work_and_each_message_is_done_once(workers):
     client, start = workers
     pods = [start("pod-a"), start("pod-b")]
