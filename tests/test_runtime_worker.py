@@ -242,3 +242,23 @@ def test_sigterm_finishes_the_message_in_hand(workers):
     assert server.proc.wait(timeout=20) == 0
     assert result(client, "slow") == {"id": "slow", "outputs": ["slept"]}
     assert settled(client)
+
+
+def test_a_message_that_keeps_killing_workers_is_dead_lettered_under_the_clients_id(workers):
+    """An input that kills the process (OOM, a segfault in native code) is delivered to pod after
+    pod; after MAX_DELIVERIES it goes dead, and its error result is filed under the client's id,
+    where the client is polling (not under the stream entry id it never saw)."""
+    client, start = workers
+    client.xgroup_create(QUEUE, GROUP, id="0", mkstream=True)
+    entry = send(client, json.dumps({"id": "kills-workers", "inputs": ["sleep:30"]}))
+    client.xreadgroup(GROUP, "pod-1", {QUEUE: ">"}, count=1)  # delivered, then that pod was OOM-killed
+    for pod in ("pod-2", "pod-3"):  # reclaimed by the next pods, which died on it too
+        client.xclaim(QUEUE, GROUP, pod, 0, [entry])
+    assert client.xpending_range(QUEUE, GROUP, min=entry, max=entry, count=1)[0]["times_delivered"] == 3
+    time.sleep(0.3)
+    start("pod-4", CLAIM_IDLE_MS="200")
+    wait_for(lambda: settled(client), timeout=30)
+    outcome = result(client, "kills-workers")
+    assert outcome is not None and "delivered 4 times" in outcome["error"]
+    assert [d["id"] for d in dead(client)] == ["kills-workers"]
+    assert result(client, entry) is None
