@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -282,3 +283,70 @@ def test_unknown_route_is_404_and_wrong_method_405(run):
     )
     assert status_of(status_line) == 405 and b"allow: get, head" in status_line.lower()
     assert math.isfinite(metric(server.port, "switchyard_model_ready"))
+
+
+def test_an_oversized_request_head_is_refused_with_431_and_the_replica_stays_small(run):
+    """One caller streaming an endless header must not grow the replica until it is OOM-killed."""
+    server = run()
+    ready(server)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ")
+        reply = b""
+        try:
+            for _ in range(64):  # up to 64 MiB, stopped as soon as the server answers or closes
+                s.sendall(b"a" * (1 << 20))
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        try:
+            while chunk := s.recv(65536):
+                reply += chunk
+        except (ConnectionResetError, TimeoutError):
+            pass
+    assert reply.startswith(b"HTTP/1.1 431 "), reply[:100]
+    many = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + b"".join(
+        b"X-%d: y\r\n" % i for i in range(20000)
+    )
+    assert status_of(raw(server.port, many + b"\r\n")) == 431
+    rss_mb = (
+        int(
+            next(
+                x for x in Path(f"/proc/{server.proc.pid}/status").read_text().splitlines() if x.startswith("VmRSS")
+            ).split()[1]
+        )
+        / 1024
+    )
+    assert rss_mb < 60, rss_mb
+    # a normal head with a large body (one read holds the head and the body's start) is not affected
+    assert call(server.port, "/predict", {"inputs": [1] * 16, "pad": " " * 500_000})[0] == 200
+    assert call(server.port, "/predict", {"inputs": [1]})[0] == 200
+
+
+def test_a_request_head_that_never_completes_is_closed(run):
+    """Slowloris: a connection that opens and says nothing, or trickles a head, is closed after
+    HEADER_TIMEOUT_S; a keep-alive connection mid-request is left alone."""
+    server = run(HEADER_TIMEOUT_S="1")
+    ready(server)
+    started = time.monotonic()
+    silent = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    trickle = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    trickle.sendall(b"GET /healthz HTTP/1.1\r\n")
+    for _ in range(4):  # one byte at a time, never finishing
+        time.sleep(0.5)
+        try:
+            trickle.sendall(b"X")
+        except (BrokenPipeError, ConnectionResetError):
+            break
+    for s in (silent, trickle):
+        try:
+            while s.recv(65536):
+                pass
+        except ConnectionResetError:
+            pass
+        s.close()
+    assert time.monotonic() - started < 5
+    # a slow prediction on a keep-alive connection outlives the head timeout
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    conn.request("POST", "/predict", json.dumps({"inputs": ["sleep:1.5"]}), {"content-type": "application/json"})
+    assert conn.getresponse().read() == b'{"outputs":["slept"]}'
+    conn.request("POST", "/predict", json.dumps({"inputs": [1]}), {"content-type": "application/json"})
+    assert conn.getresponse().status == 200
