@@ -258,7 +258,10 @@ def test_service_pdb_and_network_policy(objects, name):
     callers = {p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for p in rule["from"]}
     assert callers == {"monitoring", "keda"}  # not any pod of any namespace
     dns, weights = netpol["egress"]
-    assert dns["to"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}]
+    assert dns["to"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}},
+        {"ipBlock": {"cidr": "169.254.0.0/16"}},  # NodeLocal DNSCache (tests/test_k8s_network.py)
+    ]
     assert weights["ports"] == [{"port": 443, "protocol": "TCP"}]
 
 

@@ -71,9 +71,13 @@ def network_policy_spec(
         if len(host) >= 3 and host[2] == "svc":  # an in-cluster store (MinIO, Ceph RGW): its namespace
             weights_peers.append(_peer(host[1]))
     egress = [
-        # DNS, to the cluster's resolver only
+        # DNS, to the cluster's resolver only: CoreDNS pods, or NodeLocal DNSCache on the node's
+        # link-local address (host network: no namespace selector matches it)
         np.NetworkPolicyEgressRuleArgs(
-            to=[_peer(DNS_NAMESPACE)],
+            to=[
+                _peer(DNS_NAMESPACE),
+                *(np.NetworkPolicyPeerArgs(ip_block=np.IPBlockArgs(cidr=c)) for c in settings.dns_egress_cidrs),
+            ],
             ports=[np.NetworkPolicyPortArgs(port=53, protocol="UDP"), tcp(53)],
         ),
         # the weights store (the init container); NetworkPolicy has no host names, so CIDRs

@@ -7,11 +7,12 @@ settings (`platform.yaml`, stacks/pricebook.py) and a stack that sets them is re
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from stacks.errors import SwitchyardError
 from stacks.k8s.vendor import GPU_OPERATOR, KEDA, KEDA_HTTP_NAMESPACE
@@ -103,6 +104,12 @@ class ClusterSettings(BaseModel):
         default_factory=lambda: ["0.0.0.0/0"],
         description="addresses the init container may reach the weights store at (narrow it to the store's)",
     )
+    dns_egress_cidrs: list[str] = Field(
+        default_factory=lambda: ["169.254.0.0/16"],
+        description="addresses besides kube-system's pods the pods resolve names at, on port 53: NodeLocal "
+        "DNSCache listens on a link-local address on every node (169.254.20.10 upstream, 169.254.25.10 as "
+        "kubespray deploys it), which no namespace selector matches",
+    )
     client_namespaces: list[str] = Field(
         default_factory=list, description="namespaces whose pods may call the workloads inside the cluster"
     )
@@ -116,6 +123,16 @@ class ClusterSettings(BaseModel):
     public_domain: str = Field(
         "inference.example.com", description="external host of a workload: <name>.<public_domain>"
     )
+
+    @field_validator("weights_egress_cidrs", "dns_egress_cidrs")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not an IPv4 or IPv6 CIDR (e.g. 10.20.0.0/16)") from None
+        return value
 
     def supports(self, feature: str) -> bool:
         need = tuple(int(x) for x in FEATURES[feature].split("."))
@@ -181,6 +198,7 @@ CONFIG_KEYS = {  # Pulumi config key -> field
     "scrapeIntervalSeconds": "scrape_interval_s",
     "redisMode": "redis_mode",
     "redisPasswordSecret": "redis_password_secret",
+    "dnsEgressCidrs": "dns_egress_cidrs",
     "clientNamespaces": "client_namespaces",
     "expose": "expose",
     "gatewayName": "gateway_name",
