@@ -85,6 +85,7 @@ class PackageSpec:
     queue_worker: bool  # async and both modes: the server also works the Redis stream
     weights_in_image: bool = False  # serverless: the build context holds weights/ and the image copies it
     queue: bool = False  # async or both: the handler takes SQS batches
+    serves_http: bool = True  # sync and both: callers wait on HTTP, which a queue outage must not stop
 
 
 def _env() -> jinja2.Environment:
@@ -193,6 +194,7 @@ def spec_for(w: Workload, target: Target | None = None) -> PackageSpec:
         queue_worker=target is Target.kubernetes and not vllm and p.sla.mode is not Mode.sync,
         weights_in_image=baked,
         queue=p.sla.mode is not Mode.sync,
+        serves_http=p.sla.mode is not Mode.async_,
     )
 
 

@@ -80,8 +80,18 @@ def redis_server(tmp_path):
 
 @pytest.fixture
 def workers(tmp_path, redis_server):
-    """Start workers (the rendered server with a queue) by pod name; timeout_s 2 so claims come fast."""
-    app = render_server(slow_profile(tmp_path / "p", {"timeout_s: 30": "timeout_s: 2"}), tmp_path / "build")
+    """Start workers (the rendered server with a queue, mode both) by pod name; timeout_s 2 so claims come fast."""
+    yield from _workers(tmp_path, redis_server, {})
+
+
+@pytest.fixture
+def async_workers(tmp_path, redis_server):
+    """The same, for a queue-only workload (mode async): the queue is all it serves."""
+    yield from _workers(tmp_path, redis_server, {"mode: both": "mode: async"})
+
+
+def _workers(tmp_path, redis_server, edits: dict[str, str]):
+    app = render_server(slow_profile(tmp_path / "p", {"timeout_s: 30": "timeout_s: 2", **edits}), tmp_path / "build")
     assert (app / "queue_worker.py").is_file()
     assert "redis==" in (app.parent / "requirements.txt").read_text()  # mode both: the image ships the client
     started = []
@@ -197,8 +207,8 @@ def test_two_pods_share_the_work_and_each_message_is_done_once(workers):
     assert sum(done) == 40 and all(d > 0 for d in done), done
 
 
-def test_redis_restart_mid_run_turns_readiness_false_then_work_resumes(workers, redis_server):
-    client, start = workers
+def test_redis_restart_mid_run_turns_readiness_false_then_work_resumes(async_workers, redis_server):
+    client, start = async_workers
     server = start("pod-a")
     wait_for(lambda: call(server.port, "/readyz")[0] == 200)
     for i in range(30):
@@ -215,8 +225,8 @@ def test_redis_restart_mid_run_turns_readiness_false_then_work_resumes(workers, 
     assert server.proc.poll() is None
 
 
-def test_a_worker_that_cannot_reach_redis_goes_unready_and_exits_non_zero(workers, redis_server):
-    _client, start = workers
+def test_a_worker_that_cannot_reach_redis_goes_unready_and_exits_non_zero(async_workers, redis_server):
+    _client, start = async_workers
     server = start("pod-a", REDIS_OUTAGE_S="2")
     wait_for(lambda: call(server.port, "/readyz")[0] == 200)
     redis_server.stop()
@@ -225,8 +235,8 @@ def test_a_worker_that_cannot_reach_redis_goes_unready_and_exits_non_zero(worker
     assert any(e.get("event") == "fatal" and "queue unavailable" in e["reason"] for e in server.events())
 
 
-def test_wrong_password_is_not_ready_and_exits(workers):
-    _client, start = workers
+def test_wrong_password_is_not_ready_and_exits(async_workers):
+    _client, start = async_workers
     server = start("pod-a", REDIS_PASSWORD="wrong", REDIS_OUTAGE_S="1")
     assert server.proc.wait(timeout=15) == 1
     assert any(e.get("event") == "fatal" for e in server.events())
@@ -262,3 +272,24 @@ def test_a_message_that_keeps_killing_workers_is_dead_lettered_under_the_clients
     assert outcome is not None and "delivered 4 times" in outcome["error"]
     assert [d["id"] for d in dead(client)] == ["kills-workers"]
     assert result(client, entry) is None
+
+
+def test_in_both_mode_a_queue_outage_never_takes_the_http_api_down(workers, redis_server):
+    """Mode both: callers also wait on HTTP, which needs no Redis. A Redis restart (one replica,
+    Recreate; minutes when its volume moves to another node) must not empty the Service of every
+    replica, nor make them exit into a crash loop: HTTP keeps answering, the queue resumes."""
+    client, start = workers
+    server = start("pod-a", REDIS_OUTAGE_S="1")
+    wait_for(lambda: call(server.port, "/readyz")[0] == 200)
+    redis_server.stop()
+    outage_over = time.monotonic() + 3  # three times REDIS_OUTAGE_S
+    while time.monotonic() < outage_over:
+        assert call(server.port, "/readyz")[0] == 200
+        assert call(server.port, "/predict", {"inputs": [2]}) == (200, '{"outputs":[6.0]}')
+        time.sleep(0.2)
+    assert server.proc.poll() is None
+    wait_for(lambda: any(e.get("event") == "queue_unavailable" for e in server.events()))
+    redis_server.start()
+    send(client, json.dumps({"id": "after-outage", "inputs": [1]}))
+    wait_for(lambda: result(client, "after-outage") is not None, timeout=20)
+    assert result(client, "after-outage") == {"id": "after-outage", "outputs": [3.0]}
