@@ -7,7 +7,8 @@ from pathlib import Path
 
 from stacks.decide import Workload, decide
 from stacks.errors import SwitchyardError
-from stacks.loader import discover, load_profile, load_settings
+from stacks.loader import PLATFORM_FILE, discover, load_profile, load_settings
+from stacks.pricebook import Settings
 
 DEFAULT_PROFILES = Path("profiles")
 
@@ -31,23 +32,35 @@ def load_all(paths: list[Path] | None = None) -> Batch:
     paths = [Path(p) for p in (paths or [DEFAULT_PROFILES])]
     workloads: list[Workload] = []
     failures: list[Failure] = []
-    settings_by_dir: dict[Path, object] = {}
+    settings_by_dir: dict[Path, Settings | None] = {}
     names: dict[str, Path] = {}
     for file in discover(paths):
-        try:
-            directory = file.parent
-            if directory not in settings_by_dir:
+        directory = file.parent
+        if directory not in settings_by_dir:
+            try:
                 settings_by_dir[directory] = load_settings(directory)
-            workload = decide(load_profile(file, settings_by_dir[directory]))  # type: ignore[arg-type]
+            except SwitchyardError as exc:
+                # Reported once, for the file that has the problem; the profiles that depend on
+                # it are not checked until it is fixed (their numbers would be meaningless).
+                settings_by_dir[directory] = None
+                failures.append(Failure(directory / PLATFORM_FILE, exc))
+        settings = settings_by_dir[directory]
+        if settings is None:
+            continue
+        try:
+            loaded = load_profile(file, settings)
+            workload = decide(loaded)
         except SwitchyardError as exc:
             failures.append(Failure(file, exc))
             continue
         if workload.name in names:
+            line = loaded.line_of("name")
+            where = f"{file}:{line}" if line else str(file)
             failures.append(
                 Failure(
                     file,
                     SwitchyardError(
-                        f"{file}: name '{workload.name}' is already used by {names[workload.name]}; "
+                        f"{where}: name: '{workload.name}' is already used by {names[workload.name]}; "
                         "names become stack and namespace names and must be unique"
                     ),
                 )

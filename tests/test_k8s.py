@@ -18,7 +18,7 @@ from stacks.k8s.settings import ClusterSettings, GpuSharing, from_pulumi_config
 from stacks.k8s.vendor import GPU_OPERATOR, KEDA
 from stacks.k8s.workload import startup_failure_threshold
 from stacks.loader import load_profile
-from tests.conftest import PROFILES, SHARED_UPSTREAM, copy_profiles
+from tests.conftest import PROFILES, UPSTREAM, copy_profiles
 from tests.k8s_helpers import find, manifests, normalised
 
 pytestmark = pytest.mark.timeout(120)  # a stuck Output must fail the test, not hang CI
@@ -245,9 +245,8 @@ def test_core_objects_pass_kubernetes_validate_strict(objects, name):
 
 
 def _upstream(file: str) -> Path:
-    path = SHARED_UPSTREAM / file
-    if not path.exists():
-        pytest.skip(f"upstream data {path} is absent (see ../shared/upstream/PROVENANCE.md)")
+    path = UPSTREAM / file  # vendored with its provenance: present in every clone
+    assert path.is_file(), f"{path} is missing: see tests/fixtures/upstream/PROVENANCE.md"
     return path
 
 
