@@ -190,7 +190,9 @@ def load_profile(path: Path, settings: Settings | None = None) -> LoadedProfile:
     for rules in RULE_SETS:
         for hit in rules(profile, settings, path):
             loc, message, allowed, hint = Hit(*hit)
-            problems.append(Problem(str(path), _line_for(lines, tuple(loc)), _dotted(tuple(loc)), message, allowed, hint))
+            problems.append(
+                Problem(str(path), _line_for(lines, tuple(loc)), _dotted(tuple(loc)), message, allowed, hint)
+            )
     if problems:
         raise ProfileError(sorted(problems, key=lambda p: (p.line or 0, p.path)))
     return LoadedProfile(profile, path, settings, lines)

@@ -182,9 +182,7 @@ class Utilization(BaseModel):
         le=1_000_000,
         description="requests per second in the busiest sustained minute, > 0 and >= avg_rps",
     )
-    active_hours_per_day: Number = Field(
-        ..., ge=0.01, le=24, description="hours per day with traffic, 0.01-24"
-    )
+    active_hours_per_day: Number = Field(..., ge=0.01, le=24, description="hours per day with traffic, 0.01-24")
     active_window: str | None = Field(
         None,
         pattern=ACTIVE_WINDOW,

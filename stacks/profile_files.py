@@ -26,7 +26,9 @@ def file_problems(p: Profile, settings: Settings, profile_file: Path) -> Iterato
     if m.preset is Preset.custom and m.entrypoint and m.entrypoint.endswith(".py"):
         path, escape = _inside(root, m.entrypoint)
         if escape:
-            yield Hit(("model", "entrypoint"), f"{show(m.entrypoint)} {escape}", "a file inside the profile's directory")
+            yield Hit(
+                ("model", "entrypoint"), f"{show(m.entrypoint)} {escape}", "a file inside the profile's directory"
+            )
         else:
             for problem in entrypoint_problems(path):
                 yield Hit(("model", "entrypoint"), problem, ENTRYPOINT_ALLOWED)
@@ -84,7 +86,9 @@ def _local_weights(root: Path, weights: str) -> Iterator[Hit]:
     elif not path.exists():
         yield Hit(loc, f"local weights {show(weights)} do not exist ({path})", allowed, _typo_hint(path))
     elif not path.is_dir():
-        yield Hit(loc, f"local weights {show(weights)} are not a directory", allowed, f"use its directory: {path.parent}")
+        yield Hit(
+            loc, f"local weights {show(weights)} are not a directory", allowed, f"use its directory: {path.parent}"
+        )
     elif not any(child.is_file() for child in path.rglob("*")):
         yield Hit(loc, f"local weights directory {show(weights)} holds no files", allowed, None)
 

@@ -183,7 +183,10 @@ def _limits(text: str, file: str) -> list[Problem]:
                 if depth > MAX_DEPTH:
                     return [
                         Problem(
-                            file, event.start_mark.line + 1, "", f"nesting is deeper than {MAX_DEPTH} levels",
+                            file,
+                            event.start_mark.line + 1,
+                            "",
+                            f"nesting is deeper than {MAX_DEPTH} levels",
                             allowed="a profile is a few levels deep (model.args.KEY)",
                         )
                     ]
@@ -194,7 +197,10 @@ def _limits(text: str, file: str) -> list[Problem]:
                 if aliases > MAX_ALIASES:
                     return [
                         Problem(
-                            file, event.start_mark.line + 1, "", f"more than {MAX_ALIASES} YAML aliases",
+                            file,
+                            event.start_mark.line + 1,
+                            "",
+                            f"more than {MAX_ALIASES} YAML aliases",
                             hint="write the values out; aliases are for the odd repeated block",
                         )
                     ]
