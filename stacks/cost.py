@@ -89,13 +89,13 @@ def kubernetes_cost(k: KubernetesSizing, prices: PriceBook, platform: Platform) 
     workloads but does not stop the bill, so the maximum replica count is what is costed.
     """
     if k.gpu_type:
-        gpus = k.max_replicas * k.gpus_per_replica
+        gpus = k.max_replicas * k.gpus_per_replica * k.gpu_share
         per_gpu_hour = prices.gpu_node_hour_usd[k.gpu_type] / platform.gpus_per_node
-        nodes = math.ceil(gpus / platform.gpus_per_node)
+        nodes = math.ceil(gpus / platform.gpus_per_node - 1e-9)
         return Cost(
             items={"gpu_nodes": gpus * per_gpu_hour * HOURS_PER_MONTH},
             notes=[
-                f"{gpus} x {k.gpu_type} at {per_gpu_hour:.3f} USD/GPU-h x 730 h ({nodes} node(s) of {platform.gpus_per_node})"
+                f"{gpus:g} x {k.gpu_type} at {per_gpu_hour:.3f} USD/GPU-h x 730 h ({nodes} node(s) of {platform.gpus_per_node})"
             ],
         )
     share = max(k.cpu_millicores / 1000 / platform.cpu_node_vcpus, k.memory_mb / 1024 / platform.cpu_node_memory_gb)

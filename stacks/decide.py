@@ -16,7 +16,7 @@ from stacks.errors import DecisionError
 from stacks.loader import LoadedProfile
 from stacks.pricebook import Settings
 from stacks.profile import Gpu, Mode, Profile, Target
-from stacks.sizing import KubernetesSizing, ServerlessSizing, kubernetes, serverless
+from stacks.sizing import KubernetesSizing, ServerlessSizing, gpu_memory_gb, kubernetes, serverless
 
 # Lambda's hard limits (AWS Lambda quotas page): these are not adjustable.
 LAMBDA_MAX_MEMORY_MB = 10240
@@ -202,14 +202,32 @@ def decide(loaded: LoadedProfile) -> Workload:
             )
         )
 
+    warm_for_start = k.pod_start_ms > p.sla.cold_start_budget_ms
     reasons.append(
         Reason(
             rule="coldstart.min_replicas",
-            fired=k.min_replicas > 0,
-            detail=f"pod start ~{k.pod_start_ms:,.0f} ms {'>' if k.min_replicas else '<='} budget "
-            f"{p.sla.cold_start_budget_ms:,.0f} ms: kubernetes keeps min {k.min_replicas} replica(s)",
+            fired=warm_for_start,
+            detail=f"pod start ~{k.pod_start_ms:,.0f} ms {'>' if warm_for_start else '<='} budget "
+            f"{p.sla.cold_start_budget_ms:,.0f} ms: "
+            + ("kubernetes keeps at least 1 replica warm" if warm_for_start else "kubernetes may scale to zero"),
         )
     )
+
+    reasons.append(
+        Reason(
+            rule="sla.availability",
+            fired=k.availability_min_replicas > 0,
+            detail=f"availability {p.sla.availability:g}%: kubernetes keeps {k.availability_min_replicas} warm "
+            f"replica(s){' on separate nodes' if k.spread_across_nodes else ''}, min {k.min_replicas}",
+        )
+    )
+    if k.gpu_type and platform.gpu_sharing != "none" and k.gpu_sharing == "none":
+        why = (
+            f"it needs {k.gpus_per_replica} GPUs per replica"
+            if k.gpus_per_replica != 1
+            else f"no {platform.gpu_sharing} profile of {k.gpu_type} fits its ~{gpu_memory_gb(p, platform):g} GB of GPU memory"
+        )
+        warnings.append(f"gpu_sharing is {platform.gpu_sharing} but this workload takes whole GPUs: {why}")
 
     feasible = not limits_hit and not sla_misses
     s_total, k_total = s_cost.total, k_cost.total

@@ -177,6 +177,26 @@ class Platform(BaseModel):
     image_estimate_vllm_gb: float = Field(
         10.0, gt=0, description="Image size assumed for the vLLM server image when the profile gives no image_gb."
     )
+    gpu_sharing: Literal["none", "time-slicing", "mig"] = Field(
+        "none",
+        description=(
+            "How the cluster shares a GPU between replicas: none (whole GPUs) | time-slicing (GPU Operator "
+            "device-plugin time-slicing, time_slicing_replicas per GPU, no memory isolation) | mig (Multi-Instance "
+            "GPU partitions, A100/H100 only). The one source of truth: plan, cost and the Pulumi program read it."
+        ),
+    )
+    time_slicing_replicas: int = Field(
+        4, ge=2, le=48, description="Replicas sharing one GPU with time-slicing (the device plugin's replicas)."
+    )
+    mig_strategy: Literal["single", "mixed"] = Field(
+        "single",
+        description="GPU Operator MIG strategy: single (every GPU of a node in one profile, requested as nvidia.com/gpu) | mixed (nvidia.com/mig-<profile> resources).",
+    )
+    gpu_memory_per_weight_gb: float = Field(
+        1.2,
+        ge=1,
+        description="GPU memory a replica needs per GB of weights (activations, CUDA context). Assumption; picks the MIG profile.",
+    )
     serverless_utilization_ceiling: float = Field(
         0.30,
         gt=0,

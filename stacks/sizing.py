@@ -52,10 +52,20 @@ class ServerlessSizing(_Frozen):
 class KubernetesSizing(_Frozen):
     replica_concurrency: int
     replica_rps: float
-    min_replicas: int
+    min_replicas: int  # the larger of what the cold-start budget and the availability target need
     max_replicas: int
     gpu_type: str | None
-    gpus_per_replica: int
+    gpus_per_replica: int  # units of gpu_resource a replica requests
+    gpu_sharing: str  # sharing mode in force for this workload: none | time-slicing | mig
+    gpu_share: float  # physical GPUs per requested unit: 1.0 whole, 1/replicas time-sliced, slices/7 MIG
+    mig_profile: str | None  # e.g. "3g.40gb" when gpu_sharing is mig
+    gpu_resource: str | None  # extended resource the container requests
+    gpu_product_suffix: str  # what GPU Feature Discovery appends to nvidia.com/gpu.product in this mode
+    availability_min_replicas: int
+    spread_across_nodes: bool
+    pdb_max_unavailable: int
+    rollout_max_surge: int
+    rollout_max_unavailable: int
     cpu_millicores: int
     memory_mb: int
     image_gb: float
@@ -124,6 +134,81 @@ def serverless(p: Profile, platform: Platform) -> ServerlessSizing:
     )
 
 
+# MIG profiles (name, share of the GPU's compute slices, memory GB) per product, smallest first.
+# Source: NVIDIA Multi-Instance GPU user guide, "Supported MIG Profiles". Other products have no MIG.
+MIG_PROFILES: dict[str, list[tuple[str, float, float]]] = {
+    "A100-80GB": [("1g.10gb", 1 / 7, 10), ("2g.20gb", 2 / 7, 20), ("3g.40gb", 3 / 7, 40), ("4g.40gb", 4 / 7, 40)],
+    "H100-80GB": [("1g.10gb", 1 / 7, 10), ("2g.20gb", 2 / 7, 20), ("3g.40gb", 3 / 7, 40), ("4g.40gb", 4 / 7, 40)],
+}
+WHOLE_GPU_RESOURCE = "nvidia.com/gpu"
+
+
+class GpuPlacement(_Frozen):
+    sharing: str
+    share: float
+    mig_profile: str | None
+    resource: str | None
+    product_suffix: str
+
+
+def gpu_memory_gb(p: Profile, platform: Platform) -> float:
+    """GPU memory one replica needs: the weights plus working memory (a stated assumption)."""
+    return p.model.weights_gb * platform.gpu_memory_per_weight_gb
+
+
+def gpu_placement(p: Profile, platform: Platform) -> GpuPlacement:
+    """How a replica gets its GPU under the platform's sharing mode.
+
+    Sharing applies to single-GPU replicas only; a model that needs more than one GPU, or a MIG
+    request on a product without MIG or too large for every profile, takes whole GPUs (the
+    decision warns, naming why).
+    """
+    if not uses_gpu_on_kubernetes(p):
+        return GpuPlacement(sharing="none", share=0.0, mig_profile=None, resource=None, product_suffix="")
+    whole = GpuPlacement(sharing="none", share=1.0, mig_profile=None, resource=WHOLE_GPU_RESOURCE, product_suffix="")
+    if platform.gpu_sharing == "none" or p.model.accelerator_count != 1:
+        return whole
+    if platform.gpu_sharing == "time-slicing":
+        return GpuPlacement(
+            sharing="time-slicing",
+            share=1 / platform.time_slicing_replicas,
+            mig_profile=None,
+            resource=WHOLE_GPU_RESOURCE,  # time-slicing keeps the resource name (renameByDefault: false)
+            product_suffix="-SHARED",
+        )
+    need = gpu_memory_gb(p, platform)
+    fitting = [m for m in MIG_PROFILES.get(p.model.accelerator_type or "", []) if m[2] >= need]
+    if not fitting:
+        return whole
+    name, share, _ = fitting[0]
+    single = platform.mig_strategy == "single"
+    return GpuPlacement(
+        sharing="mig",
+        share=share,
+        mig_profile=name,
+        # single: every GPU of the node is cut into the same profile and advertised as nvidia.com/gpu,
+        # with the product label renamed; mixed: one resource per profile, product label unchanged.
+        resource=WHOLE_GPU_RESOURCE if single else f"nvidia.com/mig-{name}",
+        product_suffix=f"-MIG-{name}" if single else "",
+    )
+
+
+def availability_replicas(availability: float) -> int:
+    """Warm replicas the availability target needs, each on its own node.
+
+    One replica is down for a node failure or drain plus a reschedule and pod start (minutes for
+    a GPU model): 99.5 % allows 3.6 h a month, 99.9 % only 43 min, so from 99.5 % a second
+    replica on another node carries the traffic; from 99.99 % (4.3 min) a third keeps one
+    serving while one node is drained and another fails. Below 99.5 % availability asks for no
+    warm replica; the cold-start budget decides.
+    """
+    if availability >= 99.99:
+        return 3
+    if availability >= 99.5:
+        return 2
+    return 0
+
+
 def uses_gpu_on_kubernetes(p: Profile) -> bool:
     return p.model.gpu is not Gpu.none and p.model.accelerator is not None
 
@@ -138,7 +223,9 @@ def kubernetes(p: Profile, platform: Platform) -> KubernetesSizing:
     max_replicas = max(1, math.ceil(u.peak_rps / replica_rps))
     load_ms = p.model.weights_gb * 1000 / platform.local_cache_read_mb_per_s * 1000
     pod_start = platform.pod_start_base_ms + load_ms
-    min_replicas = 1 if p.sla.cold_start_budget_ms < pod_start else 0
+    available = availability_replicas(p.sla.availability)
+    min_replicas = max(1 if p.sla.cold_start_budget_ms < pod_start else 0, available)
+    placement = gpu_placement(p, platform)
     return KubernetesSizing(
         replica_concurrency=concurrency,
         replica_rps=replica_rps,
@@ -146,6 +233,19 @@ def kubernetes(p: Profile, platform: Platform) -> KubernetesSizing:
         max_replicas=max(max_replicas, min_replicas),
         gpu_type=p.model.accelerator_type if gpu else None,
         gpus_per_replica=p.model.accelerator_count if gpu else 0,
+        gpu_sharing=placement.sharing,
+        gpu_share=placement.share,
+        mig_profile=placement.mig_profile,
+        gpu_resource=placement.resource,
+        gpu_product_suffix=placement.product_suffix,
+        availability_min_replicas=available,
+        spread_across_nodes=min_replicas >= 2,
+        # Voluntary disruptions (drains, upgrades) take one replica at a time.
+        pdb_max_unavailable=1,
+        # A GPU rollout replaces in place: surging would need a spare GPU nobody pays for, and the
+        # availability replicas carry traffic meanwhile. A CPU rollout surges into cheap headroom.
+        rollout_max_surge=0 if gpu else 1,
+        rollout_max_unavailable=1 if gpu else 0,
         cpu_millicores=1000 * concurrency if not gpu else 4000,
         memory_mb=math.ceil(p.model.memory_gb * 1024),
         image_gb=image_gb(p, platform, gpu_image=gpu),

@@ -153,7 +153,9 @@ def test_cpu_kubernetes_cost_and_sizing_by_hand(write_profile):
     k = w.decision.kubernetes
     # one prediction at a time per replica: 1 / 0.08 s x 70 % = 8.75 rps; 20 rps peak -> 3 replicas
     assert k.replica_rps == pytest.approx(8.75)
-    assert (k.min_replicas, k.max_replicas) == (1, 3)  # budget 10 s < pod start 15.5 s: keep one warm
+    # budget 10 s < pod start 15.5 s keeps one warm; the default 99.9 % availability keeps two, on two nodes
+    assert (k.min_replicas, k.max_replicas) == (2, 3)
+    assert k.spread_across_nodes
     share = max(1 / 16, 2 / 64)
     assert w.decision.kubernetes_cost.items["cpu_nodes"] == pytest.approx(3 * share * 0.40 * 730)
 
@@ -167,11 +169,16 @@ def test_gpu_kubernetes_cost_by_hand(write_profile):
 
 
 def test_min_replicas_follow_the_pod_start(write_profile):
+    low_sla = ("  cold_start_budget_ms: 10000", "  availability: 99\n  cold_start_budget_ms: 10000")
     tight = decide(
-        load_profile(write_profile(edit(VALID, ("  cold_start_budget_ms: 10000", "  cold_start_budget_ms: 15000"))))
+        load_profile(
+            write_profile(edit(VALID, low_sla, ("  cold_start_budget_ms: 10000", "  cold_start_budget_ms: 15000")))
+        )
     )
     loose = decide(
-        load_profile(write_profile(edit(VALID, ("  cold_start_budget_ms: 10000", "  cold_start_budget_ms: 16000"))))
+        load_profile(
+            write_profile(edit(VALID, low_sla, ("  cold_start_budget_ms: 10000", "  cold_start_budget_ms: 16000")))
+        )
     )
     # pod start = 15,000 ms + 0.5 GB at 1,000 MB/s = 15,500 ms
     assert tight.decision.kubernetes.pod_start_ms == 15500
@@ -233,3 +240,56 @@ def test_a_price_override_moves_the_break_even(write_profile):
     assert decide(load_profile(write_profile(base))).target is Target.kubernetes
     cheaper = base + "overrides:\n  prices:\n    lambda_x86_gb_s_usd: 0.0000083333\n"
     assert decide(load_profile(write_profile(cheaper))).target is Target.serverless
+
+
+@pytest.mark.parametrize(
+    ("availability", "replicas", "spread"),
+    [(99.0, 1, False), (99.5, 2, True), (99.9, 2, True), (99.95, 2, True), (99.99, 3, True)],
+)
+def test_availability_sets_min_replicas_and_spread(write_profile, availability, replicas, spread):
+    # VALID's cold-start budget (10 s) is below the pod start (15.5 s): at least one replica stays warm.
+    text = edit(
+        VALID, ("  cold_start_budget_ms: 10000", f"  availability: {availability}\n  cold_start_budget_ms: 10000")
+    )
+    w = decide(load_profile(write_profile(text)))
+    k = w.decision.kubernetes
+    assert (k.min_replicas, k.spread_across_nodes) == (replicas, spread)
+    assert k.max_replicas >= k.min_replicas
+    assert any(r.rule == "sla.availability" and f"min {replicas}" in r.detail for r in w.decision.reasons)
+
+
+def _gpu_profile(weights_gb: float, sharing: str, accelerator: str = "A100-80GB:1") -> str:
+    return (
+        edit(
+            VALID,
+            ("  gpu: none", f"  gpu: required\n  accelerator: {accelerator}"),
+            ("  weights_gb: 0.5", f"  weights_gb: {weights_gb}"),
+            ("  memory_gb: 2", "  memory_gb: 64"),
+        )
+        + f"overrides:\n  platform:\n    gpu_sharing: {sharing}\n"
+    )
+
+
+def test_time_sliced_gpu_costs_its_share(write_profile):
+    w = decide(load_profile(write_profile(_gpu_profile(10, "time-slicing"))))
+    k = w.decision.kubernetes
+    assert (k.gpu_sharing, k.gpu_share, k.gpu_product_suffix) == ("time-slicing", 0.25, "-SHARED")
+    # 3 replicas x 1/4 GPU at 14.40 / 8 USD per GPU-hour
+    assert w.decision.kubernetes_cost.items["gpu_nodes"] == pytest.approx(3 * 0.25 * 14.40 / 8 * 730)
+
+
+@pytest.mark.parametrize(("weights_gb", "profile", "slices"), [(5, "1g.10gb", 1), (20, "3g.40gb", 3)])
+def test_mig_picks_the_smallest_profile_that_fits(write_profile, weights_gb, profile, slices):
+    w = decide(load_profile(write_profile(_gpu_profile(weights_gb, "mig"))))
+    k = w.decision.kubernetes
+    # GPU memory needed = weights x 1.2: 6 GB fits 1g.10gb; 24 GB needs 3g.40gb (2g.20gb is too small)
+    assert (k.gpu_sharing, k.mig_profile, k.gpu_product_suffix) == ("mig", profile, f"-MIG-{profile}")
+    assert w.decision.kubernetes_cost.items["gpu_nodes"] == pytest.approx(3 * slices / 7 * 14.40 / 8 * 730)
+
+
+def test_mig_falls_back_to_whole_gpus_with_a_warning(write_profile):
+    too_big = decide(load_profile(write_profile(_gpu_profile(60, "mig"))))  # 72 GB > 4g.40gb
+    no_mig = decide(load_profile(write_profile(_gpu_profile(5, "mig", accelerator="L4:1"))))
+    for w in (too_big, no_mig):
+        assert (w.decision.kubernetes.gpu_sharing, w.decision.kubernetes.gpu_share) == ("none", 1.0)
+        assert any("takes whole GPUs" in m for m in w.decision.warnings)

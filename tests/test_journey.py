@@ -44,7 +44,7 @@ def test_synth_builds_both_targets_in_one_process_and_summarises(project):
     summary = {line.split()[0]: line.split()[1:3] for line in r.stdout.splitlines()[1:5]}
     assert summary == {
         "fraud-scoring": ["kubernetes", "$328.50"],
-        "llm-chat": ["kubernetes", "$1,314.00"],
+        "llm-chat": ["kubernetes", "$2,628.00"],
         "nightly-embeddings": ["serverless", "$147.09"],
         "sentiment-api": ["serverless", "$14.91"],
     }
