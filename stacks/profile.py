@@ -245,17 +245,14 @@ def override_model(model: type[BaseModel], name: str, *, refused: dict[str, str]
     return create_model(name, __config__=ConfigDict(extra="forbid", frozen=True), **fields)
 
 
-# Platform facts that one profile cannot change: the platform stack and the cluster are shared by
-# every workload in a directory, so they are read from platform.yaml only. An override of one
-# of these would validate and then be silently ignored; it is refused instead.
+# Platform facts that one profile cannot change: the platform stack (VPC, endpoints, region) is
+# shared by every serverless workload of a directory and built from platform.yaml alone. An
+# override of one of these would validate and then be silently ignored; it is refused instead.
+# Every other platform key is read from the workload's own merged settings, so it is honoured.
 PLATFORM_WIDE: dict[str, str] = {
     "region": "every serverless stack deploys to the platform stack's region",
     "availability_zones": "the VPC is shared by every serverless workload",
     "interface_endpoints": "the VPC endpoints are shared by every serverless workload",
-    "lambda_account_concurrency": "the concurrency quota belongs to the AWS account",
-    "gpu_sharing": "GPU sharing is configured once for the cluster (GPU Operator)",
-    "time_slicing_replicas": "GPU sharing is configured once for the cluster (GPU Operator)",
-    "mig_strategy": "GPU sharing is configured once for the cluster (GPU Operator)",
 }
 
 PriceBookOverride = override_model(PriceBook, "PriceBookOverride")
