@@ -249,8 +249,8 @@ def parse(text: str, file: str, *, empty_allowed: str) -> tuple[Any, dict[Loc, i
                 raise _TooBig(n, f"more than {MAX_NODES:,} values once aliases are expanded")
             if depth > MAX_DEPTH:  # only an alias inside its own anchor gets here: the events were checked
                 raise _TooBig(n, "an alias refers to a block that contains it")
-            if loc:  # the document itself has no useful line: a missing top-level key names none
-                lines.setdefault(loc, n.start_mark.line + 1)
+            # The document's own line is 1, where a missing top-level key belongs.
+            lines.setdefault(loc, n.start_mark.line + 1 if loc else 1)
             if isinstance(n, yaml.MappingNode | yaml.SequenceNode) and n.tag not in _PLAIN_TAGS:
                 # Collections are built by hand below, which would drop a tag: refuse it instead.
                 raise yaml.constructor.ConstructorError(None, None, f"unsupported YAML tag {n.tag}", n.start_mark)

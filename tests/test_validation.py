@@ -67,7 +67,7 @@ GOLDEN = {
     ),
     "missing section": (
         ("sla:\n  p99_latency_ms: 300\n  cold_start_budget_ms: 10000\n  mode: sync\n  timeout_s: 30\n", ""),
-        "P: sla: required key is missing",
+        "P:1: sla: required key is missing",
     ),
     "gpu required needs an accelerator": (
         ("  gpu: none", "  gpu: required"),
