@@ -33,7 +33,7 @@ import yaml
 from stacks.commands import lock
 from stacks.commands.outputs import cluster_settings, produce, staged, swap
 from stacks.commands.plan import to_json
-from stacks.commands.report import exit_code, print_failures
+from stacks.commands.report import exit_code, print_failures, print_no_profiles
 from stacks.errors import SwitchyardError
 from stacks.workloads import load_all
 
@@ -87,9 +87,6 @@ def _plan(w) -> dict[str, Any]:
 def render_snapshots(profiles_dir: Path, *, pulumi_stack: str | None = None) -> tuple[dict[str, str], str, Any]:
     """Every snapshot file's text, the lock text, and the batch. Raises nothing for bad profiles:
     the caller reports batch.failures."""
-    from stacks.aws.app import PLATFORM_STACK
-    from stacks.aws.workload import stack_name
-
     batch = load_all([profiles_dir])
     if batch.failures or not batch.workloads:
         return {}, "", batch
@@ -103,6 +100,9 @@ def render_snapshots(profiles_dir: Path, *, pulumi_stack: str | None = None) -> 
             cluster_settings=cluster_settings(pulumi_stack),
         )
         if produced.cdk_out is not None:
+            from stacks.aws.app import PLATFORM_STACK  # aws-cdk-lib: only once Node.js is known to be there
+            from stacks.aws.workload import stack_name
+
             stacks = [(PLATFORM, PLATFORM_STACK)]
             stacks += [(f"{w.name}.cloudformation.json", stack_name(w.name)) for w in batch.by_target("serverless")]
             for file, stack in stacks:
@@ -147,9 +147,9 @@ def run(paths: list[Path], *, update: bool, pulumi_stack: str | None = None) -> 
     files, lock_text, batch = render_snapshots(profiles_dir, pulumi_stack=pulumi_stack)
     if batch.failures or not batch.workloads:
         print_failures(batch.failures)
-        if not batch.workloads and not batch.failures:
-            print(f"error: no profiles (*.yaml) found in {profiles_dir}", file=sys.stderr)
-        print(f"error: snapshots not {'written' if update else 'checked'}: fix the profiles first", file=sys.stderr)
+        print_no_profiles(batch, [profiles_dir])
+        if batch.failures:
+            print(f"error: snapshots not {'written' if update else 'checked'}: fix the profiles first", file=sys.stderr)
         return exit_code(batch)
 
     committed = _committed(folder)

@@ -52,8 +52,6 @@ def run(
     written = not batch.failures and bool(batch.workloads)
 
     if written:
-        from stacks.aws.workload import stack_name
-
         settings = cluster_settings(pulumi_stack)
         profiles_dir = paths[0] if paths[0].is_dir() else paths[0].parent
         names = {w.name for w in batch.workloads}
@@ -75,8 +73,11 @@ def run(
             # The previous cdk.out is one app's assembly: always replaced whole.
             for stage, final in ((cdk_stage, cdk_out), (k8s_stage, k8s_out), (build_stage, build_root)):
                 swap(stage, final)
-        for w in serverless:
-            outputs[w.name] = f"{cdk_out}/{stack_name(w.name)}.template.json, {build_root}/{w.name}/"
+        if serverless:
+            from stacks.aws.workload import stack_name  # imports aws-cdk-lib, which needs Node.js
+
+            for w in serverless:
+                outputs[w.name] = f"{cdk_out}/{stack_name(w.name)}.template.json, {build_root}/{w.name}/"
         for w in kubernetes:
             outputs[w.name] = f"{k8s_out}/{w.name}.yaml, {build_root}/{w.name}/"
     else:
