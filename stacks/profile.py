@@ -30,6 +30,7 @@ _STRICT = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 Integer = Annotated[int, Field(strict=True)]
 NUMBER_CEILING = 1e9  # for overrides without a bound of their own: keeps every product finite
+NUMBER_FLOOR = 1e-9  # for overrides that must be > 0 (divisors): keeps every quotient finite
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _TEMPLATE_SYNTAX = ("{{", "}}", "{%", "%}", "{#", "#}")
 
@@ -215,11 +216,21 @@ def _strict(annotation: Any) -> Any:
         return Integer
     origin = get_origin(annotation)
     if origin is list:
-        return list[_strict(get_args(annotation)[0])]  # type: ignore[misc]
+        return list[_strict_item(get_args(annotation)[0])]  # type: ignore[misc]
     if origin is dict:
         key, value = get_args(annotation)
-        return dict[key, _strict(value)]  # type: ignore[valid-type]
+        return dict[key, _strict_item(value)]  # type: ignore[valid-type]
     return annotation
+
+
+def _strict_item(annotation: Any) -> Any:
+    """Numbers inside a list or map (GPU prices by product): strict, and bounded like the rest."""
+    base = _strict(annotation)
+    if base is Number:
+        return Annotated[Number, Field(ge=0, le=NUMBER_CEILING)]
+    if base is Integer:
+        return Annotated[Integer, Field(ge=0, le=int(NUMBER_CEILING))]
+    return base
 
 
 def _has_upper_bound(metadata: list[Any]) -> bool:
@@ -240,6 +251,8 @@ def override_model(model: type[BaseModel], name: str, *, refused: dict[str, str]
         metadata = list(f.metadata)
         if base in (Number, Integer) and not _has_upper_bound(metadata):
             metadata.append(Field(le=NUMBER_CEILING))
+        if base is Number and any(getattr(m, "gt", None) == 0 for m in metadata):
+            metadata.append(Field(ge=NUMBER_FLOOR))
         annotated = Annotated[(base, *metadata)] if metadata else base
         fields[fname] = (annotated | None, Field(None, description=f.description))
     return create_model(name, __config__=ConfigDict(extra="forbid", frozen=True), **fields)

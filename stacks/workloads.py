@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from stacks.decide import Workload, decide
 from stacks.errors import SwitchyardError
@@ -53,6 +55,20 @@ def load_all(paths: list[Path] | None = None) -> Batch:
         except SwitchyardError as exc:
             failures.append(Failure(file, exc))
             continue
+        overflow = _not_finite(workload.decision.model_dump())
+        if overflow:
+            # Validation bounds every number; this net keeps any combination it missed out of the
+            # plan, the lock and `--json` (NaN/Infinity are not JSON), as a located error.
+            failures.append(
+                Failure(
+                    file,
+                    SwitchyardError(
+                        f"{file}:1: the numbers of this profile and its overrides make {overflow} overflow; "
+                        "check the magnitudes (units are in the field names)"
+                    ),
+                )
+            )
+            continue
         if workload.name in names:
             line = loaded.line_of("name")
             where = f"{file}:{line}" if line else str(file)
@@ -69,3 +85,20 @@ def load_all(paths: list[Path] | None = None) -> Batch:
         names[workload.name] = file
         workloads.append(workload)
     return Batch(workloads, failures)
+
+
+def _not_finite(value: Any, path: str = "") -> str | None:
+    """The path of the first NaN or infinite number in a decision, or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path or "a figure"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _not_finite(item, f"{path}.{key}" if path else str(key))
+            if found:
+                return found
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _not_finite(item, f"{path}[{i}]")
+            if found:
+                return found
+    return None

@@ -115,6 +115,15 @@ HOSTILE = {
     ),
     "10 MB string": (edit("name: demo-api", "name: " + "a" * 10_000_000), "may be at most 262,144 bytes"),
     "platform-wide override": (VALID + "overrides:\n  platform:\n    region: eu-west-1\n", "cannot be overridden"),
+    "GPU price overflow": (
+        edit("  gpu: none", "  gpu: required\n  accelerator: A100-80GB:1")
+        + "overrides:\n  prices:\n    gpu_node_hour_usd: {A100-80GB: 1e308}\n",
+        "overrides.prices.gpu_node_hour_usd.A100-80GB: must be less than or equal to 1000000000",
+    ),
+    "divisor underflow": (
+        VALID + "overrides:\n  platform:\n    efs_read_mb_per_s: 1e-300\n",
+        "overrides.platform.efs_read_mb_per_s: must be greater than or equal to 0.000000001 (got 1e-300)",
+    ),
     "multi-document": (VALID + "---\n" + VALID, "YAML syntax error: but found another document"),
     "binary tag": (edit("name: demo-api", "name: !!binary aGk="), "unsupported YAML tag"),
 }
@@ -266,6 +275,7 @@ EXTRA = st.sampled_from(
         "",
         "overrides:\n  platform:\n    efs_read_mb_per_s: .inf\n",
         "overrides:\n  prices:\n    gpu_node_hour_usd: {A100-80GB: 1e308}\n",
+        "overrides:\n  platform:\n    efs_read_mb_per_s: 1e-300\n    local_cache_read_mb_per_s: 1e-300\n",
         "overrides:\n  platform:\n    region: x\n",
         "overrides:\n  platform:\n    cpu_node_memory_gb: 1e-300\n",
         "x: &x [a, a, a, a, a, a, a, a]\ny: &y [*x, *x, *x, *x, *x, *x, *x, *x]\nz: [*y, *y, *y, *y, *y, *y, *y, *y]\n",
@@ -300,3 +310,22 @@ def hostile_profiles(draw) -> str:
 def test_no_generated_profile_crashes_hangs_or_breaks_json(project, text):
     (project / "p.yaml").write_text(text, encoding="utf-8", errors="surrogatepass")
     check_run(project)
+
+
+def test_a_decision_that_overflows_is_a_located_error_not_invalid_json(project, monkeypatch):
+    """The last net behind the bounds: any non-finite figure stops that workload, with its file."""
+    import dataclasses
+
+    from stacks import workloads
+
+    real = workloads.decide
+
+    def overflowing(loaded):
+        w = real(loaded)
+        return dataclasses.replace(w, decision=w.decision.model_copy(update={"utilization": float("inf")}))
+
+    monkeypatch.setattr(workloads, "decide", overflowing)
+    (project / "p.yaml").write_text(VALID)
+    code, err = check_run(project)
+    assert code == 1
+    assert "p.yaml:1: the numbers of this profile and its overrides make utilization overflow" in err
