@@ -93,7 +93,7 @@ def copy_profiles(dest: Path, *, edit: dict[str, tuple[str, str]] | None = None,
 
 def pytest_configure(config):
     """`--snapshot-update` with -x (or --maxfail) deletes every snapshot the early stop left unused."""
-    if config.getoption("snapshot_update", default=False) and config.getoption("maxfail", default=0):
+    if config.getoption("update_snapshots", default=False) and config.getoption("maxfail", default=0):
         raise pytest.UsageError(
             "--snapshot-update with -x/--maxfail would delete the snapshots of the tests it did not run; "
             "update without stopping early, or name the test file"

@@ -62,3 +62,21 @@ def test_a_rule_set_reports_located_errors(write_profile, monkeypatch):
     with pytest.raises(ProfileError) as info:
         loader.load_profile(path)
     assert str(info.value) == f"{path}:18: utilization.peak_rps: 20 rps is over 10\n    allowed: at most 10"
+
+
+def test_snapshot_update_refuses_to_stop_early():
+    """syrupy deletes the snapshots of tests an early stop skipped: -x with --snapshot-update is refused."""
+    import subprocess
+    import sys
+
+    before = sorted((ROOT / "tests" / "__snapshots__").rglob("*"))
+    r = subprocess.run(
+        [sys.executable, "-m", "pytest", "--snapshot-update", "-x", "-p", "no:cacheprovider", "tests/test_schema.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 4, r.stdout[-1000:]
+    assert "--snapshot-update with -x/--maxfail would delete the snapshots" in r.stderr
+    assert sorted((ROOT / "tests" / "__snapshots__").rglob("*")) == before
