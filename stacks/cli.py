@@ -154,11 +154,33 @@ def use_pinned_node() -> None:
             return
 
 
+def _add_publish(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "publish", help="build and push the Kubernetes images and upload local weights, as the Pulumi program expects"
+    )
+    _paths(p)
+    p.add_argument("--pulumi-stack", metavar="STACK", help="registry and weights store from Pulumi.STACK.yaml")
+    p.add_argument(
+        "--builder", choices=["auto", "docker", "podman"], default="auto", help="default: whichever is present"
+    )
+    p.add_argument("--build", type=Path, default=Path("build"), help="build contexts (default: build/)")
+    p.add_argument("--dry-run", action="store_true", help="print the exact commands, run nothing")
+    p.set_defaults(func=_cmd_publish)
+
+
+def _cmd_publish(args: argparse.Namespace) -> int:
+    from stacks.commands.publish import run
+
+    return run(
+        args.paths, pulumi_stack=args.pulumi_stack, build_root=args.build, builder=args.builder, dry_run=args.dry_run
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="switchyard", description="Decide, package and synthesize ML inference workloads.")
     parser.add_argument("--version", action="version", version=f"switchyard {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for add in (_add_synth, _add_plan, _add_validate, _add_snapshot, _add_render, _add_schema):
+    for add in (_add_synth, _add_plan, _add_validate, _add_snapshot, _add_render, _add_schema, _add_publish):
         add(sub)
     return parser
 

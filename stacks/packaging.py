@@ -22,6 +22,8 @@ from stacks.errors import RenderError
 from stacks.profile import Mode, Preset, Target
 from stacks.profile_files import ENTRYPOINT_ALLOWED, entrypoint_problems
 from stacks.sizing import uses_gpu_on_kubernetes
+from stacks.vllm_args import VLLM_IMAGE
+from stacks.vllm_args import render as vllm_flags
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 BUILD_ROOT = Path("build")
@@ -31,7 +33,7 @@ IMAGES = {
     "lambda": "public.ecr.aws/lambda/python:3.12@sha256:92c88c1adc374b073b07b12bd4045497af7da68230d47c2b330423115c5850dc",
     "cpu": "python:3.12.8-slim-bookworm",
     "gpu": "nvidia/cuda:12.4.1-runtime-ubuntu22.04",
-    "vllm": "vllm/vllm-openai:v0.12.0",
+    "vllm": VLLM_IMAGE,
 }
 RUNTIME_REQUIREMENTS = {"kubernetes": ["prometheus-client==0.21.1"], "serverless": []}
 QUEUE_REQUIREMENTS = ["redis==5.2.1"]  # the Kubernetes queue worker (async and both modes)
@@ -40,6 +42,8 @@ K8S_WEIGHTS_DIR = "/models"  # the model cache volume's mount path
 SERVER_PORT = 8080
 VLLM_PORT = 8000
 RUN_AS_UID = 10001
+RUN_AS_USER = "switchyard"  # USER/LOGNAME for a UID the image's passwd may not know (getpass.getuser())
+RUNTIME_CACHE_DIR = "/var/cache/switchyard"  # HF, vLLM, torch compile caches: writable, on the model cache volume
 MAX_BATCH = 64
 USER_PACKAGE = "user_model"
 _WEIGHT_SUFFIXES = {".safetensors", ".bin", ".pt", ".pth", ".onnx", ".npz", ".npy", ".gguf", ".ckpt"}
@@ -119,9 +123,14 @@ def spec_for(w: Workload, target: Target | None = None) -> PackageSpec:
         ]
         if p.model.accelerator_count > 1:
             argv += ["--tensor-parallel-size", str(p.model.accelerator_count)]
-        for key, value in sorted(p.model.args.items()):
-            if key != "model":
-                argv += [f"--{key.replace('_', '-')}", str(value).lower() if isinstance(value, bool) else str(value)]
+        argv += [
+            "--gpu-memory-utilization",
+            f"{vllm_memory_utilization(w):.2f}",
+            # Drain in-flight requests on SIGTERM for as long as one may take (0 would abort them).
+            "--shutdown-timeout",
+            str(p.sla.timeout_s),
+        ]
+        argv += vllm_flags(dict(p.model.args))
     ep = entrypoint_path(w)
     return PackageSpec(
         name=p.name,
@@ -141,6 +150,17 @@ def spec_for(w: Workload, target: Target | None = None) -> PackageSpec:
         healthcheck_start_s=max(30, int(w.decision.kubernetes.pod_start_ms / 1000 * 2)),
         vllm_argv=tuple(argv),
     )
+
+
+VLLM_MEMORY_UTILIZATION = 0.90  # vLLM's default: the rest is CUDA context and fragmentation headroom
+
+
+def vllm_memory_utilization(w: Workload) -> float:
+    """The GPU memory fraction vLLM may take: its share under time-slicing (the replicas sharing a GPU
+    share its memory, unisolated); a MIG slice or a whole GPU is the process's own device."""
+    k = w.decision.kubernetes
+    share = k.gpu_share if k.gpu_sharing == "time-slicing" else 1.0
+    return VLLM_MEMORY_UTILIZATION * share
 
 
 def _files(w: Workload, spec: PackageSpec) -> dict[str, str]:

@@ -192,6 +192,18 @@ class Platform(BaseModel):
         "single",
         description="GPU Operator MIG strategy: single (every GPU of a node in one profile, requested as nvidia.com/gpu) | mixed (nvidia.com/mig-<profile> resources).",
     )
+    k8s_namespace_prefix: str = Field(
+        "ml-",
+        pattern=r"^([a-z][-a-z0-9]{0,20}-)?$",
+        description=(
+            "Prefix of every Kubernetes namespace Switchyard creates: a workload owns namespace <prefix><name>. "
+            "Lowercase letters, digits and '-', ending in '-', at most 22 characters; empty for bare names."
+        ),
+    )
+    k8s_foreign_namespaces: list[Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]] = Field(
+        default_factory=list,
+        description="Namespaces of the cluster that Switchyard must never use (other teams, platform services); a workload whose namespace would be one is refused at validation.",
+    )
     gpu_memory_per_weight_gb: float = Field(
         1.2,
         ge=1,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from stacks import vllm_args
+from stacks.k8s.naming import RESERVED_ALLOWED, reserved_reason
 from stacks.pricebook import Settings
 from stacks.profile import S3_URI, Endpoint, Gpu, Mode, Preset, Profile
 
@@ -18,6 +20,11 @@ def cross_field_problems(p: Profile, settings: Settings) -> list[RuleHit]:
 
 def _rules(p: Profile, settings: Settings) -> Iterator[RuleHit]:
     m, sla, u = p.model, p.sla, p.utilization
+
+    platform = settings.platform
+    reserved = reserved_reason(p.name, platform.k8s_namespace_prefix, foreign=platform.k8s_foreign_namespaces)
+    if reserved:
+        yield (("name",), f"'{p.name}': {reserved}", RESERVED_ALLOWED, "rename the workload")
 
     if m.gpu is Gpu.required and not m.accelerator:
         yield (
@@ -81,6 +88,8 @@ def _rules(p: Profile, settings: Settings) -> Iterator[RuleHit]:
                 "the served model's name, e.g. model: meta-llama/Llama-3.1-8B-Instruct",
                 None,
             )
+        for key, message, allowed, hint in vllm_args.problems(m.args):
+            yield (("model", "args", key), message, allowed, hint)
 
     if m.weights_in_s3 and not S3_URI.match(m.weights):
         yield (

@@ -125,7 +125,7 @@ def test_a_target_switch_shows_in_the_plan_and_moves_between_programs(project):
     ]
     steps = changes[0]["runbook"]
     assert steps[0].startswith("1. deploy the new target: pulumi up")
-    assert "kubectl -n sentiment-api rollout status deployment/sentiment-api" in steps[1]
+    assert "kubectl -n ml-sentiment-api rollout status deployment/sentiment-api" in steps[1]
     assert "aws cloudformation delete-stack --stack-name Switchyard-sentiment-api" in steps[3]
     assert switchyard("plan", "--check", "profiles", cwd=project).returncode == 5
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
+import runpy
 import sys
 from pathlib import Path
 
@@ -14,21 +14,26 @@ import yaml
 from syrupy.extensions.json import JSONSnapshotExtension
 
 from stacks.decide import decide
-from stacks.k8s.settings import ClusterSettings, GpuSharing, from_pulumi_config
+from stacks.errors import SwitchyardError
+from stacks.k8s import mocks
+from stacks.k8s.naming import MANAGED_BY, PLAN_LABEL, PROFILE_LABEL, WORKLOAD_LABEL
+from stacks.k8s.settings import ClusterSettings, from_pulumi_config
 from stacks.k8s.vendor import GPU_OPERATOR, KEDA
-from stacks.k8s.workload import startup_failure_threshold
+from stacks.k8s.workload import deploy_timeout_s, startup_failure_threshold
 from stacks.loader import load_profile
-from tests.conftest import PROFILES, UPSTREAM, copy_profiles
-from tests.k8s_helpers import find, manifests, normalised
+from tests.conftest import PROFILES, ROOT, UPSTREAM, copy_profiles
+from tests.k8s_helpers import CLUSTER, find, manifests, normalised, write_platform
 
 pytestmark = pytest.mark.timeout(120)  # a stuck Output must fail the test, not hang CI
 KUBERNETES = ["fraud-scoring", "llm-chat"]
-K8S_VERSION = "1.33"
+MIN_VERSION = "1.30"  # ClusterSettings.min_kubernetes_version
+K8S_VERSIONS = ["1.30", "1.31", "1.32", "1.33", "1.34"]
+NS = {name: f"ml-{name}" for name in KUBERNETES}  # platform k8s_namespace_prefix "ml-"
 
 
 @pytest.fixture(scope="session")
 def objects(tmp_path_factory):
-    return manifests(PROFILES, tmp_path_factory.mktemp("k8s-build"))
+    return manifests(PROFILES, tmp_path_factory.mktemp("k8s-build"), CLUSTER)
 
 
 def decision(name: str):
@@ -47,6 +52,7 @@ def test_program_holds_exactly_the_kubernetes_workloads_and_addons(objects):
         assert kinds == sorted(
             [
                 "Namespace",
+                "Secret",
                 "ServiceAccount",
                 "PersistentVolumeClaim",
                 "Deployment",
@@ -56,7 +62,7 @@ def test_program_holds_exactly_the_kubernetes_workloads_and_addons(objects):
                 "ScaledObject",
             ]
         )
-        assert all(d["metadata"].get("namespace", name) == name for d in objects[name])
+        assert all(d["metadata"].get("namespace", d["metadata"]["name"]) == NS[name] for d in objects[name])
 
 
 @pytest.mark.parametrize("name", KUBERNETES)
@@ -68,19 +74,91 @@ def test_namespace_is_restricted_and_identity_has_no_token(objects, name):
     assert spec["serviceAccountName"] == name and spec["automountServiceAccountToken"] is False
 
 
+def _gpu_placement(docs):
+    spec, c = server(docs)
+    term = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]
+    (expr,) = term["matchExpressions"]
+    return spec, c, expr
+
+
 def test_gpu_workload_is_placed_on_the_right_gpus(objects):
-    spec, c = server(objects["llm-chat"])
+    spec, c, expr = _gpu_placement(objects["llm-chat"])
     assert c["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert spec["runtimeClassName"] == "nvidia"
-    term = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]
-    assert term["matchExpressions"] == [
-        {
-            "key": "nvidia.com/gpu.product",
-            "operator": "In",
-            "values": ["NVIDIA-A100-SXM4-80GB", "NVIDIA-A100-80GB-PCIe"],
-        }
-    ]
+    assert expr == {
+        "key": "nvidia.com/gpu.product",
+        "operator": "In",
+        "values": ["NVIDIA-A100-SXM4-80GB", "NVIDIA-A100-80GB-PCIe"],
+    }
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
+
+
+# The nvidia.com/gpu.product values GPU Feature Discovery gives an A100 80GB SXM node in each mode
+# (GFD README, "Shared GPUs" / "MIG strategy single"), the resource the node advertises, and the
+# vLLM memory fraction a replica may take there.
+GFD = {
+    "none": ("NVIDIA-A100-SXM4-80GB", "nvidia.com/gpu", "0.90"),
+    "time-slicing": ("NVIDIA-A100-SXM4-80GB-SHARED", "nvidia.com/gpu", "0.23"),
+    "mig": ("NVIDIA-A100-SXM4-80GB-MIG-2g.20gb", "nvidia.com/gpu", "0.90"),
+}
+
+
+@pytest.mark.parametrize("mode", list(GFD))
+def test_gpu_affinity_matches_the_labels_gfd_gives_in_each_sharing_mode(tmp_path, mode):
+    profiles = write_platform(copy_profiles(tmp_path), f"platform:\n  gpu_sharing: {mode}\n")
+    objects = manifests(profiles, tmp_path / "build")
+    _spec, c, expr = _gpu_placement(objects["llm-chat"])
+    node_label, resource, utilization = GFD[mode]
+    assert node_label in expr["values"]  # the pod schedules onto that node
+    assert all(v.startswith("NVIDIA-") for v in expr["values"])
+    assert c["resources"]["limits"][resource] == "1"
+    assert c["args"][c["args"].index("--gpu-memory-utilization") + 1] == utilization
+    w = load_all_one(profiles, "llm-chat")
+    assert w.decision.kubernetes.gpu_sharing == mode
+
+
+def test_mig_mixed_strategy_requests_the_profile_resource_on_unrenamed_nodes(tmp_path):
+    profiles = write_platform(copy_profiles(tmp_path), "platform:\n  gpu_sharing: mig\n  mig_strategy: mixed\n")
+    _, c, expr = _gpu_placement(manifests(profiles, tmp_path / "build")["llm-chat"])
+    assert (
+        c["resources"]["limits"]["nvidia.com/mig-2g.20gb"] == "1" and "nvidia.com/gpu" not in c["resources"]["limits"]
+    )
+    assert "NVIDIA-A100-SXM4-80GB" in expr["values"]  # GFD leaves the product label alone under mixed
+
+
+def load_all_one(profiles, name):
+    from stacks.workloads import load_all
+
+    return next(w for w in load_all([profiles]).workloads if w.name == name)
+
+
+def test_plan_cost_reflects_the_gpu_share(tmp_path):
+    whole = load_all_one(copy_profiles(tmp_path / "a"), "llm-chat").decision.kubernetes_cost.total
+    profiles = write_platform(copy_profiles(tmp_path / "b"), "platform:\n  gpu_sharing: time-slicing\n")
+    shared = load_all_one(profiles, "llm-chat").decision.kubernetes_cost.total
+    assert shared < whole
+
+
+def test_mig_node_configuration_follows_the_workloads(tmp_path):
+    profiles = write_platform(copy_profiles(tmp_path), "platform:\n  gpu_sharing: mig\n")
+    addons = manifests(profiles, tmp_path / "build")["cluster-addons"]
+    values = next(d for d in addons if d.get("helmRelease") == "gpu-operator")["values"]
+    assert values["mig"] == {"strategy": "single"}
+    assert values["migManager"]["config"] == {"name": "switchyard-mig-config", "default": "all-disabled"}
+    config = yaml.safe_load(find(addons, "ConfigMap", "switchyard-mig-config")["data"]["config.yaml"])
+    assert config["mig-configs"]["all-2g.20gb"] == [
+        {"devices": "all", "mig-enabled": True, "mig-devices": {"2g.20gb": 3}}
+    ]
+
+
+def test_workloads_that_disagree_on_gpu_sharing_are_refused(tmp_path):
+    profiles = copy_profiles(
+        tmp_path,
+        edit={"llm-chat": ("target: auto\n", "target: auto\noverrides:\n  platform:\n    gpu_sharing: mig\n")},
+    )
+    write_platform(profiles, "platform:\n  gpu_sharing: time-slicing\n")
+    with pytest.raises(SwitchyardError, match=r"llm-chat.yaml: overrides.platform: gpu_sharing=mig"):
+        manifests(profiles, tmp_path / "build")
 
 
 def test_cpu_workload_stays_off_gpu_nodes(objects):
@@ -130,10 +208,12 @@ def test_model_cache_is_filled_once_by_the_init_container(objects, name):
     assert 'if [ -f "$dest/.switchyard-complete" ]; then' in fetch["command"][2]  # skips a cached version
     assert {"name": "model-cache", "mountPath": "/models"} in fetch["volumeMounts"]
     assert {"name": "model-cache", "mountPath": "/models", "readOnly": True} in c["volumeMounts"]
-    server_env = {e["name"]: e["value"] for e in c["env"]}
+    # caches are writable, on the volume, beside (never inside) the weights
+    assert {"name": "model-cache", "mountPath": "/var/cache/switchyard", "subPath": ".runtime"} in c["volumeMounts"]
+    server_env = {e["name"]: e.get("value") for e in c["env"]}
     assert server_env["WEIGHTS_DIR"] == f"/models/{env['VERSION']}"
     pvc = find(objects[name], "PersistentVolumeClaim")
-    assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert pvc["spec"]["accessModes"] == ["ReadWriteMany"] and pvc["spec"]["storageClassName"] == "cephfs"
 
 
 @pytest.mark.parametrize("name", KUBERNETES)
@@ -148,6 +228,8 @@ def test_probes_and_graceful_termination(objects, name):
     pre_stop = c["lifecycle"]["preStop"]["sleep"]["seconds"]
     timeout_s = load_profile(PROFILES / f"{name}.yaml").profile.sla.timeout_s
     assert spec["terminationGracePeriodSeconds"] > pre_stop + timeout_s
+    if name == "llm-chat":  # vLLM drains in-flight requests for the whole request budget
+        assert c["args"][c["args"].index("--shutdown-timeout") + 1] == str(timeout_s)
 
 
 def test_vllm_runs_the_openai_server_on_the_cached_weights(objects):
@@ -156,7 +238,9 @@ def test_vllm_runs_the_openai_server_on_the_cached_weights(objects):
     assert args[args.index("--model") + 1].startswith("/models/")
     assert args[args.index("--served-model-name") + 1] == "meta-llama/Llama-3.1-8B-Instruct"
     assert c["startupProbe"]["httpGet"]["path"] == "/health"
-    assert {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "8Gi"}} in spec["volumes"]
+    assert {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}} in spec["volumes"]
+    env = {e["name"]: e for e in c["env"]}
+    assert env["VLLM_API_KEY"]["valueFrom"] == {"secretKeyRef": {"name": "llm-chat-api-key", "key": "api-key"}}
 
 
 @pytest.mark.parametrize("name", KUBERNETES)
@@ -166,8 +250,55 @@ def test_service_pdb_and_network_policy(objects, name):
     assert svc["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]
     assert find(objects[name], "PodDisruptionBudget")["spec"]["maxUnavailable"] == 1
     netpol = find(objects[name], "NetworkPolicy")["spec"]
-    assert netpol["policyTypes"] == ["Ingress"]
-    assert netpol["ingress"] == [{"ports": [{"port": port, "protocol": "TCP"}]}]
+    assert netpol["policyTypes"] == ["Ingress", "Egress"]
+    (rule,) = netpol["ingress"]
+    assert rule["ports"] == [{"port": port, "protocol": "TCP"}]
+    callers = {p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for p in rule["from"]}
+    assert callers == {"monitoring", "keda"}  # not any pod of any namespace
+    dns, weights = netpol["egress"]
+    assert dns["to"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}]
+    assert weights["ports"] == [{"port": 443, "protocol": "TCP"}]
+
+
+def test_exposure_and_in_cluster_callers_follow_stack_config(tmp_path):
+    settings = CLUSTER.model_copy(
+        update={"expose": "gateway", "public_domain": "ai.example.org", "client_namespaces": ["web"]}
+    )
+    docs = manifests(PROFILES, tmp_path, settings)["fraud-scoring"]
+    route = find(docs, "HTTPRoute")
+    assert route["metadata"]["namespace"] == "ml-fraud-scoring"
+    assert route["spec"]["hostnames"] == ["fraud-scoring.ai.example.org"]
+    assert route["spec"]["parentRefs"] == [{"name": "switchyard", "namespace": "gateway"}]
+    assert route["spec"]["rules"][0]["backendRefs"] == [{"name": "fraud-scoring", "port": 80}]
+    rule = find(docs, "NetworkPolicy")["spec"]["ingress"][0]
+    callers = {p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for p in rule["from"]}
+    assert callers == {"monitoring", "keda", "gateway", "web"}
+    ingress = find(
+        manifests(PROFILES, tmp_path, CLUSTER.model_copy(update={"expose": "ingress"}))["llm-chat"], "Ingress"
+    )
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+    assert ingress["spec"]["rules"][0]["host"] == "llm-chat.inference.example.com"
+
+
+def test_weights_credentials_and_endpoint_come_from_stack_config(tmp_path):
+    from stacks.k8s.settings import ClusterSecrets
+
+    settings = CLUSTER.model_copy(
+        update={"weights_endpoint_url": "http://minio.storage.svc:9000", "weights_region": "eu-1"}
+    )
+    secrets = ClusterSecrets("k3y", "AKIDEXAMPLE", "s3cr3t")
+    docs = manifests(PROFILES, tmp_path, settings, secrets)["fraud-scoring"]
+    creds = find(docs, "Secret", "fraud-scoring-weights-credentials")
+    assert set(creds["stringData"]) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    assert "s3cr3t" not in yaml.safe_dump(docs)  # review output never carries a secret value
+    (fetch,) = find(docs, "Deployment")["spec"]["template"]["spec"]["initContainers"]
+    env = {e["name"]: e.get("value") for e in fetch["env"]}
+    assert env["AWS_ENDPOINT_URL"] == "http://minio.storage.svc:9000" and env["AWS_REGION"] == "eu-1"
+    assert fetch["envFrom"] == [{"secretRef": {"name": "fraud-scoring-weights-credentials"}}]
+    weights = find(docs, "NetworkPolicy")["spec"]["egress"][1]
+    assert weights["ports"] == [{"port": 9000, "protocol": "TCP"}]
+    # pod IPs are not ipBlocks everywhere: an in-cluster store is also admitted by its namespace
+    assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "storage"}}} in weights["to"]
 
 
 @pytest.mark.parametrize("name", KUBERNETES)
@@ -178,7 +309,7 @@ def test_scaled_object_follows_the_decision(objects, name):
     assert (so["minReplicaCount"], so["maxReplicaCount"]) == (k.min_replicas, k.max_replicas)
     (trigger,) = so["triggers"]
     assert trigger["type"] == "prometheus"
-    assert f'namespace="{name}"' in trigger["metadata"]["query"]
+    assert f'namespace="{NS[name]}"' in trigger["metadata"]["query"]
     assert so["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 300
     assert so["pollingInterval"] == (5 if name == "fraud-scoring" else 15)
 
@@ -196,7 +327,11 @@ def test_addons_are_pinned_helm_releases(objects):
     assert releases["gpu-operator"]["values"] == {
         "driver": {"enabled": False},
         "toolkit": {"enabled": False},
-        "dcgmExporter": {"enabled": True},
+        "nfd": {"enabled": True},
+        "dcgmExporter": {
+            "enabled": True,
+            "serviceMonitor": {"enabled": True, "additionalLabels": {"release": "kube-prometheus-stack"}},
+        },
     }
     assert (releases["keda"]["chart"], releases["keda"]["version"], releases["keda"]["repo"]) == (
         "keda",
@@ -207,9 +342,13 @@ def test_addons_are_pinned_helm_releases(objects):
     assert namespaces["gpu-operator"]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
 
 
-def test_time_slicing_and_driver_install_follow_cluster_settings(tmp_path):
-    settings = ClusterSettings(gpu_sharing=GpuSharing.time_slicing, time_slicing_replicas=4, drivers_preinstalled=False)
-    addons = manifests(PROFILES, tmp_path, settings)["cluster-addons"]
+def test_time_slicing_follows_the_platform_and_drivers_the_stack(tmp_path):
+    profiles = write_platform(
+        copy_profiles(tmp_path), "platform:\n  gpu_sharing: time-slicing\n  time_slicing_replicas: 4\n"
+    )
+    addons = manifests(profiles, tmp_path / "build", CLUSTER.model_copy(update={"drivers_preinstalled": False}))[
+        "cluster-addons"
+    ]
     values = next(d for d in addons if d.get("helmRelease") == "gpu-operator")["values"]
     assert values["driver"] == {"enabled": True} and values["toolkit"] == {"enabled": True}
     assert values["devicePlugin"] == {"config": {"name": "switchyard-time-slicing", "default": "any"}}
@@ -219,29 +358,177 @@ def test_time_slicing_and_driver_install_follow_cluster_settings(tmp_path):
     ]
 
 
+def _releases(profiles, build, settings=CLUSTER) -> dict[str, list[dict]]:
+    from stacks.workloads import load_all
+
+    resources = mocks.run(load_all([profiles]), settings, build)
+    return {r.name: r for r in resources if r.type == mocks.HELM_RELEASE}
+
+
+def test_addons_the_platform_turns_off_leave_the_program(tmp_path):
+    off = CLUSTER.model_copy(update={"install_gpu_operator": False, "install_keda": False})
+    assert _releases(PROFILES, tmp_path, off) == {}
+    nfd_off = CLUSTER.model_copy(update={"install_nfd": False})
+    release = _releases(PROFILES, tmp_path, nfd_off)["gpu-operator-release"]
+    assert release.inputs["values"]["nfd"] == {"enabled": False}
+
+
+def test_addons_outlive_the_workloads_that_need_them(tmp_path):
+    # no GPU workload left, then no kubernetes workload at all: the add-ons stay declared
+    for drop in (("llm-chat",), ("llm-chat", "fraud-scoring")):
+        profiles = copy_profiles(tmp_path / "-".join(drop), drop=drop)
+        releases = _releases(profiles, tmp_path / "b")
+        assert set(releases) == {"gpu-operator-release", "keda-release"}
+
+
+def test_every_namespace_is_created_after_the_never_adopt_guard(tmp_path, monkeypatch):
+    import pulumi_kubernetes as k8s
+
+    waits: dict[str, list[str]] = {}
+    original = k8s.core.v1.Namespace
+
+    def recording(resource_name, *args, **kwargs):
+        deps = (kwargs.get("opts") or pulumi.ResourceOptions()).depends_on or []
+        waits[resource_name] = [d._name for d in deps]
+        return original(resource_name, *args, **kwargs)
+
+    monkeypatch.setattr(k8s.core.v1, "Namespace", recording)
+    from stacks.workloads import load_all
+
+    mocks.run(load_all([PROFILES]), CLUSTER, tmp_path)
+    assert set(waits) == {"keda-namespace", "gpu-operator-namespace", "llm-chat-namespace", "fraud-scoring-namespace"}
+    for name, deps in waits.items():
+        assert "switchyard-never-adopt-binding" in deps, name
+
+
+def test_addon_releases_and_namespaces_are_retained_when_the_program_drops_them(tmp_path, monkeypatch):
+    """retain_on_delete: turning an add-on off, or `pulumi destroy`, leaves it installed."""
+    import pulumi_kubernetes as k8s
+
+    kept: dict[str, bool | None] = {}
+    for module, kind in ((k8s.helm.v3, "Release"), (k8s.core.v1, "Namespace")):
+        original = getattr(module, kind)
+
+        def recording(resource_name, *args, _original=original, **kwargs):
+            kept[resource_name] = kwargs["opts"].retain_on_delete if kwargs.get("opts") else None
+            return _original(resource_name, *args, **kwargs)
+
+        monkeypatch.setattr(module, kind, recording)
+    from stacks.workloads import load_all
+
+    mocks.run(load_all([PROFILES]), CLUSTER, tmp_path)
+    assert kept["gpu-operator-release"] is True and kept["keda-release"] is True
+    assert kept["gpu-operator-namespace"] is True and kept["keda-namespace"] is True
+    assert not kept["llm-chat-namespace"]  # a workload's own namespace goes with the workload
+
+
 def test_stack_config_false_and_zero_are_not_swallowed():
     class Config:
-        values = {"driversPreinstalled": False, "gpuSharing": "mig"}
+        values = {"driversPreinstalled": False, "installKeda": False}
 
         def get(self, key):
             return self.values.get(key)
 
-        get_bool = get_int = get
+        get_bool = get_int = get_object = get
 
     s = from_pulumi_config(Config())
-    assert s.drivers_preinstalled is False and s.gpu_sharing is GpuSharing.mig
+    assert s.drivers_preinstalled is False and s.install_keda is False
     assert s.prometheus_address == ClusterSettings().prometheus_address
+
+
+@pytest.mark.parametrize("key", ["gpuSharing", "timeSlicingReplicas", "migStrategy"])
+def test_a_stack_that_still_sets_gpu_sharing_is_refused(key):
+    class Config:
+        def get(self, k):
+            return "mig" if k == key else None
+
+        get_bool = get_object = get
+
+    with pytest.raises(SwitchyardError, match=rf"switchyard:{key} is no longer a cluster setting") as err:
+        from_pulumi_config(Config())
+    assert "platform.yaml" in str(err.value)
+
+
+def test_deployment_waits_for_the_estimated_pod_start(tmp_path):
+    from stacks.workloads import load_all
+
+    resources = mocks.run(load_all([PROFILES]), CLUSTER, tmp_path)
+    assert deploy_timeout_s(15000) == 600  # never below Pulumi's default
+    assert deploy_timeout_s(400_000) == 1200
+    assert any(r.name == "llm-chat-deployment" for r in resources)
 
 
 # ------------------------------------------------------------------ conformance
 
 
-@pytest.mark.parametrize("name", KUBERNETES)
-def test_core_objects_pass_kubernetes_validate_strict(objects, name):
-    for doc in objects[name] + [d for d in objects["cluster-addons"] if "kind" in d]:
-        if doc["kind"] == "ScaledObject":
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_core_objects_pass_kubernetes_validate_strict(objects, version):
+    assert ClusterSettings().min_kubernetes_version == MIN_VERSION == K8S_VERSIONS[0]
+    for name in KUBERNETES:
+        for doc in objects[name] + [d for d in objects["cluster-addons"] if "kind" in d]:
+            if doc["kind"] in ("ScaledObject", "HTTPRoute"):
+                continue
+            kubernetes_validate.validate(doc, version, strict=True)
+
+
+def test_the_minimum_version_gates_features_and_every_object_validates_from_it(tmp_path):
+    newer = CLUSTER.model_copy(update={"min_kubernetes_version": "1.31"})
+    docs = manifests(PROFILES, tmp_path, newer)["fraud-scoring"]
+    assert find(docs, "Service")["spec"]["trafficDistribution"] == "PreferClose"
+    for version in K8S_VERSIONS[1:]:
+        for doc in docs:
+            if doc["kind"] != "ScaledObject":
+                kubernetes_validate.validate(doc, version, strict=True)
+    # 1.30 has the field only behind an alpha feature gate (the API server would drop it)
+    assert "trafficDistribution" not in find(manifests(PROFILES, tmp_path, CLUSTER)["fraud-scoring"], "Service")["spec"]
+
+
+@pytest.mark.parametrize("version", ["1.29", "1.3", "2.0"])
+def test_a_minimum_version_below_the_features_used_is_refused(version):
+    class Config:
+        def get(self, key):
+            return version if key == "minKubernetesVersion" else None
+
+        get_bool = get_object = get
+
+    with pytest.raises(
+        SwitchyardError, match=r"(?s)switchyard:minKubernetesVersion: .*\(got '.*'\).*allowed: .*1\.30 or later"
+    ):
+        from_pulumi_config(Config())
+
+
+def test_every_object_lives_in_a_namespace_the_program_owns(tmp_path):
+    """Walk everything the program declares: each namespaced object is in the namespace the
+    program creates for its workload, or in an add-on namespace the program manages."""
+    settings = CLUSTER.model_copy(update={"expose": "ingress"})
+    from stacks.workloads import load_all
+
+    batch = load_all([PROFILES])
+    resources = mocks.run(batch, settings, tmp_path)
+    created = {}
+    for r in resources:
+        if r.type == "kubernetes:core/v1:Namespace":
+            labels = r.inputs["metadata"]["labels"]
+            created[r.inputs["metadata"]["name"]] = labels.get(WORKLOAD_LABEL) or labels.get("switchyard.dev/addon")
+    assert created == {"ml-fraud-scoring": "fraud-scoring", "ml-llm-chat": "llm-chat", "keda": "keda",
+                       "gpu-operator": "gpu-operator"}  # fmt: skip
+    checked = 0
+    for r in resources:
+        if not r.type.startswith("kubernetes:") or r.type == "pulumi:providers:kubernetes":
             continue
-        kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+        doc = mocks.manifest(r)
+        ns = doc.get("namespace") if r.type == mocks.HELM_RELEASE else doc["metadata"].get("namespace")
+        labels = {} if r.type == mocks.HELM_RELEASE else doc["metadata"].get("labels", {})
+        assert labels.get(MANAGED_BY, "switchyard") == "switchyard", r.name
+        if ns is None:
+            continue  # cluster-scoped: Namespaces themselves, the admission policy
+        checked += 1
+        assert ns in created, f"{r.type} {r.name} in namespace {ns}, which the program does not create"
+        owner = labels.get(WORKLOAD_LABEL)
+        if owner:
+            assert created[ns] == owner, f"{r.name} of {owner} is in {ns}"
+            assert set(labels) >= {MANAGED_BY, WORKLOAD_LABEL, PROFILE_LABEL, PLAN_LABEL}, r.name
+    assert checked >= 20
 
 
 def _upstream(file: str) -> Path:
@@ -273,16 +560,15 @@ def _paths(values: dict, prefix: tuple = ()) -> list[tuple]:
 )
 def test_every_helm_value_exists_in_the_chart(tmp_path, release, file):
     defaults = yaml.safe_load(_upstream(file).read_text())
-    for settings in (
-        ClusterSettings(),
-        ClusterSettings(gpu_sharing=GpuSharing.time_slicing),
-        ClusterSettings(gpu_sharing=GpuSharing.mig),
-    ):
-        addons = manifests(PROFILES, tmp_path, settings)["cluster-addons"]
+    for mode in ("none", "time-slicing", "mig"):
+        profiles = write_platform(copy_profiles(tmp_path / mode), f"platform:\n  gpu_sharing: {mode}\n")
+        addons = manifests(profiles, tmp_path / "build")["cluster-addons"]
         values = next(d for d in addons if d.get("helmRelease") == release)["values"]
         for path in _paths(values):
             node = defaults
             for part in path:
+                if node == {}:  # a free-form map in the chart (labels, annotations): any key goes
+                    break
                 assert isinstance(node, dict) and part in node, f"{release}: {'.'.join(path)} is not a chart value"
                 node = node[part]
 
@@ -309,23 +595,84 @@ def test_switching_a_profile_to_kubernetes_adds_its_resources(tmp_path):
     assert fetch_env["SOURCE"] == f"s3://switchyard-models/sentiment-api/{fetch_env['VERSION']}/"
 
 
-def test_the_real_entry_program_runs_under_mocks(monkeypatch):
-    from tests.k8s_helpers import mocks
-
+def test_the_real_entry_point_runs_from_its_own_directory_under_mocks(monkeypatch, tmp_path):
+    """As the Pulumi engine runs it: stacks/k8s/__main__.py, working directory stacks/k8s, the
+    stack's config, profiles named relative to the project root."""
     recorder = mocks.Recorder()
-    pulumi.runtime.set_mocks(recorder, project="switchyard", stack="test", preview=False)
-    pulumi.runtime.set_all_config({"switchyard:profiles": str(PROFILES), "switchyard:gpuSharing": "mig"})
-    monkeypatch.chdir(PROFILES.parent)
-    sys.modules.pop("stacks.k8s.__main__", None)
+    pulumi.runtime.set_mocks(recorder, project="switchyard", stack="dev", preview=False)
+    stack = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
+    # profiles named relative to the project root, as a stack file names them (never the working directory)
+    stack["switchyard:profiles"] = PROFILES.relative_to(ROOT).as_posix()
+    pulumi.runtime.set_all_config({**{k: str(v) for k, v in stack.items()}, "switchyard:apiKey": "k3y"})
+    monkeypatch.chdir(ROOT / "stacks" / "k8s")
+    monkeypatch.setattr(sys, "path", [str(ROOT / "stacks" / "k8s"), *[p for p in sys.path if p not in ("", str(ROOT))]])
+    outputs = {}
+    monkeypatch.setattr(pulumi, "export", lambda key, value: outputs.__setitem__(key, value))
 
     @pulumi.runtime.test
     def run():
-        importlib.import_module("stacks.k8s.__main__")
+        runpy.run_path(str(ROOT / "stacks" / "k8s" / "__main__.py"), run_name="__main__")
         return pulumi.Output.from_input(None)
 
     run()
     names = {r.name for r in recorder.resources}
-    assert {"keda-release", "gpu-operator-release", "llm-chat-deployment", "fraud-scoring-scaledobject"} <= names
-    release = next(r for r in recorder.resources if r.name == "gpu-operator-release")
-    assert release.inputs["values"]["mig"] == {"strategy": "single"}
+    assert {
+        "keda-release",
+        "gpu-operator-release",
+        "switchyard-never-adopt",
+        "llm-chat-deployment",
+        "llm-chat-api-key",
+        "fraud-scoring-scaledobject",
+    } <= names
     assert len([r for r in recorder.resources if r.type == "kubernetes:apps/v1:Deployment"]) == 2
+    pvc = next(r for r in recorder.resources if r.name == "llm-chat-model-cache")
+    assert pvc.inputs["spec"]["storageClassName"] == "cephfs"
+    assert outputs["workloads"]["llm-chat"] == {
+        "namespace": "ml-llm-chat",
+        "service": "http://llm-chat.ml-llm-chat.svc.cluster.local",
+        "url": None,
+    }
+
+
+def test_an_invalid_profile_stops_the_entry_point_with_a_message_not_a_traceback(monkeypatch, tmp_path):
+    profiles = copy_profiles(tmp_path, edit={"fraud-scoring": ("name: fraud-scoring", "name: kube-fraud")})
+    pulumi.runtime.set_mocks(mocks.Recorder(), project="switchyard", stack="dev", preview=False)
+    pulumi.runtime.set_all_config({"switchyard:profiles": str(profiles), "switchyard:modelStorageClass": "x"})
+    monkeypatch.chdir(ROOT / "stacks" / "k8s")
+    with pytest.raises(pulumi.RunError, match=r"fraud-scoring.yaml:3: name: 'kube-fraud': namespace 'kube-fraud'"):
+        runpy.run_path(str(ROOT / "stacks" / "k8s" / "__main__.py"), run_name="__main__")
+
+
+def test_pulumi_up_without_the_storage_class_or_api_key_stops_before_creating_anything(monkeypatch):
+    recorder = mocks.Recorder()
+    pulumi.runtime.set_mocks(recorder, project="switchyard", stack="dev", preview=False)
+    for config, message in (
+        ({"switchyard:apiKey": "k"}, "switchyard:modelStorageClass is not set"),
+        ({"switchyard:modelStorageClass": "cephfs"}, "switchyard:apiKey is not set"),
+        (
+            {"switchyard:modelStorageClass": "c", "switchyard:apiKey": "k", "switchyard:weightsAccessKeyId": "AKID"},
+            "are set together or not at all",
+        ),
+    ):
+        pulumi.runtime.set_all_config(config)
+        from stacks.k8s import program
+
+        with pytest.raises(SwitchyardError, match=message):
+            program.main()
+    assert recorder.resources == []
+
+
+def test_a_review_render_from_the_stack_file_shows_where_secrets_go_never_their_values(tmp_path):
+    from stacks.k8s.settings import from_stack_file, secrets_from_stack_file
+
+    stack = tmp_path / "Pulumi.lab.yaml"
+    stack.write_text(
+        "config:\n  switchyard:modelStorageClass: nfs-rwx\n"
+        "  switchyard:apiKey: {secure: AAABAKxyz}\n"
+        "  switchyard:weightsAccessKeyId: {secure: AAABAKabc}\n  switchyard:weightsSecretAccessKey: {secure: AAABAKdef}\n"
+    )
+    docs = manifests(PROFILES, tmp_path / "b", from_stack_file(str(stack)), secrets_from_stack_file(str(stack)))
+    creds = find(docs["fraud-scoring"], "Secret", "fraud-scoring-weights-credentials")
+    assert set(creds["stringData"].values()) == {mocks.REDACTED}
+    assert "AAABAK" not in yaml.safe_dump(docs)
+    assert find(docs["fraud-scoring"], "PersistentVolumeClaim")["spec"]["storageClassName"] == "nfs-rwx"

@@ -56,11 +56,14 @@ def test_vllm_context_is_the_server_with_the_profiles_arguments(tmp_path):
     files = tree(render(llm, tmp_path))
     assert set(files) == {"Dockerfile", ".dockerignore"}
     dockerfile = files["Dockerfile"].decode()
-    assert 'ENTRYPOINT ["python3", "-m", "vllm.entrypoints.openai.api_server"]' in dockerfile
+    assert "FROM vllm/vllm-openai:v0.33.0\n" in dockerfile  # drains in-flight requests (--shutdown-timeout)
+    assert 'ENTRYPOINT ["vllm", "serve"]' in dockerfile
     assert (
         'CMD ["--model", "/models", "--served-model-name", "meta-llama/Llama-3.1-8B-Instruct", '
-        '"--host", "0.0.0.0", "--port", "8000", "--max-model-len", "8192"]'
+        '"--host", "0.0.0.0", "--port", "8000", "--gpu-memory-utilization", "0.90", '
+        '"--shutdown-timeout", "120", "--max-model-len", "8192"]'
     ) in dockerfile
+    assert "USER=switchyard" in dockerfile and "LOGNAME=switchyard" in dockerfile  # getpass.getuser() works
     assert "HF_HUB_OFFLINE=1" in dockerfile  # the weights come from the cache volume, not a hub
 
 

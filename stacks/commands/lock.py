@@ -192,16 +192,20 @@ def _delta(x: float) -> str:
     return f"+${x:,.2f}" if x >= 0 else f"-${-x:,.2f}"
 
 
-def runbook(name: str, old: str, new: str) -> list[str]:
+def runbook(name: str, old: str, new: str, namespace: str | None = None) -> list[str]:
     """Exact commands to move a workload without downtime: new target up, verified, traffic moved, old removed."""
+    from stacks.k8s.naming import namespace_for
+    from stacks.pricebook import Platform
+
     stack = f"Switchyard-{name}"
+    ns = namespace or namespace_for(name, Platform().k8s_namespace_prefix)
     if new == "kubernetes":
         return [
             f"1. deploy the new target: pulumi up   (the program now includes {name})",
-            f"2. check health: kubectl -n {name} rollout status deployment/{name} --timeout=15m"
-            f" && kubectl -n {name} get scaledobject {name}",
+            f"2. check health: kubectl -n {ns} rollout status deployment/{name} --timeout=15m"
+            f" && kubectl -n {ns} get scaledobject {name}",
             f"3. shift traffic: point callers from the {stack} FunctionUrl / QueueUrl output to"
-            f" http://{name}.{name}.svc (or your ingress), then watch {stack}'s invocations fall to zero",
+            f" http://{name}.{ns}.svc (or your ingress), then watch {stack}'s invocations fall to zero",
             f"4. remove the old target: aws cloudformation delete-stack --stack-name {stack}"
             f" && aws cloudformation wait stack-delete-complete --stack-name {stack}"
             f"   (the CDK app no longer contains it, so `npx cdk destroy` cannot select it; retained buckets and"
@@ -211,7 +215,7 @@ def runbook(name: str, old: str, new: str) -> list[str]:
         f"1. deploy the new target: npx cdk deploy Switchyard-Platform {stack}",
         f"2. check health: aws cloudformation describe-stacks --stack-name {stack} --query 'Stacks[0].Outputs'"
         f" && aws cloudwatch describe-alarms --alarm-name-prefix {stack} --state-value ALARM",
-        f"3. shift traffic: point callers from http://{name}.{name}.svc to the {stack} FunctionUrl (IAM-signed)"
-        f" or QueueUrl output, then watch the switchyard_requests_total rate of namespace {name} fall to zero",
+        f"3. shift traffic: point callers from http://{name}.{ns}.svc to the {stack} FunctionUrl (IAM-signed)"
+        f" or QueueUrl output, then watch the switchyard_requests_total rate of namespace {ns} fall to zero",
         f"4. remove the old target: pulumi up   (the program no longer includes {name}: Pulumi deletes its objects)",
     ]

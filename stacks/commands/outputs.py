@@ -41,7 +41,14 @@ class Produced:
 
 
 def produce(
-    batch: Batch, *, profiles_dir: Path, cdk_out: Path, build_root: Path, cluster_settings: Any, progress=None
+    batch: Batch,
+    *,
+    profiles_dir: Path,
+    cdk_out: Path,
+    build_root: Path,
+    cluster_settings: Any,
+    secrets: Any = None,
+    progress=None,
 ) -> Produced:
     """Build contexts, the CDK assembly and the Kubernetes objects of every workload in `batch`."""
     say = progress or (lambda _text: None)
@@ -58,16 +65,20 @@ def produce(
     if kubernetes:
         from stacks.k8s import mocks
 
-        resources = mocks.run(batch, cluster_settings, build_root)
+        resources = mocks.run(batch, cluster_settings, build_root, secrets)
         groups = mocks.by_workload(resources, [w.name for w in kubernetes])
         produced.k8s_objects = {name: docs for name, docs in groups.items() if docs}
     return produced
 
 
-def cluster_settings(pulumi_stack: str | None) -> Any:
-    from stacks.k8s.settings import ClusterSettings, from_stack_file
+def cluster_settings(pulumi_stack: str | None) -> tuple[Any, Any]:
+    """The cluster settings and secrets `pulumi up` would use with that stack (defaults without one)."""
+    from stacks.k8s.settings import ClusterSettings, from_stack_file, secrets_from_stack_file
 
-    return from_stack_file(f"Pulumi.{pulumi_stack}.yaml") if pulumi_stack else ClusterSettings()
+    if not pulumi_stack:
+        return ClusterSettings(), None
+    stack_file = f"Pulumi.{pulumi_stack}.yaml"
+    return from_stack_file(stack_file), secrets_from_stack_file(stack_file)
 
 
 # --------------------------------------------------------------------------- staging

@@ -66,6 +66,7 @@ def to_json(w: Workload) -> dict[str, Any]:
                 "items": {k: round(v, 2) for k, v in d.kubernetes_cost.items.items()},
             },
         },
+        "kubernetes": _placement(w),
         "sizing": {
             "serverless": d.serverless.model_dump(mode="json"),
             "kubernetes": d.kubernetes.model_dump(mode="json"),
@@ -97,12 +98,21 @@ def render_table(batch: Batch) -> str:
             f"  cost:   serverless {_money(d.serverless_cost.total)}/month "
             f"({d.serverless.architecture}; other arch {_money(d.serverless_cost_other_arch.total)}), "
             f"kubernetes {_money(d.kubernetes_cost.total)}/month",
-            "  rules:",
         ]
+        if d.target is Target.kubernetes:
+            where = _placement(w)
+            out.append(f"  owns:   namespace {', '.join(where['namespaces'])}; reachable at {where['service']}")
+        out += ["  rules:"]
         out += [f"    {'*' if r.fired else '-'} {r.rule:<24} {r.detail}" for r in d.reasons]
         out += [f"  warning: {text}" for text in d.warnings]
     out += ["", "(* rule fired and shaped the decision or sizing; - checked, did not fire)"]
     return "\n".join(out)
+
+
+def _placement(w: Workload) -> dict[str, Any]:
+    from stacks.k8s.naming import placement
+
+    return placement(w.name, w.settings.platform.k8s_namespace_prefix)
 
 
 def render_changes(lock_file: Path, changes: list[lock.Change] | None) -> str:

@@ -46,6 +46,7 @@ ADDONS = "_cluster-addons.kubernetes.yaml"
 ASSET_HASH = re.compile(r"[0-9a-f]{64}")
 VERSION_ID = re.compile(r"(CurrentVersion[0-9A-F]{8})[0-9a-f]{32}")
 IMAGE_TAG = re.compile(r"(/[a-z0-9-]+):[0-9a-f]{16}$")
+PLAN_REVISION = "switchyard.dev/plan-revision"  # an annotation holding the plan's hash
 
 
 def normalised_template(template: dict[str, Any]) -> dict[str, Any]:
@@ -56,11 +57,14 @@ def normalised_template(template: dict[str, Any]) -> dict[str, Any]:
 
 
 def normalised_objects(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The image tag is the build context's content hash: out, so a code edit does not churn them."""
+    """Image tags (the build context's hash) and plan revisions (the plan's hash) out, so a code or
+    price edit does not churn them: the plan snapshot shows what changed."""
 
-    def walk(v: Any) -> Any:
+    def walk(v: Any, key: str | None = None) -> Any:
+        if key == PLAN_REVISION:
+            return "PLANREVISION"
         if isinstance(v, dict):
-            return {k: walk(x) for k, x in v.items()}
+            return {k: walk(x, k) for k, x in v.items()}
         if isinstance(v, list):
             return [walk(x) for x in v]
         if isinstance(v, str):
@@ -91,13 +95,15 @@ def render_snapshots(profiles_dir: Path, *, pulumi_stack: str | None = None) -> 
     if batch.failures or not batch.workloads:
         return {}, "", batch
     files: dict[str, str] = {f"{w.name}.plan.json": _json(_plan(w)) for w in batch.workloads}
+    settings, secrets = cluster_settings(pulumi_stack)
     with tempfile.TemporaryDirectory(prefix="switchyard-snapshot-") as tmp:
         produced = produce(
             batch,
             profiles_dir=profiles_dir,
             cdk_out=Path(tmp) / "cdk.out",
             build_root=Path(tmp) / "build",
-            cluster_settings=cluster_settings(pulumi_stack),
+            cluster_settings=settings,
+            secrets=secrets,
         )
         if produced.cdk_out is not None:
             from stacks.aws.app import PLATFORM_STACK  # aws-cdk-lib: only once Node.js is known to be there

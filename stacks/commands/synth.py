@@ -52,7 +52,7 @@ def run(
     written = not batch.failures and bool(batch.workloads)
 
     if written:
-        settings = cluster_settings(pulumi_stack)
+        settings, secrets = cluster_settings(pulumi_stack)
         profiles_dir = paths[0] if paths[0].is_dir() else paths[0].parent
         names = {w.name for w in batch.workloads}
         with staged(cdk_out, k8s_out, build_root) as (cdk_stage, k8s_stage, build_stage):
@@ -62,6 +62,7 @@ def run(
                 cdk_out=cdk_stage,
                 build_root=build_stage,
                 cluster_settings=settings,
+                secrets=secrets,
                 progress=progress,
             )
             from stacks.k8s import mocks

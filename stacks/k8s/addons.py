@@ -1,28 +1,83 @@
-"""Cluster add-ons as components, each a pinned helm.v3.Release: NVIDIA GPU Operator and KEDA."""
+"""Cluster add-ons as components, each a pinned helm.v3.Release: NVIDIA GPU Operator and KEDA.
+
+The platform team decides which the program installs (stack config installGpuOperator,
+installKeda, installNfd), for clusters that already run them. Add-ons are declared whether or not
+any workload needs them today, and are retained on delete: removing the last GPU workload, turning
+an add-on off or `pulumi destroy` never uninstalls a cluster service other tenants may rely on
+(uninstall it with helm by hand when nobody does).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from stacks.k8s.settings import ClusterSettings, GpuSharing
+from stacks.errors import SwitchyardError
+from stacks.k8s.naming import addon_ownership
+from stacks.k8s.settings import ClusterSettings
 from stacks.k8s.vendor import GPU_OPERATOR, GPU_RESOURCE, KEDA, Chart
+from stacks.pricebook import Platform
 
 TIME_SLICING_CONFIG = "switchyard-time-slicing"
 TIME_SLICING_KEY = "any"
+MIG_CONFIG = "switchyard-mig-config"
+MIG_CONFIG_KEY = "config.yaml"
+MIG_DISABLED = "all-disabled"
+# MIG instances of one profile that fit an 80 GB A100/H100 (NVIDIA MIG user guide, "Supported MIG Profiles").
+MIG_INSTANCES_PER_GPU = {"1g.10gb": 7, "2g.20gb": 3, "3g.40gb": 2, "4g.40gb": 1, "7g.80gb": 1}
+
+
+@dataclass(frozen=True)
+class GpuSharing:
+    """The one sharing mode of the cluster, as the platform settings (and so the plan) state it."""
+
+    mode: str  # none | time-slicing | mig
+    time_slicing_replicas: int
+    mig_strategy: str
+    mig_profiles: tuple[str, ...]  # profiles the workloads request, smallest first
+
+    @property
+    def mig_node_configs(self) -> dict[str, str]:
+        """profile -> the nvidia.com/mig.config value a node must carry to be cut that way."""
+        return {p: f"all-{p}" for p in self.mig_profiles}
+
+
+def gpu_sharing(platform: Platform, workloads: list[Any]) -> GpuSharing:
+    """The sharing mode from the platform settings; every GPU workload must agree with it."""
+    fields = ("gpu_sharing", "time_slicing_replicas", "mig_strategy")
+    base = tuple(getattr(platform, f) for f in fields)
+    for w in workloads:
+        if w.decision.kubernetes.gpu_type is None:
+            continue
+        mine = tuple(getattr(w.settings.platform, f) for f in fields)
+        if mine != base:
+            shown = ", ".join(f"{f}={v}" for f, v in zip(fields, mine, strict=True))
+            want = ", ".join(f"{f}={v}" for f, v in zip(fields, base, strict=True))
+            raise SwitchyardError(
+                f"{w.file}: overrides.platform: {shown} disagrees with the cluster's {want}\n"
+                "    allowed: one GPU sharing mode per cluster (the GPU Operator applies one to every node)\n"
+                "    hint: set it once in platform.yaml beside the profiles and remove it from the profile"
+            )
+    profiles = sorted(
+        {w.decision.kubernetes.mig_profile for w in workloads if w.decision.kubernetes.mig_profile},
+        key=lambda p: MIG_INSTANCES_PER_GPU.get(p, 0),
+        reverse=True,
+    )
+    return GpuSharing(*base, mig_profiles=tuple(profiles))
 
 
 def _namespace(
-    parent: pulumi.Resource, name: str, pod_security: str, opts: pulumi.ResourceOptions
+    parent: pulumi.Resource, addon: str, name: str, pod_security: str, opts: pulumi.ResourceOptions
 ) -> k8s.core.v1.Namespace:
     labels = {f"pod-security.kubernetes.io/{mode}": pod_security for mode in ("enforce", "audit", "warn")}
     return k8s.core.v1.Namespace(
-        f"{name}-namespace",
-        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels={**labels, "app.kubernetes.io/managed-by": "switchyard"}),
-        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(parent=parent)),
+        f"{addon}-namespace",
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels={**labels, **addon_ownership(addon)}),
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(parent=parent, retain_on_delete=True)),
     )
 
 
@@ -47,24 +102,50 @@ def _release(
         cleanup_on_fail=True,
         timeout=900,
         opts=pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(parent=parent, depends_on=[namespace, *(depends_on or [])])
+            opts,
+            pulumi.ResourceOptions(
+                parent=parent,
+                depends_on=[namespace, *(depends_on or [])],
+                # Other tenants' GPUs and autoscalers depend on it: leaving the program never uninstalls it.
+                retain_on_delete=True,
+            ),
         ),
     )
 
 
-def gpu_operator_values(settings: ClusterSettings) -> dict[str, Any]:
+def gpu_operator_values(settings: ClusterSettings, sharing: GpuSharing) -> dict[str, Any]:
     values: dict[str, Any] = {
         # Bare metal usually ships the driver and the container toolkit in the OS image; the
         # operator then only adds the device plugin, GPU Feature Discovery and DCGM.
         "driver": {"enabled": not settings.drivers_preinstalled},
         "toolkit": {"enabled": not settings.drivers_preinstalled},
-        "dcgmExporter": {"enabled": True},
+        "nfd": {"enabled": settings.install_nfd},
+        "dcgmExporter": {
+            "enabled": True,
+            # kube-prometheus-stack selects ServiceMonitors by label (release: <its release> by default)
+            "serviceMonitor": {"enabled": True, "additionalLabels": dict(settings.service_monitor_labels)},
+        },
     }
-    if settings.gpu_sharing is GpuSharing.time_slicing:
+    if sharing.mode == "time-slicing":
         values["devicePlugin"] = {"config": {"name": TIME_SLICING_CONFIG, "default": TIME_SLICING_KEY}}
-    elif settings.gpu_sharing is GpuSharing.mig:
-        values["mig"] = {"strategy": settings.mig_strategy}
+    elif sharing.mode == "mig":
+        values["mig"] = {"strategy": sharing.mig_strategy}
+        values["migManager"] = {"enabled": True, "config": {"name": MIG_CONFIG, "default": MIG_DISABLED}}
     return values
+
+
+def mig_parted_config(sharing: GpuSharing) -> dict[str, Any]:
+    """The MIG manager's configs: one `all-<profile>` per profile the workloads request.
+
+    A node is cut by labelling it nvidia.com/mig.config=all-<profile> (README, "GPU sharing");
+    unlabelled nodes keep MIG off.
+    """
+    configs: dict[str, Any] = {MIG_DISABLED: [{"devices": "all", "mig-enabled": False}]}
+    for profile, config in sharing.mig_node_configs.items():
+        configs[config] = [
+            {"devices": "all", "mig-enabled": True, "mig-devices": {profile: MIG_INSTANCES_PER_GPU[profile]}}
+        ]
+    return {"version": "v1", "mig-configs": configs}
 
 
 KEDA_VALUES: dict[str, Any] = {
@@ -73,40 +154,66 @@ KEDA_VALUES: dict[str, Any] = {
 
 
 class GpuOperator(pulumi.ComponentResource):
-    def __init__(self, name: str, settings: ClusterSettings, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        settings: ClusterSettings,
+        sharing: GpuSharing,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
         super().__init__("switchyard:k8s:GpuOperator", name, None, opts)
-        child = pulumi.ResourceOptions(provider=opts.provider if opts else None)
+        child = pulumi.ResourceOptions(
+            provider=opts.provider if opts else None, depends_on=opts.depends_on if opts else None
+        )
         # The operator's DaemonSets run privileged (driver, toolkit, device plugin): its namespace
         # must allow that, and nothing else is scheduled there.
-        self.namespace = _namespace(self, GPU_OPERATOR.namespace, "privileged", child)
+        self.namespace = _namespace(self, name, settings.gpu_operator_namespace, "privileged", child)
         depends: list[pulumi.Resource] = []
-        if settings.gpu_sharing is GpuSharing.time_slicing:
-            sharing = {
+        cm_opts = pulumi.ResourceOptions.merge(
+            child, pulumi.ResourceOptions(parent=self, depends_on=[self.namespace], retain_on_delete=True)
+        )
+        labels = addon_ownership(name)
+        if sharing.mode == "time-slicing":
+            config = {
                 "version": "v1",
                 "sharing": {
-                    "timeSlicing": {"resources": [{"name": GPU_RESOURCE, "replicas": settings.time_slicing_replicas}]}
+                    "timeSlicing": {"resources": [{"name": GPU_RESOURCE, "replicas": sharing.time_slicing_replicas}]}
                 },
             }
             depends.append(
                 k8s.core.v1.ConfigMap(
                     f"{name}-time-slicing",
-                    metadata=k8s.meta.v1.ObjectMetaArgs(name=TIME_SLICING_CONFIG, namespace=GPU_OPERATOR.namespace),
-                    data={TIME_SLICING_KEY: yaml.safe_dump(sharing, sort_keys=True)},
-                    opts=pulumi.ResourceOptions.merge(
-                        child, pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        name=TIME_SLICING_CONFIG, namespace=settings.gpu_operator_namespace, labels=labels
                     ),
+                    data={TIME_SLICING_KEY: yaml.safe_dump(config, sort_keys=True)},
+                    opts=cm_opts,
                 )
             )
-        self.release = _release(self, GPU_OPERATOR, gpu_operator_values(settings), self.namespace, child, depends)
+        elif sharing.mode == "mig":
+            depends.append(
+                k8s.core.v1.ConfigMap(
+                    f"{name}-mig-config",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        name=MIG_CONFIG, namespace=settings.gpu_operator_namespace, labels=labels
+                    ),
+                    data={MIG_CONFIG_KEY: yaml.safe_dump(mig_parted_config(sharing), sort_keys=False)},
+                    opts=cm_opts,
+                )
+            )
+        self.release = _release(
+            self, GPU_OPERATOR, gpu_operator_values(settings, sharing), self.namespace, child, depends
+        )
         self.register_outputs({"release": self.release.name})
 
 
 class Keda(pulumi.ComponentResource):
-    def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, settings: ClusterSettings, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("switchyard:k8s:Keda", name, None, opts)
-        child = pulumi.ResourceOptions(provider=opts.provider if opts else None)
-        self.namespace = _namespace(
-            self, KEDA.namespace, "restricted", child
-        )  # its chart sets a restricted-compliant context
+        child = pulumi.ResourceOptions(
+            provider=opts.provider if opts else None, depends_on=opts.depends_on if opts else None
+        )
+        # its chart sets a restricted-compliant security context
+        self.namespace = _namespace(self, name, settings.keda_namespace, "restricted", child)
         self.release = _release(self, KEDA, KEDA_VALUES, self.namespace, child)
         self.register_outputs({"release": self.release.name})

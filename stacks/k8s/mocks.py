@@ -13,11 +13,13 @@ from typing import Any
 import pulumi
 import yaml
 
-from stacks.k8s.settings import ClusterSettings
+from stacks.k8s.naming import WORKLOAD_LABEL
+from stacks.k8s.settings import ClusterSecrets, ClusterSettings
 from stacks.packaging import BUILD_ROOT
 from stacks.workloads import Batch
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+REDACTED = "<secret: in the Pulumi stack config>"
 
 
 @dataclass
@@ -39,7 +41,9 @@ class Recorder(pulumi.runtime.Mocks):
         return {}
 
 
-def run(batch: Batch, settings: ClusterSettings, build_root: Path = BUILD_ROOT) -> list[Registered]:
+def run(
+    batch: Batch, settings: ClusterSettings, build_root: Path = BUILD_ROOT, secrets: ClusterSecrets | None = None
+) -> list[Registered]:
     """Run `build()` under fresh mocks and wait for every registration to finish."""
     from stacks.k8s import program
 
@@ -48,24 +52,43 @@ def run(batch: Batch, settings: ClusterSettings, build_root: Path = BUILD_ROOT) 
 
     @pulumi.runtime.test
     def _go():
-        built = program.build(batch, settings, build_root)
-        return pulumi.Output.all(*[w.urn for w in built.values()])
+        built = program.build(batch, settings, build_root, secrets=secrets)
+        return pulumi.Output.all(*[r.urn for r in [*built.workloads.values(), *built.addons]])
 
     _go()
     return recorder.resources
 
 
 KIND_ORDER = [
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
     "Namespace",
     "ConfigMap",
+    "Secret",
     "ServiceAccount",
     "PersistentVolumeClaim",
     "Deployment",
     "Service",
     "PodDisruptionBudget",
     "NetworkPolicy",
+    "HTTPRoute",
+    "Ingress",
     "ScaledObject",
 ]
+
+
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's wire marker for a secret value
+
+
+def _plain(value: Any) -> Any:
+    """Secret values arrive wrapped in Pulumi's wire marker: unwrap them (they are redacted below)."""
+    if isinstance(value, dict):
+        if SECRET_SIG in value:
+            return _plain(value.get("value"))
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _ints(value: Any) -> Any:
@@ -100,19 +123,22 @@ def manifest(r: Registered) -> dict[str, Any]:
                 "values": i.get("values", {}),
             }
         )
-    keep = ("apiVersion", "kind", "metadata", "spec", "data", "automountServiceAccountToken")
-    return _ints({k: v for k, v in r.inputs.items() if k in keep})
+    keep = ("apiVersion", "kind", "metadata", "spec", "data", "stringData", "type", "automountServiceAccountToken")
+    doc = {k: _plain(v) for k, v in r.inputs.items() if k in keep}
+    if "stringData" in doc:  # secret values never leave Pulumi's (encrypted) state
+        doc["stringData"] = {k: REDACTED for k in doc["stringData"]}
+    return _ints(doc)
 
 
 def by_workload(resources: list[Registered], workload_names: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """Group objects per workload namespace; add-ons go under "cluster-addons"."""
+    """Group objects per workload (its ownership label); add-ons go under "cluster-addons"."""
     groups: dict[str, list[dict[str, Any]]] = {"cluster-addons": []}
     for r in resources:
         if not r.type.startswith("kubernetes:"):  # providers and our own components carry no object
             continue
         m = manifest(r)
-        ns = m.get("metadata", {}).get("namespace") or m.get("metadata", {}).get("name")
-        key = ns if (r.type != HELM_RELEASE and ns in workload_names) else "cluster-addons"
+        owner = (m.get("metadata", {}).get("labels") or {}).get(WORKLOAD_LABEL)
+        key = owner if (r.type != HELM_RELEASE and owner in workload_names) else "cluster-addons"
         groups.setdefault(key, []).append(m)
     return {name: sorted(docs, key=_order) for name, docs in groups.items()}
 

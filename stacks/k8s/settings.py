@@ -1,17 +1,27 @@
-"""Cluster settings: each default here, overridden by Pulumi stack config (namespace `switchyard`)."""
+"""Cluster settings: each default here, overridden by Pulumi stack config (namespace `switchyard`).
+
+Stack config carries plumbing only (contexts, registry, addresses, which add-ons to install):
+facts the decision and its cost depend on, such as the GPU sharing mode, live in the platform
+settings (`platform.yaml`, stacks/pricebook.py) and a stack that sets them is refused.
+"""
 
 from __future__ import annotations
 
-from enum import StrEnum
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from stacks.errors import SwitchyardError
+from stacks.k8s.vendor import GPU_OPERATOR, KEDA, KEDA_HTTP_NAMESPACE
 
-class GpuSharing(StrEnum):
-    none = "none"
-    time_slicing = "time-slicing"
-    mig = "mig"
+K8S_VERSION = r"^1\.(3[0-9]|[4-9][0-9])$"
+# Features the program uses only from the Kubernetes minor that has them on by default.
+FEATURES = {
+    "preStop sleep action": "1.30",  # the drain's preStop without a shell in the image
+    "ValidatingAdmissionPolicy v1": "1.30",  # the never-adopt guard
+    "Service trafficDistribution": "1.31",  # prefer endpoints close to the caller
+}
 
 
 class ClusterSettings(BaseModel):
@@ -19,55 +29,178 @@ class ClusterSettings(BaseModel):
 
     profiles: str = Field("profiles", description="directory of profiles, relative to the project root")
     kube_context: str | None = Field(None, description="kubeconfig context; the current context when unset")
+    min_kubernetes_version: str = Field(
+        "1.30",
+        pattern=K8S_VERSION,
+        description="oldest Kubernetes minor of the cluster, 1.30 or later (preStop sleep, ValidatingAdmissionPolicy v1); newer minors turn on features that need them",
+    )
     drivers_preinstalled: bool = Field(
         True, description="nodes have the NVIDIA driver and container toolkit (typical bare metal)"
     )
-    gpu_sharing: GpuSharing = Field(GpuSharing.none, description="none | time-slicing | mig")
-    time_slicing_replicas: int = Field(4, ge=2, le=48, description="workloads sharing one GPU with time-slicing")
-    mig_strategy: str = Field("single", pattern="^(single|mixed)$", description="GPU Operator MIG strategy")
+    install_gpu_operator: bool = Field(
+        True, description="install the NVIDIA GPU Operator (false: the cluster runs one)"
+    )
+    install_keda: bool = Field(True, description="install KEDA (false: the cluster runs one)")
+    install_nfd: bool = Field(
+        True, description="install Node Feature Discovery with the GPU Operator (false: the cluster runs NFD)"
+    )
+    gpu_operator_namespace: str = Field(GPU_OPERATOR.namespace, description="namespace of the GPU Operator")
+    keda_namespace: str = Field(KEDA.namespace, description="namespace of KEDA (and its HTTP add-on)")
+    monitoring_namespace: str = Field("monitoring", description="namespace of Prometheus (scrapes the pods)")
+    service_monitor_labels: dict[str, str] = Field(
+        default_factory=lambda: {"release": "kube-prometheus-stack"},
+        description="labels on the DCGM exporter ServiceMonitor so the cluster's Prometheus selects it",
+    )
     prometheus_address: str = Field(
         "http://prometheus-operated.monitoring.svc:9090", description="Prometheus that scrapes the serving pods"
     )
     image_registry: str = Field("registry.local:5000/switchyard", description="where built images are pushed")
     model_storage_class: str | None = Field(
-        None, description="storage class of the shared model cache (ReadWriteMany); the default class when unset"
+        None, description="storage class of the shared model cache; must offer ReadWriteMany (cephfs, nfs-csi, ...)"
     )
     weights_base_uri: str = Field(
         "s3://switchyard-models",
         description="where profiles with local weights have them uploaded (<base>/<name>/<version>/)",
     )
+    weights_endpoint_url: str | None = Field(
+        None, description="S3-compatible endpoint of the weights store (MinIO, Ceph RGW); AWS S3 when unset"
+    )
+    weights_region: str = Field("us-east-1", description="region the weights store expects in signatures")
+    weights_egress_cidrs: list[str] = Field(
+        default_factory=lambda: ["0.0.0.0/0"],
+        description="addresses the init container may reach the weights store at (narrow it to the store's)",
+    )
     redis_address: str = Field("redis.switchyard.svc:6379", description="queue for async workloads")
+    client_namespaces: list[str] = Field(
+        default_factory=list, description="namespaces whose pods may call the workloads inside the cluster"
+    )
+    expose: Literal["none", "gateway", "ingress"] = Field(
+        "none", description="reach workloads from outside: a Gateway API HTTPRoute or an Ingress per workload"
+    )
+    gateway_name: str = Field("switchyard", description="Gateway the HTTPRoutes attach to (expose: gateway)")
+    gateway_namespace: str = Field("gateway", description="namespace of that Gateway (its pods may call in)")
+    ingress_class: str = Field("nginx", description="IngressClass (expose: ingress)")
+    ingress_namespace: str = Field("ingress-nginx", description="namespace of the ingress controller's pods")
+    public_domain: str = Field(
+        "inference.example.com", description="external host of a workload: <name>.<public_domain>"
+    )
+
+    def supports(self, feature: str) -> bool:
+        need = tuple(int(x) for x in FEATURES[feature].split("."))
+        return tuple(int(x) for x in self.min_kubernetes_version.split(".")) >= need
+
+    @property
+    def queue_namespace(self) -> str | None:
+        """`redis.switchyard.svc:6379` -> `switchyard`; None for an address outside the cluster."""
+        host = self.redis_address.rsplit(":", 1)[0].split(".")
+        return host[1] if len(host) >= 3 and host[2] == "svc" else None
+
+    def addon_namespaces(self) -> dict[str, str]:
+        """Every namespace the program manages or is configured to use, by add-on."""
+        found = {
+            "GPU Operator": self.gpu_operator_namespace,
+            "KEDA": self.keda_namespace,
+            "KEDA HTTP add-on": self.keda_namespace or KEDA_HTTP_NAMESPACE,
+            "monitoring": self.monitoring_namespace,
+        }
+        if self.queue_namespace:
+            found["queue (Redis)"] = self.queue_namespace
+        if self.expose == "gateway":
+            found["Gateway"] = self.gateway_namespace
+        if self.expose == "ingress":
+            found["ingress controller"] = self.ingress_namespace
+        return found
+
+
+@dataclass(frozen=True)
+class ClusterSecrets:
+    """Secret stack config (`pulumi config set --secret`); Pulumi Outputs under `pulumi up`."""
+
+    api_key: Any = None
+    weights_access_key_id: Any = None
+    weights_secret_access_key: Any = None
 
 
 CONFIG_KEYS = {  # Pulumi config key -> field
     "profiles": "profiles",
     "kubeContext": "kube_context",
+    "minKubernetesVersion": "min_kubernetes_version",
     "driversPreinstalled": "drivers_preinstalled",
-    "gpuSharing": "gpu_sharing",
-    "timeSlicingReplicas": "time_slicing_replicas",
-    "migStrategy": "mig_strategy",
+    "installGpuOperator": "install_gpu_operator",
+    "installKeda": "install_keda",
+    "installNfd": "install_nfd",
+    "gpuOperatorNamespace": "gpu_operator_namespace",
+    "kedaNamespace": "keda_namespace",
+    "monitoringNamespace": "monitoring_namespace",
+    "serviceMonitorLabels": "service_monitor_labels",
     "prometheusAddress": "prometheus_address",
     "imageRegistry": "image_registry",
     "modelStorageClass": "model_storage_class",
     "weightsBaseUri": "weights_base_uri",
+    "weightsEndpointUrl": "weights_endpoint_url",
+    "weightsRegion": "weights_region",
+    "weightsEgressCidrs": "weights_egress_cidrs",
     "redisAddress": "redis_address",
+    "clientNamespaces": "client_namespaces",
+    "expose": "expose",
+    "gatewayName": "gateway_name",
+    "gatewayNamespace": "gateway_namespace",
+    "ingressClass": "ingress_class",
+    "ingressNamespace": "ingress_namespace",
+    "publicDomain": "public_domain",
+}
+SECRET_KEYS = {
+    "apiKey": "api_key",
+    "weightsAccessKeyId": "weights_access_key_id",
+    "weightsSecretAccessKey": "weights_secret_access_key",
+}
+# Facts the decision and cost read: they live in the platform settings, never in stack config.
+MOVED_TO_PLATFORM = {
+    "gpuSharing": "gpu_sharing",
+    "timeSlicingReplicas": "time_slicing_replicas",
+    "migStrategy": "mig_strategy",
 }
 
 
 def from_pulumi_config(config: Any) -> ClusterSettings:
     """Only the keys a stack sets are passed on: the defaults live in the model alone."""
+    for key, field in MOVED_TO_PLATFORM.items():
+        if config.get(key) is not None:
+            raise SwitchyardError(
+                f"stack config switchyard:{key} is no longer a cluster setting: the GPU sharing mode is a fact "
+                f"the plan and its cost depend on, so it lives in the platform settings\n"
+                f"    allowed: platform.{field} in platform.yaml beside the profiles\n"
+                f"    hint: pulumi config rm switchyard:{key}"
+            )
     present: dict[str, Any] = {}
     for key, field in CONFIG_KEYS.items():
         annotation = ClusterSettings.model_fields[field].annotation
         if annotation is bool:
             value = config.get_bool(key)
-        elif annotation is int:
-            value = config.get_int(key)
+        elif annotation in (list[str], dict[str, str]):
+            value = config.get_object(key)
         else:
             value = config.get(key)
         if value is not None:
             present[field] = value
-    return ClusterSettings(**present)
+    try:
+        return ClusterSettings(**present)
+    except ValidationError as exc:
+        lines = []
+        by_field = {v: k for k, v in CONFIG_KEYS.items()}
+        for e in exc.errors(include_url=False):
+            field = str(e["loc"][0]) if e["loc"] else ""
+            info = ClusterSettings.model_fields.get(field)
+            message = "is not in the allowed format" if e["type"] == "string_pattern_mismatch" else e["msg"]
+            lines.append(
+                f"stack config switchyard:{by_field.get(field, field)}: {message} (got {e.get('input')!r})"
+                + (f"\n    allowed: {info.description}" if info else "")
+            )
+        raise SwitchyardError("\n".join(lines)) from None
+
+
+def secrets_from_pulumi_config(config: Any) -> ClusterSecrets:
+    return ClusterSecrets(**{field: config.get_secret(key) for key, field in SECRET_KEYS.items()})
 
 
 class _StackFile:
@@ -88,18 +221,33 @@ class _StackFile:
         value = self.get(key)
         return None if value is None else int(value)
 
+    def get_object(self, key: str) -> Any:
+        return self.values.get(key)
+
+    def get_secret(self, key: str) -> Any:
+        # Encrypted values ({"secure": ...}) cannot be read here; a review render shows where they go.
+        return None if key not in self.values else f"<secret switchyard:{key}>"
+
 
 def from_stack_file(path: str) -> ClusterSettings:
     """Settings from a Pulumi stack file, so `switchyard synth` renders what `pulumi up` would create."""
-    import yaml
+    return _read_stack_file(path, from_pulumi_config)
 
-    from stacks.errors import SwitchyardError
+
+def secrets_from_stack_file(path: str) -> ClusterSecrets:
+    return _read_stack_file(path, secrets_from_pulumi_config)
+
+
+def _read_stack_file(path: str, read: Any) -> Any:
+    import yaml
 
     try:
         with open(path, encoding="utf-8") as fh:
             doc = yaml.safe_load(fh) or {}
-        return from_pulumi_config(_StackFile(doc.get("config") or {}))
+        return read(_StackFile(doc.get("config") or {}))
     except FileNotFoundError:
         raise SwitchyardError(f"{path}: no such Pulumi stack file") from None
+    except SwitchyardError as exc:
+        raise SwitchyardError(f"{path}: {exc}") from None
     except (ValueError, yaml.YAMLError) as exc:
         raise SwitchyardError(f"{path}: invalid stack settings: {exc}") from None

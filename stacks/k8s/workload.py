@@ -10,36 +10,23 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from stacks.decide import Workload
-from stacks.k8s.settings import ClusterSettings
-from stacks.k8s.vendor import (
-    AWS_CLI_IMAGE,
-    GPU_PRODUCT_LABEL,
-    GPU_PRODUCTS,
-    GPU_RESOURCE,
-    GPU_RUNTIME_CLASS,
-    GPU_TAINT_KEY,
-)
-from stacks.packaging import K8S_WEIGHTS_DIR, RUN_AS_UID, PackageSpec
+from stacks.k8s import security
+from stacks.k8s.exposure import expose
+from stacks.k8s.settings import ClusterSecrets, ClusterSettings
+from stacks.k8s.vendor import GPU_PRODUCT_LABEL, GPU_RUNTIME_CLASS, GPU_TAINT_KEY, gfd_products
+from stacks.k8s.weights_fetch import RUNTIME_CACHE, fetch_container
+from stacks.packaging import K8S_WEIGHTS_DIR, RUN_AS_UID, RUNTIME_CACHE_DIR, PackageSpec
 from stacks.profile import Mode
 
 PRESTOP_SECONDS = 10  # endpoints controllers and proxies stop routing before SIGTERM arrives
 DRAIN_MARGIN_SECONDS = 5
 STARTUP_PERIOD_SECONDS = 5
 STARTUP_MARGIN = 3  # the startup budget covers three times the estimated pod start
-MARKER = ".switchyard-complete"
 QUEUE_SUFFIX = ":queue"
+API_KEY_ENTRY = "api-key"
 
-FETCH_SCRIPT = f"""set -eu
-dest="$CACHE/$VERSION"
-if [ -f "$dest/{MARKER}" ]; then echo "weights $VERSION already cached"; exit 0; fi
-tmp="$CACHE/.tmp-$VERSION-$HOSTNAME"
-rm -rf "$tmp"
-aws s3 sync "$SOURCE" "$tmp" --only-show-errors --no-progress
-echo "$SOURCE" > "$tmp/{MARKER}"
-# Another replica may have finished first: its complete copy wins, ours is dropped.
-mv -T "$tmp" "$dest" 2>/dev/null || {{ rm -rf "$tmp"; test -f "$dest/{MARKER}"; }}
-echo "weights $VERSION cached"
-"""
+DEPLOY_TIMEOUT_MARGIN = 3  # `pulumi up` waits three estimated pod starts (image pull included) for a rollout
+DEPLOY_TIMEOUT_MIN_S = 600  # never below Pulumi's own 10 minutes
 
 
 @dataclass(frozen=True)
@@ -65,33 +52,52 @@ def polling_interval_s(p99_latency_ms: float) -> int:
     return 5 if p99_latency_ms <= 1000 else 15
 
 
+def deploy_timeout_s(pod_start_ms: float) -> int:
+    """How long `pulumi up` waits for a Deployment to become ready (Pulumi's default 10 minutes is
+    shorter than a first LLM start that pulls a 10 GB image and loads its weights)."""
+    return max(DEPLOY_TIMEOUT_MIN_S, math.ceil(pod_start_ms / 1000 * DEPLOY_TIMEOUT_MARGIN))
+
+
+def shm_size_gi(memory_mb: int) -> int:
+    """/dev/shm for vLLM (PyTorch passes tensors between its processes there): a quarter of the
+    replica's memory, which it counts against, from 1 to 16 GiB."""
+    return min(16, max(1, memory_mb // 1024 // 4))
+
+
 class InferenceWorkload(pulumi.ComponentResource):
     def __init__(
         self,
         w: Workload,
         image: WorkloadImage,
         settings: ClusterSettings,
+        *,
+        namespace: str,
+        ownership: dict[str, str],
+        secrets: ClusterSecrets,
         keda: pulumi.Resource | None,
         gpu_operator: pulumi.Resource | None,
+        guard: list[pulumi.Resource] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("switchyard:k8s:InferenceWorkload", w.name, None, opts)
         self.workload = w
         name = w.name
-        labels = _labels(name)
-        child = pulumi.ResourceOptions(parent=self)
+        selector = _labels(name)
+        labels = {**selector, **ownership}  # every object: who made it, from which profile and plan
 
         def opt(*depends: pulumi.Resource | None) -> pulumi.ResourceOptions:
             return pulumi.ResourceOptions(parent=self, depends_on=[d for d in depends if d is not None])
 
         def meta(obj_name: str) -> k8s.meta.v1.ObjectMetaArgs:
-            return k8s.meta.v1.ObjectMetaArgs(name=obj_name, namespace=name, labels=labels)
+            return k8s.meta.v1.ObjectMetaArgs(name=obj_name, namespace=namespace, labels=labels)
 
         restricted = {f"pod-security.kubernetes.io/{m}": "restricted" for m in ("enforce", "audit", "warn")}
+        # The program creates this namespace and owns everything in it; the cluster's never-adopt
+        # policy (security.NEVER_ADOPT_POLICY) refuses to label one that already exists.
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels={**labels, **restricted}),
-            opts=child,
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=namespace, labels={**labels, **restricted}),
+            opts=opt(*(guard or [])),  # created once the guard is in force
         )
         self.service_account = k8s.core.v1.ServiceAccount(
             f"{name}-serviceaccount",
@@ -99,6 +105,27 @@ class InferenceWorkload(pulumi.ComponentResource):
             automount_service_account_token=False,
             opts=opt(self.namespace),
         )
+        self.api_key = k8s.core.v1.Secret(
+            f"{name}-api-key",
+            metadata=meta(f"{name}-api-key"),
+            type="Opaque",
+            string_data=security.secret_data({API_KEY_ENTRY: secrets.api_key}),
+            opts=opt(self.namespace),
+        )
+        self.weights_credentials = None
+        if secrets.weights_access_key_id is not None:
+            self.weights_credentials = k8s.core.v1.Secret(
+                f"{name}-weights-credentials",
+                metadata=meta(f"{name}-weights-credentials"),
+                type="Opaque",
+                string_data=security.secret_data(
+                    {
+                        "AWS_ACCESS_KEY_ID": secrets.weights_access_key_id,
+                        "AWS_SECRET_ACCESS_KEY": secrets.weights_secret_access_key,
+                    }
+                ),
+                opts=opt(self.namespace),
+            )
         cache_gi = max(1, math.ceil(w.profile.model.weights_gb * 2.2))  # the current and previous version
         self.cache = k8s.core.v1.PersistentVolumeClaim(
             f"{name}-model-cache",
@@ -110,15 +137,23 @@ class InferenceWorkload(pulumi.ComponentResource):
             ),
             opts=opt(self.namespace),
         )
+        timeout = f"{deploy_timeout_s(w.decision.kubernetes.pod_start_ms)}s"
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata=meta(name),
-            spec=self._deployment_spec(w, image, labels, settings),
+            spec=self._deployment_spec(
+                w, image, selector, settings, has_credentials=self.weights_credentials is not None
+            ),
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[d for d in (self.namespace, self.cache, gpu_operator) if d is not None],
+                depends_on=[
+                    d
+                    for d in (self.namespace, self.cache, self.api_key, self.weights_credentials, gpu_operator)
+                    if d is not None
+                ],
                 # KEDA's HPA owns the replica count once the workload runs.
                 ignore_changes=["spec.replicas"],
+                custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout),
             ),
         )
         port = image.spec.port
@@ -126,8 +161,10 @@ class InferenceWorkload(pulumi.ComponentResource):
             f"{name}-service",
             metadata=meta(name),
             spec=k8s.core.v1.ServiceSpecArgs(
-                selector=labels,
+                selector=selector,
                 ports=[k8s.core.v1.ServicePortArgs(name="http", port=80, target_port="http", protocol="TCP")],
+                # kube-proxy prefers endpoints in the caller's zone (1.31+): no cross-zone hop per request
+                traffic_distribution="PreferClose" if settings.supports("Service trafficDistribution") else None,
             ),
             opts=opt(self.namespace),
         )
@@ -136,37 +173,37 @@ class InferenceWorkload(pulumi.ComponentResource):
             metadata=meta(name),
             # maxUnavailable (not minAvailable) so a node drain always makes progress, even at one replica.
             spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
-                max_unavailable=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels)
+                max_unavailable=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector)
             ),
             opts=opt(self.namespace),
         )
         self.network_policy = k8s.networking.v1.NetworkPolicy(
             f"{name}-networkpolicy",
             metadata=meta(name),
-            spec=k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
-                policy_types=["Ingress"],
-                # One port serves predictions and /metrics: callers and the Prometheus scraper.
-                ingress=[
-                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                        ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=port, protocol="TCP")]
-                    )
-                ],
+            spec=security.network_policy_spec(
+                selector, port, settings, uses_queue=w.profile.sla.mode is not Mode.sync and image.spec.flavor != "vllm"
             ),
             opts=opt(self.namespace),
         )
+        self.route = expose(name, namespace, labels, settings, opt(self.service))
         self.scaled_object = k8s.apiextensions.CustomResource(
             f"{name}-scaledobject",
             api_version="keda.sh/v1alpha1",
             kind="ScaledObject",
             metadata=meta(name),
-            spec=scaled_object_spec(w, image, settings),
+            spec=scaled_object_spec(w, image, settings, namespace),
             opts=opt(self.deployment, keda),
         )
         self.register_outputs({"namespace": self.namespace.metadata.name, "service": self.service.metadata.name})
 
     def _deployment_spec(
-        self, w: Workload, image: WorkloadImage, labels: dict[str, str], settings: ClusterSettings
+        self,
+        w: Workload,
+        image: WorkloadImage,
+        labels: dict[str, str],
+        settings: ClusterSettings,
+        *,
+        has_credentials: bool,
     ) -> k8s.apps.v1.DeploymentSpecArgs:
         k, spec, sla = w.decision.kubernetes, image.spec, w.profile.sla
         gpu = k.gpu_type is not None
@@ -174,9 +211,16 @@ class InferenceWorkload(pulumi.ComponentResource):
         weights_dir = f"{K8S_WEIGHTS_DIR}/{image.weights_version}"
         health, ready = ("/health", "/health") if vllm else ("/healthz", "/readyz")
         limits = {"cpu": f"{k.cpu_millicores}m", "memory": f"{k.memory_mb}Mi"}
-        if gpu:
-            limits[GPU_RESOURCE] = str(k.gpus_per_replica)
-        env = [k8s.core.v1.EnvVarArgs(name="WEIGHTS_DIR", value=weights_dir)]
+        if gpu and k.gpu_resource:
+            limits[k.gpu_resource] = str(k.gpus_per_replica)
+        api_key = k8s.core.v1.EnvVarSourceArgs(
+            secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=f"{w.name}-api-key", key=API_KEY_ENTRY)
+        )
+        env = [
+            k8s.core.v1.EnvVarArgs(name="WEIGHTS_DIR", value=weights_dir),
+            # vLLM reads VLLM_API_KEY; the custom server reads API_KEY. Both require it on predictions.
+            k8s.core.v1.EnvVarArgs(name="VLLM_API_KEY" if vllm else "API_KEY", value_from=api_key),
+        ]
         if w.profile.sla.mode is not Mode.sync and not vllm:
             env += [
                 k8s.core.v1.EnvVarArgs(name="QUEUE_URL", value=f"redis://{settings.redis_address}/0"),
@@ -204,39 +248,28 @@ class InferenceWorkload(pulumi.ComponentResource):
         ]
         mounts = [
             k8s.core.v1.VolumeMountArgs(name="model-cache", mount_path=K8S_WEIGHTS_DIR, read_only=True),
+            # HF / vLLM / compile caches: writable, shared by the replicas, kept across restarts
+            # (the init container creates the directory before this mount is made).
+            k8s.core.v1.VolumeMountArgs(name="model-cache", mount_path=RUNTIME_CACHE_DIR, sub_path=RUNTIME_CACHE),
             k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
         ]
         if vllm:  # PyTorch shares tensors between processes through /dev/shm
             volumes.append(
                 k8s.core.v1.VolumeArgs(
-                    name="dshm", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(medium="Memory", size_limit="8Gi")
+                    name="dshm",
+                    empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
+                        medium="Memory", size_limit=f"{shm_size_gi(k.memory_mb)}Gi"
+                    ),
                 )
             )
             mounts.append(k8s.core.v1.VolumeMountArgs(name="dshm", mount_path="/dev/shm"))
-        fetch = k8s.core.v1.ContainerArgs(
-            name="fetch-weights",
-            image=AWS_CLI_IMAGE,
-            command=["/bin/sh", "-c", FETCH_SCRIPT],
-            env=[
-                k8s.core.v1.EnvVarArgs(name="SOURCE", value=image.weights_source),
-                k8s.core.v1.EnvVarArgs(name="VERSION", value=image.weights_version),
-                k8s.core.v1.EnvVarArgs(name="CACHE", value=K8S_WEIGHTS_DIR),
-                k8s.core.v1.EnvVarArgs(name="HOME", value="/tmp"),
-            ],
-            # Credentials for the weights store, when the cluster needs them (IRSA-like setups don't).
-            env_from=[
-                k8s.core.v1.EnvFromSourceArgs(
-                    secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=f"{w.name}-weights-credentials", optional=True)
-                )
-            ],
-            resources=k8s.core.v1.ResourceRequirementsArgs(
-                requests={"cpu": "500m", "memory": "512Mi"}, limits={"cpu": "2", "memory": "1Gi"}
-            ),
+        fetch = fetch_container(
+            source=image.weights_source,
+            version=image.weights_version,
+            credentials_secret=f"{w.name}-weights-credentials" if has_credentials else None,
+            endpoint_url=settings.weights_endpoint_url,
+            region=settings.weights_region,
             security_context=no_privilege,
-            volume_mounts=[
-                k8s.core.v1.VolumeMountArgs(name="model-cache", mount_path=K8S_WEIGHTS_DIR),
-                k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
-            ],
         )
         probe = k8s.core.v1.HTTPGetActionArgs
         server = k8s.core.v1.ContainerArgs(
@@ -276,8 +309,12 @@ class InferenceWorkload(pulumi.ComponentResource):
                         node_selector_terms=[
                             k8s.core.v1.NodeSelectorTermArgs(
                                 match_expressions=[
+                                    # GFD renames the product label under sharing: "-SHARED"
+                                    # (time-slicing), "-MIG-<profile>" (MIG single strategy).
                                     k8s.core.v1.NodeSelectorRequirementArgs(
-                                        key=GPU_PRODUCT_LABEL, operator="In", values=GPU_PRODUCTS[k.gpu_type]
+                                        key=GPU_PRODUCT_LABEL,
+                                        operator="In",
+                                        values=gfd_products(k.gpu_type, k.gpu_product_suffix),
                                     )
                                 ]
                             )
@@ -325,10 +362,9 @@ class InferenceWorkload(pulumi.ComponentResource):
         )
 
 
-def scaled_object_spec(w: Workload, image: WorkloadImage, settings: ClusterSettings) -> dict[str, Any]:
+def scaled_object_spec(w: Workload, image: WorkloadImage, settings: ClusterSettings, ns: str) -> dict[str, Any]:
     k, p = w.decision.kubernetes, w.profile
     target = k.replica_concurrency * w.settings.platform.k8s_target_utilization
-    ns = w.name
     if p.sla.mode is not Mode.sync and image.spec.flavor != "vllm":
         trigger = {
             "type": "redis",

@@ -1,0 +1,121 @@
+"""Names on the cluster: which namespace a workload gets, which names it may never take, and the
+ownership labels every object carries.
+
+One function per question, shared by validation (`switchyard validate` refuses a profile whose
+namespace would land on a reserved one), the Pulumi program (which checks again against the
+add-on namespaces its stack config names) and `switchyard plan` (which lists what each workload
+owns and where it is reachable).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from stacks.k8s.vendor import GPU_OPERATOR, KEDA, KEDA_HTTP_NAMESPACE
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGER = "switchyard"
+WORKLOAD_LABEL = "switchyard.dev/workload"
+PROFILE_LABEL = "switchyard.dev/profile"
+PLAN_LABEL = "switchyard.dev/plan-revision"
+PROFILE_ANNOTATION = "switchyard.dev/profile-path"
+
+# Namespaces a workload may never be placed in, whatever the stack config says: the cluster's own.
+SYSTEM_NAMESPACES = ("default",)
+SYSTEM_PREFIX = "kube-"
+# Add-on namespaces at their defaults (stack config may name others: the program checks those too).
+DEFAULT_ADDON_NAMESPACES = {
+    "GPU Operator": GPU_OPERATOR.namespace,
+    "KEDA": KEDA.namespace,
+    "KEDA HTTP add-on": KEDA_HTTP_NAMESPACE,
+    "monitoring": "monitoring",
+    "queue (Redis)": "switchyard",
+}
+_LABEL_VALUE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def namespace_for(name: str, prefix: str) -> str:
+    """The one namespace a workload owns: the platform's prefix + its name."""
+    return f"{prefix}{name}"
+
+
+def reserved_reason(
+    name: str, prefix: str, addons: dict[str, str] | None = None, foreign: Iterable[str] = ()
+) -> str | None:
+    """Why a workload called `name` may not exist on the cluster, or None.
+
+    Both the bare name and the prefixed namespace are checked: the bare name is what the workload
+    is known by everywhere (Service, labels, AWS stack), and a prefix can be changed later.
+    """
+    addons = DEFAULT_ADDON_NAMESPACES if addons is None else addons
+    foreign = set(foreign)
+    for candidate in dict.fromkeys((name, namespace_for(name, prefix))):
+        if candidate.startswith(SYSTEM_PREFIX):
+            return f"namespace '{candidate}' is reserved for Kubernetes itself (kube-*)"
+        if candidate in SYSTEM_NAMESPACES:
+            return f"namespace '{candidate}' is the cluster's default namespace"
+        for addon, ns in sorted(addons.items()):
+            if candidate == ns:
+                return f"namespace '{candidate}' belongs to the {addon} add-on"
+        if candidate in foreign:
+            return f"namespace '{candidate}' is listed as foreign (platform k8s_foreign_namespaces)"
+    return None
+
+
+RESERVED_ALLOWED = (
+    "a name whose namespace is not kube-*, default, an add-on namespace (gpu-operator, keda, monitoring, "
+    "switchyard, ...) or one listed in platform k8s_foreign_namespaces"
+)
+
+
+def plan_revision(entry: dict) -> str:
+    """A short hash of the workload's plan-lock entry: which reviewed plan the objects came from."""
+    return hashlib.sha256(json.dumps(entry, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def label_value(text: str) -> str:
+    """A Kubernetes label value (63 chars of [A-Za-z0-9._-], alphanumeric at both ends)."""
+    value = _LABEL_VALUE.sub(".", text)[-63:].strip("._-")
+    return value or "none"
+
+
+def ownership(name: str, profile_file: Path, revision: str, root: Path) -> dict[str, str]:
+    """The labels every object of one workload carries (the same facts as the AWS tags)."""
+    rel = profile_file.name
+    for base in (root, Path.cwd()):  # the project root (pulumi up), or where `switchyard synth` runs
+        try:
+            rel = profile_file.resolve().relative_to(base.resolve()).as_posix()
+            break
+        except ValueError:
+            continue
+    return {
+        MANAGED_BY: MANAGER,
+        WORKLOAD_LABEL: name,
+        PROFILE_LABEL: label_value(rel),
+        PLAN_LABEL: revision,
+    }
+
+
+def addon_ownership(addon: str) -> dict[str, str]:
+    return {MANAGED_BY: MANAGER, "switchyard.dev/addon": label_value(addon)}
+
+
+def service_address(name: str, namespace: str, port: int = 80) -> str:
+    return (
+        f"http://{name}.{namespace}.svc.cluster.local:{port}"
+        if port != 80
+        else f"http://{name}.{namespace}.svc.cluster.local"
+    )
+
+
+def placement(name: str, prefix: str) -> dict[str, object]:
+    """What a kubernetes workload owns on the cluster and where callers reach it (for `switchyard plan`).
+
+    External URLs depend on the stack's `expose` setting; `pulumi stack output workloads` has them.
+    """
+    namespace = namespace_for(name, prefix)
+    return {"namespaces": [namespace], "service": service_address(name, namespace)}

@@ -1,0 +1,130 @@
+"""Who may reach a workload, what it may reach, and the guard that keeps Switchyard off what it does not own."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from stacks.k8s.naming import MANAGED_BY, MANAGER
+from stacks.k8s.settings import ClusterSettings
+
+NS_NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every namespace
+DNS_NAMESPACE = "kube-system"
+REDIS_PORT = 6379
+
+# A ValidatingAdmissionPolicy (GA in Kubernetes 1.30): the API server refuses any request that
+# puts Switchyard's managed-by label on a namespace that did not already carry it. Creating a
+# namespace is allowed; adopting an existing one (pulumi-kubernetes' upsert, a hand-written
+# `kubectl apply`) is not, so a workload can never take over, and later delete, a namespace it
+# did not create.
+NEVER_ADOPT_POLICY = "switchyard-never-adopt"
+NEVER_ADOPT_EXPRESSION = (
+    "request.operation != 'UPDATE' || "
+    f"!(has(object.metadata.labels) && '{MANAGED_BY}' in object.metadata.labels && "
+    f"object.metadata.labels['{MANAGED_BY}'] == '{MANAGER}') || "
+    f"(has(oldObject.metadata.labels) && '{MANAGED_BY}' in oldObject.metadata.labels && "
+    f"oldObject.metadata.labels['{MANAGED_BY}'] == '{MANAGER}')"
+)
+NEVER_ADOPT_MESSAGE = (
+    "Switchyard never adopts an existing namespace: this one was not created by Switchyard "
+    "(rename the workload, or remove the namespace yourself)"
+)
+
+
+def _peer(namespace: str) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+    return k8s.networking.v1.NetworkPolicyPeerArgs(
+        namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={NS_NAME_LABEL: namespace})
+    )
+
+
+def ingress_namespaces(settings: ClusterSettings) -> list[str]:
+    """Namespaces whose pods may call a workload: Prometheus, KEDA (HTTP add-on), the edge, clients."""
+    found = [settings.monitoring_namespace, settings.keda_namespace]
+    if settings.expose == "gateway":
+        found.append(settings.gateway_namespace)
+    elif settings.expose == "ingress":
+        found.append(settings.ingress_namespace)
+    return list(dict.fromkeys([*found, *settings.client_namespaces]))
+
+
+def network_policy_spec(
+    selector: dict[str, str], port: int, settings: ClusterSettings, *, uses_queue: bool
+) -> k8s.networking.v1.NetworkPolicySpecArgs:
+    np = k8s.networking.v1
+
+    def tcp(port: int) -> k8s.networking.v1.NetworkPolicyPortArgs:
+        return np.NetworkPolicyPortArgs(port=port, protocol="TCP")
+
+    weights_port, weights_peers = 443, []
+    if settings.weights_endpoint_url:
+        url = urlsplit(settings.weights_endpoint_url)
+        weights_port = url.port or (80 if url.scheme == "http" else 443)
+        host = (url.hostname or "").split(".")
+        if len(host) >= 3 and host[2] == "svc":  # an in-cluster store (MinIO, Ceph RGW): its namespace
+            weights_peers.append(_peer(host[1]))
+    egress = [
+        # DNS, to the cluster's resolver only
+        np.NetworkPolicyEgressRuleArgs(
+            to=[_peer(DNS_NAMESPACE)],
+            ports=[np.NetworkPolicyPortArgs(port=53, protocol="UDP"), tcp(53)],
+        ),
+        # the weights store (the init container); NetworkPolicy has no host names, so CIDRs
+        np.NetworkPolicyEgressRuleArgs(
+            to=[
+                *weights_peers,
+                *(np.NetworkPolicyPeerArgs(ip_block=np.IPBlockArgs(cidr=c)) for c in settings.weights_egress_cidrs),
+            ],
+            ports=[tcp(weights_port)],
+        ),
+    ]
+    if uses_queue and settings.queue_namespace:
+        egress.append(np.NetworkPolicyEgressRuleArgs(to=[_peer(settings.queue_namespace)], ports=[tcp(REDIS_PORT)]))
+    return np.NetworkPolicySpecArgs(
+        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+        policy_types=["Ingress", "Egress"],
+        # One port serves predictions and /metrics: the configured callers and the scraper.
+        ingress=[
+            np.NetworkPolicyIngressRuleArgs(
+                from_=[_peer(ns) for ns in ingress_namespaces(settings)],
+                ports=[tcp(port)],
+            )
+        ],
+        egress=egress,
+    )
+
+
+def never_adopt_guard(opts: pulumi.ResourceOptions, labels: dict[str, str]) -> list[pulumi.Resource]:
+    """The cluster-wide admission policy and its binding (protected: they guard every tenant)."""
+    ar = k8s.admissionregistration.v1
+    keep = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(retain_on_delete=True))
+    policy = ar.ValidatingAdmissionPolicy(
+        NEVER_ADOPT_POLICY,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=NEVER_ADOPT_POLICY, labels=labels),
+        spec=ar.ValidatingAdmissionPolicySpecArgs(
+            failure_policy="Fail",
+            match_constraints=ar.MatchResourcesArgs(
+                resource_rules=[
+                    ar.NamedRuleWithOperationsArgs(
+                        api_groups=[""], api_versions=["v1"], operations=["UPDATE"], resources=["namespaces"]
+                    )
+                ]
+            ),
+            validations=[ar.ValidationArgs(expression=NEVER_ADOPT_EXPRESSION, message=NEVER_ADOPT_MESSAGE)],
+        ),
+        opts=keep,
+    )
+    binding = ar.ValidatingAdmissionPolicyBinding(
+        f"{NEVER_ADOPT_POLICY}-binding",
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=NEVER_ADOPT_POLICY, labels=labels),
+        spec=ar.ValidatingAdmissionPolicyBindingSpecArgs(policy_name=NEVER_ADOPT_POLICY, validation_actions=["Deny"]),
+        opts=pulumi.ResourceOptions.merge(keep, pulumi.ResourceOptions(depends_on=[policy])),
+    )
+    return [policy, binding]
+
+
+def secret_data(values: dict[str, Any]) -> dict[str, Any]:
+    """string_data for a Secret, each value kept secret in Pulumi's state."""
+    return {k: pulumi.Output.secret(v) for k, v in values.items() if v is not None}

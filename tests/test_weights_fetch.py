@@ -1,0 +1,144 @@
+"""The init container's fetch script, run for real: awscli against a local S3-compatible server (moto)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from stacks.k8s.weights_fetch import FETCH_SCRIPT, MARKER
+
+moto_server = pytest.importorskip("moto.server")
+boto3 = pytest.importorskip("boto3")
+AWS = shutil.which("aws", path=str(Path(sys.executable).parent)) or shutil.which("aws")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(180),
+    pytest.mark.skipif(AWS is None, reason="awscli is not installed (pip install awscli)"),
+]
+BUCKET = "weights"
+FILES = 120
+
+
+@pytest.fixture(scope="module")
+def s3():
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    client = boto3.client(
+        "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
+    )
+    client.create_bucket(Bucket=BUCKET)
+    for version in ("v1", "v2", "v3"):
+        for i in range(FILES):
+            client.put_object(
+                Bucket=BUCKET, Key=f"model/{version}/shard-{i:03d}.bin", Body=f"{version}:{i}".encode() * 4096
+            )
+    yield endpoint
+    server.stop()
+
+
+def fetch(endpoint: str, cache: Path, version: str, host: str, **extra: str) -> subprocess.Popen:
+    env = {
+        "PATH": f"{Path(AWS).parent}{os.pathsep}{os.environ['PATH']}",
+        "SOURCE": f"s3://{BUCKET}/model/{version}/",
+        "VERSION": version,
+        "CACHE": str(cache),
+        "HOSTNAME": host,
+        "HOME": str(cache.parent),
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        **extra,
+    }
+    return subprocess.Popen(
+        ["/bin/sh", "-c", FETCH_SCRIPT],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def complete(cache: Path, version: str) -> bool:
+    d = cache / version
+    files = sorted(p.name for p in d.iterdir()) if d.is_dir() else []
+    return MARKER in files and len(files) == FILES + 1
+
+
+def test_two_replicas_at_once_leave_one_complete_copy_and_nobody_sees_a_partial_one(s3, tmp_path):
+    cache = tmp_path / "models"
+    cache.mkdir()
+    seen_partial = []
+    stop = threading.Event()
+
+    def watch():  # what a server container would see at any moment: the version dir is whole or absent
+        while not stop.is_set():
+            d = cache / "v1"
+            if d.exists() and not complete(cache, "v1"):
+                seen_partial.append(sorted(p.name for p in d.iterdir()))
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    procs = [fetch(s3, cache, "v1", host) for host in ("replica-a", "replica-b")]
+    outputs = [p.communicate(timeout=120)[0].decode() for p in procs]
+    stop.set()
+    watcher.join()
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert seen_partial == []
+    assert complete(cache, "v1")
+    assert (cache / "v1" / "shard-007.bin").read_bytes() == b"v1:7" * 4096
+    assert sorted(p.name for p in cache.iterdir()) == [".runtime", "v1"]  # no temp directory left
+
+
+def test_a_killed_copy_is_never_used_and_is_collected_with_old_versions(s3, tmp_path):
+    cache = tmp_path / "models"
+    cache.mkdir()
+    assert fetch(s3, cache, "v1", "a").wait(timeout=120) == 0
+    # a replica killed mid-copy (OOM, node loss) leaves its temporary directory behind
+    slow = tmp_path / "aws-config"
+    slow.write_text("[default]\ns3 =\n  max_concurrent_requests = 1\n")
+    victim = fetch(s3, cache, "v2", "killed", AWS_CONFIG_FILE=str(slow))
+    tmp = cache / ".tmp-v2-killed"
+    deadline = time.monotonic() + 60
+    while not (tmp.is_dir() and len(list(tmp.iterdir())) >= 3) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait()
+    assert tmp.is_dir() and not (cache / "v2").exists()  # partial, and never in place
+    # the next replica ignores it and makes its own complete copy
+    assert fetch(s3, cache, "v2", "b").wait(timeout=120) == 0
+    assert complete(cache, "v2") and tmp.is_dir()  # too recent to be called stale yet
+    # an hour later, a third version arrives; a live copy of another replica is in progress
+    hour_ago = time.time() - 3600
+    for p in [tmp, *tmp.rglob("*")]:
+        os.utime(p, (hour_ago, hour_ago))
+    for version, age in (("v1", 7200), ("v2", 3600)):
+        os.utime(cache / version / MARKER, (time.time() - age, time.time() - age))
+    live = cache / ".tmp-v3-other"
+    live.mkdir()
+    (live / "shard-000.bin").write_bytes(b"in progress")
+    assert fetch(s3, cache, "v3", "c").wait(timeout=120) == 0
+    names = sorted(p.name for p in cache.iterdir())
+    # v3 (ours) and v2 (the previous rollout's pods still read it) stay; v1 and the dead copy go
+    assert names == [".runtime", ".tmp-v3-other", "v2", "v3"]
+    assert complete(cache, "v2") and complete(cache, "v3")
+
+
+def test_an_empty_source_is_an_error_not_an_empty_version(s3, tmp_path):
+    cache = tmp_path / "models"
+    cache.mkdir()
+    proc = fetch(s3, cache, "v9", "a")
+    out = proc.communicate(timeout=60)[0].decode()
+    assert proc.returncode != 0 and "no weights at s3://weights/model/v9/" in out
+    assert not (cache / "v9").exists() and not list(cache.glob(".tmp-*"))
