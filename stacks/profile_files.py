@@ -8,6 +8,7 @@ on Kubernetes, a 2 TB pod). Each rule yields errors.Hit; the loader adds file an
 from __future__ import annotations
 
 import ast
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from stacks.pricebook import Settings
 from stacks.profile import Gpu, Preset, Profile, Target
 
 ENTRYPOINT_MAX_BYTES = 1024 * 1024
+WALK_LIMIT = 10_000  # entries looked at under a weights or code directory: a bound, not a quota
 ENTRYPOINT_ALLOWED = "a Python file defining load(weights_dir) and predict(model, inputs)"
 FUNCTIONS = (("load", 1, "load(weights_dir)"), ("predict", 2, "predict(model, inputs)"))
 
@@ -32,6 +34,15 @@ def file_problems(p: Profile, settings: Settings, profile_file: Path) -> Iterato
         else:
             for problem in entrypoint_problems(path):
                 yield Hit(("model", "entrypoint"), problem, ENTRYPOINT_ALLOWED)
+            # Every .py file beside the entrypoint is copied into the image: none may lead outside.
+            link = _link_out(root, path.parent, suffix=".py")
+            if link:
+                yield Hit(
+                    ("model", "entrypoint"),
+                    f"{link} is copied into the image but leads outside the profile's directory",
+                    "files inside the profile's directory",
+                    "copy the file instead of linking it",
+                )
     if not m.weights_in_s3:
         yield from _local_weights(root, m.weights)
     yield from _fits_the_platform(p, settings)
@@ -91,6 +102,31 @@ def _local_weights(root: Path, weights: str) -> Iterator[Hit]:
         )
     elif not any(child.is_file() for child in path.rglob("*")):
         yield Hit(loc, f"local weights directory {show(weights)} holds no files", allowed, None)
+    else:
+        link = _link_out(root, path)
+        if link:
+            yield Hit(
+                loc, f"{link} leads outside the profile's directory", allowed, "copy the file instead of linking it"
+            )
+
+
+def _link_out(root: Path, directory: Path, suffix: str | None = None) -> Path | None:
+    """The first symbolic link under `directory` (bounded walk) that resolves outside `root`."""
+    top = root.resolve()
+    seen = 0
+    for current, dirs, files in os.walk(directory):
+        for name in [*dirs, *files]:
+            seen += 1
+            if seen > WALK_LIMIT:
+                return None
+            entry = Path(current) / name
+            if not entry.is_symlink() or (suffix and not name.endswith(suffix) and name not in dirs):
+                continue
+            try:
+                entry.resolve().relative_to(top)
+            except (ValueError, OSError, RuntimeError):
+                return entry
+    return None
 
 
 def _typo_hint(path: Path) -> str | None:

@@ -329,3 +329,21 @@ def test_a_decision_that_overflows_is_a_located_error_not_invalid_json(project, 
     code, err = check_run(project)
     assert code == 1
     assert "p.yaml:1: the numbers of this profile and its overrides make utilization overflow" in err
+
+
+@pytest.mark.parametrize("where", ["weights", "code"])
+def test_a_link_out_of_the_directory_inside_weights_or_code_is_refused(project, tmp_path_factory, where):
+    secret = tmp_path_factory.mktemp("outside") / "secret.txt"
+    secret.write_text("do not ship me")
+    weights = project / "weights"
+    weights.mkdir()
+    (weights / "real.bin").write_bytes(b"\0")
+    if where == "weights":
+        (weights / "more.bin").symlink_to(secret)
+    else:
+        (project / "helpers.py").symlink_to(secret)  # every .py beside the entrypoint goes into the image
+    (project / "p.yaml").write_text(edit("weights: s3://acme-models/demo/v1/", "weights: weights/"))
+    code, err = check_run(project)
+    assert code == 2
+    assert ("more.bin" if where == "weights" else "helpers.py") in err
+    assert "leads outside the profile's directory" in err
