@@ -16,11 +16,11 @@ from stacks.errors import DecisionError
 from stacks.loader import LoadedProfile
 from stacks.pricebook import Settings
 from stacks.profile import Gpu, Mode, Profile, Target
-from stacks.sizing import KubernetesSizing, ServerlessSizing, gpu_memory_gb, kubernetes, serverless
+from stacks.rules_serverless import serverless_limits, serverless_rules, serverless_warnings
+from stacks.sizing import LAMBDA_MAX_IMAGE_GB, KubernetesSizing, ServerlessSizing, gpu_memory_gb, kubernetes, serverless
 
 # Lambda's hard limits (AWS Lambda quotas page): these are not adjustable.
 LAMBDA_MAX_MEMORY_MB = 10240
-LAMBDA_MAX_IMAGE_GB = 10.0
 LAMBDA_MAX_TIMEOUT_S = 900
 
 
@@ -111,14 +111,14 @@ def decide(loaded: LoadedProfile) -> Workload:
     p, settings = loaded.profile, loaded.settings
     prices, platform = settings.prices, settings.platform
     u = p.utilization
-    s = serverless(p, platform)
+    s = serverless(p, platform, prices)
     k = kubernetes(p, platform)
     s_cost = serverless_cost(p, s, prices, platform)
     other_arch = "arm64" if s.architecture == "x86_64" else "x86_64"
     s_cost_other = serverless_cost(p, s, prices, platform, architecture=other_arch)
     k_cost = kubernetes_cost(k, prices, platform)
 
-    reasons = _hard_limits(p, s)
+    reasons = _hard_limits(p, s) + serverless_limits(p, settings)
     limits_hit = [r for r in reasons if r.fired]
     warnings: list[str] = []
 
@@ -164,7 +164,8 @@ def decide(loaded: LoadedProfile) -> Workload:
     cs = s.cold_start
     cold_text = (
         f"Lambda cold start ~{cs.total_ms:,.0f} ms (init {cs.base_ms:,.0f} + image {s.image_gb:g} GB "
-        f"{cs.image_ms:,.0f} + weights {p.model.weights_gb:g} GB from EFS at {platform.efs_read_mb_per_s:g} MB/s "
+        f"{cs.image_ms:,.0f} + weights {p.model.weights_gb:g} GB "
+        f"{'in the image' if s.weights_in_image else f'from EFS at {platform.efs_read_mb_per_s:g} MB/s'} "
         f"{cs.weights_ms:,.0f})"
     )
     if s.provisioned:
@@ -202,6 +203,7 @@ def decide(loaded: LoadedProfile) -> Workload:
             )
         )
 
+    reasons += serverless_rules(p, s, settings)
     warm_for_start = k.pod_start_ms > p.sla.cold_start_budget_ms
     reasons.append(
         Reason(
@@ -263,6 +265,7 @@ def decide(loaded: LoadedProfile) -> Workload:
             warnings.append(
                 f"target {target.value} costs {_usd(chosen)}/month; {cheaper.value} would cost {_usd(other)}/month"
             )
+    warnings += serverless_warnings(reasons, target)
     reasons.append(
         Reason(rule="target", fired=True, detail=_target_sentence(p.target, target, limits_hit, sla_misses, cheaper))
     )

@@ -35,9 +35,10 @@ IMAGES = {
     "gpu": "nvidia/cuda:12.4.1-runtime-ubuntu22.04",
     "vllm": VLLM_IMAGE,
 }
-RUNTIME_REQUIREMENTS = {"kubernetes": ["prometheus-client==0.21.1"], "serverless": []}
+RUNTIME_REQUIREMENTS = {"kubernetes": ["prometheus-client==0.21.1"], "serverless": ["aws-lambda-powertools==3.37.0"]}
 QUEUE_REQUIREMENTS = ["redis==5.2.1"]  # the Kubernetes queue worker (async and both modes)
 LAMBDA_WEIGHTS_DIR = "/mnt/models"  # the EFS access point's mount path (must be under /mnt)
+LAMBDA_IMAGE_WEIGHTS_DIR = "/opt/switchyard/weights"  # small local weights baked into the image
 K8S_WEIGHTS_DIR = "/models"  # the model cache volume's mount path
 SERVER_PORT = 8080
 VLLM_PORT = 8000
@@ -66,6 +67,8 @@ class PackageSpec:
     max_batch: int
     healthcheck_start_s: int
     vllm_argv: tuple[str, ...]
+    weights_in_image: bool = False  # serverless: the build context holds weights/ and the image copies it
+    queue: bool = False  # async or both: the handler takes SQS batches
 
 
 def _env() -> jinja2.Environment:
@@ -104,8 +107,9 @@ def spec_for(w: Workload, target: Target | None = None) -> PackageSpec:
     target = target or w.target
     p = w.profile
     vllm = p.model.preset is Preset.vllm
+    baked = target is Target.serverless and w.decision.serverless.weights_in_image
     if target is Target.serverless:
-        flavor, weights_dir, port = "lambda", LAMBDA_WEIGHTS_DIR, SERVER_PORT
+        flavor, weights_dir, port = "lambda", LAMBDA_IMAGE_WEIGHTS_DIR if baked else LAMBDA_WEIGHTS_DIR, SERVER_PORT
     else:
         flavor = "vllm" if vllm else ("gpu" if uses_gpu_on_kubernetes(p) else "cpu")
         weights_dir, port = K8S_WEIGHTS_DIR, VLLM_PORT if vllm else SERVER_PORT
@@ -149,6 +153,8 @@ def spec_for(w: Workload, target: Target | None = None) -> PackageSpec:
         max_batch=MAX_BATCH,
         healthcheck_start_s=max(30, int(w.decision.kubernetes.pod_start_ms / 1000 * 2)),
         vllm_argv=tuple(argv),
+        weights_in_image=baked,
+        queue=p.sla.mode is not Mode.sync,
     )
 
 
@@ -202,6 +208,10 @@ def render(w: Workload, out_root: Path = BUILD_ROOT, target: Target | None = Non
     """Write build/<name>/ for the workload's target (or the one given). Returns its path."""
     spec = spec_for(w, target)
     user_files = _user_code(check_entrypoint(w)) if spec.flavor != "vllm" else {}
+    weight_files: dict[str, Path] = {}
+    if spec.weights_in_image:
+        root = (w.file.parent / w.profile.model.weights).resolve()
+        weight_files = {f"weights/{p.relative_to(root).as_posix()}": p for p in sorted(root.rglob("*")) if p.is_file()}
     try:
         texts = _files(w, spec)
     except jinja2.UndefinedError as exc:  # a template bug, but name the workload
@@ -217,6 +227,10 @@ def render(w: Workload, out_root: Path = BUILD_ROOT, target: Target | None = Non
         for rel, src in sorted(user_files.items()):
             if src.suffix in _WEIGHT_SUFFIXES:
                 continue
+            dest = staging / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(src.read_bytes())
+        for rel, src in weight_files.items():
             dest = staging / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_bytes(src.read_bytes())

@@ -88,6 +88,11 @@ class PriceBook(BaseModel):
         gt=0,
         description="Hourly cost of one dedicated CPU node (see platform cpu_node_*). Assumption: amortised 16 vCPU / 64 GB bare-metal node.",
     )
+    ecr_storage_gb_month_usd: float = Field(
+        0.10,
+        ge=0,
+        description="ECR private repository storage, per GB-month (Lambda images). Source: Amazon ECR pricing, us-east-1.",
+    )
 
 
 class Platform(BaseModel):
@@ -220,6 +225,52 @@ class Platform(BaseModel):
         gt=0,
         le=24,
         description="Published break-even of per-second billing vs reserved capacity (seed article 001). Reported, not enforced.",
+    )
+    # Serverless operations (issue 12): quotas, weights access, alarms, retention, small-model images.
+    lambda_unreserved_concurrency: int = Field(
+        100,
+        ge=0,
+        description="Concurrency Lambda keeps unreserved in every account and region (AWS: 100); reservations across workloads must leave it.",
+    )
+    weights_bucket_region: str | None = Field(
+        None,
+        pattern=r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]$",
+        description="Region of the S3 bucket holding s3:// weights; unset means the platform region. Serverless reaches S3 only through the VPC's gateway endpoint, which serves its own region.",
+    )
+    weights_kms_key_arn: str | None = Field(
+        None,
+        pattern=r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$",
+        description="KMS key that encrypts s3:// weights (SSE-KMS); the weights sync is granted kms:Decrypt on it through S3 only.",
+    )
+    alarm_topic_arn: str | None = Field(
+        None,
+        pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$",
+        description="Existing SNS topic every serverless alarm notifies; unset creates an encrypted topic in the platform stack.",
+    )
+    alarm_emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = Field(
+        default_factory=list,
+        description="Email addresses subscribed to the created alarm topic (each confirms by email); ignored with alarm_topic_arn.",
+    )
+    results_retention_days: int = Field(
+        30, ge=1, le=3650, description="Days async results stay in a workload's results bucket before S3 expires them."
+    )
+    access_log_retention_days: int = Field(
+        365, ge=1, le=3650, description="Days S3 server access logs stay in the platform's access-log bucket."
+    )
+    queue_retention_days: int = Field(
+        4,
+        ge=1,
+        le=13,
+        description="Days an unprocessed message stays in a workload's queue (SQS default 4). The DLQ keeps 14 days (the SQS maximum), longer, because SQS ages a dead letter from its first enqueue.",
+    )
+    queue_oldest_message_alarm_s: int = Field(
+        3600, ge=60, description="Alarm when the oldest message in a workload's queue is older than this many seconds."
+    )
+    image_weights_max_gb: float = Field(
+        1.0,
+        ge=0,
+        le=10,
+        description="Local weights up to this size may be baked into the Lambda image (no VPC, EFS or copy) when that starts faster and costs less; 0 disables. Assumption: larger images slow pushes and deploys.",
     )
 
 

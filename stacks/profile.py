@@ -10,16 +10,17 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from typing import Annotated, Any, get_args, get_origin
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from packaging.requirements import InvalidRequirement, Requirement
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, field_validator
 
 from stacks.pricebook import Platform, PriceBook
 
 SCHEMA_FILE = "schema.json"
 DNS_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 ACCELERATOR = r"^[A-Za-z0-9][A-Za-z0-9-]*:[1-9][0-9]*$"
-ACTIVE_WINDOW = r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-4]):[0-5][0-9] UTC$"
+ACTIVE_WINDOW = r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-4]):[0-5][0-9] (UTC|[A-Za-z]+(/[A-Za-z0-9_+-]+)+)$"
 S3_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(/.*)?$")
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
@@ -187,18 +188,33 @@ class Utilization(BaseModel):
     active_window: str | None = Field(
         None,
         pattern=ACTIVE_WINDOW,
-        description='daily window with traffic as "HH:MM-HH:MM UTC", e.g. "08:00-18:00 UTC"',
+        description='daily window with traffic as "HH:MM-HH:MM ZONE", ZONE UTC or an IANA time zone, e.g. "08:00-18:00 UTC" or "08:00-18:00 Europe/Berlin"',
     )
     inference_ms: Number = Field(
         ..., ge=0.01, le=86_400_000, description="average time of one prediction in ms, 0.01-86,400,000"
     )
 
+    @field_validator("active_window")
+    @classmethod
+    def _known_time_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            zone = value.split(" ", 1)[1]
+            try:
+                ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone '{zone}': use UTC or an IANA name such as Europe/Berlin") from None
+        return value
+
     def window_minutes(self) -> tuple[int, int] | None:
-        """(start, end) as minutes after 00:00 UTC; end may be <= start for a window across midnight."""
+        """(start, end) as minutes after 00:00 in window_timezone(); end may be <= start across midnight."""
         if not self.active_window:
             return None
-        start, end = self.active_window.removesuffix(" UTC").split("-")
+        start, end = self.active_window.split(" ", 1)[0].split("-")
         return int(start[:2]) * 60 + int(start[3:]), int(end[:2]) * 60 + int(end[3:])
+
+    def window_timezone(self) -> str:
+        """The window's time zone: "UTC" or an IANA name (schedules are set in it, DST included)."""
+        return self.active_window.split(" ", 1)[1] if self.active_window else "UTC"
 
     def window_length_hours(self) -> float | None:
         window = self.window_minutes()

@@ -8,6 +8,7 @@ from stacks import vllm_args
 from stacks.k8s.naming import RESERVED_ALLOWED, reserved_reason
 from stacks.pricebook import Settings
 from stacks.profile import S3_URI, Endpoint, Gpu, Mode, Preset, Profile
+from stacks.rules_serverless import name_problems
 
 HTTP_API_MAX_TIMEOUT_S = 29  # API Gateway's integration timeout for HTTP APIs is 30 s
 
@@ -20,6 +21,7 @@ def cross_field_problems(p: Profile, settings: Settings) -> list[RuleHit]:
 
 def _rules(p: Profile, settings: Settings) -> Iterator[RuleHit]:
     m, sla, u = p.model, p.sla, p.utilization
+    yield from name_problems(p)  # the stack-name collision rule lives with the serverless rules
 
     platform = settings.platform
     reserved = reserved_reason(p.name, platform.k8s_namespace_prefix, foreign=platform.k8s_foreign_namespaces)

@@ -10,10 +10,11 @@ import math
 
 from pydantic import BaseModel, ConfigDict
 
-from stacks.pricebook import Platform
+from stacks.pricebook import Platform, PriceBook
 from stacks.profile import Gpu, Mode, Preset, Profile
 
 LAMBDA_MIN_MEMORY_MB = 128
+LAMBDA_MAX_IMAGE_GB = 10.0
 
 
 class _Frozen(BaseModel):
@@ -47,6 +48,7 @@ class ServerlessSizing(_Frozen):
     pc_hours_per_day: float  # hours a day the provisioned environments are billed
     pc_scheduled: bool  # True when an active window drives scheduled scaling
     queue_max_concurrency: int  # SQS event source cap (async/both), protects EFS throughput
+    weights_in_image: bool = False  # baked into the image: no VPC, EFS or weights copy
 
 
 class KubernetesSizing(_Frozen):
@@ -85,21 +87,42 @@ def lambda_memory_mb(p: Profile) -> int:
     return max(LAMBDA_MIN_MEMORY_MB, math.ceil(p.model.memory_gb * 1024))
 
 
-def lambda_cold_start(p: Profile, platform: Platform) -> ColdStart:
-    img = image_gb(p, platform, gpu_image=False)
-    return ColdStart(
-        base_ms=platform.lambda_init_base_ms,
-        image_ms=img * platform.lambda_init_ms_per_image_gb,
-        weights_ms=p.model.weights_gb * 1000 / platform.efs_read_mb_per_s * 1000,
+def weights_fit_in_image(p: Profile, platform: Platform) -> bool:
+    """Local weights small enough to bake into the Lambda image (no VPC, EFS or copy function).
+
+    Only local weights: the image is built by `cdk deploy` without credentials for s3:// sources.
+    """
+    return (
+        not p.model.weights_in_s3
+        and p.model.weights_gb <= platform.image_weights_max_gb
+        and image_gb(p, platform, gpu_image=False) + p.model.weights_gb <= LAMBDA_MAX_IMAGE_GB
     )
 
 
-def serverless(p: Profile, platform: Platform) -> ServerlessSizing:
+def lambda_cold_start(p: Profile, platform: Platform, *, weights_in_image: bool = False) -> ColdStart:
+    img = image_gb(p, platform, gpu_image=False)
+    if weights_in_image:  # lazily loaded with the image, at the image's rate
+        weights_ms = p.model.weights_gb * platform.lambda_init_ms_per_image_gb
+    else:
+        weights_ms = p.model.weights_gb * 1000 / platform.efs_read_mb_per_s * 1000
+    return ColdStart(
+        base_ms=platform.lambda_init_base_ms, image_ms=img * platform.lambda_init_ms_per_image_gb, weights_ms=weights_ms
+    )
+
+
+def serverless(p: Profile, platform: Platform, prices: PriceBook | None = None) -> ServerlessSizing:
     u = p.utilization
     seconds = u.inference_ms / 1000
     avg_c = u.avg_rps * seconds
     peak_c = u.peak_rps * seconds
-    cold = lambda_cold_start(p, platform)
+    # Baking is chosen when it is allowed, starts faster (the image rate beats EFS's) and stores
+    # cheaper (ECR vs EFS); the rule coldstart.weights_in_image explains it with the numbers.
+    baked = (
+        weights_fit_in_image(p, platform)
+        and lambda_cold_start(p, platform, weights_in_image=True).total_ms < lambda_cold_start(p, platform).total_ms
+        and (prices is None or prices.ecr_storage_gb_month_usd < prices.efs_storage_gb_month_usd)
+    )
+    cold = lambda_cold_start(p, platform, weights_in_image=baked)
     provisioned = p.sla.cold_start_budget_ms < cold.total_ms
     pc_min = pc_max = 0
     if provisioned:
@@ -110,17 +133,23 @@ def serverless(p: Profile, platform: Platform) -> ServerlessSizing:
     window = u.window_length_hours()
     # Reserved concurrency caps a runaway at twice the expected peak (and never below 2 so a
     # deployment can overlap old and new environments), within the account quota.
-    reserved = min(platform.lambda_account_concurrency, max(2, math.ceil(peak_c * 2), pc_max))
+    # Lambda keeps lambda_unreserved_concurrency of the account quota unreserved; the sum over
+    # workloads is checked in rules_serverless.check_reserved_total.
+    reservable = max(1, platform.lambda_account_concurrency - platform.lambda_unreserved_concurrency)
+    sync_peak = math.ceil(peak_c) if p.sla.mode is Mode.both else 0
+    # mode both: the queue must leave the sync peak its share of the reservation, and SQS event
+    # sources need at least 2 consumers.
+    reserved = min(reservable, max(2, math.ceil(peak_c * 2), pc_max, sync_peak + 2))
     # Each cold environment reads the weights once at efs_read_mb_per_s; cap the queue's
     # consumers so a burst of cold starts stays within the file system's read budget. The queue
     # absorbs the rest. SQS event sources accept 2-1000.
     efs_cap = int(platform.efs_file_system_read_mb_per_s // platform.efs_read_mb_per_s)
-    queue_cap = max(2, min(reserved, efs_cap, 1000)) if p.sla.mode is not Mode.sync else 0
+    queue_cap = max(2, min(reserved - sync_peak, efs_cap, 1000)) if p.sla.mode is not Mode.sync else 0
     return ServerlessSizing(
         memory_mb=lambda_memory_mb(p),
         architecture=platform.lambda_architecture,
         timeout_s=p.sla.timeout_s,
-        image_gb=image_gb(p, platform, gpu_image=False),
+        image_gb=image_gb(p, platform, gpu_image=False) + (p.model.weights_gb if baked else 0.0),
         avg_concurrency=avg_c,
         peak_concurrency=peak_c,
         reserved_concurrency=reserved,
@@ -131,6 +160,7 @@ def serverless(p: Profile, platform: Platform) -> ServerlessSizing:
         pc_hours_per_day=(window if window is not None else 24.0) if provisioned else 0.0,
         pc_scheduled=provisioned and window is not None and window < 24,
         queue_max_concurrency=queue_cap,
+        weights_in_image=baked,
     )
 
 

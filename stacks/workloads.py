@@ -11,6 +11,7 @@ from stacks.decide import Workload, decide
 from stacks.errors import SwitchyardError
 from stacks.loader import PLATFORM_FILE, discover, load_profile, load_settings
 from stacks.pricebook import Settings
+from stacks.rules_serverless import check_reserved_total
 
 DEFAULT_PROFILES = Path("profiles")
 
@@ -84,6 +85,8 @@ def load_all(paths: list[Path] | None = None) -> Batch:
             continue
         names[workload.name] = file
         workloads.append(workload)
+    # A limit of the set, not of one profile: reported once, the workloads still listed.
+    failures += [Failure(Path(where), error) for where, error in check_reserved_total(workloads)]
     return Batch(workloads, failures)
 
 

@@ -125,6 +125,7 @@ def test_model_bucket_is_locked_down(templates):
 @pytest.mark.parametrize("name", SERVERLESS)
 def test_function_is_sized_by_the_decision(templates, name):
     s = decision(name).serverless
+    weights_dir = r"^/opt/switchyard/weights$" if s.weights_in_image else r"^/mnt/models/[0-9a-f]{16}$"
     template(templates, name).has_resource_properties(
         "AWS::Lambda::Function",
         {
@@ -136,15 +137,29 @@ def test_function_is_sized_by_the_decision(templates, name):
             "ReservedConcurrentExecutions": s.reserved_concurrency,
             "TracingConfig": {"Mode": "Active"},
             "LoggingConfig": Match.object_like({"LogFormat": "JSON"}),
-            "FileSystemConfigs": [Match.object_like({"LocalMountPath": "/mnt/models"})],
+            "FileSystemConfigs": Match.absent()
+            if s.weights_in_image
+            else [Match.object_like({"LocalMountPath": "/mnt/models"})],
+            "VpcConfig": Match.absent() if s.weights_in_image else Match.object_like({"SubnetIds": Match.any_value()}),
             "Environment": {
-                "Variables": Match.object_like({"WEIGHTS_DIR": Match.string_like_regexp(r"^/mnt/models/[0-9a-f]{16}$")})
+                "Variables": Match.object_like(
+                    {"WEIGHTS_DIR": Match.string_like_regexp(weights_dir), "POWERTOOLS_SERVICE_NAME": name}
+                )
             },
         },
     )
 
 
-@pytest.mark.parametrize("name", SERVERLESS)
+def test_small_local_weights_are_baked_into_the_image(templates, tmp_path):
+    """sentiment-api's 0.4 GB of local weights: in the image, so no VPC, EFS access point or weights copy."""
+    assert decision("sentiment-api").serverless.weights_in_image
+    t = template(templates, "sentiment-api")
+    for kind in ("Custom::SwitchyardWeights", "AWS::EFS::AccessPoint", "AWS::EC2::SecurityGroup"):
+        t.resource_count_is(kind, 0)
+    assert not [p for p in templates[stack_name("sentiment-api")].get("Parameters", {}) if "efs" in p or "vpc" in p]
+
+
+@pytest.mark.parametrize("name", ["nightly-embeddings"])
 def test_weights_are_on_efs_before_the_version_is_published(templates, name):
     t = template(templates, name)
     resources = templates[stack_name(name)]["Resources"]
@@ -181,10 +196,12 @@ def test_weights_are_on_efs_before_the_version_is_published(templates, name):
 @pytest.mark.parametrize("name", SERVERLESS)
 def test_serving_role_is_least_privilege(templates, name):
     resources = templates[stack_name(name)]["Resources"]
-    policy = next(r for k, r in resources.items() if k.startswith("ServingServiceRoleDefaultPolicy"))
-    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    policies = [r for k, r in resources.items() if k.startswith("ServingServiceRoleDefaultPolicy")]
+    statements = [s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    if decision(name).serverless.weights_in_image and not statements:
+        return  # a sync workload with its weights in the image needs no permission beyond logs and traces
     actions = [a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])]
-    assert "elasticfilesystem:ClientMount" in actions
+    assert ("elasticfilesystem:ClientMount" in actions) is not decision(name).serverless.weights_in_image
     assert "elasticfilesystem:ClientWrite" not in actions  # read-only weights
     assert not [a for a in actions if a.startswith("s3:") and a != "s3:PutObject"]
     for s in statements:
@@ -192,9 +209,12 @@ def test_serving_role_is_least_privilege(templates, name):
             assert json.dumps(s["Resource"]).endswith('"/results/*"]]}')
 
 
-def test_weights_sync_reads_only_the_workloads_weights(templates):
-    resources = templates[PLATFORM_STACK]["Resources"]
-    policy = next(r for k, r in resources.items() if k.startswith("WeightsSyncFunctionServiceRoleDefaultPolicy"))
+def test_weights_sync_reads_only_the_workloads_weights(tmp_path):
+    # sentiment-api with local weights above the image threshold: copied from an asset to EFS
+    profiles = copy_profiles(tmp_path, edit={"sentiment-api": ("weights_gb: 0.4", "weights_gb: 1.5")})
+    platform = synth(profiles, tmp_path / "build", tmp_path / "out").get_stack_by_name(PLATFORM_STACK).template
+    resources = platform["Resources"]
+    policy = next(r for k, r in resources.items() if k.startswith("WeightsSyncRoleDefaultPolicy"))
     s3 = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if str(s["Action"]).startswith("s3:")]
     granted = [json.dumps(s["Resource"]) for s in s3]
     assert len(s3) == 3
@@ -222,11 +242,17 @@ def test_alias_live_with_scheduled_provisioned_concurrency(templates):
             "MaxCapacity": 5,
             "ScalableDimension": "lambda:function:ProvisionedConcurrency",
             "ScheduledActions": [
-                # 08:00-18:00 UTC, warmed 15 minutes ahead
+                # 08:00-18:00 UTC, warmed 15 minutes ahead, the floor repeated every 15 minutes
+                # inside the window so a deploy (which registers MinCapacity 0) cannot leave it cold
                 {
                     "ScalableTargetAction": {"MinCapacity": 1, "MaxCapacity": 5},
                     "Schedule": "cron(45 7 * * ? *)",
                     "ScheduledActionName": "WarmInWindow",
+                },
+                {
+                    "ScalableTargetAction": {"MinCapacity": 1, "MaxCapacity": 5},
+                    "Schedule": "cron(0,15,30,45 8-17 * * ? *)",
+                    "ScheduledActionName": "HoldInWindow1",
                 },
                 {
                     "ScalableTargetAction": {"MinCapacity": 0, "MaxCapacity": 0},
@@ -289,9 +315,11 @@ def test_async_queue_dlq_and_event_source(templates):
         {
             "VisibilityTimeout": 6 * d.serverless.timeout_s,
             "SqsManagedSseEnabled": True,
-            "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": [dlq, "Arn"]}, "maxReceiveCount": 5},
+            "MessageRetentionPeriod": 4 * 24 * 3600,  # platform queue_retention_days
+            "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": [dlq, "Arn"]}, "maxReceiveCount": 3},
         },
     )
+    # SQS ages a dead letter from its first enqueue: the DLQ must keep messages longer than the queue
     assert (
         templates[stack_name("nightly-embeddings")]["Resources"][dlq.as_string()]["Properties"][
             "MessageRetentionPeriod"

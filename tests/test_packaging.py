@@ -34,7 +34,7 @@ def test_render_is_deterministic(sentiment, tmp_path, target):
     assert again == first
 
 
-def test_contexts_hold_code_and_never_weights(sentiment, tmp_path):
+def test_contexts_hold_code_and_weights_only_when_baked_into_a_lambda_image(sentiment, tmp_path):
     lam = tree(render(sentiment, tmp_path, Target.serverless))
     assert {
         "Dockerfile",
@@ -44,11 +44,24 @@ def test_contexts_hold_code_and_never_weights(sentiment, tmp_path):
         "app/serving_core.py",
         "app/user_model/model.py",
     } <= set(lam)
-    assert not [p for p in lam if "weights" in p.split("/") or p.endswith((".npz", ".json"))]
+    # sentiment-api's 0.4 GB of local weights are baked into its Lambda image (the decision's
+    # coldstart.weights_in_image): exactly its weight files, under weights/, never in app/
+    assert sentiment.decision.serverless.weights_in_image
+    source = PROFILES / "models" / "sentiment" / "weights"
+    assert {p: b for p, b in lam.items() if p.startswith("weights/")} == {
+        f"weights/{k}": v for k, v in tree(source).items()
+    }
+    assert not [p for p in lam if p.startswith("app/") and ("weights" in p.split("/") or p.endswith(".npz"))]
+    dockerfile = lam["Dockerfile"].decode()
+    assert "COPY weights/ /opt/switchyard/weights/" in dockerfile
+    dockerignore = lam[".dockerignore"].decode()
+    assert "**/weights/" in dockerignore and "!weights/**" in dockerignore
+    # Kubernetes (and Lambda with weights on EFS) never carry weights
     k8s = tree(render(sentiment, tmp_path / "k", Target.kubernetes))
     assert "app/server.py" in k8s and "app/handler.py" not in k8s
-    dockerignore = lam[".dockerignore"].decode()
-    assert "**/weights/" in dockerignore and "**/*.safetensors" in dockerignore
+    assert not [p for p in k8s if "weights" in p.split("/") or p.endswith((".npz", ".json"))]
+    dockerignore = k8s[".dockerignore"].decode()
+    assert "**/weights/" in dockerignore and "**/*.safetensors" in dockerignore and "!weights" not in dockerignore
 
 
 def test_vllm_context_is_the_server_with_the_profiles_arguments(tmp_path):
@@ -150,7 +163,8 @@ def test_every_base_image_is_pinned():
 
 
 FLAVORS = {
-    "lambda": (PROFILES / "sentiment-api.yaml", Target.serverless),
+    "lambda": (PROFILES / "sentiment-api.yaml", Target.serverless),  # weights baked into the image
+    "lambda-efs": (PROFILES / "nightly-embeddings.yaml", Target.serverless),  # weights on EFS
     "cpu": (PROFILES / "sentiment-api.yaml", Target.kubernetes),
     "gpu": (PROFILES / "nightly-embeddings.yaml", Target.kubernetes),
     "vllm": (PROFILES / "llm-chat.yaml", Target.kubernetes),
@@ -167,10 +181,11 @@ def test_dockerfile_golden(flavor, tmp_path, snapshot):
         copy = tmp_path / "gpu.yaml"
         copy.write_text(text)
         w = workload(copy)
-    assert spec_for(w, target).flavor == flavor
+    image = flavor.removesuffix("-efs")
+    assert spec_for(w, target).flavor == image
     dockerfile = (render(w, tmp_path, target) / "Dockerfile").read_text()
     assert dockerfile == snapshot
-    assert f"FROM {IMAGES[flavor]}\n" in dockerfile
-    if flavor != "lambda":  # Lambda runs functions as its own non-root user and ignores USER
+    assert f"FROM {IMAGES[image]}\n" in dockerfile
+    if image != "lambda":  # Lambda runs functions as its own non-root user and ignores USER
         assert "USER 10001:10001" in dockerfile
         assert "HEALTHCHECK" in dockerfile

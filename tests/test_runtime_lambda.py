@@ -1,20 +1,46 @@
-"""The rendered Lambda handler, imported and invoked for real with real-shaped events."""
+"""The rendered Lambda handler, imported and invoked for real with real-shaped events.
+
+It runs on AWS Lambda Powertools (installed in the dev environment as in the image): its
+structured logs and EMF metrics are read back from stdout, as CloudWatch would receive them.
+"""
 
 from __future__ import annotations
 
 import base64
 import json
-import logging
+import sys
+from dataclasses import dataclass
 
 import pytest
 
 from stacks.packaging import render
 from stacks.profile import Target
-from tests.conftest import PROFILES
+from tests.conftest import PROFILES, ROOT
 from tests.packaging_helpers import SENTIMENT_WEIGHTS, SLOW_PROFILE, imported_app, model_module, workload
 
+NUMPY_PROFILE = ROOT / "tests" / "fixtures" / "numpy_model" / "profile.yaml"
 
-def function_url_event(body: str | None, method: str = "POST", b64: bool = False) -> dict:
+
+@dataclass
+class LambdaContext:
+    """The attributes the Lambda runtime's context object carries (Powertools reads them)."""
+
+    function_name: str = "Switchyard-test-Serving"
+    function_version: str = "7"
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:Switchyard-test-Serving:live"
+    memory_limit_in_mb: int = 2048
+    aws_request_id: str = "6f4c1f2e-8d3b-4a57-9f6e-1c2d3e4f5a6b"
+    log_group_name: str = "/aws/lambda/Switchyard-test-Serving"
+    log_stream_name: str = "2026/11/26/[7]abcdef"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+CTX = LambdaContext()
+
+
+def function_url_event(body, method: str = "POST", b64: bool = False) -> dict:
     """The payload format 2.0 event a Lambda Function URL delivers."""
     return {
         "version": "2.0",
@@ -39,12 +65,12 @@ def function_url_event(body: str | None, method: str = "POST", b64: bool = False
             "time": "23/Nov/2026:17:00:00 +0000",
             "timeEpoch": 1795453200000,
         },
-        "body": base64.b64encode(body.encode()).decode() if (b64 and body is not None) else body,
+        "body": base64.b64encode(body.encode()).decode() if (b64 and isinstance(body, str)) else body,
         "isBase64Encoded": b64,
     }
 
 
-def sqs_record(message_id: str, body: str) -> dict:
+def sqs_record(message_id: str, body) -> dict:
     return {
         "messageId": message_id,
         "receiptHandle": f"handle-{message_id}",
@@ -58,6 +84,37 @@ def sqs_record(message_id: str, body: str) -> dict:
     }
 
 
+def watch_stdout(handler_module, capsys) -> None:
+    """Point the handler's Powertools log stream at the stdout this test captures.
+
+    The logger bound sys.stdout when the handler was imported, during the fixture's setup."""
+    capsys.readouterr()
+    handler_module.logger.registered_handler.stream = sys.stdout  # not setStream: it flushes the old, closed one
+
+
+def stdout_json(capsys) -> list[dict]:
+    """Every JSON line the handler printed: Powertools log records and EMF metric documents."""
+    lines = []
+    for line in capsys.readouterr().out.splitlines():
+        try:
+            lines.append(json.loads(line))
+        except ValueError:
+            continue
+    return lines
+
+
+def emf_metrics(lines: list[dict]) -> dict[str, float]:
+    """Metric name -> value summed over the EMF documents (namespace Switchyard)."""
+    out: dict[str, float] = {}
+    for doc in lines:
+        for directive in doc.get("_aws", {}).get("CloudWatchMetrics", []):
+            assert directive["Namespace"] == "Switchyard"
+            for metric in directive["Metrics"]:
+                value = doc[metric["Name"]]
+                out[metric["Name"]] = out.get(metric["Name"], 0) + (sum(value) if isinstance(value, list) else value)
+    return out
+
+
 @pytest.fixture
 def sentiment_handler(tmp_path, monkeypatch):
     ctx = render(workload(PROFILES / "sentiment-api.yaml"), tmp_path / "build", Target.serverless)
@@ -66,20 +123,39 @@ def sentiment_handler(tmp_path, monkeypatch):
         yield module
 
 
-@pytest.fixture
-def slow_handler(tmp_path, monkeypatch):
-    ctx = render(workload(SLOW_PROFILE), tmp_path / "build", Target.serverless)
+def _results_handler(profile, weights, tmp_path, monkeypatch):
+    ctx = render(workload(profile), tmp_path / "build", Target.serverless)
     results = tmp_path / "results"
     results.mkdir()
-    monkeypatch.setenv("WEIGHTS_DIR", str(SLOW_PROFILE.parent / "weights"))
+    monkeypatch.setenv("WEIGHTS_DIR", str(weights))
     monkeypatch.setenv("RESULTS_URI", f"file://{results}")
+    return ctx, results
+
+
+@pytest.fixture
+def slow_handler(tmp_path, monkeypatch):
+    ctx, results = _results_handler(SLOW_PROFILE, SLOW_PROFILE.parent / "weights", tmp_path, monkeypatch)
     with imported_app(ctx / "app", "handler") as module:
         yield module, results
 
 
+@pytest.fixture
+def numpy_handler(tmp_path, monkeypatch):
+    ctx, results = _results_handler(NUMPY_PROFILE, NUMPY_PROFILE.parent / "weights", tmp_path, monkeypatch)
+    with imported_app(ctx / "app", "handler") as module:
+        yield module, results
+
+
+def read_result(results, name: str) -> dict:
+    return json.loads((results / f"{name}.json").read_text())
+
+
+# ------------------------------------------------------------------ sync
+
+
 def test_function_url_prediction_equals_calling_the_model(sentiment_handler):
     texts = ["I love this, great and fast", "awful slow service"]
-    reply = sentiment_handler.handler(function_url_event(json.dumps({"inputs": texts})), None)
+    reply = sentiment_handler.handler(function_url_event(json.dumps({"inputs": texts})), CTX)
     assert reply["statusCode"] == 200
     assert reply["headers"]["content-type"] == "application/json"
     direct = model_module(PROFILES / "models" / "sentiment" / "model.py")
@@ -89,7 +165,7 @@ def test_function_url_prediction_equals_calling_the_model(sentiment_handler):
 
 
 def test_base64_body_is_decoded(sentiment_handler):
-    reply = sentiment_handler.handler(function_url_event(json.dumps({"inputs": ["good"]}), b64=True), None)
+    reply = sentiment_handler.handler(function_url_event(json.dumps({"inputs": ["good"]}), b64=True), CTX)
     assert reply["statusCode"] == 200
 
 
@@ -106,51 +182,217 @@ def test_base64_body_is_decoded(sentiment_handler):
     ],
 )
 def test_bad_requests_get_a_clear_4xx(sentiment_handler, body, method, status, error):
-    reply = sentiment_handler.handler(function_url_event(body, method=method), None)
+    reply = sentiment_handler.handler(function_url_event(body, method=method), CTX)
     assert reply["statusCode"] == status
     assert error in json.loads(reply["body"])["error"]
 
 
-def test_sqs_batch_fails_only_the_poison_message(slow_handler):
+def _with(event: dict, **changes) -> dict:
+    return {**event, **changes}
+
+
+GOOD = json.dumps({"inputs": ["good"]})
+MALFORMED_EVENTS = {
+    "invalid base64": (_with(function_url_event("x"), body="%%%not-base64", isBase64Encoded=True), "not valid base64"),
+    "body is an object": (_with(function_url_event(None), body={"inputs": ["good"]}), "body must be text, got dict"),
+    "body is an int": (_with(function_url_event(None), body=42), "body must be text, got int"),
+    "body is a list": (_with(function_url_event(None), body=["good"]), "body must be text, got list"),
+    "null requestContext": (_with(function_url_event(GOOD), requestContext=None), "requestContext must be an object"),
+    "string requestContext": (_with(function_url_event(GOOD), requestContext="x"), "requestContext must be an object"),
+    "requestContext without a method": (_with(function_url_event(GOOD), requestContext={}), "no HTTP method"),
+    "http is a string": (
+        _with(function_url_event(GOOD), requestContext={"http": "POST"}),
+        "no HTTP method",
+    ),
+    "non-dict records": ({"Records": [1, "x", None]}, "unsupported event"),
+    "empty records": ({"Records": []}, "unsupported event"),
+    "records is a dict": ({"Records": {"eventSource": "aws:sqs"}}, "unsupported event"),
+    "list event": ([function_url_event(GOOD)], "unsupported event"),
+    "None event": (None, "unsupported event"),
+    "str event": (json.dumps(function_url_event(GOOD)), "unsupported event"),
+    "int event": (7, "unsupported event"),
+    "empty dict event": ({}, "unsupported event"),
+    "scheduled event": ({"source": "aws.events", "detail-type": "Scheduled Event"}, "unsupported event"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED_EVENTS))
+def test_every_malformed_event_gets_a_4xx_json_answer(sentiment_handler, case):
+    event, error = MALFORMED_EVENTS[case]
+    reply = sentiment_handler.handler(event, CTX)
+    assert 400 <= reply["statusCode"] < 500
+    assert reply["headers"]["content-type"] == "application/json"
+    assert error in json.loads(reply["body"])["error"]
+
+
+def test_model_crash_on_a_sync_call_is_a_500_counted_as_a_model_error(slow_handler, capsys):
+    handler, _ = slow_handler
+    watch_stdout(handler, capsys)
+    reply = handler.handler(function_url_event(json.dumps({"inputs": ["crash"]})), CTX)
+    assert reply["statusCode"] == 500
+    assert json.loads(reply["body"]) == {"error": "prediction failed"}
+    lines = stdout_json(capsys)
+    assert emf_metrics(lines)["ModelErrors"] == 1  # what the ModelErrors alarm watches
+    (logged,) = [line for line in lines if line.get("message") == "prediction failed"]
+    assert "model crashed on purpose" in logged["error"]
+    assert logged["service"] == "slow-model" and logged["function_request_id"] == CTX.aws_request_id
+
+
+def test_logs_carry_the_cold_start_flag(sentiment_handler, capsys):
+    watch_stdout(sentiment_handler, capsys)
+    sentiment_handler.handler(function_url_event("{not json"), CTX)
+    sentiment_handler.handler(None, CTX)
+    warnings = [line for line in stdout_json(capsys) if line.get("message") == "unsupported event"]
+    assert warnings and warnings[0]["cold_start"] in (True, False)
+    assert warnings[-1]["cold_start"] is False  # not the first invocation of this process any more
+
+
+def test_float32_outputs_serialize(numpy_handler):
+    handler, _ = numpy_handler
+    reply = handler.handler(function_url_event(json.dumps({"inputs": [1, 2.5, "vector"]})), CTX)
+    assert reply["statusCode"] == 200, reply
+    assert json.loads(reply["body"]) == {"outputs": [1.5, 3.0, [0.5, 1.5, 2.5]]}
+
+
+def test_nan_output_is_a_500_json_never_invalid_json(numpy_handler, capsys):
+    handler, _ = numpy_handler
+    capsys.readouterr()
+    reply = handler.handler(function_url_event(json.dumps({"inputs": [1, "nan"]})), CTX)
+    assert reply["statusCode"] == 500
+    assert json.loads(reply["body"]) == {"error": "prediction failed"}
+    assert emf_metrics(stdout_json(capsys))["ModelErrors"] == 1
+
+
+# ------------------------------------------------------------------ async (SQS)
+
+
+def test_results_are_stored_under_the_clients_id(slow_handler):
     handler, results = slow_handler
     event = {
         "Records": [
-            sqs_record("m-1", json.dumps({"inputs": [1, 2]})),
-            sqs_record("m-poison", "{this is not json"),
-            sqs_record("m-3", json.dumps({"inputs": [10]})),
+            sqs_record("m-1", json.dumps({"id": "order-42", "inputs": [1, 2]})),
+            sqs_record("m-2", json.dumps({"inputs": [10]})),  # no id: the SQS messageId names it
         ]
     }
-    assert handler.handler(event, None) == {"batchItemFailures": [{"itemIdentifier": "m-poison"}]}
-    assert json.loads((results / "m-1.json").read_text()) == {"outputs": [3.0, 6.0]}
-    assert json.loads((results / "m-3.json").read_text()) == {"outputs": [30.0]}
-    assert not (results / "m-poison.json").exists()
+    assert handler.handler(event, CTX) == {"batchItemFailures": []}
+    assert read_result(results, "order-42") == {"id": "order-42", "outputs": [3.0, 6.0]}
+    assert read_result(results, "m-2") == {"id": "m-2", "outputs": [30.0]}
+    assert not (results / "m-1.json").exists()
 
 
-def test_unexpected_exception_fails_its_record_loudly_not_the_batch(slow_handler, caplog):
+def test_bad_messages_become_error_results_and_are_not_retried(slow_handler, capsys):
+    handler, results = slow_handler
+    event = {
+        "Records": [
+            sqs_record("m-poison", "{this is not json"),
+            sqs_record("m-bad", json.dumps({"id": "job-7", "inputs": ["not a number"]})),
+            sqs_record("m-badid", json.dumps({"id": "../../etc", "inputs": [1]})),
+            sqs_record("m-obj", {"inputs": [1]}),
+            sqs_record("m-ok", json.dumps({"inputs": [1]})),
+        ]
+    }
+    capsys.readouterr()
+    assert handler.handler(event, CTX) == {"batchItemFailures": []}  # nothing a retry could fix
+    assert "not valid JSON" in read_result(results, "m-poison")["error"]
+    assert read_result(results, "job-7") == {"id": "job-7", "error": "expected a number, got 'not a number'"}
+    assert '"id" must be a string' in read_result(results, "m-badid")["error"]
+    assert "must be text" in read_result(results, "m-obj")["error"]
+    assert read_result(results, "m-ok")["outputs"] == [3.0]
+    assert emf_metrics(stdout_json(capsys))["BadMessages"] == 4
+
+
+def test_a_batch_with_one_failing_record_retries_only_that_record(slow_handler, capsys):
     handler, results = slow_handler
     event = {
         "Records": [
             sqs_record("ok-1", json.dumps({"inputs": [1]})),
-            sqs_record("boom", json.dumps({"inputs": ["crash"]})),
+            sqs_record("boom", json.dumps({"id": "job-boom", "inputs": ["crash"]})),
+            sqs_record("ok-2", json.dumps({"inputs": [2]})),
         ]
     }
-    with caplog.at_level(logging.ERROR, logger="switchyard"):
-        reply = handler.handler(event, None)
+    watch_stdout(handler, capsys)
+    reply = handler.handler(event, CTX)
     assert reply == {"batchItemFailures": [{"itemIdentifier": "boom"}]}
-    assert (results / "ok-1.json").exists()
-    logged = [json.loads(r.getMessage()) for r in caplog.records]
-    assert logged[0]["messageId"] == "boom"
-    assert "model crashed on purpose" in logged[0]["error"]
+    assert read_result(results, "ok-1")["outputs"] == [3.0]
+    assert read_result(results, "ok-2")["outputs"] == [6.0]
+    assert not (results / "job-boom.json").exists()  # no result until it succeeds or dead-letters
+    lines = stdout_json(capsys)
+    assert emf_metrics(lines)["ModelErrors"] == 1
+    assert any("model crashed on purpose" in line.get("error", "") for line in lines)
 
 
-def test_model_crash_on_a_sync_call_is_a_500_without_internals(slow_handler):
+def test_a_record_without_message_id_does_not_fail_the_batch(slow_handler, capsys):
+    handler, results = slow_handler
+    nameless = sqs_record("x", json.dumps({"inputs": [5]}))
+    del nameless["messageId"]
+    event = {"Records": [sqs_record("ok-1", json.dumps({"inputs": [1]})), nameless, "garbage"]}
+    watch_stdout(handler, capsys)
+    assert handler.handler(event, CTX) == {"batchItemFailures": []}
+    assert read_result(results, "ok-1")["outputs"] == [3.0]
+    lines = stdout_json(capsys)
+    assert emf_metrics(lines)["MalformedRecords"] == 2
+    assert sum(line.get("message") == "record without a messageId dropped" for line in lines) == 2
+
+
+def test_an_all_failing_batch_reports_every_record(slow_handler):
     handler, _ = slow_handler
-    reply = handler.handler(function_url_event(json.dumps({"inputs": ["crash"]})), None)
-    assert reply["statusCode"] == 500
-    assert json.loads(reply["body"]) == {"error": "prediction failed"}
+    event = {"Records": [sqs_record(f"b-{i}", json.dumps({"inputs": ["crash"]})) for i in range(3)]}
+    assert handler.handler(event, CTX) == {"batchItemFailures": [{"itemIdentifier": f"b-{i}"} for i in range(3)]}
 
 
-def test_unknown_event_is_an_error_not_a_silent_success(slow_handler):
-    handler, _ = slow_handler
-    with pytest.raises(ValueError, match="unsupported event"):
-        handler.handler({"source": "aws.events"}, None)
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    """A local S3-compatible server (moto) the handler's real boto3 client talks to."""
+    moto_server = pytest.importorskip("moto.server")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def test_results_reach_s3_through_one_client_made_at_init(tmp_path, monkeypatch, s3_endpoint):
+    """With s3:// results, boto3 is imported and its client made once, during init; each result is one object."""
+    boto3 = pytest.importorskip("boto3")
+    for key, value in {
+        "AWS_ENDPOINT_URL": s3_endpoint,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    admin = boto3.client("s3")
+    admin.create_bucket(Bucket="acme-results")
+    made = []
+    real_client = boto3.client
+    monkeypatch.setattr(boto3, "client", lambda *a, **kw: made.append(a) or real_client(*a, **kw))
+    ctx = render(workload(SLOW_PROFILE), tmp_path / "build", Target.serverless)
+    monkeypatch.setenv("WEIGHTS_DIR", str(SLOW_PROFILE.parent / "weights"))
+    monkeypatch.setenv("RESULTS_URI", "s3://acme-results/results/")
+    with imported_app(ctx / "app", "handler") as handler:
+        assert made == [("s3",)]  # at import (the init phase), not on a request
+        for n in range(3):
+            event = {"Records": [sqs_record(f"m-{n}-{i}", json.dumps({"inputs": [i]})) for i in range(2)]}
+            event["Records"].append(sqs_record(f"bad-{n}", json.dumps({"id": f"job-{n}", "inputs": ["x"]})))
+            assert handler.handler(event, CTX) == {"batchItemFailures": []}
+    assert made == [("s3",)]
+    keys = sorted(o["Key"] for o in admin.list_objects_v2(Bucket="acme-results")["Contents"])
+    expected = [f"results/m-{n}-{i}.json" for n in range(3) for i in range(2)] + [
+        f"results/job-{n}.json" for n in range(3)
+    ]
+    assert keys == sorted(expected)
+    got = admin.get_object(Bucket="acme-results", Key="results/m-2-1.json")
+    assert got["ContentType"] == "application/json"
+    assert json.loads(got["Body"].read()) == {"id": "m-2-1", "outputs": [3.0]}
+    error = json.loads(admin.get_object(Bucket="acme-results", Key="results/job-0.json")["Body"].read())
+    assert error == {"id": "job-0", "error": "expected a number, got 'x'"}
+
+
+def test_rendered_requirements_carry_powertools(tmp_path):
+    ctx = render(workload(SLOW_PROFILE), tmp_path / "build", Target.serverless)
+    requirements = (ctx / "requirements.txt").read_text().split()
+    assert any(r.startswith("aws-lambda-powertools==") for r in requirements)
+    import aws_lambda_powertools
+
+    pinned = next(r for r in requirements if r.startswith("aws-lambda-powertools=="))
+    assert pinned.split("==")[1] == aws_lambda_powertools.__version__  # the tests run the version the image gets

@@ -107,7 +107,8 @@ GOLDEN = {
     "window format": (
         ("  active_hours_per_day: 10", '  active_hours_per_day: 10\n  active_window: "8-18"'),
         "P:20: utilization.active_window: is not in the allowed format (got '8-18')\n"
-        '    allowed: daily window with traffic as "HH:MM-HH:MM UTC", e.g. "08:00-18:00 UTC"',
+        '    allowed: daily window with traffic as "HH:MM-HH:MM ZONE", ZONE UTC or an IANA time zone, '
+        'e.g. "08:00-18:00 UTC" or "08:00-18:00 Europe/Berlin"',
     ),
     "prediction longer than the timeout": (
         ("  inference_ms: 80", "  inference_ms: 31000"),
@@ -153,7 +154,7 @@ GOLDEN = {
     "unknown override key": (
         ("  inference_ms: 80\n", "  inference_ms: 80\noverrides:\n  prices:\n    lambda_gb_s_usd: 1\n"),
         "P:23: overrides.prices.lambda_gb_s_usd: unknown key 'lambda_gb_s_usd'\n"
-        "    allowed: keys: cpu_node_hour_usd, efs_elastic_read_gb_usd, efs_storage_gb_month_usd, gpu_node_hour_usd, "
+        "    allowed: keys: cpu_node_hour_usd, ecr_storage_gb_month_usd, efs_elastic_read_gb_usd, efs_storage_gb_month_usd, gpu_node_hour_usd, "
         "lambda_arm_gb_s_usd, lambda_pc_arm_gb_s_usd, lambda_pc_duration_arm_gb_s_usd, lambda_pc_duration_x86_gb_s_usd, "
         "lambda_pc_x86_gb_s_usd, lambda_requests_per_million_usd, lambda_x86_gb_s_usd, s3_storage_gb_month_usd, "
         "sqs_requests_per_million_usd, vpc_interface_endpoint_az_hour_usd\n"

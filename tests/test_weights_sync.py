@@ -96,3 +96,39 @@ def test_a_workload_name_cannot_escape_its_directory(tmp_path, monkeypatch):
     props = {"Workload": "../etc", "Source": "s3://acme/m/", "Version": "v"}
     with pytest.raises(ValueError, match="invalid workload name"):
         weights_sync.on_event({"RequestType": "Create", "ResourceProperties": props})
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    """A local S3-compatible server (moto): the sync's real boto3 client, paginator and transfers."""
+    moto_server = pytest.importorskip("moto.server")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def test_copies_a_version_from_a_real_s3_api(tmp_path, monkeypatch, s3_endpoint):
+    boto3 = pytest.importorskip("boto3")
+    for key, value in {
+        "AWS_ENDPOINT_URL": s3_endpoint,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    admin = boto3.client("s3")
+    admin.create_bucket(Bucket="acme-models")
+    admin.put_object(Bucket="acme-models", Key="m/v1/", Body=b"")  # a console "folder" marker: skipped
+    for i in range(30):
+        admin.put_object(Bucket="acme-models", Key=f"m/v1/shards/{i:04d}.bin", Body=str(i).encode())
+    admin.put_object(Bucket="acme-models", Key="m/v2/other.bin", Body=b"X")
+    monkeypatch.setattr(weights_sync, "MOUNT", str(tmp_path))
+    props = {"Workload": "api", "Source": "s3://acme-models/m/v1/", "Version": "ver1"}
+    reply = weights_sync.on_event({"RequestType": "Create", "ResourceProperties": props})
+    assert reply == {"PhysicalResourceId": "ver1", "Data": {"Directory": "ver1"}}
+    shards = sorted(os.listdir(tmp_path / "api" / "ver1" / "shards"))
+    assert len(shards) == 30 and (tmp_path / "api" / "ver1" / "shards" / "0029.bin").read_text() == "29"
+    assert (tmp_path / "api" / "ver1" / weights_sync.MARKER).exists()
+    assert not (tmp_path / "api" / "ver1" / "other.bin").exists()

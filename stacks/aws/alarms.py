@@ -1,17 +1,28 @@
-"""Alarms a platform team pages on: errors, throttles, DLQ depth, p99 over the SLA, spillover, cold starts."""
+"""Alarms a platform team pages on, each notifying the platform's alarm topic.
+
+Errors, throttles, p99 over the SLA, spillover, cold starts over budget; 5xx answers from the
+Function URL or HTTP API; model errors (the handler's EMF metric); the queue's oldest message
+and the DLQ's depth.
+"""
 
 from __future__ import annotations
 
 from aws_cdk import Duration
+from aws_cdk import aws_apigatewayv2 as apigw
 from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks.decide import Workload
+from stacks.rules_serverless import serverless_alarms
 
 COLD_START_NAMESPACE = "Switchyard"
+METRICS_NAMESPACE = "Switchyard"  # the handler's Powertools metrics, dimension service=<workload>
+MODEL_ERRORS = "ModelErrors"
 
 
 class WorkloadAlarms(Construct):
@@ -23,12 +34,17 @@ class WorkloadAlarms(Construct):
         workload: Workload,
         alias: lambda_.Alias,
         log_group: logs.ILogGroup,
-        dlq: sqs.IQueue | None,
+        topic: sns.ITopic,
+        queue: sqs.IQueue | None = None,
+        dlq: sqs.IQueue | None = None,
+        function_url: bool = False,
+        http_stage: apigw.HttpStage | None = None,
     ) -> None:
         super().__init__(scope, id)
         five = Duration.minutes(5)
         p99_ms = workload.profile.sla.p99_latency_ms
         self.alarms: dict[str, cw.Alarm] = {}
+        action = cw_actions.SnsAction(topic)
 
         def alarm(key: str, metric: cw.IMetric, threshold: float, description: str, periods: int = 1) -> None:
             self.alarms[key] = metric.create_alarm(
@@ -40,6 +56,8 @@ class WorkloadAlarms(Construct):
                 treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
                 alarm_description=description,
             )
+            self.alarms[key].add_alarm_action(action)
+            self.alarms[key].add_ok_action(action)
 
         alarm("Errors", alias.metric_errors(period=five, statistic="Sum"), 0, f"{workload.name}: invocations failed")
         alarm(
@@ -70,6 +88,48 @@ class WorkloadAlarms(Construct):
                 f"{workload.name}: requests spilled past provisioned concurrency onto cold starts",
                 periods=3,
             )
+        # The handler answers a model crash with a 500 and counts it; the invocation itself succeeds,
+        # so Errors never sees it.
+        alarm(
+            "ModelErrors",
+            cw.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name=MODEL_ERRORS,
+                dimensions_map={"service": workload.name},
+                period=five,
+                statistic="Sum",
+            ),
+            0,
+            f"{workload.name}: the model raised on valid input",
+        )
+        if function_url:
+            alarm(
+                "Url5xx",
+                cw.Metric(
+                    namespace="AWS/Lambda",
+                    metric_name="Url5xxCount",
+                    dimensions_map={"FunctionName": alias.lambda_.function_name, "Resource": alias.function_name},
+                    period=five,
+                    statistic="Sum",
+                ),
+                0,
+                f"{workload.name}: the Function URL answered 5xx (model crash, timeout or throttle)",
+            )
+        if http_stage is not None:
+            alarm(
+                "HttpApi5xx",
+                http_stage.metric_server_error(period=five, statistic="Sum"),
+                0,
+                f"{workload.name}: the HTTP API answered 5xx (model crash, timeout or throttle)",
+            )
+        if queue is not None:
+            age = workload.settings.platform.queue_oldest_message_alarm_s
+            alarm(
+                "QueueOldestMessage",
+                queue.metric_approximate_age_of_oldest_message(period=five, statistic="Maximum"),
+                age,
+                f"{workload.name}: the oldest queued message waited more than {age:,} s",
+            )
         if dlq is not None:
             alarm(
                 "DeadLetters",
@@ -98,3 +158,6 @@ class WorkloadAlarms(Construct):
             budget,
             f"{workload.name}: a cold start took longer than the {budget:g} ms budget",
         )
+        # One list of what exists, for the plan and the cost model (rules_serverless.serverless_alarms).
+        expected = serverless_alarms(workload.profile, workload.decision.serverless)
+        assert list(self.alarms) == expected, f"alarms {list(self.alarms)} != serverless_alarms() {expected}"

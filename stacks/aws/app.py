@@ -17,13 +17,15 @@ from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from stacks.aws.platform import PlatformStack
 from stacks.aws.weights import WeightsSource
 from stacks.aws.workload import WorkloadStack, stack_name
+from stacks.commands.lock import entry as lock_entry
 from stacks.errors import SwitchyardError
+from stacks.k8s import naming
 from stacks.loader import load_settings
 from stacks.packaging import BUILD_ROOT, render
+from stacks.rules_serverless import PLATFORM_STACK
 from stacks.weights import local_weights_dir, weights_version
 from stacks.workloads import Batch, load_all
 
-PLATFORM_STACK = "Switchyard-Platform"
 PROFILES_CONTEXT = "switchyard:profiles"
 # Feature flags, set here (not in cdk.json) so the CLI and in-process synthesis agree.
 FEATURE_FLAGS = {
@@ -43,6 +45,7 @@ def build_app(
     platform_settings = load_settings(profiles_dir).platform
     env = cdk.Environment(region=platform_settings.region)
     serverless = batch.by_target("serverless")
+    on_efs = [w for w in serverless if not w.decision.serverless.weights_in_image]
     weights = [
         WeightsSource(
             workload=w.name,
@@ -50,16 +53,30 @@ def build_app(
             s3_uri=w.profile.model.weights if w.profile.model.weights_in_s3 else None,
             local_dir=local_weights_dir(w),
         )
-        for w in serverless
+        for w in on_efs
     ]
     platform = PlatformStack(app, PLATFORM_STACK, platform=platform_settings, weights=weights, env=env)
+    # The same ownership labels as the Kubernetes objects (stacks/k8s/naming.py), as tags.
+    root = profiles_dir.resolve().parent
+    for key, value in naming.addon_ownership("serverless-platform").items():
+        cdk.Tags.of(platform).add(key, value)
     for w in serverless:
         context = render(w, build_root)
         stack = WorkloadStack(
-            app, stack_name(w.name), workload=w, build_context=context.resolve(), platform=platform, env=env
+            app,
+            stack_name(w.name),
+            workload=w,
+            build_context=context.resolve(),
+            availability_zones=platform.az_count,
+            interface_endpoints=platform.endpoint_security_group is not None,
+            weights_source=platform.weights_sync.source_urls.get(w.name),
+            env=env,
         )
-        cdk.Tags.of(stack).add("switchyard:workload", w.name)
-    cdk.Tags.of(app).add("switchyard:managed-by", "switchyard")
+        # Parameters, not exports, carry platform values: the order is explicit.
+        stack.add_stack_dependency(platform)
+        revision = naming.plan_revision(lock_entry(w))
+        for key, value in naming.ownership(w.name, w.file, revision, root).items():
+            cdk.Tags.of(stack).add(key, value)
     if nag:
         cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
     return app

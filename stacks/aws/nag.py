@@ -12,13 +12,18 @@ from constructs import IConstruct
 BASIC_EXECUTION = "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]"
 VPC_EXECUTION = "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]"
 
+XRAY_WRITE = "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AWSXRayDaemonWriteAccess]"
+
 REASONS = {
-    BASIC_EXECUTION: "AWS-maintained minimal policy for writing the function's own CloudWatch logs; "
-    "a hand-written copy would only drift from it.",
-    VPC_EXECUTION: "AWS-maintained minimal policy Lambda needs to create and delete its ENIs in the VPC; "
-    "those EC2 actions do not support resource-level permissions.",
-    "AwsSolutions::AwsSolutions-IAM5[Resource::*]": "Only xray:PutTraceSegments and xray:PutTelemetryRecords use "
-    "Resource '*': X-Ray does not support resource-level permissions for them.",
+    BASIC_EXECUTION: "AWS-managed policy Lambda documents for function logging: CreateLogGroup, CreateLogStream "
+    "and PutLogEvents on any log group of the account (not only the function's own). The function logs to its "
+    "own retained group; the broader grant is accepted to stay on the policy AWS maintains.",
+    VPC_EXECUTION: "AWS-managed policy Lambda documents for VPC functions: create, describe and delete network "
+    "interfaces and assign/unassign their private IPs, on any resource of the account (Lambda manages the ENIs "
+    "in the function's subnets), plus the same account-wide log writes as the basic execution policy.",
+    XRAY_WRITE: "AWS-managed X-Ray write policy (PutTraceSegments, PutTelemetryRecords, sampling reads) for "
+    "active tracing; X-Ray has no resource-level permissions. Used instead of CDK's inline Resource '*' "
+    "statement so that any Resource '*' in the role's own policy remains an unacknowledged finding.",
     "Serverless::Serverless-LambdaDLQ": "Never invoked asynchronously: it serves synchronous calls (Function URL, "
     "the custom-resource provider) or an SQS event source whose queue has its own dead-letter queue; a Lambda "
     "DLQ only catches failed asynchronous invocations.",
@@ -30,12 +35,12 @@ def ack(scope: IConstruct, rule: str, reason: str | None = None) -> None:
 
 
 def ack_function(fn, *, vpc: bool) -> None:
-    """Findings every Switchyard Lambda function shares."""
+    """Findings every Switchyard Lambda function shares: managed policies, each by its exact ARN."""
     role = fn.role
     ack(role, BASIC_EXECUTION)
     if vpc:
         ack(role, VPC_EXECUTION)
-    ack(role, "AwsSolutions::AwsSolutions-IAM5[Resource::*]")
+    ack(role, XRAY_WRITE)
     ack(fn, "Serverless::Serverless-LambdaDLQ")
 
 
@@ -96,5 +101,5 @@ def ack_results_prefix(fn, results_arn_logical_id: str, prefix: str) -> None:
     ack(
         fn.role,
         f"AwsSolutions::AwsSolutions-IAM5[Resource::<{results_arn_logical_id}.Arn>/{prefix}*]",
-        "Write-only access to the workload's results prefix; object names are message IDs known only at run time.",
+        "Write-only access to the workload's results prefix; object names are the clients' message ids, known only at run time.",
     )

@@ -1,21 +1,41 @@
-"""The platform stack shared by every serverless workload: network, model storage, logs."""
+"""The platform stack shared by every serverless workload: network, model storage, logs, alarm topic.
+
+Its resources and parameters do not depend on which workloads exist (only the weights sync's
+per-workload grants do, and nothing imports those), so adding, removing or moving a workload
+never changes what a deployed workload stack reads from it. Values reach the workload stacks
+through SSM parameters (stacks/aws/parameters.py), never CloudFormation exports.
+"""
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import Aws, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_efs as efs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from stacks.aws import nag
-from stacks.aws.common import LOG_RETENTION, secure_bucket
+from stacks.aws import parameters as params
+from stacks.aws.common import LOG_RETENTION, expire_after, secure_bucket
 from stacks.aws.weights import WeightsSource, WeightsSync
 from stacks.pricebook import Platform
 
+EFS_CLIENT_ACTIONS = [
+    "elasticfilesystem:ClientMount",
+    "elasticfilesystem:ClientWrite",
+    "elasticfilesystem:ClientRootAccess",
+]
+# CFN-generated bucket names start with the lowercased stack name: every Switchyard stack's
+# buckets, and no one else's in the account, match.
+SWITCHYARD_BUCKETS = "arn:aws:s3:::switchyard-*"
+
 
 class PlatformStack(Stack):
-    """VPC without NAT (gateway/interface endpoints instead), EFS for weights, the model bucket."""
+    """VPC without NAT (gateway/interface endpoints instead), EFS for weights, buckets, alarm topic."""
 
     def __init__(
         self, scope: Construct, id: str, *, platform: Platform, weights: list[WeightsSource], **kwargs
@@ -44,44 +64,52 @@ class PlatformStack(Stack):
             },
         )
         self.subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
-        self.function_security_group = ec2.SecurityGroup(
-            self,
-            "FunctionSecurityGroup",
-            vpc=self.vpc,
-            allow_all_outbound=False,
-            description="Switchyard functions: NFS to EFS and HTTPS to VPC endpoints only",
-        )
-        # HTTPS anywhere is safe here: isolated subnets have no route out, so the only reachable
-        # HTTPS targets are the S3 gateway endpoint (whose prefix list ID would need a synth-time
-        # lookup) and the interface endpoints.
-        self.function_security_group.add_egress_rule(
-            ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to S3 (gateway endpoint) and interface endpoints"
-        )
-        for name in platform.interface_endpoints:
-            self.vpc.add_interface_endpoint(
-                f"{name.title().replace('-', '')}Endpoint",
-                service=ec2.InterfaceVpcEndpointAwsService(name),
-                subnets=self.subnets,
-                private_dns_enabled=True,
-            )
+        # What the VPC really spans, which workload stacks split the subnet list by: without an
+        # account at synthesis CDK cannot list the region's AZs and caps max_azs at 2.
+        self.az_count = len(self.vpc.isolated_subnets)
 
-        efs_security_group = ec2.SecurityGroup(
+        # The weights sync has a security group of its own; each workload stack brings its own
+        # for its function and opens NFS / HTTPS to itself from there (see stacks/aws/network.py).
+        self.sync_security_group = https_only_security_group(
+            self, "WeightsSyncSecurityGroup", self.vpc, "Switchyard weights sync: NFS to EFS, HTTPS to endpoints"
+        )
+        self.efs_security_group = ec2.SecurityGroup(
             self,
             "EfsSecurityGroup",
             vpc=self.vpc,
             allow_all_outbound=False,
             description="Switchyard model file system: NFS from Switchyard functions only",
         )
-        efs_security_group.add_ingress_rule(self.function_security_group, ec2.Port.tcp(2049), "NFS from functions")
-        self.function_security_group.add_egress_rule(
-            efs_security_group, ec2.Port.tcp(2049), "NFS to the model file system"
-        )
+        self.endpoint_security_group = None
+        if platform.interface_endpoints:
+            # Not CDK's default endpoint group (ingress from the VPC CIDR): only 443 from the
+            # functions' groups, each added by the stack that owns the function.
+            self.endpoint_security_group = ec2.SecurityGroup(
+                self,
+                "EndpointSecurityGroup",
+                vpc=self.vpc,
+                allow_all_outbound=False,
+                description="Switchyard interface endpoints: HTTPS from Switchyard functions only",
+            )
+            self.endpoint_security_group.add_ingress_rule(
+                self.sync_security_group, ec2.Port.tcp(443), "HTTPS from the weights sync"
+            )
+            for name in platform.interface_endpoints:
+                self.vpc.add_interface_endpoint(
+                    f"{name.title().replace('-', '').replace('.', '')}Endpoint",
+                    service=ec2.InterfaceVpcEndpointAwsService(name),
+                    subnets=self.subnets,
+                    private_dns_enabled=True,
+                    security_groups=[self.endpoint_security_group],
+                    open=False,
+                )
+
         self.file_system = efs.FileSystem(
             self,
             "ModelFileSystem",
             vpc=self.vpc,
             vpc_subnets=self.subnets,
-            security_group=efs_security_group,
+            security_group=self.efs_security_group,
             encrypted=True,
             # Elastic: Bursting gives 50 KiB/s per GiB stored, so a few GB of weights would
             # starve a burst of cold starts reading them at once.
@@ -89,9 +117,16 @@ class PlatformStack(Stack):
             performance_mode=efs.PerformanceMode.GENERAL_PURPOSE,
             enable_automatic_backups=True,
             removal_policy=RemovalPolicy.RETAIN,
+            allow_anonymous_access=True,  # no CDK default statement: the policy below is the whole policy
         )
 
-        self.access_logs = secure_bucket(self, "AccessLogs", access_logs=None)  # the log bucket itself
+        self.access_logs = secure_bucket(
+            self,
+            "AccessLogs",
+            access_logs=None,  # the log bucket itself
+            lifecycle_rules=[expire_after(platform.access_log_retention_days)],
+        )
+        self._allow_access_logging()
         self.model_bucket = secure_bucket(self, "ModelBucket", access_logs=self.access_logs)
         # One sync function for every workload's weights: it mounts /workloads as their owner.
         self.weights_sync = WeightsSync(
@@ -99,8 +134,156 @@ class PlatformStack(Stack):
             "WeightsSync",
             vpc=self.vpc,
             subnets=self.subnets,
-            security_group=self.function_security_group,
+            security_group=self.sync_security_group,
+            efs_security_group=self.efs_security_group,
             file_system=self.file_system,
             sources=weights,
+            kms_key_arn=platform.weights_kms_key_arn,
         )
+        self._file_system_policy()
+        self.alarm_topic_arn = self._alarm_topic(platform)
+        self._publish()
         nag.ack_weights_sync(self.weights_sync)
+
+    def _file_system_policy(self) -> None:
+        """IAM required (no anonymous NFS), TLS, mount targets and access points only; writes only by the sync."""
+        fs = self.file_system
+        writer_role = self.weights_sync.function.role
+        deny = [
+            ("DenyWithoutTls", EFS_CLIENT_ACTIONS, {"Bool": {"aws:SecureTransport": "false"}}),
+            (
+                "DenyOutsideMountTargets",
+                EFS_CLIENT_ACTIONS,
+                {"Bool": {"elasticfilesystem:AccessedViaMountTarget": "false"}},
+            ),
+            ("DenyWithoutAccessPoint", EFS_CLIENT_ACTIONS, {"Null": {"elasticfilesystem:AccessPointArn": "true"}}),
+            ("DenyRoot", ["elasticfilesystem:ClientRootAccess"], None),
+            (
+                "DenyWritesButTheSync",
+                ["elasticfilesystem:ClientWrite"],
+                {"ArnNotEquals": {"aws:PrincipalArn": writer_role.role_arn}},
+            ),
+        ]
+        for sid, actions, condition in deny:
+            fs.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid=sid,
+                    effect=iam.Effect.DENY,
+                    principals=[iam.AnyPrincipal()],
+                    actions=actions,
+                    resources=["*"],
+                    conditions=condition,
+                )
+            )
+        # The sync role's own policy names its access point (a condition here on the access point
+        # would be a cycle: the access point depends on the file system that holds this policy).
+        fs.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="SyncWrites",
+                principals=[iam.ArnPrincipal(writer_role.role_arn)],
+                actions=["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"],
+                resources=["*"],
+                conditions={"Bool": {"elasticfilesystem:AccessedViaMountTarget": "true"}},
+            )
+        )
+        # Reads: principals of this account whose own policy allows ClientMount. Each serving
+        # role's policy names exactly its workload's access point (stacks/aws/weights.py).
+        fs.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AccountReadsThroughAccessPoints",
+                principals=[iam.AccountRootPrincipal()],
+                actions=["elasticfilesystem:ClientMount"],
+                resources=["*"],
+                conditions={"Bool": {"elasticfilesystem:AccessedViaMountTarget": "true"}},
+            )
+        )
+
+    def _allow_access_logging(self) -> None:
+        """S3 server access logging into this bucket, from Switchyard's own buckets in this account.
+
+        CDK adds a source-bucket condition only for buckets in this stack; workload buckets log
+        here too, so one statement covers them with the account and name conditions.
+        """
+        self.access_logs.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="S3ServerAccessLogsFromSwitchyardBuckets",
+                principals=[iam.ServicePrincipal("logging.s3.amazonaws.com")],
+                actions=["s3:PutObject"],
+                resources=[self.access_logs.arn_for_objects("*")],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                    "ArnLike": {"aws:SourceArn": SWITCHYARD_BUCKETS},
+                },
+            )
+        )
+
+    def _alarm_topic(self, platform: Platform) -> str:
+        if platform.alarm_topic_arn:
+            return platform.alarm_topic_arn
+        key = kms.Key(
+            self,
+            "AlarmTopicKey",
+            enable_key_rotation=True,
+            description="Switchyard alarm topic: SNS encryption CloudWatch alarms can publish through",
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        # CloudWatch publishes to an encrypted topic only if the key lets it (AWS-managed keys do not).
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+            )
+        )
+        topic = sns.Topic(self, "AlarmTopic", display_name="Switchyard alarms", master_key=key, enforce_ssl=True)
+        topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[topic.topic_arn],
+                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+            )
+        )
+        for email in platform.alarm_emails:
+            topic.add_subscription(subscriptions.EmailSubscription(email))
+        for child in topic.node.children:
+            if child.node.id in platform.alarm_emails:
+                nag.ack(
+                    child,
+                    "Serverless::Serverless-SNSRedrivePolicy",
+                    "An alarm email that cannot be delivered loses no data: the alarm's state and history stay "
+                    "in CloudWatch, and a dead-letter queue of undelivered alarm emails would have no reader.",
+                )
+        return topic.topic_arn
+
+    def _publish(self) -> None:
+        subnet_ids = Fn.join(",", [s.subnet_id for s in self.vpc.isolated_subnets])
+        values = [
+            (params.VPC_ID, self.vpc.vpc_id, "Switchyard VPC"),
+            (params.SUBNET_IDS, subnet_ids, "Switchyard isolated subnets, one per AZ, comma-separated"),
+            (params.FILE_SYSTEM_ID, self.file_system.file_system_id, "Switchyard model file system"),
+            (params.EFS_SECURITY_GROUP, self.efs_security_group.security_group_id, "Model file system's group"),
+            (params.WEIGHTS_SYNC_TOKEN, self.weights_sync.provider.service_token, "Weights copy custom resource"),
+            (params.ACCESS_LOGS_BUCKET, self.access_logs.bucket_name, "S3 server access log bucket"),
+            (params.ALARM_TOPIC_ARN, self.alarm_topic_arn, "SNS topic every Switchyard alarm notifies"),
+        ]
+        if self.endpoint_security_group is not None:
+            values.append(
+                (
+                    params.ENDPOINT_SECURITY_GROUP,
+                    self.endpoint_security_group.security_group_id,
+                    "Interface endpoints' group",
+                )
+            )
+        for key, value, description in values:
+            params.publish(self, key, value, description)
+
+
+def https_only_security_group(scope: Construct, id: str, vpc: ec2.IVpc, description: str) -> ec2.SecurityGroup:
+    sg = ec2.SecurityGroup(scope, id, vpc=vpc, allow_all_outbound=False, description=description)
+    # HTTPS anywhere is safe here: isolated subnets have no route out, so the only reachable
+    # HTTPS targets are the S3 gateway endpoint (whose prefix list ID would need a synth-time
+    # lookup) and the interface endpoints.
+    sg.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to S3 (gateway endpoint) and interface endpoints")
+    return sg

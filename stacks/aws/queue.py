@@ -9,12 +9,17 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from stacks.aws.platform import secure_bucket
+from stacks.aws.common import expire_after, secure_bucket
 
-MAX_RECEIVE_COUNT = 5
+# The handler acknowledges permanent failures (bad input becomes an error result), so only
+# transient ones come back: three tries, then the DLQ.
+MAX_RECEIVE_COUNT = 3
 VISIBILITY_FACTOR = 6  # AWS guidance: visibility timeout >= 6 x the function timeout
-DLQ_RETENTION = Duration.days(14)
+# SQS ages a dead letter from its first enqueue, so the DLQ must keep messages longer than the
+# queue or they expire on arrival: the SQS maximum, 14 days.
+DLQ_RETENTION_DAYS = 14
 BATCH_SIZE = 10
+RESULTS_PREFIX = "results/"
 
 
 def visibility_timeout_s(function_timeout_s: int) -> int:
@@ -35,14 +40,17 @@ class AsyncIngest(Construct):
         function_timeout_s: int,
         max_concurrency: int,
         access_logs: s3.IBucket,
+        queue_retention_days: int,
+        results_retention_days: int,
     ) -> None:
         super().__init__(scope, id)
+        assert queue_retention_days < DLQ_RETENTION_DAYS, "platform.queue_retention_days is validated at 1-13"
         self.dlq = sqs.Queue(
             self,
             "DeadLetterQueue",
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
-            retention_period=DLQ_RETENTION,
+            retention_period=Duration.days(DLQ_RETENTION_DAYS),
         )
         self.queue = sqs.Queue(
             self,
@@ -50,10 +58,15 @@ class AsyncIngest(Construct):
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             visibility_timeout=Duration.seconds(visibility_timeout_s(function_timeout_s)),
-            retention_period=DLQ_RETENTION,
+            retention_period=Duration.days(queue_retention_days),
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dlq, max_receive_count=MAX_RECEIVE_COUNT),
         )
-        self.results = secure_bucket(self, "Results", access_logs=access_logs)
+        self.results = secure_bucket(
+            self,
+            "Results",
+            access_logs=access_logs,
+            lifecycle_rules=[expire_after(results_retention_days, prefix=RESULTS_PREFIX)],
+        )
         alias.add_event_source(
             sources.SqsEventSource(
                 self.queue,

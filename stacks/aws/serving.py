@@ -4,21 +4,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, Size
+from aws_cdk import Duration, RemovalPolicy, Size, TimeZone
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from stacks.aws.common import LOG_RETENTION
-from stacks.aws.platform import PlatformStack
+from stacks.aws.common import LOG_RETENTION, traced
+from stacks.aws.network import PlatformImports
 from stacks.aws.weights import efs_mount, reader_access_point
 from stacks.decide import Workload
-from stacks.packaging import LAMBDA_WEIGHTS_DIR
+from stacks.packaging import LAMBDA_IMAGE_WEIGHTS_DIR, LAMBDA_WEIGHTS_DIR
 
 ALIAS = "live"
 PREWARM_MINUTES = 15
+METRICS_NAMESPACE = "Switchyard"  # the handler's EMF metrics (ModelErrors, ...)
+
+
+HOLD_EVERY_MINUTES = 15
+DAY = 24 * 60
 
 
 class ServingFunction(Construct):
@@ -31,17 +36,32 @@ class ServingFunction(Construct):
         *,
         workload: Workload,
         build_context: Path,
-        platform: PlatformStack,
-        weights_version: str,
+        platform: PlatformImports,
+        weights_version: str | None,
     ) -> None:
         super().__init__(scope, id)
         s = workload.decision.serverless
         arm = s.architecture == "arm64"
-        reader = reader_access_point(self, "ReaderAccessPoint", platform.file_system, workload.name)
-        filesystem = efs_mount(
-            reader, platform.file_system, platform.function_security_group, LAMBDA_WEIGHTS_DIR, write=False
-        )
         self.log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.RETAIN)
+        network: dict = {}
+        if s.weights_in_image:
+            weights_dir = LAMBDA_IMAGE_WEIGHTS_DIR
+        else:
+            assert weights_version is not None
+            weights_dir = f"{LAMBDA_WEIGHTS_DIR}/{weights_version}"
+            # Its own group: the file system's and the endpoints' ingress name this workload alone.
+            self.security_group = platform.function_security_group(
+                self, "SecurityGroup", f"Switchyard {workload.name}: NFS to EFS, HTTPS to endpoints"
+            )
+            reader = reader_access_point(self, "ReaderAccessPoint", platform.file_system, workload.name)
+            network = {
+                "vpc": platform.vpc,
+                "vpc_subnets": platform.subnets,
+                "security_groups": [self.security_group],
+                "filesystem": efs_mount(
+                    reader, platform.file_system, platform.efs_security_group, LAMBDA_WEIGHTS_DIR, write=False
+                ),
+            }
         self.function = lambda_.DockerImageFunction(
             self,
             "Resource",
@@ -52,18 +72,20 @@ class ServingFunction(Construct):
             architecture=lambda_.Architecture.ARM_64 if arm else lambda_.Architecture.X86_64,
             memory_size=s.memory_mb,
             timeout=Duration.seconds(s.timeout_s),
-            ephemeral_storage_size=Size.mebibytes(512),  # weights live on EFS, not /tmp
+            ephemeral_storage_size=Size.mebibytes(512),  # weights live on EFS or in the image, not /tmp
             reserved_concurrent_executions=s.reserved_concurrency,
-            tracing=lambda_.Tracing.ACTIVE,
             log_group=self.log_group,
             logging_format=lambda_.LoggingFormat.JSON,  # the cold-start metric filter reads JSON reports
-            vpc=platform.vpc,
-            vpc_subnets=platform.subnets,
-            security_groups=[platform.function_security_group],
-            filesystem=filesystem,
-            environment={"WEIGHTS_DIR": f"{LAMBDA_WEIGHTS_DIR}/{weights_version}"},
+            environment={
+                "WEIGHTS_DIR": weights_dir,
+                # Powertools: the service dimension of the handler's metrics, and its namespace.
+                "POWERTOOLS_SERVICE_NAME": workload.name,
+                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            },
             description=f"Switchyard: {workload.name} ({workload.profile.model.preset.value} model)",
+            **network,
         )
+        traced(self.function)
         if s.provisioned and not s.pc_scheduled:
             # Warm around the clock: the alias holds the floor, target tracking adds to it.
             self.alias = self.function.add_alias(ALIAS, provisioned_concurrent_executions=s.pc_min)
@@ -84,19 +106,49 @@ class ServingFunction(Construct):
             window = u.window_minutes()
             assert window is not None, "sizing schedules provisioned concurrency only for an active window"
             start, end = window
-            # Provisioned environments take minutes to initialise: warm up ahead of the window.
-            warm = (start - PREWARM_MINUTES) % (24 * 60)
-            stop = end % (24 * 60)
-            scaling.scale_on_schedule(
-                "WarmInWindow",
-                schedule=appscaling.Schedule.cron(hour=str(warm // 60), minute=str(warm % 60)),
-                min_capacity=pc_min,
-                max_capacity=pc_max,
-            )
+            zone = u.window_timezone()
+            time_zone = None if zone == "UTC" else TimeZone.of(zone)
+            # Provisioned environments take minutes to initialise: warm up ahead of the window,
+            # then repeat the floor through the window, so a deploy inside it (which registers the
+            # template's minimum of 0) or a failed action is corrected within minutes; target
+            # tracking cannot lift capacity from 0 on its own.
+            for name, cron in warm_schedule((start - PREWARM_MINUTES) % DAY, end % DAY):
+                scaling.scale_on_schedule(
+                    name, schedule=cron, min_capacity=pc_min, max_capacity=pc_max, time_zone=time_zone
+                )
             scaling.scale_on_schedule(
                 "MinimumOutsideWindow",
-                schedule=appscaling.Schedule.cron(hour=str(stop // 60), minute=str(stop % 60)),
+                schedule=appscaling.Schedule.cron(hour=str(end % DAY // 60), minute=str(end % 60)),
                 min_capacity=0,
                 max_capacity=0,
+                time_zone=time_zone,
             )
         return scaling
+
+
+def warm_schedule(warm: int, end: int) -> list[tuple[str, appscaling.Schedule]]:
+    """Cron schedules at `warm` and every HOLD_EVERY_MINUTES after it until before `end` (minutes of the day).
+
+    Times are grouped by hour into as few cron expressions as their minute sets allow; the one
+    that includes `warm` is named WarmInWindow, the others HoldInWindow1..n.
+    """
+    length = (end - warm) % DAY or DAY
+    times = [(warm + k) % DAY for k in range(0, length, HOLD_EVERY_MINUTES)]
+    minutes_by_hour: dict[int, tuple[int, ...]] = {}
+    for t in times:
+        minutes_by_hour[t // 60] = (*minutes_by_hour.get(t // 60, ()), t % 60)
+    # consecutive hours (in window order) with the same minutes share one expression
+    groups: list[tuple[list[int], tuple[int, ...]]] = []
+    for hour, minutes in minutes_by_hour.items():
+        minutes = tuple(sorted(minutes))
+        if groups and groups[-1][1] == minutes and groups[-1][0][-1] + 1 == hour:
+            groups[-1][0].append(hour)
+        else:
+            groups.append(([hour], minutes))
+    out = []
+    for hours, minutes in groups:
+        hour = str(hours[0]) if len(hours) == 1 else f"{hours[0]}-{hours[-1]}"
+        cron = appscaling.Schedule.cron(hour=hour, minute=",".join(map(str, minutes)))
+        name = "WarmInWindow" if warm // 60 in hours and warm % 60 in minutes else f"HoldInWindow{len(out)}"
+        out.append((name, cron))
+    return out

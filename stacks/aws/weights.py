@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import CustomResource, Duration, RemovalPolicy
+from aws_cdk import CustomResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_efs as efs
 from aws_cdk import aws_iam as iam
@@ -22,7 +22,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from stacks.aws.common import LOG_RETENTION, grant_read_prefix
+from stacks.aws.common import LOG_RETENTION, grant_read_prefix, traced
 
 RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
 WORKLOADS_ROOT = "/workloads"
@@ -53,14 +53,18 @@ def reader_access_point(scope: Construct, id: str, fs: efs.IFileSystem, name: st
 
 
 def efs_mount(
-    ap: efs.AccessPoint, fs: efs.IFileSystem, security_group: ec2.ISecurityGroup, path: str, *, write: bool
+    ap: efs.AccessPoint, fs: efs.IFileSystem, efs_security_group: ec2.ISecurityGroup, path: str, *, write: bool
 ) -> lambda_.FileSystem:
-    """Mount one access point, with IAM scoped to this file system through this access point."""
+    """Mount one access point, with IAM scoped to this file system through this access point.
+
+    The function opens NFS from its own security group to the file system's (CDK adds the
+    ingress on the EFS group and the egress on the function's, in the function's stack).
+    """
     actions = ["elasticfilesystem:ClientMount"] + (["elasticfilesystem:ClientWrite"] if write else [])
     return lambda_.FileSystem(
         arn=ap.access_point_arn,
         local_mount_path=path,
-        connections=ec2.Connections(security_groups=[security_group]),
+        connections=ec2.Connections(security_groups=[efs_security_group], default_port=ec2.Port.tcp(2049)),
         dependency=[fs.mount_targets_available],
         policies=[
             iam.PolicyStatement(
@@ -83,11 +87,13 @@ class WeightsSync(Construct):
         vpc: ec2.IVpc,
         subnets: ec2.SubnetSelection,
         security_group: ec2.ISecurityGroup,
+        efs_security_group: ec2.ISecurityGroup,
         file_system: efs.IFileSystem,
         sources: list[WeightsSource],
+        kms_key_arn: str | None = None,
     ) -> None:
         super().__init__(scope, id)
-        writer = efs.AccessPoint(
+        self.writer = writer = efs.AccessPoint(
             self,
             "WriterAccessPoint",
             file_system=file_system,
@@ -95,9 +101,23 @@ class WeightsSync(Construct):
             create_acl=OWNER_ACL,
             posix_user=efs.PosixUser(uid=str(WRITER_UID), gid=str(WRITER_UID)),
         )
+        # A role of its own, outside the function construct: the function waits for the mount
+        # targets, and the file system's policy names this role, so a role inside the function
+        # (inheriting that wait) would make a cycle.
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            managed_policies=[
+                iam.ManagedPolicy.from_aws_managed_policy_name(f"service-role/{name}")
+                for name in ("AWSLambdaBasicExecutionRole", "AWSLambdaVPCAccessExecutionRole")
+            ],
+            description="Switchyard weights sync: writes weights to EFS through its access point",
+        )
         self.function = lambda_.Function(
             self,
             "Function",
+            role=self.role,
             runtime=lambda_.Runtime.PYTHON_3_14,
             handler="weights_sync.on_event",
             code=lambda_.Code.from_asset(str(RUNTIME_DIR)),
@@ -106,12 +126,21 @@ class WeightsSync(Construct):
             vpc=vpc,
             vpc_subnets=subnets,
             security_groups=[security_group],
-            filesystem=efs_mount(writer, file_system, security_group, SYNC_MOUNT, write=True),
+            filesystem=efs_mount(writer, file_system, efs_security_group, SYNC_MOUNT, write=True),
             environment={"MOUNT": SYNC_MOUNT},
             log_group=logs.LogGroup(self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY),
-            tracing=lambda_.Tracing.ACTIVE,
             description="Switchyard: copy workloads' weights to EFS before traffic",
         )
+        traced(self.function)
+        if kms_key_arn:
+            # SSE-KMS weights: S3 decrypts on the caller's behalf, so Decrypt through S3 only.
+            self.function.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["kms:Decrypt"],
+                    resources=[kms_key_arn],
+                    conditions={"StringLike": {"kms:ViaService": f"s3.{Stack.of(self).region}.amazonaws.com"}},
+                )
+            )
         self.source_urls: dict[str, str] = {}
         self.s3_prefixes: list[str] = []
         for src in sources:
@@ -143,13 +172,15 @@ class WeightsSync(Construct):
 class WeightsVersion(Construct):
     """A workload's request to have one weights version on EFS (a custom resource)."""
 
-    def __init__(self, scope: Construct, id: str, *, sync: WeightsSync, workload: str, version: str) -> None:
+    def __init__(
+        self, scope: Construct, id: str, *, service_token: str, source: str, workload: str, version: str
+    ) -> None:
         super().__init__(scope, id)
         self.version = version
         self.resource = CustomResource(
             self,
             "Resource",
-            service_token=sync.provider.service_token,
+            service_token=service_token,
             resource_type="Custom::SwitchyardWeights",
-            properties={"Workload": workload, "Source": sync.source_urls[workload], "Version": version},
+            properties={"Workload": workload, "Source": source, "Version": version},
         )

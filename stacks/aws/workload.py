@@ -11,24 +11,32 @@ from constructs import Construct
 
 from stacks.aws.alarms import WorkloadAlarms
 from stacks.aws.http_api import HttpEndpoint
-from stacks.aws.platform import PlatformStack
-from stacks.aws.queue import AsyncIngest
+from stacks.aws.network import PlatformImports
+from stacks.aws.queue import RESULTS_PREFIX, AsyncIngest
 from stacks.aws.serving import ServingFunction
 from stacks.aws.weights import WeightsVersion
 from stacks.decide import Workload
 from stacks.profile import Endpoint, Mode
+from stacks.rules_serverless import STACK_PREFIX
 from stacks.weights import weights_version
-
-RESULTS_PREFIX = "results/"
 
 
 def stack_name(workload_name: str) -> str:
-    return f"Switchyard-{workload_name}"
+    return f"{STACK_PREFIX}{workload_name}"
 
 
 class WorkloadStack(Stack):
     def __init__(
-        self, scope: Construct, id: str, *, workload: Workload, build_context: Path, platform: PlatformStack, **kwargs
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        workload: Workload,
+        build_context: Path,
+        availability_zones: int,
+        interface_endpoints: bool,
+        weights_source: str | None,
+        **kwargs,
     ) -> None:
         d = workload.decision
         super().__init__(
@@ -40,20 +48,38 @@ class WorkloadStack(Stack):
             ),
             **kwargs,
         )
-        mode = workload.profile.sla.mode
-        weights = WeightsVersion(
-            self, "Weights", sync=platform.weights_sync, workload=workload.name, version=weights_version(workload)
+        settings = workload.settings.platform
+        # What this stack takes from the platform, read from SSM parameters when it deploys.
+        platform = PlatformImports(
+            self, "Platform", availability_zones=availability_zones, interface_endpoints=interface_endpoints
         )
+        mode = workload.profile.sla.mode
+        self.weights = None
+        version = None
+        if not d.serverless.weights_in_image:
+            assert weights_source is not None, "the platform's weights sync has a source for every EFS workload"
+            self.weights = WeightsVersion(
+                self,
+                "Weights",
+                service_token=platform.weights_sync_token,
+                source=weights_source,
+                workload=workload.name,
+                version=weights_version(workload),
+            )
+            version = self.weights.version
         serving = ServingFunction(
             self,
             "Serving",
             workload=workload,
             build_context=build_context,
             platform=platform,
-            weights_version=weights.version,
+            weights_version=version,
         )
-        # The version that serves must not exist before its weights do.
-        serving.function.node.add_dependency(weights.resource)
+        if self.weights is not None:
+            # The version that serves must not exist before its weights do.
+            serving.function.node.add_dependency(self.weights.resource)
+        CfnOutput(self, "FunctionName", value=serving.function.function_name, description="The serving function")
+        CfnOutput(self, "AliasArn", value=serving.alias.function_arn, description="Alias live: invoke this ARN")
 
         self.ingest = None
         if mode is not Mode.sync:
@@ -64,6 +90,8 @@ class WorkloadStack(Stack):
                 function_timeout_s=d.serverless.timeout_s,
                 max_concurrency=d.serverless.queue_max_concurrency,
                 access_logs=platform.access_logs,
+                queue_retention_days=settings.queue_retention_days,
+                results_retention_days=settings.results_retention_days,
             )
             serving.function.add_environment("RESULTS_URI", f"s3://{self.ingest.results.bucket_name}/{RESULTS_PREFIX}")
             # Write on its results prefix only: no read, no delete, no other prefix.
@@ -72,9 +100,18 @@ class WorkloadStack(Stack):
                     actions=["s3:PutObject"], resources=[self.ingest.results.arn_for_objects(f"{RESULTS_PREFIX}*")]
                 )
             )
-            CfnOutput(self, "QueueUrl", value=self.ingest.queue.queue_url)
+            CfnOutput(self, "QueueUrl", value=self.ingest.queue.queue_url, description="Send {id, inputs} here")
+            CfnOutput(self, "QueueArn", value=self.ingest.queue.queue_arn, description="For sqs:SendMessage grants")
+            CfnOutput(self, "DeadLetterQueueUrl", value=self.ingest.dlq.queue_url)
             CfnOutput(self, "ResultsBucketName", value=self.ingest.results.bucket_name)
+            CfnOutput(
+                self,
+                "ResultsPrefixArn",
+                value=self.ingest.results.arn_for_objects(f"{RESULTS_PREFIX}*"),
+                description="For s3:GetObject grants: results/<id>.json",
+            )
         self.http_api = None
+        self.function_url = None
         if mode is not Mode.async_ and workload.profile.sla.endpoint is Endpoint.http_api:
             self.http_api = HttpEndpoint(
                 self,
@@ -83,27 +120,49 @@ class WorkloadStack(Stack):
                 alias=serving.alias,
                 peak_rps=workload.profile.utilization.peak_rps,
             )
-            CfnOutput(self, "HttpApiUrl", value=self.http_api.url)
+            CfnOutput(self, "HttpApiUrl", value=self.http_api.url, description="POST {inputs}, SigV4 (execute-api)")
+            CfnOutput(
+                self,
+                "HttpApiInvokeArn",
+                value=self._api_invoke_arn(),
+                description="For execute-api:Invoke grants",
+            )
         elif mode is not Mode.async_:
             # A Function URL, not API Gateway: no 29 s cap on a slow model, and no per-request fee.
-            url = serving.alias.add_function_url(auth_type=lambda_.FunctionUrlAuthType.AWS_IAM)
-            CfnOutput(self, "FunctionUrl", value=url.url)
-        WorkloadAlarms(
+            self.function_url = serving.alias.add_function_url(auth_type=lambda_.FunctionUrlAuthType.AWS_IAM)
+            CfnOutput(
+                self,
+                "FunctionUrl",
+                value=self.function_url.url,
+                description="POST {inputs}, SigV4 (lambda:InvokeFunctionUrl on AliasArn)",
+            )
+        self.alarms = WorkloadAlarms(
             self,
             "Alarms",
             workload=workload,
             alias=serving.alias,
             log_group=serving.log_group,
+            topic=platform.alarm_topic,
+            queue=self.ingest.queue if self.ingest else None,
             dlq=self.ingest.dlq if self.ingest else None,
+            function_url=self.function_url is not None,
+            http_stage=self.http_api.stage if self.http_api else None,
         )
         self.serving = serving
-        self.weights = weights
         self._acknowledge(workload)
+
+    def _api_invoke_arn(self) -> str:
+        assert self.http_api is not None
+        return self.format_arn(
+            service="execute-api",
+            resource=self.http_api.api.api_id,
+            resource_name=f"{self.http_api.stage.stage_name}/*",
+        )
 
     def _acknowledge(self, workload: Workload) -> None:
         from stacks.aws import nag
 
-        nag.ack_function(self.serving.function, vpc=True)
+        nag.ack_function(self.serving.function, vpc=not workload.decision.serverless.weights_in_image)
         if self.ingest is not None:
             nag.ack_async(self.ingest, self.serving.alias)
             nag.ack_results_prefix(

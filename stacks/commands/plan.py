@@ -11,6 +11,7 @@ from stacks.commands import lock
 from stacks.commands.report import exit_code, print_failures
 from stacks.decide import Workload
 from stacks.profile import Target
+from stacks.rules_serverless import serverless_placement
 from stacks.workloads import Batch, load_all
 
 PLAN_CHANGED = 5  # ExitCode.PLAN_CHANGED, without importing the CLI
@@ -67,6 +68,7 @@ def to_json(w: Workload) -> dict[str, Any]:
             },
         },
         "kubernetes": _placement(w),
+        "serverless": serverless_placement(w.profile, d.serverless),
         "sizing": {
             "serverless": d.serverless.model_dump(mode="json"),
             "kubernetes": d.kubernetes.model_dump(mode="json"),
@@ -102,6 +104,12 @@ def render_table(batch: Batch) -> str:
         if d.target is Target.kubernetes:
             where = _placement(w)
             out.append(f"  owns:   namespace {', '.join(where['namespaces'])}; reachable at {where['service']}")
+        else:
+            where = serverless_placement(w.profile, d.serverless)
+            out.append(
+                f"  owns:   stack {where['stacks'][0]} (shares {where['shared']}); reachable at "
+                + "; ".join(where["reachable"].values())
+            )
         out += ["  rules:"]
         out += [f"    {'*' if r.fired else '-'} {r.rule:<24} {r.detail}" for r in d.reasons]
         out += [f"  warning: {text}" for text in d.warnings]

@@ -35,6 +35,7 @@ from stacks.commands.outputs import cluster_settings, produce, staged, swap
 from stacks.commands.plan import to_json
 from stacks.commands.report import exit_code, print_failures, print_no_profiles
 from stacks.errors import SwitchyardError
+from stacks.k8s.naming import PLAN_LABEL
 from stacks.workloads import load_all
 
 SNAPSHOT_DIR = "__snapshots__"
@@ -46,12 +47,23 @@ ADDONS = "_cluster-addons.kubernetes.yaml"
 ASSET_HASH = re.compile(r"[0-9a-f]{64}")
 VERSION_ID = re.compile(r"(CurrentVersion[0-9A-F]{8})[0-9a-f]{32}")
 IMAGE_TAG = re.compile(r"(/[a-z0-9-]+):[0-9a-f]{16}$")
-PLAN_REVISION = "switchyard.dev/plan-revision"  # an annotation holding the plan's hash
+PLAN_REVISION = PLAN_LABEL  # a label, annotation and AWS tag holding the plan's hash
+
+
+def _plan_revision_out(node: Any) -> Any:
+    if isinstance(node, dict):
+        if node.get("Key") == PLAN_REVISION and "Value" in node:
+            return {**node, "Value": "PLANREVISION"}
+        return {k: ("PLANREVISION" if k == PLAN_REVISION else _plan_revision_out(v)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plan_revision_out(v) for v in node]
+    return node
 
 
 def normalised_template(template: dict[str, Any]) -> dict[str, Any]:
-    """Asset hashes and version-hash logical IDs out, so a code edit does not churn snapshots."""
-    text = json.dumps(template, indent=1, sort_keys=True)
+    """Asset hashes, version-hash logical IDs and the plan-revision tag out, so a code edit or a
+    changed plan does not churn snapshots (the plan snapshot shows what changed)."""
+    text = json.dumps(_plan_revision_out(template), indent=1, sort_keys=True)
     text = VERSION_ID.sub(r"\1VERSIONHASH", text)
     return json.loads(ASSET_HASH.sub("ASSETHASH", text))
 

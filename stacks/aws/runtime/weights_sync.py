@@ -20,8 +20,14 @@ MARKER = ".switchyard-complete"
 
 def _s3():
     import boto3  # in the Lambda runtime
+    from botocore.config import Config
 
-    return boto3.client("s3")
+    # Bounded waits: an unreachable endpoint fails the deploy in seconds with the error, instead of
+    # hanging the custom resource until the function's 15-minute timeout. (Weights in another
+    # region are refused at plan time: limit.weights_region.)
+    return boto3.client(
+        "s3", config=Config(connect_timeout=10, read_timeout=60, retries={"mode": "standard", "max_attempts": 5})
+    )
 
 
 def _split(uri: str) -> tuple[str, str]:

@@ -1,0 +1,197 @@
+"""Serverless rules the decision runs besides the hard limits: each a small function with its numbers.
+
+- `limit.weights_region`: the VPC reaches S3 only through its gateway endpoint, which serves the
+  platform's own region; weights elsewhere would hang the copy until it times out.
+- `coldstart.weights_in_image`: small local weights baked into the image start faster and cost
+  less than EFS (and need no VPC, file system or copy function).
+- `coldstart.init_limit`: Lambda gives the init phase 10 s; an on-demand cold start beyond it
+  is cut and re-run inside the first invocation, which then pays it twice.
+- `check_reserved_total`: reserved concurrency summed over the workloads of one plan must leave
+  Lambda's unreserved minimum of the account quota.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from stacks.errors import DecisionError
+from stacks.pricebook import Settings
+from stacks.profile import Profile, Target
+from stacks.sizing import ServerlessSizing, lambda_cold_start, weights_fit_in_image
+
+if TYPE_CHECKING:
+    from stacks.decide import Reason, Workload
+
+LAMBDA_INIT_LIMIT_MS = 10_000  # AWS Lambda: the init phase of an on-demand environment
+STACK_PREFIX = "Switchyard-"  # workload stacks are Switchyard-<name>
+PLATFORM_STACK = "Switchyard-Platform"  # the shared platform stack
+INIT_LIMIT = "coldstart.init_limit"
+
+
+def name_problems(p: Profile) -> list[tuple[tuple[str, ...], str, str | None, str | None]]:
+    """Validation: a workload stack name must not collide with the platform stack's.
+
+    CloudFormation compares stack names case-sensitively, but the cloud assembly's file names
+    (Switchyard-Platform.template.json) and case-insensitive file systems do not.
+    """
+    stack = f"{STACK_PREFIX}{p.name}"
+    if stack.lower() != PLATFORM_STACK.lower():
+        return []
+    return [
+        (
+            ("name",),
+            f"'{p.name}' would name its stack {stack}, which collides with the shared platform stack {PLATFORM_STACK}",
+            "any other DNS-1123 label",
+            f"e.g. {p.name}-api",
+        )
+    ]
+
+
+def _reason(rule: str, fired: bool, detail: str) -> Reason:
+    from stacks.decide import Reason  # decide imports this module
+
+    return Reason(rule=rule, fired=fired, detail=detail)
+
+
+def serverless_limits(p: Profile, settings: Settings) -> list[Reason]:
+    """Hard limits of the serverless platform (not of Lambda itself)."""
+    platform = settings.platform
+    if not p.model.weights_in_s3:
+        return []
+    bucket_region = platform.weights_bucket_region or platform.region
+    far = bucket_region != platform.region
+    return [
+        _reason(
+            "limit.weights_region",
+            far,
+            f"weights bucket in {bucket_region} {'!=' if far else '=='} platform region {platform.region}"
+            + (": the VPC has no NAT and its S3 gateway endpoint serves only its own region" if far else ""),
+        )
+    ]
+
+
+def serverless_rules(p: Profile, s: ServerlessSizing, settings: Settings) -> list[Reason]:
+    return [*_weights_in_image(p, s, settings), _init_limit(s)]
+
+
+def _weights_in_image(p: Profile, s: ServerlessSizing, settings: Settings) -> list[Reason]:
+    if p.model.weights_in_s3:
+        return []
+    platform, prices = settings.platform, settings.prices
+    gb = p.model.weights_gb
+    if not weights_fit_in_image(p, platform):
+        return [
+            _reason(
+                "coldstart.weights_in_image",
+                False,
+                f"local weights {gb:g} GB > platform image_weights_max_gb {platform.image_weights_max_gb:g} GB "
+                "(or the image would pass 10 GB): weights on EFS",
+            )
+        ]
+    efs = lambda_cold_start(p, platform).weights_ms
+    image = lambda_cold_start(p, platform, weights_in_image=True).weights_ms
+    saved = gb * (prices.efs_storage_gb_month_usd - prices.ecr_storage_gb_month_usd)
+    return [
+        _reason(
+            "coldstart.weights_in_image",
+            s.weights_in_image,
+            f"local weights {gb:g} GB <= {platform.image_weights_max_gb:g} GB: read with the image in ~{image:,.0f} ms "
+            f"instead of ~{efs:,.0f} ms from EFS, storage ${abs(saved):,.2f}/month {'less' if saved > 0 else 'more'} "
+            "(ECR instead of EFS); "
+            + ("baked into the image, no VPC, EFS or weights copy" if s.weights_in_image else "kept on EFS (no gain)"),
+        )
+    ]
+
+
+def _init_limit(s: ServerlessSizing) -> Reason:
+    total = s.cold_start.total_ms
+    over = not s.provisioned and total > LAMBDA_INIT_LIMIT_MS
+    if s.provisioned:
+        detail = f"cold start ~{total:,.0f} ms happens ahead of traffic (provisioned concurrency)"
+    else:
+        detail = (
+            f"on-demand cold start ~{total:,.0f} ms {'>' if over else '<='} Lambda's "
+            f"{LAMBDA_INIT_LIMIT_MS:,} ms init limit"
+        )
+    if over:
+        detail += (
+            ": Lambda cuts the init and repeats it inside the first request; lower cold_start_budget_ms "
+            "below it (provisioned concurrency), bake smaller weights into the image, or use target: kubernetes"
+        )
+    return _reason(INIT_LIMIT, over, detail)
+
+
+def serverless_alarms(p: Profile, s: ServerlessSizing) -> list[str]:
+    """The CloudWatch alarms a serverless workload stack creates (stacks/aws/alarms.py builds exactly
+    these; the cost model may price them: one standard alarm each, plus one metric filter)."""
+    from stacks.profile import Endpoint, Mode
+
+    names = ["Errors", "Throttles", "DurationP99"]
+    if s.provisioned:
+        names.append("ProvisionedSpillover")
+    names.append("ModelErrors")
+    if p.sla.mode is not Mode.async_:
+        names.append("HttpApi5xx" if p.sla.endpoint is Endpoint.http_api else "Url5xx")
+    if p.sla.mode is not Mode.sync:
+        names += ["QueueOldestMessage", "DeadLetters"]
+    names.append("ColdStartOverBudget")
+    return names
+
+
+def serverless_placement(p: Profile, s: ServerlessSizing) -> dict[str, object]:
+    """What a serverless workload owns and where callers find it (the stack outputs to read)."""
+    from stacks.profile import Endpoint, Mode
+
+    stack = f"{STACK_PREFIX}{p.name}"
+    reachable: dict[str, str] = {}
+    if p.sla.mode is not Mode.async_:
+        output = "HttpApiUrl" if p.sla.endpoint is Endpoint.http_api else "FunctionUrl"
+        reachable["sync"] = f"{stack} output {output} (POST, SigV4-signed)"
+    if p.sla.mode is not Mode.sync:
+        reachable["async"] = f"{stack} output QueueUrl; results in ResultsBucketName under results/<id>.json"
+    return {
+        "stacks": [stack],
+        "shared": PLATFORM_STACK,
+        "reachable": reachable,
+        "alarms": serverless_alarms(p, s),
+        "weights": "in the image" if s.weights_in_image else "on EFS",
+    }
+
+
+def serverless_warnings(reasons: Iterable[Reason], target: Target) -> list[str]:
+    if target is not Target.serverless:
+        return []
+    return [r.detail for r in reasons if r.rule == INIT_LIMIT and r.fired]
+
+
+def check_reserved_total(workloads: Iterable[Workload]) -> list[tuple[str, DecisionError]]:
+    """(directory, error) per region whose serverless reservations exceed quota - unreserved."""
+    by_region: dict[str, list[Workload]] = defaultdict(list)
+    for w in workloads:
+        if w.target is Target.serverless:
+            by_region[w.settings.platform.region].append(w)
+    problems = []
+    for region, group in sorted(by_region.items()):
+        quota = min(w.settings.platform.lambda_account_concurrency for w in group)
+        unreserved = max(w.settings.platform.lambda_unreserved_concurrency for w in group)
+        total = sum(w.decision.serverless.reserved_concurrency for w in group)
+        if total <= quota - unreserved:
+            continue
+        parts = ", ".join(f"{w.name} {w.decision.serverless.reserved_concurrency:,}" for w in group)
+        where = str(group[0].file.parent)
+        problems.append(
+            (
+                where,
+                DecisionError(
+                    where,
+                    f"reserved concurrency of the serverless workloads in {region} sums to {total:,} ({parts}), "
+                    f"but the account quota {quota:,} leaves {quota - unreserved:,} to reserve (Lambda keeps "
+                    f"{unreserved:,} unreserved). Allowed: a sum <= {quota - unreserved:,}; raise "
+                    "platform.lambda_account_concurrency after a quota increase, lower peak_rps, or move a "
+                    "workload to target: kubernetes.",
+                ),
+            )
+        )
+    return problems

@@ -1,0 +1,187 @@
+"""Serverless rules at plan time: quotas, the init limit, weights region, weights in the image, mode both."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stacks.decide import decide
+from stacks.errors import DecisionError, ProfileError
+from stacks.loader import load_profile
+from stacks.profile import Target
+from tests.conftest import ROOT, VALID, copy_profiles
+
+
+def switchyard(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "stacks.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+
+
+def profile(tmp_path: Path, text: str, platform: str | None = None, name: str = "demo.yaml") -> Path:
+    (tmp_path / "model.py").write_text(
+        "def load(weights_dir):\n    return 1\n\ndef predict(model, inputs):\n    return inputs\n"
+    )
+    if platform is not None:
+        (tmp_path / "platform.yaml").write_text(platform)
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def reason(w, rule: str):
+    return next(r for r in w.decision.reasons if r.rule == rule)
+
+
+# ------------------------------------------------------------------ account concurrency
+
+
+@pytest.mark.slow
+def test_plan_rejects_an_over_quota_set_with_the_numbers(tmp_path):
+    profiles = copy_profiles(tmp_path)
+    (profiles / "platform.yaml").write_text("platform:\n  lambda_account_concurrency: 140\n")
+    r = switchyard("plan", str(profiles))
+    assert r.returncode == 3, r.stdout + r.stderr
+    # nightly-embeddings reserves 40, sentiment-api 7: 47 > 140 - 100
+    assert "reserved concurrency of the serverless workloads in us-east-1 sums to 47" in r.stderr
+    assert "(nightly-embeddings 40, sentiment-api 7)" in r.stderr
+    assert "the account quota 140 leaves 40 to reserve (Lambda keeps 100 unreserved)" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert "nightly-embeddings -> serverless" in r.stdout  # the plan is still shown
+
+
+@pytest.mark.slow
+def test_the_same_set_fits_under_the_default_quota(tmp_path):
+    r = switchyard("plan", str(copy_profiles(tmp_path)))
+    assert r.returncode == 0, r.stderr
+
+
+def test_one_workload_never_reserves_the_unreserved_pool(tmp_path):
+    text = VALID.replace("peak_rps: 20", "peak_rps: 10000").replace("avg_rps: 2", "avg_rps: 100")
+    w = decide(load_profile(profile(tmp_path, text)))
+    assert w.decision.serverless.reserved_concurrency == 1000 - 100
+
+
+# ------------------------------------------------------------------ the init limit
+
+
+@pytest.mark.slow
+def test_plan_flags_an_on_demand_cold_start_over_10_seconds(tmp_path):
+    # 2 GB from EFS at 200 MB/s is 10 s, plus 1 s init and 0.5 s image; a 60 s budget needs no provisioning
+    text = VALID.replace("weights_gb: 0.5", "weights_gb: 2").replace(
+        "cold_start_budget_ms: 10000", "cold_start_budget_ms: 60000"
+    )
+    path = profile(tmp_path, text.replace("target: auto", "target: serverless"))
+    r = switchyard("plan", str(path))
+    assert r.returncode == 0, r.stderr
+    line = next(li for li in r.stdout.splitlines() if "coldstart.init_limit" in li)
+    assert line.strip().startswith("*")
+    assert "on-demand cold start ~11,500 ms > Lambda's 10,000 ms init limit" in line
+    assert "warning: on-demand cold start ~11,500 ms" in r.stdout
+
+
+def test_init_limit_does_not_fire_when_provisioned_or_fast(tmp_path):
+    fast = decide(load_profile(profile(tmp_path, VALID)))
+    assert not reason(fast, "coldstart.init_limit").fired
+    slow = VALID.replace("weights_gb: 0.5", "weights_gb: 2").replace(
+        "cold_start_budget_ms: 10000", "cold_start_budget_ms: 500"
+    )
+    provisioned = decide(load_profile(profile(tmp_path, slow, name="p.yaml")))
+    assert provisioned.decision.serverless.provisioned
+    assert not reason(provisioned, "coldstart.init_limit").fired
+
+
+# ------------------------------------------------------------------ weights region and key
+
+
+def test_weights_in_another_region_rule_serverless_out(tmp_path):
+    w = decide(load_profile(profile(tmp_path, VALID, "platform:\n  weights_bucket_region: eu-west-1\n")))
+    r = reason(w, "limit.weights_region")
+    assert r.fired and "eu-west-1 != platform region us-east-1" in r.detail
+    assert w.target is Target.kubernetes and not w.decision.serverless_feasible
+
+
+def test_explicit_serverless_with_weights_in_another_region_is_an_error(tmp_path):
+    text = VALID.replace("target: auto", "target: serverless")
+    with pytest.raises(DecisionError, match="weights bucket in eu-west-1 != platform region us-east-1"):
+        decide(load_profile(profile(tmp_path, text, "platform:\n  weights_bucket_region: eu-west-1\n")))
+
+
+def test_bad_kms_key_setting_is_a_validation_error(tmp_path):
+    with pytest.raises(ProfileError, match="weights_kms_key_arn"):
+        load_profile(profile(tmp_path, VALID, "platform:\n  weights_kms_key_arn: alias/mine\n"))
+
+
+# ------------------------------------------------------------------ weights in the image
+
+
+def test_small_local_weights_go_into_the_image_with_the_reason(tmp_path):
+    (tmp_path / "weights").mkdir()
+    text = VALID.replace("weights: s3://acme-models/demo/v1/", "weights: weights/").replace(
+        "weights_gb: 0.5", "weights_gb: 0.4"
+    )
+    w = decide(load_profile(profile(tmp_path, text)))
+    s = w.decision.serverless
+    assert s.weights_in_image
+    assert s.cold_start.weights_ms == 0.4 * 500  # at the image's rate, not EFS's 2,000 ms
+    r = reason(w, "coldstart.weights_in_image")
+    assert r.fired and "~200 ms instead of ~2,000 ms from EFS" in r.detail and "$0.08/month less" in r.detail
+
+
+def test_large_or_s3_weights_stay_on_efs(tmp_path):
+    (tmp_path / "weights").mkdir()
+    text = VALID.replace("weights: s3://acme-models/demo/v1/", "weights: weights/").replace(
+        "weights_gb: 0.5", "weights_gb: 1.5"
+    )
+    big = decide(load_profile(profile(tmp_path, text)))
+    assert not big.decision.serverless.weights_in_image
+    assert not reason(big, "coldstart.weights_in_image").fired
+    s3 = decide(load_profile(profile(tmp_path, VALID, name="s3.yaml")))
+    assert not s3.decision.serverless.weights_in_image
+
+
+# ------------------------------------------------------------------ mode both
+
+
+def test_mode_both_leaves_the_sync_peak_its_share_of_the_reservation(tmp_path):
+    text = VALID.replace("mode: sync", "mode: both")
+    w = decide(load_profile(profile(tmp_path, text)))
+    s = w.decision.serverless
+    sync_peak = math.ceil(s.peak_concurrency)
+    assert s.queue_max_concurrency <= s.reserved_concurrency - sync_peak
+    assert s.queue_max_concurrency >= 2
+
+
+# ------------------------------------------------------------------ time zones
+
+
+def test_active_window_accepts_an_iana_time_zone(tmp_path):
+    text = VALID.replace("  inference_ms: 80", '  active_window: "08:00-18:00 Europe/Berlin"\n  inference_ms: 80')
+    u = load_profile(profile(tmp_path, text)).profile.utilization
+    assert u.window_minutes() == (480, 1080) and u.window_timezone() == "Europe/Berlin"
+
+
+def test_an_unknown_time_zone_is_a_clear_validation_error(tmp_path):
+    text = VALID.replace("  inference_ms: 80", '  active_window: "08:00-18:00 Mars/Olympus"\n  inference_ms: 80')
+    with pytest.raises(ProfileError, match="unknown time zone 'Mars/Olympus'"):
+        load_profile(profile(tmp_path, text))
+
+
+def test_a_workload_cannot_take_the_platform_stack_name(tmp_path):
+    with pytest.raises(ProfileError, match="collides with the shared platform stack Switchyard-Platform"):
+        load_profile(profile(tmp_path, VALID.replace("name: demo-api", "name: platform")))
+
+
+def test_weights_stay_on_efs_when_the_image_would_store_them_dearer(tmp_path):
+    (tmp_path / "weights").mkdir()
+    text = VALID.replace("weights: s3://acme-models/demo/v1/", "weights: weights/").replace(
+        "weights_gb: 0.5", "weights_gb: 0.4"
+    )
+    w = decide(load_profile(profile(tmp_path, text, "prices:\n  ecr_storage_gb_month_usd: 0.50\n")))
+    assert not w.decision.serverless.weights_in_image
+    r = reason(w, "coldstart.weights_in_image")
+    assert not r.fired and "kept on EFS (no gain)" in r.detail
