@@ -52,6 +52,7 @@ test: install
 
 bench: install
 	python bench/packaging_overhead.py
+	python bench/server_load.py
 	python bench/synth_scaling.py
 	python bench/vs_handwritten.py
 

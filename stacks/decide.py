@@ -17,7 +17,15 @@ from stacks.loader import LoadedProfile
 from stacks.pricebook import Settings
 from stacks.profile import Gpu, Mode, Profile, Target
 from stacks.rules_serverless import serverless_limits, serverless_rules, serverless_warnings
-from stacks.sizing import LAMBDA_MAX_IMAGE_GB, KubernetesSizing, ServerlessSizing, gpu_memory_gb, kubernetes, serverless
+from stacks.sizing import (
+    LAMBDA_MAX_IMAGE_GB,
+    KubernetesSizing,
+    ServerlessSizing,
+    gpu_memory_gb,
+    kubernetes,
+    serverless,
+    serves_http,
+)
 
 # Lambda's hard limits (AWS Lambda quotas page): these are not adjustable.
 LAMBDA_MAX_MEMORY_MB = 10240
@@ -205,13 +213,18 @@ def decide(loaded: LoadedProfile) -> Workload:
 
     reasons += serverless_rules(p, s, settings)
     warm_for_start = k.pod_start_ms > p.sla.cold_start_budget_ms
+    if warm_for_start:
+        outcome = "kubernetes keeps at least 1 replica warm"
+    elif not serves_http(p):
+        outcome = "kubernetes may scale to zero (the queue holds the work while a pod starts)"
+    else:
+        outcome = "kubernetes still keeps 1 replica: nothing would start a pod for a synchronous request"
     reasons.append(
         Reason(
             rule="coldstart.min_replicas",
-            fired=warm_for_start,
+            fired=warm_for_start or serves_http(p),
             detail=f"pod start ~{k.pod_start_ms:,.0f} ms {'>' if warm_for_start else '<='} budget "
-            f"{p.sla.cold_start_budget_ms:,.0f} ms: "
-            + ("kubernetes keeps at least 1 replica warm" if warm_for_start else "kubernetes may scale to zero"),
+            f"{p.sla.cold_start_budget_ms:,.0f} ms: {outcome}",
         )
     )
 

@@ -103,6 +103,15 @@ class Endpoint(StrEnum):
 ArgValue = Annotated[str, Field(max_length=1000)] | Integer | Number | bool
 
 
+class Batching(BaseModel):
+    model_config = _STRICT
+
+    max_size: int = Field(..., ge=2, le=64, description="most inputs merged into one predict() call, 2-64")
+    max_wait_ms: float = Field(
+        5, ge=0, le=1000, description="longest a request waits for its batch to fill, in ms, 0-1000"
+    )
+
+
 class ModelSpec(BaseModel):
     model_config = _STRICT
 
@@ -139,6 +148,10 @@ class ModelSpec(BaseModel):
     )
     args: dict[Annotated[str, Field(max_length=64)], ArgValue] = Field(
         default_factory=dict, max_length=64, description="preset arguments, e.g. vllm: model, max_model_len"
+    )
+    batching: Batching | None = Field(
+        None,
+        description="Kubernetes server: merge concurrent requests into one predict() call (for models that gain from batches)",
     )
 
     @property

@@ -13,7 +13,7 @@ def test_workflow_runs_real_commands_on_pull_requests():
     assert "pull_request" in wf[True]  # YAML 1.1 reads the key `on` as True
     runs = [s["run"] for s in wf["jobs"]["plan-and-test"]["steps"] if "run" in s]
     assert runs == [
-        "sudo apt-get update -qq && sudo apt-get install -y -qq redis-server",
+        "sudo apt-get update -qq && sudo apt-get install -y -qq --no-install-recommends redis-server prometheus",
         "make install",
         ".venv/bin/switchyard validate profiles",
         ".venv/bin/switchyard plan --check profiles",
@@ -21,8 +21,11 @@ def test_workflow_runs_real_commands_on_pull_requests():
         "make synth",
         "make test",
     ]
-    # the same services as .ci/run
-    assert "apt-get install -y -qq redis-server" in (ROOT / ".ci" / "run").read_text()
+    # the same Debian services as .ci/run, so no test skips in the user's CI either
+    ci_run = (ROOT / ".ci" / "run").read_text()
+    for service in ("redis-server", "prometheus"):
+        assert f'missing="$missing {service}"' in ci_run
+        assert service in runs[0].split()
     parser = build_parser()
     for run in runs:
         if run.startswith(".venv/bin/switchyard "):

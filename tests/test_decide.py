@@ -175,15 +175,15 @@ def test_min_replicas_follow_the_pod_start(write_profile):
             write_profile(edit(VALID, low_sla, ("  cold_start_budget_ms: 10000", "  cold_start_budget_ms: 15000")))
         )
     )
-    loose = decide(
-        load_profile(
-            write_profile(edit(VALID, low_sla, ("  cold_start_budget_ms: 10000", "  cold_start_budget_ms: 16000")))
-        )
-    )
+    loose_text = edit(VALID, low_sla, ("  cold_start_budget_ms: 10000", "  cold_start_budget_ms: 16000"))
+    loose = decide(load_profile(write_profile(loose_text)))
+    loose_async = decide(load_profile(write_profile(edit(loose_text, ("mode: sync", "mode: async")))))
     # pod start = 15,000 ms + 0.5 GB at 1,000 MB/s = 15,500 ms
     assert tight.decision.kubernetes.pod_start_ms == 15500
     assert tight.decision.kubernetes.min_replicas == 1
-    assert loose.decision.kubernetes.min_replicas == 0
+    # Within the budget only a queue may scale to zero: nothing starts a pod for an HTTP request.
+    assert loose.decision.kubernetes.min_replicas == 1
+    assert loose_async.decision.kubernetes.min_replicas == 0
 
 
 def test_reasons_carry_the_numbers(write_profile):
@@ -293,3 +293,38 @@ def test_mig_falls_back_to_whole_gpus_with_a_warning(write_profile):
     for w in (too_big, no_mig):
         assert (w.decision.kubernetes.gpu_sharing, w.decision.kubernetes.gpu_share) == ("none", 1.0)
         assert any("takes whole GPUs" in m for m in w.decision.warnings)
+
+
+VLLM_ASYNC = """\
+name: llm-batch
+model:
+  preset: vllm
+  weights: s3://acme-models/llm/
+  weights_gb: 16
+  memory_gb: 64
+  gpu: required
+  accelerator: A100-80GB:1
+  args: {model: meta-llama/Llama-3.1-8B-Instruct}
+sla: {p99_latency_ms: 60000, cold_start_budget_ms: 600000, availability: 99, mode: async, timeout_s: 120}
+utilization: {avg_rps: 1, peak_rps: 2, active_hours_per_day: 24, inference_ms: 1500}
+"""
+
+
+def test_only_a_queue_worker_may_scale_to_zero(write_profile):
+    # vLLM has no queue worker: whatever the mode says, its callers wait on HTTP.
+    vllm = decide(load_profile(write_profile(VLLM_ASYNC)))
+    assert vllm.decision.kubernetes.min_replicas == 1
+    custom = decide(
+        load_profile(
+            write_profile(
+                edit(
+                    VALID,
+                    ("mode: sync", "mode: async"),
+                    ("cold_start_budget_ms: 10000", "cold_start_budget_ms: 600000"),
+                    ("p99_latency_ms: 300", "p99_latency_ms: 300\n  availability: 99"),
+                )
+            )
+        )
+    )
+    assert custom.decision.kubernetes.min_replicas == 0
+    assert any(r.rule == "coldstart.min_replicas" and "may scale to zero" in r.detail for r in custom.decision.reasons)

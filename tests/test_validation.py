@@ -30,7 +30,7 @@ GOLDEN = {
         "P:4: model.memory_gb: required key is missing\n"
         "    allowed: RAM per replica in GB, 0.125-2048 (and at most a node's memory)\n"
         "P:9: model.memroy_gb: unknown key 'memroy_gb'\n"
-        "    allowed: keys: accelerator, args, entrypoint, gpu, image_gb, memory_gb, preset, requirements, weights, weights_gb\n"
+        "    allowed: keys: accelerator, args, batching, entrypoint, gpu, image_gb, memory_gb, preset, requirements, weights, weights_gb\n"
         "    hint: did you mean 'memory_gb'?",
     ),
     "bad enum with a suggestion": (

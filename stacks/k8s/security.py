@@ -51,7 +51,12 @@ def ingress_namespaces(settings: ClusterSettings) -> list[str]:
 
 
 def network_policy_spec(
-    selector: dict[str, str], port: int, settings: ClusterSettings, *, uses_queue: bool
+    selector: dict[str, str],
+    port: int,
+    settings: ClusterSettings,
+    *,
+    uses_queue: bool,
+    queue_pods: dict[str, str] | None = None,
 ) -> k8s.networking.v1.NetworkPolicySpecArgs:
     np = k8s.networking.v1
 
@@ -82,6 +87,13 @@ def network_policy_spec(
     ]
     if uses_queue and settings.queue_namespace:
         egress.append(np.NetworkPolicyEgressRuleArgs(to=[_peer(settings.queue_namespace)], ports=[tcp(REDIS_PORT)]))
+    if uses_queue and queue_pods:  # the workload's own Redis (redisMode deploy), in its namespace
+        egress.append(
+            np.NetworkPolicyEgressRuleArgs(
+                to=[np.NetworkPolicyPeerArgs(pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=queue_pods))],
+                ports=[tcp(REDIS_PORT)],
+            )
+        )
     return np.NetworkPolicySpecArgs(
         pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
         policy_types=["Ingress", "Egress"],

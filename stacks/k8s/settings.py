@@ -8,6 +8,7 @@ settings (`platform.yaml`, stacks/pricebook.py) and a stack that sets them is re
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -22,6 +23,16 @@ FEATURES = {
     "ValidatingAdmissionPolicy v1": "1.30",  # the never-adopt guard
     "Service trafficDistribution": "1.31",  # prefer endpoints close to the caller
 }
+
+
+class MetricsDiscovery(StrEnum):
+    pod_monitor = "pod-monitor"
+    annotations = "annotations"
+
+
+class RedisMode(StrEnum):
+    deploy = "deploy"
+    existing = "existing"
 
 
 class ClusterSettings(BaseModel):
@@ -62,6 +73,28 @@ class ClusterSettings(BaseModel):
         "s3://switchyard-models",
         description="where profiles with local weights have them uploaded (<base>/<name>/<version>/)",
     )
+    metrics_discovery: MetricsDiscovery = Field(
+        MetricsDiscovery.pod_monitor,
+        description="pod-monitor: a PodMonitor per workload (Prometheus Operator) | annotations: prometheus.io/* pod annotations",
+    )
+    pod_monitor_labels: dict[str, str] = Field(
+        default_factory=lambda: {"release": "kube-prometheus-stack"},
+        description="labels the cluster's Prometheus selects PodMonitors by (its podMonitorSelector)",
+    )
+    scrape_interval_s: int = Field(
+        15, ge=1, le=300, description="how often Prometheus scrapes the serving pods; KEDA polls no faster"
+    )
+    redis_mode: RedisMode = Field(
+        RedisMode.deploy,
+        description="deploy: a password-protected Redis per async workload | existing: use redisAddress",
+    )
+    redis_address: str = Field(
+        "redis.switchyard.svc:6379", description="redis_mode existing: host:port of the Redis the queues live in"
+    )
+    redis_password_secret: str | None = Field(
+        None,
+        description="redis_mode existing: Secret (key `password`) in each workload's namespace; no auth when unset",
+    )
     weights_endpoint_url: str | None = Field(
         None, description="S3-compatible endpoint of the weights store (MinIO, Ceph RGW); AWS S3 when unset"
     )
@@ -70,7 +103,6 @@ class ClusterSettings(BaseModel):
         default_factory=lambda: ["0.0.0.0/0"],
         description="addresses the init container may reach the weights store at (narrow it to the store's)",
     )
-    redis_address: str = Field("redis.switchyard.svc:6379", description="queue for async workloads")
     client_namespaces: list[str] = Field(
         default_factory=list, description="namespaces whose pods may call the workloads inside the cluster"
     )
@@ -91,7 +123,10 @@ class ClusterSettings(BaseModel):
 
     @property
     def queue_namespace(self) -> str | None:
-        """`redis.switchyard.svc:6379` -> `switchyard`; None for an address outside the cluster."""
+        """redisMode existing: `redis.switchyard.svc:6379` -> `switchyard`; None for an address outside
+        the cluster, and with redisMode deploy (each workload's Redis lives in its own namespace)."""
+        if self.redis_mode is RedisMode.deploy:
+            return None
         host = self.redis_address.rsplit(":", 1)[0].split(".")
         return host[1] if len(host) >= 3 and host[2] == "svc" else None
 
@@ -141,6 +176,11 @@ CONFIG_KEYS = {  # Pulumi config key -> field
     "weightsRegion": "weights_region",
     "weightsEgressCidrs": "weights_egress_cidrs",
     "redisAddress": "redis_address",
+    "metricsDiscovery": "metrics_discovery",
+    "podMonitorLabels": "pod_monitor_labels",
+    "scrapeIntervalSeconds": "scrape_interval_s",
+    "redisMode": "redis_mode",
+    "redisPasswordSecret": "redis_password_secret",
     "clientNamespaces": "client_namespaces",
     "expose": "expose",
     "gatewayName": "gateway_name",
