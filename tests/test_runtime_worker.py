@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.runtime_helpers import call, free_port, render_server, slow_profile, start_server, wait_for
+from tests.runtime_helpers import call, free_port, metric, render_server, slow_profile, start_server, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 REDIS = shutil.which("redis-server")
@@ -166,7 +166,7 @@ def test_poison_messages_go_dead_at_once_and_never_block_good_ones(workers):
 def test_a_message_held_by_a_killed_pod_is_finished_by_another_pod_exactly_once(workers):
     client, start = workers
     a = start("pod-a")
-    wait_for(lambda: call(a.port, "/readyz")[0] == 200)
+    wait_for(lambda: metric(a.port, "switchyard_queue_available") == 1)  # mode both: ready before the queue is
     send(client, json.dumps({"id": "held", "inputs": ["sleep:1.5"]}))
     wait_for(lambda: client.xpending(QUEUE, GROUP)["pending"] == 1)  # pod-a holds it, mid-predict
     a.proc.send_signal(signal.SIGKILL)
@@ -245,7 +245,7 @@ def test_wrong_password_is_not_ready_and_exits(async_workers):
 def test_sigterm_finishes_the_message_in_hand(workers):
     client, start = workers
     server = start("pod-a")
-    wait_for(lambda: call(server.port, "/readyz")[0] == 200)
+    wait_for(lambda: metric(server.port, "switchyard_queue_available") == 1)  # mode both: ready before the queue is
     send(client, json.dumps({"id": "slow", "inputs": ["sleep:1.5"]}))
     wait_for(lambda: client.xpending(QUEUE, GROUP)["pending"] == 1)
     server.proc.send_signal(signal.SIGTERM)
@@ -280,7 +280,7 @@ def test_in_both_mode_a_queue_outage_never_takes_the_http_api_down(workers, redi
     replica, nor make them exit into a crash loop: HTTP keeps answering, the queue resumes."""
     client, start = workers
     server = start("pod-a", REDIS_OUTAGE_S="1")
-    wait_for(lambda: call(server.port, "/readyz")[0] == 200)
+    wait_for(lambda: metric(server.port, "switchyard_queue_available") == 1)  # mode both: ready before the queue is
     redis_server.stop()
     outage_over = time.monotonic() + 3  # three times REDIS_OUTAGE_S
     while time.monotonic() < outage_over:
