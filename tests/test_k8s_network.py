@@ -90,3 +90,25 @@ def test_an_address_range_the_api_server_would_refuse_stops_the_program_before_i
 
     with pytest.raises(SwitchyardError, match=rf"switchyard:{key}: .*'10.1.0.0/33' is not an IPv4 or IPv6 CIDR"):
         from_pulumi_config(Config())
+
+
+@pytest.mark.parametrize("expose", ["gateway", "ingress"])
+def test_the_edge_waits_as_long_as_the_workload_may_take_and_passes_bodies_the_server_accepts(tmp_path, expose):
+    """A request the server would answer within sla.timeout_s must not be cut at the edge first
+    (ingress-nginx reads for 60 s by default, Envoy routes time out after 15 s), and a body the
+    server accepts (10 MB) must not be refused there (ingress-nginx: 1 MB)."""
+    profile = slow_profile(
+        tmp_path / "profiles",
+        {"name: slow-model\n": "name: slow-model\ntarget: kubernetes\n", "timeout_s: 30": "timeout_s: 120"},
+    )
+    settings = ClusterSettings(model_storage_class="cephfs", expose=expose)
+    docs = manifests(profile.parent, tmp_path / "build", settings)["slow-model"]
+    if expose == "gateway":
+        (rule,) = find(docs, "HTTPRoute")["spec"]["rules"]
+        request = rule["timeouts"]["request"]
+        assert request.endswith("s") and int(request[:-1]) > 120
+    else:
+        notes = find(docs, "Ingress")["metadata"]["annotations"]
+        for key in ("proxy-read-timeout", "proxy-send-timeout"):
+            assert int(notes[f"nginx.ingress.kubernetes.io/{key}"]) > 120
+        assert notes["nginx.ingress.kubernetes.io/proxy-body-size"] == "10m"

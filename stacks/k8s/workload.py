@@ -222,7 +222,7 @@ class InferenceWorkload(pulumi.ComponentResource):
                 spec=scaling.pod_monitor_spec(selector, settings),
                 opts=opt(self.namespace),
             )
-        self.route = expose(name, namespace, labels, settings, opt(self.service))
+        self.route = expose(name, namespace, labels, settings, opt(self.service), timeout_s=w.profile.sla.timeout_s)
         self.scaled_object = k8s.apiextensions.CustomResource(
             f"{name}-scaledobject",
             api_version="keda.sh/v1alpha1",
