@@ -124,16 +124,51 @@ def test_annotations_mode_and_custom_monitor_labels(tmp_path):
     assert so["pollingInterval"] >= 30 and "[120s]" in so["triggers"][0]["metadata"]["query"]
 
 
-def test_existing_redis_uses_the_named_secret_and_deploys_nothing(tmp_path):
-    settings = ClusterSettings(
-        redis_mode=RedisMode.existing, redis_address="queue.shared:6379", redis_password_secret="q"
-    )
-    _, docs = objects(tmp_path, {}, settings)
+def test_existing_redis_takes_its_password_from_stack_config_into_a_secret_the_program_creates(tmp_path):
+    """The workload's namespace is created by the same `pulumi up`: a Secret the operator was meant to
+    put there beforehand cannot exist, so the pods and KEDA would wait on it until the rollout times
+    out. The password comes from secret stack config instead, into a Secret the program creates."""
+    from stacks.k8s.settings import ClusterSecrets
+
+    settings = ClusterSettings(redis_mode=RedisMode.existing, redis_address="queue.shared:6379")
+    profile = slow_profile(tmp_path / "profiles", KUBERNETES)
+    docs = manifests(profile.parent, tmp_path / "build", settings, ClusterSecrets(api_key="k", redis_password="pw"))[
+        "slow-model"
+    ]
     assert not [
-        d for d in docs if d["metadata"]["name"].startswith("slow-model-redis") and d["kind"] != "TriggerAuthentication"
+        d for d in docs if d["kind"] in ("Deployment", "Service") and d["metadata"]["name"] == "slow-model-redis"
     ]
     trigger = find(docs, "ScaledObject")["spec"]["triggers"][1]
-    assert trigger["metadata"]["address"] == "queue.shared:6379" and trigger["authenticationRef"] == {
-        "name": "slow-model-redis"
-    }
-    assert find(docs, "TriggerAuthentication")["spec"]["secretTargetRef"][0]["name"] == "q"
+    assert trigger["metadata"]["address"] == "queue.shared:6379"
+    auth = find(docs, "TriggerAuthentication", trigger["authenticationRef"]["name"])
+    secrets = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Secret"}
+    (ref,) = auth["spec"]["secretTargetRef"]
+    assert secrets[ref["name"]]["stringData"] == {ref["key"]: REDACTED}
+    server = find(docs, "Deployment", "slow-model")["spec"]["template"]["spec"]["containers"][0]
+    password = env(server)["REDIS_PASSWORD"]["secretKeyRef"]
+    assert password["name"] in secrets and password["key"] in secrets[password["name"]]["stringData"]
+
+
+def test_existing_redis_without_a_password_has_no_auth_to_wait_on(tmp_path):
+    settings = ClusterSettings(redis_mode=RedisMode.existing, redis_address="queue.shared:6379")
+    _, docs = objects(tmp_path, {}, settings)
+    assert not [
+        d for d in docs if d["kind"] in ("Secret", "TriggerAuthentication") and "redis" in d["metadata"]["name"]
+    ]
+    assert "authenticationRef" not in find(docs, "ScaledObject")["spec"]["triggers"][1]
+
+
+def test_a_stack_that_names_a_password_secret_nobody_can_create_in_time_is_refused():
+    from stacks.errors import SwitchyardError
+    from stacks.k8s.settings import from_pulumi_config
+
+    class Config:
+        def get(self, k):
+            return "q" if k == "redisPasswordSecret" else None
+
+        get_bool = get_object = get
+
+    with pytest.raises(
+        SwitchyardError, match=r"switchyard:redisPasswordSecret .*pulumi config set --secret switchyard:redisPassword"
+    ):
+        from_pulumi_config(Config())

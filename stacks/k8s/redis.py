@@ -4,8 +4,9 @@
 random password in a Secret (kept in Pulumi state, stable across runs), append-only persistence on
 a volume so a restart loses no accepted message, a NetworkPolicy that admits only the workload's
 pods and KEDA, and a TriggerAuthentication through which KEDA's redis-streams scaler reads the
-stream's lag. `redisMode: existing` points at `redisAddress`, with the password from
-`redisPasswordSecret` when one is named.
+stream's lag. `redisMode: existing` points at `redisAddress`, with the password from secret stack
+config (`switchyard:redisPassword`) in a Secret the program creates in the workload's namespace
+(that namespace is made by the same run, so nothing could be put there beforehand).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ def queue_for(
     workload_selector: dict[str, str],
     workload_labels: dict[str, str],
     keda: pulumi.Resource | None,
+    password: object = None,
 ) -> QueueAccess:
     """The queue of workload `name` in namespace `ns`; `workload_labels` are its objects' labels."""
     ownership = {k: v for k, v in workload_labels.items() if k not in workload_selector}
@@ -72,10 +74,16 @@ def queue_for(
     redis_name = f"{name}-redis"
     labels = {"app.kubernetes.io/name": redis_name, "app.kubernetes.io/managed-by": "switchyard"}
     if settings.redis_mode is RedisMode.existing:
-        secret_name = settings.redis_password_secret
-        address = settings.redis_address
-        secret = None
-        pods = None
+        address, pods, secret_name, secret = settings.redis_address, None, None, None
+        if password is not None:
+            secret_name = redis_name
+            secret = k8s.core.v1.Secret(
+                f"{redis_name}-secret",
+                metadata=meta(secret_name, labels),
+                type="Opaque",
+                string_data={PASSWORD_KEY: pulumi.Output.secret(password)},
+                opts=opt(namespace),
+            )
     else:
         secret_name, address, pods = redis_name, f"{redis_name}.{ns}.svc:{REDIS_PORT}", labels
         password = random.RandomPassword(

@@ -87,14 +87,11 @@ class ClusterSettings(BaseModel):
     )
     redis_mode: RedisMode = Field(
         RedisMode.deploy,
-        description="deploy: a password-protected Redis per async workload | existing: use redisAddress",
+        description="deploy: a password-protected Redis per async workload | existing: use redisAddress "
+        "(password: secret config switchyard:redisPassword)",
     )
     redis_address: str = Field(
         "redis.switchyard.svc:6379", description="redis_mode existing: host:port of the Redis the queues live in"
-    )
-    redis_password_secret: str | None = Field(
-        None,
-        description="redis_mode existing: Secret (key `password`) in each workload's namespace; no auth when unset",
     )
     weights_endpoint_url: str | None = Field(
         None, description="S3-compatible endpoint of the weights store (MinIO, Ceph RGW); AWS S3 when unset"
@@ -171,6 +168,7 @@ class ClusterSecrets:
     api_key: Any = None
     weights_access_key_id: Any = None
     weights_secret_access_key: Any = None
+    redis_password: Any = None  # redisMode existing: the queue's password (none: no auth)
 
 
 CONFIG_KEYS = {  # Pulumi config key -> field
@@ -197,7 +195,6 @@ CONFIG_KEYS = {  # Pulumi config key -> field
     "podMonitorLabels": "pod_monitor_labels",
     "scrapeIntervalSeconds": "scrape_interval_s",
     "redisMode": "redis_mode",
-    "redisPasswordSecret": "redis_password_secret",
     "dnsEgressCidrs": "dns_egress_cidrs",
     "clientNamespaces": "client_namespaces",
     "expose": "expose",
@@ -211,6 +208,7 @@ SECRET_KEYS = {
     "apiKey": "api_key",
     "weightsAccessKeyId": "weights_access_key_id",
     "weightsSecretAccessKey": "weights_secret_access_key",
+    "redisPassword": "redis_password",
 }
 # Facts the decision and cost read: they live in the platform settings, never in stack config.
 MOVED_TO_PLATFORM = {
@@ -230,6 +228,15 @@ def from_pulumi_config(config: Any) -> ClusterSettings:
                 f"    allowed: platform.{field} in platform.yaml beside the profiles\n"
                 f"    hint: pulumi config rm switchyard:{key}"
             )
+    if config.get("redisPasswordSecret") is not None:
+        raise SwitchyardError(
+            "stack config switchyard:redisPasswordSecret names a Secret in each workload's namespace, which the "
+            "same `pulumi up` creates: it cannot exist in time, and the pods would wait on it until the rollout "
+            "times out\n"
+            "    allowed: the password itself as secret stack config (the program creates the Secret)\n"
+            "    hint: pulumi config rm switchyard:redisPasswordSecret && "
+            "pulumi config set --secret switchyard:redisPassword ..."
+        )
     present: dict[str, Any] = {}
     for key, field in CONFIG_KEYS.items():
         annotation = ClusterSettings.model_fields[field].annotation

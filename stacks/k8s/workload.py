@@ -157,7 +157,9 @@ class InferenceWorkload(pulumi.ComponentResource):
         vllm = image.spec.flavor == "vllm"
         self.queue: QueueAccess | None = None
         if scaling.works_queue(w, vllm):
-            self.queue = queue_for(self, name, namespace, settings, self.namespace, selector, labels, keda)
+            self.queue = queue_for(
+                self, name, namespace, settings, self.namespace, selector, labels, keda, secrets.redis_password
+            )
         timeout = f"{deploy_timeout_s(w.decision.kubernetes.pod_start_ms)}s"
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
