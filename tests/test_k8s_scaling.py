@@ -172,3 +172,18 @@ def test_a_stack_that_names_a_password_secret_nobody_can_create_in_time_is_refus
         SwitchyardError, match=r"switchyard:redisPasswordSecret .*pulumi config set --secret switchyard:redisPassword"
     ):
         from_pulumi_config(Config())
+
+
+def test_every_volume_claim_names_a_storage_class_the_stack_chose(tmp_path):
+    """Bare-metal clusters often have no default StorageClass: a claim without one stays Pending,
+    and the queue's Redis with it. Every claim names the class the stack configured."""
+    _, docs = objects(tmp_path, {}, ClusterSettings(model_storage_class="cephfs"))
+    claims = {
+        d["metadata"]["name"]: d["spec"].get("storageClassName") for d in docs if d["kind"] == "PersistentVolumeClaim"
+    }
+    assert claims == {"slow-model-model-cache": "cephfs", "slow-model-redis-data": "cephfs"}
+    _, docs = objects(
+        tmp_path / "b", {}, ClusterSettings(model_storage_class="cephfs", queue_storage_class="local-nvme")
+    )
+    redis = find(docs, "PersistentVolumeClaim", "slow-model-redis-data")["spec"]
+    assert redis["storageClassName"] == "local-nvme" and redis["accessModes"] == ["ReadWriteOnce"]

@@ -117,6 +117,7 @@ def _deploy(parent, redis_name, labels, workload_selector, settings, namespace, 
         metadata=meta(f"{redis_name}-data", labels),
         spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
             access_modes=["ReadWriteOnce"],
+            storage_class_name=settings.queue_storage_class or settings.model_storage_class,
             resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": "2Gi"}),
         ),
         opts=opt(namespace),

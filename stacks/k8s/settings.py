@@ -70,6 +70,11 @@ class ClusterSettings(BaseModel):
     model_storage_class: str | None = Field(
         None, description="storage class of the shared model cache; must offer ReadWriteMany (cephfs, nfs-csi, ...)"
     )
+    queue_storage_class: str | None = Field(
+        None,
+        description="redisMode deploy: storage class of each Redis's ReadWriteOnce volume; modelStorageClass "
+        "when unset (a claim without one waits for a default class many bare-metal clusters do not have)",
+    )
     weights_base_uri: str = Field(
         "s3://switchyard-models",
         description="where profiles with local weights have them uploaded (<base>/<name>/<version>/)",
@@ -186,6 +191,7 @@ CONFIG_KEYS = {  # Pulumi config key -> field
     "prometheusAddress": "prometheus_address",
     "imageRegistry": "image_registry",
     "modelStorageClass": "model_storage_class",
+    "queueStorageClass": "queue_storage_class",
     "weightsBaseUri": "weights_base_uri",
     "weightsEndpointUrl": "weights_endpoint_url",
     "weightsRegion": "weights_region",
