@@ -112,3 +112,26 @@ def test_the_edge_waits_as_long_as_the_workload_may_take_and_passes_bodies_the_s
         for key in ("proxy-read-timeout", "proxy-send-timeout"):
             assert int(notes[f"nginx.ingress.kubernetes.io/{key}"]) > 120
         assert notes["nginx.ingress.kubernetes.io/proxy-body-size"] == "10m"
+
+
+@pytest.mark.parametrize(
+    "registry", ["https://registry.local:5000/switchyard", "Registry.Local/Team", "registry.local:5000/", "reg istry"]
+)
+def test_an_image_registry_no_node_could_pull_from_is_refused_when_the_stack_config_is_read(registry):
+    """Else every pod sits in InvalidImageName while `pulumi up` waits out its rollout timeout."""
+    from stacks.errors import SwitchyardError
+    from stacks.k8s.settings import from_pulumi_config
+
+    class Config:
+        def get(self, k):
+            return registry if k == "imageRegistry" else None
+
+        get_bool = get_object = get
+
+    with pytest.raises(SwitchyardError, match=r"switchyard:imageRegistry: .*host\[:port\]/path"):
+        from_pulumi_config(Config())
+
+
+def test_registries_nodes_pull_from_are_accepted():
+    for registry in ("registry.local:5000/switchyard", "ghcr.io/acme/ml", "10.0.0.5:5000", "Harbor.Corp.Example/ml"):
+        assert ClusterSettings(image_registry=registry).image_registry == registry

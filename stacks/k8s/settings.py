@@ -8,6 +8,7 @@ settings (`platform.yaml`, stacks/pricebook.py) and a stack that sets them is re
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
@@ -18,6 +19,12 @@ from stacks.errors import SwitchyardError
 from stacks.k8s.vendor import GPU_OPERATOR, KEDA, KEDA_HTTP_NAMESPACE
 
 K8S_VERSION = r"^1\.(3[0-9]|[4-9][0-9])$"
+# The distribution reference grammar, as the kubelet parses an image name: a host (any case, optional
+# port), then lowercase path components; the program appends /<workload>:<tag>.
+IMAGE_REGISTRY = re.compile(
+    r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*(:[0-9]+)?"
+    r"(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*"
+)
 # Features the program uses only from the Kubernetes minor that has them on by default.
 FEATURES = {
     "preStop sleep action": "1.30",  # the drain's preStop without a shell in the image
@@ -125,6 +132,16 @@ class ClusterSettings(BaseModel):
     public_domain: str = Field(
         "inference.example.com", description="external host of a workload: <name>.<public_domain>"
     )
+
+    @field_validator("image_registry")
+    @classmethod
+    def _registry(cls, value: str) -> str:
+        if not IMAGE_REGISTRY.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not an image repository prefix: host[:port]/path, no scheme, lowercase path "
+                "(e.g. registry.local:5000/switchyard)"
+            )
+        return value
 
     @field_validator("weights_egress_cidrs", "dns_egress_cidrs")
     @classmethod
