@@ -301,6 +301,16 @@ def test_bad_messages_become_error_results_and_are_not_retried(slow_handler, cap
     assert emf_metrics(stdout_json(capsys))["BadMessages"] == 4
 
 
+def test_an_id_with_a_trailing_newline_is_refused_not_stored_under_it(slow_handler):
+    """`$` in a regular expression also matches before a final newline: "job-8\\n" must be refused
+    like any other character outside the contract, not become the key results/job-8\\n.json."""
+    handler, results = slow_handler
+    event = {"Records": [sqs_record("m-nl", json.dumps({"id": "job-8\n", "inputs": [1]}))]}
+    assert handler.handler(event, CTX) == {"batchItemFailures": []}
+    assert '"id" must be a string' in read_result(results, "m-nl")["error"]
+    assert sorted(p.name for p in results.iterdir()) == ["m-nl.json"]
+
+
 def test_a_batch_with_one_failing_record_retries_only_that_record(slow_handler, capsys):
     handler, results = slow_handler
     event = {
