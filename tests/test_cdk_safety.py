@@ -616,3 +616,15 @@ def test_an_sqs_batch_at_the_p99_fits_in_the_function_timeout(tmp_path, p99_ms, 
     Template.from_json(templates[stack_name("slow-model")]).has_resource_properties(
         "AWS::Lambda::EventSourceMapping", {"BatchSize": batch}
     )
+
+
+def test_function_url_output_names_both_actions_a_caller_needs(tmp_path):
+    """Function URLs created since October 2025 authorize a SigV4 caller only with both
+    lambda:InvokeFunctionUrl and lambda:InvokeFunction; a policy written from the output's
+    description must work."""
+    from tests.runtime_helpers import slow_profile
+
+    profile = slow_profile(tmp_path)
+    template = templates_of(synth(profile.parent, tmp_path / "build", tmp_path / "out"))[stack_name("slow-model")]
+    description = template["Outputs"]["FunctionUrl"]["Description"]
+    assert "lambda:InvokeFunctionUrl" in description and "lambda:InvokeFunction " in description

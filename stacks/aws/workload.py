@@ -135,7 +135,8 @@ class WorkloadStack(Stack):
                 self,
                 "FunctionUrl",
                 value=self.function_url.url,
-                description="POST {inputs}, SigV4 (lambda:InvokeFunctionUrl on AliasArn)",
+                # Function URLs created since October 2025 need both actions from an IAM caller.
+                description="POST {inputs}, SigV4 (lambda:InvokeFunctionUrl and lambda:InvokeFunction on AliasArn)",
             )
         self.alarms = WorkloadAlarms(
             self,
