@@ -639,3 +639,17 @@ def test_an_interface_endpoint_listed_twice_is_made_once(tmp_path):
     with_platform(profile.parent, "platform:\n  interface_endpoints: [sqs, logs, sqs]\n")
     templates = templates_of(synth(profile.parent, tmp_path / "build", tmp_path / "out"))
     Template.from_json(templates[PLATFORM_STACK]).resource_count_is("AWS::EC2::VPCEndpoint", 3)  # S3 + sqs + logs
+
+
+def test_queued_and_dead_lettered_messages_outlive_the_queue_resources(tmp_path):
+    """Switching mode to sync, moving the workload to Kubernetes or deleting its stack removes the
+    queues from the template; CloudFormation would delete them with their backlog and their dead
+    letters (kept 14 days for inspection and replay). They are retained, like the results bucket."""
+    from tests.runtime_helpers import slow_profile
+
+    profile = slow_profile(tmp_path)  # mode: both
+    template = templates_of(synth(profile.parent, tmp_path / "build", tmp_path / "out"))[stack_name("slow-model")]
+    queues = {k: r for k, r in template["Resources"].items() if r["Type"] == "AWS::SQS::Queue"}
+    assert len(queues) == 2
+    for key, queue in queues.items():
+        assert queue.get("DeletionPolicy") == "Retain" and queue.get("UpdateReplacePolicy") == "Retain", key

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_s3 as s3
@@ -63,6 +63,9 @@ class AsyncIngest(Construct):
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             retention_period=Duration.days(DLQ_RETENTION_DAYS),
+            # Kept when the template drops it (mode sync, a move to Kubernetes, the stack deleted):
+            # dead letters are kept for inspection and replay, and the backlog is the callers' work.
+            removal_policy=RemovalPolicy.RETAIN,
         )
         self.queue = sqs.Queue(
             self,
@@ -72,6 +75,7 @@ class AsyncIngest(Construct):
             visibility_timeout=Duration.seconds(visibility_timeout_s(function_timeout_s)),
             retention_period=Duration.days(queue_retention_days),
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dlq, max_receive_count=MAX_RECEIVE_COUNT),
+            removal_policy=RemovalPolicy.RETAIN,
         )
         self.results = secure_bucket(
             self,
