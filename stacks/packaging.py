@@ -9,7 +9,6 @@ old one and swapped in, so a failure leaves the previous context, or nothing, ne
 
 from __future__ import annotations
 
-import ast
 import math
 import os
 import shutil
@@ -22,6 +21,7 @@ import jinja2
 from stacks.decide import Workload
 from stacks.errors import RenderError
 from stacks.profile import Mode, Preset, Target
+from stacks.profile_files import ENTRYPOINT_ALLOWED, entrypoint_problems
 from stacks.sizing import uses_gpu_on_kubernetes
 from stacks.vllm_args import VLLM_IMAGE
 from stacks.vllm_args import render as vllm_flags
@@ -108,27 +108,15 @@ def entrypoint_path(w: Workload) -> Path | None:
 
 
 def check_entrypoint(w: Workload) -> Path:
-    """The entrypoint exists and defines load(weights_dir) and predict(model, inputs)."""
+    """The entrypoint exists and defines load(weights_dir) and predict(model, inputs).
+
+    Validation checks the same (stacks/profile_files.py); this catches a file changed since.
+    """
     path = entrypoint_path(w)
     assert path is not None  # validation requires an entrypoint for preset custom
-    where = f"{w.file}: model.entrypoint"
-    allowed = "    allowed: a Python file defining load(weights_dir) and predict(model, inputs)"
-    if not path.is_file():
-        raise RenderError(f"{where}: {path} does not exist\n{allowed}")
-    try:
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    except SyntaxError as exc:
-        raise RenderError(f"{where}: {path}:{exc.lineno}: syntax error: {exc.msg}") from None
-    functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
-    missing = []
-    for name, arity, signature in (("load", 1, "load(weights_dir)"), ("predict", 2, "predict(model, inputs)")):
-        fn = functions.get(name)
-        if fn is None:
-            missing.append(f"does not define {signature}")
-        elif len(fn.args.posonlyargs) + len(fn.args.args) != arity:
-            missing.append(f"defines {name} at line {fn.lineno} with the wrong arguments: expected {signature}")
-    if missing:
-        raise RenderError(f"{where}: {path} " + "; ".join(missing) + f"\n{allowed}")
+    problems = entrypoint_problems(path)
+    if problems:
+        raise RenderError(f"{w.file}: model.entrypoint: {problems[0]}\n    allowed: {ENTRYPOINT_ALLOWED}")
     return path
 
 

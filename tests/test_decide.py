@@ -13,7 +13,7 @@ from stacks.errors import DecisionError
 from stacks.loader import load_profile
 from stacks.pricebook import PriceBook
 from stacks.profile import Target
-from tests.conftest import VALID
+from tests.conftest import MODEL, VALID
 
 DAYS = 730 / 24
 
@@ -142,8 +142,9 @@ def test_async_adds_sqs_requests(write_profile):
 
 
 def test_interface_endpoints_cost_per_az_hour(write_profile):
-    text = VALID + "overrides:\n  platform:\n    interface_endpoints: [xray, sqs]\n"
-    w = decide(load_profile(write_profile(text)))
+    path = write_profile(VALID)  # the endpoints are shared by the directory's workloads: platform.yaml
+    (path.parent / "platform.yaml").write_text("platform:\n  interface_endpoints: [xray, sqs]\n")
+    w = decide(load_profile(path))
     assert w.decision.serverless_cost.items["vpc_interface_endpoints"] == pytest.approx(2 * 2 * 730 * 0.01)
 
 
@@ -227,6 +228,7 @@ def test_decision_flips_at_the_break_even(tmp_path_factory, rps):
     if abs(rps - edge) < 0.01:
         return
     path = tmp_path_factory.mktemp("be") / "p.yaml"
+    (path.parent / "model.py").write_text(MODEL, encoding="utf-8")
     path.write_text(BREAK_EVEN.replace("  avg_rps: 2", f"  avg_rps: {rps!r}"), encoding="utf-8")
     w = decide(load_profile(path))
     assert w.target is (Target.serverless if rps < edge else Target.kubernetes)

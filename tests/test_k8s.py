@@ -22,7 +22,7 @@ from stacks.k8s.settings import ClusterSettings, from_pulumi_config
 from stacks.k8s.vendor import GPU_OPERATOR, KEDA
 from stacks.k8s.workload import deploy_timeout_s, startup_failure_threshold
 from stacks.loader import load_profile
-from tests.conftest import PROFILES, ROOT, SHARED_UPSTREAM, copy_profiles
+from tests.conftest import PROFILES, ROOT, UPSTREAM, copy_profiles
 from tests.k8s_helpers import CLUSTER, find, manifests, normalised, write_platform
 
 pytestmark = pytest.mark.timeout(120)  # a stuck Output must fail the test, not hang CI
@@ -536,9 +536,8 @@ def test_every_object_lives_in_a_namespace_the_program_owns(tmp_path):
 
 
 def _upstream(file: str) -> Path:
-    path = SHARED_UPSTREAM / file
-    if not path.exists():
-        pytest.skip(f"upstream data {path} is absent (see ../shared/upstream/PROVENANCE.md)")
+    path = UPSTREAM / file  # vendored with its provenance: present in every clone
+    assert path.is_file(), f"{path} is missing: see tests/fixtures/upstream/PROVENANCE.md"
     return path
 
 

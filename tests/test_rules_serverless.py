@@ -140,6 +140,7 @@ def test_bad_kms_key_setting_is_a_validation_error(tmp_path):
 
 def test_small_local_weights_go_into_the_image_with_the_reason(tmp_path):
     (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "model.bin").write_bytes(b"\0")  # validation: local weights hold files
     text = VALID.replace("weights: s3://acme-models/demo/v1/", "weights: weights/").replace(
         "weights_gb: 0.5", "weights_gb: 0.4"
     )
@@ -153,6 +154,7 @@ def test_small_local_weights_go_into_the_image_with_the_reason(tmp_path):
 
 def test_large_or_s3_weights_stay_on_efs(tmp_path):
     (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "model.bin").write_bytes(b"\0")  # validation: local weights hold files
     text = VALID.replace("weights: s3://acme-models/demo/v1/", "weights: weights/").replace(
         "weights_gb: 0.5", "weights_gb: 1.5"
     )
@@ -197,6 +199,7 @@ def test_a_workload_cannot_take_the_platform_stack_name(tmp_path):
 
 def test_weights_stay_on_efs_when_the_image_would_store_them_dearer(tmp_path):
     (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "model.bin").write_bytes(b"\0")  # validation: local weights hold files
     text = VALID.replace("weights: s3://acme-models/demo/v1/", "weights: weights/").replace(
         "weights_gb: 0.5", "weights_gb: 0.4"
     )

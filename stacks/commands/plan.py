@@ -166,7 +166,9 @@ def run(
             "lock": str(lock_file) if locked is not None else None,
             "changes": [_change_json(c) for c in changes or []],
         }
-        print(json.dumps(doc, indent=2))
+        # allow_nan=False: `--json` is always valid JSON. Validation keeps every number finite,
+        # so a NaN here is a bug, and it fails loudly rather than printing `NaN` to a parser.
+        print(json.dumps(doc, indent=2, allow_nan=False))
     else:
         if batch.workloads:
             print(render_table(batch))
