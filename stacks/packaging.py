@@ -78,6 +78,7 @@ class PackageSpec:
     concurrency: int  # predictions a replica runs at once (the sizing's replica_concurrency)
     queue_depth: int  # requests that may wait for a slot before the server answers 503
     timeout_s: int  # sla.timeout_s: a longer prediction answers 504
+    p99_latency_ms: float  # sla.p99_latency_ms: Lambda starts a queued message only with this much time left
     drain_s: int  # SIGTERM: longest the server waits for in-flight requests
     batch_max_size: int  # 1: no dynamic batching
     batch_max_wait_ms: float
@@ -175,6 +176,7 @@ def spec_for(w: Workload, target: Target | None = None) -> PackageSpec:
         concurrency=k.replica_concurrency,
         queue_depth=queue_depth(p.sla.p99_latency_ms, p.utilization.inference_ms, k.replica_concurrency),
         timeout_s=p.sla.timeout_s,
+        p99_latency_ms=p.sla.p99_latency_ms,
         drain_s=p.sla.timeout_s,
         batch_max_size=batching.max_size if batching else 1,
         batch_max_wait_ms=batching.max_wait_ms if batching else 0,

@@ -95,6 +95,25 @@ def test_init_limit_does_not_fire_when_provisioned_or_fast(tmp_path):
     assert not reason(provisioned, "coldstart.init_limit").fired
 
 
+def test_init_limit_fires_outside_a_scheduled_window(tmp_path):
+    """Provisioned concurrency scheduled to the active window covers the cold start only inside it:
+    a request (or queued message) outside the window starts on demand, and Lambda cuts an init
+    over 10 s there just the same."""
+    slow = (
+        VALID.replace("weights_gb: 0.5", "weights_gb: 2")
+        .replace("cold_start_budget_ms: 10000", "cold_start_budget_ms: 500")
+        .replace("active_hours_per_day: 10", 'active_hours_per_day: 10\n  active_window: "22:00-08:00 Europe/Berlin"')
+        .replace("target: auto", "target: serverless")
+    )
+    w = decide(load_profile(profile(tmp_path, slow)))
+    assert w.decision.serverless.pc_scheduled
+    r = reason(w, "coldstart.init_limit")
+    assert r.fired
+    assert "outside 22:00-08:00 Europe/Berlin" in r.detail
+    assert "on-demand cold start ~11,500 ms > Lambda's 10,000 ms init limit" in r.detail
+    assert any("init limit" in warning for warning in w.decision.warnings)
+
+
 # ------------------------------------------------------------------ weights region and key
 
 
