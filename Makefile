@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine with Python 3.11+ and npm:
-#   make synth   run the main job on the shipped example profiles
-#   make test    run the whole test suite (what .ci/run calls)
+#   make synth     run the main job on the profiles in profiles/
+#   make test      lint, the test suite, and the snapshot check of profiles/ (what CI runs)
+#   make snapshot  accept a reviewed change: rewrite profiles/__snapshots__/ and the plan lock
 # Installs are stamped on their inputs, so a second run does no install work.
 
 PYTHON ?= python3
@@ -13,7 +14,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(BIN):$(PATH)
 PY_STAMP   := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: install synth plan test lint schema bench clean
+.PHONY: install synth plan snapshot test lint schema bench clean
 
 install: $(PY_STAMP) $(NODE_STAMP)
 
@@ -34,6 +35,9 @@ synth: install
 plan: install
 	switchyard plan profiles
 
+snapshot: install
+	switchyard snapshot --update profiles
+
 schema: install
 	switchyard schema --output profiles/schema.json
 
@@ -44,12 +48,14 @@ lint: install
 test: install
 	ruff check .
 	pytest
+	switchyard snapshot --check profiles
 
 bench: install
 	python bench/packaging_overhead.py
+	python bench/server_load.py
 	python bench/synth_scaling.py
 	python bench/vs_handwritten.py
 	python bench/plan_scaling.py
 
 clean:
-	rm -rf build cdk.out .pytest_cache
+	rm -rf build cdk.out k8s.out .pytest_cache

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PROFILES = ROOT / "profiles"
+PROFILES = ROOT / "tests" / "fixtures" / "profiles"  # the fixture set: benchmarks never depend on profiles/
 
 
 def env() -> dict[str, str]:

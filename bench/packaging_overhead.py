@@ -31,9 +31,9 @@ from stacks.loader import load_profile  # noqa: E402
 from stacks.packaging import render  # noqa: E402
 from stacks.profile import Target  # noqa: E402
 
-PROFILE = ROOT / "profiles" / "sentiment-api.yaml"
-QUEUE_PROFILE = ROOT / "profiles" / "nightly-embeddings.yaml"  # async: the handler also loads the batch utilities
-WEIGHTS = ROOT / "profiles" / "models" / "sentiment" / "weights"
+PROFILE = ROOT / "tests" / "fixtures" / "profiles" / "sentiment-api.yaml"  # never profiles/: the user's
+QUEUE_PROFILE = PROFILE.parent / "nightly-embeddings.yaml"  # async: the handler also loads the batch utilities
+WEIGHTS = PROFILE.parent / "models" / "sentiment" / "weights"
 INPUTS = ["I love this, great and fast", "awful slow service", "the delivery was late but support was helpful"]
 RUNS = 7
 
@@ -48,7 +48,7 @@ SERVER_INIT = """
 import time
 t0 = time.perf_counter()
 import server
-state = server.State()
+app = server.APP  # the ASGI app, built at import
 print(time.perf_counter() - t0)
 """
 HANDLER_REQUESTS = """

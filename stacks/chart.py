@@ -52,7 +52,8 @@ def at_hours(w: Workload, hours: float) -> Utilization:
     if window is not None:
         start = window[0]
         end = (start + round(hours * 60)) % (24 * 60)
-        update["active_window"] = f"{start // 60:02d}:{start % 60:02d}-{end // 60:02d}:{end % 60:02d} UTC"
+        zone = u.window_timezone()
+        update["active_window"] = f"{start // 60:02d}:{start % 60:02d}-{end // 60:02d}:{end % 60:02d} {zone}"
     return u.model_copy(update=update)
 
 

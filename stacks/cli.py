@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from enum import IntEnum
 from pathlib import Path
@@ -18,6 +19,7 @@ class ExitCode(IntEnum):
     IMPOSSIBLE_TARGET = 3  # an explicit target violates a hard limit
     RENDER_FAILED = 4  # packaging could not be rendered
     PLAN_CHANGED = 5  # `plan --check`: the plan differs from the committed lock
+    SNAPSHOTS_CHANGED = 6  # `snapshot --check`: outputs differ from the reviewed snapshots
     USAGE = 64  # bad command line (sysexits EX_USAGE)
 
 
@@ -132,6 +134,41 @@ def _cmd_render(args: argparse.Namespace) -> int:
     return run(args.paths, target=args.target, out=args.out)
 
 
+def _add_snapshot(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "snapshot",
+        help="check (default) or --update the reviewed snapshots of every output (DIR/__snapshots__, plan lock)",
+    )
+    p.add_argument("paths", nargs="*", type=Path, metavar="DIR", help="the profiles directory (default: profiles/)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true", help="exit 6 with a diff when outputs differ (the default)")
+    mode.add_argument("--update", action="store_true", help="rewrite the snapshots and the plan lock for review")
+    p.add_argument("--pulumi-stack", metavar="STACK", help="cluster settings from Pulumi.STACK.yaml")
+    p.set_defaults(func=_cmd_snapshot)
+
+
+def _cmd_snapshot(args: argparse.Namespace) -> int:
+    from stacks.commands.snapshot import run
+
+    return run(args.paths, update=args.update, pulumi_stack=args.pulumi_stack)
+
+
+def use_pinned_node() -> None:
+    """Put the project's pinned Node.js (package.json -> node_modules/.bin) first on PATH.
+
+    aws-cdk-lib runs on Node.js through jsii; the system's node may be missing or past its end of
+    life (jsii then prints a banner). Looked up from the working directory (a user's checkout)
+    and from this package's checkout, so `.venv/bin/switchyard` works without `make`.
+    """
+    path = os.environ.get("PATH", "")
+    for root in (Path.cwd(), Path(__file__).resolve().parent.parent):
+        bin_dir = root / "node_modules" / ".bin"
+        if (bin_dir / "node").exists():
+            if str(bin_dir) not in path.split(os.pathsep):
+                os.environ["PATH"] = f"{bin_dir}{os.pathsep}{path}"
+            return
+
+
 def _add_publish(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "publish", help="build and push the Kubernetes images and upload local weights, as the Pulumi program expects"
@@ -158,13 +195,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="switchyard", description="Decide, package and synthesize ML inference workloads.")
     parser.add_argument("--version", action="version", version=f"switchyard {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for add in (_add_synth, _add_plan, _add_validate, _add_render, _add_schema, _add_publish):
+    for add in (_add_synth, _add_plan, _add_validate, _add_snapshot, _add_render, _add_schema, _add_publish):
         add(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    use_pinned_node()
     try:
         return int(args.func(args))
     except SwitchyardError as exc:  # the tool's own errors: no traceback. Bugs still raise.

@@ -18,7 +18,14 @@ from stacks.cost import Cost
 from stacks.pricebook import Platform, Settings
 from stacks.profile import Gpu, Mode, Profile
 from stacks.rules_serverless import serverless_limits, serverless_rules
-from stacks.sizing import GPU_MEMORY_GB, LAMBDA_MAX_IMAGE_GB, KubernetesSizing, ServerlessSizing, gpu_memory_gb
+from stacks.sizing import (
+    GPU_MEMORY_GB,
+    LAMBDA_MAX_IMAGE_GB,
+    KubernetesSizing,
+    ServerlessSizing,
+    gpu_memory_gb,
+    serves_http,
+)
 
 # Lambda's hard limits (AWS Lambda quotas page): these are not adjustable.
 LAMBDA_MAX_MEMORY_MB = 10240
@@ -252,11 +259,17 @@ def pod_start_text(f: Facts) -> str:
 def coldstart_min_replicas(f: Facts) -> list[Reason]:
     budget = f.p.sla.cold_start_budget_ms
     warm = f.k.pod_start_ms > budget
-    then = "kubernetes keeps at least 1 replica warm" if warm else "kubernetes may scale to zero"
+    http = serves_http(f.p)
+    if warm:
+        then = "kubernetes keeps at least 1 replica warm"
+    elif not http:
+        then = "kubernetes may scale to zero (the queue holds the work while a pod starts)"
+    else:
+        then = "kubernetes still keeps 1 replica: nothing would start a pod for a synchronous request"
     return [
         Reason(
             rule="coldstart.min_replicas",
-            fired=warm,
+            fired=warm or http,
             detail=f"{pod_start_text(f)} {_cmp(warm)} budget {budget:,.0f} ms: {then}",
         )
     ]

@@ -1,32 +1,47 @@
-"""Reading profiles: safe YAML with line numbers, then schema, then cross-field rules.
+"""Reading profiles: bounded, safe YAML with line numbers, then schema, then rules.
 
 Validation runs in stages and reports every problem of a stage at once:
-  1. parse: YAML syntax, duplicate keys, a mapping at the top;
-  2. schema: the pydantic models (unknown keys, types, ranges, enums);
-  3. rules: relations between fields (gpu required needs an accelerator, peak >= average, ...).
+  1. parse (stacks/safe_yaml.py): a regular UTF-8 file of bounded size, no control characters,
+     YAML syntax, bounded nesting and alias expansion, duplicate keys, a mapping at the top;
+  2. schema: the pydantic models (unknown keys, strict types, finite numbers in range, enums);
+  3. rules (RULE_SETS): relations between fields (stacks/rules.py), and the files a profile
+     names and whether it fits the platform (stacks/profile_files.py).
 A later stage runs only when the earlier ones found nothing, because its messages would
-otherwise describe a document the user is about to change anyway.
+otherwise describe a document the user is about to change anyway. Every problem carries the
+file, the line and the YAML path; values quoted in messages are clipped (errors.show).
 """
 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
-from stacks.errors import Problem, ProfileError
+from stacks.errors import Hit, Loc, Problem, ProfileError, show
 from stacks.pricebook import Settings
-from stacks.profile import PlatformFile, Profile
+from stacks.profile import PLATFORM_WIDE, PlatformFile, Profile
+from stacks.profile_files import file_problems
 from stacks.rules import cross_field_problems
+from stacks.safe_yaml import dotted as _dotted
+from stacks.safe_yaml import parse, read_text
 
 PROFILE_SUFFIX = ".yaml"
 PLATFORM_FILE = "platform.yaml"
-Loc = tuple[str | int, ...]
-_PLAIN_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
+PROFILE_DOCUMENT = "a profile mapping (name, model, sla, utilization)"
+PLATFORM_DOCUMENT = "a mapping with prices: and/or platform:"
+
+# Stage 3: each entry is a rule set, called with (profile, settings, profile_file) and yielding
+# Hits (errors.Hit: loc, message, allowed, hint). The loader locates each one (file, line of
+# loc, YAML path) and reports all of them at once. Add a rule set by appending it here.
+RuleSet = Callable[[Profile, Settings, Path], Iterable[Hit | tuple]]
+RULE_SETS: list[RuleSet] = [
+    lambda p, settings, _file: cross_field_problems(p, settings),
+    lambda p, settings, file: file_problems(p, settings, file),
+]
 
 
 @dataclass(frozen=True)
@@ -42,114 +57,15 @@ class LoadedProfile:
         return _line_for(self.lines, tuple(loc))
 
 
-# --------------------------------------------------------------------------- parse
-
-
-def _parse(text: str, file: str) -> tuple[Any, dict[Loc, int], list[Problem]]:
-    """YAML text -> plain data, a map from YAML path to line, and parse problems."""
-    loader = yaml.SafeLoader(text)
-    problems: list[Problem] = []
-    lines: dict[Loc, int] = {}
-    try:
-        try:
-            node = loader.get_single_node()
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            line = mark.line + 1 if mark else None
-            what = exc.problem or "invalid YAML"
-            return None, lines, [Problem(file, line, "", f"YAML syntax error: {what}")]
-        if node is None:
-            return (
-                None,
-                lines,
-                [
-                    Problem(
-                        file, 1, "", "the file is empty", allowed="a profile mapping (name, model, sla, utilization)"
-                    )
-                ],
-            )
-
-        def build(n: yaml.Node, loc: Loc) -> Any:
-            if loc:  # the document itself has no useful line: a missing top-level key names none
-                lines.setdefault(loc, n.start_mark.line + 1)
-            if isinstance(n, yaml.MappingNode | yaml.SequenceNode) and n.tag not in _PLAIN_TAGS:
-                # Scalars with foreign tags fail in the safe constructor; collections would be
-                # built by hand below and the tag dropped, so refuse them here.
-                raise yaml.constructor.ConstructorError(None, None, f"unsupported YAML tag {n.tag}", n.start_mark)
-            if isinstance(n, yaml.MappingNode):
-                out: dict[Any, Any] = {}
-                first_line: dict[Any, int] = {}
-                for key_node, value_node in n.value:
-                    key = loader.construct_object(key_node, deep=True)
-                    key_line = key_node.start_mark.line + 1
-                    if not isinstance(key, str):
-                        problems.append(Problem(file, key_line, _dotted(loc), f"key {key!r} is not a string"))
-                        continue
-                    if key in out:
-                        problems.append(
-                            Problem(
-                                file,
-                                key_line,
-                                _dotted((*loc, key)),
-                                f"duplicate key '{key}' (first set on line {first_line[key]})",
-                                hint="keep one of the two: YAML would silently use the last",
-                            )
-                        )
-                        continue
-                    first_line[key] = key_line
-                    lines[(*loc, key)] = key_line
-                    out[key] = build(value_node, (*loc, key))
-                return out
-            if isinstance(n, yaml.SequenceNode):
-                return [build(item, (*loc, i)) for i, item in enumerate(n.value)]
-            return loader.construct_object(n, deep=True)
-
-        try:
-            data = build(node, ())
-        except yaml.constructor.ConstructorError as exc:
-            mark = exc.problem_mark
-            return None, lines, [Problem(file, mark.line + 1 if mark else None, "", f"YAML error: {exc.problem}")]
-    finally:
-        loader.dispose()
-    if not problems and not isinstance(data, dict):
-        problems.append(
-            Problem(
-                file,
-                1,
-                "",
-                f"the document is {_kind(data)}, not a mapping",
-                allowed="a profile mapping (name, model, sla, utilization)",
-            )
-        )
-    return data, lines, problems
-
-
 # --------------------------------------------------------------------------- schema
 
 
-def _dotted(loc: Loc) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if value is None:
-        return "empty"
-    return f"{value!r}"
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, dict | list) or value is None:
-        return _kind(value)
-    if isinstance(value, str):
-        return f"'{value}'"
-    return repr(value)
+def _numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _line_for(lines: dict[Loc, int], loc: Loc) -> int | None:
@@ -193,10 +109,15 @@ def _schema_problems(err: ValidationError, model: type[BaseModel], file: str, li
         owner, info = _model_at(model, loc)
         allowed = info.description if info is not None else None
         hint = None
-        if kind == "extra_forbidden":
+        if kind == "extra_forbidden" and loc[:2] == ("overrides", "platform") and loc[-1] in PLATFORM_WIDE:
+            key = str(loc[-1])
+            message = f"'{key}' cannot be overridden for one workload: {PLATFORM_WIDE[key]}"
+            allowed = None
+            hint = f"set platform.{key} in {PLATFORM_FILE} beside the profiles"
+        elif kind == "extra_forbidden":
             key = str(loc[-1])
             keys = sorted(owner.model_fields) if owner else []
-            message = f"unknown key '{key}'"
+            message = f"unknown key {show(key)}"
             allowed = "keys: " + ", ".join(keys) if keys else None
             close = difflib.get_close_matches(key, keys, n=1, cutoff=0.6)
             hint = f"did you mean '{close[0]}'?" if close else None
@@ -208,7 +129,11 @@ def _schema_problems(err: ValidationError, model: type[BaseModel], file: str, li
                 text = "is not in the allowed format"
             text = text.replace("Input should be", "must be").replace("String should", "must")
             text = text.replace("List should", "must").replace("Value error, ", "")
-            message = f"{text[0].lower()}{text[1:]} (got {_show(value)})"
+            if kind in {"float_type", "int_type"} and isinstance(value, bool):
+                text += " (true/false is not a number)"
+            elif kind in {"float_type", "int_type"} and isinstance(value, str) and _numeric(value):
+                text += " (a quoted number is text: remove the quotes)"
+            message = f"{text[0].lower()}{text[1:]} (got {show(value)})"
             expected = (e.get("ctx") or {}).get("expected")
             if kind in {"enum", "literal_error"} and isinstance(value, str) and expected:
                 options = [o.strip(" '") for o in expected.replace(" or ", ",").split(",")]
@@ -221,22 +146,9 @@ def _schema_problems(err: ValidationError, model: type[BaseModel], file: str, li
 # --------------------------------------------------------------------------- files
 
 
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        hint = None
-        for sibling in (path.with_suffix(".yml"), path.with_suffix(".yaml")):
-            if sibling != path and sibling.exists():
-                hint = f"did you mean {sibling}?"
-        raise ProfileError([Problem(str(path), None, "", "no such file", hint=hint)]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProfileError([Problem(str(path), None, "", f"cannot read the file: {exc}")]) from None
-
-
-def _validate(path: Path, model: type[BaseModel]) -> tuple[Any, dict[Loc, int]]:
+def _validate(path: Path, model: type[BaseModel], document: str) -> tuple[Any, dict[Loc, int]]:
     file = str(path)
-    data, lines, problems = _parse(_read(path), file)
+    data, lines, problems = parse(read_text(path), file, empty_allowed=document)
     if problems:
         raise ProfileError(problems)
     try:
@@ -248,9 +160,9 @@ def _validate(path: Path, model: type[BaseModel]) -> tuple[Any, dict[Loc, int]]:
 def load_settings(directory: Path) -> Settings:
     """Defaults, overridden by `platform.yaml` in the profiles' directory when there is one."""
     path = directory / PLATFORM_FILE
-    if not path.exists():
+    if not (path.exists() or path.is_symlink()):
         return Settings()
-    platform, _ = _validate(path, PlatformFile)
+    platform, _ = _validate(path, PlatformFile, PLATFORM_DOCUMENT)
     return Settings().merged(platform.prices, platform.platform)
 
 
@@ -272,12 +184,15 @@ def load_profile(path: Path, settings: Settings | None = None) -> LoadedProfile:
         )
     if settings is None:
         settings = load_settings(path.parent)
-    profile, lines = _validate(path, Profile)
+    profile, lines = _validate(path, Profile, PROFILE_DOCUMENT)
     settings = settings.merged(profile.overrides.prices, profile.overrides.platform)
-    problems = [
-        Problem(str(path), _line_for(lines, loc), _dotted(loc), message, allowed, hint)
-        for loc, message, allowed, hint in cross_field_problems(profile, settings)
-    ]
+    problems = []
+    for rules in RULE_SETS:
+        for hit in rules(profile, settings, path):
+            loc, message, allowed, hint = Hit(*hit)
+            problems.append(
+                Problem(str(path), _line_for(lines, tuple(loc)), _dotted(tuple(loc)), message, allowed, hint)
+            )
     if problems:
         raise ProfileError(sorted(problems, key=lambda p: (p.line or 0, p.path)))
     return LoadedProfile(profile, path, settings, lines)
@@ -294,7 +209,9 @@ def discover(paths: list[Path]) -> list[Path]:
         p = Path(p)
         if p.is_dir():
             for child in sorted(p.iterdir()):
-                if child.name == PLATFORM_FILE or not child.is_file():
+                # Anything named *.yaml is taken, not only regular files: loading a FIFO or a
+                # dangling link reports it, where skipping it would hide a profile.
+                if child.name == PLATFORM_FILE or child.is_dir():
                     continue
                 if child.suffix in {".yaml", ".yml"}:
                     found.append(child)

@@ -9,7 +9,7 @@ old one and swapped in, so a failure leaves the previous context, or nothing, ne
 
 from __future__ import annotations
 
-import ast
+import math
 import os
 import shutil
 import tempfile
@@ -21,6 +21,7 @@ import jinja2
 from stacks.decide import Workload
 from stacks.errors import RenderError
 from stacks.profile import Mode, Preset, Target
+from stacks.profile_files import ENTRYPOINT_ALLOWED, entrypoint_problems
 from stacks.sizing import uses_gpu_on_kubernetes
 from stacks.vllm_args import VLLM_IMAGE
 from stacks.vllm_args import render as vllm_flags
@@ -35,8 +36,15 @@ IMAGES = {
     "gpu": "nvidia/cuda:12.4.1-runtime-ubuntu22.04",
     "vllm": VLLM_IMAGE,
 }
-RUNTIME_REQUIREMENTS = {"kubernetes": ["prometheus-client==0.21.1"], "serverless": ["aws-lambda-powertools==3.37.0"]}
-QUEUE_REQUIREMENTS = ["redis==5.2.1"]  # the Kubernetes queue worker (async and both modes)
+# The versions the runtime tests run against (tests/test_runtime_*.py).
+RUNTIME_REQUIREMENTS = {
+    "kubernetes": ["prometheus-client==0.26.0", "uvicorn==0.54.0", "httptools==0.9.0", "uvloop==0.23.0"],
+    "serverless": ["aws-lambda-powertools==3.37.0"],
+}
+QUEUE_REQUIREMENTS = ["redis==8.1.0"]  # the Kubernetes queue worker (async and both modes)
+# A message is taken over from a silent holder this long after its timeout: a quarter more, at least 2 s.
+CLAIM_MARGIN = 0.25
+CLAIM_MARGIN_MIN_MS = 2000
 LAMBDA_WEIGHTS_DIR = "/mnt/models"  # the EFS access point's mount path (must be under /mnt)
 LAMBDA_IMAGE_WEIGHTS_DIR = "/opt/switchyard/weights"  # small local weights baked into the image
 K8S_WEIGHTS_DIR = "/models"  # the model cache volume's mount path
@@ -67,8 +75,18 @@ class PackageSpec:
     max_batch: int
     healthcheck_start_s: int
     vllm_argv: tuple[str, ...]
+    concurrency: int  # predictions a replica runs at once (the sizing's replica_concurrency)
+    queue_depth: int  # requests that may wait for a slot before the server answers 503
+    timeout_s: int  # sla.timeout_s: a longer prediction answers 504
+    p99_latency_ms: float  # sla.p99_latency_ms: Lambda starts a queued message only with this much time left
+    drain_s: int  # SIGTERM: longest the server waits for in-flight requests
+    batch_max_size: int  # 1: no dynamic batching
+    batch_max_wait_ms: float
+    claim_idle_ms: int  # queue: idle time after which another replica takes a message over
+    queue_worker: bool  # async and both modes: the server also works the Redis stream
     weights_in_image: bool = False  # serverless: the build context holds weights/ and the image copies it
     queue: bool = False  # async or both: the handler takes SQS batches
+    serves_http: bool = True  # sync and both: callers wait on HTTP, which a queue outage must not stop
 
 
 def _env() -> jinja2.Environment:
@@ -91,27 +109,15 @@ def entrypoint_path(w: Workload) -> Path | None:
 
 
 def check_entrypoint(w: Workload) -> Path:
-    """The entrypoint exists and defines load(weights_dir) and predict(model, inputs)."""
+    """The entrypoint exists and defines load(weights_dir) and predict(model, inputs).
+
+    Validation checks the same (stacks/profile_files.py); this catches a file changed since.
+    """
     path = entrypoint_path(w)
     assert path is not None  # validation requires an entrypoint for preset custom
-    where = f"{w.file}: model.entrypoint"
-    allowed = "    allowed: a Python file defining load(weights_dir) and predict(model, inputs)"
-    if not path.is_file():
-        raise RenderError(f"{where}: {path} does not exist\n{allowed}")
-    try:
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    except SyntaxError as exc:
-        raise RenderError(f"{where}: {path}:{exc.lineno}: syntax error: {exc.msg}") from None
-    functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
-    missing = []
-    for name, arity, signature in (("load", 1, "load(weights_dir)"), ("predict", 2, "predict(model, inputs)")):
-        fn = functions.get(name)
-        if fn is None:
-            missing.append(f"does not define {signature}")
-        elif len(fn.args.posonlyargs) + len(fn.args.args) != arity:
-            missing.append(f"defines {name} at line {fn.lineno} with the wrong arguments: expected {signature}")
-    if missing:
-        raise RenderError(f"{where}: {path} " + "; ".join(missing) + f"\n{allowed}")
+    problems = entrypoint_problems(path)
+    if problems:
+        raise RenderError(f"{w.file}: model.entrypoint: {problems[0]}\n    allowed: {ENTRYPOINT_ALLOWED}")
     return path
 
 
@@ -148,6 +154,8 @@ def spec_for(w: Workload, target: Target | None = None) -> PackageSpec:
         ]
         argv += vllm_flags(dict(p.model.args))
     ep = entrypoint_path(w)
+    k = w.decision.kubernetes
+    batching = p.model.batching
     return PackageSpec(
         name=p.name,
         target=target.value,
@@ -165,9 +173,28 @@ def spec_for(w: Workload, target: Target | None = None) -> PackageSpec:
         max_batch=MAX_BATCH,
         healthcheck_start_s=max(30, int(w.decision.kubernetes.pod_start_ms / 1000 * 2)),
         vllm_argv=tuple(argv),
+        concurrency=k.replica_concurrency,
+        queue_depth=queue_depth(p.sla.p99_latency_ms, p.utilization.inference_ms, k.replica_concurrency),
+        timeout_s=p.sla.timeout_s,
+        p99_latency_ms=p.sla.p99_latency_ms,
+        drain_s=p.sla.timeout_s,
+        batch_max_size=batching.max_size if batching else 1,
+        batch_max_wait_ms=batching.max_wait_ms if batching else 0,
+        claim_idle_ms=p.sla.timeout_s * 1000 + max(CLAIM_MARGIN_MIN_MS, int(p.sla.timeout_s * 1000 * CLAIM_MARGIN)),
+        queue_worker=target is Target.kubernetes and not vllm and p.sla.mode is not Mode.sync,
         weights_in_image=baked,
         queue=p.sla.mode is not Mode.sync,
+        serves_http=p.sla.mode is not Mode.async_,
     )
+
+
+def queue_depth(p99_latency_ms: float, inference_ms: float, concurrency: int) -> int:
+    """Requests that may wait for a slot: as many as finish within the p99 target, at least one per slot.
+
+    A request queued behind more than that misses the target anyway; a fast 503 lets the caller
+    retry on another replica while KEDA adds one.
+    """
+    return max(concurrency, math.floor(p99_latency_ms / inference_ms * concurrency))
 
 
 VLLM_MEMORY_UTILIZATION = 0.90  # vLLM's default: the rest is CUDA context and fragmentation headroom
@@ -199,6 +226,8 @@ def _files(w: Workload, spec: PackageSpec) -> dict[str, str]:
     else:
         files["Dockerfile"] = render("kubernetes/Dockerfile.jinja")
         files["app/server.py"] = render("kubernetes/server.py.jinja")
+        if spec.queue_worker:
+            files["app/queue_worker.py"] = render("kubernetes/queue_worker.py.jinja")
     return files
 
 

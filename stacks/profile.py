@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from packaging.requirements import InvalidRequirement, Requirement
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, field_validator
 
-from stacks.pricebook import PlatformOverride, PriceBookOverride
+from stacks.pricebook import Platform, PriceBook
 
 SCHEMA_FILE = "schema.json"
 DNS_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
@@ -23,6 +24,52 @@ ACTIVE_WINDOW = r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-4]):[0-5][0-9] (
 S3_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(/.*)?$")
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+# Numbers are strict: a boolean, or a string such as "2", is not a number here (YAML 1.1 reads
+# `yes` as true, which would otherwise become 1), and infinities and NaN are refused where they
+# are written instead of failing deep inside the sizing arithmetic.
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+Integer = Annotated[int, Field(strict=True)]
+NUMBER_CEILING = 1e9  # for overrides without a bound of their own: keeps every product finite
+NUMBER_FLOOR = 1e-9  # for overrides that must be > 0 (divisors): keeps every quotient finite
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+_TEMPLATE_SYNTAX = ("{{", "}}", "{%", "%}", "{#", "#}")
+
+
+def _relative_path(value: str) -> str:
+    """A path inside the profile's directory: relative, no `..`, no URL scheme."""
+    if _SCHEME.match(value) and not value.startswith("s3://"):
+        raise ValueError("a URL other than s3:// is not supported")
+    if value.startswith("s3://"):
+        return value
+    parts = value.replace("\\", "/").split("/")
+    if value.startswith(("/", "~")) or re.match(r"^[A-Za-z]:", value):
+        raise ValueError("must be a path relative to the profile, not an absolute path")
+    if ".." in parts:
+        raise ValueError("must stay inside the profile's directory ('..' is not allowed)")
+    return value
+
+
+def _local_path(value: str) -> str:
+    if value.startswith("s3://"):
+        raise ValueError("must be a local file, relative to the profile")
+    return _relative_path(value)
+
+
+def _requirement(value: str) -> str:
+    """One PEP 508 requirement, as pip reads it from one line of requirements.txt."""
+    if any(token in value for token in _TEMPLATE_SYNTAX):
+        raise ValueError("template syntax ({{ }}, {% %}, {# #}) is not allowed in a requirement")
+    if value.lstrip().startswith("-"):
+        raise ValueError("pip options are not requirements")
+    try:
+        Requirement(value)
+    except InvalidRequirement as exc:
+        raise ValueError(f"not a PEP 508 requirement ({str(exc).splitlines()[0]})") from None
+    return value
+
+
+Requirement508 = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_requirement)]
 
 
 class Target(StrEnum):
@@ -53,34 +100,58 @@ class Endpoint(StrEnum):
     http_api = "http_api"
 
 
-ArgValue = str | int | float | bool
+ArgValue = Annotated[str, Field(max_length=1000)] | Integer | Number | bool
+
+
+class Batching(BaseModel):
+    model_config = _STRICT
+
+    max_size: int = Field(..., ge=2, le=64, description="most inputs merged into one predict() call, 2-64")
+    max_wait_ms: float = Field(
+        5, ge=0, le=1000, description="longest a request waits for its batch to fill, in ms, 0-1000"
+    )
 
 
 class ModelSpec(BaseModel):
     model_config = _STRICT
 
     preset: Preset = Field(Preset.custom, description="custom (your code) | vllm (LLM server, no code)")
-    entrypoint: str | None = Field(
+    entrypoint: Annotated[str, AfterValidator(_local_path)] | None = Field(
         None,
+        max_length=255,
         description="custom: path, relative to the profile, of a Python file defining load(weights_dir) and predict(model, inputs)",
     )
-    weights: str = Field(..., min_length=1, description="s3://bucket/prefix/ or a local path relative to the profile")
-    weights_gb: float = Field(..., gt=0, le=2048, description="size of the weights in GB, > 0")
-    memory_gb: float = Field(..., gt=0, le=2048, description="RAM per replica in GB, > 0")
-    image_gb: float | None = Field(
-        None, gt=0, le=100, description="container image size in GB, > 0; estimated when absent"
+    weights: Annotated[str, AfterValidator(_relative_path)] = Field(
+        ...,
+        min_length=1,
+        max_length=1024,
+        description="s3://bucket/prefix/ or a local directory relative to the profile (inside its directory)",
+    )
+    weights_gb: Number = Field(..., ge=0.001, le=2048, description="size of the weights in GB, 0.001-2048")
+    memory_gb: Number = Field(
+        ..., ge=0.125, le=2048, description="RAM per replica in GB, 0.125-2048 (and at most a node's memory)"
+    )
+    image_gb: Number | None = Field(
+        None, ge=0.01, le=100, description="container image size in GB, 0.01-100; estimated when absent"
     )
     gpu: Gpu = Field(Gpu.none, description="none | optional | required")
     accelerator: str | None = Field(
         None,
+        max_length=64,
         pattern=ACCELERATOR,
         description="GPU product and count as TYPE:COUNT, e.g. A100-80GB:1; required when gpu is required",
     )
-    requirements: list[Annotated[str, Field(min_length=1)]] = Field(
-        default_factory=list, description="pip requirement specifiers for your code, e.g. numpy>=2"
+    requirements: list[Requirement508] = Field(
+        default_factory=list,
+        max_length=200,
+        description="pip requirement specifiers (PEP 508) for your code, e.g. numpy>=2",
     )
-    args: dict[str, ArgValue] = Field(
-        default_factory=dict, description="preset arguments, e.g. vllm: model, max_model_len"
+    args: dict[Annotated[str, Field(max_length=64)], ArgValue] = Field(
+        default_factory=dict, max_length=64, description="preset arguments, e.g. vllm: model, max_model_len"
+    )
+    batching: Batching | None = Field(
+        None,
+        description="Kubernetes server: merge concurrent requests into one predict() call (for models that gain from batches)",
     )
 
     @property
@@ -99,13 +170,15 @@ class ModelSpec(BaseModel):
 class Sla(BaseModel):
     model_config = _STRICT
 
-    p99_latency_ms: float = Field(..., gt=0, description="99th percentile latency target in ms, > 0")
-    cold_start_budget_ms: float = Field(
-        ..., ge=0, description="extra latency in ms a request may pay on a cold start, >= 0"
+    p99_latency_ms: Number = Field(
+        ..., ge=1, le=3_600_000, description="99th percentile latency target in ms, 1-3,600,000"
     )
-    availability: float = Field(99.9, ge=90, lt=100, description="availability target in percent, 90 <= x < 100")
+    cold_start_budget_ms: Number = Field(
+        ..., ge=0, le=3_600_000, description="extra latency in ms a request may pay on a cold start, 0-3,600,000"
+    )
+    availability: Number = Field(99.9, ge=90, lt=100, description="availability target in percent, 90 <= x < 100")
     mode: Mode = Field(Mode.sync, description="sync | async | both")
-    timeout_s: int = Field(..., gt=0, le=86400, description="longest single request or batch in seconds, 1-86400")
+    timeout_s: Integer = Field(..., gt=0, le=86400, description="longest single request or batch in seconds, 1-86400")
     endpoint: Endpoint = Field(
         Endpoint.function_url,
         description="serverless sync endpoint: function_url (IAM auth, up to the function timeout) | http_api (API Gateway HTTP API, IAM auth, 29 s cap)",
@@ -115,15 +188,24 @@ class Sla(BaseModel):
 class Utilization(BaseModel):
     model_config = _STRICT
 
-    avg_rps: float = Field(..., ge=0, description="average requests per second over the active hours, >= 0")
-    peak_rps: float = Field(..., ge=0, description="requests per second in the busiest sustained minute, >= avg_rps")
-    active_hours_per_day: float = Field(..., gt=0, le=24, description="hours per day with traffic, 0 < x <= 24")
+    avg_rps: Number = Field(
+        ..., ge=0, le=1_000_000, description="average requests per second over the active hours, 0-1,000,000"
+    )
+    peak_rps: Number = Field(
+        ...,
+        gt=0,
+        le=1_000_000,
+        description="requests per second in the busiest sustained minute, > 0 and >= avg_rps",
+    )
+    active_hours_per_day: Number = Field(..., ge=0.01, le=24, description="hours per day with traffic, 0.01-24")
     active_window: str | None = Field(
         None,
         pattern=ACTIVE_WINDOW,
         description='daily window with traffic as "HH:MM-HH:MM ZONE", ZONE UTC or an IANA time zone, e.g. "08:00-18:00 UTC" or "08:00-18:00 Europe/Berlin"',
     )
-    inference_ms: float = Field(..., gt=0, description="average time of one prediction in ms, > 0")
+    inference_ms: Number = Field(
+        ..., ge=0.01, le=86_400_000, description="average time of one prediction in ms, 0.01-86,400,000"
+    )
 
     @field_validator("active_window")
     @classmethod
@@ -155,11 +237,79 @@ class Utilization(BaseModel):
         return ((end - start) % (24 * 60) or 24 * 60) / 60
 
 
+def _strict(annotation: Any) -> Any:
+    """The same type with strict, finite numbers, down through lists and maps."""
+    if annotation is float:
+        return Number
+    if annotation is int:
+        return Integer
+    origin = get_origin(annotation)
+    if origin is list:
+        return list[_strict_item(get_args(annotation)[0])]  # type: ignore[misc]
+    if origin is dict:
+        key, value = get_args(annotation)
+        return dict[key, _strict_item(value)]  # type: ignore[valid-type]
+    return annotation
+
+
+def _strict_item(annotation: Any) -> Any:
+    """Numbers inside a list or map (GPU prices by product): strict, and bounded like the rest."""
+    base = _strict(annotation)
+    if base is Number:
+        return Annotated[Number, Field(ge=0, le=NUMBER_CEILING)]
+    if base is Integer:
+        return Annotated[Integer, Field(ge=0, le=int(NUMBER_CEILING))]
+    return base
+
+
+def _has_upper_bound(metadata: list[Any]) -> bool:
+    return any(hasattr(m, "le") or hasattr(m, "lt") for m in metadata)
+
+
+def override_model(model: type[BaseModel], name: str, *, refused: dict[str, str] | None = None) -> type[BaseModel]:
+    """What an override may set: the model's fields, all optional, strict and finite, and bounded.
+
+    Each field keeps its own constraints (gt, pattern, ...) so a bad value is reported where it
+    is written, with its line. Keys in `refused` are left out (the loader explains why).
+    """
+    fields: dict[str, Any] = {}
+    for fname, f in model.model_fields.items():
+        if fname in (refused or {}):
+            continue
+        base = _strict(f.annotation)
+        metadata = list(f.metadata)
+        if base in (Number, Integer) and not _has_upper_bound(metadata):
+            metadata.append(Field(le=NUMBER_CEILING))
+        if base is Number and any(getattr(m, "gt", None) == 0 for m in metadata):
+            metadata.append(Field(ge=NUMBER_FLOOR))
+        annotated = Annotated[(base, *metadata)] if metadata else base
+        fields[fname] = (annotated | None, Field(None, description=f.description))
+    return create_model(name, __config__=ConfigDict(extra="forbid", frozen=True), **fields)
+
+
+# Platform facts that one profile cannot change: the platform stack (VPC, endpoints, region) is
+# shared by every serverless workload of a directory and built from platform.yaml alone. An
+# override of one of these would validate and then be silently ignored; it is refused instead.
+# Every other platform key is read from the workload's own merged settings, so it is honoured.
+PLATFORM_WIDE: dict[str, str] = {
+    "region": "every serverless stack deploys to the platform stack's region",
+    "availability_zones": "the VPC is shared by every serverless workload",
+    "interface_endpoints": "the VPC endpoints are shared by every serverless workload",
+}
+
+PriceBookOverride = override_model(PriceBook, "PriceBookOverride")
+PlatformOverride = override_model(Platform, "PlatformOverride")
+ProfilePlatformOverride = override_model(Platform, "ProfilePlatformOverride", refused=PLATFORM_WIDE)
+
+
 class Overrides(BaseModel):
     model_config = _STRICT
 
     prices: PriceBookOverride | None = Field(None, description="price book entries to override")  # type: ignore[valid-type]
-    platform: PlatformOverride | None = Field(None, description="platform defaults to override")  # type: ignore[valid-type]
+    platform: ProfilePlatformOverride | None = Field(  # type: ignore[valid-type]
+        None,
+        description="platform defaults to override for this workload (platform-wide facts such as region: platform.yaml)",
+    )
 
 
 class Profile(BaseModel):

@@ -5,7 +5,8 @@
 - `coldstart.weights_in_image`: small local weights baked into the image start faster and cost
   less than EFS (and need no VPC, file system or copy function).
 - `coldstart.init_limit`: Lambda gives the init phase 10 s; an on-demand cold start beyond it
-  is cut and re-run inside the first invocation, which then pays it twice.
+  is cut and re-run inside the first invocation, which then pays it twice (also outside the
+  window of scheduled provisioned concurrency).
 - `check_reserved_total`: reserved concurrency summed over the workloads of one plan must leave
   Lambda's unreserved minimum of the account quota.
 """
@@ -73,7 +74,7 @@ def serverless_limits(p: Profile, settings: Settings) -> list[Reason]:
 
 
 def serverless_rules(p: Profile, s: ServerlessSizing, settings: Settings) -> list[Reason]:
-    return [*_weights_in_image(p, s, settings), _init_limit(s)]
+    return [*_weights_in_image(p, s, settings), _init_limit(p, s)]
 
 
 def _weights_in_image(p: Profile, s: ServerlessSizing, settings: Settings) -> list[Reason]:
@@ -105,20 +106,33 @@ def _weights_in_image(p: Profile, s: ServerlessSizing, settings: Settings) -> li
     ]
 
 
-def _init_limit(s: ServerlessSizing) -> Reason:
+def _init_limit(p: Profile, s: ServerlessSizing) -> Reason:
+    """On-demand cold starts over the init limit: with no provisioned concurrency, or outside the
+    window that scheduled provisioned concurrency covers (callers and queued messages still come)."""
     total = s.cold_start.total_ms
-    over = not s.provisioned and total > LAMBDA_INIT_LIMIT_MS
-    if s.provisioned:
+    on_demand = not s.provisioned or s.pc_scheduled
+    over = on_demand and total > LAMBDA_INIT_LIMIT_MS
+    if s.provisioned and not s.pc_scheduled:
         detail = f"cold start ~{total:,.0f} ms happens ahead of traffic (provisioned concurrency)"
     else:
         detail = (
             f"on-demand cold start ~{total:,.0f} ms {'>' if over else '<='} Lambda's "
             f"{LAMBDA_INIT_LIMIT_MS:,} ms init limit"
         )
+        if s.pc_scheduled:
+            detail = (
+                f"provisioned concurrency covers {p.utilization.active_window} only; outside "
+                f"{p.utilization.active_window} the {detail}"
+            )
     if over:
+        first = (
+            "drop active_window (provisioned concurrency around the clock)"
+            if s.pc_scheduled
+            else "lower cold_start_budget_ms below it (provisioned concurrency)"
+        )
         detail += (
-            ": Lambda cuts the init and repeats it inside the first request; lower cold_start_budget_ms "
-            "below it (provisioned concurrency), bake smaller weights into the image, or use target: kubernetes"
+            f": Lambda cuts the init and repeats it inside the first request; {first}, "
+            "bake smaller weights into the image, or use target: kubernetes"
         )
     return _reason(INIT_LIMIT, over, detail)
 

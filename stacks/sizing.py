@@ -306,6 +306,12 @@ def availability_replicas(availability: float) -> int:
     return 0
 
 
+def serves_http(p: Profile) -> bool:
+    """A caller waits on HTTP (sync, both, and vLLM, which has no queue worker). Such a workload keeps
+    one replica: nothing would start a pod for a waiting request (no activator holds it)."""
+    return p.sla.mode is not Mode.async_ or p.model.preset is Preset.vllm
+
+
 def uses_gpu_on_kubernetes(p: Profile) -> bool:
     return p.model.gpu is not Gpu.none and p.model.accelerator is not None
 
@@ -335,7 +341,8 @@ def kubernetes(p: Profile, platform: Platform) -> KubernetesSizing:
     parts = pod_start_parts(p, platform, gpu=gpu)
     pod_start = sum(v for k, v in parts.items() if k != "weights_copy_ms")
     available = availability_replicas(p.sla.availability)
-    min_replicas = max(1 if p.sla.cold_start_budget_ms < pod_start else 0, available)
+    warm = p.sla.cold_start_budget_ms < pod_start or serves_http(p)
+    min_replicas = max(1 if warm else 0, available)
     max_replicas = max(max_replicas, min_replicas)
     placement = gpu_placement(p, platform)
     cpu_millicores = 1000 * concurrency if not gpu else 4000

@@ -29,6 +29,17 @@ OWNED = {
     "shutdown_timeout": "the drain budget (sla.timeout_s)",
     "api_key": "the workload's API key Secret (VLLM_API_KEY)",
     "download_dir": "the model cache volume",
+    # Flags that parse, then leave the generated Deployment unable to serve: nothing listening where
+    # the probes, the Service and the PodMonitor look, or more GPUs than the pod requests.
+    "uds": "the container port (a TCP listener the probes and the Service reach)",
+    "headless": "the container port (an API server the probes and the Service reach)",
+    "ssl_keyfile": "plain HTTP on the container port (TLS ends at the gateway or ingress)",
+    "ssl_certfile": "plain HTTP on the container port (TLS ends at the gateway or ingress)",
+    "ssl_ca_certs": "plain HTTP on the container port (TLS ends at the gateway or ingress)",
+    "root_path": "plain HTTP on the container port at / (the probes and /metrics live there)",
+    "pipeline_parallel_size": "model.accelerator's GPU count (the pod requests exactly those GPUs)",
+    "data_parallel_size": "model.accelerator's GPU count (the pod requests exactly those GPUs)",
+    "data_parallel_size_local": "model.accelerator's GPU count (the pod requests exactly those GPUs)",
 }
 
 

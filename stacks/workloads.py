@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from stacks.decide import Workload, decide
 from stacks.errors import SwitchyardError
-from stacks.loader import discover, load_profile, load_settings
+from stacks.loader import PLATFORM_FILE, discover, load_profile, load_settings
+from stacks.pricebook import Settings
 from stacks.rules_serverless import check_reserved_total
 
 DEFAULT_PROFILES = Path("profiles")
@@ -32,23 +35,49 @@ def load_all(paths: list[Path] | None = None) -> Batch:
     paths = [Path(p) for p in (paths or [DEFAULT_PROFILES])]
     workloads: list[Workload] = []
     failures: list[Failure] = []
-    settings_by_dir: dict[Path, object] = {}
+    settings_by_dir: dict[Path, Settings | None] = {}
     names: dict[str, Path] = {}
     for file in discover(paths):
-        try:
-            directory = file.parent
-            if directory not in settings_by_dir:
+        directory = file.parent
+        if directory not in settings_by_dir:
+            try:
                 settings_by_dir[directory] = load_settings(directory)
-            workload = decide(load_profile(file, settings_by_dir[directory]))  # type: ignore[arg-type]
+            except SwitchyardError as exc:
+                # Reported once, for the file that has the problem; the profiles that depend on
+                # it are not checked until it is fixed (their numbers would be meaningless).
+                settings_by_dir[directory] = None
+                failures.append(Failure(directory / PLATFORM_FILE, exc))
+        settings = settings_by_dir[directory]
+        if settings is None:
+            continue
+        try:
+            loaded = load_profile(file, settings)
+            workload = decide(loaded)
         except SwitchyardError as exc:
             failures.append(Failure(file, exc))
             continue
-        if workload.name in names:
+        overflow = _not_finite(workload.decision.model_dump())
+        if overflow:
+            # Validation bounds every number; this net keeps any combination it missed out of the
+            # plan, the lock and `--json` (NaN/Infinity are not JSON), as a located error.
             failures.append(
                 Failure(
                     file,
                     SwitchyardError(
-                        f"{file}: name '{workload.name}' is already used by {names[workload.name]}; "
+                        f"{file}:1: the numbers of this profile and its overrides make {overflow} overflow; "
+                        "check the magnitudes (units are in the field names)"
+                    ),
+                )
+            )
+            continue
+        if workload.name in names:
+            line = loaded.line_of("name")
+            where = f"{file}:{line}" if line else str(file)
+            failures.append(
+                Failure(
+                    file,
+                    SwitchyardError(
+                        f"{where}: name: '{workload.name}' is already used by {names[workload.name]}; "
                         "names become stack and namespace names and must be unique"
                     ),
                 )
@@ -59,3 +88,20 @@ def load_all(paths: list[Path] | None = None) -> Batch:
     # A limit of the set, not of one profile: reported once, the workloads still listed.
     failures += [Failure(Path(where), error) for where, error in check_reserved_total(workloads)]
     return Batch(workloads, failures)
+
+
+def _not_finite(value: Any, path: str = "") -> str | None:
+    """The path of the first NaN or infinite number in a decision, or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path or "a figure"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _not_finite(item, f"{path}.{key}" if path else str(key))
+            if found:
+                return found
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _not_finite(item, f"{path}[{i}]")
+            if found:
+                return found
+    return None

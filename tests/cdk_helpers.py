@@ -1,40 +1,20 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 from stacks.aws.app import build_app
-from stacks.k8s.naming import PLAN_LABEL
+from stacks.commands.snapshot import normalised_template as normalised  # the user-facing snapshots' rules
 from stacks.workloads import load_all
 
-ASSET_HASH = re.compile(r"[0-9a-f]{64}")
-VERSION_ID = re.compile(r"(CurrentVersion[0-9A-F]{8})[0-9a-f]{32}")
+__all__ = ["exports", "imports", "normalised", "ssm_published", "ssm_reads", "synth"]
 
 
 def synth(profiles: Path, build_root: Path, outdir: Path):
     """Build and synthesize the app for a profiles directory (cdk-nag on). Returns the assembly."""
     app = build_app(load_all([profiles]), profiles_dir=profiles, outdir=str(outdir), build_root=build_root)
     return app.synth()
-
-
-def _lock_revision_out(node: Any) -> Any:
-    if isinstance(node, dict):
-        if node.get("Key") == PLAN_LABEL and "Value" in node:
-            return {**node, "Value": "PLANREVISION"}
-        return {k: ("PLANREVISION" if k == PLAN_LABEL else _lock_revision_out(v)) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_lock_revision_out(v) for v in node]
-    return node
-
-
-def normalised(template: dict) -> dict:
-    """Asset hashes, version-hash logical IDs and the plan-revision tag out, so a code edit or a
-    changed plan does not churn snapshots."""
-    text = json.dumps(_lock_revision_out(template), indent=1, sort_keys=True)
-    text = VERSION_ID.sub(r"\1VERSIONHASH", text)
-    return json.loads(ASSET_HASH.sub("ASSETHASH", text))
 
 
 def ssm_reads(template: dict) -> set[str]:

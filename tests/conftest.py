@@ -7,8 +7,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PROFILES = ROOT / "profiles"
-SHARED_UPSTREAM = ROOT.parent / "shared" / "upstream"
+FIXTURES = ROOT / "tests" / "fixtures"
+# The project's tests run on this fixture set (a copy of the shipped examples, with their model),
+# never on profiles/: that directory is the user's, and adding, removing or switching a profile
+# there must not break the suite. The user's own profiles are checked by `switchyard snapshot`.
+PROFILES = FIXTURES / "profiles"
+SCHEMA = ROOT / "profiles" / "schema.json"  # generated and committed for editors (`switchyard schema`)
+# Upstream schemas and chart values the conformance tests check against, vendored with their
+# provenance and license (tests/fixtures/upstream/PROVENANCE.md).
+UPSTREAM = FIXTURES / "upstream"
+SHARED_UPSTREAM = UPSTREAM  # the former name, kept for tests written against it
 
 # aws-cdk-lib needs `node` on PATH even to import; prefer the pinned Node.js from package.json.
 _node_bin = ROOT / "node_modules" / ".bin"
@@ -39,6 +47,16 @@ utilization:
 """
 
 
+MODEL = """\
+def load(weights_dir):
+    return None
+
+
+def predict(model, inputs):
+    return [0 for _ in inputs]
+"""
+
+
 @pytest.fixture
 def write_profile(tmp_path: Path):
     """Write a profile text into a fresh directory and return its path."""
@@ -46,6 +64,9 @@ def write_profile(tmp_path: Path):
     def write(text: str, name: str = "demo.yaml") -> Path:
         path = tmp_path / name
         path.write_text(text, encoding="utf-8")
+        model = tmp_path / "model.py"  # VALID's entrypoint: validation checks that it defines both functions
+        if not model.exists():
+            model.write_text(MODEL, encoding="utf-8")
         return path
 
     return write
@@ -57,7 +78,7 @@ def node_available() -> bool:
 
 
 def copy_profiles(dest: Path, *, edit: dict[str, tuple[str, str]] | None = None, drop: tuple[str, ...] = ()) -> Path:
-    """The example profiles (and their model) under dest/profiles, with `edit` (name -> (old, new)) applied."""
+    """The fixture profiles (and their model) under dest/profiles, with `edit` (name -> (old, new)) applied."""
     profiles = dest / "profiles"
     shutil.copytree(PROFILES, profiles)
     for name in drop:
@@ -68,3 +89,12 @@ def copy_profiles(dest: Path, *, edit: dict[str, tuple[str, str]] | None = None,
         assert old in text, f"{name}: {old!r} not in the example"
         path.write_text(text.replace(old, new), encoding="utf-8")
     return profiles
+
+
+def pytest_configure(config):
+    """`--snapshot-update` with -x (or --maxfail) deletes every snapshot the early stop left unused."""
+    if config.getoption("update_snapshots", default=False) and config.getoption("maxfail", default=0):
+        raise pytest.UsageError(
+            "--snapshot-update with -x/--maxfail would delete the snapshots of the tests it did not run; "
+            "update without stopping early, or name the test file"
+        )

@@ -1,15 +1,15 @@
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
+from stacks.commands.snapshot import normalised_objects as normalised  # the user-facing snapshots' rules
 from stacks.k8s import mocks
 from stacks.k8s.settings import ClusterSecrets, ClusterSettings
 from stacks.workloads import load_all
 
-IMAGE_TAG = re.compile(r"(/[a-z0-9-]+):[0-9a-f]{16}$")
-PLAN_REVISION = "switchyard.dev/plan-revision"
+__all__ = ["CLUSTER", "find", "manifests", "normalised", "write_platform"]
+
 # What a platform team sets in its stack (Pulumi.dev.yaml): a ReadWriteMany class for the model cache.
 CLUSTER = ClusterSettings(model_storage_class="cephfs")
 
@@ -36,21 +36,3 @@ def find(docs: list[dict], kind: str, name: str | None = None) -> dict[str, Any]
     hits = [d for d in docs if d.get("kind") == kind and (name is None or d["metadata"]["name"] == name)]
     assert len(hits) == 1, f"{len(hits)} {kind} objects"
     return hits[0]
-
-
-def normalised(docs: list[dict]) -> list[dict]:
-    """Image tags (the build context's hash) and plan revisions (the plan's hash) out of snapshots,
-    so a code or price edit does not churn them."""
-
-    def walk(v, key=None):
-        if key == PLAN_REVISION:
-            return "PLANREVISION"
-        if isinstance(v, dict):
-            return {k: walk(x, k) for k, x in v.items()}
-        if isinstance(v, list):
-            return [walk(x) for x in v]
-        if isinstance(v, str):
-            return IMAGE_TAG.sub(r"\1:CONTEXTHASH", v)
-        return v
-
-    return walk(docs)

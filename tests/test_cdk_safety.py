@@ -580,3 +580,79 @@ def test_the_plan_names_outputs_the_stacks_really_have(default_templates):
         alarms = sorted(k for k, r in t["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm")
         assert len(alarms) == len(where["alarms"])
         assert all(any(a.startswith(f"Alarms{n}") for a in alarms) for n in where["alarms"])
+
+
+def test_the_vpc_spans_as_many_azs_as_the_platform_asks(tmp_path):
+    """CDK caps an account-agnostic VPC at two AZs; `availability_zones: 3` must give three subnets,
+    three EFS mount targets and interface endpoints in three AZs (what the cost model bills),
+    and the workload stacks must place their functions in all three."""
+    from tests.runtime_helpers import slow_profile
+
+    # on EFS, in the VPC; explicitly serverless: with an endpoint in 3 AZs its full bill exceeds kubernetes'
+    profile = slow_profile(
+        tmp_path, {"weights_gb: 0.001": "weights_gb: 1.5", "name: slow-model": "name: slow-model\ntarget: serverless"}
+    )
+    with_platform(profile.parent, "platform:\n  availability_zones: 3\n  interface_endpoints: [sqs]\n")
+    templates = templates_of(synth(profile.parent, tmp_path / "build", tmp_path / "out"))
+    resources = templates[PLATFORM_STACK]["Resources"].values()
+    subnets = [r for r in resources if r["Type"] == "AWS::EC2::Subnet"]
+    assert len(subnets) == 3
+    assert {json.dumps(s["Properties"]["AvailabilityZone"], sort_keys=True) for s in subnets} == {
+        json.dumps({"Fn::Select": [i, {"Fn::GetAZs": ""}]}, sort_keys=True) for i in range(3)
+    }
+    assert sum(r["Type"] == "AWS::EFS::MountTarget" for r in resources) == 3
+    (endpoint,) = [r for r in resources if r["Properties"].get("VpcEndpointType") == "Interface"]
+    assert len(endpoint["Properties"]["SubnetIds"]) == 3
+    workload = json.dumps(templates[stack_name("slow-model")])
+    assert '{"Fn::Select": [2, {"Fn::Split"' in workload
+
+
+@pytest.mark.parametrize(("p99_ms", "batch"), [(1000, 10), (7000, 4), (20000, 1)])
+def test_an_sqs_batch_at_the_p99_fits_in_the_function_timeout(tmp_path, p99_ms, batch):
+    """The handler works a batch's messages one after another inside one invocation whose timeout
+    is one request's (sla.timeout_s). A batch that cannot finish times out whole: every message
+    in it, the good ones too, is received again and reaches the DLQ after three timeouts."""
+    from tests.runtime_helpers import slow_profile
+
+    profile = slow_profile(tmp_path, {"p99_latency_ms: 1000": f"p99_latency_ms: {p99_ms}"})  # timeout_s: 30
+    templates = templates_of(synth(profile.parent, tmp_path / "build", tmp_path / "out"))
+    Template.from_json(templates[stack_name("slow-model")]).has_resource_properties(
+        "AWS::Lambda::EventSourceMapping", {"BatchSize": batch}
+    )
+
+
+def test_function_url_output_names_both_actions_a_caller_needs(tmp_path):
+    """Function URLs created since October 2025 authorize a SigV4 caller only with both
+    lambda:InvokeFunctionUrl and lambda:InvokeFunction; a policy written from the output's
+    description must work."""
+    from tests.runtime_helpers import slow_profile
+
+    profile = slow_profile(tmp_path)
+    template = templates_of(synth(profile.parent, tmp_path / "build", tmp_path / "out"))[stack_name("slow-model")]
+    description = template["Outputs"]["FunctionUrl"]["Description"]
+    assert "lambda:InvokeFunctionUrl" in description and "lambda:InvokeFunction " in description
+
+
+def test_an_interface_endpoint_listed_twice_is_made_once(tmp_path):
+    """A repeated name in platform.interface_endpoints crashed synthesis with a construct-name
+    traceback; the same endpoint twice is one endpoint."""
+    from tests.runtime_helpers import slow_profile
+
+    profile = slow_profile(tmp_path)
+    with_platform(profile.parent, "platform:\n  interface_endpoints: [sqs, logs, sqs]\n")
+    templates = templates_of(synth(profile.parent, tmp_path / "build", tmp_path / "out"))
+    Template.from_json(templates[PLATFORM_STACK]).resource_count_is("AWS::EC2::VPCEndpoint", 3)  # S3 + sqs + logs
+
+
+def test_queued_and_dead_lettered_messages_outlive_the_queue_resources(tmp_path):
+    """Switching mode to sync, moving the workload to Kubernetes or deleting its stack removes the
+    queues from the template; CloudFormation would delete them with their backlog and their dead
+    letters (kept 14 days for inspection and replay). They are retained, like the results bucket."""
+    from tests.runtime_helpers import slow_profile
+
+    profile = slow_profile(tmp_path)  # mode: both
+    template = templates_of(synth(profile.parent, tmp_path / "build", tmp_path / "out"))[stack_name("slow-model")]
+    queues = {k: r for k, r in template["Resources"].items() if r["Type"] == "AWS::SQS::Queue"}
+    assert len(queues) == 2
+    for key, queue in queues.items():
+        assert queue.get("DeletionPolicy") == "Retain" and queue.get("UpdateReplacePolicy") == "Retain", key

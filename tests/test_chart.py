@@ -24,6 +24,7 @@ def profiles(tmp_path):
     d.mkdir()
     (d / "model.py").write_text(MODEL, encoding="utf-8")
     (d / "weights").mkdir()
+    (d / "weights" / "w.bin").write_bytes(b"0")
     (d / "sentiment-api.yaml").write_text(SENTIMENT, encoding="utf-8")
     return d
 

@@ -13,16 +13,25 @@ def test_workflow_runs_real_commands_on_pull_requests():
     assert "pull_request" in wf[True]  # YAML 1.1 reads the key `on` as True
     runs = [s["run"] for s in wf["jobs"]["plan-and-test"]["steps"] if "run" in s]
     assert runs == [
+        "sudo apt-get update -qq && sudo apt-get install -y -qq --no-install-recommends redis-server prometheus",
         "make install",
         ".venv/bin/switchyard validate profiles",
         ".venv/bin/switchyard plan --check profiles",
+        ".venv/bin/switchyard snapshot --check profiles",
         "make synth",
         "make test",
     ]
+    # the same Debian services as .ci/run, so no test skips in the user's CI either
+    ci_run = (ROOT / ".ci" / "run").read_text()
+    for service in ("redis-server", "prometheus"):
+        assert f'missing="$missing {service}"' in ci_run
+        assert service in runs[0].split()
     parser = build_parser()
     for run in runs:
         if run.startswith(".venv/bin/switchyard "):
             parser.parse_args(run.split()[1:])  # exits 64 on an unknown command or flag
     makefile = (ROOT / "Makefile").read_text()
-    for target in ("install", "synth", "test"):
+    for target in ("install", "synth", "test", "snapshot"):
         assert f"\n{target}:" in makefile
+    assert "\tswitchyard snapshot --check profiles\n" in makefile  # `make test` checks the user's profiles
+    assert "\tswitchyard snapshot --update profiles\n" in makefile  # `make snapshot`: the one update command

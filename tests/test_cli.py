@@ -9,9 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROFILES, ROOT, VALID
+from tests.conftest import MODEL, PROFILES, ROOT, VALID
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def _model(tmp_path):
+    """VALID's entrypoint, beside the profiles each test writes into tmp_path."""
+    (tmp_path / "model.py").write_text(MODEL, encoding="utf-8")
 
 
 def switchyard(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -78,7 +84,7 @@ def test_duplicate_names_are_refused(tmp_path):
     assert r.returncode == 1
     doc = json.loads(r.stdout)
     assert [w["name"] for w in doc["workloads"]] == ["demo-api"]
-    assert "name 'demo-api' is already used by" in doc["errors"][0]["message"]
+    assert "b.yaml:2: name: 'demo-api' is already used by" in doc["errors"][0]["message"]
 
 
 def test_missing_file_and_empty_directory(tmp_path):

@@ -12,7 +12,7 @@ from stacks.decide import decide
 from stacks.errors import DecisionError
 from stacks.loader import load_profile
 from stacks.profile import Target
-from tests.conftest import VALID
+from tests.conftest import MODEL, VALID
 
 DAYS = 730 / 24
 
@@ -130,8 +130,9 @@ def test_async_batches_messages_for_requests_and_queue_calls(write_profile):
 
 
 def test_interface_endpoints_cost_per_az_hour(write_profile):
-    text = VALID + "overrides:\n  platform:\n    interface_endpoints: [xray, sqs]\n"
-    w = decide(load_profile(write_profile(text)))
+    path = write_profile(VALID)  # the endpoints are shared by the directory's workloads: platform.yaml
+    (path.parent / "platform.yaml").write_text("platform:\n  interface_endpoints: [xray, sqs]\n")
+    w = decide(load_profile(path))
     assert w.decision.serverless_cost.items["vpc_interface_endpoints"] == pytest.approx(2 * 2 * 730 * 0.01)
 
 
@@ -201,14 +202,14 @@ def test_min_replicas_follow_the_pod_start(write_profile):
             write_profile(edit(VALID, low_sla, ("  cold_start_budget_ms: 10000", "  cold_start_budget_ms: 19000")))
         )
     )
-    loose = decide(
-        load_profile(
-            write_profile(edit(VALID, low_sla, ("  cold_start_budget_ms: 10000", "  cold_start_budget_ms: 20000")))
-        )
-    )
+    loose_text = edit(VALID, low_sla, ("  cold_start_budget_ms: 10000", "  cold_start_budget_ms: 20000"))
+    loose = decide(load_profile(write_profile(loose_text)))
+    loose_async = decide(load_profile(write_profile(edit(loose_text, ("mode: sync", "mode: async")))))
     assert tight.decision.kubernetes.pod_start_ms == 19500
     assert tight.decision.kubernetes.min_replicas == 1
-    assert loose.decision.kubernetes.min_replicas == 0
+    # Within the budget only a queue may scale to zero: nothing starts a pod for an HTTP request.
+    assert loose.decision.kubernetes.min_replicas == 1
+    assert loose_async.decision.kubernetes.min_replicas == 0
 
 
 def test_reasons_carry_the_numbers(write_profile):
@@ -279,6 +280,7 @@ def test_cpu_decision_flips_at_the_break_even(tmp_path_factory, rps, node_hour):
     if abs(rps - edge) < 0.02:  # each line is rounded to the cent: a few thousandths of an rps
         return
     path = tmp_path_factory.mktemp("be") / "p.yaml"
+    (path.parent / "model.py").write_text(MODEL, encoding="utf-8")
     overrides = (
         f"overrides:\n  prices:\n    cpu_node_hour_usd: {node_hour!r}\n"
         "  platform:\n    lambda_environment_lifetime_h: 24\n"
@@ -327,6 +329,7 @@ def test_gpu_decision_flips_at_the_break_even(tmp_path_factory, rps, node_hour, 
     if abs(rps - edge) < 0.02:
         return
     path = tmp_path_factory.mktemp("gbe") / "p.yaml"
+    (path.parent / "model.py").write_text(MODEL, encoding="utf-8")
     overrides = (
         f"overrides:\n  prices:\n    gpu_node_hour_usd: {{T4: {node_hour!r}}}\n"
         f"  platform:\n    lambda_environment_lifetime_h: 24\n    gpu_sharing: {sharing}\n"
@@ -426,3 +429,38 @@ def test_mig_falls_back_to_whole_gpus_with_a_warning(write_profile):
     for w in (too_big, no_mig):
         assert (w.decision.kubernetes.gpu_sharing, w.decision.kubernetes.gpu_share) == ("none", 1.0)
         assert any("takes whole GPUs" in m for m in w.decision.warnings)
+
+
+VLLM_ASYNC = """\
+name: llm-batch
+model:
+  preset: vllm
+  weights: s3://acme-models/llm/
+  weights_gb: 16
+  memory_gb: 64
+  gpu: required
+  accelerator: A100-80GB:1
+  args: {model: meta-llama/Llama-3.1-8B-Instruct}
+sla: {p99_latency_ms: 60000, cold_start_budget_ms: 600000, availability: 99, mode: async, timeout_s: 120}
+utilization: {avg_rps: 1, peak_rps: 2, active_hours_per_day: 24, inference_ms: 1500}
+"""
+
+
+def test_only_a_queue_worker_may_scale_to_zero(write_profile):
+    # vLLM has no queue worker: whatever the mode says, its callers wait on HTTP.
+    vllm = decide(load_profile(write_profile(VLLM_ASYNC)))
+    assert vllm.decision.kubernetes.min_replicas == 1
+    custom = decide(
+        load_profile(
+            write_profile(
+                edit(
+                    VALID,
+                    ("mode: sync", "mode: async"),
+                    ("cold_start_budget_ms: 10000", "cold_start_budget_ms: 600000"),
+                    ("p99_latency_ms: 300", "p99_latency_ms: 300\n  availability: 99"),
+                )
+            )
+        )
+    )
+    assert custom.decision.kubernetes.min_replicas == 0
+    assert any(r.rule == "coldstart.min_replicas" and "may scale to zero" in r.detail for r in custom.decision.reasons)

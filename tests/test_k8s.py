@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import runpy
 import sys
 from pathlib import Path
@@ -21,7 +22,7 @@ from stacks.k8s.settings import ClusterSettings, from_pulumi_config
 from stacks.k8s.vendor import GPU_OPERATOR, KEDA
 from stacks.k8s.workload import deploy_timeout_s, startup_failure_threshold
 from stacks.loader import load_profile
-from tests.conftest import PROFILES, ROOT, SHARED_UPSTREAM, copy_profiles
+from tests.conftest import PROFILES, ROOT, UPSTREAM, copy_profiles
 from tests.k8s_helpers import CLUSTER, find, manifests, normalised, write_platform
 
 pytestmark = pytest.mark.timeout(120)  # a stuck Output must fail the test, not hang CI
@@ -59,6 +60,7 @@ def test_program_holds_exactly_the_kubernetes_workloads_and_addons(objects):
                 "Service",
                 "PodDisruptionBudget",
                 "NetworkPolicy",
+                "PodMonitor",
                 "ScaledObject",
             ]
         )
@@ -256,7 +258,10 @@ def test_service_pdb_and_network_policy(objects, name):
     callers = {p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for p in rule["from"]}
     assert callers == {"monitoring", "keda"}  # not any pod of any namespace
     dns, weights = netpol["egress"]
-    assert dns["to"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}]
+    assert dns["to"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}},
+        {"ipBlock": {"cidr": "169.254.0.0/16"}},  # NodeLocal DNSCache (tests/test_k8s_network.py)
+    ]
     assert weights["ports"] == [{"port": 443, "protocol": "TCP"}]
 
 
@@ -307,11 +312,13 @@ def test_scaled_object_follows_the_decision(objects, name):
     so = find(objects[name], "ScaledObject")["spec"]
     assert so["scaleTargetRef"] == {"name": name}
     assert (so["minReplicaCount"], so["maxReplicaCount"]) == (k.min_replicas, k.max_replicas)
+    assert k.min_replicas >= 1  # synchronous callers: nothing would start a pod for them
     (trigger,) = so["triggers"]
     assert trigger["type"] == "prometheus"
     assert f'namespace="{NS[name]}"' in trigger["metadata"]["query"]
     assert so["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 300
-    assert so["pollingInterval"] == (5 if name == "fraud-scoring" else 15)
+    assert so["pollingInterval"] == 15  # never faster than the 15 s scrape interval
+    assert so["fallback"] == {"failureThreshold": 3, "replicas": k.max_replicas}
 
 
 def test_addons_are_pinned_helm_releases(objects):
@@ -466,7 +473,7 @@ def test_core_objects_pass_kubernetes_validate_strict(objects, version):
     assert ClusterSettings().min_kubernetes_version == MIN_VERSION == K8S_VERSIONS[0]
     for name in KUBERNETES:
         for doc in objects[name] + [d for d in objects["cluster-addons"] if "kind" in d]:
-            if doc["kind"] in ("ScaledObject", "HTTPRoute"):
+            if doc["kind"] in ("ScaledObject", "HTTPRoute", "PodMonitor", "TriggerAuthentication"):  # CRDs
                 continue
             kubernetes_validate.validate(doc, version, strict=True)
 
@@ -477,7 +484,7 @@ def test_the_minimum_version_gates_features_and_every_object_validates_from_it(t
     assert find(docs, "Service")["spec"]["trafficDistribution"] == "PreferClose"
     for version in K8S_VERSIONS[1:]:
         for doc in docs:
-            if doc["kind"] != "ScaledObject":
+            if doc["kind"] not in ("ScaledObject", "PodMonitor"):
                 kubernetes_validate.validate(doc, version, strict=True)
     # 1.30 has the field only behind an alpha feature gate (the API server would drop it)
     assert "trafficDistribution" not in find(manifests(PROFILES, tmp_path, CLUSTER)["fraud-scoring"], "Service")["spec"]
@@ -532,9 +539,8 @@ def test_every_object_lives_in_a_namespace_the_program_owns(tmp_path):
 
 
 def _upstream(file: str) -> Path:
-    path = SHARED_UPSTREAM / file
-    if not path.exists():
-        pytest.skip(f"upstream data {path} is absent (see ../shared/upstream/PROVENANCE.md)")
+    path = UPSTREAM / file  # vendored with its provenance: present in every clone
+    assert path.is_file(), f"{path} is missing: see tests/fixtures/upstream/PROVENANCE.md"
     return path
 
 
@@ -604,7 +610,9 @@ def test_the_real_entry_point_runs_from_its_own_directory_under_mocks(monkeypatc
     stack = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
     # profiles named relative to the project root, as a stack file names them (never the working directory)
     stack["switchyard:profiles"] = PROFILES.relative_to(ROOT).as_posix()
-    pulumi.runtime.set_all_config({**{k: str(v) for k, v in stack.items()}, "switchyard:apiKey": "k3y"})
+    # The engine hands structured values (objects, lists) to the program as JSON, scalars as strings.
+    config = {k: json.dumps(v) if isinstance(v, dict | list) else str(v) for k, v in stack.items()}
+    pulumi.runtime.set_all_config({**config, "switchyard:apiKey": "k3y"})
     monkeypatch.chdir(ROOT / "stacks" / "k8s")
     monkeypatch.setattr(sys, "path", [str(ROOT / "stacks" / "k8s"), *[p for p in sys.path if p not in ("", str(ROOT))]])
     outputs = {}

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import shutil
+from pathlib import Path
 
 import jinja2
 import pytest
 
-from stacks.errors import RenderError
+from stacks.errors import ProfileError, RenderError
 from stacks.packaging import ENV, IMAGES, render, spec_for
 from stacks.profile import Target
 from tests.conftest import PROFILES
@@ -85,26 +87,45 @@ def test_failed_render_leaves_the_previous_context_and_no_debris(tmp_path, write
     (model_dir / "model.py").write_text(
         "def load(weights_dir):\n    return 1\n\ndef predict(model, inputs):\n    return inputs\n"
     )
+    (model_dir / "weights").mkdir()
+    (model_dir / "weights" / "scale.txt").write_text("1\n")
     profile = model_dir / "p.yaml"
     profile.write_text(good)
     out = tmp_path / "build"
-    first = tree(render(workload(profile), out))
-    (model_dir / "model.py").write_text("def load(weights_dir):\n    return 1\n")
+    w = workload(profile)
+    first = tree(render(w, out))
+    (model_dir / "model.py").write_text("def load(weights_dir):\n    return 1\n")  # broken after validation
     with pytest.raises(RenderError):
-        render(workload(profile), out)
+        render(w, out)
     assert tree(out / "slow-model") == first
     assert sorted(p.name for p in out.iterdir()) == ["slow-model"]
 
 
-def test_missing_entrypoint_writes_nothing(tmp_path):
+def _slow_copy(tmp_path: Path, model: str | None) -> Path:
+    shutil.copytree(SLOW_PROFILE.parent / "weights", tmp_path / "weights")
+    if model is not None:
+        (tmp_path / "model.py").write_text(model)
     profile = tmp_path / "p.yaml"
     profile.write_text(SLOW_PROFILE.read_text())
-    with pytest.raises(RenderError) as info:
-        render(workload(profile), tmp_path / "build")
+    return profile
+
+
+def test_missing_entrypoint_is_a_validation_error_and_render_writes_nothing(tmp_path):
+    profile = _slow_copy(tmp_path, None)
+    with pytest.raises(ProfileError) as info:
+        workload(profile)
     assert str(info.value) == (
-        f"{profile}: model.entrypoint: {tmp_path / 'model.py'} does not exist\n"
+        f"{profile}:4: model.entrypoint: {tmp_path / 'model.py'} does not exist\n"
         "    allowed: a Python file defining load(weights_dir) and predict(model, inputs)"
     )
+    (tmp_path / "model.py").write_text(
+        "def load(weights_dir):\n    return 1\n\ndef predict(model, inputs):\n    return inputs\n"
+    )
+    w = workload(profile)
+    (tmp_path / "model.py").unlink()  # gone between validation and render
+    with pytest.raises(RenderError) as info:
+        render(w, tmp_path / "build")
+    assert str(info.value).startswith(f"{profile}: model.entrypoint: {tmp_path / 'model.py'} does not exist\n")
     assert not (tmp_path / "build" / "slow-model").exists()
 
 
@@ -120,13 +141,11 @@ def test_missing_entrypoint_writes_nothing(tmp_path):
     ],
 )
 def test_entrypoint_must_define_both_functions(tmp_path, source, problem):
-    (tmp_path / "model.py").write_text(source)
-    profile = tmp_path / "p.yaml"
-    profile.write_text(SLOW_PROFILE.read_text())
-    with pytest.raises(RenderError) as info:
-        render(workload(profile), tmp_path / "build")
+    profile = _slow_copy(tmp_path, source)
+    with pytest.raises(ProfileError) as info:  # `validate` and `plan` say so, before any render
+        workload(profile)
     assert problem in str(info.value)
-    assert str(info.value).startswith(f"{profile}: model.entrypoint: {tmp_path / 'model.py'}")
+    assert str(info.value).startswith(f"{profile}:4: model.entrypoint: {tmp_path / 'model.py'}")
 
 
 def test_misspelt_template_variable_fails_instead_of_rendering_empty(sentiment):
@@ -158,7 +177,7 @@ def test_dockerfile_golden(flavor, tmp_path, snapshot):
     w = workload(profile)
     if flavor == "gpu":  # nightly-embeddings is gpu: optional; give it an accelerator for the GPU image
         text = profile.read_text().replace("  gpu: optional", "  gpu: optional\n  accelerator: L4:1")
-        text = text.replace("entrypoint: models/", f"entrypoint: {PROFILES}/models/")
+        shutil.copytree(PROFILES / "models", tmp_path / "models")
         copy = tmp_path / "gpu.yaml"
         copy.write_text(text)
         w = workload(copy)

@@ -71,3 +71,23 @@ def test_publish_runs_the_commands_in_order_and_stops_at_the_first_failure(tmp_p
     assert main(["publish", str(profiles)]) == 1
     assert len(log.read_text().splitlines()) == 1  # nothing after the failure ran
     assert "failed (exit 3); nothing after it ran" in capsys.readouterr().err
+
+
+def test_an_in_cluster_weights_endpoint_is_not_used_from_the_operators_machine(tmp_path, capsys, monkeypatch):
+    """The example stack names MinIO by its in-cluster address (what the init container reaches);
+    `switchyard publish` runs on a workstation or CI runner that cannot resolve it. It says so
+    before building anything, and uploads through AWS_ENDPOINT_URL (awscli's own variable) when set."""
+    profiles = copy_profiles(tmp_path, edit={"sentiment-api": ("target: auto", "target: kubernetes")})
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    (tmp_path / "Pulumi.dev.yaml").write_text(
+        "config:\n  switchyard:weightsEndpointUrl: http://minio.storage.svc:9000\n"
+    )
+    code = main(["publish", "--dry-run", "--pulumi-stack", "dev", "--builder", "docker", str(profiles)])
+    out, err = capsys.readouterr()
+    assert code != 0 and out == ""
+    assert "minio.storage.svc" in err and "AWS_ENDPOINT_URL" in err and "Traceback" not in err
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9000")  # e.g. kubectl port-forward svc/minio 9000
+    assert main(["publish", "--dry-run", "--pulumi-stack", "dev", "--builder", "docker", str(profiles)]) == 0
+    (upload,) = [shlex.split(line) for line in capsys.readouterr().out.splitlines() if line.startswith("aws ")]
+    assert upload[-2:] == ["--endpoint-url", "http://127.0.0.1:9000"]

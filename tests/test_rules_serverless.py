@@ -96,6 +96,25 @@ def test_init_limit_does_not_fire_when_provisioned_or_fast(tmp_path):
     assert not reason(provisioned, "coldstart.init_limit").fired
 
 
+def test_init_limit_fires_outside_a_scheduled_window(tmp_path):
+    """Provisioned concurrency scheduled to the active window covers the cold start only inside it:
+    a request (or queued message) outside the window starts on demand, and Lambda cuts an init
+    over 10 s there just the same."""
+    slow = (
+        VALID.replace("weights_gb: 0.5", "weights_gb: 2")
+        .replace("cold_start_budget_ms: 10000", "cold_start_budget_ms: 500")
+        .replace("active_hours_per_day: 10", 'active_hours_per_day: 10\n  active_window: "22:00-08:00 Europe/Berlin"')
+        .replace("target: auto", "target: serverless")
+    )
+    w = decide(load_profile(profile(tmp_path, slow)))
+    assert w.decision.serverless.pc_scheduled
+    r = reason(w, "coldstart.init_limit")
+    assert r.fired
+    assert "outside 22:00-08:00 Europe/Berlin" in r.detail
+    assert "on-demand cold start ~12,850 ms > Lambda's 10,000 ms init limit" in r.detail
+    assert any("init limit" in warning for warning in w.decision.warnings)
+
+
 # ------------------------------------------------------------------ weights region and key
 
 
@@ -122,6 +141,7 @@ def test_bad_kms_key_setting_is_a_validation_error(tmp_path):
 
 def test_small_local_weights_go_into_the_image_with_the_reason(tmp_path):
     (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "model.bin").write_bytes(b"\0")  # validation: local weights hold files
     text = VALID.replace("weights: s3://acme-models/demo/v1/", "weights: weights/").replace(
         "weights_gb: 0.5", "weights_gb: 0.4"
     )
@@ -136,6 +156,7 @@ def test_small_local_weights_go_into_the_image_with_the_reason(tmp_path):
 
 def test_large_or_s3_weights_stay_on_efs(tmp_path):
     (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "model.bin").write_bytes(b"\0")  # validation: local weights hold files
     text = VALID.replace("weights: s3://acme-models/demo/v1/", "weights: weights/").replace(
         "weights_gb: 0.5", "weights_gb: 1.5"
     )
@@ -180,6 +201,7 @@ def test_a_workload_cannot_take_the_platform_stack_name(tmp_path):
 
 def test_weights_stay_on_efs_when_the_image_would_store_them_dearer(tmp_path):
     (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "model.bin").write_bytes(b"\0")  # validation: local weights hold files
     text = VALID.replace("weights: s3://acme-models/demo/v1/", "weights: weights/").replace(
         "weights_gb: 0.5", "weights_gb: 0.4"
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import sys
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -301,6 +302,16 @@ def test_bad_messages_become_error_results_and_are_not_retried(slow_handler, cap
     assert emf_metrics(stdout_json(capsys))["BadMessages"] == 4
 
 
+def test_an_id_with_a_trailing_newline_is_refused_not_stored_under_it(slow_handler):
+    """`$` in a regular expression also matches before a final newline: "job-8\\n" must be refused
+    like any other character outside the contract, not become the key results/job-8\\n.json."""
+    handler, results = slow_handler
+    event = {"Records": [sqs_record("m-nl", json.dumps({"id": "job-8\n", "inputs": [1]}))]}
+    assert handler.handler(event, CTX) == {"batchItemFailures": []}
+    assert '"id" must be a string' in read_result(results, "m-nl")["error"]
+    assert sorted(p.name for p in results.iterdir()) == ["m-nl.json"]
+
+
 def test_a_batch_with_one_failing_record_retries_only_that_record(slow_handler, capsys):
     handler, results = slow_handler
     event = {
@@ -338,6 +349,40 @@ def test_an_all_failing_batch_reports_every_record(slow_handler):
     handler, _ = slow_handler
     event = {"Records": [sqs_record(f"b-{i}", json.dumps({"inputs": ["crash"]})) for i in range(3)]}
     assert handler.handler(event, CTX) == {"batchItemFailures": [{"itemIdentifier": f"b-{i}"} for i in range(3)]}
+
+
+@dataclass
+class DeadlineContext(LambdaContext):
+    """A context whose remaining time runs down with the wall clock, as Lambda's does."""
+
+    deadline: float = 0.0
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+def test_a_batch_running_out_of_time_hands_back_the_messages_it_cannot_finish(slow_handler, capsys):
+    """Lambda ends an invocation at its timeout with no partial response: every message of the
+    batch, the finished ones too, comes back, and after three such timeouts good messages are
+    dead-lettered. Messages the invocation has no time left for (less than the p99 of one, 1 s
+    for this model) are reported as failures unstarted, so the finished ones are acknowledged."""
+    handler, results = slow_handler
+    event = {"Records": [sqs_record(f"s-{i}", json.dumps({"inputs": ["sleep:0.8"]})) for i in range(4)]}
+    watch_stdout(handler, capsys)
+    context = DeadlineContext(deadline=time.monotonic() + 2.2)
+    reply = handler.handler(event, context)
+    assert reply == {"batchItemFailures": [{"itemIdentifier": "s-2"}, {"itemIdentifier": "s-3"}]}
+    assert context.get_remaining_time_in_millis() > 0  # answered before the invocation's end
+    assert [read_result(results, f"s-{i}")["outputs"] for i in range(2)] == [["slept"], ["slept"]]
+    assert not (results / "s-2.json").exists() and not (results / "s-3.json").exists()
+    assert "ModelErrors" not in emf_metrics(stdout_json(capsys))  # not the model's fault
+
+
+def test_the_first_message_is_always_worked_even_with_little_time_left(slow_handler):
+    handler, results = slow_handler
+    event = {"Records": [sqs_record("only", json.dumps({"inputs": [1]}))]}
+    assert handler.handler(event, DeadlineContext(deadline=time.monotonic() + 0.3)) == {"batchItemFailures": []}
+    assert read_result(results, "only")["outputs"] == [3.0]
 
 
 @pytest.fixture(scope="module")

@@ -1,135 +1,352 @@
-"""The rendered Kubernetes HTTP server, started on localhost and sent real requests."""
+"""The rendered Kubernetes HTTP server, run as its image runs it, under load, faults and SIGTERM."""
 
 from __future__ import annotations
 
+import http.client
 import json
-import os
-import re
+import math
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from stacks.packaging import render
-from stacks.profile import Target
-from tests.packaging_helpers import SLOW_PROFILE, model_module, workload
+from tests.packaging_helpers import model_module
+from tests.runtime_helpers import SLOW_MODEL, call, metric, render_server, slow_profile, start_server, wait_for
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def call(port: int, path: str, body: dict | None = None, timeout: float = 10) -> tuple[int, str]:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}",
-        data=data,
-        method="POST" if data else "GET",
-        headers={"content-type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-
-
-def wait_for(predicate, timeout: float = 20, interval: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except OSError:
-            pass
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
-
-
-def metric(port: int, name: str, labels: str = "") -> float:
-    text = call(port, "/metrics")[1]
-    m = re.search(rf"^{re.escape(name)}{re.escape(labels)} ([0-9.e+-]+)$", text, re.M)
-    return float(m.group(1)) if m else 0.0
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
 
 @pytest.fixture
-def server(tmp_path):
-    ctx = render(workload(SLOW_PROFILE), tmp_path / "build", Target.kubernetes)
-    port = free_port()
-    env = {**os.environ, "PORT": str(port), "WEIGHTS_DIR": str(SLOW_PROFILE.parent / "weights"), "SLOW_LOAD_S": "1.0"}
-    log = open(tmp_path / "server.log", "w+")  # noqa: SIM115 - the server writes to it until teardown
-    proc = subprocess.Popen(
-        [sys.executable, "server.py"], cwd=ctx / "app", env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    try:
-        wait_for(lambda: call(port, "/healthz")[0] == 200)
-        yield proc, port, tmp_path / "server.log"
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        log.close()
+def run(tmp_path):
+    """Start the server rendered from the slow model's profile with `edits`; stopped at teardown."""
+    servers = []
+
+    def start(edits: dict[str, str] | None = None, **env: str):
+        n = len(servers)
+        app = render_server(slow_profile(tmp_path / f"p{n}", edits), tmp_path / f"build{n}")
+        server = start_server(app, tmp_path / f"server{n}.log", **env)
+        servers.append(server)
+        return server
+
+    yield start
+    for s in servers:
+        s.stop()
 
 
-def test_readiness_turns_true_only_after_the_load(server):
-    _proc, port, _ = server
-    status, body = call(port, "/readyz")
+def ready(server) -> None:
+    wait_for(lambda: call(server.port, "/readyz")[0] == 200)
+
+
+def raw(port: int, data: bytes, timeout: float = 5) -> bytes:
+    """Send bytes as they are, return everything the server answers before it closes or goes quiet.
+
+    The requests say `Connection: close`; a half-close (SHUT_WR) would read as a client gone.
+    """
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        chunks = []
+        try:
+            while chunk := s.recv(65536):
+                chunks.append(chunk)
+        except TimeoutError:
+            pass
+        return b"".join(chunks)
+
+
+def status_of(reply: bytes) -> int:
+    assert reply.startswith(b"HTTP/1.1 "), reply[:200]
+    return int(reply.split(b" ", 2)[1])
+
+
+def test_readiness_turns_true_only_after_the_load(run):
+    server = run(SLOW_LOAD_S="1.0")
+    status, body = call(server.port, "/readyz")
     assert (status, json.loads(body)) == (503, {"status": "not ready", "reason": "loading"})
-    assert call(port, "/predict", {"inputs": [1]})[0] == 503
-    wait_for(lambda: call(port, "/readyz")[0] == 200)
-    assert metric(port, "switchyard_model_load_seconds") >= 1.0
+    assert call(server.port, "/predict", {"inputs": [1]})[0] == 503
+    ready(server)
+    assert metric(server.port, "switchyard_model_load_seconds") >= 1.0
 
 
-def test_predictions_equal_the_model_and_metrics_count_them(server, monkeypatch):
-    _proc, port, _ = server
-    wait_for(lambda: call(port, "/readyz")[0] == 200)
-    direct = model_module(SLOW_PROFILE.parent / "model.py")
+def test_predictions_equal_the_model_and_outputs_are_always_valid_json(run, monkeypatch):
+    server = run()
+    ready(server)
+    port = server.port
     monkeypatch.setenv("SLOW_LOAD_S", "0")
-    expected = direct.predict(direct.load(SLOW_PROFILE.parent / "weights"), [1, 2.5, 4])
+    direct = model_module(SLOW_MODEL / "model.py")
+    expected = direct.predict(direct.load(SLOW_MODEL / "weights"), [1, 2.5, 4])
     for _ in range(3):
         status, body = call(port, "/predict", {"inputs": [1, 2.5, 4]})
         assert (status, json.loads(body)) == (200, {"outputs": expected})
+    assert call(port, "/predict", {"inputs": ["numpy"]}) == (200, '{"outputs":[1.5]}')
+    # NaN is not JSON: the caller gets a 500 with a parseable body, never a bare NaN.
+    status, body = call(port, "/predict", {"inputs": ["nan"]})
+    assert status == 500 and json.loads(body) == {"error": "prediction failed"}
     assert call(port, "/predict", {"inputs": "nope"})[0] == 400
+    deep = b'{"inputs": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    reply = raw(
+        port,
+        b"POST /predict HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(deep), deep),
+    )
+    assert status_of(reply) == 400 and b"nested too deeply" in reply
     assert call(port, "/predict", {"inputs": ["crash"]}) == (500, '{"error":"prediction failed"}')
-    assert metric(port, "switchyard_requests_total", '{code="200"}') == 3
-    assert metric(port, "switchyard_requests_total", '{code="400"}') == 1
-    assert metric(port, "switchyard_requests_total", '{code="500"}') == 1
-    assert metric(port, "switchyard_request_duration_seconds_count") == 5
+    assert metric(port, "switchyard_requests_total", '{code="200"}') == 4
+    assert metric(port, "switchyard_requests_total", '{code="400"}') == 2
+    assert metric(port, "switchyard_requests_total", '{code="500"}') == 2
+    assert metric(port, "switchyard_request_duration_seconds_count") == 8
     assert metric(port, "switchyard_inflight_requests") == 0
+    # One JSON object per line, the model's traceback inside the failure's line.
+    events = server.events()
+    crash = [e for e in events if e.get("event") == "predict_failed" and "crashed" in e["error"]]
+    assert len(crash) == 1 and "RuntimeError: model crashed on purpose" in crash[0]["traceback"]
 
 
-def test_sigterm_lets_the_slow_request_finish_then_exits(server):
-    proc, port, log = server
-    wait_for(lambda: call(port, "/readyz")[0] == 200)
-    result: dict = {}
+def test_malformed_http_gets_a_4xx_never_silence(run):
+    server = run(MAX_BODY_BYTES="1000")
+    ready(server)
+    port = server.port
+    head = b"POST /predict HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n"
+    assert status_of(raw(port, b"NOT HTTP AT ALL\r\n\r\n")) == 400
+    assert status_of(raw(port, head + b"Content-Length: abc\r\n\r\n{}")) == 400
+    assert status_of(raw(port, head + b"Content-Length: 5000\r\n\r\n" + b"x" * 5000)) == 413
+    chunked = (
+        head
+        + b"Transfer-Encoding: chunked\r\n\r\n"
+        + b"".join(f"{len(c):x}\r\n".encode() + c + b"\r\n" for c in [b"[" * 600] * 2)
+    )
+    assert status_of(raw(port, chunked + b"0\r\n\r\n")) == 413  # the limit holds without a Content-Length
+    assert call(port, "/predict", None)[0] == 405  # GET /predict
+    body = b'{"inputs": [1,'
+    reply = raw(port, head + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    assert status_of(reply) == 400 and b"not valid JSON" in reply
+    # Chunked bodies are read whole; the server still answers normally afterwards.
+    parts = [b'{"inp', b'uts": [1, 2]}']
+    good = head + b"Transfer-Encoding: chunked\r\n\r\n" + b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts)
+    good += b"0\r\n\r\n"
+    reply = raw(port, good)
+    assert status_of(reply) == 200 and reply.endswith(b'{"outputs":[3.0,6.0]}')
+    assert call(port, "/healthz")[0] == 200
 
-    def slow():
-        result["reply"] = call(port, "/predict", {"inputs": ["sleep:1.5"]}, timeout=20)
 
-    t = threading.Thread(target=slow)
-    t.start()
-    wait_for(lambda: metric(port, "switchyard_inflight_requests") == 1)
-    proc.send_signal(signal.SIGTERM)
-    t.join(timeout=20)
-    assert result["reply"] == (200, '{"outputs":["slept"]}')
-    assert proc.wait(timeout=15) == 0
-    events = [json.loads(line)["event"] for line in Path(log).read_text().splitlines() if line.startswith("{")]
-    assert events[-2:] == ["draining", "stopped"]
-    with pytest.raises(OSError):  # the listener is closed
+def test_concurrency_is_the_sizings_and_a_full_replica_sheds_with_retry_after(run):
+    # p99 20 ms at 10 ms per prediction: two requests may wait behind the one running.
+    server = run({"p99_latency_ms: 1000": "p99_latency_ms: 20"})
+    ready(server)
+    assert metric(server.port, "switchyard_concurrency_limit") == 1
+    replies: list[tuple[int, float, dict]] = []
+
+    def slow() -> None:
+        started = time.monotonic()
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
+        conn.request("POST", "/predict", json.dumps({"inputs": ["sleep:0.6"]}), {"content-type": "application/json"})
+        r = conn.getresponse()
+        r.read()
+        replies.append((r.status, time.monotonic() - started, dict(r.getheaders())))
+        conn.close()
+
+    threads = [threading.Thread(target=slow) for _ in range(5)]
+    for t in threads:
+        t.start()
+        time.sleep(0.05)
+    for t in threads:
+        t.join()
+    ok = sorted(d for s, d, _ in replies if s == 200)
+    shed = [(d, h) for s, d, h in replies if s == 503]
+    assert len(ok) == 3 and len(shed) == 2, replies
+    # One prediction at a time: the three served requests finish one after another.
+    assert ok[0] >= 0.55 and ok[1] >= 1.1 and ok[2] >= 1.6, ok
+    assert all(d < 0.5 and int(h["retry-after"]) >= 1 for d, h in shed), shed
+
+
+def test_timeout_is_enforced_with_a_504(run):
+    server = run({"timeout_s: 30": "timeout_s: 1"})
+    ready(server)
+    # Many fast calls let predict() run on the event loop; one slower call sends it back to the
+    # thread pool, where the timeout holds again.
+    assert all(call(server.port, "/predict", {"inputs": [i]})[0] == 200 for i in range(60))
+    assert call(server.port, "/predict", {"inputs": ["sleep:0.2"]})[0] == 200
+    started = time.monotonic()
+    status, body = call(server.port, "/predict", {"inputs": ["sleep:3"]})
+    assert status == 504 and "longer than 1 s" in json.loads(body)["error"]
+    assert time.monotonic() - started < 2
+
+
+def test_keep_alive_and_new_connection_load_is_served_without_errors(run):
+    # A queue deep enough for every client: this measures the server, not load shedding.
+    server = run(QUEUE_DEPTH="64")
+    ready(server)
+    port = server.port
+
+    def keep_alive(n: int) -> list[int]:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        codes = []
+        for i in range(n):
+            conn.request("POST", "/predict", json.dumps({"inputs": [i]}), {"content-type": "application/json"})
+            r = conn.getresponse()
+            assert json.loads(r.read()) == {"outputs": [i * 3.0]}
+            codes.append(r.status)
+        conn.close()
+        return codes
+
+    def new_connections(n: int) -> list[int]:
+        return [call(port, "/predict", {"inputs": [i]})[0] for i in range(n)]
+
+    with ThreadPoolExecutor(16) as pool:
+        kept = [c for codes in pool.map(keep_alive, [100] * 16) for c in codes]
+        fresh = [c for codes in pool.map(new_connections, [25] * 16) for c in codes]
+    assert kept == [200] * 1600 and fresh == [200] * 400
+    assert metric(port, "switchyard_requests_total", '{code="200"}') == 2000
+
+
+def test_dynamic_batching_merges_requests_and_isolates_a_bad_one(run):
+    server = run(
+        {"  memory_gb: 1\n": "  memory_gb: 1\n  batching: {max_size: 16, max_wait_ms: 50}\n"}, QUEUE_DEPTH="64"
+    )
+    ready(server)
+
+    def one(x):
+        return call(server.port, "/predict", {"inputs": [x]})
+
+    with ThreadPoolExecutor(12) as pool:
+        replies = list(pool.map(one, [*range(11), "bad"]))
+    assert replies[:11] == [(200, json.dumps({"outputs": [i * 3.0]}, separators=(",", ":"))) for i in range(11)]
+    assert replies[11][0] == 400
+    calls = metric(server.port, "switchyard_batch_size_count")
+    assert calls < 11 + 12  # merged (the failed batch reruns each request alone to find the bad one)
+    assert metric(server.port, "switchyard_batch_size_sum") / calls > 1.5
+
+
+def test_sigterm_mid_load_finishes_in_flight_cuts_slow_clients_within_the_drain_budget(run):
+    server = run({"timeout_s: 30": "timeout_s: 3"}, QUEUE_DEPTH="8")  # drain budget = timeout_s
+    ready(server)
+    port = server.port
+    results: list[tuple[int, str]] = []
+
+    def predict(x):
+        results.append(call(port, "/predict", {"inputs": [x]}, timeout=20))
+
+    idle = socket.create_connection(("127.0.0.1", port))  # an idle keep-alive connection
+    idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    answer = b""
+    while not answer.endswith(b'{"status":"alive"}'):
+        answer += idle.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 200")
+    slow_client = socket.create_connection(("127.0.0.1", port))  # sends half a body, then nothing
+    slow_client.sendall(b'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"inputs": [')
+    threads = [threading.Thread(target=predict, args=(x,)) for x in ("sleep:0.8", "sleep:0.4", 5)]
+    for t in threads:
+        t.start()
+    wait_for(lambda: metric(port, "switchyard_inflight_requests") >= 4)  # three predictions + the slow client
+    signalled = time.monotonic()
+    server.proc.send_signal(signal.SIGTERM)
+    idle.settimeout(2)
+    assert idle.recv(4096) == b""  # closed at once
+    for t in threads:
+        t.join(timeout=20)
+    assert sorted(results) == [(200, '{"outputs":["slept"]}')] * 2 + [(200, '{"outputs":[15.0]}')]
+    assert server.proc.wait(timeout=10) == 0
+    elapsed = time.monotonic() - signalled
+    assert elapsed < 3 + 1.5, elapsed  # the slow client was cut at the budget
+    slow_client.settimeout(1)
+    assert slow_client.recv(4096).startswith(b"HTTP/1.1 408")  # told why, then closed
+    events = [e.get("event") for e in server.events()]
+    assert events[-1] == "stopped" and "draining" in events
+    with pytest.raises(OSError):
         call(port, "/healthz", timeout=2)
 
 
-def test_unknown_route_is_404(server):
-    _, port, _ = server
-    assert call(port, "/nope")[0] == 404
+def test_with_an_api_key_predictions_need_it_and_probes_do_not(run):
+    server = run(API_KEY="k3y")
+    ready(server)
+
+    def predict(headers: dict[str, str]) -> int:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        conn.request("POST", "/predict", '{"inputs": [1]}', {"content-type": "application/json", **headers})
+        status = conn.getresponse().status
+        conn.close()
+        return status
+
+    assert predict({}) == 401
+    assert predict({"authorization": "Bearer wrong"}) == 401
+    assert predict({"authorization": "Bearer k3y"}) == 200
+    assert call(server.port, "/healthz")[0] == 200 and call(server.port, "/metrics")[0] == 200
+
+
+def test_unknown_route_is_404_and_wrong_method_405(run):
+    server = run()
+    assert call(server.port, "/nope")[0] == 404
+    status_line = raw(
+        server.port, b"DELETE /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    )
+    assert status_of(status_line) == 405 and b"allow: get, head" in status_line.lower()
+    assert math.isfinite(metric(server.port, "switchyard_model_ready"))
+
+
+def test_an_oversized_request_head_is_refused_with_431_and_the_replica_stays_small(run):
+    """One caller streaming an endless header must not grow the replica until it is OOM-killed."""
+    server = run()
+    ready(server)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ")
+        reply = b""
+        try:
+            for _ in range(64):  # up to 64 MiB, stopped as soon as the server answers or closes
+                s.sendall(b"a" * (1 << 20))
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        try:
+            while chunk := s.recv(65536):
+                reply += chunk
+        except (ConnectionResetError, TimeoutError):
+            pass
+    assert reply.startswith(b"HTTP/1.1 431 "), reply[:100]
+    many = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + b"".join(
+        b"X-%d: y\r\n" % i for i in range(20000)
+    )
+    assert status_of(raw(server.port, many + b"\r\n")) == 431
+    rss_mb = (
+        int(
+            next(
+                x for x in Path(f"/proc/{server.proc.pid}/status").read_text().splitlines() if x.startswith("VmRSS")
+            ).split()[1]
+        )
+        / 1024
+    )
+    assert rss_mb < 60, rss_mb
+    # a normal head with a large body (one read holds the head and the body's start) is not affected
+    assert call(server.port, "/predict", {"inputs": [1] * 16, "pad": " " * 500_000})[0] == 200
+    assert call(server.port, "/predict", {"inputs": [1]})[0] == 200
+
+
+def test_a_request_head_that_never_completes_is_closed(run):
+    """Slowloris: a connection that opens and says nothing, or trickles a head, is closed after
+    HEADER_TIMEOUT_S; a keep-alive connection mid-request is left alone."""
+    server = run(HEADER_TIMEOUT_S="1")
+    ready(server)
+    started = time.monotonic()
+    silent = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    trickle = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    trickle.sendall(b"GET /healthz HTTP/1.1\r\n")
+    for _ in range(4):  # one byte at a time, never finishing
+        time.sleep(0.5)
+        try:
+            trickle.sendall(b"X")
+        except (BrokenPipeError, ConnectionResetError):
+            break
+    for s in (silent, trickle):
+        try:
+            while s.recv(65536):
+                pass
+        except ConnectionResetError:
+            pass
+        s.close()
+    assert time.monotonic() - started < 5
+    # a slow prediction on a keep-alive connection outlives the head timeout
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    conn.request("POST", "/predict", json.dumps({"inputs": ["sleep:1.5"]}), {"content-type": "application/json"})
+    assert conn.getresponse().read() == b'{"outputs":["slept"]}'
+    conn.request("POST", "/predict", json.dumps({"inputs": [1]}), {"content-type": "application/json"})
+    assert conn.getresponse().status == 200

@@ -10,13 +10,13 @@ import yaml
 
 from stacks.commands.schema import render
 from stacks.loader import discover
-from tests.conftest import PROFILES
+from tests.conftest import PROFILES, SCHEMA
 
 EXAMPLES = [p for p in discover([PROFILES]) if p.suffix == ".yaml"]
 
 
 def test_schema_is_current():
-    committed = (PROFILES / "schema.json").read_text(encoding="utf-8")
+    committed = SCHEMA.read_text(encoding="utf-8")
     assert committed == render(), "profiles/schema.json is stale: run `switchyard schema`"
 
 
@@ -32,12 +32,12 @@ def test_example_starts_with_schema_comment(path):
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_example_satisfies_schema(path):
-    schema = json.loads((PROFILES / "schema.json").read_text(encoding="utf-8"))
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
     jsonschema.validate(yaml.safe_load(path.read_text(encoding="utf-8")), schema)
 
 
 def test_schema_rejects_what_the_loader_rejects():
-    schema = json.loads((PROFILES / "schema.json").read_text(encoding="utf-8"))
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
     doc = yaml.safe_load((PROFILES / "sentiment-api.yaml").read_text(encoding="utf-8"))
     doc["model"]["memroy_gb"] = 2  # an editor must flag the same typo
     with pytest.raises(jsonschema.ValidationError):

@@ -74,3 +74,25 @@ def test_a_flag_vllm_would_refuse_is_a_located_validation_error(write_profile, e
     assert message in problem.message
     if hint:
         assert problem.hint == hint
+
+
+@pytest.mark.parametrize(
+    ("extra", "why"),
+    [
+        ("    uds: /tmp/vllm.sock\n", "the container port"),  # no TCP listener: probes and the Service find nothing
+        ("    ssl_keyfile: /certs/key.pem\n", "plain HTTP"),  # HTTPS: the HTTP probes never pass
+        ("    ssl_certfile: /certs/cert.pem\n", "plain HTTP"),
+        ("    root_path: /llm\n", "plain HTTP"),
+        ("    pipeline_parallel_size: 2\n", "model.accelerator's GPU count"),  # more GPUs than the pod requests
+        ("    data_parallel_size: 2\n", "model.accelerator's GPU count"),
+        ("    headless: true\n", "the container port"),  # no API server at all
+    ],
+)
+def test_flags_that_would_keep_the_pod_from_serving_are_refused(write_profile, extra, why):
+    """Each of these parses, then leaves the Deployment that Switchyard generates unable to serve:
+    nothing listening where the probes, the Service and the PodMonitor look, or a parallel layout
+    needing more GPUs than the pod requests (vLLM waits for them forever)."""
+    with pytest.raises(ProfileError) as err:
+        load_profile(write_profile(LLM.format(extra=extra)))
+    (problem,) = err.value.problems
+    assert "is set by Switchyard" in problem.message and why in problem.message

@@ -142,3 +142,53 @@ def test_an_empty_source_is_an_error_not_an_empty_version(s3, tmp_path):
     out = proc.communicate(timeout=60)[0].decode()
     assert proc.returncode != 0 and "no weights at s3://weights/model/v9/" in out
     assert not (cache / "v9").exists() and not list(cache.glob(".tmp-*"))
+
+
+def test_a_version_half_removed_by_a_killed_collection_is_fetched_again_on_rollback(s3, tmp_path):
+    """A collection killed mid-`rm -rf` (node loss, OOM) must not leave a version directory that
+    blocks that version forever: rolling back to it later has to fetch it again and start."""
+    cache = tmp_path / "models"
+    cache.mkdir()
+    assert fetch(s3, cache, "v1", "a").wait(timeout=120) == 0
+    # what rm -rf leaves when killed part-way: readdir order is arbitrary, the marker may already be gone
+    half = cache / "v1"
+    (half / MARKER).unlink()
+    for shard in sorted(half.iterdir())[: FILES // 2]:
+        shard.unlink()
+    proc = fetch(s3, cache, "v1", "rollback")
+    out = proc.communicate(timeout=120)[0].decode()
+    assert proc.returncode == 0, out
+    assert complete(cache, "v1")
+    assert not list(cache.glob(".tmp-*"))
+
+
+def test_collection_never_leaves_a_half_removed_version_in_place(s3, tmp_path):
+    """An old version is renamed out of the way before it is removed: killed at any point, the
+    collection leaves either a complete version or a temporary directory, never a half version."""
+    cache = tmp_path / "models"
+    cache.mkdir()
+    for version, age in (("v1", 7200), ("v2", 3600)):
+        assert fetch(s3, cache, version, "a").wait(timeout=120) == 0
+        os.utime(cache / version / MARKER, (time.time() - age, time.time() - age))
+    # an rm killed part-way (node loss): it has removed the marker and some files when it dies
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    started = tmp_path / "rm-started"
+    (bin_dir / "rm").write_text(
+        "#!/bin/sh\n"
+        'for a; do last="$a"; done\n'
+        'case "$(basename "$last")" in *v1*)\n'
+        f'  /bin/rm -f "$last/{MARKER}" "$last"/shard-00*; touch {started}; sleep 60;;\n'
+        "esac\n"
+        'exec /bin/rm "$@"\n'
+    )
+    (bin_dir / "rm").chmod(0o755)
+    proc = fetch(s3, cache, "v3", "c", PATH=f"{bin_dir}{os.pathsep}{Path(AWS).parent}{os.pathsep}{os.environ['PATH']}")
+    deadline = time.monotonic() + 90
+    while not started.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert started.exists(), proc.communicate()[0].decode()
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert complete(cache, "v3") and complete(cache, "v2")
+    assert not (cache / "v1").exists() or complete(cache, "v1")

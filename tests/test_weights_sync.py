@@ -91,6 +91,23 @@ def test_update_keeps_the_previous_version_and_prunes_older(tmp_path, monkeypatc
     assert os.listdir(tmp_path / "other") == ["v1"]
 
 
+@pytest.mark.parametrize("request_type", ["Create", "Update"])
+def test_a_copy_killed_at_the_timeout_leaves_no_staging_directory_behind(tmp_path, monkeypatch, request_type):
+    """Lambda kills the sync at its 15-minute timeout without running its cleanup: the partial
+    copy (gigabytes on EFS, billed monthly) must go with the next successful run."""
+    stale = tmp_path / "api" / ".new.k1ll3d"
+    stale.mkdir(parents=True)
+    (stale / "half.bin").write_bytes(b"x" * 1024)
+    monkeypatch.setattr(weights_sync, "MOUNT", str(tmp_path))
+    monkeypatch.setattr(weights_sync, "_s3", lambda: MemoryS3({("acme", "m/v3/w.bin"): b"W"}))
+    props = {"Workload": "api", "Source": "s3://acme/m/v3/", "Version": "new"}
+    event = {"RequestType": request_type, "ResourceProperties": props}
+    if request_type == "Update":
+        event["PhysicalResourceId"] = "previous"
+    weights_sync.on_event(event)
+    assert sorted(os.listdir(tmp_path / "api")) == ["new"]
+
+
 def test_a_workload_name_cannot_escape_its_directory(tmp_path, monkeypatch):
     monkeypatch.setattr(weights_sync, "MOUNT", str(tmp_path))
     props = {"Workload": "../etc", "Source": "s3://acme/m/", "Version": "v"}

@@ -92,7 +92,7 @@ def ack_async(ingest, alias) -> None:
             ack(
                 child,
                 "Serverless::Serverless-LambdaEventSourceMappingDestination",
-                "SQS event sources use the queue's redrive policy (DLQ after 5 receives); on-failure "
+                "SQS event sources use the queue's redrive policy (DLQ after 3 receives); on-failure "
                 "destinations apply only to stream sources.",
             )
 

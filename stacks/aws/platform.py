@@ -48,7 +48,10 @@ class PlatformStack(Stack):
         self.vpc = ec2.Vpc(
             self,
             "Vpc",
-            max_azs=platform.availability_zones,
+            # The AZs by index in the region's list, resolved at deploy time: an account-agnostic
+            # stack's own AZ list is capped at two by CDK, which would drop `availability_zones: 3`
+            # silently (and the cost model bills interface endpoints per configured AZ).
+            availability_zones=[Fn.select(i, Fn.get_azs()) for i in range(platform.availability_zones)],
             nat_gateways=0,
             subnet_configuration=[
                 ec2.SubnetConfiguration(name="isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=22),
@@ -94,7 +97,7 @@ class PlatformStack(Stack):
             self.endpoint_security_group.add_ingress_rule(
                 self.sync_security_group, ec2.Port.tcp(443), "HTTPS from the weights sync"
             )
-            for name in platform.interface_endpoints:
+            for name in dict.fromkeys(platform.interface_endpoints):  # a name listed twice is one endpoint
                 self.vpc.add_interface_endpoint(
                     f"{name.title().replace('-', '').replace('.', '')}Endpoint",
                     service=ec2.InterfaceVpcEndpointAwsService(name),

@@ -88,6 +88,7 @@ class WorkloadStack(Stack):
                 "Async",
                 alias=serving.alias,
                 function_timeout_s=d.serverless.timeout_s,
+                p99_latency_ms=workload.profile.sla.p99_latency_ms,
                 max_concurrency=d.serverless.queue_max_concurrency,
                 access_logs=platform.access_logs,
                 queue_retention_days=settings.queue_retention_days,
@@ -134,7 +135,8 @@ class WorkloadStack(Stack):
                 self,
                 "FunctionUrl",
                 value=self.function_url.url,
-                description="POST {inputs}, SigV4 (lambda:InvokeFunctionUrl on AliasArn)",
+                # Function URLs created since October 2025 need both actions from an IAM caller.
+                description="POST {inputs}, SigV4 (lambda:InvokeFunctionUrl and lambda:InvokeFunction on AliasArn)",
             )
         self.alarms = WorkloadAlarms(
             self,

@@ -8,15 +8,40 @@ runbook to move the workload without downtime.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from stacks.decide import Workload
-from stacks.errors import SwitchyardError
+from stacks.errors import ProfileError, SwitchyardError, clip
+from stacks.safe_yaml import dotted, read_text
 
 LOCK_FILE = "plan.lock.json"
 LOCK_VERSION = 1
+LOCK_MAX_BYTES = 8 * 1024 * 1024
+_REGENERATE = "regenerate it with `switchyard plan --write-lock` (then review the diff)"
+
+TargetName = Literal["serverless", "kubernetes"]
+
+
+class _Entry(BaseModel):
+    """One workload in the lock: what `diff` reads. Extra keys are tolerated (older or newer writers)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    target: TargetName
+    monthly_cost_usd: dict[TargetName, float]
+    sizing: dict[TargetName, dict[str, str | int | float | bool | None]]
+
+
+class _Lock(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: Literal[1]
+    workloads: dict[str, _Entry]
 
 
 def lock_path(paths: list[Path]) -> Path:
@@ -66,20 +91,45 @@ def write(path: Path, workloads: list[Workload]) -> None:
     tmp.replace(path)
 
 
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def read(path: Path) -> dict[str, Any] | None:
-    if not path.exists():
+    """The locked workloads, or None when there is no lock. A damaged lock is a clear error."""
+    if not (path.exists() or path.is_symlink()):
         return None
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        text = read_text(path, limit=LOCK_MAX_BYTES, what="plan lock")
+    except ProfileError as exc:
+        raise SwitchyardError(f"{exc}; {_REGENERATE}") from None
+    try:
+        doc = json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise SwitchyardError(f"{path}: not a plan lock (nested too deep); {_REGENERATE}") from None
     except ValueError as exc:
+        raise SwitchyardError(f"{path}: not valid JSON ({clip(str(exc), 200)}); {_REGENERATE}") from None
+    if isinstance(doc, dict) and doc.get("version") != LOCK_VERSION:
         raise SwitchyardError(
-            f"{path}: not valid JSON ({exc}); regenerate it with `switchyard plan --write-lock`"
-        ) from None
-    if not isinstance(doc, dict) or doc.get("version") != LOCK_VERSION or not isinstance(doc.get("workloads"), dict):
-        raise SwitchyardError(
-            f"{path}: not a version {LOCK_VERSION} plan lock; regenerate it with `switchyard plan --write-lock`"
+            f"{path}: not a version {LOCK_VERSION} plan lock (version {clip(repr(doc.get('version')), 40)}); {_REGENERATE}"
         )
-    return doc["workloads"]
+    try:
+        lock = _Lock.model_validate(doc)
+    except ValidationError as err:
+        first = err.errors(include_url=False)[0]
+        where = dotted(tuple(first["loc"])) or "the document"
+        more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+        raise SwitchyardError(
+            f"{path}: not a valid plan lock: {clip(where, 120)}: {clip(first['msg'], 200)}{more}; {_REGENERATE}"
+        ) from None
+    workloads = {name: entry.model_dump() for name, entry in lock.workloads.items()}
+    for name, entry in workloads.items():
+        for value in entry["monthly_cost_usd"].values():
+            if not math.isfinite(value):
+                raise SwitchyardError(
+                    f"{path}: not a valid plan lock: {clip(name, 80)}: a cost is not finite; {_REGENERATE}"
+                )
+    return workloads
 
 
 @dataclass
@@ -109,11 +159,19 @@ def diff(locked: dict[str, Any], workloads: list[Workload], *, complete: bool = 
             changes.append(Change(name, "added", f"new workload -> {new['target']}", new_target=new["target"]))
             continue
         if old["target"] != new["target"]:
+            # What the move costs: the reviewed target's locked cost against the new target's cost now.
+            before = old["monthly_cost_usd"].get(old["target"])
+            after = new["monthly_cost_usd"][new["target"]]
+            cost = (
+                f"${after:,.2f}/month"
+                if before is None
+                else f"${before:,.2f} -> ${after:,.2f}/month, {_delta(after - before)}"
+            )
             changes.append(
                 Change(
                     name,
                     "target",
-                    f"target {old['target']} -> {new['target']}",
+                    f"target {old['target']} -> {new['target']} ({cost})",
                     old_target=old["target"],
                     new_target=new["target"],
                 )
@@ -128,6 +186,10 @@ def diff(locked: dict[str, Any], workloads: list[Workload], *, complete: bool = 
             was = "n/a" if before is None else f"${before:,.2f}"
             changes.append(Change(name, "cost", f"{target} cost {was} -> ${after:,.2f}/month"))
     return changes
+
+
+def _delta(x: float) -> str:
+    return f"+${x:,.2f}" if x >= 0 else f"-${-x:,.2f}"
 
 
 def runbook(name: str, old: str, new: str, namespace: str | None = None) -> list[str]:

@@ -255,7 +255,9 @@ def run(
             "changes": [_change_json(c) for c in changes or []],
             "price_warnings": stale,
         }
-        print(json.dumps(doc, indent=2))
+        # allow_nan=False: `--json` is always valid JSON. Validation keeps every number finite,
+        # so a NaN here is a bug, and it fails loudly rather than printing `NaN` to a parser.
+        print(json.dumps(doc, indent=2, allow_nan=False))
     else:
         if batch.workloads:
             print(render_table(batch))

@@ -7,11 +7,13 @@ published is exactly what `pulumi up` will reference.
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from stacks.commands.report import exit_code, print_failures
 from stacks.errors import SwitchyardError
@@ -46,6 +48,30 @@ def upload_command(local: Path, destination: str, endpoint_url: str | None) -> l
     return [*cmd, "--endpoint-url", endpoint_url] if endpoint_url else cmd
 
 
+def in_cluster(url: str) -> bool:
+    """An address only the cluster's DNS resolves (<service>.<namespace>.svc[.cluster.local])."""
+    host = (urlsplit(url).hostname or "").split(".")
+    return len(host) >= 3 and host[2] == "svc"
+
+
+def upload_endpoint(settings: ClusterSettings) -> str | None:
+    """Where this machine reaches the weights store: the stack's endpoint, unless that is the
+    in-cluster address the init container uses; then AWS_ENDPOINT_URL (awscli's own variable)."""
+    endpoint = settings.weights_endpoint_url
+    if endpoint is None or not in_cluster(endpoint):
+        return endpoint
+    override = os.environ.get("AWS_ENDPOINT_URL")
+    if not override:
+        raise SwitchyardError(
+            f"stack config switchyard:weightsEndpointUrl {endpoint} is an in-cluster address, which this machine "
+            "cannot resolve: local weights cannot be uploaded through it\n"
+            "    allowed: AWS_ENDPOINT_URL set to the store's address from here (its external URL, or a port-forward)\n"
+            "    hint: kubectl -n <store namespace> port-forward svc/<store> 9000 & "
+            "AWS_ENDPOINT_URL=http://127.0.0.1:9000 switchyard publish ..."
+        )
+    return override
+
+
 def plan(paths: list[Path], settings: ClusterSettings, build_root: Path, builder: str) -> tuple[list[list[str]], Batch]:
     from stacks.k8s.program import image_reference, weights_source
     from stacks.packaging import render
@@ -54,12 +80,14 @@ def plan(paths: list[Path], settings: ClusterSettings, build_root: Path, builder
 
     batch = load_all(paths)
     commands: list[list[str]] = []
+    uploads = [w for w in batch.by_target("kubernetes") if local_weights_dir(w) is not None]
+    endpoint = upload_endpoint(settings) if uploads else settings.weights_endpoint_url  # before any build
     for w in batch.by_target("kubernetes"):
         context = render(w, build_root, Target.kubernetes)
         commands += image_commands(builder, context, image_reference(w, settings, context))
         local = local_weights_dir(w)
         if local is not None:
-            commands.append(upload_command(local, weights_source(w, settings), settings.weights_endpoint_url))
+            commands.append(upload_command(local, weights_source(w, settings), endpoint))
     return commands, batch
 
 

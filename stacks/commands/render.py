@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stacks.commands.report import exit_code, print_failures
+from stacks.commands.report import exit_code, print_failures, print_no_profiles
 from stacks.errors import SwitchyardError
 from stacks.packaging import render
 from stacks.profile import Target
@@ -28,4 +28,5 @@ def run(paths: list[Path], *, target: str | None, out: Path) -> int:
             continue
         print(f"{w.name}: {chosen.value} build context in {path}")
     print_failures(batch.failures)
+    print_no_profiles(batch, paths)
     return exit_code(batch)

@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+from stacks.commands.outputs import cluster_settings, keep_others, produce, staged, swap
 from stacks.commands.report import exit_code, print_failures
 from stacks.workloads import DEFAULT_PROFILES, load_all
 
@@ -36,36 +37,55 @@ def run(
     build_root: Path = Path("build"),
     pulumi_stack: str | None = None,
 ) -> int:
+    """Make cdk.out/, k8s.out/ and build/ match the profiles: each written whole or not at all.
+
+    With whole directories as input, outputs of workloads that were removed or moved to the
+    other target are removed too. With single files, the other workloads' outputs are kept.
+    """
     paths = paths or [DEFAULT_PROFILES]
+    complete = all(p.is_dir() for p in paths)
     progress = Progress(4)
     progress(f"validating and deciding profiles in {', '.join(map(str, paths))}")
     batch = load_all(paths)
     serverless, kubernetes = batch.by_target("serverless"), batch.by_target("kubernetes")
     outputs: dict[str, str] = {}
+    written = not batch.failures and bool(batch.workloads)
 
-    progress(f"synthesizing the CDK app ({len(serverless)} serverless workload(s)) into {cdk_out}/")
-    if serverless:
-        from stacks.aws.app import build_app
-        from stacks.aws.workload import stack_name
-
+    if written:
+        settings, secrets = cluster_settings(pulumi_stack)
         profiles_dir = paths[0] if paths[0].is_dir() else paths[0].parent
-        build_app(batch, profiles_dir=profiles_dir, outdir=str(cdk_out), build_root=build_root).synth()
-        for w in serverless:
-            outputs[w.name] = f"{cdk_out}/{stack_name(w.name)}.template.json, {build_root}/{w.name}/"
+        names = {w.name for w in batch.workloads}
+        with staged(cdk_out, k8s_out, build_root) as (cdk_stage, k8s_stage, build_stage):
+            produced = produce(
+                batch,
+                profiles_dir=profiles_dir,
+                cdk_out=cdk_stage,
+                build_root=build_stage,
+                cluster_settings=settings,
+                secrets=secrets,
+                progress=progress,
+            )
+            from stacks.k8s import mocks
 
-    progress(f"running the Pulumi program under mocks ({len(kubernetes)} kubernetes workload(s)) into {k8s_out}/")
-    if kubernetes:
-        from stacks.k8s import mocks
-        from stacks.k8s.settings import ClusterSettings, from_stack_file, secrets_from_stack_file
+            mocks.write(produced.k8s_objects, k8s_stage)
+            if not complete:
+                keep_others(k8s_out, k8s_stage, names)
+                keep_others(build_root, build_stage, names)
+            # The previous cdk.out is one app's assembly: always replaced whole.
+            for stage, final in ((cdk_stage, cdk_out), (k8s_stage, k8s_out), (build_stage, build_root)):
+                swap(stage, final)
+        if serverless:
+            from stacks.aws.workload import stack_name  # imports aws-cdk-lib, which needs Node.js
 
-        settings = from_stack_file(f"Pulumi.{pulumi_stack}.yaml") if pulumi_stack else ClusterSettings()
-        secrets = secrets_from_stack_file(f"Pulumi.{pulumi_stack}.yaml") if pulumi_stack else None
-        resources = mocks.run(batch, settings, build_root, secrets)
-        for path in mocks.write(mocks.by_workload(resources, [w.name for w in kubernetes]), k8s_out):
-            if path.stem in {w.name for w in kubernetes}:
-                outputs[path.stem] = f"{path}, {build_root}/{path.stem}/"
+            for w in serverless:
+                outputs[w.name] = f"{cdk_out}/{stack_name(w.name)}.template.json, {build_root}/{w.name}/"
+        for w in kubernetes:
+            outputs[w.name] = f"{k8s_out}/{w.name}.yaml, {build_root}/{w.name}/"
+    else:
+        progress("synthesizing the CDK app: skipped")
+        progress("running the Pulumi program under mocks: skipped")
 
-    progress("done")
+    progress("done" if written else "nothing written")
     rows = [("WORKLOAD", "TARGET", "COST/MONTH", "OUTPUT")]
     for w in batch.workloads:
         cost = w.decision.chosen_cost.total
@@ -75,12 +95,18 @@ def run(
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     for r in rows:
         print("  ".join(c.ljust(widths[i]) if i < 3 else c for i, c in enumerate(r)).rstrip())
-    if kubernetes:
+    if written and kubernetes:
         print(f"\nkubernetes: review {k8s_out}/, then `pulumi up` (Pulumi.yaml runs the same program)")
-    if serverless:
-        names = " ".join(f"Switchyard-{w.name}" for w in serverless)
-        print(f"serverless: `npx cdk deploy Switchyard-Platform {names}` (cdk.json runs the same app)")
+    if written and serverless:
+        names_ = " ".join(f"Switchyard-{w.name}" for w in serverless)
+        print(f"serverless: `npx cdk deploy Switchyard-Platform {names_}` (cdk.json runs the same app)")
     print_failures(batch.failures)
+    if batch.failures:
+        print(
+            f"error: nothing written: {cdk_out}/, {k8s_out}/ and {build_root}/ are unchanged until every profile "
+            "is valid (outputs always match the profiles)",
+            file=sys.stderr,
+        )
     if not batch.workloads and not batch.failures:
         print(f"error: no profiles (*.yaml) found in {', '.join(map(str, paths))}", file=sys.stderr)
     return exit_code(batch)

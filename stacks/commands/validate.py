@@ -3,7 +3,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from stacks.commands.report import exit_code, print_failures
+from stacks.commands.report import exit_code, print_failures, print_no_profiles
 from stacks.workloads import load_all
 
 
@@ -13,4 +13,5 @@ def run(paths: list[Path]) -> int:
         print(f"ok    {w.file}")
     print_failures(batch.failures)
     print(f"{len(batch.workloads)} valid, {len(batch.failures)} invalid", file=sys.stderr)
+    print_no_profiles(batch, paths)
     return exit_code(batch)

@@ -12,14 +12,23 @@ def external_url(name: str, settings: ClusterSettings) -> str | None:
     return None if settings.expose == "none" else f"https://{name}.{settings.public_domain}"
 
 
+EDGE_MARGIN_S = 5  # the edge waits a little longer than the server, whose own 504 then arrives first
+MAX_BODY = "10m"  # the custom server's MAX_BODY_BYTES
+
+
 def expose(
     name: str,
     namespace: str,
     labels: dict[str, str],
     settings: ClusterSettings,
     opts: pulumi.ResourceOptions,
+    *,
+    timeout_s: int,
 ) -> pulumi.Resource | None:
+    """The edge route; it waits as long as a request may take (sla.timeout_s): ingress-nginx reads
+    for 60 s by default and Envoy-based gateways time a route out after 15 s."""
     host = f"{name}.{settings.public_domain}"
+    wait_s = timeout_s + EDGE_MARGIN_S
     meta = k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=labels)
     if settings.expose == "gateway":
         return k8s.apiextensions.CustomResource(
@@ -34,6 +43,7 @@ def expose(
                     {
                         "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
                         "backendRefs": [{"name": name, "port": 80}],
+                        "timeouts": {"request": f"{wait_s}s"},
                     }
                 ],
             },
@@ -41,9 +51,19 @@ def expose(
         )
     if settings.expose == "ingress":
         net = k8s.networking.v1
+        nginx = "nginx.ingress.kubernetes.io"
         return net.Ingress(
             f"{name}-ingress",
-            metadata=meta,
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=name,
+                namespace=namespace,
+                labels=labels,
+                annotations={
+                    f"{nginx}/proxy-read-timeout": str(wait_s),
+                    f"{nginx}/proxy-send-timeout": str(wait_s),
+                    f"{nginx}/proxy-body-size": MAX_BODY,
+                },
+            ),
             spec=net.IngressSpecArgs(
                 ingress_class_name=settings.ingress_class,
                 rules=[

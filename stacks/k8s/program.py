@@ -8,6 +8,7 @@ working directory.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,7 +137,7 @@ def build(
     check_namespaces(workloads, settings)
     secrets = secrets or ClusterSecrets()
     if secrets.api_key is None:
-        secrets = ClusterSecrets(UNSET_SECRET, secrets.weights_access_key_id, secrets.weights_secret_access_key)
+        secrets = dataclasses.replace(secrets, api_key=UNSET_SECRET)
     platform = platform or (workloads[0].settings.platform if workloads else Platform())
     sharing = gpu_sharing(platform, workloads)
     built = Built(sharing=sharing)

@@ -51,7 +51,12 @@ def ingress_namespaces(settings: ClusterSettings) -> list[str]:
 
 
 def network_policy_spec(
-    selector: dict[str, str], port: int, settings: ClusterSettings, *, uses_queue: bool
+    selector: dict[str, str],
+    port: int,
+    settings: ClusterSettings,
+    *,
+    uses_queue: bool,
+    queue_pods: dict[str, str] | None = None,
 ) -> k8s.networking.v1.NetworkPolicySpecArgs:
     np = k8s.networking.v1
 
@@ -66,9 +71,13 @@ def network_policy_spec(
         if len(host) >= 3 and host[2] == "svc":  # an in-cluster store (MinIO, Ceph RGW): its namespace
             weights_peers.append(_peer(host[1]))
     egress = [
-        # DNS, to the cluster's resolver only
+        # DNS, to the cluster's resolver only: CoreDNS pods, or NodeLocal DNSCache on the node's
+        # link-local address (host network: no namespace selector matches it)
         np.NetworkPolicyEgressRuleArgs(
-            to=[_peer(DNS_NAMESPACE)],
+            to=[
+                _peer(DNS_NAMESPACE),
+                *(np.NetworkPolicyPeerArgs(ip_block=np.IPBlockArgs(cidr=c)) for c in settings.dns_egress_cidrs),
+            ],
             ports=[np.NetworkPolicyPortArgs(port=53, protocol="UDP"), tcp(53)],
         ),
         # the weights store (the init container); NetworkPolicy has no host names, so CIDRs
@@ -82,6 +91,13 @@ def network_policy_spec(
     ]
     if uses_queue and settings.queue_namespace:
         egress.append(np.NetworkPolicyEgressRuleArgs(to=[_peer(settings.queue_namespace)], ports=[tcp(REDIS_PORT)]))
+    if uses_queue and queue_pods:  # the workload's own Redis (redisMode deploy), in its namespace
+        egress.append(
+            np.NetworkPolicyEgressRuleArgs(
+                to=[np.NetworkPolicyPeerArgs(pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=queue_pods))],
+                ports=[tcp(REDIS_PORT)],
+            )
+        )
     return np.NetworkPolicySpecArgs(
         pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
         policy_types=["Ingress", "Egress"],

@@ -7,21 +7,40 @@ settings (`platform.yaml`, stacks/pricebook.py) and a stack that sets them is re
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from stacks.errors import SwitchyardError
 from stacks.k8s.vendor import GPU_OPERATOR, KEDA, KEDA_HTTP_NAMESPACE
 
 K8S_VERSION = r"^1\.(3[0-9]|[4-9][0-9])$"
+# The distribution reference grammar, as the kubelet parses an image name: a host (any case, optional
+# port), then lowercase path components; the program appends /<workload>:<tag>.
+IMAGE_REGISTRY = re.compile(
+    r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*(:[0-9]+)?"
+    r"(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*"
+)
 # Features the program uses only from the Kubernetes minor that has them on by default.
 FEATURES = {
     "preStop sleep action": "1.30",  # the drain's preStop without a shell in the image
     "ValidatingAdmissionPolicy v1": "1.30",  # the never-adopt guard
     "Service trafficDistribution": "1.31",  # prefer endpoints close to the caller
 }
+
+
+class MetricsDiscovery(StrEnum):
+    pod_monitor = "pod-monitor"
+    annotations = "annotations"
+
+
+class RedisMode(StrEnum):
+    deploy = "deploy"
+    existing = "existing"
 
 
 class ClusterSettings(BaseModel):
@@ -58,9 +77,33 @@ class ClusterSettings(BaseModel):
     model_storage_class: str | None = Field(
         None, description="storage class of the shared model cache; must offer ReadWriteMany (cephfs, nfs-csi, ...)"
     )
+    queue_storage_class: str | None = Field(
+        None,
+        description="redisMode deploy: storage class of each Redis's ReadWriteOnce volume; modelStorageClass "
+        "when unset (a claim without one waits for a default class many bare-metal clusters do not have)",
+    )
     weights_base_uri: str = Field(
         "s3://switchyard-models",
         description="where profiles with local weights have them uploaded (<base>/<name>/<version>/)",
+    )
+    metrics_discovery: MetricsDiscovery = Field(
+        MetricsDiscovery.pod_monitor,
+        description="pod-monitor: a PodMonitor per workload (Prometheus Operator) | annotations: prometheus.io/* pod annotations",
+    )
+    pod_monitor_labels: dict[str, str] = Field(
+        default_factory=lambda: {"release": "kube-prometheus-stack"},
+        description="labels the cluster's Prometheus selects PodMonitors by (its podMonitorSelector)",
+    )
+    scrape_interval_s: int = Field(
+        15, ge=1, le=300, description="how often Prometheus scrapes the serving pods; KEDA polls no faster"
+    )
+    redis_mode: RedisMode = Field(
+        RedisMode.deploy,
+        description="deploy: a password-protected Redis per async workload | existing: use redisAddress "
+        "(password: secret config switchyard:redisPassword)",
+    )
+    redis_address: str = Field(
+        "redis.switchyard.svc:6379", description="redis_mode existing: host:port of the Redis the queues live in"
     )
     weights_endpoint_url: str | None = Field(
         None, description="S3-compatible endpoint of the weights store (MinIO, Ceph RGW); AWS S3 when unset"
@@ -70,7 +113,12 @@ class ClusterSettings(BaseModel):
         default_factory=lambda: ["0.0.0.0/0"],
         description="addresses the init container may reach the weights store at (narrow it to the store's)",
     )
-    redis_address: str = Field("redis.switchyard.svc:6379", description="queue for async workloads")
+    dns_egress_cidrs: list[str] = Field(
+        default_factory=lambda: ["169.254.0.0/16"],
+        description="addresses besides kube-system's pods the pods resolve names at, on port 53: NodeLocal "
+        "DNSCache listens on a link-local address on every node (169.254.20.10 upstream, 169.254.25.10 as "
+        "kubespray deploys it), which no namespace selector matches",
+    )
     client_namespaces: list[str] = Field(
         default_factory=list, description="namespaces whose pods may call the workloads inside the cluster"
     )
@@ -85,13 +133,36 @@ class ClusterSettings(BaseModel):
         "inference.example.com", description="external host of a workload: <name>.<public_domain>"
     )
 
+    @field_validator("image_registry")
+    @classmethod
+    def _registry(cls, value: str) -> str:
+        if not IMAGE_REGISTRY.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not an image repository prefix: host[:port]/path, no scheme, lowercase path "
+                "(e.g. registry.local:5000/switchyard)"
+            )
+        return value
+
+    @field_validator("weights_egress_cidrs", "dns_egress_cidrs")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not an IPv4 or IPv6 CIDR (e.g. 10.20.0.0/16)") from None
+        return value
+
     def supports(self, feature: str) -> bool:
         need = tuple(int(x) for x in FEATURES[feature].split("."))
         return tuple(int(x) for x in self.min_kubernetes_version.split(".")) >= need
 
     @property
     def queue_namespace(self) -> str | None:
-        """`redis.switchyard.svc:6379` -> `switchyard`; None for an address outside the cluster."""
+        """redisMode existing: `redis.switchyard.svc:6379` -> `switchyard`; None for an address outside
+        the cluster, and with redisMode deploy (each workload's Redis lives in its own namespace)."""
+        if self.redis_mode is RedisMode.deploy:
+            return None
         host = self.redis_address.rsplit(":", 1)[0].split(".")
         return host[1] if len(host) >= 3 and host[2] == "svc" else None
 
@@ -119,6 +190,7 @@ class ClusterSecrets:
     api_key: Any = None
     weights_access_key_id: Any = None
     weights_secret_access_key: Any = None
+    redis_password: Any = None  # redisMode existing: the queue's password (none: no auth)
 
 
 CONFIG_KEYS = {  # Pulumi config key -> field
@@ -136,11 +208,17 @@ CONFIG_KEYS = {  # Pulumi config key -> field
     "prometheusAddress": "prometheus_address",
     "imageRegistry": "image_registry",
     "modelStorageClass": "model_storage_class",
+    "queueStorageClass": "queue_storage_class",
     "weightsBaseUri": "weights_base_uri",
     "weightsEndpointUrl": "weights_endpoint_url",
     "weightsRegion": "weights_region",
     "weightsEgressCidrs": "weights_egress_cidrs",
     "redisAddress": "redis_address",
+    "metricsDiscovery": "metrics_discovery",
+    "podMonitorLabels": "pod_monitor_labels",
+    "scrapeIntervalSeconds": "scrape_interval_s",
+    "redisMode": "redis_mode",
+    "dnsEgressCidrs": "dns_egress_cidrs",
     "clientNamespaces": "client_namespaces",
     "expose": "expose",
     "gatewayName": "gateway_name",
@@ -153,6 +231,7 @@ SECRET_KEYS = {
     "apiKey": "api_key",
     "weightsAccessKeyId": "weights_access_key_id",
     "weightsSecretAccessKey": "weights_secret_access_key",
+    "redisPassword": "redis_password",
 }
 # Facts the decision and cost read: they live in the platform settings, never in stack config.
 MOVED_TO_PLATFORM = {
@@ -172,6 +251,15 @@ def from_pulumi_config(config: Any) -> ClusterSettings:
                 f"    allowed: platform.{field} in platform.yaml beside the profiles\n"
                 f"    hint: pulumi config rm switchyard:{key}"
             )
+    if config.get("redisPasswordSecret") is not None:
+        raise SwitchyardError(
+            "stack config switchyard:redisPasswordSecret names a Secret in each workload's namespace, which the "
+            "same `pulumi up` creates: it cannot exist in time, and the pods would wait on it until the rollout "
+            "times out\n"
+            "    allowed: the password itself as secret stack config (the program creates the Secret)\n"
+            "    hint: pulumi config rm switchyard:redisPasswordSecret && "
+            "pulumi config set --secret switchyard:redisPassword ..."
+        )
     present: dict[str, Any] = {}
     for key, field in CONFIG_KEYS.items():
         annotation = ClusterSettings.model_fields[field].annotation

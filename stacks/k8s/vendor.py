@@ -21,6 +21,10 @@ GPU_PRODUCTS = {
     "T4": ["Tesla-T4"],
 }
 
+# The Redis a workload's queue lives in (redisMode: deploy); the image's `redis` user.
+REDIS_IMAGE = "redis:7.4.2-bookworm"
+REDIS_UID = 999
+
 
 def gfd_products(gpu_type: str, suffix: str) -> list[str]:
     """The nvidia.com/gpu.product values GFD gives a node of this type in the sizing's sharing mode."""

@@ -5,7 +5,9 @@ temporary directory and renames it into place; the rename is atomic and fails wh
 replica won, so a version directory is always complete (it holds the marker) and nobody ever
 serves a partial copy. Afterwards it removes what nobody needs: temporary directories nothing
 has written to for STALE_MINUTES (a killed copy) and complete versions beyond the newest KEEP
-(the previous one stays for pods of the rollout still running it).
+(the previous one stays for pods of the rollout still running it). A version is renamed to a
+temporary directory before it is removed, so a removal killed part-way never leaves a half
+version under its name (one left by an older script is moved aside and fetched again).
 """
 
 from __future__ import annotations
@@ -30,6 +32,16 @@ if [ -f "$dest/{MARKER}" ]; then
   echo "weights $VERSION already cached"
   touch "$dest/{MARKER}"  # in use: the newest version is kept by every collection
 else
+  if [ -d "$dest" ]; then
+    # No marker: what a removal killed part-way left. It never completes, so move it out of the
+    # way (a complete copy another replica put in place meanwhile is put back).
+    junk="$tmp-junk"
+    rm -rf "$junk"
+    if mv -T "$dest" "$junk" 2>/dev/null; then
+      if [ -f "$junk/{MARKER}" ]; then mv -T "$junk" "$dest" 2>/dev/null || true; fi
+      rm -rf "$junk" && echo "removed incomplete $dest"
+    fi
+  fi
   rm -rf "$tmp"
   mkdir -p "$tmp"
   aws s3 sync "$SOURCE" "$tmp" --only-show-errors --no-progress
@@ -52,7 +64,9 @@ for m in $(ls -1t "$CACHE"/*/{MARKER} 2>/dev/null); do
   v="$(dirname "$m")"
   [ "$v" = "$dest" ] && continue
   if [ "$kept" -lt "${{KEEP_VERSIONS:-{KEEP_VERSIONS}}}" ]; then kept=$((kept + 1)); continue; fi
-  rm -rf "$v" && echo "removed old version $(basename "$v")"
+  # Renamed first: a removal killed part-way leaves a temporary directory, never a half version.
+  gone="$CACHE/.tmp-gc-$(basename "$v")-$HOSTNAME"
+  if mv -T "$v" "$gone" 2>/dev/null; then rm -rf "$gone" && echo "removed old version $(basename "$v")"; fi
 done
 """
 

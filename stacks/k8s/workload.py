@@ -4,25 +4,23 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from stacks.decide import Workload
-from stacks.k8s import security
+from stacks.k8s import scaling, security
 from stacks.k8s.exposure import expose
-from stacks.k8s.settings import ClusterSecrets, ClusterSettings
+from stacks.k8s.redis import QueueAccess, queue_for
+from stacks.k8s.settings import ClusterSecrets, ClusterSettings, MetricsDiscovery
 from stacks.k8s.vendor import GPU_PRODUCT_LABEL, GPU_RUNTIME_CLASS, GPU_TAINT_KEY, gfd_products
 from stacks.k8s.weights_fetch import RUNTIME_CACHE, fetch_container
 from stacks.packaging import K8S_WEIGHTS_DIR, RUN_AS_UID, RUNTIME_CACHE_DIR, PackageSpec
-from stacks.profile import Mode
 
 PRESTOP_SECONDS = 10  # endpoints controllers and proxies stop routing before SIGTERM arrives
 DRAIN_MARGIN_SECONDS = 5
 STARTUP_PERIOD_SECONDS = 5
 STARTUP_MARGIN = 3  # the startup budget covers three times the estimated pod start
-QUEUE_SUFFIX = ":queue"
 API_KEY_ENTRY = "api-key"
 
 DEPLOY_TIMEOUT_MARGIN = 3  # `pulumi up` waits three estimated pod starts (image pull included) for a rollout
@@ -47,9 +45,28 @@ def startup_failure_threshold(pod_start_ms: float) -> int:
     return max(12, math.ceil(pod_start_ms / 1000 * STARTUP_MARGIN / STARTUP_PERIOD_SECONDS))
 
 
-def polling_interval_s(p99_latency_ms: float) -> int:
-    """Tight SLAs need KEDA to notice load sooner; loose ones poll Prometheus less."""
-    return 5 if p99_latency_ms <= 1000 else 15
+@dataclass(frozen=True)
+class ProbeTiming:
+    readiness: dict[str, int]
+    liveness: dict[str, int]
+
+
+def probe_timing(vllm: bool) -> ProbeTiming:
+    """Probes that do not flap a busy replica.
+
+    The custom server answers probes on its event loop, apart from the predict threads: short
+    timeouts hold. vLLM's /health waits behind the engine loop, which a long prefill or a full
+    batch keeps busy for seconds: longer timeouts, and a restart only after a minute of failures.
+    """
+    if vllm:
+        return ProbeTiming(
+            readiness={"period_seconds": 10, "timeout_seconds": 5, "failure_threshold": 3},
+            liveness={"period_seconds": 15, "timeout_seconds": 10, "failure_threshold": 4},
+        )
+    return ProbeTiming(
+        readiness={"period_seconds": 5, "timeout_seconds": 2, "failure_threshold": 2},
+        liveness={"period_seconds": 10, "timeout_seconds": 3, "failure_threshold": 3},
+    )
 
 
 def deploy_timeout_s(pod_start_ms: float) -> int:
@@ -137,12 +154,18 @@ class InferenceWorkload(pulumi.ComponentResource):
             ),
             opts=opt(self.namespace),
         )
+        vllm = image.spec.flavor == "vllm"
+        self.queue: QueueAccess | None = None
+        if scaling.works_queue(w, vllm):
+            self.queue = queue_for(
+                self, name, namespace, settings, self.namespace, selector, labels, keda, secrets.redis_password
+            )
         timeout = f"{deploy_timeout_s(w.decision.kubernetes.pod_start_ms)}s"
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata=meta(name),
             spec=self._deployment_spec(
-                w, image, selector, settings, has_credentials=self.weights_credentials is not None
+                w, image, selector, settings, self.queue, has_credentials=self.weights_credentials is not None
             ),
             opts=pulumi.ResourceOptions(
                 parent=self,
@@ -173,7 +196,8 @@ class InferenceWorkload(pulumi.ComponentResource):
             metadata=meta(name),
             # maxUnavailable (not minAvailable) so a node drain always makes progress, even at one replica.
             spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
-                max_unavailable=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector)
+                max_unavailable=w.decision.kubernetes.pdb_max_unavailable,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
             ),
             opts=opt(self.namespace),
         )
@@ -181,17 +205,39 @@ class InferenceWorkload(pulumi.ComponentResource):
             f"{name}-networkpolicy",
             metadata=meta(name),
             spec=security.network_policy_spec(
-                selector, port, settings, uses_queue=w.profile.sla.mode is not Mode.sync and image.spec.flavor != "vllm"
+                selector,
+                port,
+                settings,
+                uses_queue=self.queue is not None,
+                queue_pods=self.queue.pod_selector if self.queue else None,
             ),
             opts=opt(self.namespace),
         )
-        self.route = expose(name, namespace, labels, settings, opt(self.service))
+        if settings.metrics_discovery is MetricsDiscovery.pod_monitor:
+            self.pod_monitor = k8s.apiextensions.CustomResource(
+                f"{name}-podmonitor",
+                api_version="monitoring.coreos.com/v1",
+                kind="PodMonitor",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=name, namespace=namespace, labels={**labels, **settings.pod_monitor_labels}
+                ),
+                spec=scaling.pod_monitor_spec(selector, settings),
+                opts=opt(self.namespace),
+            )
+        self.route = expose(name, namespace, labels, settings, opt(self.service), timeout_s=w.profile.sla.timeout_s)
         self.scaled_object = k8s.apiextensions.CustomResource(
             f"{name}-scaledobject",
             api_version="keda.sh/v1alpha1",
             kind="ScaledObject",
             metadata=meta(name),
-            spec=scaled_object_spec(w, image, settings, namespace),
+            spec=scaling.scaled_object_spec(
+                w,
+                settings,
+                namespace,
+                vllm=vllm,
+                redis_address=self.queue.address if self.queue else "",
+                trigger_auth=self.queue.trigger_auth if self.queue else None,
+            ),
             opts=opt(self.deployment, keda),
         )
         self.register_outputs({"namespace": self.namespace.metadata.name, "service": self.service.metadata.name})
@@ -202,6 +248,7 @@ class InferenceWorkload(pulumi.ComponentResource):
         image: WorkloadImage,
         labels: dict[str, str],
         settings: ClusterSettings,
+        queue: QueueAccess | None,
         *,
         has_credentials: bool,
     ) -> k8s.apps.v1.DeploymentSpecArgs:
@@ -221,10 +268,17 @@ class InferenceWorkload(pulumi.ComponentResource):
             # vLLM reads VLLM_API_KEY; the custom server reads API_KEY. Both require it on predictions.
             k8s.core.v1.EnvVarArgs(name="VLLM_API_KEY" if vllm else "API_KEY", value_from=api_key),
         ]
-        if w.profile.sla.mode is not Mode.sync and not vllm:
+        if queue is not None:
             env += [
-                k8s.core.v1.EnvVarArgs(name="QUEUE_URL", value=f"redis://{settings.redis_address}/0"),
-                k8s.core.v1.EnvVarArgs(name="QUEUE_NAME", value=f"{w.name}{QUEUE_SUFFIX}"),
+                *queue.env(),
+                k8s.core.v1.EnvVarArgs(name="QUEUE_NAME", value=scaling.queue_stream(w.name)),
+                # The consumer name in the stream's group: a replaced pod's messages are claimed by name.
+                k8s.core.v1.EnvVarArgs(
+                    name="POD_NAME",
+                    value_from=k8s.core.v1.EnvVarSourceArgs(
+                        field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path="metadata.name")
+                    ),
+                ),
             ]
         args = None
         if vllm:
@@ -272,6 +326,7 @@ class InferenceWorkload(pulumi.ComponentResource):
             security_context=no_privilege,
         )
         probe = k8s.core.v1.HTTPGetActionArgs
+        timing = probe_timing(vllm)
         server = k8s.core.v1.ContainerArgs(
             name="server",
             image=image.reference,
@@ -288,12 +343,8 @@ class InferenceWorkload(pulumi.ComponentResource):
                 failure_threshold=startup_failure_threshold(k.pod_start_ms),
                 timeout_seconds=2,
             ),
-            readiness_probe=k8s.core.v1.ProbeArgs(
-                http_get=probe(path=ready, port="http"), period_seconds=5, failure_threshold=2, timeout_seconds=2
-            ),
-            liveness_probe=k8s.core.v1.ProbeArgs(
-                http_get=probe(path=health, port="http"), period_seconds=10, failure_threshold=3, timeout_seconds=3
-            ),
+            readiness_probe=k8s.core.v1.ProbeArgs(http_get=probe(path=ready, port="http"), **timing.readiness),
+            liveness_probe=k8s.core.v1.ProbeArgs(http_get=probe(path=health, port="http"), **timing.liveness),
             lifecycle=k8s.core.v1.LifecycleArgs(
                 pre_stop=k8s.core.v1.LifecycleHandlerArgs(sleep=k8s.core.v1.SleepActionArgs(seconds=PRESTOP_SECONDS))
             ),
@@ -323,22 +374,31 @@ class InferenceWorkload(pulumi.ComponentResource):
                 )
             )
             tolerations = [k8s.core.v1.TolerationArgs(key=GPU_TAINT_KEY, operator="Exists", effect="NoSchedule")]
+        spread = None
+        if k.spread_across_nodes:
+            # The availability replicas only count if one node's loss takes one of them: hard spread.
+            spread = [
+                k8s.core.v1.TopologySpreadConstraintArgs(
+                    max_skew=1,
+                    topology_key="kubernetes.io/hostname",
+                    when_unsatisfiable="DoNotSchedule",
+                    label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
+                )
+            ]
         return k8s.apps.v1.DeploymentSpecArgs(
-            replicas=max(1, k.min_replicas),
+            replicas=max(1, scaling.min_replicas(w)),
             selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
             strategy=k8s.apps.v1.DeploymentStrategyArgs(
                 type="RollingUpdate",
-                # Surge, never shrink: a GPU workload keeps its capacity while a new version starts.
-                rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_surge=1, max_unavailable=0),
+                # From the sizing: CPU surges into cheap headroom; GPU replaces in place (maxUnavailable)
+                # rather than surge into a GPU the cost does not count.
+                rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(
+                    max_surge=k.rollout_max_surge, max_unavailable=k.rollout_max_unavailable
+                ),
             ),
             template=k8s.core.v1.PodTemplateSpecArgs(
                 metadata=k8s.meta.v1.ObjectMetaArgs(
-                    labels=labels,
-                    annotations={
-                        "prometheus.io/scrape": "true",
-                        "prometheus.io/port": str(spec.port),
-                        "prometheus.io/path": "/metrics",
-                    },
+                    labels=labels, annotations=scaling.scrape_annotations(spec.port, settings) or None
                 ),
                 spec=k8s.core.v1.PodSpecArgs(
                     service_account_name=w.name,
@@ -346,6 +406,7 @@ class InferenceWorkload(pulumi.ComponentResource):
                     runtime_class_name=GPU_RUNTIME_CLASS if gpu else None,
                     affinity=affinity,
                     tolerations=tolerations,
+                    topology_spread_constraints=spread,
                     termination_grace_period_seconds=PRESTOP_SECONDS + sla.timeout_s + DRAIN_MARGIN_SECONDS,
                     security_context=k8s.core.v1.PodSecurityContextArgs(
                         run_as_non_root=True,
@@ -360,56 +421,3 @@ class InferenceWorkload(pulumi.ComponentResource):
                 ),
             ),
         )
-
-
-def scaled_object_spec(w: Workload, image: WorkloadImage, settings: ClusterSettings, ns: str) -> dict[str, Any]:
-    k, p = w.decision.kubernetes, w.profile
-    target = k.replica_concurrency * w.settings.platform.k8s_target_utilization
-    if p.sla.mode is not Mode.sync and image.spec.flavor != "vllm":
-        trigger = {
-            "type": "redis",
-            "metadata": {
-                "address": settings.redis_address,
-                "listName": f"{w.name}{QUEUE_SUFFIX}",
-                # queued items per replica before another one starts
-                "listLength": str(max(1, math.ceil(target * 10))),
-                "activationListLength": "0",
-            },
-        }
-    else:
-        if image.spec.flavor == "vllm":
-            query = f'sum(vllm:num_requests_running{{namespace="{ns}"}}) + sum(vllm:num_requests_waiting{{namespace="{ns}"}})'
-        else:
-            query = f'sum(switchyard_inflight_requests{{namespace="{ns}"}})'
-        trigger = {
-            "type": "prometheus",
-            "metadata": {
-                "serverAddress": settings.prometheus_address,
-                "query": query,
-                "threshold": f"{target:g}",
-                "activationThreshold": "0",
-            },
-        }
-    return {
-        "scaleTargetRef": {"name": w.name},
-        "minReplicaCount": k.min_replicas,
-        "maxReplicaCount": k.max_replicas,
-        "pollingInterval": polling_interval_s(p.sla.p99_latency_ms),
-        "cooldownPeriod": 300,
-        "advanced": {
-            "horizontalPodAutoscalerConfig": {
-                "behavior": {
-                    # Scale up at once; scale down slowly (5-minute window, half at a time): no flapping.
-                    "scaleUp": {
-                        "stabilizationWindowSeconds": 0,
-                        "policies": [{"type": "Pods", "value": 4, "periodSeconds": 15}],
-                    },
-                    "scaleDown": {
-                        "stabilizationWindowSeconds": 300,
-                        "policies": [{"type": "Percent", "value": 50, "periodSeconds": 60}],
-                    },
-                }
-            }
-        },
-        "triggers": [trigger],
-    }

@@ -90,6 +90,16 @@ def prune(mount: str, keep: set[str]) -> list[str]:
     return removed
 
 
+def remove_stale_staging(mount: str) -> list[str]:
+    """Staging directories (.<version>.<random>) of copies Lambda killed at its timeout: the
+    handler's own cleanup never ran. CloudFormation runs one request per resource at a time, so
+    none of them is in use once this run's copy is in place."""
+    stale = [n for n in sorted(os.listdir(mount)) if n.startswith(".") and os.path.isdir(os.path.join(mount, n))]
+    for name in stale:
+        shutil.rmtree(os.path.join(mount, name), ignore_errors=True)
+    return stale
+
+
 def on_event(event, context=None):
     props = event["ResourceProperties"]
     version = props["Version"]
@@ -100,6 +110,7 @@ def on_event(event, context=None):
         raise ValueError(f"invalid workload name {workload!r}")
     directory = os.path.join(MOUNT, workload)
     sync(props["Source"], version, directory)
+    remove_stale_staging(directory)
     if event["RequestType"] == "Update":
         prune(directory, {version, event.get("PhysicalResourceId", version)})
     return {"PhysicalResourceId": version, "Data": {"Directory": version}}

@@ -1,0 +1,136 @@
+"""Producing every output of a batch into staging directories, and swapping them into place.
+
+`synth` and `snapshot` share this: both run the CDK app and the Pulumi program (under mocks)
+over the same workloads. Outputs are built beside their final place and swapped in only after
+everything succeeded, so a failure leaves the previous outputs, never half of new ones.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stacks.errors import SwitchyardError
+from stacks.workloads import Batch
+
+NODE_MISSING = (
+    "Node.js was not found: the AWS CDK needs it to synthesize serverless workloads. "
+    "Run `make install` (it pins Node.js 22 in node_modules/.bin, which switchyard finds by itself) "
+    "or install Node.js 22 and put `node` on PATH"
+)
+
+
+def require_node() -> None:
+    """A one-line error instead of jsii's traceback when there is no Node.js."""
+    if shutil.which("node") is None:
+        raise SwitchyardError(NODE_MISSING)
+
+
+@dataclass
+class Produced:
+    cdk_out: Path | None  # the cloud assembly, when there is a serverless workload
+    build_root: Path
+    k8s_objects: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # per workload + cluster-addons
+
+
+def produce(
+    batch: Batch,
+    *,
+    profiles_dir: Path,
+    cdk_out: Path,
+    build_root: Path,
+    cluster_settings: Any,
+    secrets: Any = None,
+    progress=None,
+) -> Produced:
+    """Build contexts, the CDK assembly and the Kubernetes objects of every workload in `batch`."""
+    say = progress or (lambda _text: None)
+    serverless, kubernetes = batch.by_target("serverless"), batch.by_target("kubernetes")
+    produced = Produced(cdk_out=None, build_root=build_root)
+    say(f"synthesizing the CDK app ({len(serverless)} serverless workload(s))")
+    if serverless:
+        require_node()
+        from stacks.aws.app import build_app
+
+        build_app(batch, profiles_dir=profiles_dir, outdir=str(cdk_out), build_root=build_root).synth()
+        produced.cdk_out = cdk_out
+    say(f"running the Pulumi program under mocks ({len(kubernetes)} kubernetes workload(s))")
+    if kubernetes:
+        from stacks.k8s import mocks
+
+        resources = mocks.run(batch, cluster_settings, build_root, secrets)
+        groups = mocks.by_workload(resources, [w.name for w in kubernetes])
+        produced.k8s_objects = {name: docs for name, docs in groups.items() if docs}
+    return produced
+
+
+def cluster_settings(pulumi_stack: str | None) -> tuple[Any, Any]:
+    """The cluster settings and secrets `pulumi up` would use with that stack (defaults without one)."""
+    from stacks.k8s.settings import ClusterSettings, from_stack_file, secrets_from_stack_file
+
+    if not pulumi_stack:
+        return ClusterSettings(), None
+    stack_file = f"Pulumi.{pulumi_stack}.yaml"
+    return from_stack_file(stack_file), secrets_from_stack_file(stack_file)
+
+
+# --------------------------------------------------------------------------- staging
+
+
+def staging_dir(final: Path) -> Path:
+    """An empty directory on the same file system as `final`, so the swap is a rename."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{final.name}.staging-", dir=final.parent))
+
+
+def swap(staged: Path, final: Path) -> None:
+    """Replace `final` with `staged` whole: the old tree moves aside, the new one is renamed in."""
+    old = None
+    if final.exists() or final.is_symlink():
+        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
+        os.rename(final, old / final.name)
+    os.chmod(staged, 0o755)  # mkdtemp makes it 0700
+    os.rename(staged, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+@contextmanager
+def staged(*finals: Path) -> Iterator[list[Path]]:
+    """Staging directories for `finals`; removed on failure, swapped in by the caller on success."""
+    dirs: list[Path] = []
+    try:
+        for final in finals:
+            dirs.append(staging_dir(final))
+        yield dirs
+    finally:
+        for d in dirs:
+            if d.exists():
+                shutil.rmtree(d, ignore_errors=True)
+
+
+def keep_others(final: Path, staged_dir: Path, replaced: set[str]) -> None:
+    """Partial runs (some files, not whole directories): carry over entries of other workloads."""
+    if not final.is_dir():
+        return
+    for child in final.iterdir():
+        if child.name.split(".")[0] in replaced or child.name.startswith("."):
+            continue
+        dest = staged_dir / child.name
+        if dest.exists():
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.copytree(child, dest, symlinks=True)
+        else:
+            shutil.copy2(child, dest, follow_symlinks=False)
+
+
+def warn(text: str) -> None:
+    print(text, file=sys.stderr)
