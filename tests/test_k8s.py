@@ -283,6 +283,14 @@ def test_exposure_and_in_cluster_callers_follow_stack_config(tmp_path):
     )
     assert ingress["spec"]["ingressClassName"] == "nginx"
     assert ingress["spec"]["rules"][0]["host"] == "llm-chat.inference.example.com"
+    assert "tls" not in ingress["spec"]  # no certificate source configured: plain HTTP, and the URL says so
+
+
+def test_an_ingress_serves_tls_only_with_a_certificate_issuer(tmp_path):
+    settings = CLUSTER.model_copy(update={"expose": "ingress", "tls_cluster_issuer": "letsencrypt"})
+    ingress = find(manifests(PROFILES, tmp_path, settings)["llm-chat"], "Ingress")
+    assert ingress["spec"]["tls"] == [{"hosts": ["llm-chat.inference.example.com"], "secretName": "llm-chat-tls"}]
+    assert ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == "letsencrypt"
 
 
 def test_weights_credentials_and_endpoint_come_from_stack_config(tmp_path):

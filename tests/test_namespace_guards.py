@@ -115,3 +115,9 @@ def test_stack_outputs_name_each_service_and_its_external_url():
         }
     }
     assert program.outputs(built, CLUSTER)["llm-chat"]["url"] is None
+    plain_gateway = exposed.model_copy(update={"gateway_tls": False})
+    assert program.outputs(built, plain_gateway)["llm-chat"]["url"] == "http://llm-chat.ai.example.org"
+    ingress = CLUSTER.model_copy(update={"expose": "ingress", "public_domain": "ai.example.org"})
+    assert program.outputs(built, ingress)["llm-chat"]["url"] == "http://llm-chat.ai.example.org"
+    issued = ingress.model_copy(update={"tls_cluster_issuer": "letsencrypt"})
+    assert program.outputs(built, issued)["llm-chat"]["url"] == "https://llm-chat.ai.example.org"

@@ -272,6 +272,10 @@ def test_with_an_api_key_predictions_need_it_and_probes_do_not(run):
     assert predict({}) == 401
     assert predict({"authorization": "Bearer wrong"}) == 401
     assert predict({"authorization": "Bearer k3y"}) == 200
+    assert predict({"authorization": "bearer k3y"}) == 200  # the scheme is case-insensitive, the key is not
+    assert predict({"authorization": "Bearer K3Y"}) == 401
+    assert predict({"authorization": "Basic k3y"}) == 401
+    assert predict({"authorization": "Bearer"}) == 401
     assert call(server.port, "/healthz")[0] == 200 and call(server.port, "/metrics")[0] == 200
 
 

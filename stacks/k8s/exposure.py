@@ -8,8 +8,18 @@ import pulumi_kubernetes as k8s
 from stacks.k8s.settings import ClusterSettings
 
 
+def serves_tls(settings: ClusterSettings) -> bool:
+    """Whether the edge terminates TLS: the Gateway's listener (the platform team's), or an
+    Ingress whose certificate cert-manager issues. The URL callers are given says which."""
+    if settings.expose == "gateway":
+        return settings.gateway_tls
+    return settings.expose == "ingress" and settings.tls_cluster_issuer is not None
+
+
 def external_url(name: str, settings: ClusterSettings) -> str | None:
-    return None if settings.expose == "none" else f"https://{name}.{settings.public_domain}"
+    if settings.expose == "none":
+        return None
+    return f"{'https' if serves_tls(settings) else 'http'}://{name}.{settings.public_domain}"
 
 
 EDGE_MARGIN_S = 5  # the edge waits a little longer than the server, whose own 504 then arrives first
@@ -62,10 +72,13 @@ def expose(
                     f"{nginx}/proxy-read-timeout": str(wait_s),
                     f"{nginx}/proxy-send-timeout": str(wait_s),
                     f"{nginx}/proxy-body-size": MAX_BODY,
+                    # cert-manager's ingress-shim creates the Certificate for the tls section below.
+                    **({"cert-manager.io/cluster-issuer": settings.tls_cluster_issuer} if serves_tls(settings) else {}),
                 },
             ),
             spec=net.IngressSpecArgs(
                 ingress_class_name=settings.ingress_class,
+                tls=[net.IngressTLSArgs(hosts=[host], secret_name=f"{name}-tls")] if serves_tls(settings) else None,
                 rules=[
                     net.IngressRuleArgs(
                         host=host,

@@ -132,6 +132,15 @@ class ClusterSettings(BaseModel):
     public_domain: str = Field(
         "inference.example.com", description="external host of a workload: <name>.<public_domain>"
     )
+    gateway_tls: bool = Field(
+        True,
+        description="the Gateway's listener for *.<public_domain> terminates TLS (expose: gateway); false: plain HTTP",
+    )
+    tls_cluster_issuer: str | None = Field(
+        None,
+        description="cert-manager ClusterIssuer that issues each Ingress its certificate (expose: ingress); "
+        "unset: the Ingress serves plain HTTP",
+    )
 
     @field_validator("image_registry")
     @classmethod
@@ -226,6 +235,8 @@ CONFIG_KEYS = {  # Pulumi config key -> field
     "ingressClass": "ingress_class",
     "ingressNamespace": "ingress_namespace",
     "publicDomain": "public_domain",
+    "gatewayTls": "gateway_tls",
+    "tlsClusterIssuer": "tls_cluster_issuer",
 }
 SECRET_KEYS = {
     "apiKey": "api_key",
