@@ -84,6 +84,52 @@ def cluster_settings(pulumi_stack: str | None) -> tuple[Any, Any]:
 # --------------------------------------------------------------------------- staging
 
 
+def _looks_generated(kind: str, folder: Path) -> bool:
+    """True when every entry of an existing `folder` is what synth writes there (hidden entries aside)."""
+    entries = [e for e in folder.iterdir() if not e.name.startswith(".")]
+    if not entries:
+        return True
+    if kind == "cdk":  # a CDK cloud assembly
+        return (folder / "manifest.json").is_file()
+    if kind == "k8s":  # one YAML file per workload, plus cluster-addons.yaml
+        return all(e.is_file() and not e.is_symlink() and e.suffix == ".yaml" for e in entries)
+    # build: one context per workload, each with its Dockerfile
+    return all(e.is_dir() and not e.is_symlink() and (e / "Dockerfile").is_file() for e in entries)
+
+
+def check_outputs(outputs: dict[str, tuple[str, Path]], inputs: list[Path]) -> None:
+    """Refuse output folders synth must not replace: it swaps each one in whole, deleting what was there.
+
+    `outputs` maps a flag (--build, ...) to (kind, folder). A folder that is (or holds) the working
+    directory or an input, another output, or an existing folder with files synth did not write,
+    is the user's: a mistyped flag must not delete it.
+    """
+    cwd = Path.cwd().resolve()
+    resolved = {flag: (kind, folder, folder.resolve()) for flag, (kind, folder) in outputs.items()}
+    for flag, (kind, folder, real) in resolved.items():
+        problem = None
+        inside = [i for i in inputs if i.resolve() == real or real in i.resolve().parents]
+        if real == cwd or real in cwd.parents:
+            problem = "is the working directory or one of its parents"
+        elif inside:
+            problem = f"holds the profiles ({inside[0]})"
+        elif any(
+            other == real or real in other.parents or other in real.parents
+            for f, (_, _, other) in resolved.items()
+            if f != flag
+        ):
+            problem = "is, holds or lies inside another output folder"
+        elif folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+            problem = "exists and is not a folder"
+        elif folder.is_dir() and not _looks_generated(kind, folder):
+            problem = "exists and holds files synth did not write (it replaces the whole folder)"
+        if problem:
+            raise SwitchyardError(
+                f"{flag} {folder}: {problem}; name a new or empty folder, or one synth wrote before "
+                "(nothing was written)"
+            )
+
+
 def staging_dir(final: Path) -> Path:
     """An empty directory on the same file system as `final`, so the swap is a rename."""
     final.parent.mkdir(parents=True, exist_ok=True)

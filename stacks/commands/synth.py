@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from stacks.commands.outputs import cluster_settings, keep_others, produce, staged, swap
+from stacks.commands.outputs import check_outputs, cluster_settings, keep_others, produce, staged, swap
 from stacks.commands.report import exit_code, print_failures
 from stacks.workloads import DEFAULT_PROFILES, load_all
 
@@ -52,6 +52,9 @@ def run(
     written = not batch.failures and bool(batch.workloads)
 
     if written:
+        check_outputs(
+            {"--cdk-out": ("cdk", cdk_out), "--k8s-out": ("k8s", k8s_out), "--build": ("build", build_root)}, paths
+        )
         settings, secrets = cluster_settings(pulumi_stack)
         profiles_dir = paths[0] if paths[0].is_dir() else paths[0].parent
         names = {w.name for w in batch.workloads}

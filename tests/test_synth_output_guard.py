@@ -1,0 +1,70 @@
+"""`switchyard synth` replaces its output folders whole; a mistyped --build/--cdk-out/--k8s-out must
+never make it replace the user's own files (their profiles, their source tree, the project)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+
+import pytest
+
+from stacks import cli
+from tests.conftest import copy_profiles
+
+
+def _synth(*args: str) -> tuple[int, str]:
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = cli.main(["synth", *args])
+    return code, err.getvalue()
+
+
+def _tree(root) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".git" not in p.parts
+    }
+
+
+@pytest.mark.parametrize(
+    ("flag", "target"),
+    [
+        ("--build", "src"),  # a folder of the user's, with their code in it
+        ("--k8s-out", "profiles"),  # the profiles themselves
+        ("--cdk-out", "."),  # the project
+        ("--build", "profiles/models"),  # the models the profiles reference
+    ],
+)
+def test_synth_refuses_to_replace_a_folder_it_did_not_write(tmp_path, monkeypatch, flag, target):
+    profiles = copy_profiles(tmp_path, drop=("fraud-scoring", "llm-chat", "nightly-embeddings"))
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "app.py").write_text("print('my service')\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    before = _tree(tmp_path)
+
+    code, err = _synth(str(profiles.relative_to(tmp_path)), flag, target)
+
+    assert code == 1
+    assert "Traceback" not in err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and target.rstrip("/") in errors[0] and flag in errors[0], err
+    assert _tree(tmp_path) == before  # nothing removed, nothing written
+    assert sorted(p for p in os.listdir(tmp_path) if p.startswith(".")) == []  # no staging debris
+
+
+def test_synth_still_replaces_its_own_outputs(tmp_path, monkeypatch):
+    """A folder holding only what synth writes (k8s.out: *.yaml; build: contexts with a Dockerfile) is replaced."""
+    profiles = copy_profiles(tmp_path, drop=("fraud-scoring", "nightly-embeddings", "sentiment-api"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "objects").mkdir()
+    (tmp_path / "objects" / "gone.yaml").write_text("kind: ConfigMap\n", encoding="utf-8")
+    (tmp_path / "ctx" / "gone").mkdir(parents=True)
+    (tmp_path / "ctx" / "gone" / "Dockerfile").write_text("FROM scratch\n", encoding="utf-8")
+
+    code, err = _synth(str(profiles.relative_to(tmp_path)), "--k8s-out", "objects", "--build", "ctx")
+
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "objects").iterdir()) == ["cluster-addons.yaml", "llm-chat.yaml"]
+    assert sorted(p.name for p in (tmp_path / "ctx").iterdir()) == ["llm-chat"]
