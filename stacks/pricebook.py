@@ -20,6 +20,11 @@ _HOURS_PER_MONTH = 730  # AWS's billing convention: 24 x 365 / 12
 RECORDED = date(2026, 11, 23)  # the day the default prices were recorded from their sources
 
 
+# An AWS region name (us-east-1, eu-central-2, us-gov-west-1): it lands in every ARN, endpoint service
+# name and bootstrap bucket of the CDK app, so a typo must fail validation, not `cdk deploy`.
+_REGION = r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]$"
+
+
 def _aws(what: str, page: str) -> str:
     return f"{what} Source: {page}, us-east-1."
 
@@ -198,7 +203,11 @@ class Platform(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    region: str = Field("us-east-1", description="AWS region the price book describes and stacks deploy to.")
+    region: str = Field(
+        "us-east-1",
+        pattern=_REGION,
+        description="AWS region the price book describes and stacks deploy to (e.g. us-east-1, eu-west-1).",
+    )
     availability_zones: int = Field(
         2, ge=2, le=6, description="AZs the serverless VPC spans (private isolated subnets)."
     )
@@ -206,7 +215,7 @@ class Platform(BaseModel):
         "x86_64",
         description="Lambda architecture: x86_64 | arm64. x86_64 by default because images are usually built on x86 CI runners.",
     )
-    interface_endpoints: list[str] = Field(
+    interface_endpoints: list[Annotated[str, Field(pattern=r"^[a-z0-9]+([.-][a-z0-9]+)*$")]] = Field(
         default_factory=list,
         description=(
             "VPC interface endpoints the functions' own code needs (e.g. xray, sqs), each billed per AZ-hour. "
@@ -455,7 +464,7 @@ class Platform(BaseModel):
     )
     weights_bucket_region: str | None = Field(
         None,
-        pattern=r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]$",
+        pattern=_REGION,
         description="Region of the S3 bucket holding s3:// weights; unset means the platform region. Serverless reaches S3 only through the VPC's gateway endpoint, which serves its own region.",
     )
     weights_kms_key_arn: str | None = Field(
