@@ -257,8 +257,14 @@ def render(w: Workload, out_root: Path = BUILD_ROOT, target: Target | None = Non
         texts = _files(w, spec)
     except jinja2.UndefinedError as exc:  # a template bug, but name the workload
         raise RenderError(f"{w.file}: template error rendering {w.name}: {exc}") from exc
-    out_root.mkdir(parents=True, exist_ok=True)
     final = out_root / w.name
+    if final.is_symlink() or (final.exists() and not (final / "Dockerfile").is_file()):
+        # The whole folder is replaced: only one that holds a build context (one render wrote) may be.
+        raise RenderError(
+            f"{w.file}: {final} exists and is not a build context Switchyard wrote (no Dockerfile); "
+            "move it or choose another --out (nothing was written)"
+        )
+    out_root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{w.name}.", dir=out_root))
     try:
         for rel, text in sorted(texts.items()):

@@ -68,3 +68,17 @@ def test_synth_still_replaces_its_own_outputs(tmp_path, monkeypatch):
     assert code == 0, err
     assert sorted(p.name for p in (tmp_path / "objects").iterdir()) == ["cluster-addons.yaml", "llm-chat.yaml"]
     assert sorted(p.name for p in (tmp_path / "ctx").iterdir()) == ["llm-chat"]
+
+
+def test_render_refuses_to_replace_a_folder_that_is_not_a_build_context(tmp_path, monkeypatch):
+    profiles = copy_profiles(tmp_path, drop=("fraud-scoring", "llm-chat", "nightly-embeddings"))
+    mine = tmp_path / "out" / "sentiment-api"  # the user's folder that happens to bear the workload's name
+    mine.mkdir(parents=True)
+    (mine / "notes.txt").write_text("mine\n", encoding="utf-8")
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = cli.main(["render", str(profiles), "--out", str(tmp_path / "out")])
+    assert code == 4, err.getvalue()
+    assert "Traceback" not in err.getvalue() and str(mine) in err.getvalue()
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["sentiment-api"]  # no staging debris
