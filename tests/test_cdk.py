@@ -454,8 +454,10 @@ def test_real_cdk_cli_synthesizes_through_cdk_json(tmp_path):
     npx = shutil.which("npx")
     assert npx, "npx not on PATH: run through `make test`"
     env = {**os.environ, "CDK_DISABLE_VERSION_CHECK": "1"}
+    # The fixture profiles, not cdk.json's profiles/ (the user's: the suite must pass whatever it holds).
+    fixtures = ["--context", f"switchyard:profiles={PROFILES}"]
     r = subprocess.run(
-        [npx, "--no-install", "cdk", "synth", "--quiet", "--output", str(tmp_path / "out")],
+        [npx, "--no-install", "cdk", "synth", "--quiet", "--output", str(tmp_path / "out"), *fixtures],
         cwd=ROOT,
         env=env,
         capture_output=True,
