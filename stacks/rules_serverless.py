@@ -28,15 +28,25 @@ if TYPE_CHECKING:
 LAMBDA_INIT_LIMIT_MS = 10_000  # AWS Lambda: the init phase of an on-demand environment
 STACK_PREFIX = "Switchyard-"  # workload stacks are Switchyard-<name>
 PLATFORM_STACK = "Switchyard-Platform"  # the shared platform stack
+ADDONS_FILE = "cluster-addons"  # k8s.out/cluster-addons.yaml: the add-ons (stacks/k8s/mocks.py)
 INIT_LIMIT = "coldstart.init_limit"
 
 
 def name_problems(p: Profile) -> list[tuple[tuple[str, ...], str, str | None, str | None]]:
-    """Validation: a workload stack name must not collide with the platform stack's.
+    """Validation: a workload name must not collide with the platform stack's or the add-ons' output.
 
     CloudFormation compares stack names case-sensitively, but the cloud assembly's file names
     (Switchyard-Platform.template.json) and case-insensitive file systems do not.
     """
+    if p.name == ADDONS_FILE:
+        return [
+            (
+                ("name",),
+                f"'{p.name}' would write its Kubernetes objects to k8s.out/{p.name}.yaml, the cluster add-ons' file",
+                "any other DNS-1123 label",
+                f"e.g. {p.name}-api",
+            )
+        ]
     stack = f"{STACK_PREFIX}{p.name}"
     if stack.lower() != PLATFORM_STACK.lower():
         return []

@@ -82,3 +82,15 @@ def test_render_refuses_to_replace_a_folder_that_is_not_a_build_context(tmp_path
     assert "Traceback" not in err.getvalue() and str(mine) in err.getvalue()
     assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["sentiment-api"]  # no staging debris
+
+
+def test_a_workload_named_like_the_add_ons_file_is_refused(write_profile):
+    """k8s.out/cluster-addons.yaml holds the cluster's add-ons: a workload of that name would be merged into it."""
+    from stacks.errors import ProfileError
+    from stacks.loader import load_profile
+    from tests.conftest import VALID
+
+    path = write_profile(VALID.replace("name: demo-api", "name: cluster-addons"))
+    with pytest.raises(ProfileError) as info:
+        load_profile(path)
+    assert str(info.value).startswith(f"{path}:2: name: 'cluster-addons' "), str(info.value)
