@@ -7,6 +7,7 @@ runbook to move the workload without downtime.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -86,9 +87,17 @@ def render(workloads: list[Workload]) -> str:
 
 
 def write(path: Path, workloads: list[Workload]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(render(workloads), encoding="utf-8")
-    tmp.replace(path)
+    """Write the lock whole (a temporary file renamed over it), or raise a one-line error and leave nothing."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(f"{path} is a directory")
+        tmp.write_text(render(workloads), encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise SwitchyardError(f"{path}: cannot write the plan lock ({exc.strerror or exc})") from exc
 
 
 def _no_constant(name: str) -> float:
