@@ -517,6 +517,20 @@ def test_schedule_in_an_iana_time_zone(tmp_path):
     )
 
 
+def test_the_schedule_warms_as_early_as_the_platform_bills(tmp_path):
+    """platform.pc_prewarm_minutes is what the bill counts; the scheduled action must warm that early."""
+    profiles = with_platform(
+        copy_profiles(
+            tmp_path, drop=("nightly-embeddings",), edit={"sentiment-api": ('"08:00-18:00 UTC"', '"08:30-18:30 UTC"')}
+        ),
+        "platform:\n  pc_prewarm_minutes: 30\n",
+    )
+    t = templates_of(synth(profiles, tmp_path / "build", tmp_path / "out"))[stack_name("sentiment-api")]
+    (target,) = [r for r in t["Resources"].values() if r["Type"] == "AWS::ApplicationAutoScaling::ScalableTarget"]
+    warm = next(a for a in target["Properties"]["ScheduledActions"] if a["ScheduledActionName"] == "WarmInWindow")
+    assert warm["Schedule"] == "cron(0,15,30,45 8-17 * * ? *)"  # from 08:00, 30 min before the window
+
+
 # ------------------------------------------------------------------ weights under a customer KMS key
 
 
