@@ -647,17 +647,6 @@ def test_function_url_output_names_both_actions_a_caller_needs(tmp_path):
     assert "lambda:InvokeFunctionUrl" in description and "lambda:InvokeFunction " in description
 
 
-def test_an_interface_endpoint_listed_twice_is_made_once(tmp_path):
-    """A repeated name in platform.interface_endpoints crashed synthesis with a construct-name
-    traceback; the same endpoint twice is one endpoint."""
-    from tests.runtime_helpers import slow_profile
-
-    profile = slow_profile(tmp_path)
-    with_platform(profile.parent, "platform:\n  interface_endpoints: [sqs, logs, sqs]\n")
-    templates = templates_of(synth(profile.parent, tmp_path / "build", tmp_path / "out"))
-    Template.from_json(templates[PLATFORM_STACK]).resource_count_is("AWS::EC2::VPCEndpoint", 3)  # S3 + sqs + logs
-
-
 def test_queued_and_dead_lettered_messages_outlive_the_queue_resources(tmp_path):
     """Switching mode to sync, moving the workload to Kubernetes or deleting its stack removes the
     queues from the template; CloudFormation would delete them with their backlog and their dead
