@@ -245,15 +245,15 @@ class Platform(BaseModel):
         "x86_64",
         description="Lambda architecture: x86_64 | arm64. x86_64 by default because images are usually built on x86 CI runners.",
     )
-    interface_endpoints: Annotated[
-        list[Annotated[str, AfterValidator(_service_name)]], AfterValidator(_distinct)
-    ] = Field(
-        default_factory=list,
-        description=(
-            "VPC interface endpoints the functions' own code needs (e.g. xray, sqs), each billed per AZ-hour: "
-            "AWS service short names (lowercase letters, digits, '.' and '-', as in com.amazonaws.<region>.<name>), each once. "
-            "Empty by default: the rendered code only talks to S3, through the free gateway endpoint."
-        ),
+    interface_endpoints: Annotated[list[Annotated[str, AfterValidator(_service_name)]], AfterValidator(_distinct)] = (
+        Field(
+            default_factory=list,
+            description=(
+                "VPC interface endpoints the functions' own code needs (e.g. xray, sqs), each billed per AZ-hour: "
+                "AWS service short names (lowercase letters, digits, '.' and '-', as in com.amazonaws.<region>.<name>), each once. "
+                "Empty by default: the rendered code only talks to S3, through the free gateway endpoint."
+            ),
+        )
     )
     lambda_account_concurrency: int = Field(
         1000, ge=1, description="Account-level Lambda concurrency quota (AWS default 1,000)."

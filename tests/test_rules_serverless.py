@@ -141,7 +141,11 @@ def test_bad_kms_key_setting_is_a_validation_error(tmp_path):
     [
         # CDK made one endpoint of [sqs, sqs] while the bill charged two
         ("  interface_endpoints: [sqs, logs, sqs]\n", "2: platform.interface_endpoints:", "lists 'sqs' more than once"),
-        ("  interface_endpoints:\n    - sqs\n    - SQS\n", "4: platform.interface_endpoints[1]:", "AWS service short name"),
+        (
+            "  interface_endpoints:\n    - sqs\n    - SQS\n",
+            "4: platform.interface_endpoints[1]:",
+            "AWS service short name",
+        ),
         (
             "  interface_endpoints: [com.amazonaws.us-east-1.sqs]\n",
             "2: platform.interface_endpoints[0]:",
