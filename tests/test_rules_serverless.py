@@ -190,6 +190,22 @@ def test_a_profile_cannot_point_its_alarms_elsewhere(tmp_path):
         load_profile(profile(tmp_path, text))
 
 
+@pytest.mark.parametrize("mode", ["async", "both"])
+def test_a_queue_the_account_quota_cannot_reserve_for_is_a_plan_time_error(tmp_path, mode):
+    """101 - 100 unreserved leaves 1 to reserve, but an SQS event source starts at least 2 consumers:
+    sizing reserved 1 and set the queue to 2, a stack that throttles its own consumers."""
+    text = VALID.replace("target: auto", "target: serverless").replace("mode: sync", f"mode: {mode}")
+    path = profile(tmp_path, text, "platform:\n  lambda_account_concurrency: 101\n")
+    with pytest.raises(DecisionError, match=r"reserved concurrency 1 < \d+ \(the SQS event source's minimum of 2"):
+        decide(load_profile(path))
+    # auto: serverless is ruled out by it, and says why
+    w = decide(load_profile(profile(tmp_path, text.replace("target: serverless", "target: auto"))))
+    assert w.target is Target.kubernetes and reason(w, "limit.reserved_concurrency").fired
+    # a sync workload fits in the one reservable execution
+    w = decide(load_profile(profile(tmp_path, VALID.replace("target: auto", "target: serverless"))))
+    assert w.decision.serverless.reserved_concurrency == 1
+
+
 # ------------------------------------------------------------------ weights in the image
 
 
