@@ -17,7 +17,7 @@ from stacks.capacity import allocatable
 from stacks.cost import Cost
 from stacks.pricebook import Platform, Settings
 from stacks.profile import Gpu, Mode, Profile
-from stacks.rules_serverless import serverless_limits, serverless_rules
+from stacks.rules_serverless import reserved_limit, serverless_limits, serverless_rules
 from stacks.sizing import (
     GPU_MEMORY_GB,
     LAMBDA_MAX_IMAGE_GB,
@@ -121,6 +121,11 @@ def limit_timeout(f: Facts) -> list[Reason]:
 def serverless_platform_limits(f: Facts) -> list[Reason]:
     """The serverless platform's own limits (stacks/rules_serverless.py), e.g. the weights' region."""
     return serverless_limits(f.p, f.settings)
+
+
+def serverless_reserved_limit(f: Facts) -> list[Reason]:
+    """A queue's consumers must fit the reservation the account quota leaves (stacks/rules_serverless.py)."""
+    return reserved_limit(f.p, f.s, f.settings)
 
 
 # ----------------------------------------------------------------- SLA and traffic
@@ -364,6 +369,7 @@ RULES: list[Rule] = [
     limit_image,
     limit_timeout,
     serverless_platform_limits,
+    serverless_reserved_limit,
     sla_latency,
     quota,
     traffic_utilization,

@@ -11,10 +11,11 @@ are this project's stated working assumptions, meant to be replaced by a platfor
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, create_model
 
 _HOURS_PER_MONTH = 730  # AWS's billing convention: 24 x 365 / 12
 RECORDED = date(2026, 11, 23)  # the day the default prices were recorded from their sources
@@ -198,13 +199,51 @@ class PriceBook(_Prices):
     )
 
 
+DEFAULT_REGION = "us-east-1"
+
+
+_SERVICE_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{0,62}")
+
+
+def _service_name(name: str) -> str:
+    """What CDK appends to com.amazonaws.<region>. to name an interface endpoint's service."""
+    if not _SERVICE_NAME.fullmatch(name) or name.startswith("com.") or "amazonaws" in name:
+        raise ValueError(
+            "must be an AWS service short name: lowercase letters, digits, '.' and '-' "
+            "(e.g. sqs, logs, ecr.api; not the full com.amazonaws.<region>.<name>)"
+        )
+    return name
+
+
+def _distinct(names: list[str]) -> list[str]:
+    """One VPC endpoint per service: a name listed twice would be created once and billed twice."""
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"lists {', '.join(repr(n) for n in repeated)} more than once: each service has one endpoint")
+    return names
+
+
+def _in_platform_region(arn: str | None, info: ValidationInfo) -> str | None:
+    """An ARN the platform stack uses must be in the region it deploys to (CloudWatch alarms notify a
+    topic of their own region only; S3 decrypts SSE-KMS weights with a key of the bucket's region,
+    which serverless reaches through its own region's gateway endpoint). A model that cannot set
+    region (a profile's override) leaves the check to platform.yaml."""
+    if arn is None or "region" not in info.data:
+        return arn
+    region = info.data["region"] or DEFAULT_REGION
+    arn_region = arn.split(":")[3]
+    if arn_region != region:
+        raise ValueError(f"is in region {arn_region}, but the platform deploys to {region}: it must be in {region}")
+    return arn
+
+
 class Platform(BaseModel):
     """Platform facts and working assumptions that are not prices."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     region: str = Field(
-        "us-east-1",
+        DEFAULT_REGION,
         pattern=_REGION,
         description="AWS region the price book describes and stacks deploy to (e.g. us-east-1, eu-west-1).",
     )
@@ -215,12 +254,15 @@ class Platform(BaseModel):
         "x86_64",
         description="Lambda architecture: x86_64 | arm64. x86_64 by default because images are usually built on x86 CI runners.",
     )
-    interface_endpoints: list[Annotated[str, Field(pattern=r"^[a-z0-9]+([.-][a-z0-9]+)*$")]] = Field(
-        default_factory=list,
-        description=(
-            "VPC interface endpoints the functions' own code needs (e.g. xray, sqs), each billed per AZ-hour. "
-            "Empty by default: the rendered code only talks to S3, through the free gateway endpoint."
-        ),
+    interface_endpoints: Annotated[list[Annotated[str, AfterValidator(_service_name)]], AfterValidator(_distinct)] = (
+        Field(
+            default_factory=list,
+            description=(
+                "VPC interface endpoints the functions' own code needs (e.g. xray, sqs), each billed per AZ-hour: "
+                "AWS service short names (lowercase letters, digits, '.' and '-', as in com.amazonaws.<region>.<name>), each once. "
+                "Empty by default: the rendered code only talks to S3, through the free gateway endpoint."
+            ),
+        )
     )
     lambda_account_concurrency: int = Field(
         1000, ge=1, description="Account-level Lambda concurrency quota (AWS default 1,000)."
@@ -467,15 +509,15 @@ class Platform(BaseModel):
         pattern=_REGION,
         description="Region of the S3 bucket holding s3:// weights; unset means the platform region. Serverless reaches S3 only through the VPC's gateway endpoint, which serves its own region.",
     )
-    weights_kms_key_arn: str | None = Field(
+    weights_kms_key_arn: Annotated[str | None, AfterValidator(_in_platform_region)] = Field(
         None,
         pattern=r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$",
-        description="KMS key that encrypts s3:// weights (SSE-KMS); the weights sync is granted kms:Decrypt on it through S3 only.",
+        description="KMS key that encrypts s3:// weights (SSE-KMS), in the platform region; the weights sync is granted kms:Decrypt on it through S3 only.",
     )
-    alarm_topic_arn: str | None = Field(
+    alarm_topic_arn: Annotated[str | None, AfterValidator(_in_platform_region)] = Field(
         None,
         pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$",
-        description="Existing SNS topic every serverless alarm notifies; unset creates an encrypted topic in the platform stack.",
+        description="Existing SNS topic every serverless alarm notifies, in the platform region; unset creates an encrypted topic in the platform stack.",
     )
     alarm_emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = Field(
         default_factory=list,

@@ -295,6 +295,9 @@ PLATFORM_WIDE: dict[str, str] = {
     "region": "every serverless stack deploys to the platform stack's region",
     "availability_zones": "the VPC is shared by every serverless workload",
     "interface_endpoints": "the VPC endpoints are shared by every serverless workload",
+    "alarm_topic_arn": "every serverless alarm notifies the platform stack's topic",
+    "alarm_emails": "they subscribe to the platform stack's alarm topic",
+    "weights_kms_key_arn": "the one weights sync function of the platform stack decrypts every workload's weights",
 }
 
 PriceBookOverride = override_model(PriceBook, "PriceBookOverride")

@@ -2,6 +2,10 @@
 
 - `limit.weights_region`: the VPC reaches S3 only through its gateway endpoint, which serves the
   platform's own region; weights elsewhere would hang the copy until it times out.
+- `limit.reserved_concurrency`: a queued workload's SQS event source needs at least 2 concurrent
+  executions (mode both: beside the sync peak) within the function's reservation; a quota that
+  leaves less to reserve (e.g. lambda_account_concurrency <= 101 with 100 kept unreserved) cannot
+  host it.
 - `coldstart.weights_in_image`: small local weights baked into the image start faster and cost
   less than EFS (and need no VPC, file system or copy function).
 - `coldstart.init_limit`: Lambda gives the init phase 10 s; an on-demand cold start beyond it
@@ -13,13 +17,14 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from stacks.errors import DecisionError
 from stacks.pricebook import Settings
-from stacks.profile import Profile, Target
+from stacks.profile import Mode, Profile, Target
 from stacks.sizing import ServerlessSizing, lambda_cold_start, weights_fit_in_image
 
 if TYPE_CHECKING:
@@ -81,6 +86,37 @@ def serverless_limits(p: Profile, settings: Settings) -> list[Reason]:
             + (": the VPC has no NAT and its S3 gateway endpoint serves only its own region" if far else ""),
         )
     ]
+
+
+SQS_MIN_CONCURRENCY = 2  # SQS event source maximum concurrency: 2-1000
+
+
+def reserved_limit(p: Profile, s: ServerlessSizing, settings: Settings) -> list[Reason]:
+    """The reservation must hold the queue's consumers (and, mode both, the sync peak beside them).
+
+    Sizing caps the reservation at what the quota leaves and the queue at no fewer than SQS's
+    minimum of 2: when the two cross, the event source would start consumers the reservation
+    throttles (and, mode both, take the sync callers' share), so serverless cannot host it.
+    """
+    if p.sla.mode is Mode.sync:
+        return []
+    platform = settings.platform
+    sync_peak = math.ceil(s.peak_concurrency) if p.sla.mode is Mode.both else 0
+    need = sync_peak + SQS_MIN_CONCURRENCY
+    reservable = platform.lambda_account_concurrency - platform.lambda_unreserved_concurrency
+    short = s.reserved_concurrency < need
+    beside = f" beside the sync peak {sync_peak}" if sync_peak else ""
+    detail = (
+        f"reserved concurrency {s.reserved_concurrency} {'<' if short else '>='} {need} "
+        f"(the SQS event source's minimum of {SQS_MIN_CONCURRENCY} consumers{beside})"
+    )
+    if short:
+        detail += (
+            f": the account quota {platform.lambda_account_concurrency:,} leaves {max(0, reservable):,} to reserve "
+            f"(Lambda keeps {platform.lambda_unreserved_concurrency:,} unreserved); raise "
+            "platform.lambda_account_concurrency after a quota increase, or use mode sync"
+        )
+    return [_reason("limit.reserved_concurrency", short, detail)]
 
 
 def serverless_rules(p: Profile, s: ServerlessSizing, settings: Settings) -> list[Reason]:

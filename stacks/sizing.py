@@ -141,8 +141,20 @@ def lambda_cold_start(p: Profile, platform: Platform, *, weights_in_image: bool 
     )
 
 
-SQS_BATCH_SIZE = 10  # stacks/aws/queue.py's event source
+SQS_BATCH_SIZE = 10  # at most; fewer when a batch at the p99 would outlast the function (sqs_batch_size)
 SQS_BATCH_WINDOW_S = 1
+
+
+def sqs_batch_size(function_timeout_s: int, p99_latency_ms: float) -> int:
+    """Messages per invocation such that a batch whose every message takes the p99 still finishes.
+
+    The handler works a batch's messages one after another in one invocation, whose timeout is
+    one request's (sla.timeout_s). A batch that outlasts it times out whole: no partial response,
+    every message (the finished ones too) comes back, and after the queue's maximum receive count
+    such timeouts good messages sit in the DLQ. The event source (stacks/aws/queue.py) and the bill
+    (messages per invocation) both read this one figure from the decision.
+    """
+    return max(1, min(SQS_BATCH_SIZE, int(function_timeout_s * 1000 // p99_latency_ms)))
 
 
 def serverless(p: Profile, platform: Platform, prices: PriceBook | None = None) -> ServerlessSizing:
@@ -183,7 +195,8 @@ def serverless(p: Profile, platform: Platform, prices: PriceBook | None = None) 
     queued = p.sla.mode is not Mode.sync
     queue_cap = max(2, min(reserved - sync_peak, efs_cap, 1000)) if queued else 0
     # A batch fills to the batch size, or with what arrives within the batching window.
-    per_invocation = min(SQS_BATCH_SIZE, max(1.0, u.avg_rps * SQS_BATCH_WINDOW_S)) if p.sla.mode is Mode.async_ else 1.0
+    batch = sqs_batch_size(p.sla.timeout_s, p.sla.p99_latency_ms) if queued else 0
+    per_invocation = min(batch, max(1.0, u.avg_rps * SQS_BATCH_WINDOW_S)) if p.sla.mode is Mode.async_ else 1.0
     environments = max(1, math.ceil(max(peak_c, pc_max) - 1e-9))
     if queued and p.sla.mode is Mode.async_:
         environments = min(environments, queue_cap)
@@ -211,7 +224,7 @@ def serverless(p: Profile, platform: Platform, prices: PriceBook | None = None) 
         pc_scheduled=scheduled,
         pc_prewarm_minutes=platform.pc_prewarm_minutes if scheduled else 0,
         queue_max_concurrency=queue_cap,
-        queue_batch_size=SQS_BATCH_SIZE if queued else 0,
+        queue_batch_size=batch,
         queue_batch_window_s=SQS_BATCH_WINDOW_S if queued else 0,
         messages_per_invocation=per_invocation,
         environments=environments,

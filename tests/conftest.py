@@ -98,3 +98,28 @@ def pytest_configure(config):
             "--snapshot-update with -x/--maxfail would delete the snapshots of the tests it did not run; "
             "update without stopping early, or name the test file"
         )
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """A local S3-compatible server (moto's server mode) for real boto3/awscli clients."""
+    moto_server = pytest.importorskip("moto.server")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_admin(monkeypatch, s3_endpoint):
+    """A boto3 S3 client on the local server; the environment points every new client there too."""
+    boto3 = pytest.importorskip("boto3")
+    for key, value in {
+        "AWS_ENDPOINT_URL": s3_endpoint,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    return boto3.client("s3")

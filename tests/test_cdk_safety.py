@@ -517,6 +517,20 @@ def test_schedule_in_an_iana_time_zone(tmp_path):
     )
 
 
+def test_the_schedule_warms_as_early_as_the_platform_bills(tmp_path):
+    """platform.pc_prewarm_minutes is what the bill counts; the scheduled action must warm that early."""
+    profiles = with_platform(
+        copy_profiles(
+            tmp_path, drop=("nightly-embeddings",), edit={"sentiment-api": ('"08:00-18:00 UTC"', '"08:30-18:30 UTC"')}
+        ),
+        "platform:\n  pc_prewarm_minutes: 30\n",
+    )
+    t = templates_of(synth(profiles, tmp_path / "build", tmp_path / "out"))[stack_name("sentiment-api")]
+    (target,) = [r for r in t["Resources"].values() if r["Type"] == "AWS::ApplicationAutoScaling::ScalableTarget"]
+    warm = next(a for a in target["Properties"]["ScheduledActions"] if a["ScheduledActionName"] == "WarmInWindow")
+    assert warm["Schedule"] == "cron(0,15,30,45 8-17 * * ? *)"  # from 08:00, 30 min before the window
+
+
 # ------------------------------------------------------------------ weights under a customer KMS key
 
 
@@ -631,17 +645,6 @@ def test_function_url_output_names_both_actions_a_caller_needs(tmp_path):
     template = templates_of(synth(profile.parent, tmp_path / "build", tmp_path / "out"))[stack_name("slow-model")]
     description = template["Outputs"]["FunctionUrl"]["Description"]
     assert "lambda:InvokeFunctionUrl" in description and "lambda:InvokeFunction " in description
-
-
-def test_an_interface_endpoint_listed_twice_is_made_once(tmp_path):
-    """A repeated name in platform.interface_endpoints crashed synthesis with a construct-name
-    traceback; the same endpoint twice is one endpoint."""
-    from tests.runtime_helpers import slow_profile
-
-    profile = slow_profile(tmp_path)
-    with_platform(profile.parent, "platform:\n  interface_endpoints: [sqs, logs, sqs]\n")
-    templates = templates_of(synth(profile.parent, tmp_path / "build", tmp_path / "out"))
-    Template.from_json(templates[PLATFORM_STACK]).resource_count_is("AWS::EC2::VPCEndpoint", 3)  # S3 + sqs + logs
 
 
 def test_queued_and_dead_lettered_messages_outlive_the_queue_resources(tmp_path):

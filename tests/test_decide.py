@@ -129,6 +129,25 @@ def test_async_batches_messages_for_requests_and_queue_calls(write_profile):
     assert s.queue_max_concurrency == 4  # min(reserved 4, EFS 3000/200 = 15)
 
 
+def test_async_batches_are_billed_at_the_size_the_event_source_really_uses(write_profile):
+    """A 2 s timeout fits 3 messages at the 600 ms p99: the event source takes 3 per invocation, so
+    20 messages a second are 20 / 3 invocations, not 20 / 10 (the bill used the SQS maximum)."""
+    text = edit(
+        VALID,
+        ("  mode: sync", "  mode: async"),
+        ("  timeout_s: 30", "  timeout_s: 2"),
+        ("  p99_latency_ms: 300", "  p99_latency_ms: 600"),
+        ("  avg_rps: 2", "  avg_rps: 20"),
+    )
+    w = decide(load_profile(write_profile(text)))
+    s = w.decision.serverless
+    assert (s.queue_batch_size, s.messages_per_invocation) == (3, 3)
+    messages = 20 * 10 * 3600 * DAYS
+    lines = {x.name: x for x in w.decision.serverless_cost.lines}
+    assert lines["requests"].quantity == pytest.approx(messages / 3 / 1e6)
+    assert lines["sqs"].quantity == pytest.approx(messages * (1 + 2 / 3) / 1e6)
+
+
 def test_interface_endpoints_cost_per_az_hour(write_profile):
     path = write_profile(VALID)  # the endpoints are shared by the directory's workloads: platform.yaml
     (path.parent / "platform.yaml").write_text("platform:\n  interface_endpoints: [xray, sqs]\n")

@@ -469,8 +469,36 @@ def test_deployment_waits_for_the_estimated_pod_start(tmp_path):
 
     resources = mocks.run(load_all([PROFILES]), CLUSTER, tmp_path)
     assert deploy_timeout_s(15000) == 600  # never below Pulumi's default
-    assert deploy_timeout_s(400_000) == 1200
+    assert deploy_timeout_s(400_000) == 1200  # three first starts (weights copy included)
     assert any(r.name == "llm-chat-deployment" for r in resources)
+
+
+def test_a_new_weights_version_rollout_is_waited_for_and_the_cache_holds_what_is_billed(tmp_path, monkeypatch):
+    """A slow object store (20 MB/s: 16 GB take 800 s to copy into the cache on a new version's first
+    start) must lengthen how long `pulumi up` waits, or it reports a failed rollout that is only
+    copying; and the model cache claims what the bill charges (platform.model_cache_copies)."""
+    import pulumi_kubernetes as k8s
+
+    profiles = write_platform(
+        copy_profiles(tmp_path / "profiles"), "platform:\n  weights_copy_mb_per_s: 20\n  model_cache_copies: 3\n"
+    )
+    timeouts: dict[str, pulumi.CustomTimeouts] = {}
+    real = k8s.apps.v1.Deployment
+
+    class Recording(real):  # what the program hands Pulumi: the mocks do not see resource options
+        def __init__(self, resource_name, *args, opts=None, **kwargs):
+            timeouts[resource_name] = opts.custom_timeouts
+            super().__init__(resource_name, *args, opts=opts, **kwargs)
+
+    monkeypatch.setattr(k8s.apps.v1, "Deployment", Recording)
+    docs = manifests(profiles, tmp_path / "build", CLUSTER)
+    k = decide(load_profile(profiles / "llm-chat.yaml")).decision.kubernetes
+    assert k.weights_copy_ms == 800_000
+    waited = int(timeouts["llm-chat-deployment"].create.removesuffix("s"))
+    assert waited == int(timeouts["llm-chat-deployment"].update.removesuffix("s"))
+    assert waited >= k.first_start_ms / 1000 * 2  # the copy and the start, with margin
+    pvc = find(docs["llm-chat"], "PersistentVolumeClaim")
+    assert pvc["spec"]["resources"]["requests"]["storage"] == f"{k.model_cache_gi}Gi" == "48Gi"
 
 
 # ------------------------------------------------------------------ conformance

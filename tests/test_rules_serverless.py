@@ -136,6 +136,76 @@ def test_bad_kms_key_setting_is_a_validation_error(tmp_path):
         load_profile(profile(tmp_path, VALID, "platform:\n  weights_kms_key_arn: alias/mine\n"))
 
 
+@pytest.mark.parametrize(
+    ("platform", "line", "message"),
+    [
+        # CDK made one endpoint of [sqs, sqs] while the bill charged two
+        ("  interface_endpoints: [sqs, logs, sqs]\n", "2: platform.interface_endpoints:", "lists 'sqs' more than once"),
+        (
+            "  interface_endpoints:\n    - sqs\n    - SQS\n",
+            "4: platform.interface_endpoints[1]:",
+            "AWS service short name",
+        ),
+        (
+            "  interface_endpoints: [com.amazonaws.us-east-1.sqs]\n",
+            "2: platform.interface_endpoints[0]:",
+            "AWS service short name",
+        ),
+        # CloudWatch alarms notify a topic of their own region only; the deploy failed
+        (
+            "  region: eu-west-1\n  alarm_topic_arn: arn:aws:sns:us-east-1:123456789012:alarms\n",
+            "3: platform.alarm_topic_arn:",
+            "is in region us-east-1, but the platform deploys to eu-west-1",
+        ),
+        # the default region, us-east-1, when platform.yaml sets none
+        (
+            "  weights_kms_key_arn: arn:aws:kms:eu-west-1:123456789012:key/1234abcd\n",
+            "2: platform.weights_kms_key_arn:",
+            "is in region eu-west-1, but the platform deploys to us-east-1",
+        ),
+    ],
+)
+def test_platform_settings_the_stack_could_not_honour_are_refused_where_written(tmp_path, platform, line, message):
+    path = profile(tmp_path, VALID, "platform:\n" + platform)
+    with pytest.raises(ProfileError) as err:
+        load_profile(path)
+    text = str(err.value)
+    assert f"{tmp_path / 'platform.yaml'}:{line}" in text and message in text, text
+
+
+def test_platform_arns_in_the_platform_region_are_accepted(tmp_path):
+    platform = (
+        "platform:\n  region: eu-west-1\n  interface_endpoints: [sqs, ecr.api]\n"
+        "  alarm_topic_arn: arn:aws:sns:eu-west-1:123456789012:alarms\n"
+        "  weights_kms_key_arn: arn:aws:kms:eu-west-1:123456789012:key/1234abcd\n"
+    )
+    settings = load_profile(profile(tmp_path, VALID, platform)).settings.platform
+    assert settings.alarm_topic_arn.startswith("arn:aws:sns:eu-west-1:")
+
+
+def test_a_profile_cannot_point_its_alarms_elsewhere(tmp_path):
+    """The platform stack alone creates or names the alarm topic: a profile's own was silently ignored."""
+    text = VALID + "overrides:\n  platform:\n    alarm_topic_arn: arn:aws:sns:us-east-1:123456789012:mine\n"
+    with pytest.raises(ProfileError, match="'alarm_topic_arn' cannot be overridden for one workload"):
+        load_profile(profile(tmp_path, text))
+
+
+@pytest.mark.parametrize("mode", ["async", "both"])
+def test_a_queue_the_account_quota_cannot_reserve_for_is_a_plan_time_error(tmp_path, mode):
+    """101 - 100 unreserved leaves 1 to reserve, but an SQS event source starts at least 2 consumers:
+    sizing reserved 1 and set the queue to 2, a stack that throttles its own consumers."""
+    text = VALID.replace("target: auto", "target: serverless").replace("mode: sync", f"mode: {mode}")
+    path = profile(tmp_path, text, "platform:\n  lambda_account_concurrency: 101\n")
+    with pytest.raises(DecisionError, match=r"reserved concurrency 1 < \d+ \(the SQS event source's minimum of 2"):
+        decide(load_profile(path))
+    # auto: serverless is ruled out by it, and says why
+    w = decide(load_profile(profile(tmp_path, text.replace("target: serverless", "target: auto"))))
+    assert w.target is Target.kubernetes and reason(w, "limit.reserved_concurrency").fired
+    # a sync workload fits in the one reservable execution
+    w = decide(load_profile(profile(tmp_path, VALID.replace("target: auto", "target: serverless"))))
+    assert w.decision.serverless.reserved_concurrency == 1
+
+
 # ------------------------------------------------------------------ weights in the image
 
 

@@ -385,28 +385,10 @@ def test_the_first_message_is_always_worked_even_with_little_time_left(slow_hand
     assert read_result(results, "only")["outputs"] == [3.0]
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    """A local S3-compatible server (moto) the handler's real boto3 client talks to."""
-    moto_server = pytest.importorskip("moto.server")
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-def test_results_reach_s3_through_one_client_made_at_init(tmp_path, monkeypatch, s3_endpoint):
+def test_results_reach_s3_through_one_client_made_at_init(tmp_path, monkeypatch, s3_admin):
     """With s3:// results, boto3 is imported and its client made once, during init; each result is one object."""
     boto3 = pytest.importorskip("boto3")
-    for key, value in {
-        "AWS_ENDPOINT_URL": s3_endpoint,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    admin = boto3.client("s3")
+    admin = s3_admin
     admin.create_bucket(Bucket="acme-results")
     made = []
     real_client = boto3.client

@@ -115,27 +115,8 @@ def test_a_workload_name_cannot_escape_its_directory(tmp_path, monkeypatch):
         weights_sync.on_event({"RequestType": "Create", "ResourceProperties": props})
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    """A local S3-compatible server (moto): the sync's real boto3 client, paginator and transfers."""
-    moto_server = pytest.importorskip("moto.server")
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-def test_copies_a_version_from_a_real_s3_api(tmp_path, monkeypatch, s3_endpoint):
-    boto3 = pytest.importorskip("boto3")
-    for key, value in {
-        "AWS_ENDPOINT_URL": s3_endpoint,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    admin = boto3.client("s3")
+def test_copies_a_version_from_a_real_s3_api(tmp_path, monkeypatch, s3_admin):
+    admin = s3_admin
     admin.create_bucket(Bucket="acme-models")
     admin.put_object(Bucket="acme-models", Key="m/v1/", Body=b"")  # a console "folder" marker: skipped
     for i in range(30):

@@ -18,7 +18,6 @@ VISIBILITY_FACTOR = 6  # AWS guidance: visibility timeout >= 6 x the function ti
 # SQS ages a dead letter from its first enqueue, so the DLQ must keep messages longer than the
 # queue or they expire on arrival: the SQS maximum, 14 days.
 DLQ_RETENTION_DAYS = 14
-BATCH_SIZE = 10  # at most; fewer when a batch at the p99 would outlast the function (batch_size())
 RESULTS_PREFIX = "results/"
 
 
@@ -30,17 +29,6 @@ def visibility_timeout_s(function_timeout_s: int) -> int:
     return VISIBILITY_FACTOR * function_timeout_s
 
 
-def batch_size(function_timeout_s: int, p99_latency_ms: float) -> int:
-    """Messages per invocation such that a batch whose every message takes the p99 still finishes.
-
-    The handler works a batch's messages one after another in one invocation, whose timeout is
-    one request's (sla.timeout_s). A batch that outlasts it times out whole: no partial response,
-    every message (the finished ones too) comes back, and after MAX_RECEIVE_COUNT such timeouts
-    good messages sit in the DLQ.
-    """
-    return max(1, min(BATCH_SIZE, int(function_timeout_s * 1000 // p99_latency_ms)))
-
-
 class AsyncIngest(Construct):
     def __init__(
         self,
@@ -49,7 +37,8 @@ class AsyncIngest(Construct):
         *,
         alias: lambda_.IFunction,
         function_timeout_s: int,
-        p99_latency_ms: float,
+        batch_size: int,
+        batch_window_s: int,
         max_concurrency: int,
         access_logs: s3.IBucket,
         queue_retention_days: int,
@@ -86,8 +75,9 @@ class AsyncIngest(Construct):
         alias.add_event_source(
             sources.SqsEventSource(
                 self.queue,
-                batch_size=batch_size(function_timeout_s, p99_latency_ms),
-                max_batching_window=Duration.seconds(1),
+                # Sized by the decision (stacks/sizing.sqs_batch_size), which the bill also reads.
+                batch_size=batch_size,
+                max_batching_window=Duration.seconds(batch_window_s),
                 report_batch_item_failures=True,
                 max_concurrency=max_concurrency,
             )

@@ -18,7 +18,6 @@ from stacks.decide import Workload
 from stacks.packaging import LAMBDA_IMAGE_WEIGHTS_DIR, LAMBDA_WEIGHTS_DIR
 
 ALIAS = "live"
-PREWARM_MINUTES = 15
 METRICS_NAMESPACE = "Switchyard"  # the handler's EMF metrics (ModelErrors, ...)
 
 
@@ -112,7 +111,9 @@ class ServingFunction(Construct):
             # then repeat the floor through the window, so a deploy inside it (which registers the
             # template's minimum of 0) or a failed action is corrected within minutes; target
             # tracking cannot lift capacity from 0 on its own.
-            for name, cron in warm_schedule((start - PREWARM_MINUTES) % DAY, end % DAY):
+            # The pre-warm is the decision's (platform.pc_prewarm_minutes), which the bill counts.
+            prewarm = workload.decision.serverless.pc_prewarm_minutes
+            for name, cron in warm_schedule((start - prewarm) % DAY, end % DAY):
                 scaling.scale_on_schedule(
                     name, schedule=cron, min_capacity=pc_min, max_capacity=pc_max, time_zone=time_zone
                 )

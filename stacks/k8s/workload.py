@@ -69,10 +69,11 @@ def probe_timing(vllm: bool) -> ProbeTiming:
     )
 
 
-def deploy_timeout_s(pod_start_ms: float) -> int:
+def deploy_timeout_s(first_start_ms: float) -> int:
     """How long `pulumi up` waits for a Deployment to become ready (Pulumi's default 10 minutes is
-    shorter than a first LLM start that pulls a 10 GB image and loads its weights)."""
-    return max(DEPLOY_TIMEOUT_MIN_S, math.ceil(pod_start_ms / 1000 * DEPLOY_TIMEOUT_MARGIN))
+    shorter than a first LLM start that pulls a 10 GB image, copies its weights into the model
+    cache and loads them). Give it KubernetesSizing.first_start_ms: a new weights version copies first."""
+    return max(DEPLOY_TIMEOUT_MIN_S, math.ceil(first_start_ms / 1000 * DEPLOY_TIMEOUT_MARGIN))
 
 
 def shm_size_gi(memory_mb: int) -> int:
@@ -143,7 +144,8 @@ class InferenceWorkload(pulumi.ComponentResource):
                 ),
                 opts=opt(self.namespace),
             )
-        cache_gi = max(1, math.ceil(w.profile.model.weights_gb * 2.2))  # the current and previous version
+        # Sized by the decision (platform.model_cache_copies: the current and previous version), which the bill reads.
+        cache_gi = w.decision.kubernetes.model_cache_gi
         self.cache = k8s.core.v1.PersistentVolumeClaim(
             f"{name}-model-cache",
             metadata=meta(f"{name}-model-cache"),
@@ -160,7 +162,9 @@ class InferenceWorkload(pulumi.ComponentResource):
             self.queue = queue_for(
                 self, name, namespace, settings, self.namespace, selector, labels, keda, secrets.redis_password
             )
-        timeout = f"{deploy_timeout_s(w.decision.kubernetes.pod_start_ms)}s"
+        # A rollout of a new weights version starts its pods with the init container's copy from the
+        # object store before the server starts: `pulumi up` must wait out that first start.
+        timeout = f"{deploy_timeout_s(w.decision.kubernetes.first_start_ms)}s"
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata=meta(name),
@@ -340,6 +344,10 @@ class InferenceWorkload(pulumi.ComponentResource):
             startup_probe=k8s.core.v1.ProbeArgs(
                 http_get=probe(path=ready, port="http"),
                 period_seconds=STARTUP_PERIOD_SECONDS,
+                # The startup probe starts with the server container, after the init container's
+                # weights copy: the copy (first_start_ms) is not its to wait for. pod_start_ms
+                # (cached weights) bounds what remains: it also counts the schedule and image pull,
+                # which happen before the container starts, so the budget errs long, never short.
                 failure_threshold=startup_failure_threshold(k.pod_start_ms),
                 timeout_seconds=2,
             ),
