@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from stacks.decide import Workload, decide
-from stacks.errors import SwitchyardError
+from stacks.errors import Problem, ProfileError, SwitchyardError
 from stacks.loader import PLATFORM_FILE, discover, load_profile, load_settings
 from stacks.pricebook import Settings
 from stacks.rules_serverless import check_reserved_total
@@ -70,6 +70,10 @@ def load_all(paths: list[Path] | None = None) -> Batch:
                 )
             )
             continue
+        sharing = _sharing_conflict(workload, settings)
+        if sharing:
+            failures.append(Failure(file, sharing))
+            continue
         if workload.name in names:
             line = loaded.line_of("name")
             where = f"{file}:{line}" if line else str(file)
@@ -88,6 +92,34 @@ def load_all(paths: list[Path] | None = None) -> Batch:
     # A limit of the set, not of one profile: reported once, the workloads still listed.
     failures += [Failure(Path(where), error) for where, error in check_reserved_total(workloads)]
     return Batch(workloads, failures)
+
+
+_SHARING = ("gpu_sharing", "time_slicing_replicas", "mig_strategy")
+
+
+def _sharing_conflict(w: Workload, base: Settings) -> ProfileError | None:
+    """A Kubernetes GPU workload whose overrides change the GPU sharing mode of the cluster (platform.yaml):
+    the GPU Operator applies one mode to every node, so the Pulumi program would refuse it; plan does too."""
+    if w.target.value != "kubernetes" or w.decision.kubernetes.gpu_type is None:
+        return None
+    mine = tuple(getattr(w.settings.platform, f) for f in _SHARING)
+    want = tuple(getattr(base.platform, f) for f in _SHARING)
+    if mine == want:
+        return None
+    shown = ", ".join(f"{f}={v}" for f, v in zip(_SHARING, mine, strict=True))
+    cluster = ", ".join(f"{f}={v}" for f, v in zip(_SHARING, want, strict=True))
+    return ProfileError(
+        [
+            Problem(
+                file=str(w.file),
+                line=None,
+                path="overrides.platform",
+                message=f"{shown} disagrees with the cluster's {cluster}",
+                allowed=f"one GPU sharing mode per cluster (the GPU Operator applies one to every node): {PLATFORM_FILE}'s",
+                hint=f"set it once in {PLATFORM_FILE} beside the profiles and remove it from the profile",
+            )
+        ]
+    )
 
 
 def _not_finite(value: Any, path: str = "") -> str | None:
