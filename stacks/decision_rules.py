@@ -21,6 +21,7 @@ from stacks.rules_serverless import reserved_limit, serverless_limits, serverles
 from stacks.sizing import (
     GPU_MEMORY_GB,
     LAMBDA_MAX_IMAGE_GB,
+    MIG_PROFILES,
     KubernetesSizing,
     ServerlessSizing,
     gpu_memory_gb,
@@ -305,6 +306,8 @@ def gpu_share(f: Facts) -> list[Reason]:
         why = (
             f"it needs {k.gpus_per_replica} GPUs per replica"
             if k.gpus_per_replica != 1
+            else f"{k.gpu_type} has no MIG"
+            if pf.gpu_sharing == "mig" and k.gpu_type not in MIG_PROFILES
             else f"no {pf.gpu_sharing} profile of {k.gpu_type} fits its ~{need:g} GB of GPU memory"
         )
         f.warnings.append(f"gpu_sharing is {pf.gpu_sharing} but this workload takes whole GPUs: {why}")

@@ -604,3 +604,28 @@ def stale_prices(prices: PriceBook, max_age_days: int, today: date) -> list[tupl
     """(price, as_of) for every dated price older than max_age_days on `today`, oldest first."""
     old = [(name, d) for name, d in prices.as_of.items() if (today - d).days > max_age_days]
     return sorted(old, key=lambda item: (item[1], item[0]))
+
+
+PRICE_BOOK_REGION = "us-east-1"  # the region the default AWS list prices are for
+
+
+def regional_prices_unset(prices: PriceBook, region: str) -> list[str]:
+    """AWS list prices still at their us-east-1 default while the platform deploys elsewhere.
+
+    Prices differ by region (often by 10-30 %); a price the user set, whatever its value, is theirs.
+    """
+    if region == PRICE_BOOK_REGION:
+        return []
+    defaults = PriceBook()
+
+    def untouched(name: str) -> bool:  # set by nobody: the default value with the default date
+        dated = prices.as_of.get(name)
+        return (
+            getattr(prices, name) == getattr(defaults, name) and dated is not None and dated == defaults.as_of.get(name)
+        )
+
+    return sorted(
+        name
+        for name, field in PriceBook.model_fields.items()
+        if PRICE_BOOK_REGION in (field.description or "") and untouched(name)
+    )

@@ -359,6 +359,23 @@ def test_plan_warns_once_per_price_book_naming_the_prices(tmp_path):
     assert "(as of 2025-01-31)" in efs.source
 
 
+def test_plan_warns_when_the_region_is_not_the_price_books(tmp_path):
+    (tmp_path / "model.py").write_text(MODEL, encoding="utf-8")
+    (tmp_path / "a.yaml").write_text(VALID, encoding="utf-8")
+    (tmp_path / "platform.yaml").write_text("platform:\n  region: eu-west-1\n", encoding="utf-8")
+    [warning] = price_warnings(load_all([tmp_path]), date(2026, 11, 26))
+    assert warning.startswith("price book: platform.region is eu-west-1 but ")
+    assert "lambda_x86_gb_s_usd" in warning and "cpu_node_hour_usd" not in warning  # ours, not a list price
+    # Setting a price (any value) makes it the user's: it leaves the list.
+    (tmp_path / "platform.yaml").write_text(
+        "platform:\n  region: eu-west-1\nprices:\n  lambda_x86_gb_s_usd: 0.0000166667\n", encoding="utf-8"
+    )
+    [warning] = price_warnings(load_all([tmp_path]), date(2026, 11, 26))
+    assert "lambda_x86_gb_s_usd" not in warning
+    (tmp_path / "platform.yaml").unlink()
+    assert price_warnings(load_all([tmp_path]), date(2026, 11, 26)) == []
+
+
 def test_an_unknown_price_in_as_of_is_a_located_error(tmp_path):
     from stacks.errors import ProfileError
 

@@ -448,6 +448,7 @@ def test_mig_falls_back_to_whole_gpus_with_a_warning(write_profile):
     for w in (too_big, no_mig):
         assert (w.decision.kubernetes.gpu_sharing, w.decision.kubernetes.gpu_share) == ("none", 1.0)
         assert any("takes whole GPUs" in m for m in w.decision.warnings)
+    assert any(m.endswith("takes whole GPUs: L4 has no MIG") for m in no_mig.decision.warnings)
 
 
 VLLM_ASYNC = """\

@@ -13,7 +13,7 @@ from stacks.commands.report import exit_code, print_failures
 from stacks.cost import Cost, LineItem
 from stacks.decide import Workload
 from stacks.errors import SwitchyardError
-from stacks.pricebook import stale_prices
+from stacks.pricebook import PRICE_BOOK_REGION, regional_prices_unset, stale_prices
 from stacks.profile import Target
 from stacks.rules_serverless import serverless_placement
 from stacks.workloads import Batch, load_all
@@ -101,9 +101,18 @@ def bill_lines(title: str, cost: Cost) -> list[str]:
 def price_warnings(batch: Batch, today: date) -> list[str]:
     """One warning per distinct price book whose dated prices are older than its threshold."""
     seen: set[tuple[tuple[str, date], ...]] = set()
+    regions_seen: set[tuple[str, tuple[str, ...]]] = set()
     out = []
     for w in batch.workloads:
         platform = w.settings.platform
+        unset = tuple(regional_prices_unset(w.settings.prices, platform.region))
+        if unset and (platform.region, unset) not in regions_seen:
+            regions_seen.add((platform.region, unset))
+            out.append(
+                f"price book: platform.region is {platform.region} but {len(unset)} AWS price(s) are still "
+                f"{PRICE_BOOK_REGION} list prices: {', '.join(unset)}; set {platform.region}'s prices in "
+                "platform.yaml (prices:)"
+            )
         stale = tuple(stale_prices(w.settings.prices, platform.price_max_age_days, today))
         if not stale or stale in seen:
             continue
