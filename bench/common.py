@@ -41,3 +41,12 @@ def project_with(tmp: Path, profiles: dict[str, str]) -> Path:
     for name, text in profiles.items():
         (tmp / "profiles" / f"{name}.yaml").write_text(text, encoding="utf-8")
     return tmp
+
+
+def generated_profiles(n: int) -> dict[str, str]:
+    """n copies of the sentiment-api fixture profile under other names (name -> text), and a
+    platform.yaml with an account concurrency quota raised for them: plan refuses a set whose
+    reserved concurrency exceeds the quota (7 each; the default quota of 1,000 holds 128)."""
+    base = (PROFILES / "sentiment-api.yaml").read_text()
+    generated = {f"gen-{i:03d}": base.replace("name: sentiment-api", f"name: gen-{i:03d}") for i in range(n)}
+    return {**generated, "platform": f"platform:\n  lambda_account_concurrency: {max(1000, 10 * n + 100)}\n"}

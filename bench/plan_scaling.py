@@ -17,11 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import PROFILES, median, project_with, time_process
-
-
-def profiles(n: int) -> dict[str, str]:
-    base = (PROFILES / "sentiment-api.yaml").read_text()
-    return {f"gen-{i:03d}": base.replace("name: sentiment-api", f"name: gen-{i:03d}") for i in range(n)}
+from common import generated_profiles as profiles
 
 
 def main() -> None:

@@ -15,12 +15,8 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PROFILES, median, project_with, time_process
-
-
-def profiles(n: int) -> dict[str, str]:
-    base = (PROFILES / "sentiment-api.yaml").read_text()
-    return {f"gen-{i:03d}": base.replace("name: sentiment-api", f"name: gen-{i:03d}") for i in range(n)}
+from common import generated_profiles as profiles
+from common import median, project_with, time_process
 
 
 def main() -> None:
