@@ -17,6 +17,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from stacks.k8s.security import restricted_container, restricted_pod
 from stacks.k8s.settings import ClusterSettings, RedisMode
 from stacks.k8s.vendor import REDIS_IMAGE, REDIS_UID
 
@@ -155,12 +156,7 @@ def _deploy(parent, redis_name, labels, workload_selector, settings, namespace, 
         resources=k8s.core.v1.ResourceRequirementsArgs(
             requests={"cpu": "100m", "memory": "256Mi"}, limits={"cpu": "1", "memory": "1Gi"}
         ),
-        security_context=k8s.core.v1.SecurityContextArgs(
-            allow_privilege_escalation=False,
-            read_only_root_filesystem=True,
-            run_as_non_root=True,
-            capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
-        ),
+        security_context=restricted_container(),
         volume_mounts=[k8s.core.v1.VolumeMountArgs(name="data", mount_path="/data")],
     )
     k8s.apps.v1.Deployment(
@@ -176,13 +172,7 @@ def _deploy(parent, redis_name, labels, workload_selector, settings, namespace, 
                 spec=k8s.core.v1.PodSpecArgs(
                     automount_service_account_token=False,
                     termination_grace_period_seconds=30,
-                    security_context=k8s.core.v1.PodSecurityContextArgs(
-                        run_as_non_root=True,
-                        run_as_user=REDIS_UID,
-                        run_as_group=REDIS_UID,
-                        fs_group=REDIS_UID,
-                        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-                    ),
+                    security_context=restricted_pod(REDIS_UID),
                     containers=[container],
                     volumes=[
                         k8s.core.v1.VolumeArgs(

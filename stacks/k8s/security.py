@@ -11,6 +11,28 @@ import pulumi_kubernetes as k8s
 from stacks.k8s.naming import MANAGED_BY, MANAGER
 from stacks.k8s.settings import ClusterSettings
 
+
+def restricted_container() -> k8s.core.v1.SecurityContextArgs:
+    """What Pod Security's `restricted` profile (enforced on every namespace we create) asks of a container."""
+    return k8s.core.v1.SecurityContextArgs(
+        allow_privilege_escalation=False,
+        read_only_root_filesystem=True,
+        run_as_non_root=True,
+        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+    )
+
+
+def restricted_pod(uid: int) -> k8s.core.v1.PodSecurityContextArgs:
+    """The pod half of `restricted`: a fixed non-root UID/GID that also owns the volumes."""
+    return k8s.core.v1.PodSecurityContextArgs(
+        run_as_non_root=True,
+        run_as_user=uid,
+        run_as_group=uid,
+        fs_group=uid,
+        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+    )
+
+
 NS_NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every namespace
 DNS_NAMESPACE = "kube-system"
 REDIS_PORT = 6379

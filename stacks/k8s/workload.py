@@ -289,12 +289,7 @@ class InferenceWorkload(pulumi.ComponentResource):
             argv = list(spec.vllm_argv)
             argv[argv.index("--model") + 1] = weights_dir
             args = argv
-        no_privilege = k8s.core.v1.SecurityContextArgs(
-            allow_privilege_escalation=False,
-            read_only_root_filesystem=True,
-            run_as_non_root=True,
-            capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
-        )
+        no_privilege = security.restricted_container()
         volumes = [
             k8s.core.v1.VolumeArgs(
                 name="model-cache",
@@ -416,13 +411,7 @@ class InferenceWorkload(pulumi.ComponentResource):
                     tolerations=tolerations,
                     topology_spread_constraints=spread,
                     termination_grace_period_seconds=PRESTOP_SECONDS + sla.timeout_s + DRAIN_MARGIN_SECONDS,
-                    security_context=k8s.core.v1.PodSecurityContextArgs(
-                        run_as_non_root=True,
-                        run_as_user=RUN_AS_UID,
-                        run_as_group=RUN_AS_UID,
-                        fs_group=RUN_AS_UID,
-                        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-                    ),
+                    security_context=security.restricted_pod(RUN_AS_UID),
                     init_containers=[fetch],
                     containers=[server],
                     volumes=volumes,
