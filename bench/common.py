@@ -50,3 +50,20 @@ def generated_profiles(n: int) -> dict[str, str]:
     base = (PROFILES / "sentiment-api.yaml").read_text()
     generated = {f"gen-{i:03d}": base.replace("name: sentiment-api", f"name: gen-{i:03d}") for i in range(n)}
     return {**generated, "platform": f"platform:\n  lambda_account_concurrency: {max(1000, 10 * n + 100)}\n"}
+
+
+def time_over_profile_counts(command: list[str], counts: tuple[int, ...], runs: int) -> dict[int, float]:
+    """Median whole-process time of `switchyard <command> profiles` over projects of n generated profiles."""
+    import tempfile
+
+    results = {}
+    for n in counts:
+        with tempfile.TemporaryDirectory() as tmp:
+            project = project_with(Path(tmp), generated_profiles(n))
+            times = time_process([sys.executable, "-m", "stacks.cli", *command, "profiles"], project, runs)
+        results[n] = median(times)
+        print(
+            f"{' '.join(command)} {n:>3} profiles: median {results[n]:6.2f} s over {runs} runs "
+            f"({', '.join(f'{t:.2f}' for t in times)})"
+        )
+    return results

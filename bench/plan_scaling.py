@@ -16,21 +16,14 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PROFILES, median, project_with, time_process
-from common import generated_profiles as profiles
+from common import PROFILES, median, project_with, time_over_profile_counts, time_process
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     runs = parser.parse_args().runs
-    results = {}
-    for n in (1, 50, 200):
-        with tempfile.TemporaryDirectory() as tmp:
-            project = project_with(Path(tmp), profiles(n))
-            times = time_process([sys.executable, "-m", "stacks.cli", "plan", "--json", "profiles"], project, runs)
-            results[n] = median(times)
-            print(f"plan {n:>3} profiles: median {results[n]:6.2f} s over {runs} runs")
+    results = time_over_profile_counts(["plan", "--json"], (1, 50, 200), runs)
     per = (results[200] - results[1]) / 199 * 1000
     print(f"decision per profile: {per:.1f} ms  (target <= 20 ms: {'met' if per <= 20 else 'MISSED'})")
     examples = {p.stem: p.read_text() for p in sorted(PROFILES.glob("*.yaml"))}

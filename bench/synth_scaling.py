@@ -11,27 +11,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import generated_profiles as profiles
-from common import median, project_with, time_process
+from common import time_over_profile_counts
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     runs = parser.parse_args().runs
-    results = {}
-    for n in (1, 10, 50):
-        with tempfile.TemporaryDirectory() as tmp:
-            project = project_with(Path(tmp), profiles(n))
-            times = time_process([sys.executable, "-m", "stacks.cli", "synth", "profiles"], project, runs)
-            results[n] = median(times)
-            print(
-                f"{n:>3} profiles: median {results[n]:6.2f} s over {runs} runs ({', '.join(f'{t:.2f}' for t in times)})"
-            )
+    results = time_over_profile_counts(["synth"], (1, 10, 50), runs)
     ratio = results[50] / results[1]
     print(f"50 / 1 = {ratio:.2f} x  (target <= 2.0: {'met' if ratio <= 2.0 else 'MISSED'})")
     print(f"10 / 1 = {results[10] / results[1]:.2f} x")
