@@ -10,7 +10,7 @@ from typing import Any
 from stacks.decide import Workload, decide
 from stacks.errors import Problem, ProfileError, SwitchyardError
 from stacks.loader import PLATFORM_FILE, discover, load_profile, load_settings
-from stacks.pricebook import Settings
+from stacks.pricebook import Platform, Settings
 from stacks.rules_serverless import check_reserved_total
 
 DEFAULT_PROFILES = Path("profiles")
@@ -94,20 +94,31 @@ def load_all(paths: list[Path] | None = None) -> Batch:
     return Batch(workloads, failures)
 
 
-_SHARING = ("gpu_sharing", "time_slicing_replicas", "mig_strategy")
+SHARING_FIELDS = ("gpu_sharing", "time_slicing_replicas", "mig_strategy")
+
+
+def sharing_disagreement(w: Workload, cluster: Platform) -> tuple[str, str] | None:
+    """(the workload's, the cluster's) GPU sharing settings when a GPU workload's differ from the
+    cluster's: the GPU Operator applies one mode to every node. Checked at load (plan) and again by
+    the Pulumi program for the batch it is given."""
+    if w.decision.kubernetes.gpu_type is None:
+        return None
+    mine = tuple(getattr(w.settings.platform, f) for f in SHARING_FIELDS)
+    want = tuple(getattr(cluster, f) for f in SHARING_FIELDS)
+    if mine == want:
+        return None
+    return tuple(  # type: ignore[return-value]
+        ", ".join(f"{f}={v}" for f, v in zip(SHARING_FIELDS, values, strict=True)) for values in (mine, want)
+    )
 
 
 def _sharing_conflict(w: Workload, base: Settings) -> ProfileError | None:
     """A Kubernetes GPU workload whose overrides change the GPU sharing mode of the cluster (platform.yaml):
-    the GPU Operator applies one mode to every node, so the Pulumi program would refuse it; plan does too."""
-    if w.target.value != "kubernetes" or w.decision.kubernetes.gpu_type is None:
+    the Pulumi program would refuse it; plan does too."""
+    found = sharing_disagreement(w, base.platform) if w.target.value == "kubernetes" else None
+    if found is None:
         return None
-    mine = tuple(getattr(w.settings.platform, f) for f in _SHARING)
-    want = tuple(getattr(base.platform, f) for f in _SHARING)
-    if mine == want:
-        return None
-    shown = ", ".join(f"{f}={v}" for f, v in zip(_SHARING, mine, strict=True))
-    cluster = ", ".join(f"{f}={v}" for f, v in zip(_SHARING, want, strict=True))
+    shown, cluster = found
     return ProfileError(
         [
             Problem(

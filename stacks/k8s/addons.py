@@ -22,6 +22,7 @@ from stacks.k8s.settings import ClusterSettings
 from stacks.k8s.vendor import GPU_OPERATOR, GPU_RESOURCE, KEDA, Chart
 from stacks.pricebook import Platform
 from stacks.sizing import MIG_INSTANCES_PER_GPU  # one table: the decision costs what the MIG manager cuts
+from stacks.workloads import SHARING_FIELDS, sharing_disagreement
 
 TIME_SLICING_CONFIG = "switchyard-time-slicing"
 TIME_SLICING_KEY = "any"
@@ -48,15 +49,10 @@ class GpuSharing:
 
 def gpu_sharing(platform: Platform, workloads: list[Any]) -> GpuSharing:
     """The sharing mode from the platform settings; every GPU workload must agree with it."""
-    fields = ("gpu_sharing", "time_slicing_replicas", "mig_strategy")
-    base = tuple(getattr(platform, f) for f in fields)
     for w in workloads:
-        if w.decision.kubernetes.gpu_type is None:
-            continue
-        mine = tuple(getattr(w.settings.platform, f) for f in fields)
-        if mine != base:
-            shown = ", ".join(f"{f}={v}" for f, v in zip(fields, mine, strict=True))
-            want = ", ".join(f"{f}={v}" for f, v in zip(fields, base, strict=True))
+        found = sharing_disagreement(w, platform)
+        if found:
+            shown, want = found
             raise SwitchyardError(
                 f"{w.file}: overrides.platform: {shown} disagrees with the cluster's {want}\n"
                 "    allowed: one GPU sharing mode per cluster (the GPU Operator applies one to every node)\n"
@@ -67,7 +63,7 @@ def gpu_sharing(platform: Platform, workloads: list[Any]) -> GpuSharing:
         key=lambda p: MIG_INSTANCES_PER_GPU.get(p, 0),
         reverse=True,
     )
-    return GpuSharing(*base, mig_profiles=tuple(profiles))
+    return GpuSharing(*(getattr(platform, f) for f in SHARING_FIELDS), mig_profiles=tuple(profiles))
 
 
 def _namespace(
