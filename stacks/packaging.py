@@ -49,6 +49,8 @@ LAMBDA_WEIGHTS_DIR = "/mnt/models"  # the EFS access point's mount path (must be
 LAMBDA_IMAGE_WEIGHTS_DIR = "/opt/switchyard/weights"  # small local weights baked into the image
 K8S_WEIGHTS_DIR = "/models"  # the model cache volume's mount path
 SERVER_PORT = 8080
+# The custom server's probe port: the kubelet's probes never compete with callers' connections.
+HEALTH_PORT = 8081
 VLLM_PORT = 8000
 RUN_AS_UID = 10001
 RUN_AS_USER = "switchyard"  # USER/LOGNAME for a UID the image's passwd may not know (getpass.getuser())
@@ -71,6 +73,7 @@ class PackageSpec:
     requirements: tuple[str, ...]
     runtime_requirements: tuple[str, ...]
     port: int
+    health_port: int  # the kubelet's probes (custom server only; vLLM answers them on port)
     uid: int
     max_batch: int
     healthcheck_start_s: int
@@ -169,6 +172,7 @@ def spec_for(w: Workload, target: Target | None = None) -> PackageSpec:
             + (QUEUE_REQUIREMENTS if target is Target.kubernetes and p.sla.mode is not Mode.sync else [])
         ),
         port=port,
+        health_port=HEALTH_PORT,
         uid=RUN_AS_UID,
         max_batch=MAX_BATCH,
         healthcheck_start_s=max(30, int(w.decision.kubernetes.pod_start_ms / 1000 * 2)),

@@ -326,18 +326,26 @@ class InferenceWorkload(pulumi.ComponentResource):
         )
         probe = k8s.core.v1.HTTPGetActionArgs
         timing = probe_timing(vllm)
+        ports = [k8s.core.v1.ContainerPortArgs(name="http", container_port=spec.port, protocol="TCP")]
+        # The custom server answers probes on a port of their own, which the Service does not expose:
+        # callers holding connections open cannot make a probe wait. /healthz fails once a prediction
+        # is stuck past its timeout (the replica also exits by itself); /readyz while every slot is.
+        probe_port = "http"
+        if not vllm:
+            probe_port = "health"
+            ports.append(k8s.core.v1.ContainerPortArgs(name="health", container_port=spec.health_port, protocol="TCP"))
         server = k8s.core.v1.ContainerArgs(
             name="server",
             image=image.reference,
             image_pull_policy="IfNotPresent",
             args=args,
-            ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=spec.port, protocol="TCP")],
+            ports=ports,
             env=env,
             resources=k8s.core.v1.ResourceRequirementsArgs(
                 requests={"cpu": f"{k.cpu_millicores}m", "memory": f"{k.memory_mb}Mi"}, limits=limits
             ),
             startup_probe=k8s.core.v1.ProbeArgs(
-                http_get=probe(path=ready, port="http"),
+                http_get=probe(path=ready, port=probe_port),
                 period_seconds=STARTUP_PERIOD_SECONDS,
                 # The startup probe starts with the server container, after the init container's
                 # weights copy: the copy (first_start_ms) is not its to wait for. pod_start_ms
@@ -346,8 +354,8 @@ class InferenceWorkload(pulumi.ComponentResource):
                 failure_threshold=startup_failure_threshold(k.pod_start_ms),
                 timeout_seconds=2,
             ),
-            readiness_probe=k8s.core.v1.ProbeArgs(http_get=probe(path=ready, port="http"), **timing.readiness),
-            liveness_probe=k8s.core.v1.ProbeArgs(http_get=probe(path=health, port="http"), **timing.liveness),
+            readiness_probe=k8s.core.v1.ProbeArgs(http_get=probe(path=ready, port=probe_port), **timing.readiness),
+            liveness_probe=k8s.core.v1.ProbeArgs(http_get=probe(path=health, port=probe_port), **timing.liveness),
             lifecycle=k8s.core.v1.LifecycleArgs(
                 pre_stop=k8s.core.v1.LifecycleHandlerArgs(sleep=k8s.core.v1.SleepActionArgs(seconds=PRESTOP_SECONDS))
             ),
@@ -410,6 +418,8 @@ class InferenceWorkload(pulumi.ComponentResource):
                     affinity=affinity,
                     tolerations=tolerations,
                     topology_spread_constraints=spread,
+                    # SIGTERM comes after preStop; the server drains for timeout_s and is gone by
+                    # timeout_s + its EXIT_MARGIN_S (3 s) whatever it waits on: inside this margin.
                     termination_grace_period_seconds=PRESTOP_SECONDS + sla.timeout_s + DRAIN_MARGIN_SECONDS,
                     security_context=security.restricted_pod(RUN_AS_UID),
                     init_containers=[fetch],
