@@ -80,6 +80,44 @@ def render_server(profile: Path, out: Path) -> Path:
     return render(workload(profile), out, Target.kubernetes) / "app"
 
 
+def servers(directory: Path):
+    """A fixture body: yields start(edits, nofile, **env), which renders the slow model's profile
+    with `edits` and runs it; every server started is stopped at teardown."""
+    started = []
+
+    def start(edits: dict[str, str] | None = None, nofile: int | None = None, **env: str):
+        n = len(started)
+        app = render_server(slow_profile(directory / f"p{n}", edits), directory / f"build{n}")
+        server = start_server(app, directory / f"server{n}.log", nofile=nofile, **env)
+        started.append(server)
+        return server
+
+    yield start
+    for s in started:
+        s.stop()
+
+
+def raw(port: int, data: bytes, timeout: float = 5) -> bytes:
+    """Send bytes as they are, return everything the server answers before it closes or goes quiet.
+
+    The requests say `Connection: close`; a half-close (SHUT_WR) would read as a client gone.
+    """
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        chunks = []
+        try:
+            while chunk := s.recv(65536):
+                chunks.append(chunk)
+        except TimeoutError:
+            pass
+        return b"".join(chunks)
+
+
+def status_of(reply: bytes) -> int:
+    assert reply.startswith(b"HTTP/1.1 "), reply[:200]
+    return int(reply.split(b" ", 2)[1])
+
+
 @dataclass
 class Server:
     proc: subprocess.Popen
