@@ -188,7 +188,7 @@ class RedisServer:
         self.proc: subprocess.Popen | None = None
         self.client = redis.Redis(host="127.0.0.1", port=self.port, password="s3cret", decode_responses=True)
 
-    def start(self, *args: str) -> None:
+    def start(self, *args: str, wait: bool = True) -> None:
         self.proc = subprocess.Popen(
             [
                 REDIS,
@@ -211,7 +211,8 @@ class RedisServer:
             ],
             stdout=subprocess.DEVNULL,
         )
-        wait_for(self.up)
+        if wait:
+            wait_for(self.up)
 
     def up(self) -> bool:
         import redis
