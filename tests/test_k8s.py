@@ -231,7 +231,13 @@ def test_probes_and_graceful_termination(objects, name):
     budget_s = startup["failureThreshold"] * startup["periodSeconds"]
     assert budget_s >= d.kubernetes.pod_start_ms / 1000 * 2  # covers the estimated load with margin
     assert startup["failureThreshold"] == startup_failure_threshold(d.kubernetes.pod_start_ms)
-    assert c["readinessProbe"]["httpGet"]["port"] == "http" and c["livenessProbe"]["httpGet"]["port"] == "http"
+    # The custom server's probes have a port of their own, which the Service and the NetworkPolicy
+    # leave closed to callers (the kubelet's probes come from the node); vLLM answers on its API port.
+    probe_port = "http" if name == "llm-chat" else "health"
+    assert all(c[p]["httpGet"]["port"] == probe_port for p in ("startupProbe", "readinessProbe", "livenessProbe"))
+    if name != "llm-chat":
+        assert {"name": "health", "containerPort": 8081, "protocol": "TCP"} in c["ports"]
+        assert c["livenessProbe"]["httpGet"]["path"] == "/healthz" and c["readinessProbe"]["httpGet"]["path"] == "/readyz"
     pre_stop = c["lifecycle"]["preStop"]["sleep"]["seconds"]
     timeout_s = load_profile(PROFILES / f"{name}.yaml").profile.sla.timeout_s
     assert spec["terminationGracePeriodSeconds"] > pre_stop + timeout_s
