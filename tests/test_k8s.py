@@ -237,7 +237,9 @@ def test_probes_and_graceful_termination(objects, name):
     assert all(c[p]["httpGet"]["port"] == probe_port for p in ("startupProbe", "readinessProbe", "livenessProbe"))
     if name != "llm-chat":
         assert {"name": "health", "containerPort": 8081, "protocol": "TCP"} in c["ports"]
-        assert c["livenessProbe"]["httpGet"]["path"] == "/healthz" and c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert (
+            c["livenessProbe"]["httpGet"]["path"] == "/healthz" and c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        )
     pre_stop = c["lifecycle"]["preStop"]["sleep"]["seconds"]
     timeout_s = load_profile(PROFILES / f"{name}.yaml").profile.sla.timeout_s
     assert spec["terminationGracePeriodSeconds"] > pre_stop + timeout_s
