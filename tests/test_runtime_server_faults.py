@@ -139,6 +139,7 @@ def test_a_connection_without_a_body_stays_open_for_the_next_request(shared):
     conn.request("POST", "/predict", '{"inputs": [1]}', {"authorization": "Bearer k3y"})
     assert conn.getresponse().read() == b'{"outputs":[3.0]}' and conn.sock is first
     conn.close()
+    assert call(shared.health_port, "/predict", {"inputs": [1]})[0] == 404  # the probe port serves probes only
 
 
 def test_a_body_trickled_a_byte_every_so_often_is_cut_at_the_body_timeout(shared):
