@@ -180,12 +180,18 @@ def spec_for(w: Workload, target: Target | None = None) -> PackageSpec:
         drain_s=p.sla.timeout_s,
         batch_max_size=batching.max_size if batching else 1,
         batch_max_wait_ms=batching.max_wait_ms if batching else 0,
-        claim_idle_ms=p.sla.timeout_s * 1000 + max(CLAIM_MARGIN_MIN_MS, int(p.sla.timeout_s * 1000 * CLAIM_MARGIN)),
+        claim_idle_ms=claim_idle_ms(p.sla.timeout_s),
         queue_worker=target is Target.kubernetes and not vllm and p.sla.mode is not Mode.sync,
         weights_in_image=baked,
         queue=p.sla.mode is not Mode.sync,
         serves_http=p.sla.mode is not Mode.async_,
     )
+
+
+def claim_idle_ms(timeout_s: int) -> int:
+    """Idle time after which a pending queue message is taken over from its (dead) holder: an attempt
+    lasts at most timeout_s and a live holder re-claims between attempts. KEDA's cooldown outlasts it."""
+    return timeout_s * 1000 + max(CLAIM_MARGIN_MIN_MS, int(timeout_s * 1000 * CLAIM_MARGIN))
 
 
 def queue_depth(p99_latency_ms: float, inference_ms: float, concurrency: int) -> int:

@@ -159,8 +159,18 @@ class InferenceWorkload(pulumi.ComponentResource):
         vllm = image.spec.flavor == "vllm"
         self.queue: QueueAccess | None = None
         if scaling.works_queue(w, vllm):
+            assert w.decision.kubernetes.queue is not None, "the sizing bounds every queue it deploys"
             self.queue = queue_for(
-                self, name, namespace, settings, self.namespace, selector, labels, keda, secrets.redis_password
+                self,
+                name,
+                namespace,
+                settings,
+                self.namespace,
+                selector,
+                labels,
+                keda,
+                w.decision.kubernetes.queue,
+                secrets.redis_password,
             )
         # A rollout of a new weights version starts its pods with the init container's copy from the
         # object store before the server starts: `pulumi up` must wait out that first start.
