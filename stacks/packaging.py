@@ -87,6 +87,9 @@ class PackageSpec:
     weights_in_image: bool = False  # serverless: the build context holds weights/ and the image copies it
     queue: bool = False  # async or both: the handler takes SQS batches
     serves_http: bool = True  # sync and both: callers wait on HTTP, which a queue outage must not stop
+    message_max_bytes: int = 262_144  # platform.async_message_max_kb: larger messages get 413 / an error result
+    result_ttl_s: int = 86_400  # Kubernetes: results live this long in Redis (the sizing's QueueSizing)
+    dead_letter_bytes: int = 64 * 1024**2  # Kubernetes: the dead-letter stream is trimmed to this
 
 
 def _env() -> jinja2.Environment:
@@ -185,6 +188,12 @@ def spec_for(w: Workload, target: Target | None = None) -> PackageSpec:
         weights_in_image=baked,
         queue=p.sla.mode is not Mode.sync,
         serves_http=p.sla.mode is not Mode.async_,
+        message_max_bytes=w.settings.platform.async_message_max_kb * 1024,
+        **(
+            {"result_ttl_s": k.queue.result_ttl_s, "dead_letter_bytes": k.queue.dead_letter_bytes}
+            if k.queue is not None
+            else {}
+        ),
     )
 
 
