@@ -243,6 +243,7 @@ def _files(w: Workload, spec: PackageSpec) -> dict[str, str]:
         files["app/server.py"] = render("kubernetes/server.py.jinja")
         if spec.queue_worker:
             files["app/queue_worker.py"] = render("kubernetes/queue_worker.py.jinja")
+            files["app/queue_api.py"] = render("kubernetes/queue_api.py.jinja")
     return files
 
 

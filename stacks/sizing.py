@@ -72,7 +72,7 @@ class QueueSizing(_Frozen):
     """
 
     results_held: int  # results alive at once: the messages of one TTL window
-    result_bytes: int  # one result in Redis: payload + key, value and expiry overhead
+    result_bytes: int  # one result in Redis: payload in its allocator slot + key, value and expiry overhead
     backlog_messages: int  # messages waiting at most: the backlog allowance at the peak + those in the workers
     message_bytes: int  # one stream entry: payload + entry and pending-list overhead
     message_max_bytes: int  # larger messages are refused (413) or answered with an error result
@@ -428,12 +428,16 @@ def kubernetes(p: Profile, platform: Platform) -> KubernetesSizing:
     )
 
 
-# Redis's own cost per object, beyond the bytes of its value (64-bit, jemalloc): a string key with
-# an expiry is a dict entry, the key and value objects and an entry in the expires dict (~100 B);
-# a stream entry in a listpack plus its pending-list node and radix-tree share (~150 B). Rounded up
-# to 256 B each; tests/test_redis_bounds.py measures both on a real redis-server.
+# Redis's own cost per object (64-bit, jemalloc). jemalloc rounds an allocation up to its size
+# class, and classes are at most 25 % apart (four per doubling): a 4,096 B value plus its header
+# takes a 5,120 B slot. Beyond the value: a string key with an expiry is a dict entry, the key and
+# value objects and an entry in the expires dict (~100 B); a stream entry a listpack node of its
+# own (a 4 KB entry fills one), its fields, the radix-tree node and, while it is worked, a
+# pending-list node (~400 B). tests/test_redis_bounds.py measures both on a real redis-server:
+# 5,208 B per 4 KB result (model 5,376), 5,482 B per 4 KB stream entry (model 5,632).
+ALLOCATOR_ROUNDING = 1.25
 RESULT_OVERHEAD_BYTES = 256
-STREAM_ENTRY_OVERHEAD_BYTES = 256
+STREAM_ENTRY_OVERHEAD_BYTES = 512
 REDIS_BASE_BYTES = 64 * 1024**2  # an empty Redis is ~1 MB; client buffers and scripts take the rest
 # jemalloc's fragmentation (RSS ~1.1-1.4 x used memory) and the pages an AOF rewrite's fork copies
 # while writes go on: the container gets half again the data bound, or the kernel OOM-kills Redis.
@@ -460,9 +464,9 @@ def results_held(p: Profile, ttl_hours: int) -> int:
 def queue_redis(p: Profile, platform: Platform, *, in_workers: int) -> QueueSizing:
     ttl_h = platform.k8s_results_retention_hours
     held = results_held(p, ttl_h)
-    result_bytes = math.ceil(platform.async_result_kb * 1024) + RESULT_OVERHEAD_BYTES
+    result_bytes = math.ceil(platform.async_result_kb * 1024 * ALLOCATOR_ROUNDING) + RESULT_OVERHEAD_BYTES
     backlog = math.ceil(p.utilization.peak_rps * platform.queue_backlog_minutes * 60) + in_workers
-    message_bytes = math.ceil(platform.async_message_kb * 1024) + STREAM_ENTRY_OVERHEAD_BYTES
+    message_bytes = math.ceil(platform.async_message_kb * 1024 * ALLOCATOR_ROUNDING) + STREAM_ENTRY_OVERHEAD_BYTES
     dead = platform.queue_dead_letter_mb * MIB
     total = held * result_bytes + backlog * message_bytes + dead + REDIS_BASE_BYTES
     maxmemory_mb = math.ceil(total / MIB)
