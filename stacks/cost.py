@@ -12,10 +12,10 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from pydantic import BaseModel, ConfigDict
 
+from stacks.capacity import allocatable
 from stacks.pricebook import HOURS_PER_MONTH, Platform, PriceBook, price_source
 from stacks.profile import Endpoint, Mode, Profile
 from stacks.rules_serverless import serverless_alarms
-from stacks.capacity import allocatable
 from stacks.sizing import KubernetesSizing, QueueSizing, ServerlessSizing
 
 DAYS_PER_MONTH = HOURS_PER_MONTH / 24

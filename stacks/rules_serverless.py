@@ -210,7 +210,9 @@ def serverless_placement(p: Profile, s: ServerlessSizing) -> dict[str, object]:
         output = "HttpApiUrl" if p.sla.endpoint is Endpoint.http_api else "FunctionUrl"
         reachable["sync"] = f"{stack} output {output} (POST, SigV4-signed)"
     if p.sla.mode is not Mode.sync:
-        reachable["async"] = f"{stack} output QueueUrl; results in ResultsBucketName under results/<caller>/<id>.json (attach ResultsReadPolicyArn)"
+        reachable["async"] = (
+            f"{stack} output QueueUrl; results in ResultsBucketName under results/<caller>/<id>.json (attach ResultsReadPolicyArn)"
+        )
     return {
         "stacks": [stack],
         "shared": PLATFORM_STACK,

@@ -710,7 +710,11 @@ def test_pulumi_up_without_the_storage_class_or_api_key_stops_before_creating_an
             r"switchyard:apiKeys.nope.default is 1 characters long",
         ),
         (
-            {"switchyard:modelStorageClass": "c", "switchyard:apiKey": KEY, "switchyard:apiKeys": f'{{"nope": "{KEY}"}}'},
+            {
+                "switchyard:modelStorageClass": "c",
+                "switchyard:apiKey": KEY,
+                "switchyard:apiKeys": f'{{"nope": "{KEY}"}}',
+            },
             "switchyard:apiKeys names nope, which is not a Kubernetes workload",
         ),
         (

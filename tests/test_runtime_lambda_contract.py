@@ -131,9 +131,7 @@ class ShortContext(LambdaContext):
         return 900
 
 
-def test_unstarted_messages_are_handed_back_at_once_and_the_last_receive_is_never_deferred(
-    s3_handler, monkeypatch
-):
+def test_unstarted_messages_are_handed_back_at_once_and_the_last_receive_is_never_deferred(s3_handler, monkeypatch):
     """SQS counts a receive when it delivers, started or not: a deferred message comes back visible
     at once, the most-received go first, and one at its last receive is worked rather than deferred
     (handed back, SQS would dead-letter it without ever running it)."""

@@ -36,9 +36,7 @@ HINT = 'pulumi config set --secret switchyard:apiKey "$(openssl rand -hex 24)"'
 def check(key: str, value: Any) -> None:
     """A key is a string of MIN_CHARS or more characters; anything else stops the program here."""
     if not isinstance(value, str):
-        raise SwitchyardError(
-            f"stack config {key} must be a string (got {type(value).__name__})\n    hint: {HINT}"
-        )
+        raise SwitchyardError(f"stack config {key} must be a string (got {type(value).__name__})\n    hint: {HINT}")
     if len(value.strip()) < MIN_CHARS:
         what = "is empty" if not value.strip() else f"is {len(value.strip())} characters long"
         raise SwitchyardError(

@@ -198,10 +198,10 @@ class ClusterSecrets:
     """Secret stack config (`pulumi config set --secret`); Pulumi Outputs under `pulumi up`."""
 
     api_key: Any = None  # the stack's master key; each workload's is derived from it (stacks/k8s/api_keys.py)
-    api_keys: dict[str, dict[str, str]] | None = None  # per-workload overrides: {workload: {caller: key}}
     weights_access_key_id: Any = None
     weights_secret_access_key: Any = None
     redis_password: Any = None  # redisMode existing: the queue's password (none: no auth)
+    api_keys: dict[str, dict[str, str]] | None = None  # per-workload overrides: {workload: {caller: key}}
 
 
 CONFIG_KEYS = {  # Pulumi config key -> field
