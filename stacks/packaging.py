@@ -90,6 +90,9 @@ class PackageSpec:
     weights_in_image: bool = False  # serverless: the build context holds weights/ and the image copies it
     queue: bool = False  # async or both: the handler takes SQS batches
     serves_http: bool = True  # sync and both: callers wait on HTTP, which a queue outage must not stop
+    message_max_bytes: int = 262_144  # platform.async_message_max_kb: larger messages get 413 / an error result
+    result_ttl_s: int = 86_400  # Kubernetes: results live this long in Redis (the sizing's QueueSizing)
+    dead_letter_bytes: int = 64 * 1024**2  # Kubernetes: the dead-letter stream is trimmed to this
 
 
 def _env() -> jinja2.Environment:
@@ -184,12 +187,24 @@ def spec_for(w: Workload, target: Target | None = None) -> PackageSpec:
         drain_s=p.sla.timeout_s,
         batch_max_size=batching.max_size if batching else 1,
         batch_max_wait_ms=batching.max_wait_ms if batching else 0,
-        claim_idle_ms=p.sla.timeout_s * 1000 + max(CLAIM_MARGIN_MIN_MS, int(p.sla.timeout_s * 1000 * CLAIM_MARGIN)),
+        claim_idle_ms=claim_idle_ms(p.sla.timeout_s),
         queue_worker=target is Target.kubernetes and not vllm and p.sla.mode is not Mode.sync,
         weights_in_image=baked,
         queue=p.sla.mode is not Mode.sync,
         serves_http=p.sla.mode is not Mode.async_,
+        message_max_bytes=w.settings.platform.async_message_max_kb * 1024,
+        **(
+            {"result_ttl_s": k.queue.result_ttl_s, "dead_letter_bytes": k.queue.dead_letter_bytes}
+            if k.queue is not None
+            else {}
+        ),
     )
+
+
+def claim_idle_ms(timeout_s: int) -> int:
+    """Idle time after which a pending queue message is taken over from its (dead) holder: an attempt
+    lasts at most timeout_s and a live holder re-claims between attempts. KEDA's cooldown outlasts it."""
+    return timeout_s * 1000 + max(CLAIM_MARGIN_MIN_MS, int(timeout_s * 1000 * CLAIM_MARGIN))
 
 
 def queue_depth(p99_latency_ms: float, inference_ms: float, concurrency: int) -> int:
@@ -232,6 +247,7 @@ def _files(w: Workload, spec: PackageSpec) -> dict[str, str]:
         files["app/server.py"] = render("kubernetes/server.py.jinja")
         if spec.queue_worker:
             files["app/queue_worker.py"] = render("kubernetes/queue_worker.py.jinja")
+            files["app/queue_api.py"] = render("kubernetes/queue_api.py.jinja")
     return files
 
 

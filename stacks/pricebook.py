@@ -363,6 +363,34 @@ class Platform(BaseModel):
     results_retention_days: int = Field(
         30, ge=1, le=3650, description="Days async results stay in a workload's results bucket before S3 expires them."
     )
+    async_message_kb: float = Field(
+        4.0,
+        gt=0,
+        description="Size of one typical async message (its JSON inputs): what a Kubernetes queue's backlog holds per message. Assumption.",
+    )
+    async_message_max_kb: int = Field(
+        256,
+        ge=1,
+        le=256,
+        description="Largest async message on every target: SQS refuses a larger one, the Kubernetes server answers 413 and a larger stream entry gets an error result. 256 KiB is SQS's default maximum.",
+    )
+    k8s_results_retention_hours: int = Field(
+        24,
+        ge=1,
+        le=24 * 14,
+        description="Hours an async result stays in a Kubernetes workload's Redis (in memory, so much shorter than the S3 results of a serverless one); the Redis memory is sized for it.",
+    )
+    queue_backlog_minutes: int = Field(
+        15,
+        ge=1,
+        le=24 * 60,
+        description="Minutes of messages at the peak rate a Kubernetes workload's Redis holds beyond what its workers keep up with (a worker outage, a scale-up from zero); beyond that producers are refused, never a message dropped.",
+    )
+    queue_dead_letter_mb: int = Field(
+        64,
+        ge=1,
+        description="Bytes of dead letters (failed message bodies kept for replay) a Kubernetes workload's Redis keeps, MB; the oldest go first.",
+    )
     # Kubernetes pod start: image pull + weights (first copy, or cache read) + engine start + compile.
     pod_schedule_ms: int = Field(
         5000,

@@ -195,7 +195,7 @@ def serverless_alarms(p: Profile, s: ServerlessSizing) -> list[str]:
     if p.sla.mode is not Mode.async_:
         names.append("HttpApi5xx" if p.sla.endpoint is Endpoint.http_api else "Url5xx")
     if p.sla.mode is not Mode.sync:
-        names += ["QueueOldestMessage", "DeadLetters"]
+        names += ["QueueOldestMessage", "DeadLetters", "ResultWriteFailures"]
     names.append("ColdStartOverBudget")
     return names
 
@@ -210,7 +210,9 @@ def serverless_placement(p: Profile, s: ServerlessSizing) -> dict[str, object]:
         output = "HttpApiUrl" if p.sla.endpoint is Endpoint.http_api else "FunctionUrl"
         reachable["sync"] = f"{stack} output {output} (POST, SigV4-signed)"
     if p.sla.mode is not Mode.sync:
-        reachable["async"] = f"{stack} output QueueUrl; results in ResultsBucketName under results/<id>.json"
+        reachable["async"] = (
+            f"{stack} output QueueUrl; results in ResultsBucketName under results/<caller>/<id>.json (attach ResultsReadPolicyArn)"
+        )
     return {
         "stacks": [stack],
         "shared": PLATFORM_STACK,

@@ -316,7 +316,9 @@ def test_async_queue_dlq_and_event_source(templates):
             "VisibilityTimeout": 6 * d.serverless.timeout_s,
             "SqsManagedSseEnabled": True,
             "MessageRetentionPeriod": 4 * 24 * 3600,  # platform queue_retention_days
-            "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": [dlq, "Arn"]}, "maxReceiveCount": 3},
+            # AWS advises at least 5 with batches: a crash-class failure spends every record's receive.
+            "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": [dlq, "Arn"]}, "maxReceiveCount": 5},
+            "MaximumMessageSize": 256 * 1024,  # platform async_message_max_kb, the Kubernetes queue's limit too
         },
     )
     # SQS ages a dead letter from its first enqueue: the DLQ must keep messages longer than the queue
@@ -352,12 +354,22 @@ def test_async_queue_dlq_and_event_source(templates):
                     {
                         "RESULTS_URI": {
                             "Fn::Join": ["", ["s3://", {"Ref": Match.string_like_regexp("^AsyncResults")}, "/results/"]]
-                        }
+                        },
+                        "MAX_RECEIVE_COUNT": "5",  # the handler's last receive is the queue's
+                        "QUEUE_URL": {"Ref": Match.string_like_regexp("^AsyncQueue")},
                     }
                 )
             }
         },
     )
+    # A caller reads its own results only: results/<its aws:userid (SQS's SenderId)>/*
+    policy = t.find_resources("AWS::IAM::ManagedPolicy")
+    (reader,) = policy.values()
+    (statement,) = reader["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "s3:GetObject" and statement["Effect"] == "Allow"
+    assert json.dumps(statement["Resource"]).endswith('"/results/${aws:userid}/*"]]}')
+    outputs = templates[stack_name("nightly-embeddings")]["Outputs"]
+    assert outputs["ResultsReadPolicyArn"]["Value"] == {"Ref": next(iter(policy))}
 
 
 def test_http_api_endpoint_when_the_profile_asks_for_one(tmp_path):
@@ -405,6 +417,16 @@ def test_alarms(templates):
     batch = template(templates, "nightly-embeddings")
     batch.has_resource_properties(
         "AWS::CloudWatch::Alarm", {"MetricName": "ApproximateNumberOfMessagesVisible", "Threshold": 0}
+    )
+    # The handler's EMF count of results it could not store: paged at the first, not when the DLQ fills.
+    batch.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "ResultWriteFailures",
+            "Namespace": "Switchyard",
+            "Dimensions": [{"Name": "service", "Value": "nightly-embeddings"}],
+            "Threshold": 0,
+        },
     )
 
 

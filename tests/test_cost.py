@@ -163,12 +163,27 @@ def test_nightly_embeddings_serverless_bill(plan_of):
             "ecr_storage": 1.0 * 0.10,
             "xray_traces": (1 + 0.05 * (5 - 1)) * 2 * 3600 * D / 1e6 * 5.00,  # 5 invocations/s
             "logs_ingestion": batches * 600 / GIB * 0.50,
-            # errors, throttles, p99, model errors, oldest message, dead letters, cold start
-            "alarms": 7 * 0.10,
+            # errors, throttles, p99, model errors, oldest message, dead letters, result writes, cold start
+            "alarms": 8 * 0.10,
             "custom_metrics": 2 * 0.30,
         },
     )
-    assert e["cost_usd_month"]["serverless"]["total"] == 194.90
+    assert e["cost_usd_month"]["serverless"]["total"] == 195.00
+
+
+def test_nightly_embeddings_kubernetes_bill_holds_its_redis(plan_of):
+    """The queue's Redis is memory held around the clock: one night's results for 24 h, a 15-minute
+    backlog at the peak, 64 MiB of dead letters and a 64 MiB base, each object at its cost in Redis
+    (4 KB x 1.25 allocator rounding + 256 B a result, + 512 B a stream entry); x1.5 for the container."""
+    e = plan_of(NIGHTLY)
+    results = 50 * 2 * 3600 * (4096 * 1.25 + 256)
+    backlog = (100 * 15 * 60 + 29) * (4096 * 1.25 + 512)  # + the 29 replicas' messages in hand
+    maxmemory_mb = math.ceil((results + backlog + 2 * 64 * 1024**2) / 1024**2)
+    assert maxmemory_mb == 2458
+    limit_gb = math.ceil(maxmemory_mb * 1.5) / 1024
+    got = bill(e, "kubernetes")
+    assert got["queue_redis"] == cents(limit_gb * 730 * 0.40 / CPU_ALLOC_GB)
+    assert got["queue_volume"] == cents(math.ceil(maxmemory_mb * 3 / 1024) * 0.10)
 
 
 def test_fraud_scoring_serverless_bill(plan_of):
@@ -271,16 +286,14 @@ def test_llm_chat_kubernetes_bill(plan_of):
 def test_small_cpu_replicas_pack_by_cpu(plan_of, text, replicas, cache_gb, weights_gb, total):
     # 1 vCPU replicas: 15 per node (15,390 m), not 16: the kubelet and DaemonSets keep the rest.
     e = plan_of(text)
-    check(
-        e,
-        "kubernetes",
-        {
-            "cpu_nodes": replicas * 730 * 0.40 / 15,
-            "model_cache": cache_gb * 0.10,
-            "weights_storage": weights_gb * 0.023,
-        },
-    )
-    assert e["cost_usd_month"]["kubernetes"]["total"] == total
+    got = bill(e, "kubernetes")
+    queue = {k: got.pop(k) for k in ("queue_redis", "queue_volume") if k in got}  # async: its Redis too
+    assert got == {
+        "cpu_nodes": cents(replicas * 730 * 0.40 / 15),
+        "model_cache": cents(cache_gb * 0.10),
+        "weights_storage": cents(weights_gb * 0.023),
+    }
+    assert e["cost_usd_month"]["kubernetes"]["total"] == cents(total + sum(queue.values()))
 
 
 # ----------------------------------------------------------------- line items in other shapes

@@ -45,7 +45,7 @@ def test_synth_builds_both_targets_in_one_process_and_summarises(project):
     assert summary == {
         "fraud-scoring": ["kubernetes", "$585.98"],
         "llm-chat": ["kubernetes", "$2,631.97"],
-        "nightly-embeddings": ["serverless", "$194.90"],
+        "nightly-embeddings": ["serverless", "$195.00"],
         "sentiment-api": ["serverless", "$21.05"],
     }
     for stack in ("Switchyard-Platform", "Switchyard-sentiment-api", "Switchyard-nightly-embeddings"):

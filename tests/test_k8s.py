@@ -28,6 +28,7 @@ from tests.k8s_helpers import CLUSTER, find, manifests, normalised, write_platfo
 pytestmark = pytest.mark.timeout(120)  # a stuck Output must fail the test, not hang CI
 KUBERNETES = ["fraud-scoring", "llm-chat"]
 MIN_VERSION = "1.30"  # ClusterSettings.min_kubernetes_version
+KEY = "0123456789abcdef0123456789abcdef-stack"  # a stack key long enough (api_keys.MIN_CHARS)
 K8S_VERSIONS = ["1.30", "1.31", "1.32", "1.33", "1.34"]
 NS = {name: f"ml-{name}" for name in KUBERNETES}  # platform k8s_namespace_prefix "ml-"
 
@@ -661,7 +662,7 @@ def test_the_real_entry_point_runs_from_its_own_directory_under_mocks(monkeypatc
     stack["switchyard:profiles"] = PROFILES.relative_to(ROOT).as_posix()
     # The engine hands structured values (objects, lists) to the program as JSON, scalars as strings.
     config = {k: json.dumps(v) if isinstance(v, dict | list) else str(v) for k, v in stack.items()}
-    pulumi.runtime.set_all_config({**config, "switchyard:apiKey": "k3y"})
+    pulumi.runtime.set_all_config({**config, "switchyard:apiKey": KEY})
     monkeypatch.chdir(ROOT / "stacks" / "k8s")
     monkeypatch.setattr(sys, "path", [str(ROOT / "stacks" / "k8s"), *[p for p in sys.path if p not in ("", str(ROOT))]])
     outputs = {}
@@ -705,10 +706,27 @@ def test_pulumi_up_without_the_storage_class_or_api_key_stops_before_creating_an
     recorder = mocks.Recorder()
     pulumi.runtime.set_mocks(recorder, project="switchyard", stack="dev", preview=False)
     for config, message in (
-        ({"switchyard:apiKey": "k"}, "switchyard:modelStorageClass is not set"),
+        ({"switchyard:apiKey": KEY}, "switchyard:modelStorageClass is not set"),
         ({"switchyard:modelStorageClass": "cephfs"}, "switchyard:apiKey is not set"),
+        ({"switchyard:modelStorageClass": "cephfs", "switchyard:apiKey": ""}, "switchyard:apiKey is empty"),
         (
-            {"switchyard:modelStorageClass": "c", "switchyard:apiKey": "k", "switchyard:weightsAccessKeyId": "AKID"},
+            {"switchyard:modelStorageClass": "cephfs", "switchyard:apiKey": "k3y"},
+            "switchyard:apiKey is 3 characters long: an API key needs at least 32 characters",
+        ),
+        (
+            {"switchyard:modelStorageClass": "c", "switchyard:apiKey": KEY, "switchyard:apiKeys": '{"nope": "x"}'},
+            r"switchyard:apiKeys.nope.default is 1 characters long",
+        ),
+        (
+            {
+                "switchyard:modelStorageClass": "c",
+                "switchyard:apiKey": KEY,
+                "switchyard:apiKeys": f'{{"nope": "{KEY}"}}',
+            },
+            "switchyard:apiKeys names nope, which is not a Kubernetes workload",
+        ),
+        (
+            {"switchyard:modelStorageClass": "c", "switchyard:apiKey": KEY, "switchyard:weightsAccessKeyId": "AKID"},
             "are set together or not at all",
         ),
     ):
@@ -734,3 +752,30 @@ def test_a_review_render_from_the_stack_file_shows_where_secrets_go_never_their_
     assert set(creds["stringData"].values()) == {mocks.REDACTED}
     assert "AAABAK" not in yaml.safe_dump(docs)
     assert find(docs["fraud-scoring"], "PersistentVolumeClaim")["spec"]["storageClassName"] == "nfs-rwx"
+
+
+def test_each_workload_gets_its_own_key_derived_from_the_stack_key_or_its_own_override():
+    """One stack secret; each workload's Secret holds a key that opens that workload alone, stable
+    across runs, and the custom server gets every caller's key, vLLM the one it takes."""
+    import hashlib
+    import hmac
+
+    from stacks.k8s.settings import ClusterSecrets
+    from stacks.workloads import load_all
+
+    def keys(secrets: ClusterSecrets) -> dict[str, dict]:
+        out = {}
+        for r in mocks.run(load_all([PROFILES]), CLUSTER, secrets=secrets):
+            if r.name.endswith("-api-key"):
+                out[r.name.removesuffix("-api-key")] = mocks._plain(r.inputs["stringData"])
+        return out
+
+    first = keys(ClusterSecrets(api_key=KEY))
+    assert first == keys(ClusterSecrets(api_key=KEY))  # a second `pulumi up` rotates nothing
+    fraud, llm = first["fraud-scoring"], first["llm-chat"]
+    expected = hmac.new(KEY.encode(), b"switchyard/api-key/fraud-scoring", hashlib.sha256).hexdigest()
+    assert fraud["api-key"] == expected and json.loads(fraud["api-keys"]) == {"default": expected}
+    assert llm["api-key"] != fraud["api-key"] and KEY not in json.dumps(first)  # the stack key never leaves
+    callers = {"batch-team": "b" * 40, "web-team": "w" * 40}
+    over = keys(ClusterSecrets(api_key=KEY, api_keys={"fraud-scoring": callers}))
+    assert json.loads(over["fraud-scoring"]["api-keys"]) == callers and over["llm-chat"] == llm

@@ -64,8 +64,9 @@ def send(client, body: str) -> str:
     return client.xadd(QUEUE, {"body": body})
 
 
-def result(client, message_id: str) -> dict | None:
-    raw = client.get(f"{QUEUE}:result:{message_id}")
+def result(client, message_id: str, caller: str = "stream") -> dict | None:
+    """A result as the worker files it: <queue>:results/<caller>/<id> (direct XADDs have the caller `stream`)."""
+    raw = client.get(f"{QUEUE}:results/{caller}/{message_id}")
     return json.loads(raw) if raw else None
 
 

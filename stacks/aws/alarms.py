@@ -1,8 +1,8 @@
 """Alarms a platform team pages on, each notifying the platform's alarm topic.
 
 Errors, throttles, p99 over the SLA, spillover, cold starts over budget; 5xx answers from the
-Function URL or HTTP API; model errors (the handler's EMF metric); the queue's oldest message
-and the DLQ's depth.
+Function URL or HTTP API; model errors (the handler's EMF metric); the queue's oldest message,
+the DLQ's depth and failed result writes (the handler's EMF metric).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from stacks.rules_serverless import serverless_alarms
 COLD_START_NAMESPACE = "Switchyard"
 METRICS_NAMESPACE = "Switchyard"  # the handler's Powertools metrics, dimension service=<workload>
 MODEL_ERRORS = "ModelErrors"
+RESULT_WRITE_FAILURES = "ResultWriteFailures"
 
 
 class WorkloadAlarms(Construct):
@@ -136,6 +137,20 @@ class WorkloadAlarms(Construct):
                 dlq.metric_approximate_number_of_messages_visible(period=five, statistic="Maximum"),
                 0,
                 f"{workload.name}: messages in the dead-letter queue",
+            )
+            # The handler counts every result it could not store (EMF); the message is retried, and
+            # without this the first sign would be the DLQ, after every receive has been spent.
+            alarm(
+                "ResultWriteFailures",
+                cw.Metric(
+                    namespace=METRICS_NAMESPACE,
+                    metric_name=RESULT_WRITE_FAILURES,
+                    dimensions_map={"service": workload.name},
+                    period=five,
+                    statistic="Sum",
+                ),
+                0,
+                f"{workload.name}: async results could not be written to the results bucket",
             )
         # Lambda reports the init duration only in the REPORT record of a cold start. With JSON
         # logs that is a platform.report event with record.metrics.initDurationMs (a text REPORT

@@ -92,7 +92,7 @@ def ack_async(ingest, alias) -> None:
             ack(
                 child,
                 "Serverless::Serverless-LambdaEventSourceMappingDestination",
-                "SQS event sources use the queue's redrive policy (DLQ after 3 receives); on-failure "
+                "SQS event sources use the queue's redrive policy (DLQ after 5 receives); on-failure "
                 "destinations apply only to stream sources.",
             )
 
@@ -102,4 +102,13 @@ def ack_results_prefix(fn, results_arn_logical_id: str, prefix: str) -> None:
         fn.role,
         f"AwsSolutions::AwsSolutions-IAM5[Resource::<{results_arn_logical_id}.Arn>/{prefix}*]",
         "Write-only access to the workload's results prefix; object names are the clients' message ids, known only at run time.",
+    )
+
+
+def ack_results_reader(policy, results_arn_logical_id: str, prefix: str) -> None:
+    ack(
+        policy,
+        f"AwsSolutions::AwsSolutions-IAM5[Resource::<{results_arn_logical_id}.Arn>/{prefix}<aws:userid>/*]",
+        "Read-only access to the caller's own results prefix, named by the policy variable aws:userid (the "
+        "SenderId SQS reports and the handler files results under); object names are the caller's message ids.",
     )

@@ -12,7 +12,7 @@ from constructs import Construct
 from stacks.aws.alarms import WorkloadAlarms
 from stacks.aws.http_api import HttpEndpoint
 from stacks.aws.network import PlatformImports
-from stacks.aws.queue import RESULTS_PREFIX, AsyncIngest
+from stacks.aws.queue import MAX_RECEIVE_COUNT, RESULTS_PREFIX, AsyncIngest
 from stacks.aws.serving import ServingFunction
 from stacks.aws.weights import WeightsVersion
 from stacks.decide import Workload
@@ -94,8 +94,13 @@ class WorkloadStack(Stack):
                 access_logs=platform.access_logs,
                 queue_retention_days=settings.queue_retention_days,
                 results_retention_days=settings.results_retention_days,
+                message_max_bytes=settings.async_message_max_kb * 1024,
             )
             serving.function.add_environment("RESULTS_URI", f"s3://{self.ingest.results.bucket_name}/{RESULTS_PREFIX}")
+            # The handler writes a crashing message's error result at its last receive, and hands
+            # unstarted messages back at once (the event source's grant includes ChangeMessageVisibility).
+            serving.function.add_environment("MAX_RECEIVE_COUNT", str(MAX_RECEIVE_COUNT))
+            serving.function.add_environment("QUEUE_URL", self.ingest.queue.queue_url)
             # Write on its results prefix only: no read, no delete, no other prefix.
             serving.function.add_to_role_policy(
                 iam.PolicyStatement(
@@ -110,7 +115,13 @@ class WorkloadStack(Stack):
                 self,
                 "ResultsPrefixArn",
                 value=self.ingest.results.arn_for_objects(f"{RESULTS_PREFIX}*"),
-                description="For s3:GetObject grants: results/<id>.json",
+                description="Every caller's results: results/<caller>/<id>.json (for operators, not callers)",
+            )
+            CfnOutput(
+                self,
+                "ResultsReadPolicyArn",
+                value=self.ingest.results_reader.managed_policy_arn,
+                description="Attach to a caller's role or user: it reads results/<its SenderId>/ only",
             )
         self.http_api = None
         self.function_url = None
@@ -168,6 +179,6 @@ class WorkloadStack(Stack):
         nag.ack_function(self.serving.function, vpc=not workload.decision.serverless.weights_in_image)
         if self.ingest is not None:
             nag.ack_async(self.ingest, self.serving.alias)
-            nag.ack_results_prefix(
-                self.serving.function, self.get_logical_id(self.ingest.results.node.default_child), RESULTS_PREFIX
-            )
+            results_id = self.get_logical_id(self.ingest.results.node.default_child)
+            nag.ack_results_prefix(self.serving.function, results_id, RESULTS_PREFIX)
+            nag.ack_results_reader(self.ingest.results_reader, results_id, RESULTS_PREFIX)

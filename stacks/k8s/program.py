@@ -19,7 +19,7 @@ import pulumi_kubernetes as k8s
 from stacks.commands.lock import entry as lock_entry
 from stacks.decide import Workload
 from stacks.errors import Problem, ProfileError, SwitchyardError
-from stacks.k8s import naming
+from stacks.k8s import api_keys, naming
 from stacks.k8s.addons import GpuOperator, GpuSharing, Keda, gpu_sharing
 from stacks.k8s.exposure import external_url
 from stacks.k8s.security import never_adopt_guard
@@ -34,7 +34,7 @@ from stacks.k8s.workload import InferenceWorkload, WorkloadImage
 from stacks.loader import load_settings
 from stacks.packaging import render, spec_for
 from stacks.pricebook import Platform
-from stacks.profile import Target
+from stacks.profile import Preset, Target
 from stacks.weights import tree_hash, weights_version
 from stacks.workloads import Batch, load_all
 
@@ -200,8 +200,13 @@ def main() -> None:
     if workloads and secrets.api_key is None:
         raise SwitchyardError(
             "stack config switchyard:apiKey is not set: every workload requires an API key on its endpoint\n"
-            "    hint: pulumi config set --secret switchyard:apiKey $(openssl rand -hex 24)"
+            f"    hint: {api_keys.HINT}"
         )
+    api_keys.check_overrides(
+        secrets.api_keys or {},
+        [w.name for w in workloads],
+        {w.name for w in workloads if w.profile.model.preset is Preset.vllm},
+    )
     if (secrets.weights_access_key_id is None) != (secrets.weights_secret_access_key is None):
         raise SwitchyardError(
             "stack config: switchyard:weightsAccessKeyId and switchyard:weightsSecretAccessKey are set together "
@@ -210,6 +215,8 @@ def main() -> None:
         )
     built = build(batch, settings, BUILD_ROOT, secrets=secrets, platform=load_settings(profiles).platform)
     pulumi.export("workloads", outputs(built, settings))
+    # Each workload's keys by caller, for its callers: pulumi stack output apiKeys --show-secrets
+    pulumi.export("apiKeys", pulumi.Output.secret({n: w.api_keys for n, w in built.workloads.items()}))
     if built.sharing and built.sharing.mig_profiles:
         pulumi.export(
             "migNodeLabels", {p: f"{MIG_CONFIG_LABEL}={c}" for p, c in built.sharing.mig_node_configs.items()}

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from stacks.errors import SwitchyardError
+from stacks.k8s import api_keys
 from stacks.k8s.vendor import GPU_OPERATOR, KEDA, KEDA_HTTP_NAMESPACE
 
 K8S_VERSION = r"^1\.(3[0-9]|[4-9][0-9])$"
@@ -196,10 +197,11 @@ class ClusterSettings(BaseModel):
 class ClusterSecrets:
     """Secret stack config (`pulumi config set --secret`); Pulumi Outputs under `pulumi up`."""
 
-    api_key: Any = None
+    api_key: Any = None  # the stack's master key; each workload's is derived from it (stacks/k8s/api_keys.py)
     weights_access_key_id: Any = None
     weights_secret_access_key: Any = None
     redis_password: Any = None  # redisMode existing: the queue's password (none: no auth)
+    api_keys: dict[str, dict[str, str]] | None = None  # per-workload overrides: {workload: {caller: key}}
 
 
 CONFIG_KEYS = {  # Pulumi config key -> field
@@ -299,11 +301,21 @@ def from_pulumi_config(config: Any) -> ClusterSettings:
 
 
 def secrets_from_pulumi_config(config: Any) -> ClusterSecrets:
-    return ClusterSecrets(**{field: config.get_secret(key) for key, field in SECRET_KEYS.items()})
+    """Secret stack config; API keys are checked here, before any resource exists (a review render
+    from the stack file cannot read encrypted values and checks nothing)."""
+    values = {field: config.get_secret(key) for key, field in SECRET_KEYS.items()}
+    if getattr(config, "readable_secrets", True):
+        raw = config.get("apiKey")
+        if raw is not None:
+            api_keys.check("switchyard:apiKey", raw)
+        values["api_keys"] = api_keys.parse_overrides(config.get_object("apiKeys")) or None
+    return ClusterSecrets(**values)
 
 
 class _StackFile:
     """Pulumi.<stack>.yaml's `config:` read the way pulumi.Config reads it (strings, "true"/"false")."""
+
+    readable_secrets = False  # encrypted ({secure: ...}): only `pulumi up` can read them
 
     def __init__(self, values: dict[str, Any]) -> None:
         self.values = {k.split(":", 1)[1]: v for k, v in values.items() if k.startswith("switchyard:")}

@@ -9,7 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from stacks.decide import Workload
-from stacks.k8s import scaling, security
+from stacks.k8s import api_keys, scaling, security
 from stacks.k8s.exposure import expose
 from stacks.k8s.redis import QueueAccess, queue_for
 from stacks.k8s.settings import ClusterSecrets, ClusterSettings, MetricsDiscovery
@@ -22,6 +22,7 @@ DRAIN_MARGIN_SECONDS = 5
 STARTUP_PERIOD_SECONDS = 5
 STARTUP_MARGIN = 3  # the startup budget covers three times the estimated pod start
 API_KEY_ENTRY = "api-key"
+API_KEYS_ENTRY = "api-keys"
 
 DEPLOY_TIMEOUT_MARGIN = 3  # `pulumi up` waits three estimated pod starts (image pull included) for a rollout
 DEPLOY_TIMEOUT_MIN_S = 600  # never below Pulumi's own 10 minutes
@@ -123,11 +124,17 @@ class InferenceWorkload(pulumi.ComponentResource):
             automount_service_account_token=False,
             opts=opt(self.namespace),
         )
+        keys = api_keys.workload_keys(secrets.api_key, secrets.api_keys, name)
+        self.api_keys = keys
         self.api_key = k8s.core.v1.Secret(
             f"{name}-api-key",
             metadata=meta(f"{name}-api-key"),
             type="Opaque",
-            string_data=security.secret_data({API_KEY_ENTRY: secrets.api_key}),
+            # This workload's keys only (derived from the stack's, or its own): one caller's key
+            # for a single-key server (vLLM), every caller's for the custom server.
+            string_data=security.secret_data(
+                {API_KEY_ENTRY: api_keys.primary(keys), API_KEYS_ENTRY: api_keys.as_json(keys)}
+            ),
             opts=opt(self.namespace),
         )
         self.weights_credentials = None
@@ -159,8 +166,18 @@ class InferenceWorkload(pulumi.ComponentResource):
         vllm = image.spec.flavor == "vllm"
         self.queue: QueueAccess | None = None
         if scaling.works_queue(w, vllm):
+            assert w.decision.kubernetes.queue is not None, "the sizing bounds every queue it deploys"
             self.queue = queue_for(
-                self, name, namespace, settings, self.namespace, selector, labels, keda, secrets.redis_password
+                self,
+                name,
+                namespace,
+                settings,
+                self.namespace,
+                selector,
+                labels,
+                keda,
+                w.decision.kubernetes.queue,
+                secrets.redis_password,
             )
         # A rollout of a new weights version starts its pods with the init container's copy from the
         # object store before the server starts: `pulumi up` must wait out that first start.
@@ -265,12 +282,15 @@ class InferenceWorkload(pulumi.ComponentResource):
         if gpu and k.gpu_resource:
             limits[k.gpu_resource] = str(k.gpus_per_replica)
         api_key = k8s.core.v1.EnvVarSourceArgs(
-            secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=f"{w.name}-api-key", key=API_KEY_ENTRY)
+            secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(
+                name=f"{w.name}-api-key", key=API_KEY_ENTRY if vllm else API_KEYS_ENTRY
+            )
         )
         env = [
             k8s.core.v1.EnvVarArgs(name="WEIGHTS_DIR", value=weights_dir),
-            # vLLM reads VLLM_API_KEY; the custom server reads API_KEY. Both require it on predictions.
-            k8s.core.v1.EnvVarArgs(name="VLLM_API_KEY" if vllm else "API_KEY", value_from=api_key),
+            # vLLM reads one key, VLLM_API_KEY; the custom server every caller's, API_KEYS ({caller: key}).
+            # Both require one on predictions.
+            k8s.core.v1.EnvVarArgs(name="VLLM_API_KEY" if vllm else "API_KEYS", value_from=api_key),
         ]
         if queue is not None:
             env += [
