@@ -92,7 +92,7 @@ def summarize(rec: Recorder) -> Summary:
     waited: list[float] = []
     for code, latency in zip(rec.code, rec.latency, strict=True):
         counts[code] = counts.get(code, 0) + 1
-        if code == OK or code == TIMED_OUT:
+        if code in (OK, TIMED_OUT):
             waited.append(latency)
     waited.sort()
     ms = [None if v is None else v * 1000 for v in (percentile(waited, p) for p in (50, 95, 99))]
@@ -124,7 +124,7 @@ def timeline(rec: Recorder, start: float, end: float, buckets: int = 288) -> Tim
         b = min(n - 1, max(0, int((t - start) / bucket)))
         arrivals[b] += 1
         cold[b] += c
-        if code == OK or code == TIMED_OUT:
+        if code in (OK, TIMED_OUT):
             lat[b].append(latency)
         if code != OK and code != UNFINISHED:
             refused[b] += 1

@@ -66,7 +66,7 @@ class ReplicaServer:
     def _expire(self, now: float) -> None:
         waiting, rec = self.waiting, self.rec
         while waiting and waiting[0][0] <= now:
-            _, i, arrived, _ = waiting.popleft()
+            _, i, _arrived, _ = waiting.popleft()
             rec.answer(i, TIMED_OUT, self.timeout)
             self.answered_seconds += self.timeout
 
