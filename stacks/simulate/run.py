@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,7 +52,7 @@ def arrivals_for(w: Workload, o: Options) -> Arrivals:
         return profile_arrivals(shape, seed=o.seed, service=o.service)
     # A shorter span opens half an hour before the active period, so a pre-warm is inside it.
     first, _ = shape.active_seconds()
-    start = max(0.0, math.floor((first - 1800) / 3600) * 3600)
+    start = max(0.0, first - 1800)
     return profile_arrivals(shape, seed=o.seed, start=start, end=start + o.hours * 3600, service=o.service)
 
 
