@@ -108,7 +108,7 @@ def test_simulated_p50_p99_and_503s_match_the_real_server_on_a_real_trace(tmp_pa
     finally:
         server.stop()
     service_s = alone[2]
-    assert SLEEP_S <= service_s < SLEEP_S * 1.1, alone
+    assert SLEEP_S <= service_s < SLEEP_S * 1.5, alone  # the sleep, plus HTTP and a thread hand-off
     sim_503, sim_p50, sim_p99, sized = simulated(arrivals(), profile, service_s)
     assert sized == {"concurrency": 4, "queue_depth": 8}  # the profile sizes what the server runs
     codes = {code for code, _ in replies}
