@@ -56,6 +56,7 @@ bench: install
 	python bench/synth_scaling.py
 	python bench/vs_handwritten.py
 	python bench/plan_scaling.py
+	python bench/simulate_speed.py
 
 clean:
 	rm -rf build cdk.out k8s.out .pytest_cache

@@ -191,11 +191,98 @@ def _cmd_publish(args: argparse.Namespace) -> int:
     )
 
 
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a number > 0")
+    return value
+
+
+def _add_simulate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "simulate",
+        help="replay traffic against each target's scaling: cold starts, p99, refusals, queue age, cost from use",
+    )
+    _paths(p)
+    p.add_argument(
+        "--trace", type=Path, metavar="FILE", help="CSV of arrivals (TIMESTAMP column) instead of the profile's shape"
+    )
+    p.add_argument(
+        "--target",
+        choices=["auto", "serverless", "kubernetes", "all"],
+        default="auto",
+        help="auto: the decided target (default); all: both",
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    p.add_argument("--chart", type=Path, metavar="DIR", help="write load, capacity and latency over time to DIR")
+    p.add_argument("--chart-format", choices=["png", "svg"], default="png", help="image format (default: png)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the burst model and service times (default: 0)")
+    p.add_argument(
+        "--hours",
+        type=_positive,
+        help="simulate this many hours (default: whole days); a month repeats the span",
+    )
+    p.add_argument("--speed", type=_positive, default=1.0, help="replay the trace this many times faster (default: 1)")
+    p.add_argument(
+        "--service",
+        choices=["fixed", "exponential"],
+        default="fixed",
+        help="service times: the profile's inference_ms each (default) or exponential with that mean",
+    )
+    cost = p.add_mutually_exclusive_group()
+    cost.add_argument(
+        "--inference-ms-column", metavar="COL", help="trace column with each request's inference time, ms"
+    )
+    cost.add_argument(
+        "--inference-scale-column",
+        metavar="COL",
+        help="trace column each request's inference time is proportional to (e.g. GeneratedTokens); mean = inference_ms",
+    )
+    p.set_defaults(func=_cmd_simulate)
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from stacks.commands.simulate import run
+    from stacks.simulate.run import Options
+
+    if (args.inference_ms_column or args.inference_scale_column) and args.trace is None:
+        raise SwitchyardError("--inference-ms-column and --inference-scale-column read a trace: add --trace FILE")
+    options = Options(
+        seed=args.seed,
+        hours=args.hours,
+        trace=args.trace,
+        speed=args.speed,
+        inference_ms_column=args.inference_ms_column,
+        inference_scale_column=args.inference_scale_column,
+        service=args.service,
+    )
+    return run(
+        args.paths,
+        target=args.target,
+        as_json=args.json,
+        chart_dir=args.chart,
+        chart_format=args.chart_format,
+        options=options,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="switchyard", description="Decide, package and synthesize ML inference workloads.")
     parser.add_argument("--version", action="version", version=f"switchyard {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for add in (_add_synth, _add_plan, _add_validate, _add_snapshot, _add_render, _add_schema, _add_publish):
+    for add in (
+        _add_synth,
+        _add_plan,
+        _add_simulate,
+        _add_validate,
+        _add_snapshot,
+        _add_render,
+        _add_schema,
+        _add_publish,
+    ):
         add(sub)
     return parser
 
