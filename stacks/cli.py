@@ -53,7 +53,25 @@ def _add_plan(sub: argparse._SubParsersAction) -> None:
         help="write one image per workload to DIR: monthly cost of both targets against traffic (needs matplotlib)",
     )
     p.add_argument("--chart-format", choices=["png", "svg"], default="png", help="image format (default: png)")
+    p.add_argument(
+        "--width",
+        type=_columns,
+        metavar="COLUMNS",
+        help="wrap the report at COLUMNS (0: never); default: the terminal's width, no wrapping when not a terminal",
+    )
     p.set_defaults(func=_cmd_plan)
+
+
+def _columns(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of columns (0: no wrapping, or 40 and more)"
+        ) from None
+    if value != 0 and value < 40:
+        raise argparse.ArgumentTypeError(f"{value} columns is too narrow to read (0: no wrapping, or 40 and more)")
+    return value
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
@@ -67,6 +85,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         lock_file=args.lock,
         chart_dir=args.chart,
         chart_format=args.chart_format,
+        width=args.width,
     )
 
 
