@@ -210,11 +210,36 @@ def _cmd_publish(args: argparse.Namespace) -> int:
     )
 
 
+def _add_doctor(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "doctor", help="check the tools, credentials, cluster and quotas deploying the profiles' targets needs"
+    )
+    _paths(p)
+    p.add_argument("--pulumi-stack", metavar="STACK", help="kube context and minimum version from Pulumi.STACK.yaml")
+    p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    p.set_defaults(func=_cmd_doctor)
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from stacks.commands.doctor import run
+
+    return run(args.paths, pulumi_stack=args.pulumi_stack, as_json=args.json)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="switchyard", description="Decide, package and synthesize ML inference workloads.")
     parser.add_argument("--version", action="version", version=f"switchyard {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for add in (_add_synth, _add_plan, _add_validate, _add_snapshot, _add_render, _add_schema, _add_publish):
+    for add in (
+        _add_synth,
+        _add_plan,
+        _add_validate,
+        _add_snapshot,
+        _add_render,
+        _add_schema,
+        _add_publish,
+        _add_doctor,
+    ):
         add(sub)
     return parser
 
