@@ -226,6 +226,77 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return run(args.paths, pulumi_stack=args.pulumi_stack, as_json=args.json)
 
 
+def _deployed_outputs(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--cdk-outputs",
+        type=Path,
+        metavar="FILE",
+        help="what `cdk deploy --outputs-file FILE` wrote (default: cdk-outputs.json when it exists)",
+    )
+    p.add_argument(
+        "--pulumi-outputs",
+        type=Path,
+        metavar="FILE",
+        help="`pulumi stack output --json` saved to FILE (default: ask the pulumi CLI when it is installed)",
+    )
+    p.add_argument("--pulumi-stack", metavar="STACK", help="the Pulumi stack (its settings, and its outputs)")
+
+
+def _add_outputs(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("outputs", help="each workload's endpoint, auth, queue and result location, deployed or planned")
+    _paths(p)
+    _deployed_outputs(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    p.set_defaults(func=_cmd_outputs)
+
+
+def _cmd_outputs(args: argparse.Namespace) -> int:
+    from stacks.commands.endpoints import run
+
+    return run(
+        args.paths,
+        cdk_outputs=args.cdk_outputs,
+        pulumi_outputs=args.pulumi_outputs,
+        pulumi_stack=args.pulumi_stack,
+        as_json=args.json,
+    )
+
+
+def _add_smoke(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "smoke",
+        help="send one request and one queued message to a deployed workload and check the answers",
+        description="API key from SWITCHYARD_API_KEY (Kubernetes sync); Redis password from "
+        "SWITCHYARD_REDIS_PASSWORD (Kubernetes async); AWS credentials as the aws CLI finds them.",
+    )
+    p.add_argument("workload", help="the workload's name")
+    _paths(p)
+    _deployed_outputs(p)
+    p.add_argument("--input", dest="input_json", metavar="JSON", help="one input the model accepts, as JSON")
+    p.add_argument("--url", help="call this base URL instead of the output's (e.g. a kubectl port-forward)")
+    p.add_argument("--redis-url", help="reach the queue here instead of its in-cluster address (port-forward)")
+    p.add_argument("--only", choices=["sync", "async"], help="test one interface of a `mode: both` workload")
+    p.add_argument("--timeout", type=float, metavar="SECONDS", help="how long to wait for each answer")
+    p.set_defaults(func=_cmd_smoke)
+
+
+def _cmd_smoke(args: argparse.Namespace) -> int:
+    from stacks.commands.smoke import run
+
+    return run(
+        args.workload,
+        args.paths,
+        input_json=args.input_json,
+        cdk_outputs=args.cdk_outputs,
+        pulumi_outputs=args.pulumi_outputs,
+        pulumi_stack=args.pulumi_stack,
+        url=args.url,
+        redis_url=args.redis_url,
+        only=args.only,
+        timeout_s=args.timeout,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="switchyard", description="Decide, package and synthesize ML inference workloads.")
     parser.add_argument("--version", action="version", version=f"switchyard {__version__}")
@@ -239,6 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
         _add_schema,
         _add_publish,
         _add_doctor,
+        _add_outputs,
+        _add_smoke,
     ):
         add(sub)
     return parser
