@@ -199,6 +199,12 @@ def _add_publish(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--build", type=Path, default=Path("build"), help="build contexts (default: build/)")
     p.add_argument("--dry-run", action="store_true", help="print the exact commands, run nothing")
+    p.add_argument(
+        "--copier",
+        choices=["auto", "crane", "skopeo", "docker"],
+        default="auto",
+        help="copies images to imageMirror (default: the first of crane, skopeo, docker buildx imagetools present)",
+    )
     p.set_defaults(func=_cmd_publish)
 
 
@@ -206,7 +212,12 @@ def _cmd_publish(args: argparse.Namespace) -> int:
     from stacks.commands.publish import run
 
     return run(
-        args.paths, pulumi_stack=args.pulumi_stack, build_root=args.build, builder=args.builder, dry_run=args.dry_run
+        args.paths,
+        pulumi_stack=args.pulumi_stack,
+        build_root=args.build,
+        builder=args.builder,
+        dry_run=args.dry_run,
+        copier=args.copier,
     )
 
 

@@ -379,3 +379,28 @@ def test_the_cli_entry_point_runs_doctor(tmp_path):
     assert done.returncode == 1, done.stderr
     doc = json.loads(done.stdout)
     assert doc["ready"] is False and doc["targets"]["kubernetes"] == ["fraud-scoring", "llm-chat"]
+
+
+def test_mirror_settings_require_a_copier_and_helm(capsys, fake, project, tmp_path, monkeypatch):
+    healthy(fake, project)
+    fake.tool(
+        "docker",
+        {
+            "buildx version": (0, "github.com/docker/buildx v0.17.1"),
+            "version --format*": (0, "27.3.1"),
+            "buildx imagetools --help": (1, "unknown"),
+        },
+    )
+    monkeypatch.chdir(tmp_path)
+    Path("Pulumi.air.yaml").write_text(
+        "config:\n  switchyard:imageMirror: registry.corp/mirror\n  switchyard:kedaChartRepo: oci://registry.corp/charts\n"
+    )
+    code, doc = doctor(capsys, fake, project, stack="air")
+    by = checks(doc)
+    assert code == 1 and by["image-copier"]["status"] == "missing" and "skopeo" in by["image-copier"]["fix"]
+    assert by["helm"]["status"] == "missing" and "helm.sh" in by["helm"]["fix"]
+    fake.tool("crane", {"*": (0, "")})
+    fake.tool("helm", {"version --short": (0, "v3.16.2+g13654a5")})
+    code, doc = doctor(capsys, fake, project, stack="air")
+    assert code == 0 and checks(doc)["image-copier"]["detail"].startswith("crane")
+    assert checks(doc)["helm"]["detail"].startswith("v3.16.2")

@@ -25,6 +25,7 @@ from stacks.commands.doctor_checks import (
     builder,
     kubernetes_cluster,
     lambda_quota,
+    mirror_tools,
     pinned_node_tools,
     pulumi_cli,
 )
@@ -97,6 +98,8 @@ def diagnose(
         checks += [lambda_quota(tools, plan) for plan in reservations(batch)]
     checks += pulumi_cli(tools, plugin_versions())
     checks += kubernetes_cluster(tools, settings.kube_context, settings.min_kubernetes_version)
+    oci = any(r and r.startswith("oci://") for r in (settings.gpu_operator_chart_repo, settings.keda_chart_repo))
+    checks += mirror_tools(tools, images=settings.image_mirror is not None, charts=oci)
     for check in checks:
         check.facts.setdefault("required", bool(used & set(check.targets)))
     return checks

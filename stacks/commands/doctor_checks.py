@@ -394,3 +394,40 @@ def kubernetes_cluster(tools: Tools, context: str | None, minimum: str) -> list[
             )
         )
     return out
+
+
+def mirror_tools(tools: Tools, *, images: bool, charts: bool) -> list[Check]:
+    """What `switchyard publish` copies to the stack's mirrors with (stacks/k8s/mirrors.py)."""
+    targets = ("kubernetes",)
+    out = []
+    if images:
+        found = next((t for t in ("crane", "skopeo") if tools.which(t)), None)
+        imagetools = tools.run(["docker", "buildx", "imagetools", "--help"]) if found is None else None
+        if found is None and imagetools is not None and imagetools.code == 0:
+            found = "docker buildx imagetools"
+        out.append(
+            Check("image-copier", Status.ok, f"{found} (copies images to imageMirror)", targets=targets)
+            if found
+            else Check(
+                "image-copier",
+                Status.missing,
+                "imageMirror is set, and neither crane, skopeo nor docker buildx imagetools is on PATH",
+                "install crane (https://github.com/google/go-containerregistry/tree/main/cmd/crane) or skopeo "
+                "(apt-get install skopeo)",
+                targets,
+            )
+        )
+    if charts:
+        helm = tools.run(["helm", "version", "--short"])
+        out.append(
+            Check("helm", Status.ok, f"{helm.out.strip()} (pushes the charts to the oci:// mirror)", targets=targets)
+            if helm is not None and helm.code == 0
+            else Check(
+                "helm",
+                Status.missing,
+                "an oci:// chart mirror is set, and helm is not on PATH",
+                "install Helm 3.8+: https://helm.sh/docs/intro/install/",
+                targets,
+            )
+        )
+    return out

@@ -19,7 +19,7 @@ import pulumi_kubernetes as k8s
 from stacks.commands.lock import entry as lock_entry
 from stacks.decide import Workload
 from stacks.errors import Problem, ProfileError, SwitchyardError
-from stacks.k8s import naming
+from stacks.k8s import mirrors, naming
 from stacks.k8s.addons import GpuOperator, GpuSharing, Keda, gpu_sharing
 from stacks.k8s.exposure import external_url
 from stacks.k8s.scaling import queue_stream
@@ -53,7 +53,7 @@ def image_reference(w: Workload, settings: ClusterSettings, context: Path) -> st
 
 def weights_source(w: Workload, settings: ClusterSettings) -> str:
     if w.profile.model.weights_in_s3:
-        return w.profile.model.weights
+        return mirrors.weights_source(w.profile.model.weights, settings)
     # local weights: uploaded to the cluster's weights store under their content hash (switchyard publish)
     return f"{settings.weights_base_uri.rstrip('/')}/{w.name}/{weights_version(w)}/"
 

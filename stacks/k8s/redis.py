@@ -17,6 +17,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from stacks.k8s.mirrors import mirrored_image
 from stacks.k8s.security import restricted_container, restricted_pod
 from stacks.k8s.settings import ClusterSettings, RedisMode
 from stacks.k8s.vendor import REDIS_IMAGE, REDIS_UID
@@ -125,7 +126,7 @@ def _deploy(parent, redis_name, labels, workload_selector, settings, namespace, 
     )
     container = k8s.core.v1.ContainerArgs(
         name="redis",
-        image=REDIS_IMAGE,
+        image=mirrored_image(REDIS_IMAGE, settings),
         # appendfsync everysec: at most a second of accepted messages at risk on a node crash;
         # a pod restart (SIGTERM) flushes everything.
         args=[
