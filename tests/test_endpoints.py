@@ -215,3 +215,22 @@ def test_the_output_names_are_the_ones_the_cdk_stacks_declare(tmp_path):
     for w in serverless:
         template = json.loads(Path(assembly.get_stack_by_name(f"Switchyard-{w.name}").template_full_path).read_text())
         assert sorted(cdk_output_names(w)) == sorted(template["Outputs"]), w.name
+
+
+def test_async_callers_in_client_namespaces_may_reach_the_queue_and_nobody_else(tmp_path):
+    from tests.k8s_helpers import find, manifests
+
+    profiles = copy_profiles(tmp_path, edit={"nightly-embeddings": ("target: auto", "target: kubernetes")})
+
+    def admitted(settings) -> list[str]:
+        docs = manifests(profiles, tmp_path / "build", settings)["nightly-embeddings"]
+        policy = find(docs, "NetworkPolicy", "nightly-embeddings-redis")
+        peers = policy["spec"]["ingress"][0]["from"]
+        return [
+            p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+            for p in peers
+            if "namespaceSelector" in p
+        ]
+
+    assert admitted(CLUSTER) == ["keda"]
+    assert admitted(CLUSTER.model_copy(update={"client_namespaces": ["batch-jobs"]})) == ["keda", "batch-jobs"]

@@ -197,7 +197,8 @@ def _deploy(parent, redis_name, labels, workload_selector, settings, namespace, 
         ),
         opts=opt(namespace),
     )
-    # Only the workload's pods and KEDA's operator (the redis-streams scaler) reach the queue.
+    # Only the workload's pods, KEDA's operator (the redis-streams scaler) and the async callers of
+    # clientNamespaces (they XADD requests and read results) reach the queue.
     k8s.networking.v1.NetworkPolicy(
         f"{redis_name}-networkpolicy",
         metadata=meta(redis_name, labels),
@@ -215,6 +216,14 @@ def _deploy(parent, redis_name, labels, workload_selector, settings, namespace, 
                                 match_labels={"kubernetes.io/metadata.name": settings.keda_namespace}
                             )
                         ),
+                        *[
+                            k8s.networking.v1.NetworkPolicyPeerArgs(
+                                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                                    match_labels={"kubernetes.io/metadata.name": client}
+                                )
+                            )
+                            for client in settings.client_namespaces
+                        ],
                     ],
                     ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=REDIS_PORT, protocol="TCP")],
                 )
