@@ -8,8 +8,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from stacks.assumptions import assumptions
 from stacks.commands import lock
 from stacks.commands.report import exit_code, print_failures
+from stacks.commands.wrap import output_width, wrap
 from stacks.cost import Cost, LineItem
 from stacks.decide import Workload
 from stacks.errors import SwitchyardError
@@ -137,6 +139,7 @@ def to_json(w: Workload) -> dict[str, Any]:
         "utilization": round(d.utilization, 4),
         "reasons": [r.model_dump() for r in d.reasons],
         "warnings": d.warnings,
+        "assumptions": [a.to_json() for a in assumptions(w)],
         "cost_usd_month": {
             "serverless": {**_cost_json(d.serverless_cost), "architecture": d.serverless.architecture},
             "serverless_other_architecture": round(d.serverless_cost_other_arch.total, 2),
@@ -189,6 +192,8 @@ def render_table(batch: Batch) -> str:
             )
         out += ["  rules:"]
         out += [f"    {'*' if r.fired else '-'} {r.rule:<24} {r.detail}" for r in d.reasons]
+        out += ["  assumptions:"]
+        out += [f"    {a.name:<34} {a.detail}  ({a.setting})" for a in assumptions(w)]
         out += [f"  warning: {text}" for text in d.warnings]
     out += ["", "(* rule fired and shaped the decision or sizing; - checked, did not fire)"]
     return "\n".join(out)
@@ -240,7 +245,9 @@ def run(
     chart_dir: Path | None = None,
     chart_format: str = "png",
     today: date | None = None,
+    width: int | None = None,
 ) -> int:
+    """`width`: wrap the text report at this many columns (0: never); None: the terminal's, if any."""
     batch = load_all(paths)
     stale = price_warnings(batch, today or date.today())
     lock_file = lock_file or lock.lock_path(paths)
@@ -269,8 +276,9 @@ def run(
         print(json.dumps(doc, indent=2, allow_nan=False))
     else:
         if batch.workloads:
-            print(render_table(batch))
-            print(render_changes(lock_file, changes))
+            columns = output_width(width)
+            print(wrap(render_table(batch), columns))
+            print(wrap(render_changes(lock_file, changes), columns))
         for text in stale:
             print(f"warning: {text}", file=sys.stderr)
         print_failures(batch.failures)

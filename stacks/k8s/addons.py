@@ -17,6 +17,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from stacks.errors import SwitchyardError
+from stacks.k8s.mirrors import chart_source, helm_chart_args
 from stacks.k8s.naming import addon_ownership
 from stacks.k8s.settings import ClusterSettings
 from stacks.k8s.vendor import GPU_OPERATOR, GPU_RESOURCE, KEDA, Chart
@@ -85,12 +86,15 @@ def _release(
     opts: pulumi.ResourceOptions,
     depends_on: list[pulumi.Resource] | None = None,
 ) -> k8s.helm.v3.Release:
+    source = helm_chart_args(chart)
     return k8s.helm.v3.Release(
         f"{chart.name}-release",
         name=chart.name,
-        chart=chart.name,
+        chart=source["chart"],
         version=chart.version,
-        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo),
+        repository_opts=k8s.helm.v3.RepositoryOptsArgs(**source["repository_opts"])
+        if source["repository_opts"]
+        else None,
         namespace=namespace.metadata.name,
         create_namespace=False,  # the component owns the namespace and its Pod Security labels
         values=values,
@@ -198,7 +202,12 @@ class GpuOperator(pulumi.ComponentResource):
                 )
             )
         self.release = _release(
-            self, GPU_OPERATOR, gpu_operator_values(settings, sharing), self.namespace, child, depends
+            self,
+            chart_source(GPU_OPERATOR, settings),
+            gpu_operator_values(settings, sharing),
+            self.namespace,
+            child,
+            depends,
         )
         self.register_outputs({"release": self.release.name})
 
@@ -211,5 +220,5 @@ class Keda(pulumi.ComponentResource):
         )
         # its chart sets a restricted-compliant security context
         self.namespace = _namespace(self, name, settings.keda_namespace, "restricted", child)
-        self.release = _release(self, KEDA, KEDA_VALUES, self.namespace, child)
+        self.release = _release(self, chart_source(KEDA, settings), KEDA_VALUES, self.namespace, child)
         self.register_outputs({"release": self.release.name})

@@ -19,9 +19,10 @@ import pulumi_kubernetes as k8s
 from stacks.commands.lock import entry as lock_entry
 from stacks.decide import Workload
 from stacks.errors import Problem, ProfileError, SwitchyardError
-from stacks.k8s import api_keys, naming
+from stacks.k8s import api_keys, mirrors, naming
 from stacks.k8s.addons import GpuOperator, GpuSharing, Keda, gpu_sharing
 from stacks.k8s.exposure import external_url
+from stacks.k8s.scaling import queue_stream
 from stacks.k8s.security import never_adopt_guard
 from stacks.k8s.settings import (
     ClusterSecrets,
@@ -52,7 +53,7 @@ def image_reference(w: Workload, settings: ClusterSettings, context: Path) -> st
 
 def weights_source(w: Workload, settings: ClusterSettings) -> str:
     if w.profile.model.weights_in_s3:
-        return w.profile.model.weights
+        return mirrors.weights_source(w.profile.model.weights, settings)
     # local weights: uploaded to the cluster's weights store under their content hash (switchyard publish)
     return f"{settings.weights_base_uri.rstrip('/')}/{w.name}/{weights_version(w)}/"
 
@@ -175,15 +176,26 @@ def build(
     return built
 
 
-def outputs(built: Built, settings: ClusterSettings) -> dict[str, dict[str, str | None]]:
+def outputs(built: Built, settings: ClusterSettings) -> dict[str, dict]:
     """Stack output `workloads`: where each one is reachable, for callers and runbooks."""
-    out: dict[str, dict[str, str | None]] = {}
+    out: dict[str, dict] = {}
     for name, namespace in built.namespaces.items():
         out[name] = {
             "namespace": namespace,
             "service": naming.service_address(name, namespace),
             "url": external_url(name, settings),
         }
+        queue = built.workloads[name].queue if name in built.workloads else None
+        if queue is not None:
+            # What an async caller needs: the stream to XADD to, where results land, and the password's Secret.
+            stream = queue_stream(name)
+            out[name]["queue"] = {
+                "address": queue.address,
+                "stream": stream,
+                "result": f"{stream}:result:<id>",
+                "dead": f"{stream}:dead",
+                "passwordSecret": queue.password_secret,
+            }
     return out
 
 

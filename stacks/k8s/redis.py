@@ -31,6 +31,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from stacks.k8s.mirrors import mirrored_image
 from stacks.k8s.security import restricted_container, restricted_pod
 from stacks.k8s.settings import ClusterSettings, RedisMode
 from stacks.k8s.vendor import REDIS_IMAGE, REDIS_UID
@@ -169,7 +170,7 @@ def _deploy(parent, redis_name, labels, workload_selector, settings, sizing, nam
     memory = f"{sizing.memory_limit_mb}Mi"
     container = k8s.core.v1.ContainerArgs(
         name="redis",
-        image=REDIS_IMAGE,
+        image=mirrored_image(REDIS_IMAGE, settings),
         args=redis_args(sizing),
         ports=[k8s.core.v1.ContainerPortArgs(name="redis", container_port=REDIS_PORT, protocol="TCP")],
         readiness_probe=k8s.core.v1.ProbeArgs(
@@ -247,7 +248,8 @@ def _deploy(parent, redis_name, labels, workload_selector, settings, sizing, nam
         ),
         opts=opt(namespace),
     )
-    # Only the workload's pods and KEDA's operator (the redis-streams scaler) reach the queue.
+    # Only the workload's pods, KEDA's operator (the redis-streams scaler) and the async callers of
+    # clientNamespaces (they XADD requests and read results) reach the queue.
     k8s.networking.v1.NetworkPolicy(
         f"{redis_name}-networkpolicy",
         metadata=meta(redis_name, labels),
@@ -265,6 +267,14 @@ def _deploy(parent, redis_name, labels, workload_selector, settings, sizing, nam
                                 match_labels={"kubernetes.io/metadata.name": settings.keda_namespace}
                             )
                         ),
+                        *[
+                            k8s.networking.v1.NetworkPolicyPeerArgs(
+                                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                                    match_labels={"kubernetes.io/metadata.name": client}
+                                )
+                            )
+                            for client in settings.client_namespaces
+                        ],
                     ],
                     ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=REDIS_PORT, protocol="TCP")],
                 )

@@ -143,9 +143,36 @@ class ClusterSettings(BaseModel):
         "unset: the Ingress serves plain HTTP",
     )
 
-    @field_validator("image_registry")
+    # Private-registry and air-gapped clusters (stacks/k8s/mirrors.py): each unset means the public source.
+    image_mirror: str | None = Field(
+        None,
+        description="registry prefix holding copies of the third-party images (aws-cli, redis, the python/CUDA/vLLM "
+        "bases): pulled as <imageMirror>/<repository>:<tag>; switchyard publish copies them there",
+    )
+    gpu_operator_chart_repo: str | None = Field(
+        None,
+        pattern=r"^(https?|oci)://\S+$",
+        description="Helm repository (https://) or OCI registry (oci://) "
+        "holding the pinned GPU Operator chart, instead of NVIDIA's",
+    )
+    keda_chart_repo: str | None = Field(
+        None,
+        pattern=r"^(https?|oci)://\S+$",
+        description="Helm repository (https://) or OCI registry (oci://) "
+        "holding the pinned KEDA chart, instead of kedacore's",
+    )
+    weights_mirror_uri: str | None = Field(
+        None,
+        pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?$",
+        description="s3://bucket/prefix on the cluster's weights store (weightsEndpointUrl) where profiles' s3:// "
+        "weights are mirrored, as <uri>/<source bucket>/<source prefix>; switchyard publish copies them",
+    )
+
+    @field_validator("image_registry", "image_mirror")
     @classmethod
-    def _registry(cls, value: str) -> str:
+    def _registry(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         if not IMAGE_REGISTRY.fullmatch(value):
             raise ValueError(
                 f"{value!r} is not an image repository prefix: host[:port]/path, no scheme, lowercase path "
@@ -239,6 +266,10 @@ CONFIG_KEYS = {  # Pulumi config key -> field
     "publicDomain": "public_domain",
     "gatewayTls": "gateway_tls",
     "tlsClusterIssuer": "tls_cluster_issuer",
+    "imageMirror": "image_mirror",
+    "gpuOperatorChartRepo": "gpu_operator_chart_repo",
+    "kedaChartRepo": "keda_chart_repo",
+    "weightsMirrorUri": "weights_mirror_uri",
 }
 SECRET_KEYS = {
     "apiKey": "api_key",

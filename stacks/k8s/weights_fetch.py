@@ -79,6 +79,7 @@ def fetch_container(
     endpoint_url: str | None,
     region: str,
     security_context: Any,
+    image: str = AWS_CLI_IMAGE,
 ) -> k8s.core.v1.ContainerArgs:
     env = [
         k8s.core.v1.EnvVarArgs(name="SOURCE", value=source),
@@ -92,7 +93,7 @@ def fetch_container(
         env.append(k8s.core.v1.EnvVarArgs(name="AWS_ENDPOINT_URL", value=endpoint_url))
     return k8s.core.v1.ContainerArgs(
         name="fetch-weights",
-        image=AWS_CLI_IMAGE,
+        image=image,
         command=["/bin/sh", "-c", FETCH_SCRIPT],
         env=env,
         # The Secret the program creates from the stack's secret config, before the Deployment.

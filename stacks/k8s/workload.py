@@ -11,9 +11,10 @@ import pulumi_kubernetes as k8s
 from stacks.decide import Workload
 from stacks.k8s import api_keys, scaling, security
 from stacks.k8s.exposure import expose
+from stacks.k8s.mirrors import mirrored_image
 from stacks.k8s.redis import QueueAccess, queue_for
 from stacks.k8s.settings import ClusterSecrets, ClusterSettings, MetricsDiscovery
-from stacks.k8s.vendor import GPU_PRODUCT_LABEL, GPU_RUNTIME_CLASS, GPU_TAINT_KEY, gfd_products
+from stacks.k8s.vendor import AWS_CLI_IMAGE, GPU_PRODUCT_LABEL, GPU_RUNTIME_CLASS, GPU_TAINT_KEY, gfd_products
 from stacks.k8s.weights_fetch import RUNTIME_CACHE, fetch_container
 from stacks.packaging import K8S_WEIGHTS_DIR, RUN_AS_UID, RUNTIME_CACHE_DIR, PackageSpec
 
@@ -343,6 +344,7 @@ class InferenceWorkload(pulumi.ComponentResource):
             endpoint_url=settings.weights_endpoint_url,
             region=settings.weights_region,
             security_context=no_privilege,
+            image=mirrored_image(AWS_CLI_IMAGE, settings),
         )
         probe = k8s.core.v1.HTTPGetActionArgs
         timing = probe_timing(vllm)
