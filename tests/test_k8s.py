@@ -346,7 +346,8 @@ def test_addons_are_pinned_helm_releases(objects):
     }
     assert releases["gpu-operator"]["values"] == {
         "driver": {"enabled": False},
-        "toolkit": {"enabled": False},
+        # the operator creates the nvidia RuntimeClass: its toolkit stays unless the nodes have one
+        "toolkit": {"enabled": True},
         "nfd": {"enabled": True},
         "dcgmExporter": {
             "enabled": True,
@@ -378,6 +379,29 @@ def test_time_slicing_follows_the_platform_and_drivers_the_stack(tmp_path):
     ]
 
 
+def test_nodes_with_a_driver_but_no_toolkit_still_get_a_runtime_for_gpu_pods(tmp_path):
+    """driversPreinstalled alone keeps the operator's toolkit (which backs its `nvidia` RuntimeClass);
+    only toolkitPreinstalled turns it off."""
+
+    class Config:
+        def __init__(self, values):
+            self.values = values
+
+        def get(self, key):
+            return self.values.get(key)
+
+        get_bool = get_object = get
+
+    def values(**stack):
+        settings = from_pulumi_config(Config(stack)).model_copy(update={"model_storage_class": "cephfs"})
+        release = _releases(PROFILES, tmp_path, settings)["gpu-operator-release"]
+        return release.inputs["values"]["driver"], release.inputs["values"]["toolkit"]
+
+    assert values(driversPreinstalled=True) == ({"enabled": False}, {"enabled": True})
+    assert values(driversPreinstalled=True, toolkitPreinstalled=True) == ({"enabled": False}, {"enabled": False})
+    assert values(driversPreinstalled=False) == ({"enabled": True}, {"enabled": True})
+
+
 def _releases(profiles, build, settings=CLUSTER) -> dict[str, list[dict]]:
     from stacks.workloads import load_all
 
@@ -405,14 +429,15 @@ def test_every_namespace_is_created_after_the_never_adopt_guard(tmp_path, monkey
     import pulumi_kubernetes as k8s
 
     waits: dict[str, list[str]] = {}
-    original = k8s.core.v1.Namespace
+    for kind in ("Namespace", "NamespacePatch"):  # a workload's own, an add-on's (shared between stacks)
+        original = getattr(k8s.core.v1, kind)
 
-    def recording(resource_name, *args, **kwargs):
-        deps = (kwargs.get("opts") or pulumi.ResourceOptions()).depends_on or []
-        waits[resource_name] = [d._name for d in deps]
-        return original(resource_name, *args, **kwargs)
+        def recording(resource_name, *args, _original=original, **kwargs):
+            deps = (kwargs.get("opts") or pulumi.ResourceOptions()).depends_on or []
+            waits[resource_name] = [d._name for d in deps]
+            return _original(resource_name, *args, **kwargs)
 
-    monkeypatch.setattr(k8s.core.v1, "Namespace", recording)
+        monkeypatch.setattr(k8s.core.v1, kind, recording)
     from stacks.workloads import load_all
 
     mocks.run(load_all([PROFILES]), CLUSTER, tmp_path)
@@ -426,7 +451,7 @@ def test_addon_releases_and_namespaces_are_retained_when_the_program_drops_them(
     import pulumi_kubernetes as k8s
 
     kept: dict[str, bool | None] = {}
-    for module, kind in ((k8s.helm.v3, "Release"), (k8s.core.v1, "Namespace")):
+    for module, kind in ((k8s.helm.v3, "Release"), (k8s.core.v1, "Namespace"), (k8s.core.v1, "NamespacePatch")):
         original = getattr(module, kind)
 
         def recording(resource_name, *args, _original=original, **kwargs):
@@ -555,7 +580,7 @@ def test_every_object_lives_in_a_namespace_the_program_owns(tmp_path):
     resources = mocks.run(batch, settings, tmp_path)
     created = {}
     for r in resources:
-        if r.type == "kubernetes:core/v1:Namespace":
+        if r.type in ("kubernetes:core/v1:Namespace", "kubernetes:core/v1:NamespacePatch"):
             labels = r.inputs["metadata"]["labels"]
             created[r.inputs["metadata"]["name"]] = labels.get(WORKLOAD_LABEL) or labels.get("switchyard.dev/addon")
     assert created == {"ml-fraud-scoring": "fraud-scoring", "ml-llm-chat": "llm-chat", "keda": "keda",

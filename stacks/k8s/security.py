@@ -134,30 +134,45 @@ def network_policy_spec(
     )
 
 
+# Install-once cluster objects (the guard, add-on namespaces and their ConfigMaps) are declared as
+# Server-Side Apply patches, not plain objects: pulumi-kubernetes >= 4.29 creates plain objects
+# client-side, so the second stack on a cluster, or a redeploy after `pulumi destroy` left them in
+# place (retain_on_delete), failed with AlreadyExists. A patch applies whether or not the object
+# exists; every stack applies the same content, and patchForce lets the newest Switchyard's
+# version win over an older one's field manager. Add-on namespaces are only adopted when they
+# already carry our managed-by label: the guard below refuses the label on any other namespace.
+SHARED = {"pulumi.com/patchForce": "true"}
+
+
 def never_adopt_guard(opts: pulumi.ResourceOptions, labels: dict[str, str]) -> list[pulumi.Resource]:
-    """The cluster-wide admission policy and its binding (protected: they guard every tenant)."""
+    """The cluster-wide admission policy and its binding, shared by every stack on the cluster.
+
+    Retained on delete: they guard every tenant, so one stack's destroy never removes them.
+    """
     ar = k8s.admissionregistration.v1
     keep = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(retain_on_delete=True))
-    policy = ar.ValidatingAdmissionPolicy(
+    policy = ar.ValidatingAdmissionPolicyPatch(
         NEVER_ADOPT_POLICY,
-        metadata=k8s.meta.v1.ObjectMetaArgs(name=NEVER_ADOPT_POLICY, labels=labels),
-        spec=ar.ValidatingAdmissionPolicySpecArgs(
+        metadata=k8s.meta.v1.ObjectMetaPatchArgs(name=NEVER_ADOPT_POLICY, labels=labels, annotations=SHARED),
+        spec=ar.ValidatingAdmissionPolicySpecPatchArgs(
             failure_policy="Fail",
-            match_constraints=ar.MatchResourcesArgs(
+            match_constraints=ar.MatchResourcesPatchArgs(
                 resource_rules=[
-                    ar.NamedRuleWithOperationsArgs(
+                    ar.NamedRuleWithOperationsPatchArgs(
                         api_groups=[""], api_versions=["v1"], operations=["UPDATE"], resources=["namespaces"]
                     )
                 ]
             ),
-            validations=[ar.ValidationArgs(expression=NEVER_ADOPT_EXPRESSION, message=NEVER_ADOPT_MESSAGE)],
+            validations=[ar.ValidationPatchArgs(expression=NEVER_ADOPT_EXPRESSION, message=NEVER_ADOPT_MESSAGE)],
         ),
         opts=keep,
     )
-    binding = ar.ValidatingAdmissionPolicyBinding(
+    binding = ar.ValidatingAdmissionPolicyBindingPatch(
         f"{NEVER_ADOPT_POLICY}-binding",
-        metadata=k8s.meta.v1.ObjectMetaArgs(name=NEVER_ADOPT_POLICY, labels=labels),
-        spec=ar.ValidatingAdmissionPolicyBindingSpecArgs(policy_name=NEVER_ADOPT_POLICY, validation_actions=["Deny"]),
+        metadata=k8s.meta.v1.ObjectMetaPatchArgs(name=NEVER_ADOPT_POLICY, labels=labels, annotations=SHARED),
+        spec=ar.ValidatingAdmissionPolicyBindingSpecPatchArgs(
+            policy_name=NEVER_ADOPT_POLICY, validation_actions=["Deny"]
+        ),
         opts=pulumi.ResourceOptions.merge(keep, pulumi.ResourceOptions(depends_on=[policy])),
     )
     return [policy, binding]

@@ -54,7 +54,17 @@ class ClusterSettings(BaseModel):
         description="oldest Kubernetes minor of the cluster, 1.30 or later (preStop sleep, ValidatingAdmissionPolicy v1); newer minors turn on features that need them",
     )
     drivers_preinstalled: bool = Field(
-        True, description="nodes have the NVIDIA driver and container toolkit (typical bare metal)"
+        True, description="nodes have the NVIDIA driver (typical bare metal): the GPU Operator does not install one"
+    )
+    toolkit_preinstalled: bool = Field(
+        False,
+        description="nodes also have the NVIDIA container toolkit configured in containerd: the GPU Operator "
+        "does not install its own (it still creates the nvidia RuntimeClass, which needs one of the two)",
+    )
+    never_adopt_guard: bool = Field(
+        True,
+        description="install the cluster-wide admission policy that refuses Switchyard's label on a namespace it "
+        "did not create (shared by every stack on the cluster; false: the cluster's own policy engine does this)",
     )
     install_gpu_operator: bool = Field(
         True, description="install the NVIDIA GPU Operator (false: the cluster runs one)"
@@ -207,6 +217,8 @@ CONFIG_KEYS = {  # Pulumi config key -> field
     "kubeContext": "kube_context",
     "minKubernetesVersion": "min_kubernetes_version",
     "driversPreinstalled": "drivers_preinstalled",
+    "toolkitPreinstalled": "toolkit_preinstalled",
+    "neverAdoptGuard": "never_adopt_guard",
     "installGpuOperator": "install_gpu_operator",
     "installKeda": "install_keda",
     "installNfd": "install_nfd",
