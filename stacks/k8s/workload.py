@@ -144,7 +144,8 @@ class InferenceWorkload(pulumi.ComponentResource):
                 ),
                 opts=opt(self.namespace),
             )
-        # Sized by the decision (platform.model_cache_copies: the current and previous version), which the bill reads.
+        # Sized by the decision (platform.model_cache_copies: the version pods run and the one an update
+        # copies; weights_fetch keeps no more), which the bill reads.
         cache_gi = w.decision.kubernetes.model_cache_gi
         self.cache = k8s.core.v1.PersistentVolumeClaim(
             f"{name}-model-cache",
