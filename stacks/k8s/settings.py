@@ -30,6 +30,8 @@ FEATURES = {
     "preStop sleep action": "1.30",  # the drain's preStop without a shell in the image
     "ValidatingAdmissionPolicy v1": "1.30",  # the never-adopt guard
     "Service trafficDistribution": "1.31",  # prefer endpoints close to the caller
+    # nodeTaintsPolicy / nodeAffinityPolicy: beta and on by default since 1.26, GA in 1.33
+    "topologySpread nodeTaintsPolicy": "1.26",
 }
 
 

@@ -387,6 +387,10 @@ class InferenceWorkload(pulumi.ComponentResource):
                     topology_key="kubernetes.io/hostname",
                     when_unsatisfiable="DoNotSchedule",
                     label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
+                    # Only nodes the pod may run on are domains: without Honor, a tainted GPU or
+                    # control-plane node counts as an empty one and holds the skew (a pod stays Pending).
+                    node_taints_policy="Honor",
+                    node_affinity_policy="Honor",
                 )
             ]
         return k8s.apps.v1.DeploymentSpecArgs(
