@@ -79,6 +79,7 @@ KIND_ORDER = [
     "Service",
     "PodDisruptionBudget",
     "NetworkPolicy",
+    "CiliumNetworkPolicy",
     "PodMonitor",
     "TriggerAuthentication",
     "HTTPRoute",

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -120,6 +121,14 @@ class ClusterSettings(BaseModel):
     weights_endpoint_url: str | None = Field(
         None, description="S3-compatible endpoint of the weights store (MinIO, Ceph RGW); AWS S3 when unset"
     )
+    weights_endpoint_pod_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="port the weights store's pods listen on, which NetworkPolicy matches (it sees the pod "
+        "behind a Service, never the Service port); unset: the endpoint URL's port, except an in-cluster "
+        "Service on port 80, which Rook Ceph RGW serves from pod port 8080",
+    )
     weights_region: str = Field("us-east-1", description="region the weights store expects in signatures")
     weights_egress_cidrs: list[str] = Field(
         default_factory=lambda: ["0.0.0.0/0"],
@@ -139,6 +148,16 @@ class ClusterSettings(BaseModel):
     )
     gateway_name: str = Field("switchyard", description="Gateway the HTTPRoutes attach to (expose: gateway)")
     gateway_namespace: str = Field("gateway", description="namespace of that Gateway (its pods may call in)")
+    gateway_implementation: Literal["generic", "envoy-gateway", "cilium"] = Field(
+        "generic",
+        description="what runs the Gateway's data plane, which the workloads' NetworkPolicy must admit: generic "
+        "(proxies in gatewayNamespace) | envoy-gateway (proxies in envoyGatewayNamespace, or in gatewayNamespace "
+        "in Gateway Namespace Mode) | cilium (Cilium's per-node Envoy, seen as the `ingress` identity: a "
+        "CiliumNetworkPolicy admits it)",
+    )
+    envoy_gateway_namespace: str = Field(
+        "envoy-gateway-system", description="Envoy Gateway's controller namespace, where its proxies run by default"
+    )
     ingress_class: str = Field("nginx", description="IngressClass (expose: ingress)")
     ingress_namespace: str = Field("ingress-nginx", description="namespace of the ingress controller's pods")
     public_domain: str = Field(
@@ -173,6 +192,19 @@ class ClusterSettings(BaseModel):
             except ValueError:
                 raise ValueError(f"{cidr!r} is not an IPv4 or IPv6 CIDR (e.g. 10.20.0.0/16)") from None
         return value
+
+    def weights_pod_port(self) -> int:
+        """The port the init container's connections reach the weights store's pods on."""
+        if self.weights_endpoint_pod_port:
+            return self.weights_endpoint_pod_port
+        if not self.weights_endpoint_url:
+            return 443
+        url = urlsplit(self.weights_endpoint_url)
+        port = url.port or (80 if url.scheme == "http" else 443)
+        host = (url.hostname or "").split(".")
+        if port == 80 and len(host) >= 3 and host[2] == "svc":
+            return 8080  # Rook's CephObjectStore: Service port 80 -> RGW container port 8080
+        return port
 
     def supports(self, feature: str) -> bool:
         need = tuple(int(x) for x in FEATURES[feature].split("."))
@@ -235,6 +267,7 @@ CONFIG_KEYS = {  # Pulumi config key -> field
     "weightsBaseUri": "weights_base_uri",
     "weightsEndpointUrl": "weights_endpoint_url",
     "weightsRegion": "weights_region",
+    "weightsEndpointPodPort": "weights_endpoint_pod_port",
     "weightsEgressCidrs": "weights_egress_cidrs",
     "redisAddress": "redis_address",
     "metricsDiscovery": "metrics_discovery",
@@ -246,6 +279,8 @@ CONFIG_KEYS = {  # Pulumi config key -> field
     "expose": "expose",
     "gatewayName": "gateway_name",
     "gatewayNamespace": "gateway_namespace",
+    "gatewayImplementation": "gateway_implementation",
+    "envoyGatewayNamespace": "envoy_gateway_namespace",
     "ingressClass": "ingress_class",
     "ingressNamespace": "ingress_namespace",
     "publicDomain": "public_domain",

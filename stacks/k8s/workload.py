@@ -218,6 +218,15 @@ class InferenceWorkload(pulumi.ComponentResource):
             ),
             opts=opt(self.namespace),
         )
+        if settings.expose == "gateway" and settings.gateway_implementation == "cilium":
+            k8s.apiextensions.CustomResource(
+                f"{name}-cilium-gateway",
+                api_version="cilium.io/v2",
+                kind="CiliumNetworkPolicy",
+                metadata=meta(f"{name}-from-gateway"),
+                spec=security.cilium_gateway_spec(selector, port),
+                opts=opt(self.namespace),
+            )
         if settings.metrics_discovery is MetricsDiscovery.pod_monitor:
             self.pod_monitor = k8s.apiextensions.CustomResource(
                 f"{name}-podmonitor",
