@@ -19,6 +19,7 @@ from stacks.k8s.security import NEVER_ADOPT_POLICY
 from stacks.workloads import load_all
 from tests.conftest import copy_profiles
 from tests.k8s_helpers import CLUSTER
+from tests.runtime_helpers import slow_profile
 
 pytestmark = pytest.mark.timeout(120)
 ADDONS_OFF = CLUSTER.model_copy(update={"install_gpu_operator": False, "install_keda": False})
@@ -45,11 +46,14 @@ class Stack(mocks.Recorder):
     server: ApiServer = field(default_factory=ApiServer)
     retained: dict[str, bool] = field(default_factory=dict)  # resource name -> retain_on_delete
     refused: list[str] = field(default_factory=list)  # what the API server (or Helm) answered with an error
+    declared_before: set[str] = field(default_factory=set)  # this stack's state from its previous `pulumi up`
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         r = mocks.Registered(args.typ, args.name, dict(args.inputs))
         key = ApiServer.key(r)
-        if key is not None:
+        if key is not None and self.server.objects.get(key) == args.name and args.name in self.declared_before:
+            pass  # the same stack's own object, in its state: an update, not a create
+        elif key is not None:
             patch = args.typ.endswith("Patch")
             if key in self.server.objects and not patch:
                 what = "cannot re-use a name that is still in use" if key[0] == "HelmRelease" else "already exists"
@@ -59,9 +63,14 @@ class Stack(mocks.Recorder):
                 self.server.objects[key] = args.name
         return super().new_resource(args)
 
-    def destroy(self) -> None:
-        """What `pulumi destroy` leaves: retained objects, unless their namespace went."""
-        gone = {key for key, name in self.server.objects.items() if name in self.names and not self.retained.get(name)}
+    def destroy(self, keep: set[str] = frozenset()) -> None:
+        """What `pulumi destroy` leaves (or an update that declares only `keep`): retained objects,
+        unless their namespace went."""
+        gone = {
+            key
+            for key, name in self.server.objects.items()
+            if name in self.names and name not in keep and not self.retained.get(name)
+        }
         deleted_namespaces = {k[2] for k in gone if k[0] == "Namespace"}
         self.server.objects = {
             k: v for k, v in self.server.objects.items() if k not in gone and k[1] not in deleted_namespaces
@@ -72,8 +81,8 @@ class Stack(mocks.Recorder):
         return {r.name for r in self.resources}
 
 
-def up(profiles, settings, server: ApiServer, monkeypatch, tmp_path) -> Stack:
-    stack = Stack(server=server)
+def up(profiles, settings, server: ApiServer, monkeypatch, tmp_path, previous: Stack | None = None) -> Stack:
+    stack = Stack(server=server, declared_before=previous.names if previous else set())
     original = pulumi.CustomResource.__init__
 
     def recording(self, t, name, props=None, opts=None, *args, **kwargs):
@@ -141,3 +150,38 @@ def test_the_guard_can_be_left_to_the_clusters_own_policy_engine(tmp_path, monke
     assert stack.refused == []
     assert not {n for n in stack.names if n.startswith(NEVER_ADOPT_POLICY)}
     assert waits and all(deps == [] for deps in waits.values()), waits
+
+
+def _async_profiles(dest, target: str):
+    profile = slow_profile(dest, {"name: slow-model\n": f"name: slow-model\ntarget: {target}\n"})
+    return profile.parent
+
+
+def test_moving_an_async_workload_off_the_cluster_keeps_its_queue_and_its_data(tmp_path, monkeypatch):
+    """The runbook drains the queue after the move: the Redis, its volume and its namespace must still
+    be there when the program no longer declares the workload (backlog, pending, dead letters, results)."""
+    server = ApiServer()
+    first = up(_async_profiles(tmp_path / "k8s", "kubernetes"), CLUSTER, server, monkeypatch, tmp_path)
+    ns = next(k[2] for k, name in server.objects.items() if name == "slow-model-namespace")
+    assert ("PersistentVolumeClaim", ns, "slow-model-redis-data") in server.objects
+    moved = up(_async_profiles(tmp_path / "aws", "serverless"), CLUSTER, server, monkeypatch, tmp_path, first)
+    assert moved.refused == [] and not {n for n in moved.names if n.startswith("slow-model")}
+    first.destroy(keep=moved.names)  # what `pulumi up` deletes: what the program no longer declares
+    left = {k for k in server.objects if k[1] == ns} | {k for k in server.objects if k[2] == ns}
+    assert {
+        ("Namespace", "", ns),
+        ("PersistentVolumeClaim", ns, "slow-model-redis-data"),
+        ("Deployment", ns, "slow-model-redis"),
+        ("Service", ns, "slow-model-redis"),
+        ("Secret", ns, "slow-model-redis"),
+        ("NetworkPolicy", ns, "slow-model-redis"),
+    } <= left
+    assert ("Deployment", ns, "slow-model") not in left  # the server itself goes: nothing consumes any more
+
+
+def test_a_sync_workload_leaves_nothing_behind_when_it_moves(tmp_path, monkeypatch):
+    server = ApiServer()
+    first = up(copy_profiles(tmp_path / "a"), ADDONS_OFF, server, monkeypatch, tmp_path)
+    moved = up(copy_profiles(tmp_path / "b", drop=("fraud-scoring",)), ADDONS_OFF, server, monkeypatch, tmp_path, first)
+    first.destroy(keep=moved.names)
+    assert not [k for k in server.objects if "fraud-scoring" in k[1] or "fraud-scoring" in k[2]]

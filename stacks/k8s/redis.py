@@ -69,8 +69,13 @@ def queue_for(
     def meta(obj: str, labels: dict[str, str]) -> k8s.meta.v1.ObjectMetaArgs:
         return k8s.meta.v1.ObjectMetaArgs(name=obj, namespace=ns, labels={**labels, **ownership})
 
-    def opt(*depends: pulumi.Resource | None) -> pulumi.ResourceOptions:
-        return pulumi.ResourceOptions(parent=parent, depends_on=[d for d in depends if d is not None])
+    def opt(*depends: pulumi.Resource | None, keep: bool = False) -> pulumi.ResourceOptions:
+        # keep: the queue's data and what serves it outlive the workload leaving the cluster (a move
+        # to serverless, a removed profile): backlog, pending, dead letters and unfetched results
+        # are drained by hand first (README, "Moving an async workload").
+        return pulumi.ResourceOptions(
+            parent=parent, depends_on=[d for d in depends if d is not None], retain_on_delete=keep or None
+        )
 
     redis_name = f"{name}-redis"
     labels = {"app.kubernetes.io/name": redis_name, "app.kubernetes.io/managed-by": "switchyard"}
@@ -95,7 +100,7 @@ def queue_for(
             metadata=meta(secret_name, labels),
             type="Opaque",
             string_data={PASSWORD_KEY: password.result},
-            opts=opt(namespace),
+            opts=opt(namespace, keep=True),
         )
         _deploy(parent, redis_name, labels, workload_selector, settings, namespace, secret, meta, opt)
     trigger_auth = None
@@ -121,7 +126,7 @@ def _deploy(parent, redis_name, labels, workload_selector, settings, namespace, 
             storage_class_name=settings.queue_storage_class or settings.model_storage_class,
             resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": "2Gi"}),
         ),
-        opts=opt(namespace),
+        opts=opt(namespace, keep=True),
     )
     container = k8s.core.v1.ContainerArgs(
         name="redis",
@@ -185,7 +190,7 @@ def _deploy(parent, redis_name, labels, workload_selector, settings, namespace, 
                 ),
             ),
         ),
-        opts=opt(namespace, pvc, secret),
+        opts=opt(namespace, pvc, secret, keep=True),
     )
     k8s.core.v1.Service(
         f"{redis_name}-service",
@@ -194,7 +199,7 @@ def _deploy(parent, redis_name, labels, workload_selector, settings, namespace, 
             selector=labels,
             ports=[k8s.core.v1.ServicePortArgs(name="redis", port=REDIS_PORT, target_port="redis", protocol="TCP")],
         ),
-        opts=opt(namespace),
+        opts=opt(namespace, keep=True),
     )
     # Only the workload's pods and KEDA's operator (the redis-streams scaler) reach the queue.
     k8s.networking.v1.NetworkPolicy(
@@ -219,5 +224,5 @@ def _deploy(parent, redis_name, labels, workload_selector, settings, namespace, 
                 )
             ],
         ),
-        opts=opt(namespace),
+        opts=opt(namespace, keep=True),
     )

@@ -12,7 +12,7 @@ from stacks.decide import Workload
 from stacks.k8s import scaling, security
 from stacks.k8s.exposure import expose
 from stacks.k8s.redis import QueueAccess, queue_for
-from stacks.k8s.settings import ClusterSecrets, ClusterSettings, MetricsDiscovery
+from stacks.k8s.settings import ClusterSecrets, ClusterSettings, MetricsDiscovery, RedisMode
 from stacks.k8s.vendor import GPU_PRODUCT_LABEL, GPU_RUNTIME_CLASS, GPU_TAINT_KEY, gfd_products
 from stacks.k8s.weights_fetch import RUNTIME_CACHE, fetch_container
 from stacks.packaging import K8S_WEIGHTS_DIR, RUN_AS_UID, RUNTIME_CACHE_DIR, PackageSpec
@@ -110,12 +110,18 @@ class InferenceWorkload(pulumi.ComponentResource):
             return k8s.meta.v1.ObjectMetaArgs(name=obj_name, namespace=namespace, labels=labels)
 
         restricted = {f"pod-security.kubernetes.io/{m}": "restricted" for m in ("enforce", "audit", "warn")}
+        vllm = image.spec.flavor == "vllm"
+        # A Redis of its own holds the queue's data: deleting the namespace would delete it with
+        # everything in it, so the namespace (and the Redis, redis.py) stays when the workload leaves.
+        keeps_queue = scaling.works_queue(w, vllm) and settings.redis_mode is RedisMode.deploy
         # The program creates this namespace and owns everything in it; the cluster's never-adopt
         # policy (security.NEVER_ADOPT_POLICY) refuses to label one that already exists.
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=namespace, labels={**labels, **restricted}),
-            opts=opt(*(guard or [])),  # created once the guard is in force
+            opts=pulumi.ResourceOptions.merge(  # created once the guard is in force
+                opt(*(guard or [])), pulumi.ResourceOptions(retain_on_delete=keeps_queue or None)
+            ),
         )
         self.service_account = k8s.core.v1.ServiceAccount(
             f"{name}-serviceaccount",
@@ -157,7 +163,6 @@ class InferenceWorkload(pulumi.ComponentResource):
             ),
             opts=opt(self.namespace),
         )
-        vllm = image.spec.flavor == "vllm"
         self.queue: QueueAccess | None = None
         if scaling.works_queue(w, vllm):
             self.queue = queue_for(
