@@ -81,6 +81,24 @@ def cluster_settings(pulumi_stack: str | None) -> tuple[Any, Any]:
     return from_stack_file(stack_file), secrets_from_stack_file(stack_file)
 
 
+def stacks_that_differ(settings: Any, project: Path = Path(".")) -> dict[str, list[str] | str]:
+    """Each Pulumi stack file of the project -> the keys its settings differ from `settings` in (or
+    why it cannot be read): a render from built-in defaults is not what `pulumi up` deploys there."""
+    from stacks.k8s.settings import differences, from_stack_file
+
+    found: dict[str, list[str] | str] = {}
+    for path in sorted(project.glob("Pulumi.*.yaml")):
+        stack = path.name[len("Pulumi.") : -len(".yaml")]
+        try:
+            keys = differences(settings, from_stack_file(str(path)))
+        except SwitchyardError as exc:
+            found[stack] = str(exc).splitlines()[0]
+            continue
+        if keys:
+            found[stack] = keys
+    return found
+
+
 # --------------------------------------------------------------------------- staging
 
 

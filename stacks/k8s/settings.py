@@ -386,16 +386,46 @@ def secrets_from_stack_file(path: str) -> ClusterSecrets:
     return _read_stack_file(path, secrets_from_pulumi_config)
 
 
+STACK_FILE_ALLOWED = "a Pulumi stack file: a mapping with `config:` (switchyard:<key>: value)"
+
+
 def _read_stack_file(path: str, read: Any) -> Any:
-    import yaml
+    """The stack file through the profile loader's reader: a regular file, bounded in size, depth and
+    alias expansion (a FIFO or a billion-laughs file is refused, never read for minutes)."""
+    from pathlib import Path
+
+    from stacks.errors import ProfileError
+    from stacks.safe_yaml import parse, read_text
 
     try:
-        with open(path, encoding="utf-8") as fh:
-            doc = yaml.safe_load(fh) or {}
-        return read(_StackFile(doc.get("config") or {}))
-    except FileNotFoundError:
-        raise SwitchyardError(f"{path}: no such Pulumi stack file") from None
+        text = read_text(Path(path), what="Pulumi stack file")
+    except ProfileError as exc:
+        if exc.problems and exc.problems[0].message == "no such file":
+            raise SwitchyardError(f"{path}: no such Pulumi stack file") from None
+        raise
+    doc, _lines, problems = parse(text, path, empty_allowed=STACK_FILE_ALLOWED)
+    if problems and problems[0].message == "the file is empty":
+        doc, problems = {}, []  # `pulumi stack init` writes none: every key at its default
+    if problems:
+        raise ProfileError(problems)
+    config = doc.get("config") or {}
+    if not isinstance(config, dict):
+        raise SwitchyardError(f"{path}: config: is not a mapping\n    allowed: {STACK_FILE_ALLOWED}")
+    try:
+        return read(_StackFile(config))
     except SwitchyardError as exc:
         raise SwitchyardError(f"{path}: {exc}") from None
-    except (ValueError, yaml.YAMLError) as exc:
+    except ValueError as exc:
         raise SwitchyardError(f"{path}: invalid stack settings: {exc}") from None
+
+
+# Settings that change what the program declares (everything but where it reads profiles from and
+# which kubeconfig context it talks to).
+RENDER_NEUTRAL = {"profiles", "kube_context"}
+
+
+def differences(settings: ClusterSettings, other: ClusterSettings) -> list[str]:
+    """Stack config keys whose values differ between two settings and change the rendered objects."""
+    by_field = {v: k for k, v in CONFIG_KEYS.items()}
+    mine, theirs = settings.model_dump(), other.model_dump()
+    return [by_field[f] for f in CONFIG_KEYS.values() if f not in RENDER_NEUTRAL and mine[f] != theirs[f]]
