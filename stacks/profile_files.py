@@ -17,7 +17,6 @@ from stacks.pricebook import Settings
 from stacks.profile import Gpu, Preset, Profile, Target
 
 ENTRYPOINT_MAX_BYTES = 1024 * 1024
-WALK_LIMIT = 10_000  # entries looked at under a weights or code directory: a bound, not a quota
 ENTRYPOINT_ALLOWED = "a Python file defining load(weights_dir) and predict(model, inputs)"
 FUNCTIONS = (("load", 1, "load(weights_dir)"), ("predict", 2, "predict(model, inputs)"))
 
@@ -111,14 +110,15 @@ def _local_weights(root: Path, weights: str) -> Iterator[Hit]:
 
 
 def _link_out(root: Path, directory: Path, suffix: str | None = None) -> Path | None:
-    """The first symbolic link under `directory` (bounded walk) that resolves outside `root`."""
+    """The first symbolic link under `directory` that resolves outside `root`.
+
+    The whole tree, however large: packaging copies every file of it into the build context, so a
+    link past any cap would be copied (an outside secret in build/, uploaded by `publish`). os.walk
+    does not descend into linked directories; the link itself is checked here.
+    """
     top = root.resolve()
-    seen = 0
     for current, dirs, files in os.walk(directory):
         for name in [*dirs, *files]:
-            seen += 1
-            if seen > WALK_LIMIT:
-                return None
             entry = Path(current) / name
             if not entry.is_symlink() or (suffix and not name.endswith(suffix) and name not in dirs):
                 continue
