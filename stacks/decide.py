@@ -148,6 +148,13 @@ def decide(loaded: LoadedProfile) -> Workload:
             warnings.append(
                 f"target {target.value} costs {usd(chosen)}/month; {cheaper.value} would cost {usd(other)}/month"
             )
+    if target is Target.kubernetes and f.refusals:
+        loc, message, allowed = f.refusals[0]
+        line = loaded.line_of(*loc)
+        raise DecisionError(
+            f"{loaded.file}:{line}" if line else loaded.file,
+            f"{'.'.join(loc)}: {message}\n    allowed: {allowed}",
+        )
     warnings += serverless_warnings(reasons, target)
     reasons.append(
         Reason(rule="target", fired=True, detail=_target_sentence(p.target, target, limits_hit, sla_misses, cheaper))

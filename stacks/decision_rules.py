@@ -27,6 +27,7 @@ from stacks.sizing import (
     gpu_memory_gb,
     serves_http,
 )
+from stacks.vllm_args import gpu_memory_utilization
 
 # Lambda's hard limits (AWS Lambda quotas page): these are not adjustable.
 LAMBDA_MAX_MEMORY_MB = 10240
@@ -54,6 +55,8 @@ class Facts:
     k_cost: Cost
     utilization: float
     warnings: list[str] = field(default_factory=list)
+    # (field path, what is wrong, what is allowed): the plan refuses the workload on kubernetes
+    refusals: list[tuple[tuple[str, ...], str, str]] = field(default_factory=list)
 
     @property
     def platform(self) -> Platform:
@@ -302,7 +305,18 @@ def gpu_share(f: Facts) -> list[Reason]:
     if not k.gpu_type:
         return []
     need = gpu_memory_gb(p, pf)
-    if pf.gpu_sharing != "none" and k.gpu_sharing == "none":
+    if pf.gpu_sharing == "time-slicing" and k.gpus_per_replica > 1:
+        # The operator time-slices every node and GFD renames them all -SHARED: a multi-GPU pod
+        # requiring the plain product label never schedules (and two slices may be one GPU).
+        f.refusals.append(
+            (
+                ("model", "accelerator"),
+                f"{p.name} needs {k.gpus_per_replica} x {k.gpu_type} per replica, and platform gpu_sharing is "
+                f"time-slicing: every GPU node is shared (labelled {k.gpu_type}-SHARED), so it never schedules",
+                "one GPU per replica under time-slicing; or gpu_sharing none, or mig (unlabelled nodes stay whole)",
+            )
+        )
+    elif pf.gpu_sharing != "none" and k.gpu_sharing == "none":
         why = (
             f"it needs {k.gpus_per_replica} GPUs per replica"
             if k.gpus_per_replica != 1
@@ -319,11 +333,15 @@ def gpu_share(f: Facts) -> list[Reason]:
             f"(costed as {k.gpu_share:.3g} GPU; memory is not isolated"
             + (f", {slice_gb:g} GB each)" if slice_gb else ")")
         )
-        if slice_gb is not None and need > slice_gb:
-            f.warnings.append(
-                f"time-slicing shares one {k.gpu_type} ({total:g} GB) between {pf.time_slicing_replicas} replicas, "
-                f"{slice_gb:g} GB each, but this model needs ~{need:g} GB (weights x {pf.gpu_memory_per_weight_gb:g}): "
-                "replicas sharing a GPU can run out of memory; lower time_slicing_replicas or use mig"
+        if slice_gb is not None and gpu_memory_utilization(k.gpu_share, total, need) is None:
+            f.refusals.append(
+                (
+                    ("model", "weights_gb"),
+                    f"time-slicing shares one {k.gpu_type} ({total:g} GB) between {pf.time_slicing_replicas} "
+                    f"replicas, {slice_gb:g} GB each, but this model needs ~{need:g} GB (weights x "
+                    f"{pf.gpu_memory_per_weight_gb:g}): replicas sharing the GPU would run out of memory",
+                    f"a model needing at most {slice_gb:g} GB; or a lower platform time_slicing_replicas, or mig",
+                )
             )
         return [Reason(rule="gpu.share", fired=True, detail=detail)]
     if k.gpu_sharing == "mig":

@@ -22,8 +22,8 @@ from stacks.decide import Workload
 from stacks.errors import RenderError
 from stacks.profile import Mode, Preset, Target
 from stacks.profile_files import ENTRYPOINT_ALLOWED, entrypoint_problems
-from stacks.sizing import uses_gpu_on_kubernetes
-from stacks.vllm_args import VLLM_IMAGE
+from stacks.sizing import GPU_MEMORY_GB, gpu_memory_gb, uses_gpu_on_kubernetes
+from stacks.vllm_args import VLLM_IMAGE, gpu_memory_utilization, utilization_arg
 from stacks.vllm_args import render as vllm_flags
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -153,7 +153,7 @@ def spec_for(w: Workload, target: Target | None = None) -> PackageSpec:
             argv += ["--tensor-parallel-size", str(p.model.accelerator_count)]
         argv += [
             "--gpu-memory-utilization",
-            f"{vllm_memory_utilization(w):.2f}",
+            utilization_arg(vllm_memory_utilization(w)),
             # Drain in-flight requests on SIGTERM for as long as one may take (0 would abort them).
             "--shutdown-timeout",
             str(p.sla.timeout_s),
@@ -216,15 +216,18 @@ def queue_depth(p99_latency_ms: float, inference_ms: float, concurrency: int) ->
     return max(concurrency, math.floor(p99_latency_ms / inference_ms * concurrency))
 
 
-VLLM_MEMORY_UTILIZATION = 0.90  # vLLM's default: the rest is CUDA context and fragmentation headroom
-
-
 def vllm_memory_utilization(w: Workload) -> float:
-    """The GPU memory fraction vLLM may take: its share under time-slicing (the replicas sharing a GPU
-    share its memory, unisolated); a MIG slice or a whole GPU is the process's own device."""
+    """The GPU memory fraction vLLM may take: enough for the model within its share under time-slicing
+    (the replicas sharing a GPU share its memory, unisolated); a MIG slice or a whole GPU is the
+    process's own device. The plan refused a share that cannot hold the model (rule gpu.share)."""
     k = w.decision.kubernetes
     share = k.gpu_share if k.gpu_sharing == "time-slicing" else 1.0
-    return VLLM_MEMORY_UTILIZATION * share
+    found = gpu_memory_utilization(
+        share, GPU_MEMORY_GB.get(k.gpu_type or ""), gpu_memory_gb(w.profile, w.settings.platform)
+    )
+    if found is None:  # the decision refuses this; a workload built by hand must not get a silent OOM
+        raise RenderError(f"{w.file}: the time-sliced GPU share cannot hold the model (see `switchyard plan`)")
+    return found
 
 
 def _files(w: Workload, spec: PackageSpec) -> dict[str, str]:

@@ -427,8 +427,10 @@ class Platform(BaseModel):
     )
     model_cache_copies: float = Field(
         2.2,
-        ge=1,
-        description="Model cache volume size in weights sizes: the current and the previous version, with 10 % slack.",
+        ge=2,
+        description="Model cache volume size in weights sizes: during an update it holds the version pods run "
+        "and the one being copied (the init container keeps no more), with 10 % slack; below 2 an update runs "
+        "out of space.",
     )
     gpus_per_node: int = Field(8, ge=1, description="GPUs in one GPU node.")
     gpu_node_vcpus: int = Field(

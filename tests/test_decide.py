@@ -417,12 +417,14 @@ def test_time_sliced_gpu_costs_its_share_and_the_plan_says_which(write_profile):
     assert not [m for m in w.decision.warnings if "time-slicing" in m]  # 12 GB fits a 20 GB share
 
 
-def test_time_slicing_warns_when_the_share_is_too_small_for_the_model(write_profile):
-    w = decide(load_profile(write_profile(_gpu_profile(20, "time-slicing"))))
-    assert [m for m in w.decision.warnings if "time-slicing" in m] == [
-        "time-slicing shares one A100-80GB (80 GB) between 4 replicas, 20 GB each, but this model needs ~24 GB "
-        "(weights x 1.2): replicas sharing a GPU can run out of memory; lower time_slicing_replicas or use mig"
-    ]
+def test_time_slicing_refuses_a_share_too_small_for_the_model(write_profile):
+    with pytest.raises(DecisionError) as caught:
+        decide(load_profile(write_profile(_gpu_profile(20, "time-slicing"))))
+    assert str(caught.value).endswith(
+        "model.weights_gb: time-slicing shares one A100-80GB (80 GB) between 4 replicas, 20 GB each, but this model "
+        "needs ~24 GB (weights x 1.2): replicas sharing the GPU would run out of memory\n"
+        "    allowed: a model needing at most 20 GB; or a lower platform time_slicing_replicas, or mig"
+    )
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from stacks.k8s import mocks
 from stacks.k8s.naming import MANAGED_BY, PLAN_LABEL, PROFILE_LABEL, WORKLOAD_LABEL
 from stacks.k8s.settings import ClusterSettings, from_pulumi_config
 from stacks.k8s.vendor import GPU_OPERATOR, KEDA
+from stacks.k8s.weights_fetch import FETCH_SCRIPT
 from stacks.k8s.workload import deploy_timeout_s, startup_failure_threshold
 from stacks.loader import load_profile
 from tests.conftest import PROFILES, ROOT, UPSTREAM, copy_profiles
@@ -101,7 +102,7 @@ def test_gpu_workload_is_placed_on_the_right_gpus(objects):
 # vLLM memory fraction a replica may take there.
 GFD = {
     "none": ("NVIDIA-A100-SXM4-80GB", "nvidia.com/gpu", "0.90"),
-    "time-slicing": ("NVIDIA-A100-SXM4-80GB-SHARED", "nvidia.com/gpu", "0.23"),
+    "time-slicing": ("NVIDIA-A100-SXM4-80GB-SHARED", "nvidia.com/gpu", "0.24"),  # 19.2 GB of a 20 GB share
     "mig": ("NVIDIA-A100-SXM4-80GB-MIG-1g.20gb", "nvidia.com/gpu", "0.90"),
 }
 
@@ -213,7 +214,7 @@ def test_model_cache_is_filled_once_by_the_init_container(objects, name):
     (fetch,) = spec["initContainers"]
     env = {e["name"]: e["value"] for e in fetch["env"]}
     assert env["SOURCE"] == load_profile(PROFILES / f"{name}.yaml").profile.model.weights
-    assert 'if [ -f "$dest/.switchyard-complete" ]; then' in fetch["command"][2]  # skips a cached version
+    assert fetch["command"][2] == FETCH_SCRIPT  # run for real in tests/test_weights_fetch.py
     assert {"name": "model-cache", "mountPath": "/models"} in fetch["volumeMounts"]
     assert {"name": "model-cache", "mountPath": "/models", "readOnly": True} in c["volumeMounts"]
     # caches are writable, on the volume, beside (never inside) the weights
@@ -355,7 +356,8 @@ def test_addons_are_pinned_helm_releases(objects):
     }
     assert releases["gpu-operator"]["values"] == {
         "driver": {"enabled": False},
-        "toolkit": {"enabled": False},
+        # the operator creates the nvidia RuntimeClass: its toolkit stays unless the nodes have one
+        "toolkit": {"enabled": True},
         "nfd": {"enabled": True},
         "dcgmExporter": {
             "enabled": True,
@@ -387,6 +389,29 @@ def test_time_slicing_follows_the_platform_and_drivers_the_stack(tmp_path):
     ]
 
 
+def test_nodes_with_a_driver_but_no_toolkit_still_get_a_runtime_for_gpu_pods(tmp_path):
+    """driversPreinstalled alone keeps the operator's toolkit (which backs its `nvidia` RuntimeClass);
+    only toolkitPreinstalled turns it off."""
+
+    class Config:
+        def __init__(self, values):
+            self.values = values
+
+        def get(self, key):
+            return self.values.get(key)
+
+        get_bool = get_object = get
+
+    def values(**stack):
+        settings = from_pulumi_config(Config(stack)).model_copy(update={"model_storage_class": "cephfs"})
+        release = _releases(PROFILES, tmp_path, settings)["gpu-operator-release"]
+        return release.inputs["values"]["driver"], release.inputs["values"]["toolkit"]
+
+    assert values(driversPreinstalled=True) == ({"enabled": False}, {"enabled": True})
+    assert values(driversPreinstalled=True, toolkitPreinstalled=True) == ({"enabled": False}, {"enabled": False})
+    assert values(driversPreinstalled=False) == ({"enabled": True}, {"enabled": True})
+
+
 def _releases(profiles, build, settings=CLUSTER) -> dict[str, list[dict]]:
     from stacks.workloads import load_all
 
@@ -414,14 +439,15 @@ def test_every_namespace_is_created_after_the_never_adopt_guard(tmp_path, monkey
     import pulumi_kubernetes as k8s
 
     waits: dict[str, list[str]] = {}
-    original = k8s.core.v1.Namespace
+    for kind in ("Namespace", "NamespacePatch"):  # a workload's own, an add-on's (shared between stacks)
+        original = getattr(k8s.core.v1, kind)
 
-    def recording(resource_name, *args, **kwargs):
-        deps = (kwargs.get("opts") or pulumi.ResourceOptions()).depends_on or []
-        waits[resource_name] = [d._name for d in deps]
-        return original(resource_name, *args, **kwargs)
+        def recording(resource_name, *args, _original=original, **kwargs):
+            deps = (kwargs.get("opts") or pulumi.ResourceOptions()).depends_on or []
+            waits[resource_name] = [d._name for d in deps]
+            return _original(resource_name, *args, **kwargs)
 
-    monkeypatch.setattr(k8s.core.v1, "Namespace", recording)
+        monkeypatch.setattr(k8s.core.v1, kind, recording)
     from stacks.workloads import load_all
 
     mocks.run(load_all([PROFILES]), CLUSTER, tmp_path)
@@ -435,7 +461,7 @@ def test_addon_releases_and_namespaces_are_retained_when_the_program_drops_them(
     import pulumi_kubernetes as k8s
 
     kept: dict[str, bool | None] = {}
-    for module, kind in ((k8s.helm.v3, "Release"), (k8s.core.v1, "Namespace")):
+    for module, kind in ((k8s.helm.v3, "Release"), (k8s.core.v1, "Namespace"), (k8s.core.v1, "NamespacePatch")):
         original = getattr(module, kind)
 
         def recording(resource_name, *args, _original=original, **kwargs):
@@ -564,7 +590,7 @@ def test_every_object_lives_in_a_namespace_the_program_owns(tmp_path):
     resources = mocks.run(batch, settings, tmp_path)
     created = {}
     for r in resources:
-        if r.type == "kubernetes:core/v1:Namespace":
+        if r.type in ("kubernetes:core/v1:Namespace", "kubernetes:core/v1:NamespacePatch"):
             labels = r.inputs["metadata"]["labels"]
             created[r.inputs["metadata"]["name"]] = labels.get(WORKLOAD_LABEL) or labels.get("switchyard.dev/addon")
     assert created == {"ml-fraud-scoring": "fraud-scoring", "ml-llm-chat": "llm-chat", "keda": "keda",

@@ -46,12 +46,16 @@ class Recorder(pulumi.runtime.Mocks):
 
 
 def run(
-    batch: Batch, settings: ClusterSettings, build_root: Path = BUILD_ROOT, secrets: ClusterSecrets | None = None
+    batch: Batch,
+    settings: ClusterSettings,
+    build_root: Path = BUILD_ROOT,
+    secrets: ClusterSecrets | None = None,
+    recorder: Recorder | None = None,
 ) -> list[Registered]:
-    """Run `build()` under fresh mocks and wait for every registration to finish."""
+    """Run `build()` under fresh mocks (or `recorder`) and wait for every registration to finish."""
     from stacks.k8s import program
 
-    recorder = Recorder()
+    recorder = recorder or Recorder()
     pulumi.runtime.set_mocks(recorder, project="switchyard", stack="synth", preview=False)
 
     @pulumi.runtime.test
@@ -75,6 +79,7 @@ KIND_ORDER = [
     "Service",
     "PodDisruptionBudget",
     "NetworkPolicy",
+    "CiliumNetworkPolicy",
     "PodMonitor",
     "TriggerAuthentication",
     "HTTPRoute",

@@ -144,10 +144,10 @@ def build(
     built = Built(sharing=sharing)
     provider = k8s.Provider("cluster", context=settings.kube_context, enable_server_side_apply=True)
     opts = pulumi.ResourceOptions(provider=provider)
-    guard = never_adopt_guard(opts, naming.addon_ownership("switchyard"))
+    guard = never_adopt_guard(opts, naming.addon_ownership("switchyard")) if settings.never_adopt_guard else []
     built.addons += guard
     # Every namespace the program creates waits for the guard: none is labelled before it is in force.
-    guarded = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=guard))
+    guarded = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=guard)) if guard else opts
     keda = Keda("keda", settings, guarded) if settings.install_keda else None
     gpu = GpuOperator("gpu-operator", settings, sharing, guarded) if settings.install_gpu_operator else None
     built.addons += [a for a in (keda, gpu) if a is not None]

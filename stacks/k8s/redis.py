@@ -113,8 +113,13 @@ def queue_for(
     def meta(obj: str, labels: dict[str, str]) -> k8s.meta.v1.ObjectMetaArgs:
         return k8s.meta.v1.ObjectMetaArgs(name=obj, namespace=ns, labels={**labels, **ownership})
 
-    def opt(*depends: pulumi.Resource | None) -> pulumi.ResourceOptions:
-        return pulumi.ResourceOptions(parent=parent, depends_on=[d for d in depends if d is not None])
+    def opt(*depends: pulumi.Resource | None, keep: bool = False) -> pulumi.ResourceOptions:
+        # keep: the queue's data and what serves it outlive the workload leaving the cluster (a move
+        # to serverless, a removed profile): backlog, pending, dead letters and unfetched results
+        # are drained by hand first (README, "Moving an async workload").
+        return pulumi.ResourceOptions(
+            parent=parent, depends_on=[d for d in depends if d is not None], retain_on_delete=keep or None
+        )
 
     redis_name = f"{name}-redis"
     labels = {"app.kubernetes.io/name": redis_name, "app.kubernetes.io/managed-by": "switchyard"}
@@ -139,7 +144,7 @@ def queue_for(
             metadata=meta(secret_name, labels),
             type="Opaque",
             string_data={PASSWORD_KEY: password.result, AUTH_CONF_KEY: password.result.apply(auth_conf)},
-            opts=opt(namespace),
+            opts=opt(namespace, keep=True),
         )
         _deploy(parent, redis_name, labels, workload_selector, settings, sizing, namespace, secret, meta, opt)
     trigger_auth = None
@@ -165,7 +170,7 @@ def _deploy(parent, redis_name, labels, workload_selector, settings, sizing, nam
             storage_class_name=settings.queue_storage_class or settings.model_storage_class,
             resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": f"{sizing.volume_gi}Gi"}),
         ),
-        opts=opt(namespace),
+        opts=opt(namespace, keep=True),
     )
     memory = f"{sizing.memory_limit_mb}Mi"
     container = k8s.core.v1.ContainerArgs(
@@ -224,7 +229,7 @@ def _deploy(parent, redis_name, labels, workload_selector, settings, sizing, nam
                 ),
             ),
         ),
-        opts=opt(namespace, pvc, secret),
+        opts=opt(namespace, pvc, secret, keep=True),
     )
     k8s.core.v1.Service(
         f"{redis_name}-service",
@@ -233,7 +238,7 @@ def _deploy(parent, redis_name, labels, workload_selector, settings, sizing, nam
             selector=labels,
             ports=[k8s.core.v1.ServicePortArgs(name="redis", port=REDIS_PORT, target_port="redis", protocol="TCP")],
         ),
-        opts=opt(namespace),
+        opts=opt(namespace, keep=True),
     )
     # One Redis on a ReadWriteOnce volume: a drain that evicts it stops the queue until it is back.
     # minAvailable 1 makes moving it a deliberate step (`kubectl delete pod` when the queue is
@@ -280,5 +285,5 @@ def _deploy(parent, redis_name, labels, workload_selector, settings, sizing, nam
                 )
             ],
         ),
-        opts=opt(namespace),
+        opts=opt(namespace, keep=True),
     )

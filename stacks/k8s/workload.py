@@ -13,7 +13,7 @@ from stacks.k8s import api_keys, scaling, security
 from stacks.k8s.exposure import expose
 from stacks.k8s.mirrors import mirrored_image
 from stacks.k8s.redis import QueueAccess, queue_for
-from stacks.k8s.settings import ClusterSecrets, ClusterSettings, MetricsDiscovery
+from stacks.k8s.settings import ClusterSecrets, ClusterSettings, MetricsDiscovery, RedisMode
 from stacks.k8s.vendor import AWS_CLI_IMAGE, GPU_PRODUCT_LABEL, GPU_RUNTIME_CLASS, GPU_TAINT_KEY, gfd_products
 from stacks.k8s.weights_fetch import RUNTIME_CACHE, fetch_container
 from stacks.packaging import K8S_WEIGHTS_DIR, RUN_AS_UID, RUNTIME_CACHE_DIR, PackageSpec
@@ -112,12 +112,18 @@ class InferenceWorkload(pulumi.ComponentResource):
             return k8s.meta.v1.ObjectMetaArgs(name=obj_name, namespace=namespace, labels=labels)
 
         restricted = {f"pod-security.kubernetes.io/{m}": "restricted" for m in ("enforce", "audit", "warn")}
+        vllm = image.spec.flavor == "vllm"
+        # A Redis of its own holds the queue's data: deleting the namespace would delete it with
+        # everything in it, so the namespace (and the Redis, redis.py) stays when the workload leaves.
+        keeps_queue = scaling.works_queue(w, vllm) and settings.redis_mode is RedisMode.deploy
         # The program creates this namespace and owns everything in it; the cluster's never-adopt
         # policy (security.NEVER_ADOPT_POLICY) refuses to label one that already exists.
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=namespace, labels={**labels, **restricted}),
-            opts=opt(*(guard or [])),  # created once the guard is in force
+            opts=pulumi.ResourceOptions.merge(  # created once the guard is in force
+                opt(*(guard or [])), pulumi.ResourceOptions(retain_on_delete=keeps_queue or None)
+            ),
         )
         self.service_account = k8s.core.v1.ServiceAccount(
             f"{name}-serviceaccount",
@@ -152,7 +158,8 @@ class InferenceWorkload(pulumi.ComponentResource):
                 ),
                 opts=opt(self.namespace),
             )
-        # Sized by the decision (platform.model_cache_copies: the current and previous version), which the bill reads.
+        # Sized by the decision (platform.model_cache_copies: the version pods run and the one an update
+        # copies; weights_fetch keeps no more), which the bill reads.
         cache_gi = w.decision.kubernetes.model_cache_gi
         self.cache = k8s.core.v1.PersistentVolumeClaim(
             f"{name}-model-cache",
@@ -164,7 +171,6 @@ class InferenceWorkload(pulumi.ComponentResource):
             ),
             opts=opt(self.namespace),
         )
-        vllm = image.spec.flavor == "vllm"
         self.queue: QueueAccess | None = None
         if scaling.works_queue(w, vllm):
             assert w.decision.kubernetes.queue is not None, "the sizing bounds every queue it deploys"
@@ -235,6 +241,15 @@ class InferenceWorkload(pulumi.ComponentResource):
             ),
             opts=opt(self.namespace),
         )
+        if settings.expose == "gateway" and settings.gateway_implementation == "cilium":
+            k8s.apiextensions.CustomResource(
+                f"{name}-cilium-gateway",
+                api_version="cilium.io/v2",
+                kind="CiliumNetworkPolicy",
+                metadata=meta(f"{name}-from-gateway"),
+                spec=security.cilium_gateway_spec(selector, port),
+                opts=opt(self.namespace),
+            )
         if settings.metrics_discovery is MetricsDiscovery.pod_monitor:
             self.pod_monitor = k8s.apiextensions.CustomResource(
                 f"{name}-podmonitor",
@@ -416,6 +431,10 @@ class InferenceWorkload(pulumi.ComponentResource):
                     topology_key="kubernetes.io/hostname",
                     when_unsatisfiable="DoNotSchedule",
                     label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
+                    # Only nodes the pod may run on are domains: without Honor, a tainted GPU or
+                    # control-plane node counts as an empty one and holds the skew (a pod stays Pending).
+                    node_taints_policy="Honor",
+                    node_affinity_policy="Honor",
                 )
             ]
         return k8s.apps.v1.DeploymentSpecArgs(
