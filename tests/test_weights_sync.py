@@ -169,7 +169,7 @@ def test_weights_are_readable_by_the_serving_user_under_a_strict_umask(tmp_path,
     finally:
         os.umask(old)
     try:
-        for d, dirs, files in os.walk(workload):
+        for d, _, files in os.walk(workload):
             assert stat.S_IMODE(os.stat(d).st_mode) == 0o755, d
             for f in files:
                 assert stat.S_IMODE(os.stat(os.path.join(d, f)).st_mode) == 0o644, os.path.join(d, f)
