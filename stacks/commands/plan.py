@@ -143,7 +143,7 @@ def to_json(w: Workload) -> dict[str, Any]:
             "kubernetes": _cost_json(d.kubernetes_cost),
         },
         "kubernetes": _placement(w),
-        "serverless": serverless_placement(w.profile, d.serverless),
+        "serverless": serverless_placement(w.profile, d.serverless, w.settings.platform.installation),
         "sizing": {
             "serverless": d.serverless.model_dump(mode="json"),
             "kubernetes": d.kubernetes.model_dump(mode="json"),
@@ -182,7 +182,7 @@ def render_table(batch: Batch) -> str:
             where = _placement(w)
             out.append(f"  owns:   namespace {', '.join(where['namespaces'])}; reachable at {where['service']}")
         else:
-            where = serverless_placement(w.profile, d.serverless)
+            where = serverless_placement(w.profile, d.serverless, w.settings.platform.installation)
             out.append(
                 f"  owns:   stack {where['stacks'][0]} (shares {where['shared']}); reachable at "
                 + "; ".join(where["reachable"].values())
