@@ -599,6 +599,16 @@ class Platform(BaseModel):
         default_factory=list,
         description="Email addresses subscribed to the created alarm topic (each confirms by email); ignored with alarm_topic_arn.",
     )
+    mode_both_queued_share: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description=(
+            "mode both: the share of a workload's requests that arrive through its queue; the rest come over HTTP. "
+            "The bill charges each request once, by its path (a queued one: SQS and a stored result; an HTTP one: "
+            "the endpoint). Assumption; set it per workload under overrides.platform from your callers' mix."
+        ),
+    )
     alarms_without_subscribers: bool = Field(
         False,
         description=(

@@ -10,7 +10,7 @@ from typing import Any
 
 from stacks.commands import lock
 from stacks.commands.report import exit_code, print_failures
-from stacks.cost import Cost, LineItem
+from stacks.cost import Cost, LineItem, shared_platform_cost
 from stacks.decide import Workload
 from stacks.errors import SwitchyardError
 from stacks.pricebook import PRICE_BOOK_REGION, regional_prices_unset, stale_prices
@@ -72,6 +72,7 @@ def _cost_json(cost: Cost) -> dict[str, Any]:
         "total": cost.total,
         "items": cost.items,
         "lines": [_line_json(line) for line in cost.lines],
+        "notes": list(cost.notes),
     }
 
 
@@ -95,6 +96,7 @@ def bill_lines(title: str, cost: Cost) -> list[str]:
     for line in cost.lines:
         amount = f"{_quantity(line.quantity)} {line.unit} x {_price(line.unit_price_usd)}"
         out.append(f"    {line.name:<26} {amount:<44} = {_money(line.usd):>10}  prices.{line.price}; {line.basis}")
+    out += [f"    note: {note}" for note in cost.notes]
     return out
 
 
@@ -190,8 +192,24 @@ def render_table(batch: Batch) -> str:
         out += ["  rules:"]
         out += [f"    {'*' if r.fired else '-'} {r.rule:<24} {r.detail}" for r in d.reasons]
         out += [f"  warning: {text}" for text in d.warnings]
+    shared = _shared_platform(batch)
+    if shared is not None and shared.lines:
+        out += [
+            "",
+            f"shared serverless platform: {_money(shared.total)}/month, billed once (not in any workload's bill)",
+        ]
+        out += bill_lines("bill, platform", shared)
     out += ["", "(* rule fired and shaped the decision or sizing; - checked, did not fire)"]
     return "\n".join(out)
+
+
+def _shared_platform(batch: Batch) -> Cost | None:
+    """The platform stack's own cost (one per app: its settings are platform-wide), when serverless is planned."""
+    serverless = batch.by_target("serverless")
+    if not serverless:
+        return None
+    settings = serverless[0].settings
+    return shared_platform_cost(settings.prices, settings.platform)
 
 
 def _placement(w: Workload) -> dict[str, Any]:
@@ -264,6 +282,9 @@ def run(
             "changes": [_change_json(c) for c in changes or []],
             "price_warnings": stale,
         }
+        shared = _shared_platform(batch)
+        if shared is not None:
+            doc["shared_platform_cost"] = _cost_json(shared)
         # allow_nan=False: `--json` is always valid JSON. Validation keeps every number finite,
         # so a NaN here is a bug, and it fails loudly rather than printing `NaN` to a parser.
         print(json.dumps(doc, indent=2, allow_nan=False))
