@@ -12,18 +12,18 @@
   is cut and re-run inside the first invocation, which then pays it twice (also outside the
   window of scheduled provisioned concurrency).
 - `check_reserved_total`: reserved concurrency summed over the workloads of one plan must leave
-  Lambda's unreserved minimum of the account quota.
+  Lambda's unreserved minimum of the account quota, beside what other functions already reserve
+  (stacks/lambda_quota.py, fed with `aws lambda get-account-settings`).
 """
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from stacks.errors import DecisionError
-from stacks.pricebook import Settings
+from stacks.pricebook import DEFAULT_INSTALLATION, Settings
 from stacks.profile import Mode, Profile, Target
 from stacks.sizing import ServerlessSizing, lambda_cold_start, weights_fit_in_image
 
@@ -103,7 +103,11 @@ def reserved_limit(p: Profile, s: ServerlessSizing, settings: Settings) -> list[
     platform = settings.platform
     sync_peak = math.ceil(s.peak_concurrency) if p.sla.mode is Mode.both else 0
     need = sync_peak + SQS_MIN_CONCURRENCY
-    reservable = platform.lambda_account_concurrency - platform.lambda_unreserved_concurrency
+    reservable = (
+        platform.lambda_account_concurrency
+        - platform.lambda_unreserved_concurrency
+        - platform.lambda_reserved_by_others
+    )
     short = s.reserved_concurrency < need
     beside = f" beside the sync peak {sync_peak}" if sync_peak else ""
     detail = (
@@ -111,10 +115,13 @@ def reserved_limit(p: Profile, s: ServerlessSizing, settings: Settings) -> list[
         f"(the SQS event source's minimum of {SQS_MIN_CONCURRENCY} consumers{beside})"
     )
     if short:
+        others = platform.lambda_reserved_by_others
         detail += (
             f": the account quota {platform.lambda_account_concurrency:,} leaves {max(0, reservable):,} to reserve "
-            f"(Lambda keeps {platform.lambda_unreserved_concurrency:,} unreserved); raise "
-            "platform.lambda_account_concurrency after a quota increase, or use mode sync"
+            f"(Lambda keeps {platform.lambda_unreserved_concurrency:,} unreserved"
+            + (f", other functions reserve {others:,}" if others else "")
+            + "); the figures come from `aws lambda get-account-settings` (platform.lambda_account_concurrency, "
+            "platform.lambda_reserved_by_others): raise the quota, or use mode sync"
         )
     return [_reason("limit.reserved_concurrency", short, detail)]
 
@@ -200,11 +207,14 @@ def serverless_alarms(p: Profile, s: ServerlessSizing) -> list[str]:
     return names
 
 
-def serverless_placement(p: Profile, s: ServerlessSizing) -> dict[str, object]:
+def serverless_placement(
+    p: Profile, s: ServerlessSizing, installation: str = DEFAULT_INSTALLATION
+) -> dict[str, object]:
     """What a serverless workload owns and where callers find it (the stack outputs to read)."""
+    from stacks.installation import platform_stack, workload_stack
     from stacks.profile import Endpoint, Mode
 
-    stack = f"{STACK_PREFIX}{p.name}"
+    stack = workload_stack(p.name, installation)
     reachable: dict[str, str] = {}
     if p.sla.mode is not Mode.async_:
         output = "HttpApiUrl" if p.sla.endpoint is Endpoint.http_api else "FunctionUrl"
@@ -215,7 +225,7 @@ def serverless_placement(p: Profile, s: ServerlessSizing) -> dict[str, object]:
         )
     return {
         "stacks": [stack],
-        "shared": PLATFORM_STACK,
+        "shared": platform_stack(installation),
         "reachable": reachable,
         "alarms": serverless_alarms(p, s),
         "weights": "in the image" if s.weights_in_image else "on EFS",
@@ -229,31 +239,19 @@ def serverless_warnings(reasons: Iterable[Reason], target: Target) -> list[str]:
 
 
 def check_reserved_total(workloads: Iterable[Workload]) -> list[tuple[str, DecisionError]]:
-    """(directory, error) per region whose serverless reservations exceed quota - unreserved."""
-    by_region: dict[str, list[Workload]] = defaultdict(list)
+    """(directory, error) per region whose serverless reservations exceed what the account leaves
+    (stacks/lambda_quota.py: the quota, Lambda's unreserved minimum, other functions' reservations)."""
+    from stacks.lambda_quota import settings_verdicts
+
+    workloads = list(workloads)
+    by_region = {}
     for w in workloads:
         if w.target is Target.serverless:
-            by_region[w.settings.platform.region].append(w)
+            by_region.setdefault(w.settings.platform.region, w)
     problems = []
-    for region, group in sorted(by_region.items()):
-        quota = min(w.settings.platform.lambda_account_concurrency for w in group)
-        unreserved = max(w.settings.platform.lambda_unreserved_concurrency for w in group)
-        total = sum(w.decision.serverless.reserved_concurrency for w in group)
-        if total <= quota - unreserved:
+    for verdict in settings_verdicts(workloads):
+        if verdict.fits:
             continue
-        parts = ", ".join(f"{w.name} {w.decision.serverless.reserved_concurrency:,}" for w in group)
-        where = str(group[0].file.parent)
-        problems.append(
-            (
-                where,
-                DecisionError(
-                    where,
-                    f"reserved concurrency of the serverless workloads in {region} sums to {total:,} ({parts}), "
-                    f"but the account quota {quota:,} leaves {quota - unreserved:,} to reserve (Lambda keeps "
-                    f"{unreserved:,} unreserved). Allowed: a sum <= {quota - unreserved:,}; raise "
-                    "platform.lambda_account_concurrency after a quota increase, lower peak_rps, or move a "
-                    "workload to target: kubernetes.",
-                ),
-            )
-        )
+        where = str(by_region[verdict.region].file.parent)
+        problems.append((where, DecisionError(where, verdict.message())))
     return problems

@@ -217,9 +217,15 @@ def serverless(p: Profile, platform: Platform, prices: PriceBook | None = None) 
     scheduled = provisioned and window is not None and window < 24
     # Reserved concurrency caps a runaway at twice the expected peak (and never below 2 so a
     # deployment can overlap old and new environments), within the account quota.
-    # Lambda keeps lambda_unreserved_concurrency of the account quota unreserved; the sum over
+    # Lambda keeps lambda_unreserved_concurrency of the account quota unreserved and other functions
+    # keep theirs (lambda_reserved_by_others); the sum over
     # workloads is checked in rules_serverless.check_reserved_total.
-    reservable = max(1, platform.lambda_account_concurrency - platform.lambda_unreserved_concurrency)
+    reservable = max(
+        1,
+        platform.lambda_account_concurrency
+        - platform.lambda_unreserved_concurrency
+        - platform.lambda_reserved_by_others,
+    )
     sync_peak = math.ceil(peak_c) if p.sla.mode is Mode.both else 0
     # mode both: the queue must leave the sync peak its share of the reservation, and SQS event
     # sources need at least 2 consumers.

@@ -148,11 +148,15 @@ def test_async_batches_are_billed_at_the_size_the_event_source_really_uses(write
     assert lines["sqs"].quantity == pytest.approx(messages * (1 + 2 / 3) / 1e6)
 
 
-def test_interface_endpoints_cost_per_az_hour(write_profile):
+def test_interface_endpoints_cost_per_az_hour_once_for_the_platform(write_profile):
+    from stacks.cost import shared_platform_cost
+
     path = write_profile(VALID)  # the endpoints are shared by the directory's workloads: platform.yaml
     (path.parent / "platform.yaml").write_text("platform:\n  interface_endpoints: [xray, sqs]\n")
     w = decide(load_profile(path))
-    assert w.decision.serverless_cost.items["vpc_interface_endpoints"] == pytest.approx(2 * 2 * 730 * 0.01)
+    shared = shared_platform_cost(w.settings.prices, w.settings.platform)
+    assert shared.items["vpc_interface_endpoints"] == pytest.approx(2 * 2 * 730 * 0.01)
+    assert "vpc_interface_endpoints" not in w.decision.serverless_cost.items  # not again in each workload
 
 
 def test_cpu_replicas_pack_after_the_nodes_reserve_and_surge_is_billed(write_profile):

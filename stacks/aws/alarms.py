@@ -18,6 +18,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks.decide import Workload
+from stacks.installation import metrics_namespace
 from stacks.rules_serverless import serverless_alarms
 
 COLD_START_NAMESPACE = "Switchyard"
@@ -43,6 +44,7 @@ class WorkloadAlarms(Construct):
     ) -> None:
         super().__init__(scope, id)
         five = Duration.minutes(5)
+        namespace = metrics_namespace(workload.settings.platform.installation)  # one per installation
         p99_ms = workload.profile.sla.p99_latency_ms
         self.alarms: dict[str, cw.Alarm] = {}
         action = cw_actions.SnsAction(topic)
@@ -94,7 +96,7 @@ class WorkloadAlarms(Construct):
         alarm(
             "ModelErrors",
             cw.Metric(
-                namespace=METRICS_NAMESPACE,
+                namespace=namespace,
                 metric_name=MODEL_ERRORS,
                 dimensions_map={"service": workload.name},
                 period=five,
@@ -162,7 +164,7 @@ class WorkloadAlarms(Construct):
             filter_pattern=logs.FilterPattern.literal(
                 '{ ($.type = "platform.report") && ($.record.metrics.initDurationMs > 0) }'
             ),
-            metric_namespace=COLD_START_NAMESPACE,
+            metric_namespace=namespace,
             metric_name=f"{workload.name}-InitDuration",
             metric_value="$.record.metrics.initDurationMs",
         )

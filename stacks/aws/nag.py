@@ -53,7 +53,13 @@ def ack_weights_sync(weights) -> None:
             "Read access is limited to the objects under one workload's weights prefix; the object names "
             "inside a model version are not known at synthesis.",
         )
-    framework = weights.provider.node.find_child("framework-onEvent")
+    for provider in (weights.provider, weights.legacy_provider):
+        if provider is not None:
+            _ack_provider(weights, provider)
+
+
+def _ack_provider(weights, provider) -> None:
+    framework = provider.node.find_child("framework-onEvent")
     role = framework.role
     ack(role, BASIC_EXECUTION)
     ack(

@@ -14,15 +14,16 @@ from stacks.aws.http_api import HttpEndpoint
 from stacks.aws.network import PlatformImports
 from stacks.aws.queue import MAX_RECEIVE_COUNT, RESULTS_PREFIX, AsyncIngest
 from stacks.aws.serving import ServingFunction
-from stacks.aws.weights import WeightsVersion
+from stacks.aws.weights import WEIGHTS_RESOURCE_ID, WeightsVersion
 from stacks.decide import Workload
+from stacks.installation import workload_stack
+from stacks.pricebook import DEFAULT_INSTALLATION
 from stacks.profile import Endpoint, Mode
-from stacks.rules_serverless import STACK_PREFIX
 from stacks.weights import weights_version
 
 
-def stack_name(workload_name: str) -> str:
-    return f"{STACK_PREFIX}{workload_name}"
+def stack_name(workload_name: str, installation: str = DEFAULT_INSTALLATION) -> str:
+    return workload_stack(workload_name, installation)
 
 
 class WorkloadStack(Stack):
@@ -51,7 +52,11 @@ class WorkloadStack(Stack):
         settings = workload.settings.platform
         # What this stack takes from the platform, read from SSM parameters when it deploys.
         platform = PlatformImports(
-            self, "Platform", availability_zones=availability_zones, interface_endpoints=interface_endpoints
+            self,
+            "Platform",
+            availability_zones=availability_zones,
+            interface_endpoints=interface_endpoints,
+            installation=settings.installation,
         )
         mode = workload.profile.sla.mode
         self.weights = None
@@ -60,7 +65,7 @@ class WorkloadStack(Stack):
             assert weights_source is not None, "the platform's weights sync has a source for every EFS workload"
             self.weights = WeightsVersion(
                 self,
-                "Weights",
+                WEIGHTS_RESOURCE_ID,
                 service_token=platform.weights_sync_token,
                 source=weights_source,
                 workload=workload.name,
@@ -82,11 +87,16 @@ class WorkloadStack(Stack):
         CfnOutput(self, "AliasArn", value=serving.alias.function_arn, description="Alias live: invoke this ARN")
 
         self.ingest = None
+        # mode both: the queue polls $LATEST (the function, unqualified), which never holds
+        # provisioned concurrency: a backlog cannot take the warm environments kept for sync
+        # callers, nor drive their target tracking (and bill) up. It runs the code and
+        # configuration this stack deployed, as the alias does once the deploy ends.
+        self.ingest_target = serving.function if mode is Mode.both else serving.alias
         if mode is not Mode.sync:
             self.ingest = AsyncIngest(
                 self,
                 "Async",
-                alias=serving.alias,
+                alias=self.ingest_target,
                 function_timeout_s=d.serverless.timeout_s,
                 batch_size=d.serverless.queue_batch_size,
                 batch_window_s=d.serverless.queue_batch_window_s,
@@ -178,7 +188,7 @@ class WorkloadStack(Stack):
 
         nag.ack_function(self.serving.function, vpc=not workload.decision.serverless.weights_in_image)
         if self.ingest is not None:
-            nag.ack_async(self.ingest, self.serving.alias)
+            nag.ack_async(self.ingest, self.ingest_target)
             results_id = self.get_logical_id(self.ingest.results.node.default_child)
             nag.ack_results_prefix(self.serving.function, results_id, RESULTS_PREFIX)
             nag.ack_results_reader(self.ingest.results_reader, results_id, RESULTS_PREFIX)

@@ -12,7 +12,7 @@ from stacks.assumptions import assumptions
 from stacks.commands import lock
 from stacks.commands.report import exit_code, print_failures
 from stacks.commands.wrap import output_width, wrap
-from stacks.cost import Cost, LineItem
+from stacks.cost import Cost, LineItem, shared_platform_cost
 from stacks.decide import Workload
 from stacks.errors import SwitchyardError
 from stacks.pricebook import PRICE_BOOK_REGION, regional_prices_unset, stale_prices
@@ -74,6 +74,7 @@ def _cost_json(cost: Cost) -> dict[str, Any]:
         "total": cost.total,
         "items": cost.items,
         "lines": [_line_json(line) for line in cost.lines],
+        "notes": list(cost.notes),
     }
 
 
@@ -97,6 +98,7 @@ def bill_lines(title: str, cost: Cost) -> list[str]:
     for line in cost.lines:
         amount = f"{_quantity(line.quantity)} {line.unit} x {_price(line.unit_price_usd)}"
         out.append(f"    {line.name:<26} {amount:<44} = {_money(line.usd):>10}  prices.{line.price}; {line.basis}")
+    out += [f"    note: {note}" for note in cost.notes]
     return out
 
 
@@ -146,7 +148,7 @@ def to_json(w: Workload) -> dict[str, Any]:
             "kubernetes": _cost_json(d.kubernetes_cost),
         },
         "kubernetes": _placement(w),
-        "serverless": serverless_placement(w.profile, d.serverless),
+        "serverless": serverless_placement(w.profile, d.serverless, w.settings.platform.installation),
         "sizing": {
             "serverless": d.serverless.model_dump(mode="json"),
             "kubernetes": d.kubernetes.model_dump(mode="json"),
@@ -185,7 +187,7 @@ def render_table(batch: Batch) -> str:
             where = _placement(w)
             out.append(f"  owns:   namespace {', '.join(where['namespaces'])}; reachable at {where['service']}")
         else:
-            where = serverless_placement(w.profile, d.serverless)
+            where = serverless_placement(w.profile, d.serverless, w.settings.platform.installation)
             out.append(
                 f"  owns:   stack {where['stacks'][0]} (shares {where['shared']}); reachable at "
                 + "; ".join(where["reachable"].values())
@@ -195,8 +197,24 @@ def render_table(batch: Batch) -> str:
         out += ["  assumptions:"]
         out += [f"    {a.name:<34} {a.detail}  ({a.setting})" for a in assumptions(w)]
         out += [f"  warning: {text}" for text in d.warnings]
+    shared = _shared_platform(batch)
+    if shared is not None and shared.lines:
+        out += [
+            "",
+            f"shared serverless platform: {_money(shared.total)}/month, billed once (not in any workload's bill)",
+        ]
+        out += bill_lines("bill, platform", shared)
     out += ["", "(* rule fired and shaped the decision or sizing; - checked, did not fire)"]
     return "\n".join(out)
+
+
+def _shared_platform(batch: Batch) -> Cost | None:
+    """The platform stack's own cost (one per app: its settings are platform-wide), when serverless is planned."""
+    serverless = batch.by_target("serverless")
+    if not serverless:
+        return None
+    settings = serverless[0].settings
+    return shared_platform_cost(settings.prices, settings.platform)
 
 
 def _placement(w: Workload) -> dict[str, Any]:
@@ -271,6 +289,9 @@ def run(
             "changes": [_change_json(c) for c in changes or []],
             "price_warnings": stale,
         }
+        shared = _shared_platform(batch)
+        if shared is not None:
+            doc["shared_platform_cost"] = _cost_json(shared)
         # allow_nan=False: `--json` is always valid JSON. Validation keeps every number finite,
         # so a NaN here is a bug, and it fails loudly rather than printing `NaN` to a parser.
         print(json.dumps(doc, indent=2, allow_nan=False))

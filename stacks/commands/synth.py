@@ -113,7 +113,8 @@ def run(
             from stacks.aws.workload import stack_name  # imports aws-cdk-lib, which needs Node.js
 
             for w in serverless:
-                outputs[w.name] = f"{cdk_out}/{stack_name(w.name)}.template.json, {build_root}/{w.name}/"
+                stack = stack_name(w.name, w.settings.platform.installation)
+                outputs[w.name] = f"{cdk_out}/{stack}.template.json, {build_root}/{w.name}/"
         for w in kubernetes:
             outputs[w.name] = f"{k8s_out}/{w.name}.yaml, {build_root}/{w.name}/"
     else:
@@ -133,8 +134,11 @@ def run(
     if written and kubernetes:
         print(_next_step(k8s_out, pulumi_stack, settings))
     if written and serverless:
-        names_ = " ".join(f"Switchyard-{w.name}" for w in serverless)
-        print(f"serverless: `npx cdk deploy Switchyard-Platform {names_}` (cdk.json runs the same app)")
+        from stacks.installation import platform_stack, workload_stack
+
+        installation = serverless[0].settings.platform.installation  # platform-wide: one per app
+        names_ = " ".join(workload_stack(w.name, installation) for w in serverless)
+        print(f"serverless: `npx cdk deploy {platform_stack(installation)} {names_}` (cdk.json runs the same app)")
     print_failures(batch.failures)
     if batch.failures:
         print(
