@@ -21,8 +21,6 @@ from stacks.decide import Workload
 from stacks.installation import metrics_namespace
 from stacks.rules_serverless import serverless_alarms
 
-COLD_START_NAMESPACE = "Switchyard"
-METRICS_NAMESPACE = "Switchyard"  # the handler's Powertools metrics, dimension service=<workload>
 MODEL_ERRORS = "ModelErrors"
 RESULT_WRITE_FAILURES = "ResultWriteFailures"
 
@@ -44,7 +42,9 @@ class WorkloadAlarms(Construct):
     ) -> None:
         super().__init__(scope, id)
         five = Duration.minutes(5)
-        namespace = metrics_namespace(workload.settings.platform.installation)  # one per installation
+        # The handler's Powertools metrics and the cold-start filter: one namespace per installation,
+        # dimension service=<workload>, so two installations' alarms never count each other's metrics.
+        namespace = metrics_namespace(workload.settings.platform.installation)
         p99_ms = workload.profile.sla.p99_latency_ms
         self.alarms: dict[str, cw.Alarm] = {}
         action = cw_actions.SnsAction(topic)
@@ -145,7 +145,7 @@ class WorkloadAlarms(Construct):
             alarm(
                 "ResultWriteFailures",
                 cw.Metric(
-                    namespace=METRICS_NAMESPACE,
+                    namespace=namespace,
                     metric_name=RESULT_WRITE_FAILURES,
                     dimensions_map={"service": workload.name},
                     period=five,

@@ -19,7 +19,6 @@ from stacks.installation import metrics_namespace
 from stacks.packaging import LAMBDA_IMAGE_WEIGHTS_DIR, LAMBDA_WEIGHTS_DIR
 
 ALIAS = "live"
-METRICS_NAMESPACE = metrics_namespace()  # the default installation's (handler's EMF metrics: ModelErrors, ...)
 
 
 HOLD_EVERY_MINUTES = 15
