@@ -59,7 +59,11 @@ def produce(
         require_node()
         from stacks.aws.app import build_app
 
-        build_app(batch, profiles_dir=profiles_dir, outdir=str(cdk_out), build_root=build_root).synth()
+        # Absolute: jsii's Node.js resolves relative paths against its own working directory, which
+        # is wherever the process stood when the kernel started (not ours, after a chdir).
+        build_app(
+            batch, profiles_dir=profiles_dir.resolve(), outdir=str(cdk_out.resolve()), build_root=build_root.resolve()
+        ).synth()
         produced.cdk_out = cdk_out
     say(f"running the Pulumi program under mocks ({len(kubernetes)} kubernetes workload(s))")
     if kubernetes:
