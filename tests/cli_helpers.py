@@ -2,7 +2,9 @@
 
 A fresh interpreter pays ~7 s to import aws-cdk-lib and the Pulumi SDK and warm jsii's Node.js
 before the first synth; in this process that is paid once per worker and later runs take about a
-second. tests/test_cli.py and one journey test keep running the real entry point in a subprocess.
+second. The entry point itself stays covered: tests/test_cli.py runs commands in a subprocess, the
+real CDK CLI test runs the app in a fresh interpreter, and `make test` ends with the console script's
+`switchyard snapshot --check profiles` (a full synth of both targets).
 """
 
 from __future__ import annotations
@@ -10,8 +12,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,10 +39,3 @@ def switchyard(*args: str, cwd: Path) -> Result:
     finally:
         os.chdir(before)
     return Result(code, out.getvalue(), err.getvalue())
-
-
-def switchyard_process(*args: str, cwd: Path, timeout: float = 280) -> subprocess.CompletedProcess[str]:
-    """`python -m stacks.cli ARGS` in a fresh interpreter: the entry point as a user's shell runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "stacks.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
-    )

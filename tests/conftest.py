@@ -101,6 +101,15 @@ def pytest_configure(config):
 
 
 @pytest.fixture(scope="session")
+def serverless_assembly(tmp_path_factory):
+    """The CDK app of the fixture profiles, synthesized once per session (cdk-nag on). Read only."""
+    from tests.cdk_helpers import synth  # aws-cdk-lib: imported by the tests that need it
+
+    tmp = tmp_path_factory.mktemp("cdk")
+    return synth(PROFILES, tmp / "build", tmp / "cdk.out")
+
+
+@pytest.fixture(scope="session")
 def s3_endpoint():
     """A local S3-compatible server (moto's server mode) for real boto3/awscli clients."""
     moto_server = pytest.importorskip("moto.server")

@@ -11,7 +11,7 @@ import yaml
 from stacks.commands import lock
 from stacks.workloads import load_all
 from tests.cdk_helpers import synth
-from tests.cli_helpers import switchyard, switchyard_process
+from tests.cli_helpers import switchyard
 from tests.conftest import copy_profiles
 from tests.k8s_helpers import manifests
 
@@ -26,8 +26,7 @@ def project(tmp_path):
 
 
 def test_synth_builds_both_targets_in_one_process_and_summarises(project):
-    # the one synth through the entry point a user's shell runs (a fresh interpreter finds Node.js itself)
-    r = switchyard_process("synth", "profiles", cwd=project)
+    r = switchyard("synth", "profiles", cwd=project)
     assert r.returncode == 0, r.stderr[-2000:]
     assert [line.split("]")[0] + "]" for line in r.stderr.splitlines() if line.startswith("[")] == [
         "[1/4]",
