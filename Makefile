@@ -62,7 +62,7 @@ lint: install  ## ruff check and ruff format --check
 	ruff check .
 	ruff format --check .
 
-test: install  ## lint, the test suite (2 workers: PYTEST_WORKERS=N), the snapshot check of profiles/ (CI)
+test: install  ## lint, the test suite (2 workers: PYTEST_WORKERS=N) and the snapshot check of profiles/
 	ruff check .
 	pytest -n $(PYTEST_WORKERS) --dist loadgroup
 	switchyard snapshot --check profiles
