@@ -24,6 +24,10 @@ STDLIB_UNUSED = ("site-packages", "dist-packages", "test", "idlelib", "tkinter",
 OPTIMISED_BYTECODE = (".opt-1.pyc", ".opt-2.pyc")  # python -O only
 
 
+def _unused(name: str) -> bool:
+    return name in STDLIB_UNUSED or name.startswith("config-") or name.endswith(OPTIMISED_BYTECODE)
+
+
 def traversable_tmp() -> Path:
     """A temporary folder other UIDs can reach: TMPDIR when every parent lets them through, else /tmp."""
     base = Path(tempfile.gettempdir()).resolve()
@@ -65,9 +69,7 @@ def build(dest: Path, requirements: Path) -> tuple[Path, dict[str, str]]:
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     lib = dest / "lib" / version
-    shutil.copytree(
-        stdlib, lib, ignore=lambda d, names: [n for n in names if n in STDLIB_UNUSED or n.startswith("config-")]
-    )
+    shutil.copytree(stdlib, lib, ignore=lambda _d, names: [n for n in names if _unused(n)])
     if not (lib / "lib-dynload").is_dir():  # some layouts keep the extension modules apart
         shutil.copytree(Path(sysconfig.get_paths()["platstdlib"]) / "lib-dynload", lib / "lib-dynload")
     python = dest / "bin" / version  # finds its prefix from lib/pythonX.Y/os.py beside it, like any install
