@@ -73,6 +73,7 @@ bench: install  ## the benchmarks in bench/: serving overhead and load, synth an
 	python bench/synth_scaling.py
 	python bench/vs_handwritten.py
 	python bench/plan_scaling.py
+	python bench/suite_time.py
 
 clean:  ## remove generated outputs (build/, cdk.out/, k8s.out/)
 	rm -rf build cdk.out k8s.out .pytest_cache

@@ -1,3 +1,24 @@
+"""Shared fixtures, and how to keep the suite fast (`make test` <= 120 s on 2 cores).
+
+`make test` runs pytest in 2 processes (pytest-xdist, `--dist loadgroup`); `pytest` alone runs
+in one. Each worker is a fresh interpreter, so:
+
+- Share expensive set-up with a session fixture here: it is built once per worker, on first
+  use. `serverless_assembly` (the CDK app of the fixture profiles, cdk-nag on) and `s3_endpoint`
+  (moto) are examples; treat what they return as read only. A server fixture binds its own
+  port (`port=0`) or takes one from `tests.ports.free_port()`, never a fixed number, and keeps
+  its files under `tmp_path_factory`.
+- Run the CLI in-process (`tests.cli_helpers.switchyard`), not in a subprocess: a fresh
+  interpreter pays ~7 s of aws-cdk-lib/Pulumi imports and jsii start-up before its first synth.
+- Tests that must not run at the same time as others (they write a shared place such as the
+  checkout's build/), or that share one costly module fixture, get the same group and so one
+  worker: `@pytest.mark.xdist_group("name")` on a test, or in a module's `pytestmark`.
+- Wait for events (`tests.runtime_helpers.wait_for`, a log line, a readiness probe), never a
+  fixed sleep; bound the work of a test by CPU time, not wall time (the machine is shared).
+
+bench/test_suite_time.py times `make test`'s phases.
+"""
+
 from __future__ import annotations
 
 import os
