@@ -13,6 +13,8 @@ in one. Each worker is a fresh interpreter, so:
 - Tests that must not run at the same time as others (they write a shared place such as the
   checkout's build/), or that share one costly module fixture, get the same group and so one
   worker: `@pytest.mark.xdist_group("name")` on a test, or in a module's `pytestmark`.
+- Mark a test that runs a server, a subprocess or waits `@pytest.mark.slow`: slow tests are dealt
+  to the workers first (see pytest_collection_modifyitems).
 - Wait for events (`tests.runtime_helpers.wait_for`, a log line, a readiness probe), never a
   fixed sleep; bound the work of a test by CPU time, not wall time (the machine is shared).
 
@@ -110,6 +112,15 @@ def copy_profiles(dest: Path, *, edit: dict[str, tuple[str, str]] | None = None,
         assert old in text, f"{name}: {old!r} not in the example"
         path.write_text(text.replace(old, new), encoding="utf-8")
     return profiles
+
+
+def pytest_collection_modifyitems(items):
+    """Tests marked `slow` (servers, subprocesses, waits) first, the rest in their order after.
+
+    xdist hands tests out in collection order; a long test dealt last keeps one worker busy while
+    the other has nothing left. Dealt first, the short ones fill in around them.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def pytest_configure(config):
