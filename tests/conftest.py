@@ -29,6 +29,8 @@ from pathlib import Path
 
 import pytest
 
+from stacks.commands.outputs import keep_node_compile_cache
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 # The project's tests run on this fixture set (a copy of the shipped examples, with their model),
@@ -45,6 +47,7 @@ SHARED_UPSTREAM = UPSTREAM  # the former name, kept for tests written against it
 _node_bin = ROOT / "node_modules" / ".bin"
 if _node_bin.is_dir() and str(_node_bin) not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = f"{_node_bin}{os.pathsep}{os.environ.get('PATH', '')}"
+keep_node_compile_cache()  # as the CLI does: each worker's jsii and the real CDK CLI start warmer
 
 VALID = """\
 # yaml-language-server: $schema=./schema.json
