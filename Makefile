@@ -1,8 +1,8 @@
 # Two commands do all the set-up on a fresh machine with Python 3.11+ and npm:
 #   make synth     run the main job on the profiles in profiles/
-#   make test      lint, the test suite, and the snapshot check of profiles/ (what CI runs)
-#   make snapshot  accept a reviewed change: rewrite profiles/__snapshots__/ and the plan lock
-# Installs are stamped on their inputs, so a second run does no install work.
+#   make test      lint, the test suite and the snapshot check of profiles/ (what CI runs)
+# `make help` lists every target. Installs are stamped on their inputs, so a second run does no
+# install work.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -14,53 +14,71 @@ export PATH := $(CURDIR)/node_modules/.bin:$(BIN):$(PATH)
 PY_STAMP   := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: install synth plan snapshot test lint schema bench clean
+# The test suite's parallel workers (pytest-xdist); 0 runs it in this process.
+PYTEST_WORKERS ?= 2
 
-install: $(PY_STAMP) $(NODE_STAMP)
+.PHONY: help install synth plan snapshot test lint schema bench clean
+.DEFAULT_GOAL := help
 
+help:  ## list the targets (this text)
+	@echo "usage: make TARGET   (the first synth or test installs everything: ~4 min once)"
+	@awk -F':.*## ' '/^[a-z]+:.*## / { printf "  %-10s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+
+install: $(PY_STAMP) $(NODE_STAMP)  ## the Python venv (.venv/) and the pinned Node.js and CDK CLI (node_modules/)
+
+# pip is quiet unless it writes to a terminal (then its progress bars show); either way each step
+# says what it is doing and how long it took, so a first install is never minutes of silence.
 $(PY_STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@echo "==> creating the Python environment in $(VENV)/ (with $$($(PYTHON) --version))"
+	@$(PYTHON) -m venv $(VENV)
+	@echo "==> installing Python dependencies: aws-cdk-lib, Pulumi, the test tools (a first install takes ~3 min)"
+	@start=$$(date +%s); quiet=$$([ -t 1 ] || echo --quiet); \
+	  $(BIN)/python -m pip install $$quiet --upgrade pip \
+	  && $(BIN)/python -m pip install $$quiet -e '.[dev]' \
+	  && echo "    Python dependencies installed in $$(( $$(date +%s) - start )) s"
 	@touch $@
 
 $(NODE_STAMP): package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	@echo "==> installing Node.js 22 and the AWS CDK CLI into node_modules/ (npm ci, about a minute)"
+	@start=$$(date +%s); \
+	  npm ci --no-audit --no-fund --loglevel=error \
+	  && echo "    Node.js packages installed in $$(( $$(date +%s) - start )) s"
 	@touch $@
 
 # k8s.out/ is rendered from the stack `pulumi up` deploys: STACK=<name>, or the project's only stack file.
 STACKS := $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml))
 STACK  ?= $(if $(filter 1,$(words $(STACKS))),$(STACKS))
 
-synth: install
+synth: install  ## decide, package and synthesize profiles/ into cdk.out/, k8s.out/ and build/ (from STACK's settings)
 	switchyard synth profiles $(if $(STACK),--pulumi-stack $(STACK))
 
-plan: install
+plan: install  ## print each workload's target, the numbers behind it and its monthly bill
 	switchyard plan profiles
 
-snapshot: install
+snapshot: install  ## accept a reviewed change: rewrite profiles/__snapshots__/ and the plan lock
 	switchyard snapshot --update profiles
 
-schema: install
+schema: install  ## regenerate profiles/schema.json (editor completion for profiles)
 	switchyard schema --output profiles/schema.json
 
-lint: install
+lint: install  ## ruff check and ruff format --check
 	ruff check .
 	ruff format --check .
 
-test: install
+test: install  ## lint, the test suite (2 workers: PYTEST_WORKERS=N) and the snapshot check of profiles/
 	ruff check .
-	pytest
+	pytest -n $(PYTEST_WORKERS) --dist loadgroup
 	switchyard snapshot --check profiles
 
-bench: install
+bench: install  ## the benchmarks in bench/: serving overhead and load, synth and plan scaling, suite time
 	python bench/packaging_overhead.py
 	python bench/server_load.py
 	python bench/synth_scaling.py
 	python bench/vs_handwritten.py
 	python bench/plan_scaling.py
 	python bench/simulate_speed.py
+	python bench/suite_time.py
 
-clean:
+clean:  ## remove generated outputs (build/, cdk.out/, k8s.out/)
 	rm -rf build cdk.out k8s.out .pytest_cache

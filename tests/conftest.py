@@ -1,3 +1,26 @@
+"""Shared fixtures, and how to keep the suite fast (`make test` <= 120 s on 2 cores).
+
+`make test` runs pytest in 2 processes (pytest-xdist, `--dist loadgroup`); `pytest` alone runs
+in one. Each worker is a fresh interpreter, so:
+
+- Share expensive set-up with a session fixture here: it is built once per worker, on first
+  use. `serverless_assembly` (the CDK app of the fixture profiles, cdk-nag on) and `s3_endpoint`
+  (moto) are examples; treat what they return as read only. A server fixture binds its own
+  port (`port=0`) or takes one from `tests.ports.free_port()`, never a fixed number, and keeps
+  its files under `tmp_path_factory`.
+- Run the CLI in-process (`tests.cli_helpers.switchyard`), not in a subprocess: a fresh
+  interpreter pays ~7 s of aws-cdk-lib/Pulumi imports and jsii start-up before its first synth.
+- Tests that must not run at the same time as others (they write a shared place such as the
+  checkout's build/), or that share one costly module fixture, get the same group and so one
+  worker: `@pytest.mark.xdist_group("name")` on a test, or in a module's `pytestmark`.
+- Mark a test that runs a server, a subprocess or waits `@pytest.mark.slow`: slow tests are dealt
+  to the workers first (see pytest_collection_modifyitems).
+- Wait for events (`tests.runtime_helpers.wait_for`, a log line, a readiness probe), never a
+  fixed sleep; bound the work of a test by CPU time, not wall time (the machine is shared).
+
+bench/test_suite_time.py times `make test`'s phases.
+"""
+
 from __future__ import annotations
 
 import os
@@ -5,6 +28,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+
+from stacks.commands.outputs import keep_node_compile_cache
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -22,6 +47,7 @@ SHARED_UPSTREAM = UPSTREAM  # the former name, kept for tests written against it
 _node_bin = ROOT / "node_modules" / ".bin"
 if _node_bin.is_dir() and str(_node_bin) not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = f"{_node_bin}{os.pathsep}{os.environ.get('PATH', '')}"
+keep_node_compile_cache()  # as the CLI does: each worker's jsii and the real CDK CLI start warmer
 
 VALID = """\
 # yaml-language-server: $schema=./schema.json
@@ -91,6 +117,15 @@ def copy_profiles(dest: Path, *, edit: dict[str, tuple[str, str]] | None = None,
     return profiles
 
 
+def pytest_collection_modifyitems(items):
+    """Tests marked `slow` (servers, subprocesses, waits) first, the rest in their order after.
+
+    xdist hands tests out in collection order; a long test dealt last keeps one worker busy while
+    the other has nothing left. Dealt first, the short ones fill in around them.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def pytest_configure(config):
     """`--snapshot-update` with -x (or --maxfail) deletes every snapshot the early stop left unused."""
     if config.getoption("update_snapshots", default=False) and config.getoption("maxfail", default=0):
@@ -98,6 +133,15 @@ def pytest_configure(config):
             "--snapshot-update with -x/--maxfail would delete the snapshots of the tests it did not run; "
             "update without stopping early, or name the test file"
         )
+
+
+@pytest.fixture(scope="session")
+def serverless_assembly(tmp_path_factory):
+    """The CDK app of the fixture profiles, synthesized once per session (cdk-nag on). Read only."""
+    from tests.cdk_helpers import synth  # aws-cdk-lib: imported by the tests that need it
+
+    tmp = tmp_path_factory.mktemp("cdk")
+    return synth(PROFILES, tmp / "build", tmp / "cdk.out")
 
 
 @pytest.fixture(scope="session")

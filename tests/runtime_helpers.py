@@ -7,7 +7,6 @@ import os
 import re
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -20,14 +19,10 @@ from typing import IO
 from stacks.packaging import render
 from stacks.profile import Target
 from tests.packaging_helpers import SLOW_PROFILE, workload
+from tests.ports import free_port
 
 SLOW_MODEL = SLOW_PROFILE.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+__all__ = ["Server", "call", "free_port", "metric", "render_server", "slow_profile", "start_server", "wait_for"]
 
 
 def call(port: int, path: str, body: dict | None = None, timeout: float = 10) -> tuple[int, str]:

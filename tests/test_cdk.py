@@ -32,9 +32,8 @@ SERVERLESS = ["sentiment-api", "nightly-embeddings"]
 
 
 @pytest.fixture(scope="session")
-def assembly(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("cdk")
-    return synth(PROFILES, tmp / "build", tmp / "cdk.out")
+def assembly(serverless_assembly):
+    return serverless_assembly
 
 
 @pytest.fixture(scope="session")
@@ -536,6 +535,7 @@ def test_switching_a_profile_to_kubernetes_removes_its_stack(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("checkout_build")  # the app renders into the checkout's build/, as `cdk synth` does
 def test_real_cdk_cli_synthesizes_through_cdk_json(tmp_path):
     npx = shutil.which("npx")
     assert npx, "npx not on PATH: run through `make test`"

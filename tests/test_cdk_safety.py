@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from functools import cache
 from pathlib import Path
 
 import pytest
@@ -75,19 +74,17 @@ def test_a_wildcard_statement_on_a_serving_role_fails_synthesis(tmp_path, statem
         app.synth()
 
 
-def test_the_same_app_without_the_extra_statement_synthesizes(tmp_path):
-    profiles = copy_profiles(tmp_path)
-    assembly = synth(profiles, tmp_path / "build", tmp_path / "out")  # nag on: raises on any finding
-    assert stack_name("nightly-embeddings") in templates_of(assembly)
+def test_the_same_app_without_the_extra_statement_synthesizes(serverless_assembly):
+    # the session's synthesis of the same profiles, nag on: it raises on any finding
+    assert stack_name("nightly-embeddings") in templates_of(serverless_assembly)
 
 
 # ------------------------------------------------------------------ the model file system
 
 
-@pytest.fixture(scope="module")
-def default_templates(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("safety")
-    return templates_of(synth(copy_profiles(tmp), tmp / "build", tmp / "out"))
+@pytest.fixture(scope="session")
+def default_templates(serverless_assembly):
+    return templates_of(serverless_assembly)
 
 
 def file_system_policy(templates) -> list[dict]:
@@ -213,15 +210,10 @@ CHANGES = {  # edits, dropped profiles, platform.yaml, an added copy of sentimen
 }
 
 
-@cache
-def _before(tmp: Path) -> dict[str, dict]:
-    return templates_of(synth(copy_profiles(tmp), tmp / "build", tmp / "out"))
-
-
 @pytest.mark.parametrize("change", sorted(CHANGES))
-def test_no_profile_change_removes_a_value_a_deployed_stack_reads(tmp_path_factory, tmp_path, change):
+def test_no_profile_change_removes_a_value_a_deployed_stack_reads(default_templates, tmp_path, change):
     edit, drop, platform_yaml, added = CHANGES[change]
-    before = _before(tmp_path_factory.getbasetemp() / "before")
+    before = default_templates
     profiles = copy_profiles(tmp_path, edit=edit, drop=drop)
     if added:
         text = (profiles / "sentiment-api.yaml").read_text().replace("name: sentiment-api", f"name: {added}")

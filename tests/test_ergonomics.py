@@ -7,10 +7,12 @@ import contextlib
 import io
 import os
 import shutil
+import subprocess
 
 import pytest
 
 from stacks import cli, loader
+from stacks.commands.outputs import keep_node_compile_cache
 from stacks.errors import Hit, ProfileError
 from tests.conftest import PROFILES, ROOT, VALID
 
@@ -22,6 +24,24 @@ def test_the_cli_puts_the_pinned_node_first_on_path(monkeypatch):
     monkeypatch.chdir("/")  # found from the package's checkout, not only from the working directory
     cli.use_pinned_node()
     assert os.environ["PATH"].split(os.pathsep)[0] == str(pinned)
+
+
+def test_node_keeps_its_compiled_code_in_the_users_cache_unless_told_otherwise(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("NODE_COMPILE_CACHE", raising=False)
+    monkeypatch.delenv("NODE_DISABLE_COMPILE_CACHE", raising=False)
+    keep_node_compile_cache()
+    cache = tmp_path / "cache" / "switchyard" / "node-compile-cache"
+    assert os.environ["NODE_COMPILE_CACHE"] == str(cache)
+    script = tmp_path / "m.js"
+    script.write_text("module.exports = 1;\n")
+    node = shutil.which("node", path=str(ROOT / "node_modules" / ".bin")) or shutil.which("node")
+    subprocess.run([node, "-e", f"require({str(script)!r})"], check=True, timeout=30)
+    assert [p for p in cache.rglob("*") if p.is_file()], "the pinned Node.js kept nothing: is it older than 22.1?"
+
+    monkeypatch.setenv("NODE_COMPILE_CACHE", str(tmp_path / "mine"))  # a user's own choice stands
+    keep_node_compile_cache()
+    assert os.environ["NODE_COMPILE_CACHE"] == str(tmp_path / "mine")
 
 
 def test_without_node_synth_is_one_line_and_writes_nothing(tmp_path, monkeypatch):

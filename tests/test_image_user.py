@@ -6,7 +6,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -16,7 +15,9 @@ import pytest
 
 from stacks.packaging import RUN_AS_UID, render
 from stacks.profile import Target
+from tests import image_python
 from tests.conftest import ROOT
+from tests.image_python import traversable_tmp
 from tests.packaging_helpers import workload
 from tests.runtime_helpers import free_port
 
@@ -44,44 +45,44 @@ def as_uid(env: dict[str, str], *argv: str, **kwargs) -> subprocess.Popen:
     return subprocess.Popen(cmd, env=env, **kwargs)
 
 
-@pytest.fixture
-def image(tmp_path):
-    # a directory the unprivileged UID can read, like the image's /app; HOME is its own emptyDir
-    root = Path(tempfile.mkdtemp(prefix="sy-image-"))
-    os.chmod(root, 0o755)
+@pytest.fixture(scope="module")
+def image_root():
+    """Like the image: /app (the build context), the weights and the image's own Python, in a folder
+    the unprivileged UID can read wherever the checkout lives (tests/image_python.py)."""
+    root = traversable_tmp()
     ctx = render(workload(PROFILE), root / "build", Target.kubernetes)
     shutil.copytree(PROFILE.parent / "weights", root / "weights")
-    home = root / "home"
-    home.mkdir()
-    os.chown(home, RUN_AS_UID, RUN_AS_UID)
-    for p in root.rglob("*"):
-        if p != home and home not in p.parents:
-            os.chmod(p, 0o755 if p.is_dir() else 0o644)
-    env = dockerfile_env(ctx / "Dockerfile")
-    env.update(
-        PATH=os.environ["PATH"],
-        HOME=str(home),
-        WEIGHTS_DIR=str(root / "weights"),
-        PYTHONPATH=os.pathsep.join(sys.path[1:]),
-    )
-    yield ctx, env
+    for p in [root / "build", root / "weights", *(root / "build").rglob("*"), *(root / "weights").rglob("*")]:
+        os.chmod(p, 0o755 if p.is_dir() else 0o644)
+    python, python_env = image_python.build(root / "python", ctx / "requirements.txt")
+    yield root, ctx, python, python_env
     shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture
+def image(image_root):
+    root, ctx, python, python_env = image_root
+    home = Path(tempfile.mkdtemp(prefix="home-", dir=root))  # HOME is the pod's own emptyDir
+    os.chown(home, RUN_AS_UID, RUN_AS_UID)
+    env = dockerfile_env(ctx / "Dockerfile")
+    env.update(PATH=os.environ["PATH"], HOME=str(home), WEIGHTS_DIR=str(root / "weights"), **python_env)
+    return ctx, env, str(python)
+
+
 def test_the_uid_has_no_passwd_entry_and_would_crash_without_the_image_env(image):
-    _, env = image
+    _, env, python = image
     bare = {k: v for k, v in env.items() if k not in ("USER", "LOGNAME")}
-    probe = as_uid(bare, sys.executable, "-c", "import getpass; getpass.getuser()", stderr=subprocess.PIPE)
+    probe = as_uid(bare, python, "-c", "import getpass; getpass.getuser()", stderr=subprocess.PIPE)
     assert probe.wait(timeout=20) != 0 and b"uid not found" in probe.stderr.read()
 
 
 def test_the_rendered_server_serves_as_a_uid_with_no_passwd_entry(image):
-    ctx, env = image
+    ctx, env, python = image
     assert (env["USER"], env["LOGNAME"]) == ("switchyard", "switchyard")
     port, health_port = free_port(), free_port()
     # API_KEY as the pod gets it from the workload's Secret
     env.update(PORT=str(port), HEALTH_PORT=str(health_port), API_KEY="k3y")
-    proc = as_uid(env, sys.executable, "server.py", cwd=ctx / "app", stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = as_uid(env, python, "server.py", cwd=ctx / "app", stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,16 +11,11 @@ import yaml
 from stacks.commands import lock
 from stacks.workloads import load_all
 from tests.cdk_helpers import synth
+from tests.cli_helpers import switchyard
 from tests.conftest import copy_profiles
 from tests.k8s_helpers import manifests
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
-
-
-def switchyard(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "stacks.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=280
-    )
 
 
 @pytest.fixture

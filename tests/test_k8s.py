@@ -678,6 +678,7 @@ def test_switching_a_profile_to_kubernetes_adds_its_resources(tmp_path):
     assert fetch_env["SOURCE"] == f"s3://switchyard-models/sentiment-api/{fetch_env['VERSION']}/"
 
 
+@pytest.mark.xdist_group("checkout_build")  # the program renders into the checkout's build/, as `pulumi up` does
 def test_the_real_entry_point_runs_from_its_own_directory_under_mocks(monkeypatch, tmp_path):
     """As the Pulumi engine runs it: stacks/k8s/__main__.py, working directory stacks/k8s, the
     stack's config, profiles named relative to the project root."""

@@ -1,27 +1,21 @@
 """The user-facing snapshot flow: a team's own profiles, reviewed outputs, one update command.
 
-Runs the real CLI on a copy of the fixture profiles, the way a team's repository and its CI do.
+Runs the CLI's `main` on a copy of the fixture profiles, the way a team's repository and its CI do
+(in this process: tests/cli_helpers.py; the console script itself runs at the end of `make test`).
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.cli_helpers import switchyard
 from tests.conftest import copy_profiles
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
-
-
-def switchyard(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "stacks.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=280
-    )
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 def snapshots(project: Path) -> list[str]:

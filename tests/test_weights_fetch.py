@@ -21,6 +21,7 @@ AWS = shutil.which("aws", path=str(Path(sys.executable).parent)) or shutil.which
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.timeout(180),
+    pytest.mark.xdist_group("weights_fetch"),  # one worker: the loaded bucket (module fixture) is built once
     pytest.mark.skipif(AWS is None, reason="awscli is not installed (pip install awscli)"),
 ]
 BUCKET = "weights"
