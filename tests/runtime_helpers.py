@@ -7,6 +7,7 @@ import os
 import re
 import resource
 import shutil
+import socket
 import subprocess
 import sys
 import time
