@@ -22,6 +22,7 @@ from stacks.profile import Target
 from tests.packaging_helpers import SLOW_PROFILE, workload
 
 SLOW_MODEL = SLOW_PROFILE.parent
+API_KEY = "k3y-0123456789abcdef0123456789abcdef"  # the server refuses a key under 32 characters
 
 
 def free_port() -> int:
