@@ -23,7 +23,19 @@ from tests.packaging_helpers import SLOW_PROFILE, workload
 from tests.ports import free_port
 
 SLOW_MODEL = SLOW_PROFILE.parent
-__all__ = ["Server", "call", "free_port", "metric", "render_server", "slow_profile", "start_server", "wait_for"]
+API_KEY = "k3y-0123456789abcdef0123456789abcdef"  # the server refuses a key under 32 characters
+
+__all__ = [
+    "API_KEY",
+    "Server",
+    "call",
+    "free_port",
+    "metric",
+    "render_server",
+    "slow_profile",
+    "start_server",
+    "wait_for",
+]
 
 
 def call(port: int, path: str, body: dict | None = None, timeout: float = 10) -> tuple[int, str]:

@@ -19,6 +19,7 @@ from tests import image_python
 from tests.conftest import ROOT
 from tests.image_python import traversable_tmp
 from tests.packaging_helpers import workload
+from tests.runtime_helpers import API_KEY as KEY
 from tests.runtime_helpers import free_port
 
 PROFILE = ROOT / "tests" / "fixtures" / "getuser_model" / "profile.yaml"
@@ -81,7 +82,7 @@ def test_the_rendered_server_serves_as_a_uid_with_no_passwd_entry(image):
     assert (env["USER"], env["LOGNAME"]) == ("switchyard", "switchyard")
     port, health_port = free_port(), free_port()
     # API_KEY as the pod gets it from the workload's Secret
-    env.update(PORT=str(port), HEALTH_PORT=str(health_port), API_KEY="k3y")
+    env.update(PORT=str(port), HEALTH_PORT=str(health_port), API_KEY=KEY)
     proc = as_uid(env, python, "server.py", cwd=ctx / "app", stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
@@ -97,7 +98,7 @@ def test_the_rendered_server_serves_as_a_uid_with_no_passwd_entry(image):
         req = urllib.request.Request(
             f"http://127.0.0.1:{port}/predict",
             data=b'{"inputs": [2, "whoami"]}',
-            headers={"content-type": "application/json", "authorization": "Bearer k3y"},
+            headers={"content-type": "application/json", "authorization": "Bearer " + KEY},
         )
         with urllib.request.urlopen(req, timeout=5) as r:
             assert r.read() == b'{"outputs":[4.0,"switchyard"]}'

@@ -12,9 +12,11 @@ import time
 
 import pytest
 
+from tests.runtime_helpers import API_KEY as KEY
 from tests.runtime_helpers import call, metric, servers, status_of, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
+AUTH = f"Authorization: Bearer {KEY}\r\n".encode()
 
 NOFILE = 256  # the descriptor limit a container runtime may well give the process
 CAP = NOFILE - NOFILE // 4 - 32  # what the server derives from it: room for files, Redis and the probe port
@@ -32,7 +34,7 @@ def shared(tmp_path_factory):
     start = servers(tmp_path_factory.mktemp("hygiene"))
     server = next(start)(
         nofile=NOFILE,
-        API_KEY="k3y",
+        API_KEY=KEY,
         MAX_BODY_BYTES="1000",
         BODY_TIMEOUT_S="1",
         HEADER_TIMEOUT_S="30",
@@ -117,9 +119,9 @@ def _unread_body(port: int, head: bytes) -> tuple[bytes, float]:
     ("head", "code"),
     [
         (b"POST /predict HTTP/1.1\r\nHost: x\r\n", 401),
-        (b"POST /nope HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k3y\r\n", 404),
-        (b"PUT /predict HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k3y\r\n", 405),
-        (b"POST /predict HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k3y\r\n", 413),
+        (b"POST /nope HTTP/1.1\r\nHost: x\r\n" + AUTH, 404),
+        (b"PUT /predict HTTP/1.1\r\nHost: x\r\n" + AUTH, 405),
+        (b"POST /predict HTTP/1.1\r\nHost: x\r\n" + AUTH, 413),
         (b"GET /healthz HTTP/1.1\r\nHost: x\r\n", 200),
     ],
 )
@@ -136,7 +138,7 @@ def test_a_connection_without_a_body_stays_open_for_the_next_request(shared):
         r = conn.getresponse()
         assert r.read() == b'{"status":"alive"}' and r.getheader("connection") is None
     first = conn.sock
-    conn.request("POST", "/predict", '{"inputs": [1]}', {"authorization": "Bearer k3y"})
+    conn.request("POST", "/predict", '{"inputs": [1]}', {"authorization": "Bearer " + KEY})
     assert conn.getresponse().read() == b'{"outputs":[3.0]}' and conn.sock is first
     conn.close()
     assert call(shared.health_port, "/predict", {"inputs": [1]})[0] == 404  # the probe port serves probes only
@@ -144,7 +146,7 @@ def test_a_connection_without_a_body_stays_open_for_the_next_request(shared):
 
 def test_a_body_trickled_a_byte_every_so_often_is_cut_at_the_body_timeout(shared):
     with socket.create_connection(("127.0.0.1", shared.port), timeout=5) as s:
-        s.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k3y\r\nContent-Length: 100\r\n\r\n")
+        s.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\n" + AUTH + b"Content-Length: 100\r\n\r\n")
         started, reply = time.monotonic(), b""
         s.settimeout(0.3)
         while time.monotonic() - started < 5:
@@ -191,7 +193,7 @@ def test_hundreds_of_held_connections_cannot_exhaust_descriptors_or_starve_the_p
             s.close()
     wait_for(lambda: metric(health, "switchyard_open_connections") == 0, timeout=5)
     conn = http.client.HTTPConnection("127.0.0.1", shared.port, timeout=5)
-    conn.request("POST", "/predict", '{"inputs": [1]}', {"authorization": "Bearer k3y"})
+    conn.request("POST", "/predict", '{"inputs": [1]}', {"authorization": "Bearer " + KEY})
     assert conn.getresponse().status == 200
     conn.close()
 
@@ -207,7 +209,7 @@ def test_fifty_keep_alive_callers_on_four_slots_get_503s_that_close_the_connecti
         conn = http.client.HTTPConnection("127.0.0.1", shared.port, timeout=10)
         while time.monotonic() < stop:
             try:
-                conn.request("POST", "/predict", '{"inputs": ["sleep:0.02"]}', {"authorization": "Bearer k3y"})
+                conn.request("POST", "/predict", '{"inputs": ["sleep:0.02"]}', {"authorization": "Bearer " + KEY})
                 r = conn.getresponse()
                 r.read()
             except (ConnectionError, http.client.HTTPException):

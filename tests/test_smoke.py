@@ -19,7 +19,7 @@ from tests.runtime_helpers import render_server, slow_profile, start_server
 from tests.test_runtime_worker import redis_server  # noqa: F401 - the real redis-server fixture
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
-KEY = "k3y-for-smoke"
+KEY = "k3y-for-smoke-0123456789abcdef0123456789"
 
 
 @pytest.fixture

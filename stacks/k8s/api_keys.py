@@ -30,6 +30,9 @@ from stacks.errors import SwitchyardError
 MIN_CHARS = 32
 DEFAULT_CALLER = "default"
 CALLER = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+# The queue files results of producers inside the namespace (XADD without a caller) under `stream`:
+# a caller of that name would read them.
+RESERVED_CALLERS = ("stream",)
 HINT = 'pulumi config set --secret switchyard:apiKey "$(openssl rand -hex 24)"'
 
 
@@ -68,12 +71,18 @@ def parse_overrides(raw: Any) -> dict[str, dict[str, str]]:
                 f"stack config switchyard:apiKeys.{workload} must be a key or a non-empty map caller -> key"
             )
         for caller, key in callers.items():
-            if not isinstance(caller, str) or not CALLER.fullmatch(caller):
+            if not isinstance(caller, str) or not CALLER.fullmatch(caller) or caller in RESERVED_CALLERS:
                 raise SwitchyardError(
                     f"stack config switchyard:apiKeys.{workload}: caller {caller!r} is not a name\n"
-                    "    allowed: 1-63 characters of a-z 0-9 -, starting and ending with a letter or digit"
+                    "    allowed: 1-63 characters of a-z 0-9 -, starting and ending with a letter or digit, "
+                    f"not {', '.join(RESERVED_CALLERS)} (the queue's own producers)"
                 )
             check(f"switchyard:apiKeys.{workload}.{caller}", key)
+        if len({key.strip() for key in callers.values()}) != len(callers):
+            raise SwitchyardError(
+                f"stack config switchyard:apiKeys.{workload} gives two callers the same key: the key names the "
+                "caller, so each would read the other's results\n    allowed: one key per caller"
+            )
         out[workload] = dict(callers)
     return out
 
