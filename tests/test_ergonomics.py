@@ -10,8 +10,9 @@ import shutil
 
 import pytest
 
-from stacks import cli, loader
+from stacks import cli
 from stacks.errors import Hit, ProfileError
+from stacks.profile import loader
 from tests.conftest import PROFILES, ROOT, VALID
 
 

@@ -20,9 +20,10 @@ from stacks.aws.workload import WorkloadStack, stack_name
 from stacks.commands.lock import entry as lock_entry
 from stacks.errors import SwitchyardError
 from stacks.k8s import naming
-from stacks.loader import load_settings
 from stacks.packaging import BUILD_ROOT, render
-from stacks.rules_serverless import PLATFORM_STACK
+from stacks.profile.loader import load_settings
+from stacks.profile.names import PLATFORM_STACK
+from stacks.targets.serverless import serverless_sizing
 from stacks.weights import local_weights_dir, weights_version
 from stacks.workloads import Batch, load_all
 
@@ -45,7 +46,7 @@ def build_app(
     platform_settings = load_settings(profiles_dir).platform
     env = cdk.Environment(region=platform_settings.region)
     serverless = batch.by_target("serverless")
-    on_efs = [w for w in serverless if not w.decision.serverless.weights_in_image]
+    on_efs = [w for w in serverless if not serverless_sizing(w).weights_in_image]
     weights = [
         WeightsSource(
             workload=w.name,

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from stacks.errors import SwitchyardError
+from stacks.k8s.settings import ClusterSettings, from_stack_file, secrets_from_stack_file
 from stacks.workloads import Batch
 
 NODE_MISSING = (
@@ -57,13 +58,13 @@ def produce(
     say(f"synthesizing the CDK app ({len(serverless)} serverless workload(s))")
     if serverless:
         require_node()
-        from stacks.aws.app import build_app
+        from stacks.aws.app import build_app  # aws-cdk-lib starts Node.js: only for serverless workloads
 
         build_app(batch, profiles_dir=profiles_dir, outdir=str(cdk_out), build_root=build_root).synth()
         produced.cdk_out = cdk_out
     say(f"running the Pulumi program under mocks ({len(kubernetes)} kubernetes workload(s))")
     if kubernetes:
-        from stacks.k8s import mocks
+        from stacks.k8s import mocks  # pulumi: only for kubernetes workloads
 
         resources = mocks.run(batch, cluster_settings, build_root, secrets)
         groups = mocks.by_workload(resources, [w.name for w in kubernetes])
@@ -73,8 +74,6 @@ def produce(
 
 def cluster_settings(pulumi_stack: str | None) -> tuple[Any, Any]:
     """The cluster settings and secrets `pulumi up` would use with that stack (defaults without one)."""
-    from stacks.k8s.settings import ClusterSettings, from_stack_file, secrets_from_stack_file
-
     if not pulumi_stack:
         return ClusterSettings(), None
     stack_file = f"Pulumi.{pulumi_stack}.yaml"

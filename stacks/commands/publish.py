@@ -18,6 +18,9 @@ from urllib.parse import urlsplit
 from stacks.commands.report import exit_code, print_failures
 from stacks.errors import SwitchyardError
 from stacks.k8s.settings import ClusterSettings, from_stack_file
+from stacks.packaging import render
+from stacks.profile import Target
+from stacks.weights import local_weights_dir
 from stacks.workloads import DEFAULT_PROFILES, Batch, load_all
 
 PLATFORM = "linux/amd64"  # GPU nodes on bare metal; the base images are amd64
@@ -73,10 +76,7 @@ def upload_endpoint(settings: ClusterSettings) -> str | None:
 
 
 def plan(paths: list[Path], settings: ClusterSettings, build_root: Path, builder: str) -> tuple[list[list[str]], Batch]:
-    from stacks.k8s.program import image_reference, weights_source
-    from stacks.packaging import render
-    from stacks.profile import Target
-    from stacks.weights import local_weights_dir
+    from stacks.k8s.program import image_reference, weights_source  # pulumi: only when publishing
 
     batch = load_all(paths)
     commands: list[list[str]] = []

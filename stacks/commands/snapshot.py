@@ -36,6 +36,7 @@ from stacks.commands.plan import to_json
 from stacks.commands.report import exit_code, print_failures, print_no_profiles
 from stacks.errors import SwitchyardError
 from stacks.k8s.naming import PLAN_LABEL
+from stacks.profile.names import PLATFORM_STACK
 from stacks.workloads import load_all
 
 SNAPSHOT_DIR = "__snapshots__"
@@ -118,8 +119,7 @@ def render_snapshots(profiles_dir: Path, *, pulumi_stack: str | None = None) -> 
             secrets=secrets,
         )
         if produced.cdk_out is not None:
-            from stacks.aws.app import PLATFORM_STACK  # aws-cdk-lib: only once Node.js is known to be there
-            from stacks.aws.workload import stack_name
+            from stacks.aws.workload import stack_name  # aws-cdk-lib: only once Node.js is known to be there
 
             stacks = [(PLATFORM, PLATFORM_STACK)]
             stacks += [(f"{w.name}.cloudformation.json", stack_name(w.name)) for w in batch.by_target("serverless")]

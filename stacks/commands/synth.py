@@ -68,7 +68,7 @@ def run(
                 secrets=secrets,
                 progress=progress,
             )
-            from stacks.k8s import mocks
+            from stacks.k8s import mocks  # pulumi: only when there is something to write
 
             mocks.write(produced.k8s_objects, k8s_stage)
             if not complete:
@@ -91,7 +91,7 @@ def run(
     progress("done" if written else "nothing written")
     rows = [("WORKLOAD", "TARGET", "COST/MONTH", "OUTPUT")]
     for w in batch.workloads:
-        cost = w.decision.chosen_cost.total
+        cost = w.decision.chosen.bill.total
         rows.append((w.name, w.target.value, f"${cost:,.2f}", outputs.get(w.name, "-")))
     for f in batch.failures:
         rows.append((f.file.stem, "FAILED", "-", str(f.file)))

@@ -13,6 +13,7 @@ from typing import Any
 import pulumi
 import yaml
 
+from stacks.k8s import program
 from stacks.k8s.naming import WORKLOAD_LABEL
 from stacks.k8s.settings import ClusterSecrets, ClusterSettings
 from stacks.packaging import BUILD_ROOT
@@ -49,8 +50,6 @@ def run(
     batch: Batch, settings: ClusterSettings, build_root: Path = BUILD_ROOT, secrets: ClusterSecrets | None = None
 ) -> list[Registered]:
     """Run `build()` under fresh mocks and wait for every registration to finish."""
-    from stacks.k8s import program
-
     recorder = Recorder()
     pulumi.runtime.set_mocks(recorder, project="switchyard", stack="synth", preview=False)
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from stacks.errors import SwitchyardError
@@ -338,8 +339,6 @@ def secrets_from_stack_file(path: str) -> ClusterSecrets:
 
 
 def _read_stack_file(path: str, read: Any) -> Any:
-    import yaml
-
     try:
         with open(path, encoding="utf-8") as fh:
             doc = yaml.safe_load(fh) or {}

@@ -1,111 +1,20 @@
-"""Monthly cost of each target from the price book, as line items a finance team would recognise.
+"""The serverless bill: Lambda duration (by tier, or provisioned), requests, the queue and results,
+EFS or the image, traces, logs, alarms and metrics, and the VPC's interface endpoints.
 
-Each line is quantity x unit price, with the price book entry it comes from and how the quantity
-was derived, so a reader can redo it by hand; the tests do. A month is 730 hours (AWS's
-convention), so a day is 730 / 24 of a month's days. Each line is rounded to the cent and the
-total is the sum of the lines, as on a bill. Free tiers are not counted.
+A month is 730 hours (AWS's convention). Free tiers are not counted.
 """
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
-
-from pydantic import BaseModel, ConfigDict
-
-from stacks.pricebook import HOURS_PER_MONTH, Platform, PriceBook, price_source
+from stacks.decision.cost import DAYS_PER_MONTH, GIB, Bill, Cost, figure, monthly_requests
+from stacks.pricebook import HOURS_PER_MONTH, Platform, PriceBook
 from stacks.profile import Endpoint, Mode, Profile
-from stacks.rules_serverless import serverless_alarms
-from stacks.sizing import KubernetesSizing, ServerlessSizing
+from stacks.targets.serverless.alarms import serverless_alarms
+from stacks.targets.serverless.sizing import ServerlessSizing
 
-DAYS_PER_MONTH = HOURS_PER_MONTH / 24
-GIB = 1024**3
 # API Gateway HTTP API detailed metrics, per stage and route: Count, 4xx, 5xx, Latency,
 # IntegrationLatency, DataProcessed (billed as custom metrics). Source: API Gateway developer guide.
 HTTP_API_DETAILED_METRICS = 6
-
-
-def cents(x: float) -> float:
-    """Half-up to the cent, as a bill rounds; float noise below a millionth of a dollar is dropped first
-    (109.5 GB x $0.03 is 3.2849999... in binary, and a bill says $3.29)."""
-    return float(Decimal(repr(round(x, 6))).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
-
-
-class LineItem(BaseModel):
-    """One line of the bill: quantity x unit price."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str
-    quantity: float
-    unit: str  # what the quantity counts, e.g. "GB-s", "requests", "GB-month"
-    unit_price_usd: float
-    price: str  # the price book entry (prices.<price>) the unit price comes from
-    source: str  # that entry's description and as_of date
-    basis: str  # how the quantity was derived, with the numbers
-
-    @property
-    def exact_usd(self) -> float:
-        return self.quantity * self.unit_price_usd
-
-    @property
-    def usd(self) -> float:
-        return cents(self.exact_usd)
-
-
-class Cost(BaseModel):
-    """A monthly cost in USD made of line items."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    lines: list[LineItem]
-    notes: list[str] = []
-
-    @property
-    def items(self) -> dict[str, float]:
-        """name -> USD, lines of the same name summed."""
-        out: dict[str, float] = {}
-        for line in self.lines:
-            out[line.name] = cents(out.get(line.name, 0.0) + line.usd)
-        return out
-
-    @property
-    def total(self) -> float:
-        return cents(sum(line.usd for line in self.lines))
-
-
-class _Bill:
-    """Collects lines, pricing each from its price book entry."""
-
-    def __init__(self, prices: PriceBook) -> None:
-        self.prices = prices
-        self.lines: list[LineItem] = []
-
-    def add(
-        self, name: str, quantity: float, unit: str, price: str, basis: str, *, unit_price: float | None = None
-    ) -> None:
-        value = getattr(self.prices, price) if unit_price is None else unit_price
-        as_of = self.prices.as_of.get(price)  # type: ignore[call-overload]
-        dated = f"as of {as_of.isoformat()}" if as_of else "set by your platform file or overrides"
-        self.lines.append(
-            LineItem(
-                name=name,
-                quantity=quantity,
-                unit=unit,
-                unit_price_usd=value,
-                price=price,
-                source=f"{price_source(price)} ({dated})",
-                basis=basis,
-            )
-        )
-
-
-def _n(x: float) -> str:
-    return f"{x:,.4g}" if abs(x) < 1000 else f"{x:,.0f}"
-
-
-def monthly_requests(p: Profile) -> float:
-    u = p.utilization
-    return u.avg_rps * u.active_hours_per_day * 3600 * DAYS_PER_MONTH
 
 
 def lambda_rates(prices: PriceBook, architecture: str) -> tuple[str, str, str]:
@@ -115,7 +24,7 @@ def lambda_rates(prices: PriceBook, architecture: str) -> tuple[str, str, str]:
     return "lambda_x86_gb_s_usd", "lambda_pc_x86_gb_s_usd", "lambda_pc_duration_x86_gb_s_usd"
 
 
-def _duration_tiers(bill: _Bill, gb_s: float, architecture: str, basis: str) -> None:
+def _duration_tiers(bill: Bill, gb_s: float, architecture: str, basis: str) -> None:
     """On-demand duration split over the monthly tiers (tier 1 always shown)."""
     prices = bill.prices
     arm = architecture == "arm64"
@@ -133,11 +42,6 @@ def _duration_tiers(bill: _Bill, gb_s: float, architecture: str, basis: str) -> 
         bill.add(name, part, "GB-s", price, basis if i == 0 else f"GB-s above {lo:,.0f} a month", unit_price=rate)
 
 
-def alarm_names(p: Profile, s: ServerlessSizing) -> list[str]:
-    """The CloudWatch alarms a serverless workload's stack creates (one list: stacks/aws/alarms.py checks it)."""
-    return serverless_alarms(p, s)
-
-
 def serverless_cost(
     p: Profile, s: ServerlessSizing, prices: PriceBook, platform: Platform, architecture: str | None = None
 ) -> Cost:
@@ -149,8 +53,8 @@ def serverless_cost(
     active_s = u.active_hours_per_day * 3600 * DAYS_PER_MONTH
     traffic = f"{u.avg_rps:g} rps x {u.active_hours_per_day:g} h x 3600 s x {DAYS_PER_MONTH:.4f} d"
     duration_gb_s = requests * (u.inference_ms / 1000) * gb
-    duration_basis = f"{_n(requests)} requests x {u.inference_ms / 1000:g} s x {gb:g} GB ({arch})"
-    bill = _Bill(prices)
+    duration_basis = f"{figure(requests)} requests x {u.inference_ms / 1000:g} s x {gb:g} GB ({arch})"
+    bill = Bill(prices)
     notes: list[str] = []
 
     if s.provisioned:
@@ -182,7 +86,7 @@ def serverless_cost(
         invocations / 1e6,
         "million invocations",
         "lambda_requests_per_million_usd",
-        f"{traffic} = {_n(requests)} requests{per_batch}",
+        f"{traffic} = {figure(requests)} requests{per_batch}",
     )
     if p.sla.mode is not Mode.sync:
         # Send one message each; Lambda receives and deletes a whole batch per request.
@@ -192,21 +96,21 @@ def serverless_cost(
             sqs / 1e6,
             "million requests",
             "sqs_requests_per_million_usd",
-            f"{_n(requests)} messages x (1 send + 2 / {s.messages_per_invocation:g} batched receive and delete)",
+            f"{figure(requests)} messages x (1 send + 2 / {s.messages_per_invocation:g} batched receive and delete)",
         )
         bill.add(
             "results_put",
             requests / 1000,
             "thousand PUTs",
             "s3_put_per_thousand_usd",
-            f"one result object per message: {_n(requests)}",
+            f"one result object per message: {figure(requests)}",
         )
         bill.add(
             "results_get",
             requests / 1000,
             "thousand GETs",
             "s3_get_per_thousand_usd",
-            f"each result read once by its client: {_n(requests)}",
+            f"each result read once by its client: {figure(requests)}",
         )
         stored_gb = requests / DAYS_PER_MONTH * platform.results_retention_days * platform.async_result_kb * 1024 / GIB
         bill.add(
@@ -214,7 +118,7 @@ def serverless_cost(
             stored_gb,
             "GB-month",
             "s3_storage_gb_month_usd",
-            f"{_n(requests / DAYS_PER_MONTH)} results/day x {platform.results_retention_days} days kept x "
+            f"{figure(requests / DAYS_PER_MONTH)} results/day x {platform.results_retention_days} days kept x "
             f"{platform.async_result_kb:g} KB",
         )
 
@@ -255,19 +159,19 @@ def serverless_cost(
     )
     http_api = p.sla.mode is not Mode.async_ and p.sla.endpoint is Endpoint.http_api
     log_bytes = invocations * platform.lambda_log_bytes_per_invocation
-    log_basis = f"{_n(invocations)} invocations x {platform.lambda_log_bytes_per_invocation} B"
+    log_basis = f"{figure(invocations)} invocations x {platform.lambda_log_bytes_per_invocation} B"
     if http_api:
         bill.add(
             "http_api_requests",
             requests / 1e6,
             "million requests",
             "http_api_requests_per_million_usd",
-            f"{_n(requests)} requests",
+            f"{figure(requests)} requests",
         )
         log_bytes += requests * platform.http_api_access_log_bytes
-        log_basis += f" + {_n(requests)} access-log lines x {platform.http_api_access_log_bytes} B"
+        log_basis += f" + {figure(requests)} access-log lines x {platform.http_api_access_log_bytes} B"
     bill.add("logs_ingestion", log_bytes / GIB, "GB", "cloudwatch_logs_ingest_gb_usd", log_basis)
-    alarms = alarm_names(p, s)
+    alarms = serverless_alarms(p, s)
     bill.add("alarms", len(alarms), "alarms", "cloudwatch_alarm_month_usd", ", ".join(alarms))
     # Metrics that exist all month: the cold-start duration (metric filter) and Powertools' ColdStart.
     # Error counts (ModelErrors, BadMessages, ...) bill only the hours they are emitted: not counted.
@@ -291,47 +195,3 @@ def serverless_cost(
         )
     notes.append(f"{requests:,.0f} requests/month, {duration_gb_s:,.0f} GB-s ({arch})")
     return Cost(lines=bill.lines, notes=notes)
-
-
-def kubernetes_cost(p: Profile, k: KubernetesSizing, prices: PriceBook, platform: Platform) -> Cost:
-    """Dedicated bare metal is billed around the clock for the capacity held for the peak.
-
-    A replica blocks 1 / replicas_per_node of a node: its requests, what the node keeps from
-    pods, and what is stranded because another replica no longer fits (bin-packing). The
-    capacity held is the peak's replicas plus a rollout's surge; scaling to the minimum at night
-    frees capacity for other workloads but does not stop the bill.
-    """
-    bill = _Bill(prices)
-    if k.gpu_type:
-        node_hour = prices.gpu_node_hour_usd[k.gpu_type]
-        node = f"{k.gpu_type} node"
-        share = {
-            "none": f"{k.gpus_per_replica} GPU",
-            "time-slicing": f"1/{round(1 / k.gpu_share)} GPU time-sliced",
-            "mig": f"MIG {k.mig_profile}, 1/{round(1 / k.gpu_share)} GPU",
-        }[k.gpu_sharing]
-        name, price = "gpu_nodes", "gpu_node_hour_usd"
-    else:
-        node_hour = prices.cpu_node_hour_usd
-        node = "CPU node"
-        share = f"{k.cpu_millicores / 1000:g} vCPU, {k.memory_mb / 1024:g} GB"
-        name, price = "cpu_nodes", "cpu_node_hour_usd"
-    surge = f" + {k.rollout_max_surge} rollout surge" if k.rollout_max_surge else ""
-    bill.add(
-        name,
-        k.billed_replicas * HOURS_PER_MONTH,
-        "replica-hours",
-        price,
-        f"({k.max_replicas} replicas{surge}) x 730 h; a replica ({share}) is 1/{k.replicas_per_node} of a {node} "
-        f"at ${node_hour:,.2f}/h ({k.packing_limit} limits the packing)",
-        unit_price=node_hour / k.replicas_per_node,
-    )
-    bill.add(
-        "model_cache",
-        k.model_cache_gi,
-        "GB-month",
-        "model_cache_gb_month_usd",
-        f"{p.model.weights_gb:g} GB weights x {platform.model_cache_copies:g} (current and previous version)",
-    )
-    bill.add("weights_storage", p.model.weights_gb, "GB-month", "s3_storage_gb_month_usd", "the weights in S3")
-    return Cost(lines=bill.lines)
