@@ -29,8 +29,12 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# k8s.out/ is rendered from the stack `pulumi up` deploys: STACK=<name>, or the project's only stack file.
+STACKS := $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml))
+STACK  ?= $(if $(filter 1,$(words $(STACKS))),$(STACKS))
+
 synth: install
-	switchyard synth profiles
+	switchyard synth profiles $(if $(STACK),--pulumi-stack $(STACK))
 
 plan: install
 	switchyard plan profiles
@@ -56,6 +60,7 @@ bench: install
 	python bench/synth_scaling.py
 	python bench/vs_handwritten.py
 	python bench/plan_scaling.py
+	python bench/simulate_speed.py
 
 clean:
 	rm -rf build cdk.out k8s.out .pytest_cache

@@ -46,10 +46,14 @@ def project_with(tmp: Path, profiles: dict[str, str]) -> Path:
 def generated_profiles(n: int) -> dict[str, str]:
     """n copies of the sentiment-api fixture profile under other names (name -> text), and a
     platform.yaml with an account concurrency quota raised for them: plan refuses a set whose
-    reserved concurrency exceeds the quota (7 each; the default quota of 1,000 holds 128)."""
+    reserved concurrency exceeds the quota (7 each; the default quota of 1,000 holds 128). Their
+    alarms are explicitly unsubscribed, as in the examples: synth refuses alarms nobody hears."""
     base = (PROFILES / "sentiment-api.yaml").read_text()
     generated = {f"gen-{i:03d}": base.replace("name: sentiment-api", f"name: gen-{i:03d}") for i in range(n)}
-    return {**generated, "platform": f"platform:\n  lambda_account_concurrency: {max(1000, 10 * n + 100)}\n"}
+    platform = (
+        f"platform:\n  lambda_account_concurrency: {max(1000, 10 * n + 100)}\n  alarms_without_subscribers: true\n"
+    )
+    return {**generated, "platform": platform}
 
 
 def time_over_profile_counts(command: list[str], counts: tuple[int, ...], runs: int) -> dict[int, float]:

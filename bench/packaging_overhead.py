@@ -104,7 +104,16 @@ def main() -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        env = {**os.environ, "WEIGHTS_DIR": str(WEIGHTS), "PORT": str(port), "LOG_LEVEL": "WARNING"}
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            health_port = s.getsockname()[1]
+        env = {
+            **os.environ,
+            "WEIGHTS_DIR": str(WEIGHTS),
+            "PORT": str(port),
+            "HEALTH_PORT": str(health_port),
+            "LOG_LEVEL": "WARNING",
+        }
         proc = subprocess.Popen([sys.executable, "server.py"], cwd=k8s, env=env, stdout=subprocess.DEVNULL)
         try:
             url = f"http://127.0.0.1:{port}"

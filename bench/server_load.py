@@ -91,6 +91,7 @@ class Running:
         environ = {
             **os.environ,
             "PORT": str(self.port),
+            "HEALTH_PORT": str(free_port()),
             "WEIGHTS_DIR": str(weights),
             "LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",

@@ -53,7 +53,25 @@ def _add_plan(sub: argparse._SubParsersAction) -> None:
         help="write one image per workload to DIR: monthly cost of both targets against traffic (needs matplotlib)",
     )
     p.add_argument("--chart-format", choices=["png", "svg"], default="png", help="image format (default: png)")
+    p.add_argument(
+        "--width",
+        type=_columns,
+        metavar="COLUMNS",
+        help="wrap the report at COLUMNS (0: never); default: the terminal's width, no wrapping when not a terminal",
+    )
     p.set_defaults(func=_cmd_plan)
+
+
+def _columns(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of columns (0: no wrapping, or 40 and more)"
+        ) from None
+    if value != 0 and value < 40:
+        raise argparse.ArgumentTypeError(f"{value} columns is too narrow to read (0: no wrapping, or 40 and more)")
+    return value
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
@@ -67,6 +85,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         lock_file=args.lock,
         chart_dir=args.chart,
         chart_format=args.chart_format,
+        width=args.width,
     )
 
 
@@ -180,6 +199,12 @@ def _add_publish(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--build", type=Path, default=Path("build"), help="build contexts (default: build/)")
     p.add_argument("--dry-run", action="store_true", help="print the exact commands, run nothing")
+    p.add_argument(
+        "--copier",
+        choices=["auto", "crane", "skopeo", "docker"],
+        default="auto",
+        help="copies images to imageMirror (default: the first of crane, skopeo, docker buildx imagetools present)",
+    )
     p.set_defaults(func=_cmd_publish)
 
 
@@ -187,7 +212,176 @@ def _cmd_publish(args: argparse.Namespace) -> int:
     from stacks.commands.publish import run
 
     return run(
-        args.paths, pulumi_stack=args.pulumi_stack, build_root=args.build, builder=args.builder, dry_run=args.dry_run
+        args.paths,
+        pulumi_stack=args.pulumi_stack,
+        build_root=args.build,
+        builder=args.builder,
+        dry_run=args.dry_run,
+        copier=args.copier,
+    )
+
+
+def _add_doctor(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "doctor", help="check the tools, credentials, cluster and quotas deploying the profiles' targets needs"
+    )
+    _paths(p)
+    p.add_argument("--pulumi-stack", metavar="STACK", help="kube context and minimum version from Pulumi.STACK.yaml")
+    p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    p.set_defaults(func=_cmd_doctor)
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from stacks.commands.doctor import run
+
+    return run(args.paths, pulumi_stack=args.pulumi_stack, as_json=args.json)
+
+
+def _deployed_outputs(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--cdk-outputs",
+        type=Path,
+        metavar="FILE",
+        help="what `cdk deploy --outputs-file FILE` wrote (default: cdk-outputs.json when it exists)",
+    )
+    p.add_argument(
+        "--pulumi-outputs",
+        type=Path,
+        metavar="FILE",
+        help="`pulumi stack output --json` saved to FILE (default: ask the pulumi CLI when it is installed)",
+    )
+    p.add_argument("--pulumi-stack", metavar="STACK", help="the Pulumi stack (its settings, and its outputs)")
+
+
+def _add_outputs(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("outputs", help="each workload's endpoint, auth, queue and result location, deployed or planned")
+    _paths(p)
+    _deployed_outputs(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    p.set_defaults(func=_cmd_outputs)
+
+
+def _cmd_outputs(args: argparse.Namespace) -> int:
+    from stacks.commands.endpoints import run
+
+    return run(
+        args.paths,
+        cdk_outputs=args.cdk_outputs,
+        pulumi_outputs=args.pulumi_outputs,
+        pulumi_stack=args.pulumi_stack,
+        as_json=args.json,
+    )
+
+
+def _add_smoke(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "smoke",
+        help="send one request and one queued message to a deployed workload and check the answers",
+        description="API key from SWITCHYARD_API_KEY (Kubernetes sync); Redis password from "
+        "SWITCHYARD_REDIS_PASSWORD (Kubernetes async); AWS credentials as the aws CLI finds them.",
+    )
+    p.add_argument("workload", help="the workload's name")
+    _paths(p)
+    _deployed_outputs(p)
+    p.add_argument("--input", dest="input_json", metavar="JSON", help="one input the model accepts, as JSON")
+    p.add_argument("--url", help="call this base URL instead of the output's (e.g. a kubectl port-forward)")
+    p.add_argument("--redis-url", help="reach the queue here instead of its in-cluster address (port-forward)")
+    p.add_argument("--only", choices=["sync", "async"], help="test one interface of a `mode: both` workload")
+    p.add_argument("--timeout", type=float, metavar="SECONDS", help="how long to wait for each answer")
+    p.set_defaults(func=_cmd_smoke)
+
+
+def _cmd_smoke(args: argparse.Namespace) -> int:
+    from stacks.commands.smoke import run
+
+    return run(
+        args.workload,
+        args.paths,
+        input_json=args.input_json,
+        cdk_outputs=args.cdk_outputs,
+        pulumi_outputs=args.pulumi_outputs,
+        pulumi_stack=args.pulumi_stack,
+        url=args.url,
+        redis_url=args.redis_url,
+        only=args.only,
+        timeout_s=args.timeout,
+    )
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a number > 0")
+    return value
+
+
+def _add_simulate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "simulate",
+        help="replay traffic against each target's scaling: cold starts, p99, refusals, queue age, cost from use",
+    )
+    _paths(p)
+    p.add_argument(
+        "--trace", type=Path, metavar="FILE", help="CSV of arrivals (TIMESTAMP column) instead of the profile's shape"
+    )
+    p.add_argument(
+        "--target",
+        choices=["auto", "serverless", "kubernetes", "all"],
+        default="auto",
+        help="auto: the decided target (default); all: both",
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    p.add_argument("--chart", type=Path, metavar="DIR", help="write load, capacity and latency over time to DIR")
+    p.add_argument("--chart-format", choices=["png", "svg"], default="png", help="image format (default: png)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the burst model and service times (default: 0)")
+    p.add_argument(
+        "--hours",
+        type=_positive,
+        help="simulate this many hours (default: whole days); a month repeats the span",
+    )
+    p.add_argument("--speed", type=_positive, default=1.0, help="replay the trace this many times faster (default: 1)")
+    p.add_argument(
+        "--service",
+        choices=["fixed", "exponential"],
+        default="fixed",
+        help="service times: the profile's inference_ms each (default) or exponential with that mean",
+    )
+    cost = p.add_mutually_exclusive_group()
+    cost.add_argument(
+        "--inference-ms-column", metavar="COL", help="trace column with each request's inference time, ms"
+    )
+    cost.add_argument(
+        "--inference-scale-column",
+        metavar="COL",
+        help="trace column each request's inference time is proportional to (e.g. GeneratedTokens); mean = inference_ms",
+    )
+    p.set_defaults(func=_cmd_simulate)
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from stacks.commands.simulate import Options, run
+
+    if (args.inference_ms_column or args.inference_scale_column) and args.trace is None:
+        raise SwitchyardError("--inference-ms-column and --inference-scale-column read a trace: add --trace FILE")
+    options = Options(
+        seed=args.seed,
+        hours=args.hours,
+        trace=args.trace,
+        speed=args.speed,
+        inference_ms_column=args.inference_ms_column,
+        inference_scale_column=args.inference_scale_column,
+        service=args.service,
+    )
+    return run(
+        args.paths,
+        target=args.target,
+        as_json=args.json,
+        chart_dir=args.chart,
+        chart_format=args.chart_format,
+        options=options,
     )
 
 
@@ -195,7 +389,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="switchyard", description="Decide, package and synthesize ML inference workloads.")
     parser.add_argument("--version", action="version", version=f"switchyard {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for add in (_add_synth, _add_plan, _add_validate, _add_snapshot, _add_render, _add_schema, _add_publish):
+    for add in (
+        _add_synth,
+        _add_plan,
+        _add_simulate,
+        _add_validate,
+        _add_snapshot,
+        _add_render,
+        _add_schema,
+        _add_publish,
+        _add_doctor,
+        _add_outputs,
+        _add_smoke,
+    ):
         add(sub)
     return parser
 

@@ -22,9 +22,10 @@ from stacks.decision.workload import Workload
 from stacks.errors import RenderError
 from stacks.profile import Mode, Preset, Target
 from stacks.profile.files import ENTRYPOINT_ALLOWED, entrypoint_problems
-from stacks.profile.vllm_args import VLLM_IMAGE
+from stacks.profile.vllm_args import VLLM_IMAGE, gpu_memory_utilization, utilization_arg
 from stacks.profile.vllm_args import render as vllm_flags
 from stacks.targets.kubernetes import kubernetes_sizing
+from stacks.targets.kubernetes.sizing import GPU_MEMORY_GB, gpu_memory_gb
 from stacks.targets.serverless import serverless_sizing
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -50,6 +51,8 @@ LAMBDA_WEIGHTS_DIR = "/mnt/models"  # the EFS access point's mount path (must be
 LAMBDA_IMAGE_WEIGHTS_DIR = "/opt/switchyard/weights"  # small local weights baked into the image
 K8S_WEIGHTS_DIR = "/models"  # the model cache volume's mount path
 SERVER_PORT = 8080
+# The custom server's probe port: the kubelet's probes never compete with callers' connections.
+HEALTH_PORT = 8081
 VLLM_PORT = 8000
 RUN_AS_UID = 10001
 RUN_AS_USER = "switchyard"  # USER/LOGNAME for a UID the image's passwd may not know (getpass.getuser())
@@ -72,6 +75,7 @@ class PackageSpec:
     requirements: tuple[str, ...]
     runtime_requirements: tuple[str, ...]
     port: int
+    health_port: int  # the kubelet's probes (custom server only; vLLM answers them on port)
     uid: int
     max_batch: int
     healthcheck_start_s: int
@@ -88,6 +92,9 @@ class PackageSpec:
     weights_in_image: bool = False  # serverless: the build context holds weights/ and the image copies it
     queue: bool = False  # async or both: the handler takes SQS batches
     serves_http: bool = True  # sync and both: callers wait on HTTP, which a queue outage must not stop
+    message_max_bytes: int = 262_144  # platform.async_message_max_kb: larger messages get 413 / an error result
+    result_ttl_s: int = 86_400  # Kubernetes: results live this long in Redis (the sizing's QueueSizing)
+    dead_letter_bytes: int = 64 * 1024**2  # Kubernetes: the dead-letter stream is trimmed to this
 
 
 def _env() -> jinja2.Environment:
@@ -148,7 +155,7 @@ def spec_for(w: Workload, target: Target | None = None) -> PackageSpec:
             argv += ["--tensor-parallel-size", str(p.model.accelerator_count)]
         argv += [
             "--gpu-memory-utilization",
-            f"{vllm_memory_utilization(w):.2f}",
+            utilization_arg(vllm_memory_utilization(w)),
             # Drain in-flight requests on SIGTERM for as long as one may take (0 would abort them).
             "--shutdown-timeout",
             str(p.sla.timeout_s),
@@ -170,6 +177,7 @@ def spec_for(w: Workload, target: Target | None = None) -> PackageSpec:
             + (QUEUE_REQUIREMENTS if target is Target.kubernetes and p.sla.mode is not Mode.sync else [])
         ),
         port=port,
+        health_port=HEALTH_PORT,
         uid=RUN_AS_UID,
         max_batch=MAX_BATCH,
         healthcheck_start_s=max(30, int(k.pod_start_ms / 1000 * 2)),
@@ -181,12 +189,24 @@ def spec_for(w: Workload, target: Target | None = None) -> PackageSpec:
         drain_s=p.sla.timeout_s,
         batch_max_size=batching.max_size if batching else 1,
         batch_max_wait_ms=batching.max_wait_ms if batching else 0,
-        claim_idle_ms=p.sla.timeout_s * 1000 + max(CLAIM_MARGIN_MIN_MS, int(p.sla.timeout_s * 1000 * CLAIM_MARGIN)),
+        claim_idle_ms=claim_idle_ms(p.sla.timeout_s),
         queue_worker=target is Target.kubernetes and not vllm and p.sla.mode is not Mode.sync,
         weights_in_image=baked,
         queue=p.sla.mode is not Mode.sync,
         serves_http=p.sla.mode is not Mode.async_,
+        message_max_bytes=w.settings.platform.async_message_max_kb * 1024,
+        **(
+            {"result_ttl_s": k.queue.result_ttl_s, "dead_letter_bytes": k.queue.dead_letter_bytes}
+            if k.queue is not None
+            else {}
+        ),
     )
+
+
+def claim_idle_ms(timeout_s: int) -> int:
+    """Idle time after which a pending queue message is taken over from its (dead) holder: an attempt
+    lasts at most timeout_s and a live holder re-claims between attempts. KEDA's cooldown outlasts it."""
+    return timeout_s * 1000 + max(CLAIM_MARGIN_MIN_MS, int(timeout_s * 1000 * CLAIM_MARGIN))
 
 
 def queue_depth(p99_latency_ms: float, inference_ms: float, concurrency: int) -> int:
@@ -198,15 +218,18 @@ def queue_depth(p99_latency_ms: float, inference_ms: float, concurrency: int) ->
     return max(concurrency, math.floor(p99_latency_ms / inference_ms * concurrency))
 
 
-VLLM_MEMORY_UTILIZATION = 0.90  # vLLM's default: the rest is CUDA context and fragmentation headroom
-
-
 def vllm_memory_utilization(w: Workload) -> float:
-    """The GPU memory fraction vLLM may take: its share under time-slicing (the replicas sharing a GPU
-    share its memory, unisolated); a MIG slice or a whole GPU is the process's own device."""
+    """The GPU memory fraction vLLM may take: enough for the model within its share under time-slicing
+    (the replicas sharing a GPU share its memory, unisolated); a MIG slice or a whole GPU is the
+    process's own device. The plan refused a share that cannot hold the model (rule gpu.share)."""
     k = kubernetes_sizing(w)
     share = k.gpu_share if k.gpu_sharing == "time-slicing" else 1.0
-    return VLLM_MEMORY_UTILIZATION * share
+    found = gpu_memory_utilization(
+        share, GPU_MEMORY_GB.get(k.gpu_type or ""), gpu_memory_gb(w.profile, w.settings.platform)
+    )
+    if found is None:  # the decision refuses this; a workload built by hand must not get a silent OOM
+        raise RenderError(f"{w.file}: the time-sliced GPU share cannot hold the model (see `switchyard plan`)")
+    return found
 
 
 def _files(w: Workload, spec: PackageSpec) -> dict[str, str]:
@@ -229,6 +252,7 @@ def _files(w: Workload, spec: PackageSpec) -> dict[str, str]:
         files["app/server.py"] = render("kubernetes/server.py.jinja")
         if spec.queue_worker:
             files["app/queue_worker.py"] = render("kubernetes/queue_worker.py.jinja")
+            files["app/queue_api.py"] = render("kubernetes/queue_api.py.jinja")
     return files
 
 

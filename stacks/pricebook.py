@@ -200,6 +200,45 @@ class PriceBook(_Prices):
 
 
 DEFAULT_REGION = "us-east-1"
+DEFAULT_INSTALLATION = "Switchyard"
+DEFAULT_AZS = 2
+# AZ IDs where Lambda cannot create a VPC function's network interfaces (AWS Lambda developer
+# guide, "Giving Lambda functions access to resources in an Amazon VPC").
+LAMBDA_UNSUPPORTED_AZ_IDS = frozenset({"use1-az3"})
+_AZ_ID = re.compile(r"([a-z]+[0-9]+)-az([0-9]+)")
+_DIRECTIONS = {"northeast": "ne", "northwest": "nw", "southeast": "se", "southwest": "sw"}
+
+
+def az_id_prefix(region: str) -> str:
+    """The AZ-ID prefix of a region: us-east-1 -> use1, ap-northeast-1 -> apne1, us-gov-west-1 -> usgw1."""
+    parts = region.split("-")
+    return parts[0] + "".join(_DIRECTIONS.get(w, w[0]) for w in parts[1:-1]) + parts[-1]
+
+
+def _lambda_az_ids(ids: list[str], info: ValidationInfo) -> list[str]:
+    """AZ IDs of the platform region where Lambda can run VPC functions, each once, as many as the VPC spans."""
+    if not ids:
+        return ids
+    repeated = sorted({z for z in ids if ids.count(z) > 1})
+    if repeated:
+        raise ValueError(f"lists {', '.join(repeated)} more than once: one subnet per AZ")
+    region = info.data.get("region") or DEFAULT_REGION
+    prefix = az_id_prefix(region)
+    for zone in ids:
+        match = _AZ_ID.fullmatch(zone)
+        if not match:
+            raise ValueError(f"'{zone}' is not an AZ ID: AZ IDs look like {prefix}-az1 (not AZ names like {region}a)")
+        if match.group(1) != prefix:
+            raise ValueError(f"'{zone}' is not in {region}, whose AZ IDs are {prefix}-az<N>")
+        if zone in LAMBDA_UNSUPPORTED_AZ_IDS:
+            raise ValueError(
+                f"'{zone}' is an AZ where Lambda cannot place VPC functions; choose other AZ IDs of {region}"
+            )
+    # In platform.yaml without availability_zones, the default is what the VPC would span.
+    count = info.data.get("availability_zones") or DEFAULT_AZS
+    if len(ids) != count:
+        raise ValueError(f"names {len(ids)} AZ ID(s) but availability_zones is {count}: name exactly {count}")
+    return ids
 
 
 _SERVICE_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{0,62}")
@@ -248,7 +287,29 @@ class Platform(BaseModel):
         description="AWS region the price book describes and stacks deploy to (e.g. us-east-1, eu-west-1).",
     )
     availability_zones: int = Field(
-        2, ge=2, le=6, description="AZs the serverless VPC spans (private isolated subnets)."
+        DEFAULT_AZS, ge=2, le=6, description="AZs the serverless VPC spans (private isolated subnets)."
+    )
+    availability_zone_ids: Annotated[list[str], AfterValidator(_lambda_az_ids)] = Field(
+        default_factory=list,
+        description=(
+            "AZ IDs (e.g. use1-az1, euw1-az2) the serverless VPC's subnets go to, as many as availability_zones, each "
+            "once. AZ IDs name the same physical zone in every account, unlike AZ names. Empty by default: the first "
+            "availability_zones AZ names of the region's list (what Fn::GetAZs returns for the account), which in "
+            "us-east-1 can be use1-az3, where Lambda cannot place VPC functions; set the IDs there. "
+            "`aws ec2 describe-availability-zones --query 'AvailabilityZones[].ZoneId'` lists the region's IDs."
+        ),
+    )
+    installation: str = Field(
+        DEFAULT_INSTALLATION,
+        pattern=r"^[A-Za-z][A-Za-z0-9]{0,23}$",
+        description=(
+            "Name of this Switchyard installation: the prefix of every global name it creates in an account and "
+            "region (stacks <installation>-Platform and <installation>-<workload>, SSM parameters "
+            "/<installation in lowercase>/platform/*, the weights-sync provider function, the metrics namespace). "
+            "Letters and digits, starting with a letter, at most 24; installations in one account must differ in "
+            "more than letter case. Default Switchyard: the names every installation had before this setting, so "
+            "an existing deployment keeps its stacks and parameters."
+        ),
     )
     lambda_architecture: Literal["x86_64", "arm64"] = Field(
         "x86_64",
@@ -265,7 +326,22 @@ class Platform(BaseModel):
         )
     )
     lambda_account_concurrency: int = Field(
-        1000, ge=1, description="Account-level Lambda concurrency quota (AWS default 1,000)."
+        1000,
+        ge=1,
+        description=(
+            "Account-level Lambda concurrency quota in the platform region: AccountLimit.ConcurrentExecutions of "
+            "`aws lambda get-account-settings`. AWS's default is 1,000, but new accounts often start far lower."
+        ),
+    )
+    lambda_reserved_by_others: int = Field(
+        0,
+        ge=0,
+        description=(
+            "Concurrency that other functions of the account and region already reserve, which this plan cannot "
+            "use: AccountLimit.ConcurrentExecutions - AccountLimit.UnreservedConcurrentExecutions of "
+            "`aws lambda get-account-settings`, less what this installation's own functions reserve today "
+            "(`switchyard doctor` computes it). 0 by default: an account where nothing else reserves."
+        ),
     )
     # Lambda cold start: runtime init + image fetch + imports + weights read + deserialization.
     lambda_runtime_init_ms: int = Field(
@@ -363,6 +439,34 @@ class Platform(BaseModel):
     results_retention_days: int = Field(
         30, ge=1, le=3650, description="Days async results stay in a workload's results bucket before S3 expires them."
     )
+    async_message_kb: float = Field(
+        4.0,
+        gt=0,
+        description="Size of one typical async message (its JSON inputs): what a Kubernetes queue's backlog holds per message. Assumption.",
+    )
+    async_message_max_kb: int = Field(
+        256,
+        ge=1,
+        le=256,
+        description="Largest async message on every target: SQS refuses a larger one, the Kubernetes server answers 413 and a larger stream entry gets an error result. 256 KiB is SQS's default maximum.",
+    )
+    k8s_results_retention_hours: int = Field(
+        24,
+        ge=1,
+        le=24 * 14,
+        description="Hours an async result stays in a Kubernetes workload's Redis (in memory, so much shorter than the S3 results of a serverless one); the Redis memory is sized for it.",
+    )
+    queue_backlog_minutes: int = Field(
+        15,
+        ge=1,
+        le=24 * 60,
+        description="Minutes of messages at the peak rate a Kubernetes workload's Redis holds beyond what its workers keep up with (a worker outage, a scale-up from zero); beyond that producers are refused, never a message dropped.",
+    )
+    queue_dead_letter_mb: int = Field(
+        64,
+        ge=1,
+        description="Bytes of dead letters (failed message bodies kept for replay) a Kubernetes workload's Redis keeps, MB; the oldest go first.",
+    )
     # Kubernetes pod start: image pull + weights (first copy, or cache read) + engine start + compile.
     pod_schedule_ms: int = Field(
         5000,
@@ -399,8 +503,10 @@ class Platform(BaseModel):
     )
     model_cache_copies: float = Field(
         2.2,
-        ge=1,
-        description="Model cache volume size in weights sizes: the current and the previous version, with 10 % slack.",
+        ge=2,
+        description="Model cache volume size in weights sizes: during an update it holds the version pods run "
+        "and the one being copied (the init container keeps no more), with 10 % slack; below 2 an update runs "
+        "out of space.",
     )
     gpus_per_node: int = Field(8, ge=1, description="GPUs in one GPU node.")
     gpu_node_vcpus: int = Field(
@@ -522,6 +628,43 @@ class Platform(BaseModel):
     alarm_emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = Field(
         default_factory=list,
         description="Email addresses subscribed to the created alarm topic (each confirms by email); ignored with alarm_topic_arn.",
+    )
+    mode_both_queued_share: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description=(
+            "mode both: the share of a workload's requests that arrive through its queue; the rest come over HTTP. "
+            "The bill charges each request once, by its path (a queued one: SQS and a stored result; an HTTP one: "
+            "the endpoint). Assumption; set it per workload under overrides.platform from your callers' mix."
+        ),
+    )
+    alarms_without_subscribers: bool = Field(
+        False,
+        description=(
+            "Synthesize the serverless alarms although their topic has no subscriber (no alarm_emails, no "
+            "alarm_topic_arn): the alarms change state in CloudWatch and notify nobody. False by default: synth "
+            "refuses, so nobody deploys alarms that page no one without having said so."
+        ),
+    )
+    model_bucket_noncurrent_days: int = Field(
+        30,
+        ge=1,
+        le=3650,
+        description=(
+            "Days a replaced or deleted object version stays in the versioned model bucket before S3 expires it "
+            "(current versions never expire): a rollback window for overwritten weights, not a forever bill."
+        ),
+    )
+    image_versions_kept: int = Field(
+        3,
+        ge=1,
+        le=1000,
+        description=(
+            "Image versions of a serverless workload stored in CDK's container-asset repository (the bootstrap "
+            "stack's, not Switchyard's): every deploy with a changed image pushes one more, and nothing removes "
+            "them until `npx cdk gc` runs. The bill counts this many; run `cdk gc` after deploys to keep it true."
+        ),
     )
     access_log_retention_days: int = Field(
         365, ge=1, le=3650, description="Days S3 server access logs stay in the platform's access-log bucket."

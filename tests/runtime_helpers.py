@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -79,10 +80,49 @@ def render_server(profile: Path, out: Path) -> Path:
     return render(workload(profile), out, Target.kubernetes) / "app"
 
 
+def servers(directory: Path):
+    """A fixture body: yields start(edits, nofile, **env), which renders the slow model's profile
+    with `edits` and runs it; every server started is stopped at teardown."""
+    started = []
+
+    def start(edits: dict[str, str] | None = None, nofile: int | None = None, **env: str):
+        n = len(started)
+        app = render_server(slow_profile(directory / f"p{n}", edits), directory / f"build{n}")
+        server = start_server(app, directory / f"server{n}.log", nofile=nofile, **env)
+        started.append(server)
+        return server
+
+    yield start
+    for s in started:
+        s.stop()
+
+
+def raw(port: int, data: bytes, timeout: float = 5) -> bytes:
+    """Send bytes as they are, return everything the server answers before it closes or goes quiet.
+
+    The requests say `Connection: close`; a half-close (SHUT_WR) would read as a client gone.
+    """
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        chunks = []
+        try:
+            while chunk := s.recv(65536):
+                chunks.append(chunk)
+        except TimeoutError:
+            pass
+        return b"".join(chunks)
+
+
+def status_of(reply: bytes) -> int:
+    assert reply.startswith(b"HTTP/1.1 "), reply[:200]
+    return int(reply.split(b" ", 2)[1])
+
+
 @dataclass
 class Server:
     proc: subprocess.Popen
     port: int
+    health_port: int  # the kubelet's: /healthz, /readyz, /metrics
     log_path: Path
     log: IO[str]
 
@@ -97,9 +137,11 @@ class Server:
         self.log.close()
 
 
-def start_server(app: Path, log_path: Path, **env: str) -> Server:
-    """`python3 server.py` in app/ with the image's environment (Dockerfile ENV) plus `env`."""
+def start_server(app: Path, log_path: Path, nofile: int | None = None, **env: str) -> Server:
+    """`python3 server.py` in app/ with the image's environment (Dockerfile ENV) plus `env`;
+    `nofile`: the descriptor limit the process gets (as a container runtime would set it)."""
     port = int(env.pop("PORT", free_port()))
+    health_port = int(env.pop("HEALTH_PORT", free_port()))
     environ = {
         "PATH": os.environ["PATH"],
         "PYTHONDONTWRITEBYTECODE": "1",
@@ -108,12 +150,20 @@ def start_server(app: Path, log_path: Path, **env: str) -> Server:
         "LOGNAME": "switchyard",
         "HOME": "/tmp",
         "PORT": str(port),
+        "HEALTH_PORT": str(health_port),
         "WEIGHTS_DIR": str(SLOW_MODEL / "weights"),
         **env,
     }
     log = open(log_path, "w+")  # noqa: SIM115 - the server writes to it until stop()
-    proc = subprocess.Popen([sys.executable, "server.py"], cwd=app, env=environ, stdout=log, stderr=subprocess.STDOUT)
-    server = Server(proc, port, log_path, log)
+
+    def limits() -> None:
+        if nofile is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+    proc = subprocess.Popen(
+        [sys.executable, "server.py"], cwd=app, env=environ, stdout=log, stderr=subprocess.STDOUT, preexec_fn=limits
+    )
+    server = Server(proc, port, health_port, log_path, log)
     try:
         wait_for(lambda: proc.poll() is not None or call(port, "/healthz", timeout=2)[0] == 200)
     except BaseException:
@@ -121,3 +171,58 @@ def start_server(app: Path, log_path: Path, **env: str) -> Server:
         raise
     assert proc.poll() is None, log_path.read_text()
     return server
+
+
+REDIS = shutil.which("redis-server")
+
+
+class RedisServer:
+    """A real redis-server on a free port, with append-only persistence so a restart keeps the stream."""
+
+    def __init__(self, directory: Path, *args: str) -> None:
+        import redis
+
+        self.port = free_port()
+        self.directory = directory
+        self.args = args
+        self.proc: subprocess.Popen | None = None
+        self.client = redis.Redis(host="127.0.0.1", port=self.port, password="s3cret", decode_responses=True)
+
+    def start(self, *args: str, wait: bool = True) -> None:
+        self.proc = subprocess.Popen(
+            [
+                REDIS,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--requirepass",
+                "s3cret",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--dir",
+                str(self.directory),
+                *self.args,
+                *args,
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        if wait:
+            wait_for(self.up)
+
+    def up(self) -> bool:
+        import redis
+
+        try:
+            return self.client.ping()
+        except redis.ConnectionError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)

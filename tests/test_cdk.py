@@ -119,8 +119,53 @@ def test_model_bucket_is_locked_down(templates):
         },
     )
 
+    # ------------------------------------------------------------------ function
 
-# ------------------------------------------------------------------ function
+    # Replaced weights versions expire after the rollback window; current ones never do.
+    t.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "LoggingConfiguration": Match.object_like({"LogFilePrefix": "modelbucket/"}),
+            "LifecycleConfiguration": {
+                "Rules": [
+                    Match.object_like(
+                        {
+                            "NoncurrentVersionExpiration": {"NoncurrentDays": 30},
+                            "ExpiredObjectDeleteMarker": True,
+                            "Status": "Enabled",
+                        }
+                    )
+                ]
+            },
+        },
+    )
+    (model_bucket,) = [
+        r
+        for r in templates[PLATFORM_STACK]["Resources"].values()
+        if r["Type"] == "AWS::S3::Bucket"
+        and r["Properties"].get("LoggingConfiguration", {}).get("LogFilePrefix") == "modelbucket/"
+    ]
+    assert "ExpirationInDays" not in json.dumps(model_bucket)
+
+
+def test_default_security_group_is_stripped_of_its_rules(templates):
+    t = Template.from_json(templates[PLATFORM_STACK])
+    t.has_resource_properties(
+        "Custom::VpcRestrictDefaultSG",
+        {"DefaultSecurityGroupId": {"Fn::GetAtt": [Match.string_like_regexp("^Vpc"), "DefaultSecurityGroup"]}},
+    )
+
+
+def test_flow_log_role_trusts_only_this_accounts_flow_logs(templates):
+    t = Template.from_json(templates[PLATFORM_STACK])
+    role = Capture()
+    t.has_resource_properties("AWS::EC2::FlowLog", {"DeliverLogsPermissionArn": {"Fn::GetAtt": [role, "Arn"]}})
+    (statement,) = templates[PLATFORM_STACK]["Resources"][role.as_string()]["Properties"]["AssumeRolePolicyDocument"][
+        "Statement"
+    ]
+    assert statement["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
+    assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    assert "vpc-flow-log/*" in json.dumps(statement["Condition"]["ArnLike"]["aws:SourceArn"])
 
 
 @pytest.mark.parametrize("name", SERVERLESS)
@@ -319,7 +364,9 @@ def test_async_queue_dlq_and_event_source(templates):
             "VisibilityTimeout": 6 * d.option(Target.serverless).sizing.timeout_s,
             "SqsManagedSseEnabled": True,
             "MessageRetentionPeriod": 4 * 24 * 3600,  # platform queue_retention_days
-            "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": [dlq, "Arn"]}, "maxReceiveCount": 3},
+            # AWS advises at least 5 with batches: a crash-class failure spends every record's receive.
+            "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": [dlq, "Arn"]}, "maxReceiveCount": 5},
+            "MaximumMessageSize": 256 * 1024,  # platform async_message_max_kb, the Kubernetes queue's limit too
         },
     )
     # SQS ages a dead letter from its first enqueue: the DLQ must keep messages longer than the queue
@@ -355,12 +402,41 @@ def test_async_queue_dlq_and_event_source(templates):
                     {
                         "RESULTS_URI": {
                             "Fn::Join": ["", ["s3://", {"Ref": Match.string_like_regexp("^AsyncResults")}, "/results/"]]
-                        }
+                        },
+                        "MAX_RECEIVE_COUNT": "5",  # the handler's last receive is the queue's
+                        "QUEUE_URL": {"Ref": Match.string_like_regexp("^AsyncQueue")},
                     }
                 )
             }
         },
     )
+    # A caller reads its own results only: results/<its aws:userid (SQS's SenderId)>/*
+    policy = t.find_resources("AWS::IAM::ManagedPolicy")
+    (reader,) = policy.values()
+    (statement,) = reader["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "s3:GetObject" and statement["Effect"] == "Allow"
+    assert json.dumps(statement["Resource"]).endswith('"/results/${aws:userid}/*"]]}')
+    outputs = templates[stack_name("nightly-embeddings")]["Outputs"]
+    assert outputs["ResultsReadPolicyArn"]["Value"] == {"Ref": next(iter(policy))}
+
+
+def test_mode_both_queue_never_takes_the_provisioned_environments(tmp_path):
+    """The queue polls $LATEST (no qualifier): provisioned concurrency lives on alias `live` only,
+    so a backlog neither occupies the warm environments of sync callers nor scales them up."""
+    t = sentiment_api_edited(tmp_path, "mode: sync", "mode: both")
+    function = Capture()
+    t.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "FunctionName": {"Ref": function},
+            "ScalingConfig": Match.object_like({"MaximumConcurrency": Match.any_value()}),
+        },
+    )
+    assert t.to_json()["Resources"][function.as_string()]["Type"] == "AWS::Lambda::Function"
+    # the HTTP side still calls the alias that the scheduled provisioned concurrency scales
+    t.has_resource_properties("AWS::Lambda::Url", {"Qualifier": "live"})
+    (target,) = t.find_resources("AWS::ApplicationAutoScaling::ScalableTarget").values()
+    assert ":live" in json.dumps(target["Properties"]["ResourceId"])
 
 
 def test_http_api_endpoint_when_the_profile_asks_for_one(tmp_path):
@@ -408,6 +484,16 @@ def test_alarms(templates):
     batch = template(templates, "nightly-embeddings")
     batch.has_resource_properties(
         "AWS::CloudWatch::Alarm", {"MetricName": "ApproximateNumberOfMessagesVisible", "Threshold": 0}
+    )
+    # The handler's EMF count of results it could not store: paged at the first, not when the DLQ fills.
+    batch.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "ResultWriteFailures",
+            "Namespace": "Switchyard",
+            "Dimensions": [{"Name": "service", "Value": "nightly-embeddings"}],
+            "Threshold": 0,
+        },
     )
 
 

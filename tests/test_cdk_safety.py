@@ -32,8 +32,21 @@ pytestmark = pytest.mark.timeout(600)
 
 
 def with_platform(profiles: Path, text: str) -> Path:
+    """platform.yaml with `text`; unless it names an alarm subscriber, the fixture's explicit opt-out
+    from one stays (synth refuses alarms nobody hears: stacks/aws/app.alarms_without_subscribers)."""
+    if "alarm" not in text:
+        text = text.replace("platform:\n", "platform:\n  alarms_without_subscribers: true\n", 1)
     (profiles / "platform.yaml").write_text(text, encoding="utf-8")
     return profiles
+
+
+def slow_profile(dest: Path, edits: dict[str, str] | None = None) -> Path:
+    """The slow test model's profile (tests/runtime_helpers.py), with alarms explicitly unsubscribed."""
+    from tests.runtime_helpers import slow_profile as profile
+
+    path = profile(dest, edits)
+    with_platform(path.parent, "platform:\n")
+    return path
 
 
 def templates_of(assembly) -> dict[str, dict]:
@@ -601,8 +614,6 @@ def test_the_vpc_spans_as_many_azs_as_the_platform_asks(tmp_path):
     """CDK caps an account-agnostic VPC at two AZs; `availability_zones: 3` must give three subnets,
     three EFS mount targets and interface endpoints in three AZs (what the cost model bills),
     and the workload stacks must place their functions in all three."""
-    from tests.runtime_helpers import slow_profile
-
     # on EFS, in the VPC; explicitly serverless: with an endpoint in 3 AZs its full bill exceeds kubernetes'
     profile = slow_profile(
         tmp_path, {"weights_gb: 0.001": "weights_gb: 1.5", "name: slow-model": "name: slow-model\ntarget: serverless"}
@@ -627,8 +638,6 @@ def test_an_sqs_batch_at_the_p99_fits_in_the_function_timeout(tmp_path, p99_ms, 
     """The handler works a batch's messages one after another inside one invocation whose timeout
     is one request's (sla.timeout_s). A batch that cannot finish times out whole: every message
     in it, the good ones too, is received again and reaches the DLQ after three timeouts."""
-    from tests.runtime_helpers import slow_profile
-
     profile = slow_profile(tmp_path, {"p99_latency_ms: 1000": f"p99_latency_ms: {p99_ms}"})  # timeout_s: 30
     templates = templates_of(synth(profile.parent, tmp_path / "build", tmp_path / "out"))
     Template.from_json(templates[stack_name("slow-model")]).has_resource_properties(
@@ -640,8 +649,6 @@ def test_function_url_output_names_both_actions_a_caller_needs(tmp_path):
     """Function URLs created since October 2025 authorize a SigV4 caller only with both
     lambda:InvokeFunctionUrl and lambda:InvokeFunction; a policy written from the output's
     description must work."""
-    from tests.runtime_helpers import slow_profile
-
     profile = slow_profile(tmp_path)
     template = templates_of(synth(profile.parent, tmp_path / "build", tmp_path / "out"))[stack_name("slow-model")]
     description = template["Outputs"]["FunctionUrl"]["Description"]
@@ -652,8 +659,6 @@ def test_queued_and_dead_lettered_messages_outlive_the_queue_resources(tmp_path)
     """Switching mode to sync, moving the workload to Kubernetes or deleting its stack removes the
     queues from the template; CloudFormation would delete them with their backlog and their dead
     letters (kept 14 days for inspection and replay). They are retained, like the results bucket."""
-    from tests.runtime_helpers import slow_profile
-
     profile = slow_profile(tmp_path)  # mode: both
     template = templates_of(synth(profile.parent, tmp_path / "build", tmp_path / "out"))[stack_name("slow-model")]
     queues = {k: r for k, r in template["Resources"].items() if r["Type"] == "AWS::SQS::Queue"}

@@ -127,7 +127,7 @@ def test_sentiment_api_serverless_bill(plan_of):
             "duration_on_provisioned": requests * 0.080 * 2 * 0.0000097222,
             "duration_on_demand": 0.0,
             "requests": requests / 1e6 * 0.20,
-            "ecr_storage": (1.5 + 0.4) * 0.10,  # the image with its weights
+            "ecr_storage": (1.5 + 0.4) * 3 * 0.10,  # the image with its weights, 3 versions kept until cdk gc
             "xray_traces": traces / 1e6 * 5.00,
             "logs_ingestion": requests * 600 / GIB * 0.50,
             # errors, throttles, p99, provisioned spillover, model errors, URL 5xx, cold start
@@ -135,7 +135,7 @@ def test_sentiment_api_serverless_bill(plan_of):
             "custom_metrics": 2 * 0.30,  # cold-start duration filter, Powertools ColdStart
         },
     )
-    assert e["cost_usd_month"]["serverless"]["total"] == 21.05
+    assert e["cost_usd_month"]["serverless"]["total"] == 21.43
 
 
 def test_nightly_embeddings_serverless_bill(plan_of):
@@ -160,15 +160,30 @@ def test_nightly_embeddings_serverless_bill(plan_of):
             "efs_storage": 1.2 * 0.30,
             "efs_reads": starts * 1.2 * 0.03,
             "weights_storage": 1.2 * 0.023,
-            "ecr_storage": 1.0 * 0.10,
+            "ecr_storage": 1.0 * 3 * 0.10,  # 3 image versions
             "xray_traces": (1 + 0.05 * (5 - 1)) * 2 * 3600 * D / 1e6 * 5.00,  # 5 invocations/s
             "logs_ingestion": batches * 600 / GIB * 0.50,
-            # errors, throttles, p99, model errors, oldest message, dead letters, cold start
-            "alarms": 7 * 0.10,
+            # errors, throttles, p99, model errors, oldest message, dead letters, result writes, cold start
+            "alarms": 8 * 0.10,
             "custom_metrics": 2 * 0.30,
         },
     )
-    assert e["cost_usd_month"]["serverless"]["total"] == 194.90
+    assert e["cost_usd_month"]["serverless"]["total"] == 195.20
+
+
+def test_nightly_embeddings_kubernetes_bill_holds_its_redis(plan_of):
+    """The queue's Redis is memory held around the clock: one night's results for 24 h, a 15-minute
+    backlog at the peak, 64 MiB of dead letters and a 64 MiB base, each object at its cost in Redis
+    (4 KB x 1.25 allocator rounding + 256 B a result, + 512 B a stream entry); x1.5 for the container."""
+    e = plan_of(NIGHTLY)
+    results = 50 * 2 * 3600 * (4096 * 1.25 + 256)
+    backlog = (100 * 15 * 60 + 29) * (4096 * 1.25 + 512)  # + the 29 replicas' messages in hand
+    maxmemory_mb = math.ceil((results + backlog + 2 * 64 * 1024**2) / 1024**2)
+    assert maxmemory_mb == 2458
+    limit_gb = math.ceil(maxmemory_mb * 1.5) / 1024
+    got = bill(e, "kubernetes")
+    assert got["queue_redis"] == cents(limit_gb * 730 * 0.40 / CPU_ALLOC_GB)
+    assert got["queue_volume"] == cents(math.ceil(maxmemory_mb * 3 / 1024) * 0.10)
 
 
 def test_fraud_scoring_serverless_bill(plan_of):
@@ -190,7 +205,7 @@ def test_fraud_scoring_serverless_bill(plan_of):
             "efs_storage": 8 * 0.30,
             "efs_reads": starts * 8 * 0.03,
             "weights_storage": 8 * 0.023,
-            "ecr_storage": 1.0 * 0.10,
+            "ecr_storage": 1.0 * 3 * 0.10,  # 3 image versions
             "xray_traces": (1 + 0.05 * (30 - 1)) * 16 * 3600 * D / 1e6 * 5.00,
             "logs_ingestion": requests * 600 / GIB * 0.50,
             "alarms": 7 * 0.10,
@@ -216,7 +231,7 @@ def test_llm_chat_serverless_bill(plan_of):
             "efs_storage": 16 * 0.30,
             "efs_reads": starts * 16 * 0.03,
             "weights_storage": 16 * 0.023,
-            "ecr_storage": 10 * 0.10,
+            "ecr_storage": 10 * 3 * 0.10,  # 3 image versions
             "xray_traces": (1 + 0.05 * (5 - 1)) * 24 * 3600 * D / 1e6 * 5.00,
             "logs_ingestion": requests * 600 / GIB * 0.50,
             "alarms": 7 * 0.10,
@@ -271,16 +286,14 @@ def test_llm_chat_kubernetes_bill(plan_of):
 def test_small_cpu_replicas_pack_by_cpu(plan_of, text, replicas, cache_gb, weights_gb, total):
     # 1 vCPU replicas: 15 per node (15,390 m), not 16: the kubelet and DaemonSets keep the rest.
     e = plan_of(text)
-    check(
-        e,
-        "kubernetes",
-        {
-            "cpu_nodes": replicas * 730 * 0.40 / 15,
-            "model_cache": cache_gb * 0.10,
-            "weights_storage": weights_gb * 0.023,
-        },
-    )
-    assert e["cost_usd_month"]["kubernetes"]["total"] == total
+    got = bill(e, "kubernetes")
+    queue = {k: got.pop(k) for k in ("queue_redis", "queue_volume") if k in got}  # async: its Redis too
+    assert got == {
+        "cpu_nodes": cents(replicas * 730 * 0.40 / 15),
+        "model_cache": cents(cache_gb * 0.10),
+        "weights_storage": cents(weights_gb * 0.023),
+    }
+    assert e["cost_usd_month"]["kubernetes"]["total"] == cents(total + sum(queue.values()))
 
 
 # ----------------------------------------------------------------- line items in other shapes
@@ -433,3 +446,65 @@ def test_plan_json_carries_the_bill_and_the_price_warnings(tmp_path, capsys):
     serverless = doc["workloads"][0]["cost_usd_month"]["serverless"]
     assert serverless["total"] == cents(sum(line["usd"] for line in serverless["lines"]))
     assert serverless["items"]["duration_on_demand"] == serverless["lines"][0]["usd"]
+
+
+# ----------------------------------------------------------------- shared costs and request paths
+
+
+def _serverless(entry: dict) -> dict[str, dict]:
+    return {line["name"]: line for line in entry["cost_usd_month"]["serverless"]["lines"]}
+
+
+def test_interface_endpoints_are_billed_once_to_the_platform_not_to_each_workload(tmp_path):
+    """Two serverless workloads, one in the VPC (weights on EFS) and one outside (weights in the
+    image): neither carries the endpoints; the plan shows them once, as the platform's."""
+    from stacks.commands.plan import render_table
+
+    (tmp_path / "model.py").write_text(MODEL, encoding="utf-8")
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "w.bin").write_bytes(b"0")
+    (tmp_path / "sentiment.yaml").write_text(
+        SENTIMENT.replace("name: sentiment-api", "name: sentiment-api\ntarget: serverless")
+    )
+    (tmp_path / "nightly.yaml").write_text(NIGHTLY)
+    (tmp_path / "platform.yaml").write_text("platform:\n  interface_endpoints: [sqs, xray]\n")
+    batch = load_all([tmp_path])
+    assert not batch.failures and len(batch.by_target("serverless")) == 2
+    entries = {w.name: to_json(w) for w in batch.workloads}
+    for name, entry in entries.items():
+        assert "vpc_interface_endpoints" not in _serverless(entry), name
+    on_efs = " ".join(entries["nightly-embeddings"]["cost_usd_month"]["serverless"]["notes"])
+    assert "interface endpoints ($29.20/month), billed once to the shared platform" in on_efs
+    in_image = " ".join(entries["sentiment-api"]["cost_usd_month"]["serverless"]["notes"])
+    assert "interface endpoints" not in in_image  # outside the VPC: nothing to share
+    text = render_table(batch)
+    assert text.count("vpc_interface_endpoints") == 1
+    assert "shared serverless platform: $29.20/month, billed once" in text  # 2 x 2 AZ x 730 h x $0.01
+
+
+def test_mode_both_charges_each_request_once_by_its_path(plan_of):
+    both = SENTIMENT.replace("mode: sync", "mode: both").replace("timeout_s: 30}", "timeout_s: 29, endpoint: http_api}")
+    e = plan_of(both)
+    lines = _serverless(e)
+    requests = 2 * 10 * 3600 * D
+    queued = requests * 0.5  # platform.mode_both_queued_share
+    assert lines["http_api_requests"]["quantity"] == pytest.approx((requests - queued) / 1e6)
+    assert lines["sqs"]["quantity"] == pytest.approx(queued * 3 / 1e6)  # send, receive, delete each
+    assert lines["results_put"]["quantity"] == pytest.approx(queued / 1000)
+    assert lines["requests"]["quantity"] == pytest.approx(requests / 1e6)  # one invocation per request either way
+    # only the HTTP half runs on the provisioned alias; the queue's half is on demand ($LATEST)
+    assert lines["duration_on_provisioned"]["quantity"] == pytest.approx((requests - queued) * 0.080 * 2)
+    assert any("50% of requests queued" in n for n in e["cost_usd_month"]["serverless"]["notes"])
+
+
+def test_the_queued_share_is_the_users_to_set(plan_of):
+    both = SENTIMENT.replace("mode: sync", "mode: both") + "overrides:\n  platform:\n    mode_both_queued_share: 0.9\n"
+    lines = _serverless(plan_of(both))
+    assert lines["results_put"]["quantity"] == pytest.approx(2 * 10 * 3600 * D * 0.9 / 1000)
+
+
+def test_image_versions_kept_until_cdk_gc_are_billed(plan_of):
+    kept = NIGHTLY + "overrides:\n  platform:\n    image_versions_kept: 10\n"
+    line = _serverless(plan_of(kept))["ecr_storage"]
+    assert line["quantity"] == pytest.approx(1.0 * 10)
+    assert "cdk gc" in line["basis"]

@@ -148,13 +148,17 @@ def test_async_batches_are_billed_at_the_size_the_event_source_really_uses(write
     assert lines["sqs"].quantity == pytest.approx(messages * (1 + 2 / 3) / 1e6)
 
 
-def test_interface_endpoints_cost_per_az_hour(write_profile):
+def test_interface_endpoints_cost_per_az_hour_once_for_the_platform(write_profile):
+    from stacks.targets.serverless.bill import shared_platform_cost
+
     path = write_profile(VALID)  # the endpoints are shared by the directory's workloads: platform.yaml
     (path.parent / "platform.yaml").write_text("platform:\n  interface_endpoints: [xray, sqs]\n")
     w = decide(load_profile(path))
-    assert w.decision.option(Target.serverless).bill.items["vpc_interface_endpoints"] == pytest.approx(
-        2 * 2 * 730 * 0.01
-    )
+    shared = shared_platform_cost(w.settings.prices, w.settings.platform)
+    assert shared.items["vpc_interface_endpoints"] == pytest.approx(2 * 2 * 730 * 0.01)
+    assert (
+        "vpc_interface_endpoints" not in w.decision.option(Target.serverless).bill.items
+    )  # not again in each workload
 
 
 def test_cpu_replicas_pack_after_the_nodes_reserve_and_surge_is_billed(write_profile):
@@ -419,12 +423,14 @@ def test_time_sliced_gpu_costs_its_share_and_the_plan_says_which(write_profile):
     assert not [m for m in w.decision.warnings if "time-slicing" in m]  # 12 GB fits a 20 GB share
 
 
-def test_time_slicing_warns_when_the_share_is_too_small_for_the_model(write_profile):
-    w = decide(load_profile(write_profile(_gpu_profile(20, "time-slicing"))))
-    assert [m for m in w.decision.warnings if "time-slicing" in m] == [
-        "time-slicing shares one A100-80GB (80 GB) between 4 replicas, 20 GB each, but this model needs ~24 GB "
-        "(weights x 1.2): replicas sharing a GPU can run out of memory; lower time_slicing_replicas or use mig"
-    ]
+def test_time_slicing_refuses_a_share_too_small_for_the_model(write_profile):
+    with pytest.raises(DecisionError) as caught:
+        decide(load_profile(write_profile(_gpu_profile(20, "time-slicing"))))
+    assert str(caught.value).endswith(
+        "model.weights_gb: time-slicing shares one A100-80GB (80 GB) between 4 replicas, 20 GB each, but this model "
+        "needs ~24 GB (weights x 1.2): replicas sharing the GPU would run out of memory\n"
+        "    allowed: a model needing at most 20 GB; or a lower platform time_slicing_replicas, or mig"
+    )
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from stacks import cli
 from stacks.cli import ExitCode, main
 from tests.conftest import MODEL, PROFILES, VALID
 
@@ -347,3 +348,21 @@ def test_a_link_out_of_the_directory_inside_weights_or_code_is_refused(project, 
     assert code == 2
     assert ("more.bin" if where == "weights" else "helpers.py") in err
     assert "leads outside the profile's directory" in err
+
+
+def test_a_link_out_of_the_directory_past_ten_thousand_files_is_still_refused(project, tmp_path_factory):
+    """The walk used to stop after 10,000 entries and call the rest fine: an outside secret deeper in a
+    large weights directory was copied into build/ and uploaded by `publish`."""
+    secret = tmp_path_factory.mktemp("outside") / "secret.txt"
+    secret.write_text("do not ship me")
+    weights = project / "weights"
+    (weights / "shards").mkdir(parents=True)
+    for i in range(10_050):  # os.walk lists these before it descends into shards/
+        (weights / f"part-{i:05d}.bin").write_bytes(b"\0")
+    (weights / "shards" / "zz.bin").symlink_to(secret)
+    (project / "p.yaml").write_text(edit("weights: s3://acme-models/demo/v1/", "weights: weights/"))
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = cli.main(["validate", str(project)])
+    assert code == 2, err.getvalue()
+    assert "zz.bin" in err.getvalue() and "leads outside the profile's directory" in err.getvalue()

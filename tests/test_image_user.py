@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,6 +18,7 @@ from stacks.packaging import RUN_AS_UID, render
 from stacks.profile import Target
 from tests.conftest import ROOT
 from tests.packaging_helpers import workload
+from tests.runtime_helpers import free_port
 
 PROFILE = ROOT / "tests" / "fixtures" / "getuser_model" / "profile.yaml"
 SETPRIV = shutil.which("setpriv")
@@ -78,10 +78,9 @@ def test_the_uid_has_no_passwd_entry_and_would_crash_without_the_image_env(image
 def test_the_rendered_server_serves_as_a_uid_with_no_passwd_entry(image):
     ctx, env = image
     assert (env["USER"], env["LOGNAME"]) == ("switchyard", "switchyard")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env.update(PORT=str(port), API_KEY="k3y")  # as the pod gets it from the workload's Secret
+    port, health_port = free_port(), free_port()
+    # API_KEY as the pod gets it from the workload's Secret
+    env.update(PORT=str(port), HEALTH_PORT=str(health_port), API_KEY="k3y")
     proc = as_uid(env, sys.executable, "server.py", cwd=ctx / "app", stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30

@@ -19,6 +19,7 @@ from stacks.k8s import mocks
 from stacks.k8s.naming import MANAGED_BY, PLAN_LABEL, PROFILE_LABEL, WORKLOAD_LABEL
 from stacks.k8s.settings import ClusterSettings, from_pulumi_config
 from stacks.k8s.vendor import GPU_OPERATOR, KEDA
+from stacks.k8s.weights_fetch import FETCH_SCRIPT
 from stacks.k8s.workload import deploy_timeout_s, startup_failure_threshold
 from stacks.profile import Target
 from stacks.profile.loader import load_profile
@@ -29,6 +30,7 @@ from tests.k8s_helpers import CLUSTER, find, manifests, normalised, write_platfo
 pytestmark = pytest.mark.timeout(120)  # a stuck Output must fail the test, not hang CI
 KUBERNETES = ["fraud-scoring", "llm-chat"]
 MIN_VERSION = "1.30"  # ClusterSettings.min_kubernetes_version
+KEY = "0123456789abcdef0123456789abcdef-stack"  # a stack key long enough (api_keys.MIN_CHARS)
 K8S_VERSIONS = ["1.30", "1.31", "1.32", "1.33", "1.34"]
 NS = {name: f"ml-{name}" for name in KUBERNETES}  # platform k8s_namespace_prefix "ml-"
 
@@ -101,7 +103,7 @@ def test_gpu_workload_is_placed_on_the_right_gpus(objects):
 # vLLM memory fraction a replica may take there.
 GFD = {
     "none": ("NVIDIA-A100-SXM4-80GB", "nvidia.com/gpu", "0.90"),
-    "time-slicing": ("NVIDIA-A100-SXM4-80GB-SHARED", "nvidia.com/gpu", "0.23"),
+    "time-slicing": ("NVIDIA-A100-SXM4-80GB-SHARED", "nvidia.com/gpu", "0.24"),  # 19.2 GB of a 20 GB share
     "mig": ("NVIDIA-A100-SXM4-80GB-MIG-1g.20gb", "nvidia.com/gpu", "0.90"),
 }
 
@@ -213,7 +215,7 @@ def test_model_cache_is_filled_once_by_the_init_container(objects, name):
     (fetch,) = spec["initContainers"]
     env = {e["name"]: e["value"] for e in fetch["env"]}
     assert env["SOURCE"] == load_profile(PROFILES / f"{name}.yaml").profile.model.weights
-    assert 'if [ -f "$dest/.switchyard-complete" ]; then' in fetch["command"][2]  # skips a cached version
+    assert fetch["command"][2] == FETCH_SCRIPT  # run for real in tests/test_weights_fetch.py
     assert {"name": "model-cache", "mountPath": "/models"} in fetch["volumeMounts"]
     assert {"name": "model-cache", "mountPath": "/models", "readOnly": True} in c["volumeMounts"]
     # caches are writable, on the volume, beside (never inside) the weights
@@ -230,11 +232,18 @@ def test_probes_and_graceful_termination(objects, name):
     spec, c = server(objects[name])
     startup = c["startupProbe"]
     budget_s = startup["failureThreshold"] * startup["periodSeconds"]
-    assert (
-        budget_s >= d.option(Target.kubernetes).sizing.pod_start_ms / 1000 * 2
-    )  # covers the estimated load with margin
-    assert startup["failureThreshold"] == startup_failure_threshold(d.option(Target.kubernetes).sizing.pod_start_ms)
-    assert c["readinessProbe"]["httpGet"]["port"] == "http" and c["livenessProbe"]["httpGet"]["port"] == "http"
+    pod_start_ms = d.option(Target.kubernetes).sizing.pod_start_ms
+    assert budget_s >= pod_start_ms / 1000 * 2  # covers the estimated load with margin
+    assert startup["failureThreshold"] == startup_failure_threshold(pod_start_ms)
+    # The custom server's probes have a port of their own, which the Service and the NetworkPolicy
+    # leave closed to callers (the kubelet's probes come from the node); vLLM answers on its API port.
+    probe_port = "http" if name == "llm-chat" else "health"
+    assert all(c[p]["httpGet"]["port"] == probe_port for p in ("startupProbe", "readinessProbe", "livenessProbe"))
+    if name != "llm-chat":
+        assert {"name": "health", "containerPort": 8081, "protocol": "TCP"} in c["ports"]
+        assert (
+            c["livenessProbe"]["httpGet"]["path"] == "/healthz" and c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        )
     pre_stop = c["lifecycle"]["preStop"]["sleep"]["seconds"]
     timeout_s = load_profile(PROFILES / f"{name}.yaml").profile.sla.timeout_s
     assert spec["terminationGracePeriodSeconds"] > pre_stop + timeout_s
@@ -349,7 +358,8 @@ def test_addons_are_pinned_helm_releases(objects):
     }
     assert releases["gpu-operator"]["values"] == {
         "driver": {"enabled": False},
-        "toolkit": {"enabled": False},
+        # the operator creates the nvidia RuntimeClass: its toolkit stays unless the nodes have one
+        "toolkit": {"enabled": True},
         "nfd": {"enabled": True},
         "dcgmExporter": {
             "enabled": True,
@@ -381,6 +391,29 @@ def test_time_slicing_follows_the_platform_and_drivers_the_stack(tmp_path):
     ]
 
 
+def test_nodes_with_a_driver_but_no_toolkit_still_get_a_runtime_for_gpu_pods(tmp_path):
+    """driversPreinstalled alone keeps the operator's toolkit (which backs its `nvidia` RuntimeClass);
+    only toolkitPreinstalled turns it off."""
+
+    class Config:
+        def __init__(self, values):
+            self.values = values
+
+        def get(self, key):
+            return self.values.get(key)
+
+        get_bool = get_object = get
+
+    def values(**stack):
+        settings = from_pulumi_config(Config(stack)).model_copy(update={"model_storage_class": "cephfs"})
+        release = _releases(PROFILES, tmp_path, settings)["gpu-operator-release"]
+        return release.inputs["values"]["driver"], release.inputs["values"]["toolkit"]
+
+    assert values(driversPreinstalled=True) == ({"enabled": False}, {"enabled": True})
+    assert values(driversPreinstalled=True, toolkitPreinstalled=True) == ({"enabled": False}, {"enabled": False})
+    assert values(driversPreinstalled=False) == ({"enabled": True}, {"enabled": True})
+
+
 def _releases(profiles, build, settings=CLUSTER) -> dict[str, list[dict]]:
     from stacks.workloads import load_all
 
@@ -408,14 +441,15 @@ def test_every_namespace_is_created_after_the_never_adopt_guard(tmp_path, monkey
     import pulumi_kubernetes as k8s
 
     waits: dict[str, list[str]] = {}
-    original = k8s.core.v1.Namespace
+    for kind in ("Namespace", "NamespacePatch"):  # a workload's own, an add-on's (shared between stacks)
+        original = getattr(k8s.core.v1, kind)
 
-    def recording(resource_name, *args, **kwargs):
-        deps = (kwargs.get("opts") or pulumi.ResourceOptions()).depends_on or []
-        waits[resource_name] = [d._name for d in deps]
-        return original(resource_name, *args, **kwargs)
+        def recording(resource_name, *args, _original=original, **kwargs):
+            deps = (kwargs.get("opts") or pulumi.ResourceOptions()).depends_on or []
+            waits[resource_name] = [d._name for d in deps]
+            return _original(resource_name, *args, **kwargs)
 
-    monkeypatch.setattr(k8s.core.v1, "Namespace", recording)
+        monkeypatch.setattr(k8s.core.v1, kind, recording)
     from stacks.workloads import load_all
 
     mocks.run(load_all([PROFILES]), CLUSTER, tmp_path)
@@ -429,7 +463,7 @@ def test_addon_releases_and_namespaces_are_retained_when_the_program_drops_them(
     import pulumi_kubernetes as k8s
 
     kept: dict[str, bool | None] = {}
-    for module, kind in ((k8s.helm.v3, "Release"), (k8s.core.v1, "Namespace")):
+    for module, kind in ((k8s.helm.v3, "Release"), (k8s.core.v1, "Namespace"), (k8s.core.v1, "NamespacePatch")):
         original = getattr(module, kind)
 
         def recording(resource_name, *args, _original=original, **kwargs):
@@ -558,7 +592,7 @@ def test_every_object_lives_in_a_namespace_the_program_owns(tmp_path):
     resources = mocks.run(batch, settings, tmp_path)
     created = {}
     for r in resources:
-        if r.type == "kubernetes:core/v1:Namespace":
+        if r.type in ("kubernetes:core/v1:Namespace", "kubernetes:core/v1:NamespacePatch"):
             labels = r.inputs["metadata"]["labels"]
             created[r.inputs["metadata"]["name"]] = labels.get(WORKLOAD_LABEL) or labels.get("switchyard.dev/addon")
     assert created == {"ml-fraud-scoring": "fraud-scoring", "ml-llm-chat": "llm-chat", "keda": "keda",
@@ -656,7 +690,7 @@ def test_the_real_entry_point_runs_from_its_own_directory_under_mocks(monkeypatc
     stack["switchyard:profiles"] = PROFILES.relative_to(ROOT).as_posix()
     # The engine hands structured values (objects, lists) to the program as JSON, scalars as strings.
     config = {k: json.dumps(v) if isinstance(v, dict | list) else str(v) for k, v in stack.items()}
-    pulumi.runtime.set_all_config({**config, "switchyard:apiKey": "k3y"})
+    pulumi.runtime.set_all_config({**config, "switchyard:apiKey": KEY})
     monkeypatch.chdir(ROOT / "stacks" / "k8s")
     monkeypatch.setattr(sys, "path", [str(ROOT / "stacks" / "k8s"), *[p for p in sys.path if p not in ("", str(ROOT))]])
     outputs = {}
@@ -700,10 +734,27 @@ def test_pulumi_up_without_the_storage_class_or_api_key_stops_before_creating_an
     recorder = mocks.Recorder()
     pulumi.runtime.set_mocks(recorder, project="switchyard", stack="dev", preview=False)
     for config, message in (
-        ({"switchyard:apiKey": "k"}, "switchyard:modelStorageClass is not set"),
+        ({"switchyard:apiKey": KEY}, "switchyard:modelStorageClass is not set"),
         ({"switchyard:modelStorageClass": "cephfs"}, "switchyard:apiKey is not set"),
+        ({"switchyard:modelStorageClass": "cephfs", "switchyard:apiKey": ""}, "switchyard:apiKey is empty"),
         (
-            {"switchyard:modelStorageClass": "c", "switchyard:apiKey": "k", "switchyard:weightsAccessKeyId": "AKID"},
+            {"switchyard:modelStorageClass": "cephfs", "switchyard:apiKey": "k3y"},
+            "switchyard:apiKey is 3 characters long: an API key needs at least 32 characters",
+        ),
+        (
+            {"switchyard:modelStorageClass": "c", "switchyard:apiKey": KEY, "switchyard:apiKeys": '{"nope": "x"}'},
+            r"switchyard:apiKeys.nope.default is 1 characters long",
+        ),
+        (
+            {
+                "switchyard:modelStorageClass": "c",
+                "switchyard:apiKey": KEY,
+                "switchyard:apiKeys": f'{{"nope": "{KEY}"}}',
+            },
+            "switchyard:apiKeys names nope, which is not a Kubernetes workload",
+        ),
+        (
+            {"switchyard:modelStorageClass": "c", "switchyard:apiKey": KEY, "switchyard:weightsAccessKeyId": "AKID"},
             "are set together or not at all",
         ),
     ):
@@ -729,3 +780,30 @@ def test_a_review_render_from_the_stack_file_shows_where_secrets_go_never_their_
     assert set(creds["stringData"].values()) == {mocks.REDACTED}
     assert "AAABAK" not in yaml.safe_dump(docs)
     assert find(docs["fraud-scoring"], "PersistentVolumeClaim")["spec"]["storageClassName"] == "nfs-rwx"
+
+
+def test_each_workload_gets_its_own_key_derived_from_the_stack_key_or_its_own_override():
+    """One stack secret; each workload's Secret holds a key that opens that workload alone, stable
+    across runs, and the custom server gets every caller's key, vLLM the one it takes."""
+    import hashlib
+    import hmac
+
+    from stacks.k8s.settings import ClusterSecrets
+    from stacks.workloads import load_all
+
+    def keys(secrets: ClusterSecrets) -> dict[str, dict]:
+        out = {}
+        for r in mocks.run(load_all([PROFILES]), CLUSTER, secrets=secrets):
+            if r.name.endswith("-api-key"):
+                out[r.name.removesuffix("-api-key")] = mocks._plain(r.inputs["stringData"])
+        return out
+
+    first = keys(ClusterSecrets(api_key=KEY))
+    assert first == keys(ClusterSecrets(api_key=KEY))  # a second `pulumi up` rotates nothing
+    fraud, llm = first["fraud-scoring"], first["llm-chat"]
+    expected = hmac.new(KEY.encode(), b"switchyard/api-key/fraud-scoring", hashlib.sha256).hexdigest()
+    assert fraud["api-key"] == expected and json.loads(fraud["api-keys"]) == {"default": expected}
+    assert llm["api-key"] != fraud["api-key"] and KEY not in json.dumps(first)  # the stack key never leaves
+    callers = {"batch-team": "b" * 40, "web-team": "w" * 40}
+    over = keys(ClusterSecrets(api_key=KEY, api_keys={"fraud-scoring": callers}))
+    assert json.loads(over["fraud-scoring"]["api-keys"]) == callers and over["llm-chat"] == llm

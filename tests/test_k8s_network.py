@@ -135,3 +135,80 @@ def test_an_image_registry_no_node_could_pull_from_is_refused_when_the_stack_con
 def test_registries_nodes_pull_from_are_accepted():
     for registry in ("registry.local:5000/switchyard", "ghcr.io/acme/ml", "10.0.0.5:5000", "Harbor.Corp.Example/ml"):
         assert ClusterSettings(image_registry=registry).image_registry == registry
+
+
+def ingress_allowed(policy: dict, src: dict, port: int, protocol: str = "TCP") -> bool:
+    ns = policy["metadata"]["namespace"]
+    return any(
+        (not rule.get("from") or any(_peer_matches(p, ns, src) for p in rule["from"]))
+        and _port_matches(rule.get("ports"), port, protocol)
+        for rule in policy["spec"].get("ingress", [])
+    )
+
+
+def _docs(tmp_path, **settings) -> list[dict]:
+    profile = slow_profile(tmp_path / "profiles", {"name: slow-model\n": "name: slow-model\ntarget: kubernetes\n"})
+    cluster = ClusterSettings(model_storage_class="cephfs", **settings)
+    return manifests(profile.parent, tmp_path / "build", cluster)["slow-model"]
+
+
+RGW = {"namespace": "rook-ceph", "labels": {"app": "rook-ceph-rgw"}, "ip": "10.244.3.7"}
+
+
+def test_an_in_cluster_weights_store_is_reached_on_its_pods_port_not_its_services(tmp_path):
+    """Rook's RGW Service listens on 80 and forwards to the RGW pods' 8080; policy sees the pod port."""
+    policy = find(
+        _docs(tmp_path, weights_endpoint_url="http://rook-ceph-rgw-store.rook-ceph.svc"), "NetworkPolicy", "slow-model"
+    )
+    assert egress_allowed(policy, RGW, 8080)
+    assert not egress_allowed(policy, {"namespace": "rook-ceph", "labels": {}, "ip": "10.244.3.7"}, 6379)
+
+
+def test_the_weights_stores_pod_port_can_be_named(tmp_path):
+    docs = _docs(
+        tmp_path, weights_endpoint_url="http://rook-ceph-rgw-store.rook-ceph.svc", weights_endpoint_pod_port=7480
+    )
+    policy = find(docs, "NetworkPolicy", "slow-model")
+    assert egress_allowed(policy, RGW, 7480) and not egress_allowed(policy, RGW, 8080)
+    minio = find(
+        _docs(tmp_path / "m", weights_endpoint_url="http://minio.storage.svc:9000"), "NetworkPolicy", "slow-model"
+    )
+    assert egress_allowed(minio, {"namespace": "storage", "labels": {}, "ip": "10.244.3.8"}, 9000)
+
+
+ENVOY = {
+    "namespace": "envoy-gateway-system",
+    "labels": {
+        "app.kubernetes.io/managed-by": "envoy-gateway",
+        "gateway.envoyproxy.io/owning-gateway-name": "switchyard",
+        "gateway.envoyproxy.io/owning-gateway-namespace": "gateway",
+    },
+}
+
+
+def test_envoy_gateways_proxies_reach_the_pods_and_other_gateways_proxies_do_not(tmp_path):
+    docs = _docs(tmp_path, expose="gateway", gateway_implementation="envoy-gateway")
+    policy, port = find(docs, "NetworkPolicy", "slow-model"), 8080  # the server container's port
+    assert ingress_allowed(policy, ENVOY, port)
+    other = {**ENVOY, "labels": {**ENVOY["labels"], "gateway.envoyproxy.io/owning-gateway-name": "other"}}
+    assert not ingress_allowed(policy, other, port)
+    # Gateway Namespace Mode: the proxies run in the Gateway's own namespace
+    assert ingress_allowed(policy, {"namespace": "gateway", "labels": ENVOY["labels"]}, port)
+    generic = find(_docs(tmp_path / "g", expose="gateway"), "NetworkPolicy", "slow-model")
+    assert not ingress_allowed(generic, ENVOY, port)  # not unless the stack says Envoy Gateway runs it
+
+
+def test_ciliums_gateway_data_plane_is_admitted_by_its_own_policy_kind(tmp_path):
+    """Cilium's Envoy reaches backends as the reserved `ingress` identity: no NetworkPolicy peer matches it."""
+    docs = _docs(tmp_path, expose="gateway", gateway_implementation="cilium")
+    deployment = find(docs, "Deployment", "slow-model")
+    cnp = find(docs, "CiliumNetworkPolicy")
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert all(pod_labels.get(k) == v for k, v in cnp["spec"]["endpointSelector"]["matchLabels"].items())
+    server = next(c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "server")
+    assert cnp["spec"]["ingress"] == [
+        {
+            "fromEntities": ["ingress"],
+            "toPorts": [{"ports": [{"port": str(server["ports"][0]["containerPort"]), "protocol": "TCP"}]}],
+        }
+    ]

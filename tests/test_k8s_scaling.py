@@ -9,6 +9,7 @@ import yaml
 
 from stacks.k8s.mocks import REDACTED
 from stacks.k8s.settings import ClusterSettings, MetricsDiscovery, RedisMode
+from stacks.packaging import claim_idle_ms
 from stacks.profile import Target
 from stacks.profile.loader import load_profile
 from stacks.targets import decide
@@ -41,10 +42,15 @@ def env(container: dict) -> dict:
 def test_both_mode_scales_on_http_and_the_queue_with_an_authenticated_redis(tmp_path):
     _k, docs = objects(tmp_path, {})  # the fixture's mode is both
     so = find(docs, "ScaledObject")["spec"]
-    http, queue = so["triggers"]
+    http, queue, pending = so["triggers"]
     assert http["type"] == "prometheus" and "switchyard_request_duration_seconds_sum" in http["metadata"]["query"]
-    assert queue["type"] == "redis-streams"
+    assert queue["type"] == pending["type"] == "redis-streams"
     assert queue["metadata"]["stream"] == "slow-model:queue" and queue["metadata"]["consumerGroup"] == "workers"
+    # KEDA's scaler reads one figure per trigger: lag (undelivered) in one, pending (delivered, not
+    # acknowledged: a killed worker's message) in the other.
+    assert "lagCount" in queue["metadata"] and "pendingEntriesCount" not in queue["metadata"]
+    assert pending["metadata"]["pendingEntriesCount"] == str(_k.replica_concurrency)
+    assert "lagCount" not in pending["metadata"] and pending["authenticationRef"] == queue["authenticationRef"]
     ns = find(docs, "Namespace")["metadata"]["name"]  # the platform prefixes it
     assert queue["metadata"]["address"] == f"slow-model-redis.{ns}.svc:6379"
     assert so["minReplicaCount"] >= 1  # it also serves HTTP
@@ -52,11 +58,28 @@ def test_both_mode_scales_on_http_and_the_queue_with_an_authenticated_redis(tmp_
     assert queue["authenticationRef"] == {"name": "slow-model-redis"}
     assert auth["spec"]["secretTargetRef"] == [{"parameter": "password", "name": "slow-model-redis", "key": "password"}]
     secret = find(docs, "Secret", "slow-model-redis")
-    assert secret["stringData"] == {"password": REDACTED}  # never a real password in k8s.out
+    assert secret["stringData"] == {"password": REDACTED, "auth.conf": REDACTED}  # never a real password in k8s.out
     redis = find(docs, "Deployment", "slow-model-redis")["spec"]
     assert redis["strategy"] == {"type": "Recreate"}
     (container,) = redis["template"]["spec"]["containers"]
-    assert container["args"][:2] == ["--requirepass", "$(REDIS_PASSWORD)"] and "--appendonly" in container["args"]
+    # The password reaches Redis in a config file from the Secret, never on its command line.
+    args = container["args"]
+    assert "--requirepass" not in args and not any("PASSWORD" in a for a in args) and "env" not in container
+    assert args[0] == "/etc/redis-auth/auth.conf" and "--appendonly" in args
+    mount = next(m for m in container["volumeMounts"] if m["mountPath"] == "/etc/redis-auth")
+    volume = next(v for v in redis["template"]["spec"]["volumes"] if v["name"] == mount["name"])
+    assert mount["readOnly"] and volume["secret"]["secretName"] == "slow-model-redis"
+    # Bounded by the sizing: maxmemory, no eviction, and a container limit above it.
+    q = _k.queue
+    assert args[args.index("--maxmemory") + 1] == f"{q.maxmemory_mb}mb"
+    assert args[args.index("--maxmemory-policy") + 1] == "noeviction"
+    assert container["resources"]["limits"]["memory"] == container["resources"]["requests"]["memory"]
+    assert container["resources"]["limits"]["memory"] == f"{q.memory_limit_mb}Mi" and q.memory_limit_mb > q.maxmemory_mb
+    claim = find(docs, "PersistentVolumeClaim", "slow-model-redis-data")["spec"]
+    assert claim["resources"]["requests"]["storage"] == f"{q.volume_gi}Gi"
+    pdb = find(docs, "PodDisruptionBudget", "slow-model-redis")["spec"]
+    assert pdb["minAvailable"] == 1 and pdb["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+    assert pdb["selector"]["matchLabels"] == redis["selector"]["matchLabels"]
     server = next(c for c in find(docs, "Deployment", "slow-model")["spec"]["template"]["spec"]["containers"])
     e = env(server)
     assert e["QUEUE_URL"] == f"redis://slow-model-redis.{ns}.svc:6379/0" and e["QUEUE_NAME"] == "slow-model:queue"
@@ -81,12 +104,19 @@ def test_queue_only_workloads_may_scale_to_zero_http_ones_never(tmp_path):
     )
     so = find(docs, "ScaledObject")["spec"]
     assert k.min_replicas == 0 and so["minReplicaCount"] == 0
-    assert [t["type"] for t in so["triggers"]] == ["redis-streams"]
+    assert [t["name"] for t in so["triggers"]] == ["queue-lag", "queue-pending"]
+    # A worker killed holding a message leaves it pending (lag 0): the pending trigger keeps a
+    # replica, and zero comes only after the message could have been reclaimed.
+    assert so["cooldownPeriod"] > claim_idle_ms(30) / 1000 + so["pollingInterval"]
+    # Redis down: its replicas cannot work, so the fallback never raises them (no GPU crash-loop).
+    assert so["fallback"]["behavior"] == "currentReplicasIfLower" and so["fallback"]["replicas"] == 1
+    jsonschema.validate(find(docs, "ScaledObject"), crd_schema("keda-2.20.2-scaledobjects.crd.yaml"))
     k, docs = objects(
         tmp_path / "s", {"mode: both": "mode: sync", "timeout_s: 30": "availability: 99\n  timeout_s: 30"}
     )
     so = find(docs, "ScaledObject")["spec"]
     assert k.min_replicas == 1 and so["minReplicaCount"] == 1
+    assert so["fallback"] == {"failureThreshold": 3, "replicas": so["maxReplicaCount"]}  # HTTP: hold the peak
     assert not any(d["metadata"]["name"].endswith("-redis") for d in docs)
 
 
@@ -102,7 +132,7 @@ def test_availability_spreads_replicas_across_nodes_and_bounds_disruption(tmp_pa
         "maxSurge": k.rollout_max_surge,
         "maxUnavailable": k.rollout_max_unavailable,
     }
-    assert find(docs, "PodDisruptionBudget")["spec"]["maxUnavailable"] == k.pdb_max_unavailable
+    assert find(docs, "PodDisruptionBudget", "slow-model")["spec"]["maxUnavailable"] == k.pdb_max_unavailable
     assert find(docs, "ScaledObject")["spec"]["minReplicaCount"] == 3
 
 

@@ -49,7 +49,8 @@ def test_plan_rejects_an_over_quota_set_with_the_numbers(tmp_path):
     # nightly-embeddings reserves 40, sentiment-api 7: 47 > 140 - 100
     assert "reserved concurrency of the serverless workloads in us-east-1 sums to 47" in r.stderr
     assert "(nightly-embeddings 40, sentiment-api 7)" in r.stderr
-    assert "the account quota 140 leaves 40 to reserve (Lambda keeps 100 unreserved)" in r.stderr
+    assert "of the account quota 140, Lambda keeps 100 unreserved, which leaves 40 to reserve" in r.stderr
+    assert "aws lambda get-account-settings --region us-east-1" in r.stderr  # where the real figures come from
     assert "Traceback" not in r.stderr
     assert "nightly-embeddings -> serverless" in r.stdout  # the plan is still shown
 

@@ -71,12 +71,20 @@ def function_url_event(body, method: str = "POST", b64: bool = False) -> dict:
     }
 
 
-def sqs_record(message_id: str, body) -> dict:
+# SQS's SenderId for an assumed role: role id and session name. The caller its results are filed under.
+SENDER = "AROAEXAMPLEROLEID1234:batch-job"
+
+
+def sqs_record(message_id: str, body, sender: str = SENDER, receives: int = 1) -> dict:
     return {
         "messageId": message_id,
         "receiptHandle": f"handle-{message_id}",
         "body": body,
-        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795453200000"},
+        "attributes": {
+            "ApproximateReceiveCount": str(receives),
+            "SentTimestamp": "1795453200000",
+            "SenderId": sender,
+        },
         "messageAttributes": {},
         "md5OfBody": "x",
         "eventSource": "aws:sqs",
@@ -147,8 +155,8 @@ def numpy_handler(tmp_path, monkeypatch):
         yield module, results
 
 
-def read_result(results, name: str) -> dict:
-    return json.loads((results / f"{name}.json").read_text())
+def read_result(results, name: str, caller: str = SENDER) -> dict:
+    return json.loads((results / caller / f"{name}.json").read_text())
 
 
 # ------------------------------------------------------------------ sync
@@ -278,7 +286,7 @@ def test_results_are_stored_under_the_clients_id(slow_handler):
     assert handler.handler(event, CTX) == {"batchItemFailures": []}
     assert read_result(results, "order-42") == {"id": "order-42", "outputs": [3.0, 6.0]}
     assert read_result(results, "m-2") == {"id": "m-2", "outputs": [30.0]}
-    assert not (results / "m-1.json").exists()
+    assert not (results / SENDER / "m-1.json").exists()
 
 
 def test_bad_messages_become_error_results_and_are_not_retried(slow_handler, capsys):
@@ -309,7 +317,7 @@ def test_an_id_with_a_trailing_newline_is_refused_not_stored_under_it(slow_handl
     event = {"Records": [sqs_record("m-nl", json.dumps({"id": "job-8\n", "inputs": [1]}))]}
     assert handler.handler(event, CTX) == {"batchItemFailures": []}
     assert '"id" must be a string' in read_result(results, "m-nl")["error"]
-    assert sorted(p.name for p in results.iterdir()) == ["m-nl.json"]
+    assert sorted(p.name for p in (results / SENDER).iterdir()) == ["m-nl.json"]
 
 
 def test_a_batch_with_one_failing_record_retries_only_that_record(slow_handler, capsys):
@@ -326,7 +334,7 @@ def test_a_batch_with_one_failing_record_retries_only_that_record(slow_handler, 
     assert reply == {"batchItemFailures": [{"itemIdentifier": "boom"}]}
     assert read_result(results, "ok-1")["outputs"] == [3.0]
     assert read_result(results, "ok-2")["outputs"] == [6.0]
-    assert not (results / "job-boom.json").exists()  # no result until it succeeds or dead-letters
+    assert not (results / SENDER / "job-boom.json").exists()  # no result until it succeeds or dead-letters
     lines = stdout_json(capsys)
     assert emf_metrics(lines)["ModelErrors"] == 1
     assert any("model crashed on purpose" in line.get("error", "") for line in lines)
@@ -374,7 +382,7 @@ def test_a_batch_running_out_of_time_hands_back_the_messages_it_cannot_finish(sl
     assert reply == {"batchItemFailures": [{"itemIdentifier": "s-2"}, {"itemIdentifier": "s-3"}]}
     assert context.get_remaining_time_in_millis() > 0  # answered before the invocation's end
     assert [read_result(results, f"s-{i}")["outputs"] for i in range(2)] == [["slept"], ["slept"]]
-    assert not (results / "s-2.json").exists() and not (results / "s-3.json").exists()
+    assert not (results / SENDER / "s-2.json").exists() and not (results / SENDER / "s-3.json").exists()
     assert "ModelErrors" not in emf_metrics(stdout_json(capsys))  # not the model's fault
 
 
@@ -397,21 +405,21 @@ def test_results_reach_s3_through_one_client_made_at_init(tmp_path, monkeypatch,
     monkeypatch.setenv("WEIGHTS_DIR", str(SLOW_PROFILE.parent / "weights"))
     monkeypatch.setenv("RESULTS_URI", "s3://acme-results/results/")
     with imported_app(ctx / "app", "handler") as handler:
-        assert made == [("s3",)]  # at import (the init phase), not on a request
+        assert made == [("s3",), ("sqs",)]  # at import (the init phase), not on a request
         for n in range(3):
             event = {"Records": [sqs_record(f"m-{n}-{i}", json.dumps({"inputs": [i]})) for i in range(2)]}
             event["Records"].append(sqs_record(f"bad-{n}", json.dumps({"id": f"job-{n}", "inputs": ["x"]})))
             assert handler.handler(event, CTX) == {"batchItemFailures": []}
-    assert made == [("s3",)]
+    assert made == [("s3",), ("sqs",)]
     keys = sorted(o["Key"] for o in admin.list_objects_v2(Bucket="acme-results")["Contents"])
-    expected = [f"results/m-{n}-{i}.json" for n in range(3) for i in range(2)] + [
-        f"results/job-{n}.json" for n in range(3)
+    expected = [f"results/{SENDER}/m-{n}-{i}.json" for n in range(3) for i in range(2)] + [
+        f"results/{SENDER}/job-{n}.json" for n in range(3)
     ]
     assert keys == sorted(expected)
-    got = admin.get_object(Bucket="acme-results", Key="results/m-2-1.json")
+    got = admin.get_object(Bucket="acme-results", Key=f"results/{SENDER}/m-2-1.json")
     assert got["ContentType"] == "application/json"
     assert json.loads(got["Body"].read()) == {"id": "m-2-1", "outputs": [3.0]}
-    error = json.loads(admin.get_object(Bucket="acme-results", Key="results/job-0.json")["Body"].read())
+    error = json.loads(admin.get_object(Bucket="acme-results", Key=f"results/{SENDER}/job-0.json")["Body"].read())
     assert error == {"id": "job-0", "error": "expected a number, got 'x'"}
 
 

@@ -3,68 +3,16 @@
 from __future__ import annotations
 
 import json
-import shutil
 import signal
-import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.runtime_helpers import call, free_port, metric, render_server, slow_profile, start_server, wait_for
+from tests.runtime_helpers import REDIS, RedisServer, call, metric, render_server, slow_profile, start_server, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
-REDIS = shutil.which("redis-server")
 QUEUE = "slow-model:queue"
 GROUP = "workers"
-
-
-class RedisServer:
-    """A real redis-server on a free port, with append-only persistence so a restart keeps the stream."""
-
-    def __init__(self, directory: Path) -> None:
-        import redis
-
-        self.port = free_port()
-        self.directory = directory
-        self.proc: subprocess.Popen | None = None
-        self.client = redis.Redis(host="127.0.0.1", port=self.port, password="s3cret", decode_responses=True)
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                REDIS,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--requirepass",
-                "s3cret",
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--dir",
-                str(self.directory),
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        wait_for(self.up)
-
-    def up(self) -> bool:
-        import redis
-
-        try:
-            return self.client.ping()
-        except redis.ConnectionError:
-            return False
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
 
 
 @pytest.fixture
@@ -116,8 +64,9 @@ def send(client, body: str) -> str:
     return client.xadd(QUEUE, {"body": body})
 
 
-def result(client, message_id: str) -> dict | None:
-    raw = client.get(f"{QUEUE}:result:{message_id}")
+def result(client, message_id: str, caller: str = "stream") -> dict | None:
+    """A result as the worker files it: <queue>:results/<caller>/<id> (direct XADDs have the caller `stream`)."""
+    raw = client.get(f"{QUEUE}:results/{caller}/{message_id}")
     return json.loads(raw) if raw else None
 
 

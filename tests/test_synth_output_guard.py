@@ -94,3 +94,37 @@ def test_a_workload_named_like_the_add_ons_file_is_refused(write_profile):
     with pytest.raises(ProfileError) as info:
         load_profile(path)
     assert str(info.value).startswith(f"{path}:2: name: 'cluster-addons' "), str(info.value)
+
+
+@pytest.mark.parametrize("hidden", [".git", ".gitignore", ".github"])
+def test_synth_refuses_an_output_folder_holding_hidden_entries_it_did_not_write(tmp_path, monkeypatch, hidden):
+    """A GitOps repository used as --k8s-out: its .git is not synth's to delete, whatever else it holds."""
+    profiles = copy_profiles(tmp_path, drop=("fraud-scoring", "nightly-embeddings", "sentiment-api"))
+    monkeypatch.chdir(tmp_path)
+    repo = tmp_path / "gitops"
+    repo.mkdir()
+    (repo / "llm-chat.yaml").write_text("kind: ConfigMap\n", encoding="utf-8")
+    if hidden == ".gitignore":
+        (repo / hidden).write_text("*.tmp\n", encoding="utf-8")
+    else:
+        (repo / hidden / "refs").mkdir(parents=True)
+        (repo / hidden / "HEAD").write_text("ref: refs/heads/main\n", encoding="utf-8")
+    before = _tree(repo) | {p.name: b"" for p in repo.iterdir()}
+
+    code, err = _synth(str(profiles.relative_to(tmp_path)), "--k8s-out", "gitops")
+
+    assert code == 1, err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "--k8s-out gitops" in errors[0] and hidden in errors[0], err
+    assert _tree(repo) | {p.name: b"" for p in repo.iterdir()} == before
+    assert (repo / hidden).exists()
+
+
+def test_what_a_killed_render_left_in_build_does_not_block_the_next_synth(tmp_path, monkeypatch):
+    profiles = copy_profiles(tmp_path, drop=("fraud-scoring", "nightly-embeddings", "sentiment-api"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "build" / ".llm-chat.old").mkdir(parents=True)
+    (tmp_path / "build" / ".llm-chat.k3x_9q2a").mkdir()
+    code, err = _synth(str(profiles.relative_to(tmp_path)))
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "build").iterdir()) == ["llm-chat"]

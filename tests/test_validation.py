@@ -126,6 +126,16 @@ GOLDEN = {
         ("  entrypoint: model.py", "  entrypoint: model.sh"),
         "P:6: model.entrypoint: must be a Python file (got 'model.sh')\n    allowed: a path ending in .py, relative to the profile",
     ),
+    "entrypoint must be importable": (
+        ("  entrypoint: model.py", "  entrypoint: model.v2.py"),
+        "P:6: model.entrypoint: 'model.v2.py': 'model.v2' is not an importable Python module name\n"
+        "    allowed: a file name matching [A-Za-z_][A-Za-z0-9_]*.py that is not a Python keyword (e.g. model_v2.py)",
+    ),
+    "entrypoint may not be a keyword": (
+        ("  entrypoint: model.py", "  entrypoint: models/class.py"),
+        "P:6: model.entrypoint: 'models/class.py': 'class' is not an importable Python module name\n"
+        "    allowed: a file name matching [A-Za-z_][A-Za-z0-9_]*.py that is not a Python keyword (e.g. model_v2.py)",
+    ),
     "vllm runs no user code and needs a GPU and a model": (
         ("  preset: custom", "  preset: vllm"),
         "P:4: model.args: preset 'vllm' needs args.model\n"

@@ -37,7 +37,7 @@ def s3():
         "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
     )
     client.create_bucket(Bucket=BUCKET)
-    for version in ("v1", "v2", "v3"):
+    for version in ("v1", "v2", "v3", "v4"):
         for i in range(FILES):
             client.put_object(
                 Bucket=BUCKET, Key=f"model/{version}/shard-{i:03d}.bin", Body=f"{version}:{i}".encode() * 4096
@@ -58,6 +58,7 @@ def fetch(endpoint: str, cache: Path, version: str, host: str, **extra: str) -> 
         "AWS_ACCESS_KEY_ID": "test",
         "AWS_SECRET_ACCESS_KEY": "test",
         "AWS_DEFAULT_REGION": "us-east-1",
+        "WAIT_SECONDS": "0.2",
         **extra,
     }
     return subprocess.Popen(
@@ -109,16 +110,27 @@ def test_a_killed_copy_is_never_used_and_is_collected_with_old_versions(s3, tmp_
     slow = tmp_path / "aws-config"
     slow.write_text("[default]\ns3 =\n  max_concurrent_requests = 1\n")
     victim = fetch(s3, cache, "v2", "killed", AWS_CONFIG_FILE=str(slow))
-    tmp = cache / ".tmp-v2-killed"
+    lock = cache / ".tmp-v2"
     deadline = time.monotonic() + 60
-    while not (tmp.is_dir() and len(list(tmp.iterdir())) >= 3) and time.monotonic() < deadline:
+    while not ((lock / "data").is_dir() and len(list((lock / "data").iterdir())) >= 3) and time.monotonic() < deadline:
         time.sleep(0.01)
     os.killpg(victim.pid, signal.SIGKILL)
     victim.wait()
-    assert tmp.is_dir() and not (cache / "v2").exists()  # partial, and never in place
-    # the next replica ignores it and makes its own complete copy
-    assert fetch(s3, cache, "v2", "b").wait(timeout=120) == 0
-    assert complete(cache, "v2") and tmp.is_dir()  # too recent to be called stale yet
+    assert lock.is_dir() and not (cache / "v2").exists()  # partial, and never in place
+    # the next replica waits for the copy (it may only be slow), never copies the version a second time
+    waiting = fetch(s3, cache, "v2", "b")
+    time.sleep(2)
+    assert waiting.poll() is None and not (cache / "v2").exists()
+    # nothing written to it for STALE_MINUTES: a killed copy, which the waiting replica replaces
+    hour_ago = time.time() - 3600
+    for p in [lock, *lock.rglob("*")]:
+        os.utime(p, (hour_ago, hour_ago))
+    out = waiting.communicate(timeout=120)[0].decode()
+    assert waiting.returncode == 0, out
+    assert "removed a killed copy of v2" in out and complete(cache, "v2") and not lock.exists()
+    tmp = cache / ".tmp-gc-v0-gone"  # what a removal killed part-way leaves
+    tmp.mkdir()
+    (tmp / "shard-000.bin").write_bytes(b"half")
     # an hour later, a third version arrives; a live copy of another replica is in progress
     hour_ago = time.time() - 3600
     for p in [tmp, *tmp.rglob("*")]:
@@ -130,7 +142,7 @@ def test_a_killed_copy_is_never_used_and_is_collected_with_old_versions(s3, tmp_
     (live / "shard-000.bin").write_bytes(b"in progress")
     assert fetch(s3, cache, "v3", "c").wait(timeout=120) == 0
     names = sorted(p.name for p in cache.iterdir())
-    # v3 (ours) and v2 (the previous rollout's pods still read it) stay; v1 and the dead copy go
+    # v3 (ours) and v2 (the previous rollout's pods still read it) stay; v1 and the dead removal go
     assert names == [".runtime", ".tmp-v3-other", "v2", "v3"]
     assert complete(cache, "v2") and complete(cache, "v3")
 
@@ -190,5 +202,42 @@ def test_collection_never_leaves_a_half_removed_version_in_place(s3, tmp_path):
     assert started.exists(), proc.communicate()[0].decode()
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert complete(cache, "v3") and complete(cache, "v2")
+    # v1 goes before v3 is copied (room for the copy): killed then, v3 is absent or whole, never half
+    assert complete(cache, "v2")
+    assert not (cache / "v3").exists() or complete(cache, "v3")
     assert not (cache / "v1").exists() or complete(cache, "v1")
+
+
+def _version_bytes(version: str) -> int:
+    return sum(len(f"{version}:{i}") * 4096 for i in range(FILES))
+
+
+def _measuring_aws(tmp_path: Path) -> tuple[Path, Path]:
+    """An `aws` that reports the cache's size when its copy ends: the moment the cache is fullest."""
+    bin_dir, log = tmp_path / "measure-bin", tmp_path / "du.log"
+    bin_dir.mkdir()
+    (bin_dir / "aws").write_text(f'#!/bin/sh\n"{AWS}" "$@"; rc=$?\ndu -sb "$CACHE" | cut -f1 >> "{log}"\nexit $rc\n')
+    (bin_dir / "aws").chmod(0o755)
+    return bin_dir, log
+
+
+def test_successive_weights_updates_never_need_more_than_the_current_and_the_new_version(s3, tmp_path):
+    """Reported: 96 -> 191 -> 287 MB for 100 MB weights against a 220 MB claim (ENOSPC on the second
+    update). Each update must fit the claim the plan bills: the version pods run now plus the new one
+    (platform.model_cache_copies 2.2), however many replicas start at once."""
+    cache = tmp_path / "models"
+    cache.mkdir()
+    bin_dir, log = _measuring_aws(tmp_path)
+    path = f"{bin_dir}{os.pathsep}{Path(AWS).parent}{os.pathsep}{os.environ['PATH']}"
+    peaks = []
+    for n, version in enumerate(("v1", "v2", "v3", "v4")):
+        hosts = ("a", "b") if version == "v4" else ("a",)  # the last update: two replicas start together
+        procs = [fetch(s3, cache, version, f"{h}{n}", PATH=path) for h in hosts]
+        outputs = [p.communicate(timeout=120)[0].decode() for p in procs]
+        assert [p.returncode for p in procs] == [0] * len(hosts), outputs
+        peaks.append(max(int(x) for x in log.read_text().split()) / _version_bytes(version))
+        log.unlink()
+        time.sleep(1.1)  # markers' mtimes order the versions (one-second resolution on some file systems)
+    assert [round(p, 1) for p in peaks] == [1.0, 2.0, 2.0, 2.0], peaks
+    assert max(peaks) <= 2.2  # the claim's weights sizes
+    assert sorted(p.name for p in cache.iterdir()) == [".runtime", "v3", "v4"]

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
+import stat
+import subprocess
+import tempfile
 import zipfile
 
 import pytest
 
 from stacks.aws.runtime import weights_sync
+from stacks.aws.weights import READER_UID
 
 
 class MemoryS3:
@@ -130,3 +135,47 @@ def test_copies_a_version_from_a_real_s3_api(tmp_path, monkeypatch, s3_admin):
     assert len(shards) == 30 and (tmp_path / "api" / "ver1" / "shards" / "0029.bin").read_text() == "29"
     assert (tmp_path / "api" / "ver1" / weights_sync.MARKER).exists()
     assert not (tmp_path / "api" / "ver1" / "other.bin").exists()
+
+
+def _read_all_as(uid: int, root: str) -> subprocess.CompletedProcess:
+    """Read every file under root as another user, the way a serving function does through its access point
+    (find and cat: any user can run them, unlike an interpreter in a private home)."""
+    return subprocess.run(
+        ["find", root, "-type", "f", "-exec", "cat", "{}", "+"],
+        user=uid,
+        group=uid,
+        capture_output=True,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("kind", ["prefix", "zip"])
+def test_weights_are_readable_by_the_serving_user_under_a_strict_umask(tmp_path, kind):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("tokenizer/vocab.txt", "a b")
+        zf.writestr("model.bin", b"W")
+    s3 = MemoryS3(
+        {("acme", "m/v1/config.json"): b"{}", ("acme", "m/v1/shards/a.bin"): b"A", ("acme", "w.zip"): buf.getvalue()}
+    )
+    source = "s3://acme/m/v1/" if kind == "prefix" else "s3://acme/w.zip"
+    # A mount point other users can traverse (pytest's own temp root is private to its user).
+    mount_root = tempfile.mkdtemp(prefix="switchyard-efs-")
+    os.chmod(mount_root, 0o755)
+    workload = os.path.join(mount_root, "demo")
+    old = os.umask(0o077)
+    try:
+        path = weights_sync.sync(source, "ver1", mount=workload, s3=s3)
+    finally:
+        os.umask(old)
+    try:
+        for d, _, files in os.walk(workload):
+            assert stat.S_IMODE(os.stat(d).st_mode) == 0o755, d
+            for f in files:
+                assert stat.S_IMODE(os.stat(os.path.join(d, f)).st_mode) == 0o644, os.path.join(d, f)
+        if os.geteuid() == 0:  # as root, also read for real as the serving functions' UID
+            reader = _read_all_as(READER_UID, path)
+            assert reader.returncode == 0, reader.stderr
+            assert reader.stdout.count(b"acme") == 1  # the marker, read with the rest
+    finally:
+        shutil.rmtree(mount_root)

@@ -1,8 +1,8 @@
 """Alarms a platform team pages on, each notifying the platform's alarm topic.
 
 Errors, throttles, p99 over the SLA, spillover, cold starts over budget; 5xx answers from the
-Function URL or HTTP API; model errors (the handler's EMF metric); the queue's oldest message
-and the DLQ's depth.
+Function URL or HTTP API; model errors (the handler's EMF metric); the queue's oldest message,
+the DLQ's depth and failed result writes (the handler's EMF metric).
 """
 
 from __future__ import annotations
@@ -20,10 +20,12 @@ from constructs import Construct
 from stacks.decision.workload import Workload
 from stacks.targets.serverless import serverless_sizing
 from stacks.targets.serverless.alarms import serverless_alarms
+from stacks.targets.serverless.installation import metrics_namespace
 
 COLD_START_NAMESPACE = "Switchyard"
 METRICS_NAMESPACE = "Switchyard"  # the handler's Powertools metrics, dimension service=<workload>
 MODEL_ERRORS = "ModelErrors"
+RESULT_WRITE_FAILURES = "ResultWriteFailures"
 
 
 class WorkloadAlarms(Construct):
@@ -43,6 +45,7 @@ class WorkloadAlarms(Construct):
     ) -> None:
         super().__init__(scope, id)
         five = Duration.minutes(5)
+        namespace = metrics_namespace(workload.settings.platform.installation)  # one per installation
         p99_ms = workload.profile.sla.p99_latency_ms
         self.alarms: dict[str, cw.Alarm] = {}
         action = cw_actions.SnsAction(topic)
@@ -94,7 +97,7 @@ class WorkloadAlarms(Construct):
         alarm(
             "ModelErrors",
             cw.Metric(
-                namespace=METRICS_NAMESPACE,
+                namespace=namespace,
                 metric_name=MODEL_ERRORS,
                 dimensions_map={"service": workload.name},
                 period=five,
@@ -138,6 +141,20 @@ class WorkloadAlarms(Construct):
                 0,
                 f"{workload.name}: messages in the dead-letter queue",
             )
+            # The handler counts every result it could not store (EMF); the message is retried, and
+            # without this the first sign would be the DLQ, after every receive has been spent.
+            alarm(
+                "ResultWriteFailures",
+                cw.Metric(
+                    namespace=METRICS_NAMESPACE,
+                    metric_name=RESULT_WRITE_FAILURES,
+                    dimensions_map={"service": workload.name},
+                    period=five,
+                    statistic="Sum",
+                ),
+                0,
+                f"{workload.name}: async results could not be written to the results bucket",
+            )
         # Lambda reports the init duration only in the REPORT record of a cold start. With JSON
         # logs that is a platform.report event with record.metrics.initDurationMs (a text REPORT
         # line ends with the X-Ray trace id when tracing is on, which breaks positional patterns).
@@ -148,7 +165,7 @@ class WorkloadAlarms(Construct):
             filter_pattern=logs.FilterPattern.literal(
                 '{ ($.type = "platform.report") && ($.record.metrics.initDurationMs > 0) }'
             ),
-            metric_namespace=COLD_START_NAMESPACE,
+            metric_namespace=namespace,
             metric_name=f"{workload.name}-InitDuration",
             metric_value="$.record.metrics.initDurationMs",
         )

@@ -18,12 +18,14 @@ from stacks.aws.platform import PlatformStack
 from stacks.aws.weights import WeightsSource
 from stacks.aws.workload import WorkloadStack, stack_name
 from stacks.commands.lock import entry as lock_entry
-from stacks.errors import SwitchyardError
+from stacks.errors import Problem, ProfileError, SwitchyardError
 from stacks.k8s import naming
 from stacks.packaging import BUILD_ROOT, render
-from stacks.profile.loader import load_settings
-from stacks.profile.names import PLATFORM_STACK
+from stacks.pricebook import Platform
+from stacks.profile.loader import PLATFORM_FILE, load_settings
+from stacks.profile.names import PLATFORM_STACK  # noqa: F401  (the default installation's; tests import it here)
 from stacks.targets.serverless import serverless_sizing
+from stacks.targets.serverless.installation import platform_stack
 from stacks.weights import local_weights_dir, weights_version
 from stacks.workloads import Batch, load_all
 
@@ -42,10 +44,15 @@ def build_app(
     batch: Batch, *, profiles_dir: Path, outdir: str | None = None, build_root: Path = BUILD_ROOT, nag: bool = True
 ) -> cdk.App:
     """Construct (not synthesize) the app for the serverless workloads of `batch`."""
-    app = cdk.App(outdir=outdir, context=FEATURE_FLAGS)
     platform_settings = load_settings(profiles_dir).platform
-    env = cdk.Environment(region=platform_settings.region)
     serverless = batch.by_target("serverless")
+    if serverless:
+        unheard = alarms_without_subscribers(platform_settings, profiles_dir)
+        if unheard is not None:
+            raise unheard
+    app = cdk.App(outdir=outdir, context=FEATURE_FLAGS)
+    env = cdk.Environment(region=platform_settings.region)
+    installation = platform_settings.installation
     on_efs = [w for w in serverless if not serverless_sizing(w).weights_in_image]
     weights = [
         WeightsSource(
@@ -56,16 +63,18 @@ def build_app(
         )
         for w in on_efs
     ]
-    platform = PlatformStack(app, PLATFORM_STACK, platform=platform_settings, weights=weights, env=env)
+    platform = PlatformStack(app, platform_stack(installation), platform=platform_settings, weights=weights, env=env)
     # The same ownership labels as the Kubernetes objects (stacks/k8s/naming.py), as tags.
     root = profiles_dir.resolve().parent
-    for key, value in naming.addon_ownership("serverless-platform").items():
+    ownership = naming.addon_ownership("serverless-platform")
+    for key, value in ownership.items():
         cdk.Tags.of(platform).add(key, value)
+    _tag_raw_resources(platform, ownership)
     for w in serverless:
         context = render(w, build_root)
         stack = WorkloadStack(
             app,
-            stack_name(w.name),
+            stack_name(w.name, installation),
             workload=w,
             build_context=context.resolve(),
             availability_zones=platform.az_count,
@@ -81,6 +90,45 @@ def build_app(
     if nag:
         cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
     return app
+
+
+def _tag_raw_resources(stack: cdk.Stack, tags: dict[str, str]) -> None:
+    """Tags on the role and function of CDK's own custom-resource providers (the default security
+    group's restriction): they are plain CfnResources, which cdk.Tags does not reach."""
+    for construct in stack.node.find_all():
+        if (
+            isinstance(construct, cdk.CfnResource)
+            and not cdk.TagManager.is_taggable(construct)
+            and construct.cfn_resource_type in ("AWS::IAM::Role", "AWS::Lambda::Function")
+        ):
+            construct.add_property_override("Tags", [{"Key": k, "Value": v} for k, v in sorted(tags.items())])
+
+
+def alarms_without_subscribers(platform: Platform, profiles_dir: Path) -> ProfileError | None:
+    """The refusal to synthesize alarms whose topic nobody subscribes to, unless the user said so.
+
+    A created topic with no alarm_emails delivers every alarm to nobody, and nothing else would
+    ever say so. An existing topic (alarm_topic_arn) is the user's: its subscriptions are theirs.
+    """
+    if platform.alarm_topic_arn or platform.alarm_emails or platform.alarms_without_subscribers:
+        return None
+    file = profiles_dir / PLATFORM_FILE
+    return ProfileError(
+        [
+            Problem(
+                file=str(file),
+                line=None,
+                path="platform.alarm_emails",
+                message="the serverless alarms would notify an SNS topic with no subscriber: nobody would hear them",
+                allowed=(
+                    "platform.alarm_emails: [oncall@example.com] (each address confirms by email), "
+                    "platform.alarm_topic_arn: an existing topic in the platform region, or "
+                    "platform.alarms_without_subscribers: true (alarms change state in CloudWatch only)"
+                ),
+                hint=f"add one of them under platform: in {file}" + ("" if file.exists() else " (create the file)"),
+            )
+        ]
+    )
 
 
 def main() -> int:

@@ -53,7 +53,13 @@ def ack_weights_sync(weights) -> None:
             "Read access is limited to the objects under one workload's weights prefix; the object names "
             "inside a model version are not known at synthesis.",
         )
-    framework = weights.provider.node.find_child("framework-onEvent")
+    for provider in (weights.provider, weights.legacy_provider):
+        if provider is not None:
+            _ack_provider(weights, provider)
+
+
+def _ack_provider(weights, provider) -> None:
+    framework = provider.node.find_child("framework-onEvent")
     role = framework.role
     ack(role, BASIC_EXECUTION)
     ack(
@@ -92,7 +98,7 @@ def ack_async(ingest, alias) -> None:
             ack(
                 child,
                 "Serverless::Serverless-LambdaEventSourceMappingDestination",
-                "SQS event sources use the queue's redrive policy (DLQ after 3 receives); on-failure "
+                "SQS event sources use the queue's redrive policy (DLQ after 5 receives); on-failure "
                 "destinations apply only to stream sources.",
             )
 
@@ -102,4 +108,13 @@ def ack_results_prefix(fn, results_arn_logical_id: str, prefix: str) -> None:
         fn.role,
         f"AwsSolutions::AwsSolutions-IAM5[Resource::<{results_arn_logical_id}.Arn>/{prefix}*]",
         "Write-only access to the workload's results prefix; object names are the clients' message ids, known only at run time.",
+    )
+
+
+def ack_results_reader(policy, results_arn_logical_id: str, prefix: str) -> None:
+    ack(
+        policy,
+        f"AwsSolutions::AwsSolutions-IAM5[Resource::<{results_arn_logical_id}.Arn>/{prefix}<aws:userid>/*]",
+        "Read-only access to the caller's own results prefix, named by the policy variable aws:userid (the "
+        "SenderId SQS reports and the handler files results under); object names are the caller's message ids.",
     )

@@ -17,22 +17,29 @@ from constructs import Construct
 
 from stacks.aws import parameters as params
 from stacks.aws.platform import https_only_security_group
+from stacks.aws.weights import service_token_arn
 
 
 class PlatformImports(Construct):
-    def __init__(self, scope: Construct, id: str, *, availability_zones: int, interface_endpoints: bool) -> None:
+    def __init__(
+        self, scope: Construct, id: str, *, availability_zones: int, interface_endpoints: bool, installation: str
+    ) -> None:
         super().__init__(scope, id)
         self._azs = availability_zones
         self._endpoints = interface_endpoints
+        self.installation = installation
+
+    def _read(self, key: str) -> str:
+        return params.read(self, key, self.installation)
 
     @cached_property
     def vpc(self) -> ec2.IVpc:
         # The AZ count is the platform's, from the same app, so the split length is known at synthesis.
-        subnet_ids = Fn.split(",", params.read(self, params.SUBNET_IDS), self._azs)
+        subnet_ids = Fn.split(",", self._read(params.SUBNET_IDS), self._azs)
         return ec2.Vpc.from_vpc_attributes(
             self,
             "Vpc",
-            vpc_id=params.read(self, params.VPC_ID),
+            vpc_id=self._read(params.VPC_ID),
             availability_zones=[Fn.select(i, Fn.get_azs()) for i in range(self._azs)],
             isolated_subnet_ids=[Fn.select(i, subnet_ids) for i in range(self._azs)],
         )
@@ -44,7 +51,7 @@ class PlatformImports(Construct):
     @cached_property
     def efs_security_group(self) -> ec2.ISecurityGroup:
         return ec2.SecurityGroup.from_security_group_id(
-            self, "EfsSecurityGroup", params.read(self, params.EFS_SECURITY_GROUP), allow_all_outbound=False
+            self, "EfsSecurityGroup", self._read(params.EFS_SECURITY_GROUP), allow_all_outbound=False
         )
 
     @cached_property
@@ -52,7 +59,7 @@ class PlatformImports(Construct):
         if not self._endpoints:
             return None
         return ec2.SecurityGroup.from_security_group_id(
-            self, "EndpointSecurityGroup", params.read(self, params.ENDPOINT_SECURITY_GROUP), allow_all_outbound=False
+            self, "EndpointSecurityGroup", self._read(params.ENDPOINT_SECURITY_GROUP), allow_all_outbound=False
         )
 
     @cached_property
@@ -60,21 +67,23 @@ class PlatformImports(Construct):
         return efs.FileSystem.from_file_system_attributes(
             self,
             "FileSystem",
-            file_system_id=params.read(self, params.FILE_SYSTEM_ID),
+            file_system_id=self._read(params.FILE_SYSTEM_ID),
             security_group=self.efs_security_group,
         )
 
     @cached_property
     def weights_sync_token(self) -> str:
-        return params.read(self, params.WEIGHTS_SYNC_TOKEN)
+        # Built from the provider's fixed name, not read from the platform: nothing the platform
+        # does to the function can change the token this stack's custom resource was created with.
+        return service_token_arn(self, self.installation)
 
     @cached_property
     def access_logs(self) -> s3.IBucket:
-        return s3.Bucket.from_bucket_name(self, "AccessLogs", params.read(self, params.ACCESS_LOGS_BUCKET))
+        return s3.Bucket.from_bucket_name(self, "AccessLogs", self._read(params.ACCESS_LOGS_BUCKET))
 
     @cached_property
     def alarm_topic(self) -> sns.ITopic:
-        return sns.Topic.from_topic_arn(self, "AlarmTopic", params.read(self, params.ALARM_TOPIC_ARN))
+        return sns.Topic.from_topic_arn(self, "AlarmTopic", self._read(params.ALARM_TOPIC_ARN))
 
     def function_security_group(self, scope: Construct, id: str, description: str) -> ec2.SecurityGroup:
         """A workload's own group: HTTPS out, and in on the interface endpoints' group when there is one."""

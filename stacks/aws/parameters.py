@@ -4,7 +4,8 @@ An export cannot change or disappear while any stack imports it, so a platform w
 follow the workload set (the last async workload gone, fewer AZs, a replaced security group)
 blocks its own next deploy. A parameter is read by each workload stack when it deploys
 (`AWS::SSM::Parameter::Value<String>`): the platform can change freely and a workload picks up
-the new value on its next deploy. The names are the contract, under one prefix.
+the new value on its next deploy. The names are the contract, under one prefix per installation
+(stacks/targets/serverless/installation.py: /switchyard/platform for the default one).
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from __future__ import annotations
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-PREFIX = "/switchyard/platform"
+from stacks.pricebook import DEFAULT_INSTALLATION
+from stacks.targets.serverless.installation import parameter_prefix
+
+PREFIX = parameter_prefix()  # the default installation's
 
 VPC_ID = "vpc-id"
 SUBNET_IDS = "subnet-ids"  # comma-separated, one per AZ
@@ -24,16 +28,16 @@ ACCESS_LOGS_BUCKET = "access-logs-bucket"
 ALARM_TOPIC_ARN = "alarm-topic-arn"
 
 
-def name(key: str) -> str:
-    return f"{PREFIX}/{key}"
+def name(key: str, installation: str = DEFAULT_INSTALLATION) -> str:
+    return f"{parameter_prefix(installation)}/{key}"
 
 
-def publish(scope: Construct, key: str, value: str, description: str) -> ssm.StringParameter:
+def publish(scope: Construct, key: str, value: str, description: str, installation: str) -> ssm.StringParameter:
     return ssm.StringParameter(
-        scope, f"Param-{key}", parameter_name=name(key), string_value=value, description=description
+        scope, f"Param-{key}", parameter_name=name(key, installation), string_value=value, description=description
     )
 
 
-def read(scope: Construct, key: str) -> str:
+def read(scope: Construct, key: str, installation: str) -> str:
     """A token resolved when the reading stack deploys."""
-    return ssm.StringParameter.value_for_string_parameter(scope, name(key))
+    return ssm.StringParameter.value_for_string_parameter(scope, name(key, installation))

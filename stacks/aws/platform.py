@@ -8,12 +8,13 @@ through SSM parameters (stacks/aws/parameters.py), never CloudFormation exports.
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Fn, RemovalPolicy, Stack
+from aws_cdk import Aws, Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_efs as efs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
@@ -23,15 +24,19 @@ from stacks.aws import parameters as params
 from stacks.aws.common import LOG_RETENTION, expire_after, secure_bucket
 from stacks.aws.weights import WeightsSource, WeightsSync
 from stacks.pricebook import Platform
+from stacks.targets.serverless.installation import bucket_prefix
 
 EFS_CLIENT_ACTIONS = [
     "elasticfilesystem:ClientMount",
     "elasticfilesystem:ClientWrite",
     "elasticfilesystem:ClientRootAccess",
 ]
-# CFN-generated bucket names start with the lowercased stack name: every Switchyard stack's
-# buckets, and no one else's in the account, match.
-SWITCHYARD_BUCKETS = "arn:aws:s3:::switchyard-*"
+
+
+def installation_buckets(installation: str) -> str:
+    """CFN-generated bucket names start with the lowercased stack name: every bucket of this
+    installation's stacks, and no other installation's, matches (names hold no '-' of their own)."""
+    return f"arn:aws:s3:::{bucket_prefix(installation)}*"
 
 
 class PlatformStack(Stack):
@@ -44,14 +49,19 @@ class PlatformStack(Stack):
             scope, id, description="Switchyard platform: VPC, EFS for model weights, model bucket", **kwargs
         )
 
+        self.installation = platform.installation
         flow_log_group = logs.LogGroup(self, "FlowLogs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.RETAIN)
         self.vpc = ec2.Vpc(
             self,
             "Vpc",
             # The AZs by index in the region's list, resolved at deploy time: an account-agnostic
             # stack's own AZ list is capped at two by CDK, which would drop `availability_zones: 3`
-            # silently (and the cost model bills interface endpoints per configured AZ).
+            # silently (and the cost model bills interface endpoints per configured AZ). With
+            # availability_zone_ids, each subnet is pinned to its AZ ID below instead.
             availability_zones=[Fn.select(i, Fn.get_azs()) for i in range(platform.availability_zones)],
+            # The default group allows all traffic between its members and out: nothing uses it,
+            # so it keeps no rules (CDK strips them with a custom resource at deploy).
+            restrict_default_security_group=True,
             nat_gateways=0,
             subnet_configuration=[
                 ec2.SubnetConfiguration(name="isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=22),
@@ -61,11 +71,14 @@ class PlatformStack(Stack):
             gateway_endpoints={"S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3)},
             flow_logs={
                 "All": ec2.FlowLogOptions(
-                    destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_log_group),
+                    destination=ec2.FlowLogDestination.to_cloud_watch_logs(
+                        flow_log_group, self._flow_log_role(flow_log_group)
+                    ),
                     traffic_type=ec2.FlowLogTrafficType.ALL,
                 )
             },
         )
+        self._pin_availability_zones(platform.availability_zone_ids)
         self.subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
         # What the VPC really spans, which workload stacks split the subnet list by: without an
         # account at synthesis CDK cannot list the region's AZs and caps max_azs at 2.
@@ -130,7 +143,21 @@ class PlatformStack(Stack):
             lifecycle_rules=[expire_after(platform.access_log_retention_days)],
         )
         self._allow_access_logging()
-        self.model_bucket = secure_bucket(self, "ModelBucket", access_logs=self.access_logs)
+        # Versioned so overwritten weights can be restored; replaced versions expire after the
+        # rollback window instead of being stored (and billed) forever.
+        self.model_bucket = secure_bucket(
+            self,
+            "ModelBucket",
+            access_logs=self.access_logs,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id=f"noncurrent-after-{platform.model_bucket_noncurrent_days}-days",
+                    noncurrent_version_expiration=Duration.days(platform.model_bucket_noncurrent_days),
+                    expired_object_delete_marker=True,
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+        )
         # One sync function for every workload's weights: it mounts /workloads as their owner.
         self.weights_sync = WeightsSync(
             self,
@@ -142,11 +169,42 @@ class PlatformStack(Stack):
             file_system=self.file_system,
             sources=weights,
             kms_key_arn=platform.weights_kms_key_arn,
+            installation=platform.installation,
         )
         self._file_system_policy()
         self.alarm_topic_arn = self._alarm_topic(platform)
         self._publish()
         nag.ack_weights_sync(self.weights_sync)
+
+    def _flow_log_role(self, log_group: logs.ILogGroup) -> iam.Role:
+        """CDK's own flow-log role trusts the service for any account's flow logs (confused deputy):
+        this one only for this account's flow logs in this region."""
+        role = iam.Role(
+            self,
+            "FlowLogRole",
+            assumed_by=iam.ServicePrincipal(
+                "vpc-flow-logs.amazonaws.com",
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                    "ArnLike": {
+                        "aws:SourceArn": f"arn:{Aws.PARTITION}:ec2:{Aws.REGION}:{Aws.ACCOUNT_ID}:vpc-flow-log/*"
+                    },
+                },
+            ),
+            description="Switchyard VPC flow logs: write to the flow-log group",
+        )
+        log_group.grant_write(role)
+        role.add_to_policy(
+            iam.PolicyStatement(actions=["logs:DescribeLogStreams"], resources=[log_group.log_group_arn])
+        )
+        return role
+
+    def _pin_availability_zones(self, zone_ids: list[str]) -> None:
+        """Subnets in the named AZ IDs (validated: supported by Lambda, of this region, one per AZ)."""
+        for subnet, zone_id in zip(self.vpc.isolated_subnets, zone_ids, strict=False):
+            cfn = subnet.node.default_child
+            cfn.add_property_deletion_override("AvailabilityZone")
+            cfn.add_property_override("AvailabilityZoneId", zone_id)
 
     def _file_system_policy(self) -> None:
         """IAM required (no anonymous NFS), TLS, mount targets and access points only; writes only by the sync."""
@@ -215,7 +273,7 @@ class PlatformStack(Stack):
                 resources=[self.access_logs.arn_for_objects("*")],
                 conditions={
                     "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
-                    "ArnLike": {"aws:SourceArn": SWITCHYARD_BUCKETS},
+                    "ArnLike": {"aws:SourceArn": installation_buckets(self.installation)},
                 },
             )
         )
@@ -267,7 +325,9 @@ class PlatformStack(Stack):
             (params.SUBNET_IDS, subnet_ids, "Switchyard isolated subnets, one per AZ, comma-separated"),
             (params.FILE_SYSTEM_ID, self.file_system.file_system_id, "Switchyard model file system"),
             (params.EFS_SECURITY_GROUP, self.efs_security_group.security_group_id, "Model file system's group"),
-            (params.WEIGHTS_SYNC_TOKEN, self.weights_sync.provider.service_token, "Weights copy custom resource"),
+            # Read by workload stacks of earlier releases only (today's build the fixed ARN): the
+            # legacy provider's token while it exists, so such a stack still deploys unchanged.
+            (params.WEIGHTS_SYNC_TOKEN, self._published_token(), "Weights copy custom resource"),
             (params.ACCESS_LOGS_BUCKET, self.access_logs.bucket_name, "S3 server access log bucket"),
             (params.ALARM_TOPIC_ARN, self.alarm_topic_arn, "SNS topic every Switchyard alarm notifies"),
         ]
@@ -280,7 +340,11 @@ class PlatformStack(Stack):
                 )
             )
         for key, value, description in values:
-            params.publish(self, key, value, description)
+            params.publish(self, key, value, description, self.installation)
+
+    def _published_token(self) -> str:
+        legacy = self.weights_sync.legacy_provider
+        return legacy.service_token if legacy is not None else self.weights_sync.service_token
 
 
 def https_only_security_group(scope: Construct, id: str, vpc: ec2.IVpc, description: str) -> ec2.SecurityGroup:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_s3 as s3
@@ -12,8 +13,11 @@ from constructs import Construct
 from stacks.aws.common import expire_after, secure_bucket
 
 # The handler acknowledges permanent failures (bad input becomes an error result), so only
-# transient ones come back: three tries, then the DLQ.
-MAX_RECEIVE_COUNT = 3
+# transient ones come back. A receive counts against every message of a batch that a crash-class
+# failure (an invocation timeout, an out-of-memory kill) takes down, and against messages handed
+# back unstarted: AWS advises at least 5 with batches. The handler reads it (MAX_RECEIVE_COUNT) to
+# write a crashing message's error result at its last receive.
+MAX_RECEIVE_COUNT = 5
 VISIBILITY_FACTOR = 6  # AWS guidance: visibility timeout >= 6 x the function timeout
 # SQS ages a dead letter from its first enqueue, so the DLQ must keep messages longer than the
 # queue or they expire on arrival: the SQS maximum, 14 days.
@@ -43,6 +47,7 @@ class AsyncIngest(Construct):
         access_logs: s3.IBucket,
         queue_retention_days: int,
         results_retention_days: int,
+        message_max_bytes: int,
     ) -> None:
         super().__init__(scope, id)
         assert queue_retention_days < DLQ_RETENTION_DAYS, "platform.queue_retention_days is validated at 1-13"
@@ -63,6 +68,8 @@ class AsyncIngest(Construct):
             enforce_ssl=True,
             visibility_timeout=Duration.seconds(visibility_timeout_s(function_timeout_s)),
             retention_period=Duration.days(queue_retention_days),
+            # The same limit as the Kubernetes queue's (platform.async_message_max_kb): one contract.
+            max_message_size_bytes=message_max_bytes,
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dlq, max_receive_count=MAX_RECEIVE_COUNT),
             removal_policy=RemovalPolicy.RETAIN,
         )
@@ -71,6 +78,19 @@ class AsyncIngest(Construct):
             "Results",
             access_logs=access_logs,
             lifecycle_rules=[expire_after(results_retention_days, prefix=RESULTS_PREFIX)],
+        )
+        # Each caller reads its own results only: results/<its aws:userid>/..., the SenderId SQS
+        # reports for it and the handler files its results under. Callers attach this policy.
+        self.results_reader = iam.ManagedPolicy(
+            self,
+            "ResultsReader",
+            description="Read your own async results: results/${aws:userid}/*",
+            statements=[
+                iam.PolicyStatement(
+                    actions=["s3:GetObject"],
+                    resources=[self.results.arn_for_objects(f"{RESULTS_PREFIX}${{aws:userid}}/*")],
+                )
+            ],
         )
         alias.add_event_source(
             sources.SqsEventSource(

@@ -17,9 +17,10 @@ from stacks.aws.weights import efs_mount, reader_access_point
 from stacks.decision.workload import Workload
 from stacks.packaging import LAMBDA_IMAGE_WEIGHTS_DIR, LAMBDA_WEIGHTS_DIR
 from stacks.targets.serverless import serverless_sizing
+from stacks.targets.serverless.installation import metrics_namespace
 
 ALIAS = "live"
-METRICS_NAMESPACE = "Switchyard"  # the handler's EMF metrics (ModelErrors, ...)
+METRICS_NAMESPACE = metrics_namespace()  # the default installation's (handler's EMF metrics: ModelErrors, ...)
 
 
 HOLD_EVERY_MINUTES = 15
@@ -80,7 +81,7 @@ class ServingFunction(Construct):
                 "WEIGHTS_DIR": weights_dir,
                 # Powertools: the service dimension of the handler's metrics, and its namespace.
                 "POWERTOOLS_SERVICE_NAME": workload.name,
-                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                "POWERTOOLS_METRICS_NAMESPACE": metrics_namespace(workload.settings.platform.installation),
             },
             description=f"Switchyard: {workload.name} ({workload.profile.model.preset.value} model)",
             **network,

@@ -5,6 +5,12 @@ system as the owner of every workload's weights, behind a custom-resource provid
 stack holds a `WeightsVersion` custom resource asking it to copy one exact version to
 /workloads/<name>/<version>/; the serving function's version depends on it, so no cold start ever
 waits on a download, and its WEIGHTS_DIR names the version, so new weights publish a new version.
+
+CloudFormation refuses to change a custom resource's ServiceToken ("Modifying service token is
+not allowed"), so the token must outlive the provider function: the provider's function has a
+fixed name per installation and the workload stacks build its ARN from that name
+(`service_token_arn`), never from the function's generated name. A replaced provider function
+(new construct path, CDK upgrade) comes back under the same name and ARN.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import CustomResource, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, CustomResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_efs as efs
 from aws_cdk import aws_iam as iam
@@ -23,6 +29,8 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from stacks.aws.common import LOG_RETENTION, grant_read_prefix, traced
+from stacks.pricebook import DEFAULT_INSTALLATION
+from stacks.targets.serverless.installation import weights_sync_provider
 
 RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
 WORKLOADS_ROOT = "/workloads"
@@ -30,6 +38,23 @@ WRITER_UID = 1000  # owns the weights directories
 READER_UID = 1001  # the serving functions: can read, cannot write (POSIX 0755 owned by WRITER_UID)
 SYNC_MOUNT = "/mnt/weights"
 OWNER_ACL = efs.Acl(owner_uid=str(WRITER_UID), owner_gid=str(WRITER_UID), permissions="755")
+PROVIDER_ID = "StableProvider"  # the provider whose function has the installation's fixed name
+# Before the fixed name, the provider's function had a generated name, and custom resources created
+# then carry its ARN as their token: it stays to answer their Delete when a workload stack moves to
+# the stable token (a new custom resource, WEIGHTS_RESOURCE_ID). Remove it once every workload stack
+# of the installation has been deployed once with this release.
+LEGACY_PROVIDER_ID = "Provider"
+WEIGHTS_RESOURCE_ID = "WeightsCopy"  # was "Weights" with the legacy token: a new ID, not a token change
+
+
+def service_token_arn(scope: Construct, installation: str) -> str:
+    """The provider's ARN from its fixed name: the same string whatever replaced the function."""
+    return Stack.of(scope).format_arn(
+        service="lambda",
+        resource="function",
+        resource_name=weights_sync_provider(installation),
+        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+    )
 
 
 @dataclass(frozen=True)
@@ -91,6 +116,7 @@ class WeightsSync(Construct):
         file_system: efs.IFileSystem,
         sources: list[WeightsSource],
         kms_key_arn: str | None = None,
+        installation: str = DEFAULT_INSTALLATION,
     ) -> None:
         super().__init__(scope, id)
         self.writer = writer = efs.AccessPoint(
@@ -161,12 +187,25 @@ class WeightsSync(Construct):
                 self.source_urls[src.workload] = src.s3_uri
         self.provider = cr.Provider(
             self,
-            "Provider",
+            PROVIDER_ID,
             on_event_handler=self.function,
+            provider_function_name=weights_sync_provider(installation),
             log_group=logs.LogGroup(
-                self, "ProviderLogs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY
+                self, f"{PROVIDER_ID}Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY
             ),
         )
+        self.service_token = service_token_arn(self, installation)
+        self.legacy_provider = None
+        if installation == DEFAULT_INSTALLATION:
+            # Only the default installation existed before the fixed name.
+            self.legacy_provider = cr.Provider(
+                self,
+                LEGACY_PROVIDER_ID,
+                on_event_handler=self.function,
+                log_group=logs.LogGroup(
+                    self, "ProviderLogs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY
+                ),
+            )
 
 
 class WeightsVersion(Construct):

@@ -13,18 +13,19 @@ from stacks.aws import nag
 from stacks.aws.alarms import WorkloadAlarms
 from stacks.aws.http_api import HttpEndpoint
 from stacks.aws.network import PlatformImports
-from stacks.aws.queue import RESULTS_PREFIX, AsyncIngest
+from stacks.aws.queue import MAX_RECEIVE_COUNT, RESULTS_PREFIX, AsyncIngest
 from stacks.aws.serving import ServingFunction
-from stacks.aws.weights import WeightsVersion
+from stacks.aws.weights import WEIGHTS_RESOURCE_ID, WeightsVersion
 from stacks.decision.workload import Workload
+from stacks.pricebook import DEFAULT_INSTALLATION
 from stacks.profile import Endpoint, Mode, Target
-from stacks.profile.names import STACK_PREFIX
 from stacks.targets.serverless import serverless_sizing
+from stacks.targets.serverless.installation import workload_stack
 from stacks.weights import weights_version
 
 
-def stack_name(workload_name: str) -> str:
-    return f"{STACK_PREFIX}{workload_name}"
+def stack_name(workload_name: str, installation: str = DEFAULT_INSTALLATION) -> str:
+    return workload_stack(workload_name, installation)
 
 
 class WorkloadStack(Stack):
@@ -53,7 +54,11 @@ class WorkloadStack(Stack):
         settings = workload.settings.platform
         # What this stack takes from the platform, read from SSM parameters when it deploys.
         platform = PlatformImports(
-            self, "Platform", availability_zones=availability_zones, interface_endpoints=interface_endpoints
+            self,
+            "Platform",
+            availability_zones=availability_zones,
+            interface_endpoints=interface_endpoints,
+            installation=settings.installation,
         )
         mode = workload.profile.sla.mode
         self.weights = None
@@ -62,7 +67,7 @@ class WorkloadStack(Stack):
             assert weights_source is not None, "the platform's weights sync has a source for every EFS workload"
             self.weights = WeightsVersion(
                 self,
-                "Weights",
+                WEIGHTS_RESOURCE_ID,
                 service_token=platform.weights_sync_token,
                 source=weights_source,
                 workload=workload.name,
@@ -84,11 +89,16 @@ class WorkloadStack(Stack):
         CfnOutput(self, "AliasArn", value=serving.alias.function_arn, description="Alias live: invoke this ARN")
 
         self.ingest = None
+        # mode both: the queue polls $LATEST (the function, unqualified), which never holds
+        # provisioned concurrency: a backlog cannot take the warm environments kept for sync
+        # callers, nor drive their target tracking (and bill) up. It runs the code and
+        # configuration this stack deployed, as the alias does once the deploy ends.
+        self.ingest_target = serving.function if mode is Mode.both else serving.alias
         if mode is not Mode.sync:
             self.ingest = AsyncIngest(
                 self,
                 "Async",
-                alias=serving.alias,
+                alias=self.ingest_target,
                 function_timeout_s=s.timeout_s,
                 batch_size=s.queue_batch_size,
                 batch_window_s=s.queue_batch_window_s,
@@ -96,8 +106,13 @@ class WorkloadStack(Stack):
                 access_logs=platform.access_logs,
                 queue_retention_days=settings.queue_retention_days,
                 results_retention_days=settings.results_retention_days,
+                message_max_bytes=settings.async_message_max_kb * 1024,
             )
             serving.function.add_environment("RESULTS_URI", f"s3://{self.ingest.results.bucket_name}/{RESULTS_PREFIX}")
+            # The handler writes a crashing message's error result at its last receive, and hands
+            # unstarted messages back at once (the event source's grant includes ChangeMessageVisibility).
+            serving.function.add_environment("MAX_RECEIVE_COUNT", str(MAX_RECEIVE_COUNT))
+            serving.function.add_environment("QUEUE_URL", self.ingest.queue.queue_url)
             # Write on its results prefix only: no read, no delete, no other prefix.
             serving.function.add_to_role_policy(
                 iam.PolicyStatement(
@@ -112,7 +127,13 @@ class WorkloadStack(Stack):
                 self,
                 "ResultsPrefixArn",
                 value=self.ingest.results.arn_for_objects(f"{RESULTS_PREFIX}*"),
-                description="For s3:GetObject grants: results/<id>.json",
+                description="Every caller's results: results/<caller>/<id>.json (for operators, not callers)",
+            )
+            CfnOutput(
+                self,
+                "ResultsReadPolicyArn",
+                value=self.ingest.results_reader.managed_policy_arn,
+                description="Attach to a caller's role or user: it reads results/<its SenderId>/ only",
             )
         self.http_api = None
         self.function_url = None
@@ -167,7 +188,7 @@ class WorkloadStack(Stack):
     def _acknowledge(self, workload: Workload) -> None:
         nag.ack_function(self.serving.function, vpc=not serverless_sizing(workload).weights_in_image)
         if self.ingest is not None:
-            nag.ack_async(self.ingest, self.serving.alias)
-            nag.ack_results_prefix(
-                self.serving.function, self.get_logical_id(self.ingest.results.node.default_child), RESULTS_PREFIX
-            )
+            nag.ack_async(self.ingest, self.ingest_target)
+            results_id = self.get_logical_id(self.ingest.results.node.default_child)
+            nag.ack_results_prefix(self.serving.function, results_id, RESULTS_PREFIX)
+            nag.ack_results_reader(self.ingest.results_reader, results_id, RESULTS_PREFIX)

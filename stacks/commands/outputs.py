@@ -8,6 +8,7 @@ everything succeeded, so a failure leaves the previous outputs, never half of ne
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -80,11 +81,44 @@ def cluster_settings(pulumi_stack: str | None) -> tuple[Any, Any]:
     return from_stack_file(stack_file), secrets_from_stack_file(stack_file)
 
 
+def stacks_that_differ(settings: Any, project: Path = Path(".")) -> dict[str, list[str] | str]:
+    """Each Pulumi stack file of the project -> the keys its settings differ from `settings` in (or
+    why it cannot be read): a render from built-in defaults is not what `pulumi up` deploys there."""
+    from stacks.k8s.settings import differences, from_stack_file  # pulumi (api_keys): only with a project's stacks
+
+    found: dict[str, list[str] | str] = {}
+    for path in sorted(project.glob("Pulumi.*.yaml")):
+        stack = path.name[len("Pulumi.") : -len(".yaml")]
+        try:
+            keys = differences(settings, from_stack_file(str(path)))
+        except SwitchyardError as exc:
+            found[stack] = str(exc).splitlines()[0]
+            continue
+        if keys:
+            found[stack] = keys
+    return found
+
+
 # --------------------------------------------------------------------------- staging
 
 
+# What a render killed part-way leaves in build/ (packaging.render: `.<name>.old`, mkdtemp `.<name>.xxxxxxxx`).
+_RENDER_DEBRIS = re.compile(r"\.[a-z0-9][a-z0-9-]*\.(old|[a-z0-9_]{8})")
+
+
+def foreign_hidden(kind: str, folder: Path) -> list[str]:
+    """Hidden entries of `folder` synth did not write (.git, .gitignore, .github, ...)."""
+    return sorted(
+        e.name
+        for e in folder.iterdir()
+        if e.name.startswith(".") and not (kind == "build" and _RENDER_DEBRIS.fullmatch(e.name))
+    )
+
+
 def _looks_generated(kind: str, folder: Path) -> bool:
-    """True when every entry of an existing `folder` is what synth writes there (hidden entries aside)."""
+    """True when every entry of an existing `folder` is what synth writes there."""
+    if foreign_hidden(kind, folder):
+        return False
     entries = [e for e in folder.iterdir() if not e.name.startswith(".")]
     if not entries:
         return True
@@ -120,6 +154,12 @@ def check_outputs(outputs: dict[str, tuple[str, Path]], inputs: list[Path]) -> N
             problem = "is, holds or lies inside another output folder"
         elif folder.is_symlink() or (folder.exists() and not folder.is_dir()):
             problem = "exists and is not a folder"
+        elif folder.is_dir() and foreign_hidden(kind, folder):
+            shown = ", ".join(foreign_hidden(kind, folder)[:5])
+            problem = (
+                f"exists and holds hidden entries synth did not write ({shown}; a Git repository?): it replaces "
+                "the whole folder, which would delete them"
+            )
         elif folder.is_dir() and not _looks_generated(kind, folder):
             problem = "exists and holds files synth did not write (it replaces the whole folder)"
         if problem:

@@ -11,6 +11,7 @@ from typing import Any
 from stacks.chart import draw
 from stacks.commands import lock
 from stacks.commands.report import exit_code, print_failures
+from stacks.commands.wrap import output_width, wrap
 from stacks.decision.cost import Cost, LineItem
 from stacks.decision.option import Option
 from stacks.decision.workload import Workload
@@ -18,6 +19,8 @@ from stacks.errors import SwitchyardError
 from stacks.pricebook import PRICE_BOOK_REGION, regional_prices_unset, stale_prices
 from stacks.profile import Target
 from stacks.targets import BY_TARGET, TARGETS
+from stacks.targets.assumptions import assumptions
+from stacks.targets.serverless.bill import shared_platform_cost
 from stacks.workloads import Batch, load_all
 
 PLAN_CHANGED = 5  # ExitCode.PLAN_CHANGED, without importing the CLI
@@ -49,6 +52,7 @@ def _cost_json(cost: Cost) -> dict[str, Any]:
         "total": cost.total,
         "items": cost.items,
         "lines": [_line_json(line) for line in cost.lines],
+        "notes": list(cost.notes),
     }
 
 
@@ -72,6 +76,7 @@ def bill_lines(title: str, cost: Cost) -> list[str]:
     for line in cost.lines:
         amount = f"{_quantity(line.quantity)} {line.unit} x {_price(line.unit_price_usd)}"
         out.append(f"    {line.name:<26} {amount:<44} = {_money(line.usd):>10}  prices.{line.price}; {line.basis}")
+    out += [f"    note: {note}" for note in cost.notes]
     return out
 
 
@@ -128,6 +133,7 @@ def to_json(w: Workload) -> dict[str, Any]:
         "utilization": round(d.utilization, 4),
         "reasons": [r.model_dump() for r in d.reasons],
         "warnings": d.warnings,
+        "assumptions": [a.to_json() for a in assumptions(w)],
         "cost_usd_month": costs,
         **{t.target.value: t.placement(w) for t in TARGETS},  # what each option would own
         "sizing": {t.value: o.sizing.model_dump(mode="json") for t, o in d.options.items()},
@@ -169,9 +175,27 @@ def render_table(batch: Batch) -> str:
         ]
         out += ["  rules:"]
         out += [f"    {'*' if r.fired else '-'} {r.rule:<24} {r.detail}" for r in d.reasons]
+        out += ["  assumptions:"]
+        out += [f"    {a.name:<34} {a.detail}  ({a.setting})" for a in assumptions(w)]
         out += [f"  warning: {text}" for text in d.warnings]
+    shared = _shared_platform(batch)
+    if shared is not None and shared.lines:
+        out += [
+            "",
+            f"shared serverless platform: {_money(shared.total)}/month, billed once (not in any workload's bill)",
+        ]
+        out += bill_lines("bill, platform", shared)
     out += ["", "(* rule fired and shaped the decision or sizing; - checked, did not fire)"]
     return "\n".join(out)
+
+
+def _shared_platform(batch: Batch) -> Cost | None:
+    """The platform stack's own cost (one per app: its settings are platform-wide), when serverless is planned."""
+    serverless = batch.by_target("serverless")
+    if not serverless:
+        return None
+    settings = serverless[0].settings
+    return shared_platform_cost(settings.prices, settings.platform)
 
 
 def render_changes(lock_file: Path, changes: list[lock.Change] | None) -> str:
@@ -212,7 +236,9 @@ def run(
     chart_dir: Path | None = None,
     chart_format: str = "png",
     today: date | None = None,
+    width: int | None = None,
 ) -> int:
+    """`width`: wrap the text report at this many columns (0: never); None: the terminal's, if any."""
     batch = load_all(paths)
     stale = price_warnings(batch, today or date.today())
     lock_file = lock_file or lock.lock_path(paths)
@@ -236,13 +262,17 @@ def run(
             "changes": [_change_json(c) for c in changes or []],
             "price_warnings": stale,
         }
+        shared = _shared_platform(batch)
+        if shared is not None:
+            doc["shared_platform_cost"] = _cost_json(shared)
         # allow_nan=False: `--json` is always valid JSON. Validation keeps every number finite,
         # so a NaN here is a bug, and it fails loudly rather than printing `NaN` to a parser.
         print(json.dumps(doc, indent=2, allow_nan=False))
     else:
         if batch.workloads:
-            print(render_table(batch))
-            print(render_changes(lock_file, changes))
+            columns = output_width(width)
+            print(wrap(render_table(batch), columns))
+            print(wrap(render_changes(lock_file, changes), columns))
         for text in stale:
             print(f"warning: {text}", file=sys.stderr)
         print_failures(batch.failures)

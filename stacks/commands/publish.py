@@ -17,9 +17,10 @@ from urllib.parse import urlsplit
 
 from stacks.commands.report import exit_code, print_failures
 from stacks.errors import SwitchyardError
-from stacks.k8s.settings import ClusterSettings, from_stack_file
-from stacks.packaging import render
-from stacks.profile import Target
+from stacks.k8s import mirrors, scaling
+from stacks.k8s.settings import ClusterSettings, RedisMode, from_stack_file
+from stacks.packaging import render, spec_for
+from stacks.profile import Preset, Target
 from stacks.weights import local_weights_dir
 from stacks.workloads import DEFAULT_PROFILES, Batch, load_all
 
@@ -37,13 +38,53 @@ def builder_for(choice: str) -> str:
     )
 
 
-def image_commands(builder: str, context: Path, reference: str) -> list[list[str]]:
+def image_commands(builder: str, context: Path, reference: str, extra: list[str] | None = None) -> list[list[str]]:
+    """`extra`: e.g. the --build-context that resolves the base image to a mirror."""
+    extra = extra or []
     if builder == "docker":
-        return [["docker", "buildx", "build", "--platform", PLATFORM, "--tag", reference, "--push", str(context)]]
+        return [
+            ["docker", "buildx", "build", "--platform", PLATFORM, *extra, "--tag", reference, "--push", str(context)]
+        ]
     return [
-        ["podman", "build", "--platform", PLATFORM, "--tag", reference, str(context)],
+        ["podman", "build", "--platform", PLATFORM, *extra, "--tag", reference, str(context)],
         ["podman", "push", reference],
     ]
+
+
+def mirror_commands(
+    workloads: list, settings: ClusterSettings, build_root: Path, copier: str, endpoint: str | None
+) -> list[list[str]]:
+    """What an air-gapped or private-registry cluster needs copied before `pulumi up` (stacks/k8s/mirrors.py)."""
+    commands: list[list[str]] = []
+    if workloads and settings.image_mirror:
+        redis = settings.redis_mode is RedisMode.deploy and any(
+            scaling.works_queue(w, w.profile.model.preset is Preset.vllm) for w in workloads
+        )
+        bases = [spec_for(w, Target.kubernetes).base_image for w in workloads]
+        for image in mirrors.third_party_images(settings, weights_fetch=True, redis=redis, bases=bases):
+            commands.append(mirrors.copy_image(copier, image, mirrors.mirrored_image(image, settings)))
+    commands += mirrors.chart_commands(settings, build_root / ".mirror" / "charts")
+    if settings.weights_mirror_uri:
+        for w in workloads:
+            if not w.profile.model.weights_in_s3:
+                continue
+            local = build_root / ".mirror" / "weights" / w.name
+            # Down from the source (the public endpoint, whatever AWS_ENDPOINT_URL says), up to the store.
+            commands.append(
+                [
+                    "env",
+                    "-u",
+                    "AWS_ENDPOINT_URL",
+                    "aws",
+                    "s3",
+                    "sync",
+                    w.profile.model.weights,
+                    f"{local}/",
+                    "--only-show-errors",
+                ]
+            )
+            commands.append(upload_command(local, mirrors.weights_source(w.profile.model.weights, settings), endpoint))
+    return commands
 
 
 def upload_command(local: Path, destination: str, endpoint_url: str | None) -> list[str]:
@@ -75,16 +116,22 @@ def upload_endpoint(settings: ClusterSettings) -> str | None:
     return override
 
 
-def plan(paths: list[Path], settings: ClusterSettings, build_root: Path, builder: str) -> tuple[list[list[str]], Batch]:
+def plan(
+    paths: list[Path], settings: ClusterSettings, build_root: Path, builder: str, copier: str = "crane"
+) -> tuple[list[list[str]], Batch]:
     from stacks.k8s.program import image_reference, weights_source  # pulumi: only when publishing
 
     batch = load_all(paths)
-    commands: list[list[str]] = []
-    uploads = [w for w in batch.by_target("kubernetes") if local_weights_dir(w) is not None]
-    endpoint = upload_endpoint(settings) if uploads else settings.weights_endpoint_url  # before any build
-    for w in batch.by_target("kubernetes"):
+    workloads = batch.by_target("kubernetes")
+    uploads = [w for w in workloads if local_weights_dir(w) is not None]
+    mirrored = settings.weights_mirror_uri and any(w.profile.model.weights_in_s3 for w in workloads)
+    # Resolved before any build or copy: a refusal must come before the first command runs.
+    endpoint = upload_endpoint(settings) if uploads or mirrored else settings.weights_endpoint_url
+    commands = mirror_commands(workloads, settings, build_root, copier, endpoint)
+    for w in workloads:
         context = render(w, build_root, Target.kubernetes)
-        commands += image_commands(builder, context, image_reference(w, settings, context))
+        extra = mirrors.build_contexts(spec_for(w, Target.kubernetes).base_image, settings)
+        commands += image_commands(builder, context, image_reference(w, settings, context), extra)
         local = local_weights_dir(w)
         if local is not None:
             commands.append(upload_command(local, weights_source(w, settings), endpoint))
@@ -92,12 +139,18 @@ def plan(paths: list[Path], settings: ClusterSettings, build_root: Path, builder
 
 
 def run(
-    paths: list[Path], *, pulumi_stack: str | None, build_root: Path, builder: str = "auto", dry_run: bool = False
+    paths: list[Path],
+    *,
+    pulumi_stack: str | None,
+    build_root: Path,
+    builder: str = "auto",
+    dry_run: bool = False,
+    copier: str = "auto",
 ) -> int:
     settings = from_stack_file(f"Pulumi.{pulumi_stack}.yaml") if pulumi_stack else ClusterSettings()
     # A dry run on a machine with neither tool still shows the docker commands a CI runner would run.
     tool = "docker" if dry_run and builder == "auto" and not _any_builder() else builder_for(builder)
-    commands, batch = plan(paths or [DEFAULT_PROFILES], settings, build_root, tool)
+    commands, batch = plan(paths or [DEFAULT_PROFILES], settings, build_root, tool, mirrors.copier(copier))
     for cmd in commands:
         print(shlex.join(cmd), flush=True)
         if not dry_run:

@@ -36,7 +36,8 @@ from stacks.commands.plan import to_json
 from stacks.commands.report import exit_code, print_failures, print_no_profiles
 from stacks.errors import SwitchyardError
 from stacks.k8s.naming import PLAN_LABEL
-from stacks.profile.names import PLATFORM_STACK
+from stacks.profile.loader import load_settings
+from stacks.targets.serverless.installation import platform_stack, workload_stack
 from stacks.workloads import load_all
 
 SNAPSHOT_DIR = "__snapshots__"
@@ -119,10 +120,12 @@ def render_snapshots(profiles_dir: Path, *, pulumi_stack: str | None = None) -> 
             secrets=secrets,
         )
         if produced.cdk_out is not None:
-            from stacks.aws.workload import stack_name  # aws-cdk-lib: only once Node.js is known to be there
-
-            stacks = [(PLATFORM, PLATFORM_STACK)]
-            stacks += [(f"{w.name}.cloudformation.json", stack_name(w.name)) for w in batch.by_target("serverless")]
+            installation = load_settings(profiles_dir).platform.installation
+            stacks = [(PLATFORM, platform_stack(installation))]
+            stacks += [
+                (f"{w.name}.cloudformation.json", workload_stack(w.name, installation))
+                for w in batch.by_target("serverless")
+            ]
             for file, stack in stacks:
                 template = json.loads((produced.cdk_out / f"{stack}.template.json").read_text(encoding="utf-8"))
                 files[file] = _json(normalised_template(template))

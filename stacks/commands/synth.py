@@ -6,11 +6,44 @@ import sys
 import time
 from pathlib import Path
 
-from stacks.commands.outputs import check_outputs, cluster_settings, keep_others, produce, staged, swap
+from stacks.commands.outputs import (
+    check_outputs,
+    cluster_settings,
+    keep_others,
+    produce,
+    stacks_that_differ,
+    staged,
+    swap,
+)
 from stacks.commands.report import exit_code, print_failures
+from stacks.targets.serverless.installation import platform_stack, workload_stack
 from stacks.workloads import DEFAULT_PROFILES, load_all
 
 CDK_OUT = Path("cdk.out")
+
+
+def _next_step(k8s_out: Path, pulumi_stack: str | None, settings) -> str:
+    """What to do with k8s.out/: deploy it only when it shows what `pulumi up` would create."""
+    if pulumi_stack:
+        return (
+            f"\nkubernetes: review {k8s_out}/ (rendered from Pulumi.{pulumi_stack}.yaml), then "
+            f"`pulumi up --stack {pulumi_stack}` (Pulumi.yaml runs the same program with the same settings)"
+        )
+    differ = stacks_that_differ(settings)
+    if not differ:
+        return f"\nkubernetes: review {k8s_out}/, then `pulumi up` (Pulumi.yaml runs the same program)"
+    lines = [
+        f"\nkubernetes: {k8s_out}/ was rendered from built-in cluster defaults, not from a Pulumi stack: "
+        "it is not what `pulumi up` deploys there, so review the stack's own render first:"
+    ]
+    for stack, keys in differ.items():
+        why = keys if isinstance(keys, str) else "differs in " + ", ".join(keys)
+        lines.append(
+            f"    Pulumi.{stack}.yaml {why}: `switchyard synth --pulumi-stack {stack}` (make synth STACK={stack})"
+        )
+    return "\n".join(lines)
+
+
 K8S_OUT = Path("k8s.out")
 
 
@@ -81,7 +114,8 @@ def run(
             from stacks.aws.workload import stack_name  # imports aws-cdk-lib, which needs Node.js
 
             for w in serverless:
-                outputs[w.name] = f"{cdk_out}/{stack_name(w.name)}.template.json, {build_root}/{w.name}/"
+                stack = stack_name(w.name, w.settings.platform.installation)
+                outputs[w.name] = f"{cdk_out}/{stack}.template.json, {build_root}/{w.name}/"
         for w in kubernetes:
             outputs[w.name] = f"{k8s_out}/{w.name}.yaml, {build_root}/{w.name}/"
     else:
@@ -99,10 +133,11 @@ def run(
     for r in rows:
         print("  ".join(c.ljust(widths[i]) if i < 3 else c for i, c in enumerate(r)).rstrip())
     if written and kubernetes:
-        print(f"\nkubernetes: review {k8s_out}/, then `pulumi up` (Pulumi.yaml runs the same program)")
+        print(_next_step(k8s_out, pulumi_stack, settings))
     if written and serverless:
-        names_ = " ".join(f"Switchyard-{w.name}" for w in serverless)
-        print(f"serverless: `npx cdk deploy Switchyard-Platform {names_}` (cdk.json runs the same app)")
+        installation = serverless[0].settings.platform.installation  # platform-wide: one per app
+        names_ = " ".join(workload_stack(w.name, installation) for w in serverless)
+        print(f"serverless: `npx cdk deploy {platform_stack(installation)} {names_}` (cdk.json runs the same app)")
     print_failures(batch.failures)
     if batch.failures:
         print(

@@ -117,6 +117,13 @@ def decide(loaded: LoadedProfile, targets: Sequence[TargetModel]) -> Workload:
                 f"target {target.value} costs {usd(chosen.bill.total)}/month; "
                 f"{best.value} would cost {usd(options[best].bill.total)}/month"
             )
+    if found[target].refusals:
+        loc, message, allowed = found[target].refusals[0]
+        line = loaded.line_of(*loc)
+        raise DecisionError(
+            f"{loaded.file}:{line}" if line else loaded.file,
+            f"{'.'.join(loc)}: {message}\n    allowed: {allowed}",
+        )
     warnings += model[target].when_chosen(options[target])
     reasons.append(Reason(rule="target", fired=True, detail=_target_sentence(p.target, target, options, model)))
 

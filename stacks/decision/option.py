@@ -4,7 +4,7 @@ Decision that holds them, keyed by target, with the target chosen.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, SerializeAsAny
@@ -22,6 +22,8 @@ class Facts(Generic[S]):
     """What one target's rules read: the profile, the settings in force, that target's sizing and bill.
 
     `warnings` is shared by every target's rules, in the order they run; a rule appends to it.
+    `refusals` are this target's own: (field path, what is wrong, what is allowed) that make the plan
+    refuse the workload once this target is chosen (the first, located at its profile line).
     """
 
     p: Profile
@@ -30,6 +32,7 @@ class Facts(Generic[S]):
     bill: Cost
     utilization: float  # sustained: average load over the day as a share of the peak
     warnings: list[str]
+    refusals: list[tuple[tuple[str, ...], str, str]] = field(default_factory=list)
 
     @property
     def platform(self) -> Platform:

@@ -17,7 +17,9 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from stacks.errors import SwitchyardError
+from stacks.k8s.mirrors import chart_source, helm_chart_args
 from stacks.k8s.naming import addon_ownership
+from stacks.k8s.security import SHARED
 from stacks.k8s.settings import ClusterSettings
 from stacks.k8s.vendor import GPU_OPERATOR, GPU_RESOURCE, KEDA, Chart
 from stacks.pricebook import Platform
@@ -71,11 +73,16 @@ def gpu_sharing(platform: Platform, workloads: list[Any]) -> GpuSharing:
 
 def _namespace(
     parent: pulumi.Resource, addon: str, name: str, pod_security: str, opts: pulumi.ResourceOptions
-) -> k8s.core.v1.Namespace:
+) -> k8s.core.v1.NamespacePatch:
     labels = {f"pod-security.kubernetes.io/{mode}": pod_security for mode in ("enforce", "audit", "warn")}
-    return k8s.core.v1.Namespace(
+    # A patch (security.SHARED): a redeploy after `pulumi destroy`, or a second stack, applies over the
+    # retained namespace instead of failing with AlreadyExists; the never-adopt guard refuses it on a
+    # namespace Switchyard did not create.
+    return k8s.core.v1.NamespacePatch(
         f"{addon}-namespace",
-        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels={**labels, **addon_ownership(addon)}),
+        metadata=k8s.meta.v1.ObjectMetaPatchArgs(
+            name=name, labels={**labels, **addon_ownership(addon)}, annotations=SHARED
+        ),
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(parent=parent, retain_on_delete=True)),
     )
 
@@ -84,16 +91,19 @@ def _release(
     parent: pulumi.Resource,
     chart: Chart,
     values: dict[str, Any],
-    namespace: k8s.core.v1.Namespace,
+    namespace: k8s.core.v1.NamespacePatch,
     opts: pulumi.ResourceOptions,
     depends_on: list[pulumi.Resource] | None = None,
 ) -> k8s.helm.v3.Release:
+    source = helm_chart_args(chart)
     return k8s.helm.v3.Release(
         f"{chart.name}-release",
         name=chart.name,
-        chart=chart.name,
+        chart=source["chart"],
         version=chart.version,
-        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo),
+        repository_opts=k8s.helm.v3.RepositoryOptsArgs(**source["repository_opts"])
+        if source["repository_opts"]
+        else None,
         namespace=namespace.metadata.name,
         create_namespace=False,  # the component owns the namespace and its Pod Security labels
         values=values,
@@ -114,10 +124,12 @@ def _release(
 
 def gpu_operator_values(settings: ClusterSettings, sharing: GpuSharing) -> dict[str, Any]:
     values: dict[str, Any] = {
-        # Bare metal usually ships the driver and the container toolkit in the OS image; the
-        # operator then only adds the device plugin, GPU Feature Discovery and DCGM.
+        # Bare metal usually ships the driver in the OS image, often without the container toolkit.
+        # The operator creates the `nvidia` RuntimeClass either way, so its toolkit stays on unless
+        # the nodes have their own (toolkitPreinstalled): otherwise every GPU pod fails with
+        # "no runtime for nvidia".
         "driver": {"enabled": not settings.drivers_preinstalled},
-        "toolkit": {"enabled": not settings.drivers_preinstalled},
+        "toolkit": {"enabled": not settings.toolkit_preinstalled},
         "nfd": {"enabled": settings.install_nfd},
         "dcgmExporter": {
             "enabled": True,
@@ -180,10 +192,13 @@ class GpuOperator(pulumi.ComponentResource):
                 },
             }
             depends.append(
-                k8s.core.v1.ConfigMap(
+                k8s.core.v1.ConfigMapPatch(
                     f"{name}-time-slicing",
-                    metadata=k8s.meta.v1.ObjectMetaArgs(
-                        name=TIME_SLICING_CONFIG, namespace=settings.gpu_operator_namespace, labels=labels
+                    metadata=k8s.meta.v1.ObjectMetaPatchArgs(
+                        name=TIME_SLICING_CONFIG,
+                        namespace=settings.gpu_operator_namespace,
+                        labels=labels,
+                        annotations=SHARED,
                     ),
                     data={TIME_SLICING_KEY: yaml.safe_dump(config, sort_keys=True)},
                     opts=cm_opts,
@@ -191,17 +206,22 @@ class GpuOperator(pulumi.ComponentResource):
             )
         elif sharing.mode == "mig":
             depends.append(
-                k8s.core.v1.ConfigMap(
+                k8s.core.v1.ConfigMapPatch(
                     f"{name}-mig-config",
-                    metadata=k8s.meta.v1.ObjectMetaArgs(
-                        name=MIG_CONFIG, namespace=settings.gpu_operator_namespace, labels=labels
+                    metadata=k8s.meta.v1.ObjectMetaPatchArgs(
+                        name=MIG_CONFIG, namespace=settings.gpu_operator_namespace, labels=labels, annotations=SHARED
                     ),
                     data={MIG_CONFIG_KEY: yaml.safe_dump(mig_parted_config(sharing), sort_keys=False)},
                     opts=cm_opts,
                 )
             )
         self.release = _release(
-            self, GPU_OPERATOR, gpu_operator_values(settings, sharing), self.namespace, child, depends
+            self,
+            chart_source(GPU_OPERATOR, settings),
+            gpu_operator_values(settings, sharing),
+            self.namespace,
+            child,
+            depends,
         )
         self.register_outputs({"release": self.release.name})
 
@@ -214,5 +234,5 @@ class Keda(pulumi.ComponentResource):
         )
         # its chart sets a restricted-compliant security context
         self.namespace = _namespace(self, name, settings.keda_namespace, "restricted", child)
-        self.release = _release(self, KEDA, KEDA_VALUES, self.namespace, child)
+        self.release = _release(self, chart_source(KEDA, settings), KEDA_VALUES, self.namespace, child)
         self.register_outputs({"release": self.release.name})

@@ -47,10 +47,14 @@ class Recorder(pulumi.runtime.Mocks):
 
 
 def run(
-    batch: Batch, settings: ClusterSettings, build_root: Path = BUILD_ROOT, secrets: ClusterSecrets | None = None
+    batch: Batch,
+    settings: ClusterSettings,
+    build_root: Path = BUILD_ROOT,
+    secrets: ClusterSecrets | None = None,
+    recorder: Recorder | None = None,
 ) -> list[Registered]:
-    """Run `build()` under fresh mocks and wait for every registration to finish."""
-    recorder = Recorder()
+    """Run `build()` under fresh mocks (or `recorder`) and wait for every registration to finish."""
+    recorder = recorder or Recorder()
     pulumi.runtime.set_mocks(recorder, project="switchyard", stack="synth", preview=False)
 
     @pulumi.runtime.test
@@ -74,6 +78,7 @@ KIND_ORDER = [
     "Service",
     "PodDisruptionBudget",
     "NetworkPolicy",
+    "CiliumNetworkPolicy",
     "PodMonitor",
     "TriggerAuthentication",
     "HTTPRoute",

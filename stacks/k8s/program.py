@@ -19,9 +19,10 @@ import pulumi_kubernetes as k8s
 from stacks.commands.lock import entry as lock_entry
 from stacks.decision.workload import Workload
 from stacks.errors import Problem, ProfileError, SwitchyardError
-from stacks.k8s import naming
+from stacks.k8s import api_keys, mirrors, naming
 from stacks.k8s.addons import GpuOperator, GpuSharing, Keda, gpu_sharing
 from stacks.k8s.exposure import external_url
+from stacks.k8s.scaling import queue_stream
 from stacks.k8s.security import never_adopt_guard
 from stacks.k8s.settings import (
     ClusterSecrets,
@@ -33,7 +34,7 @@ from stacks.k8s.vendor import MIG_CONFIG_LABEL
 from stacks.k8s.workload import InferenceWorkload, WorkloadImage
 from stacks.packaging import render, spec_for
 from stacks.pricebook import Platform
-from stacks.profile import Target
+from stacks.profile import Preset, Target
 from stacks.profile.loader import load_settings
 from stacks.targets.kubernetes import kubernetes_sizing
 from stacks.weights import tree_hash, weights_version
@@ -53,7 +54,7 @@ def image_reference(w: Workload, settings: ClusterSettings, context: Path) -> st
 
 def weights_source(w: Workload, settings: ClusterSettings) -> str:
     if w.profile.model.weights_in_s3:
-        return w.profile.model.weights
+        return mirrors.weights_source(w.profile.model.weights, settings)
     # local weights: uploaded to the cluster's weights store under their content hash (switchyard publish)
     return f"{settings.weights_base_uri.rstrip('/')}/{w.name}/{weights_version(w)}/"
 
@@ -144,10 +145,10 @@ def build(
     built = Built(sharing=sharing)
     provider = k8s.Provider("cluster", context=settings.kube_context, enable_server_side_apply=True)
     opts = pulumi.ResourceOptions(provider=provider)
-    guard = never_adopt_guard(opts, naming.addon_ownership("switchyard"))
+    guard = never_adopt_guard(opts, naming.addon_ownership("switchyard")) if settings.never_adopt_guard else []
     built.addons += guard
     # Every namespace the program creates waits for the guard: none is labelled before it is in force.
-    guarded = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=guard))
+    guarded = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=guard)) if guard else opts
     keda = Keda("keda", settings, guarded) if settings.install_keda else None
     gpu = GpuOperator("gpu-operator", settings, sharing, guarded) if settings.install_gpu_operator else None
     built.addons += [a for a in (keda, gpu) if a is not None]
@@ -176,15 +177,26 @@ def build(
     return built
 
 
-def outputs(built: Built, settings: ClusterSettings) -> dict[str, dict[str, str | None]]:
+def outputs(built: Built, settings: ClusterSettings) -> dict[str, dict]:
     """Stack output `workloads`: where each one is reachable, for callers and runbooks."""
-    out: dict[str, dict[str, str | None]] = {}
+    out: dict[str, dict] = {}
     for name, namespace in built.namespaces.items():
         out[name] = {
             "namespace": namespace,
             "service": naming.service_address(name, namespace),
             "url": external_url(name, settings),
         }
+        queue = built.workloads[name].queue if name in built.workloads else None
+        if queue is not None:
+            # What an async caller needs: the stream to XADD to, where results land, and the password's Secret.
+            stream = queue_stream(name)
+            out[name]["queue"] = {
+                "address": queue.address,
+                "stream": stream,
+                "result": f"{stream}:result:<id>",
+                "dead": f"{stream}:dead",
+                "passwordSecret": queue.password_secret,
+            }
     return out
 
 
@@ -201,8 +213,13 @@ def main() -> None:
     if workloads and secrets.api_key is None:
         raise SwitchyardError(
             "stack config switchyard:apiKey is not set: every workload requires an API key on its endpoint\n"
-            "    hint: pulumi config set --secret switchyard:apiKey $(openssl rand -hex 24)"
+            f"    hint: {api_keys.HINT}"
         )
+    api_keys.check_overrides(
+        secrets.api_keys or {},
+        [w.name for w in workloads],
+        {w.name for w in workloads if w.profile.model.preset is Preset.vllm},
+    )
     if (secrets.weights_access_key_id is None) != (secrets.weights_secret_access_key is None):
         raise SwitchyardError(
             "stack config: switchyard:weightsAccessKeyId and switchyard:weightsSecretAccessKey are set together "
@@ -211,6 +228,8 @@ def main() -> None:
         )
     built = build(batch, settings, BUILD_ROOT, secrets=secrets, platform=load_settings(profiles).platform)
     pulumi.export("workloads", outputs(built, settings))
+    # Each workload's keys by caller, for its callers: pulumi stack output apiKeys --show-secrets
+    pulumi.export("apiKeys", pulumi.Output.secret({n: w.api_keys for n, w in built.workloads.items()}))
     if built.sharing and built.sharing.mig_profiles:
         pulumi.export(
             "migNodeLabels", {p: f"{MIG_CONFIG_LABEL}={c}" for p, c in built.sharing.mig_node_configs.items()}

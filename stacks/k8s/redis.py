@@ -1,12 +1,26 @@
-"""The queue of an async workload: a password-protected Redis, or an existing one, and KEDA's access to it.
+"""The queue of an async workload: a password-protected, bounded Redis, or an existing one, and KEDA's access to it.
 
 `redisMode: deploy` (the default) gives each async workload its own Redis in its namespace: a
 random password in a Secret (kept in Pulumi state, stable across runs), append-only persistence on
 a volume so a restart loses no accepted message, a NetworkPolicy that admits only the workload's
-pods and KEDA, and a TriggerAuthentication through which KEDA's redis-streams scaler reads the
-stream's lag. `redisMode: existing` points at `redisAddress`, with the password from secret stack
-config (`switchyard:redisPassword`) in a Secret the program creates in the workload's namespace
-(that namespace is made by the same run, so nothing could be put there beforehand).
+pods and KEDA, a PodDisruptionBudget, and a TriggerAuthentication through which KEDA's
+redis-streams scaler reads the stream. `redisMode: existing` points at `redisAddress`, with the
+password from secret stack config (`switchyard:redisPassword`) in a Secret the program creates in
+the workload's namespace (that namespace is made by the same run, so nothing could be put there
+beforehand).
+
+Bounds (the decision's QueueSizing, which the bill prices): `maxmemory` is the memory the sizing
+computed (results for their TTL, a backlog at the peak rate, dead letters, base), with
+`maxmemory-policy noeviction`. Eviction is never right here: `allkeys-*` may drop the stream
+itself, and `volatile-*` drops results (the only keys with a TTL) before their caller has read
+them, silently, while the backlog that filled the memory stays. With noeviction a full Redis
+refuses new messages (the producer gets an error: backpressure it can see), everything accepted
+stays, and the workers still finish the backlog (their completion script may run over the limit,
+by one result per worker at most). The container's limit adds room for fragmentation and the AOF
+rewrite's fork, so the kernel never OOM-kills it first.
+
+The password is never on a command line (`ps`, the pod spec, the kubelet's logs): Redis reads it
+from a config file in the Secret, mounted read-only.
 """
 
 from __future__ import annotations
@@ -17,12 +31,41 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from stacks.k8s.mirrors import mirrored_image
 from stacks.k8s.security import restricted_container, restricted_pod
 from stacks.k8s.settings import ClusterSettings, RedisMode
 from stacks.k8s.vendor import REDIS_IMAGE, REDIS_UID
+from stacks.targets.kubernetes.queue import QueueSizing
 
 REDIS_PORT = 6379
 PASSWORD_KEY = "password"
+AUTH_CONF_KEY = "auth.conf"  # `requirepass <password>`: Redis reads it as its config file
+AUTH_CONF_DIR = "/etc/redis-auth"
+EVICTION_POLICY = "noeviction"
+
+
+def auth_conf(password: str) -> str:
+    return f"requirepass {password}\n"
+
+
+def redis_args(q: QueueSizing) -> list[str]:
+    """redis-server's arguments: the auth file first (the image's entrypoint runs redis-server on a
+    .conf argument), then the bounds and persistence. No secret among them."""
+    # appendfsync everysec: at most a second of accepted messages at risk on a node crash;
+    # a pod restart (SIGTERM) flushes everything.
+    return [
+        f"{AUTH_CONF_DIR}/{AUTH_CONF_KEY}",
+        "--maxmemory",
+        f"{q.maxmemory_mb}mb",
+        "--maxmemory-policy",
+        EVICTION_POLICY,
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "everysec",
+        "--dir",
+        "/data",
+    ]
 
 
 @dataclass
@@ -61,6 +104,7 @@ def queue_for(
     workload_selector: dict[str, str],
     workload_labels: dict[str, str],
     keda: pulumi.Resource | None,
+    sizing: QueueSizing,
     password: object = None,
 ) -> QueueAccess:
     """The queue of workload `name` in namespace `ns`; `workload_labels` are its objects' labels."""
@@ -69,8 +113,13 @@ def queue_for(
     def meta(obj: str, labels: dict[str, str]) -> k8s.meta.v1.ObjectMetaArgs:
         return k8s.meta.v1.ObjectMetaArgs(name=obj, namespace=ns, labels={**labels, **ownership})
 
-    def opt(*depends: pulumi.Resource | None) -> pulumi.ResourceOptions:
-        return pulumi.ResourceOptions(parent=parent, depends_on=[d for d in depends if d is not None])
+    def opt(*depends: pulumi.Resource | None, keep: bool = False) -> pulumi.ResourceOptions:
+        # keep: the queue's data and what serves it outlive the workload leaving the cluster (a move
+        # to serverless, a removed profile): backlog, pending, dead letters and unfetched results
+        # are drained by hand first (README, "Moving an async workload").
+        return pulumi.ResourceOptions(
+            parent=parent, depends_on=[d for d in depends if d is not None], retain_on_delete=keep or None
+        )
 
     redis_name = f"{name}-redis"
     labels = {"app.kubernetes.io/name": redis_name, "app.kubernetes.io/managed-by": "switchyard"}
@@ -94,10 +143,10 @@ def queue_for(
             f"{redis_name}-secret",
             metadata=meta(secret_name, labels),
             type="Opaque",
-            string_data={PASSWORD_KEY: password.result},
-            opts=opt(namespace),
+            string_data={PASSWORD_KEY: password.result, AUTH_CONF_KEY: password.result.apply(auth_conf)},
+            opts=opt(namespace, keep=True),
         )
-        _deploy(parent, redis_name, labels, workload_selector, settings, namespace, secret, meta, opt)
+        _deploy(parent, redis_name, labels, workload_selector, settings, sizing, namespace, secret, meta, opt)
     trigger_auth = None
     if secret_name:
         trigger_auth = redis_name
@@ -112,40 +161,22 @@ def queue_for(
     return QueueAccess(address=address, password_secret=secret_name, trigger_auth=trigger_auth, pod_selector=pods)
 
 
-def _deploy(parent, redis_name, labels, workload_selector, settings, namespace, secret, meta, opt) -> None:
+def _deploy(parent, redis_name, labels, workload_selector, settings, sizing, namespace, secret, meta, opt) -> None:
     pvc = k8s.core.v1.PersistentVolumeClaim(
         f"{redis_name}-data",
         metadata=meta(f"{redis_name}-data", labels),
         spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
             access_modes=["ReadWriteOnce"],
             storage_class_name=settings.queue_storage_class or settings.model_storage_class,
-            resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": "2Gi"}),
+            resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": f"{sizing.volume_gi}Gi"}),
         ),
-        opts=opt(namespace),
+        opts=opt(namespace, keep=True),
     )
+    memory = f"{sizing.memory_limit_mb}Mi"
     container = k8s.core.v1.ContainerArgs(
         name="redis",
-        image=REDIS_IMAGE,
-        # appendfsync everysec: at most a second of accepted messages at risk on a node crash;
-        # a pod restart (SIGTERM) flushes everything.
-        args=[
-            "--requirepass",
-            "$(REDIS_PASSWORD)",
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "everysec",
-            "--dir",
-            "/data",
-        ],
-        env=[
-            k8s.core.v1.EnvVarArgs(
-                name="REDIS_PASSWORD",
-                value_from=k8s.core.v1.EnvVarSourceArgs(
-                    secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=redis_name, key=PASSWORD_KEY)
-                ),
-            )
-        ],
+        image=mirrored_image(REDIS_IMAGE, settings),
+        args=redis_args(sizing),
         ports=[k8s.core.v1.ContainerPortArgs(name="redis", container_port=REDIS_PORT, protocol="TCP")],
         readiness_probe=k8s.core.v1.ProbeArgs(
             tcp_socket=k8s.core.v1.TCPSocketActionArgs(port="redis"), period_seconds=5, timeout_seconds=2
@@ -153,11 +184,16 @@ def _deploy(parent, redis_name, labels, workload_selector, settings, namespace, 
         liveness_probe=k8s.core.v1.ProbeArgs(
             tcp_socket=k8s.core.v1.TCPSocketActionArgs(port="redis"), period_seconds=10, failure_threshold=6
         ),
+        # Memory request = limit: the node keeps what the sizing computed, and Redis is the last
+        # pod the kubelet evicts under memory pressure.
         resources=k8s.core.v1.ResourceRequirementsArgs(
-            requests={"cpu": "100m", "memory": "256Mi"}, limits={"cpu": "1", "memory": "1Gi"}
+            requests={"cpu": "100m", "memory": memory}, limits={"cpu": "1", "memory": memory}
         ),
         security_context=restricted_container(),
-        volume_mounts=[k8s.core.v1.VolumeMountArgs(name="data", mount_path="/data")],
+        volume_mounts=[
+            k8s.core.v1.VolumeMountArgs(name="data", mount_path="/data"),
+            k8s.core.v1.VolumeMountArgs(name="auth", mount_path=AUTH_CONF_DIR, read_only=True),
+        ],
     )
     k8s.apps.v1.Deployment(
         f"{redis_name}-deployment",
@@ -180,12 +216,20 @@ def _deploy(parent, redis_name, labels, workload_selector, settings, namespace, 
                             persistent_volume_claim=k8s.core.v1.PersistentVolumeClaimVolumeSourceArgs(
                                 claim_name=f"{redis_name}-data"
                             ),
-                        )
+                        ),
+                        k8s.core.v1.VolumeArgs(
+                            name="auth",
+                            secret=k8s.core.v1.SecretVolumeSourceArgs(
+                                secret_name=redis_name,
+                                items=[k8s.core.v1.KeyToPathArgs(key=AUTH_CONF_KEY, path=AUTH_CONF_KEY)],
+                                default_mode=0o440,  # the redis group (fsGroup) reads it, nobody writes
+                            ),
+                        ),
                     ],
                 ),
             ),
         ),
-        opts=opt(namespace, pvc, secret),
+        opts=opt(namespace, pvc, secret, keep=True),
     )
     k8s.core.v1.Service(
         f"{redis_name}-service",
@@ -194,9 +238,23 @@ def _deploy(parent, redis_name, labels, workload_selector, settings, namespace, 
             selector=labels,
             ports=[k8s.core.v1.ServicePortArgs(name="redis", port=REDIS_PORT, target_port="redis", protocol="TCP")],
         ),
+        opts=opt(namespace, keep=True),
+    )
+    # One Redis on a ReadWriteOnce volume: a drain that evicts it stops the queue until it is back.
+    # minAvailable 1 makes moving it a deliberate step (`kubectl delete pod` when the queue is
+    # quiet: the AOF keeps every message); an unhealthy Redis never blocks a drain.
+    k8s.policy.v1.PodDisruptionBudget(
+        f"{redis_name}-pdb",
+        metadata=meta(redis_name, labels),
+        spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+            min_available=1,
+            selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
+            unhealthy_pod_eviction_policy="AlwaysAllow",
+        ),
         opts=opt(namespace),
     )
-    # Only the workload's pods and KEDA's operator (the redis-streams scaler) reach the queue.
+    # Only the workload's pods, KEDA's operator (the redis-streams scaler) and the async callers of
+    # clientNamespaces (they XADD requests and read results) reach the queue.
     k8s.networking.v1.NetworkPolicy(
         f"{redis_name}-networkpolicy",
         metadata=meta(redis_name, labels),
@@ -214,10 +272,18 @@ def _deploy(parent, redis_name, labels, workload_selector, settings, namespace, 
                                 match_labels={"kubernetes.io/metadata.name": settings.keda_namespace}
                             )
                         ),
+                        *[
+                            k8s.networking.v1.NetworkPolicyPeerArgs(
+                                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                                    match_labels={"kubernetes.io/metadata.name": client}
+                                )
+                            )
+                            for client in settings.client_namespaces
+                        ],
                     ],
                     ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=REDIS_PORT, protocol="TCP")],
                 )
             ],
         ),
-        opts=opt(namespace),
+        opts=opt(namespace, keep=True),
     )

@@ -13,13 +13,20 @@ KEDA scales on what Prometheus holds, so the two are built together here:
   over the window, queueing included. KEDA divides it by the per-replica target (the sizing's
   replica concurrency at the target utilization) to get replicas. vLLM exposes its running and
   waiting requests as gauges; their average over the window is the same quantity.
-- Queue. Async work scales on the consumer group's lag (entries not yet delivered) of the Redis
-  stream, per replica as much as one replica works off in QUEUE_DRAIN_TARGET_S; `both` scales on
-  the HTTP signal and the lag together (KEDA takes the larger).
+- Queue. Async work scales on two redis-streams triggers (one scaler reads one figure): the
+  consumer group's lag (entries not yet delivered), per replica as much as one replica works off
+  in QUEUE_DRAIN_TARGET_S, and its pending entries (delivered, not yet acknowledged), per replica
+  as many as it works at once. Lag alone reads 0 after a worker is killed holding a message, and
+  KEDA would scale to zero with the message stranded; a pending entry keeps a replica up until it
+  is reclaimed. `both` adds the HTTP signal (KEDA takes the largest).
 - Failure. A query with no series is an error, not a zero (`ignoreNullValues: false`), so KEDA's
-  fallback holds the replicas sized for the peak while the signal is missing.
+  fallback holds the replicas sized for the peak while the signal is missing. A queue-only
+  workload is the exception: its signal fails when Redis does, and replicas without Redis cannot
+  work (they exit after REDIS_OUTAGE_S), so the peak's replicas would be every GPU crash-looping.
+  It falls back to at most its minimum (`currentReplicasIfLower`): never more than it runs.
 - Zero. A synchronous caller cannot wait for a pod that nothing starts, so HTTP workloads keep
-  at least one replica; only queue-only workloads scale to zero (the queue holds the work).
+  at least one replica; only queue-only workloads scale to zero (the queue holds the work), after
+  a cooldown longer than a pending message's reclaim time.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from typing import Any
 
 from stacks.decision.workload import Workload
 from stacks.k8s.settings import ClusterSettings, MetricsDiscovery
+from stacks.packaging import claim_idle_ms
 from stacks.profile import Mode
 from stacks.targets.kubernetes import sizing
 from stacks.targets.kubernetes.sizing import kubernetes_sizing
@@ -37,6 +45,7 @@ QUEUE_SUFFIX = ":queue"
 CONSUMER_GROUP = "workers"  # the queue worker's consumer group (templates/kubernetes/queue_worker.py.jinja)
 QUEUE_DRAIN_TARGET_S = 30  # a replica should work off its share of a backlog within this
 FALLBACK_FAILURES = 3  # failed metric reads before KEDA holds the fallback replicas
+COOLDOWN_S = 300  # KEDA's default wait after the last activity before scaling to zero
 RATE_WINDOW_SCRAPES = 4  # a rate over fewer scrapes is noise (and empty after one missed scrape)
 METRICS_PATH = "/metrics"
 METRICS_PORT_NAME = "http"
@@ -109,21 +118,24 @@ def scaled_object_spec(
             }
         )
     if works_queue(w, vllm):
-        trigger: dict[str, Any] = {
+        stream = {"address": redis_address, "stream": queue_stream(w.name), "consumerGroup": CONSUMER_GROUP}
+        lag: dict[str, Any] = {
             "type": "redis-streams",
             "name": "queue-lag",
             "metricType": "AverageValue",
-            "metadata": {
-                "address": redis_address,
-                "stream": queue_stream(w.name),
-                "consumerGroup": CONSUMER_GROUP,
-                "lagCount": str(queue_lag_per_replica(w)),
-                "activationLagCount": "0",
-            },
+            "metadata": {**stream, "lagCount": str(queue_lag_per_replica(w)), "activationLagCount": "0"},
         }
-        if trigger_auth:
-            trigger["authenticationRef"] = {"name": trigger_auth}
-        triggers.append(trigger)
+        # Active while any entry is pending; a replica holds as many as it works at once.
+        pending: dict[str, Any] = {
+            "type": "redis-streams",
+            "name": "queue-pending",
+            "metricType": "AverageValue",
+            "metadata": {**stream, "pendingEntriesCount": str(k.replica_concurrency)},
+        }
+        for trigger in (lag, pending):
+            if trigger_auth:
+                trigger["authenticationRef"] = {"name": trigger_auth}
+            triggers.append(trigger)
     low = min_replicas(w)
     high = max(k.max_replicas, low)
     return {
@@ -131,9 +143,8 @@ def scaled_object_spec(
         "minReplicaCount": low,
         "maxReplicaCount": high,
         "pollingInterval": polling_interval_s(p.sla.p99_latency_ms, settings),
-        "cooldownPeriod": 300,
-        # Signal lost (Prometheus down, series gone): hold the capacity sized for the peak.
-        "fallback": {"failureThreshold": FALLBACK_FAILURES, "replicas": high},
+        "cooldownPeriod": cooldown_s(w, settings),
+        "fallback": fallback(w, vllm, low, high),
         "advanced": {
             "horizontalPodAutoscalerConfig": {
                 "behavior": {
@@ -151,6 +162,21 @@ def scaled_object_spec(
         },
         "triggers": triggers,
     }
+
+
+def cooldown_s(w: Workload, settings: ClusterSettings) -> int:
+    """Scale to zero only after a killed worker's message could have been reclaimed (its idle time,
+    then a KEDA poll to see it pending): never while a stranded message waits for a live replica."""
+    reclaim_s = math.ceil(claim_idle_ms(w.profile.sla.timeout_s) / 1000)
+    return max(COOLDOWN_S, reclaim_s + 2 * polling_interval_s(w.profile.sla.p99_latency_ms, settings))
+
+
+def fallback(w: Workload, vllm: bool, low: int, high: int) -> dict[str, Any]:
+    """Signal lost: HTTP workloads hold the capacity sized for the peak; a queue-only workload, whose
+    signal is Redis and whose replicas cannot work without it, holds at most its minimum."""
+    if serves_http(w) or vllm:
+        return {"failureThreshold": FALLBACK_FAILURES, "replicas": high}
+    return {"failureThreshold": FALLBACK_FAILURES, "replicas": max(1, low), "behavior": "currentReplicasIfLower"}
 
 
 def pod_monitor_spec(selector: dict[str, str], settings: ClusterSettings) -> dict[str, Any]:

@@ -85,11 +85,10 @@ def network_policy_spec(
     def tcp(port: int) -> k8s.networking.v1.NetworkPolicyPortArgs:
         return np.NetworkPolicyPortArgs(port=port, protocol="TCP")
 
-    weights_port, weights_peers = 443, []
+    # NetworkPolicy is enforced on the pod behind a Service: its port, not the URL's (RGW 80 -> 8080).
+    weights_port, weights_peers = settings.weights_pod_port(), []
     if settings.weights_endpoint_url:
-        url = urlsplit(settings.weights_endpoint_url)
-        weights_port = url.port or (80 if url.scheme == "http" else 443)
-        host = (url.hostname or "").split(".")
+        host = (urlsplit(settings.weights_endpoint_url).hostname or "").split(".")
         if len(host) >= 3 and host[2] == "svc":  # an in-cluster store (MinIO, Ceph RGW): its namespace
             weights_peers.append(_peer(host[1]))
     egress = [
@@ -126,7 +125,7 @@ def network_policy_spec(
         # One port serves predictions and /metrics: the configured callers and the scraper.
         ingress=[
             np.NetworkPolicyIngressRuleArgs(
-                from_=[_peer(ns) for ns in ingress_namespaces(settings)],
+                from_=[*(_peer(ns) for ns in ingress_namespaces(settings)), *_gateway_proxies(settings)],
                 ports=[tcp(port)],
             )
         ],
@@ -134,30 +133,79 @@ def network_policy_spec(
     )
 
 
+# Install-once cluster objects (the guard, add-on namespaces and their ConfigMaps) are declared as
+# Server-Side Apply patches, not plain objects: pulumi-kubernetes >= 4.29 creates plain objects
+# client-side, so the second stack on a cluster, or a redeploy after `pulumi destroy` left them in
+# place (retain_on_delete), failed with AlreadyExists. A patch applies whether or not the object
+# exists; every stack applies the same content, and patchForce lets the newest Switchyard's
+# version win over an older one's field manager. Add-on namespaces are only adopted when they
+# already carry our managed-by label: the guard below refuses the label on any other namespace.
+SHARED = {"pulumi.com/patchForce": "true"}
+
+
+ENVOY_GATEWAY_OWNER = "gateway.envoyproxy.io/owning-gateway-name"
+ENVOY_GATEWAY_OWNER_NS = "gateway.envoyproxy.io/owning-gateway-namespace"
+
+
+def _gateway_proxies(settings: ClusterSettings) -> list[k8s.networking.v1.NetworkPolicyPeerArgs]:
+    """Envoy Gateway runs a Gateway's proxies in its controller namespace by default, labelled with
+    the Gateway they serve: those pods only (Gateway Namespace Mode: gatewayNamespace, already a peer)."""
+    if settings.expose != "gateway" or settings.gateway_implementation != "envoy-gateway":
+        return []
+    return [
+        k8s.networking.v1.NetworkPolicyPeerArgs(
+            namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                match_labels={NS_NAME_LABEL: settings.envoy_gateway_namespace}
+            ),
+            pod_selector=k8s.meta.v1.LabelSelectorArgs(
+                match_labels={
+                    ENVOY_GATEWAY_OWNER: settings.gateway_name,
+                    ENVOY_GATEWAY_OWNER_NS: settings.gateway_namespace,
+                }
+            ),
+        )
+    ]
+
+
+def cilium_gateway_spec(selector: dict[str, str], port: int) -> dict[str, Any]:
+    """Cilium's Gateway API data plane is its per-node Envoy, whose traffic reaches the pods as the
+    reserved `ingress` identity, which no Kubernetes NetworkPolicy peer selects: a
+    CiliumNetworkPolicy admits it (Cilium allows what either kind of policy allows)."""
+    return {
+        "endpointSelector": {"matchLabels": selector},
+        "ingress": [{"fromEntities": ["ingress"], "toPorts": [{"ports": [{"port": str(port), "protocol": "TCP"}]}]}],
+    }
+
+
 def never_adopt_guard(opts: pulumi.ResourceOptions, labels: dict[str, str]) -> list[pulumi.Resource]:
-    """The cluster-wide admission policy and its binding (protected: they guard every tenant)."""
+    """The cluster-wide admission policy and its binding, shared by every stack on the cluster.
+
+    Retained on delete: they guard every tenant, so one stack's destroy never removes them.
+    """
     ar = k8s.admissionregistration.v1
     keep = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(retain_on_delete=True))
-    policy = ar.ValidatingAdmissionPolicy(
+    policy = ar.ValidatingAdmissionPolicyPatch(
         NEVER_ADOPT_POLICY,
-        metadata=k8s.meta.v1.ObjectMetaArgs(name=NEVER_ADOPT_POLICY, labels=labels),
-        spec=ar.ValidatingAdmissionPolicySpecArgs(
+        metadata=k8s.meta.v1.ObjectMetaPatchArgs(name=NEVER_ADOPT_POLICY, labels=labels, annotations=SHARED),
+        spec=ar.ValidatingAdmissionPolicySpecPatchArgs(
             failure_policy="Fail",
-            match_constraints=ar.MatchResourcesArgs(
+            match_constraints=ar.MatchResourcesPatchArgs(
                 resource_rules=[
-                    ar.NamedRuleWithOperationsArgs(
+                    ar.NamedRuleWithOperationsPatchArgs(
                         api_groups=[""], api_versions=["v1"], operations=["UPDATE"], resources=["namespaces"]
                     )
                 ]
             ),
-            validations=[ar.ValidationArgs(expression=NEVER_ADOPT_EXPRESSION, message=NEVER_ADOPT_MESSAGE)],
+            validations=[ar.ValidationPatchArgs(expression=NEVER_ADOPT_EXPRESSION, message=NEVER_ADOPT_MESSAGE)],
         ),
         opts=keep,
     )
-    binding = ar.ValidatingAdmissionPolicyBinding(
+    binding = ar.ValidatingAdmissionPolicyBindingPatch(
         f"{NEVER_ADOPT_POLICY}-binding",
-        metadata=k8s.meta.v1.ObjectMetaArgs(name=NEVER_ADOPT_POLICY, labels=labels),
-        spec=ar.ValidatingAdmissionPolicyBindingSpecArgs(policy_name=NEVER_ADOPT_POLICY, validation_actions=["Deny"]),
+        metadata=k8s.meta.v1.ObjectMetaPatchArgs(name=NEVER_ADOPT_POLICY, labels=labels, annotations=SHARED),
+        spec=ar.ValidatingAdmissionPolicyBindingSpecPatchArgs(
+            policy_name=NEVER_ADOPT_POLICY, validation_actions=["Deny"]
+        ),
         opts=pulumi.ResourceOptions.merge(keep, pulumi.ResourceOptions(depends_on=[policy])),
     )
     return [policy, binding]

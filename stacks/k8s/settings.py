@@ -11,13 +11,16 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from stacks.errors import SwitchyardError
+from stacks.errors import ProfileError, SwitchyardError
+from stacks.k8s import api_keys
 from stacks.k8s.vendor import GPU_OPERATOR, KEDA, KEDA_HTTP_NAMESPACE
+from stacks.profile.safe_yaml import parse, read_text
 
 K8S_VERSION = r"^1\.(3[0-9]|[4-9][0-9])$"
 # The distribution reference grammar, as the kubelet parses an image name: a host (any case, optional
@@ -31,6 +34,8 @@ FEATURES = {
     "preStop sleep action": "1.30",  # the drain's preStop without a shell in the image
     "ValidatingAdmissionPolicy v1": "1.30",  # the never-adopt guard
     "Service trafficDistribution": "1.31",  # prefer endpoints close to the caller
+    # nodeTaintsPolicy / nodeAffinityPolicy: beta and on by default since 1.26, GA in 1.33
+    "topologySpread nodeTaintsPolicy": "1.26",
 }
 
 
@@ -55,7 +60,17 @@ class ClusterSettings(BaseModel):
         description="oldest Kubernetes minor of the cluster, 1.30 or later (preStop sleep, ValidatingAdmissionPolicy v1); newer minors turn on features that need them",
     )
     drivers_preinstalled: bool = Field(
-        True, description="nodes have the NVIDIA driver and container toolkit (typical bare metal)"
+        True, description="nodes have the NVIDIA driver (typical bare metal): the GPU Operator does not install one"
+    )
+    toolkit_preinstalled: bool = Field(
+        False,
+        description="nodes also have the NVIDIA container toolkit configured in containerd: the GPU Operator "
+        "does not install its own (it still creates the nvidia RuntimeClass, which needs one of the two)",
+    )
+    never_adopt_guard: bool = Field(
+        True,
+        description="install the cluster-wide admission policy that refuses Switchyard's label on a namespace it "
+        "did not create (shared by every stack on the cluster; false: the cluster's own policy engine does this)",
     )
     install_gpu_operator: bool = Field(
         True, description="install the NVIDIA GPU Operator (false: the cluster runs one)"
@@ -109,6 +124,14 @@ class ClusterSettings(BaseModel):
     weights_endpoint_url: str | None = Field(
         None, description="S3-compatible endpoint of the weights store (MinIO, Ceph RGW); AWS S3 when unset"
     )
+    weights_endpoint_pod_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="port the weights store's pods listen on, which NetworkPolicy matches (it sees the pod "
+        "behind a Service, never the Service port); unset: the endpoint URL's port, except an in-cluster "
+        "Service on port 80, which Rook Ceph RGW serves from pod port 8080",
+    )
     weights_region: str = Field("us-east-1", description="region the weights store expects in signatures")
     weights_egress_cidrs: list[str] = Field(
         default_factory=lambda: ["0.0.0.0/0"],
@@ -128,6 +151,16 @@ class ClusterSettings(BaseModel):
     )
     gateway_name: str = Field("switchyard", description="Gateway the HTTPRoutes attach to (expose: gateway)")
     gateway_namespace: str = Field("gateway", description="namespace of that Gateway (its pods may call in)")
+    gateway_implementation: Literal["generic", "envoy-gateway", "cilium"] = Field(
+        "generic",
+        description="what runs the Gateway's data plane, which the workloads' NetworkPolicy must admit: generic "
+        "(proxies in gatewayNamespace) | envoy-gateway (proxies in envoyGatewayNamespace, or in gatewayNamespace "
+        "in Gateway Namespace Mode) | cilium (Cilium's per-node Envoy, seen as the `ingress` identity: a "
+        "CiliumNetworkPolicy admits it)",
+    )
+    envoy_gateway_namespace: str = Field(
+        "envoy-gateway-system", description="Envoy Gateway's controller namespace, where its proxies run by default"
+    )
     ingress_class: str = Field("nginx", description="IngressClass (expose: ingress)")
     ingress_namespace: str = Field("ingress-nginx", description="namespace of the ingress controller's pods")
     public_domain: str = Field(
@@ -143,9 +176,36 @@ class ClusterSettings(BaseModel):
         "unset: the Ingress serves plain HTTP",
     )
 
-    @field_validator("image_registry")
+    # Private-registry and air-gapped clusters (stacks/k8s/mirrors.py): each unset means the public source.
+    image_mirror: str | None = Field(
+        None,
+        description="registry prefix holding copies of the third-party images (aws-cli, redis, the python/CUDA/vLLM "
+        "bases): pulled as <imageMirror>/<repository>:<tag>; switchyard publish copies them there",
+    )
+    gpu_operator_chart_repo: str | None = Field(
+        None,
+        pattern=r"^(https?|oci)://\S+$",
+        description="Helm repository (https://) or OCI registry (oci://) "
+        "holding the pinned GPU Operator chart, instead of NVIDIA's",
+    )
+    keda_chart_repo: str | None = Field(
+        None,
+        pattern=r"^(https?|oci)://\S+$",
+        description="Helm repository (https://) or OCI registry (oci://) "
+        "holding the pinned KEDA chart, instead of kedacore's",
+    )
+    weights_mirror_uri: str | None = Field(
+        None,
+        pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?$",
+        description="s3://bucket/prefix on the cluster's weights store (weightsEndpointUrl) where profiles' s3:// "
+        "weights are mirrored, as <uri>/<source bucket>/<source prefix>; switchyard publish copies them",
+    )
+
+    @field_validator("image_registry", "image_mirror")
     @classmethod
-    def _registry(cls, value: str) -> str:
+    def _registry(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         if not IMAGE_REGISTRY.fullmatch(value):
             raise ValueError(
                 f"{value!r} is not an image repository prefix: host[:port]/path, no scheme, lowercase path "
@@ -162,6 +222,19 @@ class ClusterSettings(BaseModel):
             except ValueError:
                 raise ValueError(f"{cidr!r} is not an IPv4 or IPv6 CIDR (e.g. 10.20.0.0/16)") from None
         return value
+
+    def weights_pod_port(self) -> int:
+        """The port the init container's connections reach the weights store's pods on."""
+        if self.weights_endpoint_pod_port:
+            return self.weights_endpoint_pod_port
+        if not self.weights_endpoint_url:
+            return 443
+        url = urlsplit(self.weights_endpoint_url)
+        port = url.port or (80 if url.scheme == "http" else 443)
+        host = (url.hostname or "").split(".")
+        if port == 80 and len(host) >= 3 and host[2] == "svc":
+            return 8080  # Rook's CephObjectStore: Service port 80 -> RGW container port 8080
+        return port
 
     def supports(self, feature: str) -> bool:
         need = tuple(int(x) for x in FEATURES[feature].split("."))
@@ -197,10 +270,11 @@ class ClusterSettings(BaseModel):
 class ClusterSecrets:
     """Secret stack config (`pulumi config set --secret`); Pulumi Outputs under `pulumi up`."""
 
-    api_key: Any = None
+    api_key: Any = None  # the stack's master key; each workload's is derived from it (stacks/k8s/api_keys.py)
     weights_access_key_id: Any = None
     weights_secret_access_key: Any = None
     redis_password: Any = None  # redisMode existing: the queue's password (none: no auth)
+    api_keys: dict[str, dict[str, str]] | None = None  # per-workload overrides: {workload: {caller: key}}
 
 
 CONFIG_KEYS = {  # Pulumi config key -> field
@@ -208,6 +282,8 @@ CONFIG_KEYS = {  # Pulumi config key -> field
     "kubeContext": "kube_context",
     "minKubernetesVersion": "min_kubernetes_version",
     "driversPreinstalled": "drivers_preinstalled",
+    "toolkitPreinstalled": "toolkit_preinstalled",
+    "neverAdoptGuard": "never_adopt_guard",
     "installGpuOperator": "install_gpu_operator",
     "installKeda": "install_keda",
     "installNfd": "install_nfd",
@@ -222,6 +298,7 @@ CONFIG_KEYS = {  # Pulumi config key -> field
     "weightsBaseUri": "weights_base_uri",
     "weightsEndpointUrl": "weights_endpoint_url",
     "weightsRegion": "weights_region",
+    "weightsEndpointPodPort": "weights_endpoint_pod_port",
     "weightsEgressCidrs": "weights_egress_cidrs",
     "redisAddress": "redis_address",
     "metricsDiscovery": "metrics_discovery",
@@ -233,11 +310,17 @@ CONFIG_KEYS = {  # Pulumi config key -> field
     "expose": "expose",
     "gatewayName": "gateway_name",
     "gatewayNamespace": "gateway_namespace",
+    "gatewayImplementation": "gateway_implementation",
+    "envoyGatewayNamespace": "envoy_gateway_namespace",
     "ingressClass": "ingress_class",
     "ingressNamespace": "ingress_namespace",
     "publicDomain": "public_domain",
     "gatewayTls": "gateway_tls",
     "tlsClusterIssuer": "tls_cluster_issuer",
+    "imageMirror": "image_mirror",
+    "gpuOperatorChartRepo": "gpu_operator_chart_repo",
+    "kedaChartRepo": "keda_chart_repo",
+    "weightsMirrorUri": "weights_mirror_uri",
 }
 SECRET_KEYS = {
     "apiKey": "api_key",
@@ -300,11 +383,21 @@ def from_pulumi_config(config: Any) -> ClusterSettings:
 
 
 def secrets_from_pulumi_config(config: Any) -> ClusterSecrets:
-    return ClusterSecrets(**{field: config.get_secret(key) for key, field in SECRET_KEYS.items()})
+    """Secret stack config; API keys are checked here, before any resource exists (a review render
+    from the stack file cannot read encrypted values and checks nothing)."""
+    values = {field: config.get_secret(key) for key, field in SECRET_KEYS.items()}
+    if getattr(config, "readable_secrets", True):
+        raw = config.get("apiKey")
+        if raw is not None:
+            api_keys.check("switchyard:apiKey", raw)
+        values["api_keys"] = api_keys.parse_overrides(config.get_object("apiKeys")) or None
+    return ClusterSecrets(**values)
 
 
 class _StackFile:
     """Pulumi.<stack>.yaml's `config:` read the way pulumi.Config reads it (strings, "true"/"false")."""
+
+    readable_secrets = False  # encrypted ({secure: ...}): only `pulumi up` can read them
 
     def __init__(self, values: dict[str, Any]) -> None:
         self.values = {k.split(":", 1)[1]: v for k, v in values.items() if k.startswith("switchyard:")}
@@ -338,14 +431,41 @@ def secrets_from_stack_file(path: str) -> ClusterSecrets:
     return _read_stack_file(path, secrets_from_pulumi_config)
 
 
+STACK_FILE_ALLOWED = "a Pulumi stack file: a mapping with `config:` (switchyard:<key>: value)"
+
+
 def _read_stack_file(path: str, read: Any) -> Any:
+    """The stack file through the profile loader's reader: a regular file, bounded in size, depth and
+    alias expansion (a FIFO or a billion-laughs file is refused, never read for minutes)."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            doc = yaml.safe_load(fh) or {}
-        return read(_StackFile(doc.get("config") or {}))
-    except FileNotFoundError:
-        raise SwitchyardError(f"{path}: no such Pulumi stack file") from None
+        text = read_text(Path(path), what="Pulumi stack file")
+    except ProfileError as exc:
+        if exc.problems and exc.problems[0].message == "no such file":
+            raise SwitchyardError(f"{path}: no such Pulumi stack file") from None
+        raise
+    doc, _lines, problems = parse(text, path, empty_allowed=STACK_FILE_ALLOWED)
+    if problems and problems[0].message == "the file is empty":
+        doc, problems = {}, []  # `pulumi stack init` writes none: every key at its default
+    if problems:
+        raise ProfileError(problems)
+    config = doc.get("config") or {}
+    if not isinstance(config, dict):
+        raise SwitchyardError(f"{path}: config: is not a mapping\n    allowed: {STACK_FILE_ALLOWED}")
+    try:
+        return read(_StackFile(config))
     except SwitchyardError as exc:
         raise SwitchyardError(f"{path}: {exc}") from None
-    except (ValueError, yaml.YAMLError) as exc:
+    except ValueError as exc:
         raise SwitchyardError(f"{path}: invalid stack settings: {exc}") from None
+
+
+# Settings that change what the program declares (everything but where it reads profiles from and
+# which kubeconfig context it talks to).
+RENDER_NEUTRAL = {"profiles", "kube_context"}
+
+
+def differences(settings: ClusterSettings, other: ClusterSettings) -> list[str]:
+    """Stack config keys whose values differ between two settings and change the rendered objects."""
+    by_field = {v: k for k, v in CONFIG_KEYS.items()}
+    mine, theirs = settings.model_dump(), other.model_dump()
+    return [by_field[f] for f in CONFIG_KEYS.values() if f not in RENDER_NEUTRAL and mine[f] != theirs[f]]

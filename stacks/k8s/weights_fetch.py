@@ -1,13 +1,17 @@
 """The init container that fills the shared model cache: one complete copy per weights version.
 
-Every replica runs it, possibly many at once on a ReadWriteMany volume. Each copies into its own
-temporary directory and renames it into place; the rename is atomic and fails when another
-replica won, so a version directory is always complete (it holds the marker) and nobody ever
-serves a partial copy. Afterwards it removes what nobody needs: temporary directories nothing
-has written to for STALE_MINUTES (a killed copy) and complete versions beyond the newest KEEP
-(the previous one stays for pods of the rollout still running it). A version is renamed to a
-temporary directory before it is removed, so a removal killed part-way never leaves a half
-version under its name (one left by an older script is moved aside and fetched again).
+Every replica runs it, possibly many at once on a ReadWriteMany volume. The first to create
+`.tmp-<version>` (mkdir is atomic, on CephFS and NFS too) copies into it and renames the copy into place;
+the others wait for the version to appear instead of copying it again, so an update holds at most
+one copy in progress whatever the number of replicas starting. A copy nothing has written to for
+STALE_MINUTES belongs to a killed replica: a waiting one removes it and copies in its place.
+
+The cache is bounded: before a copy and after it, only the version being fetched and the newest
+other complete version are kept (KEEP_VERSIONS; "newest" is the last one a pod started on), so an
+update needs room for the version pods run now plus the new one, which is what the claim holds
+(platform.model_cache_copies >= 2: 2.2 by default). A version is renamed to a temporary directory
+before it is removed, so a removal killed part-way never leaves a half version under its name
+(one left by an older script is moved aside and fetched again).
 """
 
 from __future__ import annotations
@@ -22,52 +26,68 @@ from stacks.packaging import K8S_WEIGHTS_DIR
 MARKER = ".switchyard-complete"
 RUNTIME_CACHE = ".runtime"  # HF / vLLM / compile caches, written by the server (a subPath of the volume)
 STALE_MINUTES = 30
-KEEP_VERSIONS = 2
+KEEP_VERSIONS = 2  # the version pods run now and the one being rolled out
 
 FETCH_SCRIPT = f"""set -eu
 dest="$CACHE/$VERSION"
-tmp="$CACHE/.tmp-$VERSION-$HOSTNAME"
+lock="$CACHE/.tmp-$VERSION"
+stale="${{STALE_MINUTES:-{STALE_MINUTES}}}"
 mkdir -p "$CACHE/{RUNTIME_CACHE}"
-if [ -f "$dest/{MARKER}" ]; then
-  echo "weights $VERSION already cached"
-  touch "$dest/{MARKER}"  # in use: the newest version is kept by every collection
-else
-  if [ -d "$dest" ]; then
-    # No marker: what a removal killed part-way left. It never completes, so move it out of the
-    # way (a complete copy another replica put in place meanwhile is put back).
-    junk="$tmp-junk"
-    rm -rf "$junk"
-    if mv -T "$dest" "$junk" 2>/dev/null; then
-      if [ -f "$junk/{MARKER}" ]; then mv -T "$junk" "$dest" 2>/dev/null || true; fi
-      rm -rf "$junk" && echo "removed incomplete $dest"
-    fi
+quiet_for_stale() {{ [ -z "$(find "$1" -mmin -"$stale" -print 2>/dev/null | head -n 1)" ]; }}
+collect() {{
+  # A temporary directory nothing wrote to for $stale minutes belongs to a killed copy or removal.
+  for d in "$CACHE"/.tmp-*; do
+    [ -d "$d" ] && [ "$d" != "$lock" ] || continue
+    if quiet_for_stale "$d"; then rm -rf "$d" && echo "removed stale $d"; fi
+  done
+  # Complete versions, most recently used first: keep ours and the newest others up to KEEP_VERSIONS.
+  kept=1
+  for m in $(ls -1t "$CACHE"/*/{MARKER} 2>/dev/null); do
+    v="$(dirname "$m")"
+    [ "$v" = "$dest" ] && continue
+    if [ "$kept" -lt "${{KEEP_VERSIONS:-{KEEP_VERSIONS}}}" ]; then kept=$((kept + 1)); continue; fi
+    # Renamed first: a removal killed part-way leaves a temporary directory, never a half version.
+    gone="$CACHE/.tmp-gc-$(basename "$v")-$HOSTNAME"
+    if mv -T "$v" "$gone" 2>/dev/null; then rm -rf "$gone" && echo "removed old version $(basename "$v")"; fi
+  done
+}}
+if [ -d "$dest" ] && [ ! -f "$dest/{MARKER}" ]; then
+  # No marker: what a removal killed part-way left. It never completes, so move it out of the
+  # way (a complete copy another replica put in place meanwhile is put back).
+  junk="$CACHE/.tmp-junk-$VERSION-$HOSTNAME"
+  rm -rf "$junk"
+  if mv -T "$dest" "$junk" 2>/dev/null; then
+    if [ -f "$junk/{MARKER}" ]; then mv -T "$junk" "$dest" 2>/dev/null || true; fi
+    rm -rf "$junk" && echo "removed incomplete $dest"
   fi
-  rm -rf "$tmp"
-  mkdir -p "$tmp"
-  aws s3 sync "$SOURCE" "$tmp" --only-show-errors --no-progress
-  if [ -z "$(ls -A "$tmp")" ]; then echo "no weights at $SOURCE" >&2; rm -rf "$tmp"; exit 1; fi
-  echo "$SOURCE" > "$tmp/{MARKER}"
-  # Atomic: fails when another replica's complete copy is already in place; then ours is dropped.
-  if mv -T "$tmp" "$dest" 2>/dev/null; then echo "weights $VERSION cached"; else rm -rf "$tmp"; fi
-  test -f "$dest/{MARKER}"
 fi
-# A temporary directory nothing wrote to for STALE_MINUTES belongs to a killed copy.
-for d in "$CACHE"/.tmp-*; do
-  [ -d "$d" ] || continue
-  if [ -z "$(find "$d" -mmin -"${{STALE_MINUTES:-{STALE_MINUTES}}}" -print 2>/dev/null | head -n 1)" ]; then
-    rm -rf "$d" && echo "removed stale $d"
+mine() {{ [ "$(cat "$lock/owner" 2>/dev/null)" = "$HOSTNAME" ]; }}
+while [ ! -f "$dest/{MARKER}" ]; do
+  # The lock is ours when we create it, or when our own killed attempt (same pod) left it.
+  if mkdir "$lock" 2>/dev/null || mine; then
+    echo "$HOSTNAME" > "$lock/owner"
+    collect  # room for the copy: the version pods run now stays, older ones go first
+    rm -rf "$lock/data"
+    mkdir "$lock/data"
+    aws s3 sync "$SOURCE" "$lock/data" --only-show-errors --no-progress || {{ mine && rm -rf "$lock"; exit 1; }}
+    if [ -z "$(ls -A "$lock/data")" ]; then echo "no weights at $SOURCE" >&2; mine && rm -rf "$lock"; exit 1; fi
+    # Taken over while stalled (nothing written for $stale minutes): the other replica's copy stands.
+    mine || {{ echo "copy of $VERSION taken over by another replica" >&2; exit 1; }}
+    echo "$SOURCE" > "$lock/data/{MARKER}"
+    mv -T "$lock/data" "$dest"
+    rm -rf "$lock"
+    echo "weights $VERSION cached"
+  elif quiet_for_stale "$lock"; then
+    # The replica copying it was killed: take its place.
+    dead="$CACHE/.tmp-dead-$VERSION-$HOSTNAME"
+    if mv -T "$lock" "$dead" 2>/dev/null; then rm -rf "$dead" && echo "removed a killed copy of $VERSION"; fi
+  else
+    echo "another replica is copying weights $VERSION: waiting"
+    sleep "${{WAIT_SECONDS:-5}}"
   fi
 done
-# Complete versions, newest first: keep ours and the newest others up to KEEP_VERSIONS.
-kept=1
-for m in $(ls -1t "$CACHE"/*/{MARKER} 2>/dev/null); do
-  v="$(dirname "$m")"
-  [ "$v" = "$dest" ] && continue
-  if [ "$kept" -lt "${{KEEP_VERSIONS:-{KEEP_VERSIONS}}}" ]; then kept=$((kept + 1)); continue; fi
-  # Renamed first: a removal killed part-way leaves a temporary directory, never a half version.
-  gone="$CACHE/.tmp-gc-$(basename "$v")-$HOSTNAME"
-  if mv -T "$v" "$gone" 2>/dev/null; then rm -rf "$gone" && echo "removed old version $(basename "$v")"; fi
-done
+touch "$dest/{MARKER}"  # in use: the newest version is kept by every collection
+collect
 """
 
 
@@ -79,6 +99,7 @@ def fetch_container(
     endpoint_url: str | None,
     region: str,
     security_context: Any,
+    image: str = AWS_CLI_IMAGE,
 ) -> k8s.core.v1.ContainerArgs:
     env = [
         k8s.core.v1.EnvVarArgs(name="SOURCE", value=source),
@@ -92,7 +113,7 @@ def fetch_container(
         env.append(k8s.core.v1.EnvVarArgs(name="AWS_ENDPOINT_URL", value=endpoint_url))
     return k8s.core.v1.ContainerArgs(
         name="fetch-weights",
-        image=AWS_CLI_IMAGE,
+        image=image,
         command=["/bin/sh", "-c", FETCH_SCRIPT],
         env=env,
         # The Secret the program creates from the stack's secret config, before the Deployment.

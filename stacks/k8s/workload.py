@@ -9,11 +9,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from stacks.decision.workload import Workload
-from stacks.k8s import scaling, security
+from stacks.k8s import api_keys, scaling, security
 from stacks.k8s.exposure import expose
+from stacks.k8s.mirrors import mirrored_image
 from stacks.k8s.redis import QueueAccess, queue_for
-from stacks.k8s.settings import ClusterSecrets, ClusterSettings, MetricsDiscovery
-from stacks.k8s.vendor import GPU_PRODUCT_LABEL, GPU_RUNTIME_CLASS, GPU_TAINT_KEY, gfd_products
+from stacks.k8s.settings import ClusterSecrets, ClusterSettings, MetricsDiscovery, RedisMode
+from stacks.k8s.vendor import AWS_CLI_IMAGE, GPU_PRODUCT_LABEL, GPU_RUNTIME_CLASS, GPU_TAINT_KEY, gfd_products
 from stacks.k8s.weights_fetch import RUNTIME_CACHE, fetch_container
 from stacks.packaging import K8S_WEIGHTS_DIR, RUN_AS_UID, RUNTIME_CACHE_DIR, PackageSpec
 from stacks.targets.kubernetes import kubernetes_sizing
@@ -23,6 +24,7 @@ DRAIN_MARGIN_SECONDS = 5
 STARTUP_PERIOD_SECONDS = 5
 STARTUP_MARGIN = 3  # the startup budget covers three times the estimated pod start
 API_KEY_ENTRY = "api-key"
+API_KEYS_ENTRY = "api-keys"
 
 DEPLOY_TIMEOUT_MARGIN = 3  # `pulumi up` waits three estimated pod starts (image pull included) for a rollout
 DEPLOY_TIMEOUT_MIN_S = 600  # never below Pulumi's own 10 minutes
@@ -111,12 +113,18 @@ class InferenceWorkload(pulumi.ComponentResource):
             return k8s.meta.v1.ObjectMetaArgs(name=obj_name, namespace=namespace, labels=labels)
 
         restricted = {f"pod-security.kubernetes.io/{m}": "restricted" for m in ("enforce", "audit", "warn")}
+        vllm = image.spec.flavor == "vllm"
+        # A Redis of its own holds the queue's data: deleting the namespace would delete it with
+        # everything in it, so the namespace (and the Redis, redis.py) stays when the workload leaves.
+        keeps_queue = scaling.works_queue(w, vllm) and settings.redis_mode is RedisMode.deploy
         # The program creates this namespace and owns everything in it; the cluster's never-adopt
         # policy (security.NEVER_ADOPT_POLICY) refuses to label one that already exists.
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=namespace, labels={**labels, **restricted}),
-            opts=opt(*(guard or [])),  # created once the guard is in force
+            opts=pulumi.ResourceOptions.merge(  # created once the guard is in force
+                opt(*(guard or [])), pulumi.ResourceOptions(retain_on_delete=keeps_queue or None)
+            ),
         )
         self.service_account = k8s.core.v1.ServiceAccount(
             f"{name}-serviceaccount",
@@ -124,11 +132,17 @@ class InferenceWorkload(pulumi.ComponentResource):
             automount_service_account_token=False,
             opts=opt(self.namespace),
         )
+        keys = api_keys.workload_keys(secrets.api_key, secrets.api_keys, name)
+        self.api_keys = keys
         self.api_key = k8s.core.v1.Secret(
             f"{name}-api-key",
             metadata=meta(f"{name}-api-key"),
             type="Opaque",
-            string_data=security.secret_data({API_KEY_ENTRY: secrets.api_key}),
+            # This workload's keys only (derived from the stack's, or its own): one caller's key
+            # for a single-key server (vLLM), every caller's for the custom server.
+            string_data=security.secret_data(
+                {API_KEY_ENTRY: api_keys.primary(keys), API_KEYS_ENTRY: api_keys.as_json(keys)}
+            ),
             opts=opt(self.namespace),
         )
         self.weights_credentials = None
@@ -145,7 +159,8 @@ class InferenceWorkload(pulumi.ComponentResource):
                 ),
                 opts=opt(self.namespace),
             )
-        # Sized by the decision (platform.model_cache_copies: the current and previous version), which the bill reads.
+        # Sized by the decision (platform.model_cache_copies: the version pods run and the one an update
+        # copies; weights_fetch keeps no more), which the bill reads.
         cache_gi = kubernetes_sizing(w).model_cache_gi
         self.cache = k8s.core.v1.PersistentVolumeClaim(
             f"{name}-model-cache",
@@ -157,11 +172,20 @@ class InferenceWorkload(pulumi.ComponentResource):
             ),
             opts=opt(self.namespace),
         )
-        vllm = image.spec.flavor == "vllm"
         self.queue: QueueAccess | None = None
         if scaling.works_queue(w, vllm):
+            assert kubernetes_sizing(w).queue is not None, "the sizing bounds every queue it deploys"
             self.queue = queue_for(
-                self, name, namespace, settings, self.namespace, selector, labels, keda, secrets.redis_password
+                self,
+                name,
+                namespace,
+                settings,
+                self.namespace,
+                selector,
+                labels,
+                keda,
+                kubernetes_sizing(w).queue,
+                secrets.redis_password,
             )
         # A rollout of a new weights version starts its pods with the init container's copy from the
         # object store before the server starts: `pulumi up` must wait out that first start.
@@ -218,6 +242,15 @@ class InferenceWorkload(pulumi.ComponentResource):
             ),
             opts=opt(self.namespace),
         )
+        if settings.expose == "gateway" and settings.gateway_implementation == "cilium":
+            k8s.apiextensions.CustomResource(
+                f"{name}-cilium-gateway",
+                api_version="cilium.io/v2",
+                kind="CiliumNetworkPolicy",
+                metadata=meta(f"{name}-from-gateway"),
+                spec=security.cilium_gateway_spec(selector, port),
+                opts=opt(self.namespace),
+            )
         if settings.metrics_discovery is MetricsDiscovery.pod_monitor:
             self.pod_monitor = k8s.apiextensions.CustomResource(
                 f"{name}-podmonitor",
@@ -266,12 +299,15 @@ class InferenceWorkload(pulumi.ComponentResource):
         if gpu and k.gpu_resource:
             limits[k.gpu_resource] = str(k.gpus_per_replica)
         api_key = k8s.core.v1.EnvVarSourceArgs(
-            secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=f"{w.name}-api-key", key=API_KEY_ENTRY)
+            secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(
+                name=f"{w.name}-api-key", key=API_KEY_ENTRY if vllm else API_KEYS_ENTRY
+            )
         )
         env = [
             k8s.core.v1.EnvVarArgs(name="WEIGHTS_DIR", value=weights_dir),
-            # vLLM reads VLLM_API_KEY; the custom server reads API_KEY. Both require it on predictions.
-            k8s.core.v1.EnvVarArgs(name="VLLM_API_KEY" if vllm else "API_KEY", value_from=api_key),
+            # vLLM reads one key, VLLM_API_KEY; the custom server every caller's, API_KEYS ({caller: key}).
+            # Both require one on predictions.
+            k8s.core.v1.EnvVarArgs(name="VLLM_API_KEY" if vllm else "API_KEYS", value_from=api_key),
         ]
         if queue is not None:
             env += [
@@ -324,21 +360,30 @@ class InferenceWorkload(pulumi.ComponentResource):
             endpoint_url=settings.weights_endpoint_url,
             region=settings.weights_region,
             security_context=no_privilege,
+            image=mirrored_image(AWS_CLI_IMAGE, settings),
         )
         probe = k8s.core.v1.HTTPGetActionArgs
         timing = probe_timing(vllm)
+        ports = [k8s.core.v1.ContainerPortArgs(name="http", container_port=spec.port, protocol="TCP")]
+        # The custom server answers probes on a port of their own, which the Service does not expose:
+        # callers holding connections open cannot make a probe wait. /healthz fails once a prediction
+        # is stuck past its timeout (the replica also exits by itself); /readyz while every slot is.
+        probe_port = "http"
+        if not vllm:
+            probe_port = "health"
+            ports.append(k8s.core.v1.ContainerPortArgs(name="health", container_port=spec.health_port, protocol="TCP"))
         server = k8s.core.v1.ContainerArgs(
             name="server",
             image=image.reference,
             image_pull_policy="IfNotPresent",
             args=args,
-            ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=spec.port, protocol="TCP")],
+            ports=ports,
             env=env,
             resources=k8s.core.v1.ResourceRequirementsArgs(
                 requests={"cpu": f"{k.cpu_millicores}m", "memory": f"{k.memory_mb}Mi"}, limits=limits
             ),
             startup_probe=k8s.core.v1.ProbeArgs(
-                http_get=probe(path=ready, port="http"),
+                http_get=probe(path=ready, port=probe_port),
                 period_seconds=STARTUP_PERIOD_SECONDS,
                 # The startup probe starts with the server container, after the init container's
                 # weights copy: the copy (first_start_ms) is not its to wait for. pod_start_ms
@@ -347,8 +392,8 @@ class InferenceWorkload(pulumi.ComponentResource):
                 failure_threshold=startup_failure_threshold(k.pod_start_ms),
                 timeout_seconds=2,
             ),
-            readiness_probe=k8s.core.v1.ProbeArgs(http_get=probe(path=ready, port="http"), **timing.readiness),
-            liveness_probe=k8s.core.v1.ProbeArgs(http_get=probe(path=health, port="http"), **timing.liveness),
+            readiness_probe=k8s.core.v1.ProbeArgs(http_get=probe(path=ready, port=probe_port), **timing.readiness),
+            liveness_probe=k8s.core.v1.ProbeArgs(http_get=probe(path=health, port=probe_port), **timing.liveness),
             lifecycle=k8s.core.v1.LifecycleArgs(
                 pre_stop=k8s.core.v1.LifecycleHandlerArgs(sleep=k8s.core.v1.SleepActionArgs(seconds=PRESTOP_SECONDS))
             ),
@@ -387,6 +432,10 @@ class InferenceWorkload(pulumi.ComponentResource):
                     topology_key="kubernetes.io/hostname",
                     when_unsatisfiable="DoNotSchedule",
                     label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
+                    # Only nodes the pod may run on are domains: without Honor, a tainted GPU or
+                    # control-plane node counts as an empty one and holds the skew (a pod stays Pending).
+                    node_taints_policy="Honor",
+                    node_affinity_policy="Honor",
                 )
             ]
         return k8s.apps.v1.DeploymentSpecArgs(
@@ -411,6 +460,8 @@ class InferenceWorkload(pulumi.ComponentResource):
                     affinity=affinity,
                     tolerations=tolerations,
                     topology_spread_constraints=spread,
+                    # SIGTERM comes after preStop; the server drains for timeout_s and is gone by
+                    # timeout_s + its EXIT_MARGIN_S (3 s) whatever it waits on: inside this margin.
                     termination_grace_period_seconds=PRESTOP_SECONDS + sla.timeout_s + DRAIN_MARGIN_SECONDS,
                     security_context=security.restricted_pod(RUN_AS_UID),
                     init_containers=[fetch],

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import ast
 import difflib
+import keyword
 import os
+import re
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from stacks.errors import Hit, ProfileError, show
 from stacks.limits import LAMBDA_MAX_MEMORY_MB
@@ -20,7 +22,7 @@ from stacks.profile.model import Gpu, Preset, Profile, Target
 from stacks.profile.safe_yaml import read_text  # the same bounded, regular-file-only reader as profiles
 
 ENTRYPOINT_MAX_BYTES = 1024 * 1024
-WALK_LIMIT = 10_000  # entries looked at under a weights or code directory: a bound, not a quota
+_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 ENTRYPOINT_ALLOWED = "a Python file defining load(weights_dir) and predict(model, inputs)"
 FUNCTIONS = (("load", 1, "load(weights_dir)"), ("predict", 2, "predict(model, inputs)"))
 
@@ -30,7 +32,15 @@ def file_problems(p: Profile, settings: Settings, profile_file: Path) -> Iterato
     m = p.model
     if m.preset is Preset.custom and m.entrypoint and m.entrypoint.endswith(".py"):
         path, escape = _inside(root, m.entrypoint)
-        if escape:
+        module = PurePosixPath(m.entrypoint).stem
+        if not _MODULE.fullmatch(module) or keyword.iskeyword(module):
+            # The server imports it as user_model.<stem>: `model.v2.py` would render, then never load.
+            yield Hit(
+                ("model", "entrypoint"),
+                f"{show(m.entrypoint)}: '{module}' is not an importable Python module name",
+                "a file name matching [A-Za-z_][A-Za-z0-9_]*.py that is not a Python keyword (e.g. model_v2.py)",
+            )
+        elif escape:
             yield Hit(
                 ("model", "entrypoint"), f"{show(m.entrypoint)} {escape}", "a file inside the profile's directory"
             )
@@ -112,14 +122,15 @@ def _local_weights(root: Path, weights: str) -> Iterator[Hit]:
 
 
 def _link_out(root: Path, directory: Path, suffix: str | None = None) -> Path | None:
-    """The first symbolic link under `directory` (bounded walk) that resolves outside `root`."""
+    """The first symbolic link under `directory` that resolves outside `root`.
+
+    The whole tree, however large: packaging copies every file of it into the build context, so a
+    link past any cap would be copied (an outside secret in build/, uploaded by `publish`). os.walk
+    does not descend into linked directories; the link itself is checked here.
+    """
     top = root.resolve()
-    seen = 0
     for current, dirs, files in os.walk(directory):
         for name in [*dirs, *files]:
-            seen += 1
-            if seen > WALK_LIMIT:
-                return None
             entry = Path(current) / name
             if not entry.is_symlink() or (suffix and not name.endswith(suffix) and name not in dirs):
                 continue

@@ -299,6 +299,10 @@ def override_model(model: type[BaseModel], name: str, *, refused: dict[str, str]
 PLATFORM_WIDE: dict[str, str] = {
     "region": "every serverless stack deploys to the platform stack's region",
     "availability_zones": "the VPC is shared by every serverless workload",
+    "availability_zone_ids": "the VPC is shared by every serverless workload",
+    "installation": "every stack of one app belongs to one installation",
+    "alarms_without_subscribers": "the alarm topic is the platform stack's",
+    "model_bucket_noncurrent_days": "the model bucket is the platform stack's",
     "interface_endpoints": "the VPC endpoints are shared by every serverless workload",
     "alarm_topic_arn": "every serverless alarm notifies the platform stack's topic",
     "alarm_emails": "they subscribe to the platform stack's alarm topic",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 from functools import cache
 from pathlib import Path
 
@@ -41,6 +42,29 @@ OWNED = {
     "data_parallel_size": "model.accelerator's GPU count (the pod requests exactly those GPUs)",
     "data_parallel_size_local": "model.accelerator's GPU count (the pod requests exactly those GPUs)",
 }
+
+
+WHOLE_DEVICE_UTILIZATION = 0.90  # vLLM's default: the rest is CUDA context and fragmentation headroom
+
+
+def gpu_memory_utilization(share: float, gpu_gb: float | None, need_gb: float) -> float | None:
+    """`--gpu-memory-utilization` (a fraction of the whole GPU's memory) for a replica owning `share`
+    of a GPU of `gpu_gb`, whose model needs `need_gb` (weights x gpu_memory_per_weight_gb).
+
+    A whole GPU or a MIG slice is the process's own device: vLLM's default. Under time-slicing the
+    replicas share one GPU's memory unisolated: 90 % of the share, raised to what the model needs
+    as long as that stays within the share; None when it cannot (the plan refuses).
+    """
+    if share >= 1.0 or gpu_gb is None:
+        return WHOLE_DEVICE_UTILIZATION
+    ceiling = math.floor(share * 1000) / 1000
+    wanted = max(math.floor(WHOLE_DEVICE_UTILIZATION * share * 1000) / 1000, math.ceil(need_gb / gpu_gb * 1000) / 1000)
+    return wanted if wanted <= ceiling else None
+
+
+def utilization_arg(fraction: float) -> str:
+    """Two decimals when they are exact (0.90), three otherwise (0.245): never rounded below the need."""
+    return f"{fraction:.2f}" if round(fraction, 2) == fraction else f"{fraction:.3f}"
 
 
 @cache

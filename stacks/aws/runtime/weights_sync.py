@@ -37,12 +37,34 @@ def _split(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
+DIR_MODE = 0o755
+FILE_MODE = 0o644
+
+
+def readable(root: str) -> None:
+    """Every directory 0755 and file 0644 under root (root too), whatever the umask was.
+
+    The serving functions read as another user (READER_UID through their access point); files
+    created by download_file, extractall and makedirs get the process umask's modes, so under a
+    strict umask (0077) the copy would be complete and unreadable.
+    """
+    os.chmod(root, DIR_MODE)
+    for parent, dirs, files in os.walk(root):
+        for name in dirs:
+            os.chmod(os.path.join(parent, name), DIR_MODE)
+        for name in files:
+            os.chmod(os.path.join(parent, name), FILE_MODE)
+
+
 def sync(source: str, version: str, mount: str, s3=None) -> str:
     """Copy `source` into mount/<version>/ (mount is the workload's own directory)."""
     s3 = s3 or _s3()
-    os.makedirs(mount, mode=0o755, exist_ok=True)
+    os.makedirs(mount, mode=DIR_MODE, exist_ok=True)
+    os.chmod(mount, DIR_MODE)
     final = os.path.join(mount, version)
     if os.path.exists(os.path.join(final, MARKER)):
+        # Also repairs a version copied by an earlier release under a strict umask.
+        readable(final)
         return final
     bucket, key = _split(source)
     staging = tempfile.mkdtemp(prefix=f".{version}.", dir=mount)
@@ -71,7 +93,7 @@ def sync(source: str, version: str, mount: str, s3=None) -> str:
                 raise ValueError(f"no objects under {source}: refusing to publish an empty weights version")
         with open(os.path.join(staging, MARKER), "w") as fh:
             fh.write(source + "\n")
-        os.chmod(staging, 0o755)
+        readable(staging)
         if os.path.exists(final):  # an incomplete earlier attempt
             shutil.rmtree(final)
         os.rename(staging, final)

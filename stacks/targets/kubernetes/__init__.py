@@ -2,7 +2,8 @@
 KEDA, sized for the peak, the availability target and the cold-start budget.
 
     sizing.py   replicas, GPUs and their sharing (time-slicing, MIG), pod start, bin-packing
-    bill.py     the monthly bill (the share of nodes held, the model cache, the weights)
+    queue.py    an async workload's Redis: what it holds, its memory bound, its volume
+    bill.py     the monthly bill (the share of nodes held, the model cache, the weights, the queue's Redis)
     rules.py    what explains the sizing (min replicas, availability, GPU sharing, node packing)
 Built by stacks/k8s (the Pulumi program in stacks/k8s/program.py).
 """

@@ -1,12 +1,14 @@
-"""The kubernetes bill: the share of dedicated nodes held for the workload, its model cache, and its
-weights in the object store.
+"""The kubernetes bill: the share of dedicated nodes held for the workload, its model cache, its
+weights in the object store, and an async workload's Redis (memory and append-only volume).
 """
 
 from __future__ import annotations
 
+from stacks.decision.capacity import allocatable
 from stacks.decision.cost import Bill, Cost
 from stacks.pricebook import HOURS_PER_MONTH, Platform, PriceBook
 from stacks.profile import Profile
+from stacks.targets.kubernetes.queue import QueueSizing
 from stacks.targets.kubernetes.sizing import KubernetesSizing
 
 
@@ -51,4 +53,30 @@ def kubernetes_cost(p: Profile, k: KubernetesSizing, prices: PriceBook, platform
         f"{p.model.weights_gb:g} GB weights x {platform.model_cache_copies:g} (current and previous version)",
     )
     bill.add("weights_storage", p.model.weights_gb, "GB-month", "s3_storage_gb_month_usd", "the weights in S3")
+    if k.queue is not None:
+        _queue_lines(bill, k.queue, prices, platform)
     return Cost(lines=bill.lines)
+
+
+def _queue_lines(bill: Bill, q: QueueSizing, prices: PriceBook, platform: Platform) -> None:
+    """The workload's Redis (redisMode deploy): its memory, held around the clock on a CPU node, and its volume."""
+    _, node_gb = allocatable(platform, gpu=False)
+    limit_gb = q.memory_limit_mb / 1024
+    bill.add(
+        "queue_redis",
+        limit_gb * HOURS_PER_MONTH,
+        "GB-hours",
+        "cpu_node_hour_usd",
+        f"{q.memory_limit_mb:,} MiB (maxmemory {q.maxmemory_mb:,} MiB: {q.results_held:,} results x {q.result_bytes:,} B "
+        f"for {q.result_ttl_s // 3600} h + {q.backlog_messages:,} messages x {q.message_bytes:,} B + "
+        f"{q.dead_letter_bytes // 1024**2} MiB dead letters + {q.base_bytes // 1024**2} MiB base; x1.5 for "
+        f"fragmentation and the AOF rewrite) x 730 h, as a share of a CPU node's {node_gb:.1f} GB allocatable",
+        unit_price=prices.cpu_node_hour_usd / node_gb,
+    )
+    bill.add(
+        "queue_volume",
+        q.volume_gi,
+        "GB-month",
+        "model_cache_gb_month_usd",
+        f"the append-only file: 3 x maxmemory {q.maxmemory_mb:,} MiB (growth before a rewrite, and its new copy)",
+    )

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from stacks.decision.capacity import allocatable
 from stacks.decision.option import Facts
 from stacks.decision.reason import Reason, cmp
+from stacks.profile.vllm_args import gpu_memory_utilization
 from stacks.targets.kubernetes.sizing import GPU_MEMORY_GB, MIG_PROFILES, KubernetesSizing, gpu_memory_gb, serves_http
 
 KubernetesFacts = Facts[KubernetesSizing]
@@ -64,7 +65,18 @@ def gpu_share(f: KubernetesFacts) -> list[Reason]:
     if not k.gpu_type:
         return []
     need = gpu_memory_gb(p, pf)
-    if pf.gpu_sharing != "none" and k.gpu_sharing == "none":
+    if pf.gpu_sharing == "time-slicing" and k.gpus_per_replica > 1:
+        # The operator time-slices every node and GFD renames them all -SHARED: a multi-GPU pod
+        # requiring the plain product label never schedules (and two slices may be one GPU).
+        f.refusals.append(
+            (
+                ("model", "accelerator"),
+                f"{p.name} needs {k.gpus_per_replica} x {k.gpu_type} per replica, and platform gpu_sharing is "
+                f"time-slicing: every GPU node is shared (labelled {k.gpu_type}-SHARED), so it never schedules",
+                "one GPU per replica under time-slicing; or gpu_sharing none, or mig (unlabelled nodes stay whole)",
+            )
+        )
+    elif pf.gpu_sharing != "none" and k.gpu_sharing == "none":
         why = (
             f"it needs {k.gpus_per_replica} GPUs per replica"
             if k.gpus_per_replica != 1
@@ -81,11 +93,15 @@ def gpu_share(f: KubernetesFacts) -> list[Reason]:
             f"(costed as {k.gpu_share:.3g} GPU; memory is not isolated"
             + (f", {slice_gb:g} GB each)" if slice_gb else ")")
         )
-        if slice_gb is not None and need > slice_gb:
-            f.warnings.append(
-                f"time-slicing shares one {k.gpu_type} ({total:g} GB) between {pf.time_slicing_replicas} replicas, "
-                f"{slice_gb:g} GB each, but this model needs ~{need:g} GB (weights x {pf.gpu_memory_per_weight_gb:g}): "
-                "replicas sharing a GPU can run out of memory; lower time_slicing_replicas or use mig"
+        if slice_gb is not None and gpu_memory_utilization(k.gpu_share, total, need) is None:
+            f.refusals.append(
+                (
+                    ("model", "weights_gb"),
+                    f"time-slicing shares one {k.gpu_type} ({total:g} GB) between {pf.time_slicing_replicas} "
+                    f"replicas, {slice_gb:g} GB each, but this model needs ~{need:g} GB (weights x "
+                    f"{pf.gpu_memory_per_weight_gb:g}): replicas sharing the GPU would run out of memory",
+                    f"a model needing at most {slice_gb:g} GB; or a lower platform time_slicing_replicas, or mig",
+                )
             )
         return [Reason(rule="gpu.share", fired=True, detail=detail)]
     if k.gpu_sharing == "mig":

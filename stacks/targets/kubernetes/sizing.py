@@ -11,6 +11,7 @@ from stacks.decision.sizing import Frozen, image_gb, read_ms
 from stacks.decision.workload import Workload
 from stacks.pricebook import Platform
 from stacks.profile import Mode, Preset, Profile, Target
+from stacks.targets.kubernetes.queue import QueueSizing, queue_redis, uses_queue
 
 
 class KubernetesSizing(Frozen):
@@ -50,6 +51,7 @@ class KubernetesSizing(Frozen):
     replicas_per_node: int  # bin-packing: replicas one node's allocatable capacity holds
     packing_limit: str  # the resource that limits replicas_per_node: gpu | cpu | memory
     model_cache_gi: int  # ReadWriteMany model cache volume
+    queue: QueueSizing | None = None  # async and both modes (a custom model): the workload's Redis
 
 
 # MIG profiles per product: (name, memory GB, instances one GPU holds), cheapest share first.
@@ -218,6 +220,7 @@ def kubernetes(p: Profile, platform: Platform) -> KubernetesSizing:
         replicas_per_node=per_node,
         packing_limit=limit,
         model_cache_gi=max(1, math.ceil(p.model.weights_gb * platform.model_cache_copies)),
+        queue=queue_redis(p, platform, in_workers=max_replicas * concurrency) if uses_queue(p) else None,
     )
 
 

@@ -2,11 +2,14 @@
 results, EFS or the image for weights, provisioned concurrency against cold starts).
 
     sizing.py     memory, concurrency, provisioned concurrency, the queue, cold starts
-    bill.py       the monthly bill (duration tiers, requests, queue, storage, logs, alarms, endpoints)
+    bill.py       the monthly bill (duration tiers, requests, queue, storage, logs, alarms), and the
+                  platform stack's own (interface endpoints, billed once: shared_platform_cost)
     limits.py     what rules Lambda out (limit.*) or misses the SLA (sla.latency)
     rules.py      what explains the sizing (cold starts, provisioned concurrency, weights)
     alarms.py     the alarms its stack creates; placement.py: its stacks and outputs
     fleet.py      the reserved-concurrency sum over a plan's serverless workloads
+    lambda_quota.py   the account's Lambda concurrency against the plan (plan and `switchyard doctor`)
+    installation.py   every global name an installation creates (stacks, parameters, metrics)
 Built by stacks/aws (the CDK app in stacks/aws/app.py).
 """
 
@@ -86,7 +89,7 @@ class Serverless(BaseTarget):
         return ", ".join(parts)
 
     def placement(self, w: Workload) -> dict[str, object]:
-        return serverless_placement(w.profile, serverless_sizing(w))
+        return serverless_placement(w.profile, serverless_sizing(w), w.settings.platform.installation)
 
     def owns(self, w: Workload) -> str:
         where = self.placement(w)

@@ -15,6 +15,6 @@ def serverless_alarms(p: Profile, s: ServerlessSizing) -> list[str]:
     if p.sla.mode is not Mode.async_:
         names.append("HttpApi5xx" if p.sla.endpoint is Endpoint.http_api else "Url5xx")
     if p.sla.mode is not Mode.sync:
-        names += ["QueueOldestMessage", "DeadLetters"]
+        names += ["QueueOldestMessage", "DeadLetters", "ResultWriteFailures"]
     names.append("ColdStartOverBudget")
     return names

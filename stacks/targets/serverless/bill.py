@@ -1,5 +1,6 @@
 """The serverless bill: Lambda duration (by tier, or provisioned), requests, the queue and results,
-EFS or the image, traces, logs, alarms and metrics, and the VPC's interface endpoints.
+EFS or the image, traces, logs, alarms and metrics; and the platform stack's own bill (the VPC's
+interface endpoints), billed once whatever its workloads (shared_platform_cost).
 
 A month is 730 hours (AWS's convention). Free tiers are not counted.
 """
@@ -24,7 +25,7 @@ def lambda_rates(prices: PriceBook, architecture: str) -> tuple[str, str, str]:
     return "lambda_x86_gb_s_usd", "lambda_pc_x86_gb_s_usd", "lambda_pc_duration_x86_gb_s_usd"
 
 
-def _duration_tiers(bill: Bill, gb_s: float, architecture: str, basis: str) -> None:
+def duration_tiers(bill: Bill, gb_s: float, architecture: str, basis: str) -> None:
     """On-demand duration split over the monthly tiers (tier 1 always shown)."""
     prices = bill.prices
     arm = architecture == "arm64"
@@ -56,12 +57,23 @@ def serverless_cost(
     duration_basis = f"{figure(requests)} requests x {u.inference_ms / 1000:g} s x {gb:g} GB ({arch})"
     bill = Bill(prices)
     notes: list[str] = []
+    # Each request takes one path. mode both splits them by an assumption the notes state.
+    queued = {Mode.sync: 0.0, Mode.async_: 1.0}.get(p.sla.mode, platform.mode_both_queued_share) * requests
+    direct = requests - queued
+    if p.sla.mode is Mode.both:
+        notes.append(
+            f"mode both: {platform.mode_both_queued_share:.0%} of requests queued, the rest over HTTP "
+            "(platform.mode_both_queued_share)"
+        )
 
     if s.provisioned:
         # Warm environments are billed for every second they exist, from the pre-warm to the
         # window's end; requests they serve pay the lower duration rate, the overflow on-demand.
         provisioned_gb_s = s.pc_min * gb * s.pc_hours_per_day * 3600 * DAYS_PER_MONTH
-        on_pc = min(duration_gb_s, provisioned_gb_s)
+        # mode both: queued requests run on $LATEST, outside the provisioned alias (stacks/aws/workload.py).
+        on_pc = min(
+            duration_gb_s * (direct / requests if requests and p.sla.mode is Mode.both else 1), provisioned_gb_s
+        )
         hours = (
             f"({s.pc_hours_per_day - s.pc_prewarm_minutes / 60:g} h + {s.pc_prewarm_minutes} min pre-warm)"
             if s.pc_scheduled
@@ -75,11 +87,11 @@ def serverless_cost(
             f"{s.pc_min} environment(s) x {gb:g} GB x {hours} x 3600 s x {DAYS_PER_MONTH:.4f} d",
         )
         bill.add("duration_on_provisioned", on_pc, "GB-s", pc_duration, f"{duration_basis}, within the provisioned")
-        _duration_tiers(bill, duration_gb_s - on_pc, arch, "overflow beyond the provisioned environments")
+        duration_tiers(bill, duration_gb_s - on_pc, arch, "overflow beyond the provisioned environments")
     else:
-        _duration_tiers(bill, duration_gb_s, arch, duration_basis)
+        duration_tiers(bill, duration_gb_s, arch, duration_basis)
 
-    invocations = requests / s.messages_per_invocation
+    invocations = direct + queued / s.messages_per_invocation
     per_batch = f" / {s.messages_per_invocation:g} messages per batch" if s.messages_per_invocation != 1 else ""
     bill.add(
         "requests",
@@ -90,35 +102,35 @@ def serverless_cost(
     )
     if p.sla.mode is not Mode.sync:
         # Send one message each; Lambda receives and deletes a whole batch per request.
-        sqs = requests * (1 + 2 / s.messages_per_invocation)
+        sqs = queued * (1 + 2 / s.messages_per_invocation)
         bill.add(
             "sqs",
             sqs / 1e6,
             "million requests",
             "sqs_requests_per_million_usd",
-            f"{figure(requests)} messages x (1 send + 2 / {s.messages_per_invocation:g} batched receive and delete)",
+            f"{figure(queued)} messages x (1 send + 2 / {s.messages_per_invocation:g} batched receive and delete)",
         )
         bill.add(
             "results_put",
-            requests / 1000,
+            queued / 1000,
             "thousand PUTs",
             "s3_put_per_thousand_usd",
-            f"one result object per message: {figure(requests)}",
+            f"one result object per message: {figure(queued)}",
         )
         bill.add(
             "results_get",
-            requests / 1000,
+            queued / 1000,
             "thousand GETs",
             "s3_get_per_thousand_usd",
-            f"each result read once by its client: {figure(requests)}",
+            f"each result read once by its client: {figure(queued)}",
         )
-        stored_gb = requests / DAYS_PER_MONTH * platform.results_retention_days * platform.async_result_kb * 1024 / GIB
+        stored_gb = queued / DAYS_PER_MONTH * platform.results_retention_days * platform.async_result_kb * 1024 / GIB
         bill.add(
             "results_storage",
             stored_gb,
             "GB-month",
             "s3_storage_gb_month_usd",
-            f"{figure(requests / DAYS_PER_MONTH)} results/day x {platform.results_retention_days} days kept x "
+            f"{figure(queued / DAYS_PER_MONTH)} results/day x {platform.results_retention_days} days kept x "
             f"{platform.async_result_kb:g} KB",
         )
 
@@ -139,10 +151,13 @@ def serverless_cost(
         bill.add("weights_storage", p.model.weights_gb, "GB-month", "s3_storage_gb_month_usd", "the weights in S3")
     bill.add(
         "ecr_storage",
-        s.image_gb,
+        s.image_gb * platform.image_versions_kept,
         "GB-month",
         "ecr_storage_gb_month_usd",
-        "the function's image" + (f", with {p.model.weights_gb:g} GB of weights" if s.weights_in_image else ""),
+        f"the function's image ({s.image_gb:g} GB"
+        + (f", with {p.model.weights_gb:g} GB of weights" if s.weights_in_image else "")
+        + f") x {platform.image_versions_kept} versions CDK's asset repository keeps until `cdk gc` "
+        "(platform.image_versions_kept)",
     )
 
     invocation_rate = u.avg_rps / s.messages_per_invocation
@@ -163,13 +178,13 @@ def serverless_cost(
     if http_api:
         bill.add(
             "http_api_requests",
-            requests / 1e6,
+            direct / 1e6,
             "million requests",
             "http_api_requests_per_million_usd",
-            f"{figure(requests)} requests",
+            f"{figure(direct)} requests",
         )
-        log_bytes += requests * platform.http_api_access_log_bytes
-        log_basis += f" + {figure(requests)} access-log lines x {platform.http_api_access_log_bytes} B"
+        log_bytes += direct * platform.http_api_access_log_bytes
+        log_basis += f" + {figure(direct)} access-log lines x {platform.http_api_access_log_bytes} B"
     bill.add("logs_ingestion", log_bytes / GIB, "GB", "cloudwatch_logs_ingest_gb_usd", log_basis)
     alarms = serverless_alarms(p, s)
     bill.add("alarms", len(alarms), "alarms", "cloudwatch_alarm_month_usd", ", ".join(alarms))
@@ -184,6 +199,20 @@ def serverless_cost(
         "cold-start duration (metric filter), ColdStart (Powertools)"
         + (" + 6 HTTP API detailed metrics" if http_api else ""),
     )
+    if platform.interface_endpoints and not s.weights_in_image:
+        shared = shared_platform_cost(prices, platform).total
+        notes.append(
+            f"in the platform VPC: uses its interface endpoints (${shared:,.2f}/month), billed once to the "
+            "shared platform, not to each workload"
+        )
+    notes.append(f"{requests:,.0f} requests/month, {duration_gb_s:,.0f} GB-s ({arch})")
+    return Cost(lines=bill.lines, notes=notes)
+
+
+def shared_platform_cost(prices: PriceBook, platform: Platform) -> Cost:
+    """What the serverless platform stack costs once, whatever its workloads: the interface endpoints
+    (per endpoint and AZ-hour). Workloads outside the VPC (weights in the image) never use them."""
+    bill = Bill(prices)
     endpoints = len(platform.interface_endpoints)
     if endpoints:
         bill.add(
@@ -193,5 +222,4 @@ def serverless_cost(
             "vpc_interface_endpoint_az_hour_usd",
             f"{endpoints} endpoint(s) ({', '.join(platform.interface_endpoints)}) x {platform.availability_zones} AZ x 730 h",
         )
-    notes.append(f"{requests:,.0f} requests/month, {duration_gb_s:,.0f} GB-s ({arch})")
-    return Cost(lines=bill.lines, notes=notes)
+    return Cost(lines=bill.lines)

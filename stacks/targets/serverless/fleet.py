@@ -1,43 +1,30 @@
 """A limit of the fleet, not of one profile: reserved concurrency summed over the serverless
-workloads of one plan must leave Lambda's unreserved minimum of the account quota."""
+workloads of one plan must leave what the account leaves: Lambda's unreserved minimum of the quota,
+beside what other functions already reserve (lambda_quota.py, fed with `aws lambda
+get-account-settings`)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 
 from stacks.decision.workload import Workload
 from stacks.errors import DecisionError, SwitchyardError
 from stacks.profile import Target
-from stacks.targets.serverless.sizing import serverless_sizing
+from stacks.targets.serverless.lambda_quota import settings_verdicts
 
 
 def check_reserved_total(workloads: Iterable[Workload]) -> list[tuple[str, SwitchyardError]]:
-    """(directory, error) per region whose serverless reservations exceed quota - unreserved."""
-    by_region: dict[str, list[Workload]] = defaultdict(list)
+    """(directory, error) per region whose serverless reservations exceed what the account leaves
+    (lambda_quota.py: the quota, Lambda's unreserved minimum, other functions' reservations)."""
+    workloads = list(workloads)
+    by_region: dict[str, Workload] = {}
     for w in workloads:
         if w.target is Target.serverless:
-            by_region[w.settings.platform.region].append(w)
+            by_region.setdefault(w.settings.platform.region, w)
     problems: list[tuple[str, SwitchyardError]] = []
-    for region, group in sorted(by_region.items()):
-        quota = min(w.settings.platform.lambda_account_concurrency for w in group)
-        unreserved = max(w.settings.platform.lambda_unreserved_concurrency for w in group)
-        total = sum(serverless_sizing(w).reserved_concurrency for w in group)
-        if total <= quota - unreserved:
+    for verdict in settings_verdicts(workloads):
+        if verdict.fits:
             continue
-        parts = ", ".join(f"{w.name} {serverless_sizing(w).reserved_concurrency:,}" for w in group)
-        where = str(group[0].file.parent)
-        problems.append(
-            (
-                where,
-                DecisionError(
-                    where,
-                    f"reserved concurrency of the serverless workloads in {region} sums to {total:,} ({parts}), "
-                    f"but the account quota {quota:,} leaves {quota - unreserved:,} to reserve (Lambda keeps "
-                    f"{unreserved:,} unreserved). Allowed: a sum <= {quota - unreserved:,}; raise "
-                    "platform.lambda_account_concurrency after a quota increase, lower peak_rps, or move a "
-                    "workload to target: kubernetes.",
-                ),
-            )
-        )
+        where = str(by_region[verdict.region].file.parent)
+        problems.append((where, DecisionError(where, verdict.message())))
     return problems

@@ -104,7 +104,11 @@ def limit_reserved_concurrency(f: ServerlessFacts) -> list[Reason]:
         return []
     sync_peak = math.ceil(s.peak_concurrency) if p.sla.mode is Mode.both else 0
     need = sync_peak + SQS_MIN_CONCURRENCY
-    reservable = platform.lambda_account_concurrency - platform.lambda_unreserved_concurrency
+    reservable = (
+        platform.lambda_account_concurrency
+        - platform.lambda_unreserved_concurrency
+        - platform.lambda_reserved_by_others
+    )
     short = s.reserved_concurrency < need
     beside = f" beside the sync peak {sync_peak}" if sync_peak else ""
     detail = (
@@ -112,10 +116,13 @@ def limit_reserved_concurrency(f: ServerlessFacts) -> list[Reason]:
         f"(the SQS event source's minimum of {SQS_MIN_CONCURRENCY} consumers{beside})"
     )
     if short:
+        others = platform.lambda_reserved_by_others
         detail += (
             f": the account quota {platform.lambda_account_concurrency:,} leaves {max(0, reservable):,} to reserve "
-            f"(Lambda keeps {platform.lambda_unreserved_concurrency:,} unreserved); raise "
-            "platform.lambda_account_concurrency after a quota increase, or use mode sync"
+            f"(Lambda keeps {platform.lambda_unreserved_concurrency:,} unreserved"
+            + (f", other functions reserve {others:,}" if others else "")
+            + "); the figures come from `aws lambda get-account-settings` (platform.lambda_account_concurrency, "
+            "platform.lambda_reserved_by_others): raise the quota, or use mode sync"
         )
     return [_reason("limit.reserved_concurrency", short, detail)]
 

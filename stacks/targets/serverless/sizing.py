@@ -83,6 +83,19 @@ def lambda_cold_start(p: Profile, platform: Platform, *, weights_in_image: bool 
 
 SQS_BATCH_SIZE = 10  # at most; fewer when a batch at the p99 would outlast the function (sqs_batch_size)
 SQS_BATCH_WINDOW_S = 1
+SQS_MAX_CONSUMERS = 1000  # an SQS event source's maximum concurrency accepts 2-1000
+
+
+def efs_consumer_cap(platform: Platform, *, weights_in_image: bool) -> int | None:
+    """Queue consumers the model file system's read budget allows, or None when it does not apply.
+
+    Each cold environment reads the weights once at efs_read_mb_per_s: capping the consumers keeps a
+    burst of cold starts within the file system's budget, and the queue absorbs the rest. Weights
+    baked into the image are read from the image, not EFS, so no such cap applies to them.
+    """
+    if weights_in_image:
+        return None
+    return int(platform.efs_file_system_read_mb_per_s // platform.efs_read_mb_per_s)
 
 
 def sqs_batch_size(function_timeout_s: int, p99_latency_ms: float) -> int:
@@ -121,19 +134,22 @@ def serverless(p: Profile, platform: Platform, prices: PriceBook | None = None) 
     scheduled = provisioned and window is not None and window < 24
     # Reserved concurrency caps a runaway at twice the expected peak (and never below 2 so a
     # deployment can overlap old and new environments), within the account quota.
-    # Lambda keeps lambda_unreserved_concurrency of the account quota unreserved; the sum over
-    # workloads is checked in stacks/targets/serverless/fleet.py (check_reserved_total).
-    reservable = max(1, platform.lambda_account_concurrency - platform.lambda_unreserved_concurrency)
+    # Lambda keeps lambda_unreserved_concurrency of the account quota unreserved and other functions
+    # keep theirs (lambda_reserved_by_others); the sum over workloads is checked in
+    # stacks/targets/serverless/fleet.py (check_reserved_total).
+    reservable = max(
+        1,
+        platform.lambda_account_concurrency
+        - platform.lambda_unreserved_concurrency
+        - platform.lambda_reserved_by_others,
+    )
     sync_peak = math.ceil(peak_c) if p.sla.mode is Mode.both else 0
     # mode both: the queue must leave the sync peak its share of the reservation, and SQS event
     # sources need at least 2 consumers.
     reserved = min(reservable, max(2, math.ceil(peak_c * 2), pc_max, sync_peak + 2))
-    # Each cold environment reads the weights once at efs_read_mb_per_s; cap the queue's
-    # consumers so a burst of cold starts stays within the file system's read budget. The queue
-    # absorbs the rest. SQS event sources accept 2-1000.
-    efs_cap = int(platform.efs_file_system_read_mb_per_s // platform.efs_read_mb_per_s)
     queued = p.sla.mode is not Mode.sync
-    queue_cap = max(2, min(reserved - sync_peak, efs_cap, 1000)) if queued else 0
+    efs_cap = efs_consumer_cap(platform, weights_in_image=baked)
+    queue_cap = max(2, min(reserved - sync_peak, efs_cap or SQS_MAX_CONSUMERS, SQS_MAX_CONSUMERS)) if queued else 0
     # A batch fills to the batch size, or with what arrives within the batching window.
     batch = sqs_batch_size(p.sla.timeout_s, p.sla.p99_latency_ms) if queued else 0
     per_invocation = min(batch, max(1.0, u.avg_rps * SQS_BATCH_WINDOW_S)) if p.sla.mode is Mode.async_ else 1.0

@@ -1,0 +1,312 @@
+"""`switchyard outputs`: where each workload is reached, whichever target it is on.
+
+For every workload: the synchronous endpoint and its auth, the queue, its dead letters and where
+results land, read from what was deployed (the CDK outputs file `cdk deploy --outputs-file`
+writes, and the Pulumi stack outputs) under the exact names the stacks export (stacks/aws/workload.py
+CfnOutputs, stacks/k8s/program.py `workloads`). A workload not deployed yet is shown from the plan:
+"not deployed", with the names that will exist. (`stacks/commands/outputs.py` is about synth's
+output folders, not this.)
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stacks.commands.report import exit_code, print_failures, print_no_profiles
+from stacks.decision.workload import Workload
+from stacks.errors import SwitchyardError
+from stacks.k8s import naming
+from stacks.k8s.scaling import queue_stream
+from stacks.k8s.settings import ClusterSettings, RedisMode, from_stack_file
+from stacks.profile import Endpoint, Mode, Preset
+from stacks.profile.names import STACK_PREFIX
+from stacks.workloads import DEFAULT_PROFILES, Batch, load_all
+
+DEFAULT_CDK_OUTPUTS = Path("cdk-outputs.json")  # what the README's `cdk deploy --outputs-file` writes
+RESULTS_PREFIX = "results/"  # stacks/aws/queue.py: the handler writes results/<id>.json
+REDIS_PORT = 6379  # stacks/k8s/redis.py (not imported: it loads the Pulumi SDK)
+API_KEY_HINT = "Authorization: Bearer <key> (pulumi config get switchyard:apiKey)"
+
+
+@dataclass
+class Sync:
+    url: str | None  # None: known only once deployed
+    path: str  # what to POST to, under url
+    auth: str
+
+
+@dataclass
+class Async:
+    kind: str  # sqs | redis-stream
+    queue: str | None
+    dead_letters: str | None
+    results: str | None
+    auth: str
+    address: str | None = None  # redis-stream: host:port
+
+
+@dataclass
+class Endpoints:
+    name: str
+    target: str
+    deployed: bool
+    source: str
+    sync: Sync | None = None
+    async_: Async | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)  # what the source exported, verbatim
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        doc = asdict(self)
+        doc["async"] = doc.pop("async_")
+        return doc
+
+
+def stack_name(name: str) -> str:
+    return f"{STACK_PREFIX}{name}"
+
+
+def cdk_output_names(w: Workload) -> list[str]:
+    """The CfnOutputs Switchyard-<name> declares for this profile (stacks/aws/workload.py)."""
+    sla = w.profile.sla
+    names = ["FunctionName", "AliasArn"]
+    if sla.mode is not Mode.sync:
+        names += ["QueueUrl", "QueueArn", "DeadLetterQueueUrl", "ResultsBucketName", "ResultsPrefixArn"]
+    if sla.mode is not Mode.async_:
+        names += ["HttpApiUrl", "HttpApiInvokeArn"] if sla.endpoint is Endpoint.http_api else ["FunctionUrl"]
+    return names
+
+
+def serverless(w: Workload, outputs: dict[str, Any] | None, source: str) -> Endpoints:
+    sla = w.profile.sla
+    stack = stack_name(w.name)
+    deployed = outputs is not None
+    out = outputs or {}
+
+    def name(key: str) -> str | None:
+        return out.get(key) if deployed else None
+
+    e = Endpoints(w.name, "serverless", deployed, source if deployed else "plan (not deployed)", outputs=out)
+    if not deployed:
+        e.notes.append(f"not deployed: after `cdk deploy {stack}` its outputs are {', '.join(cdk_output_names(w))}")
+    if sla.mode is not Mode.async_:
+        if sla.endpoint is Endpoint.http_api:
+            e.sync = Sync(
+                name("HttpApiUrl"),
+                "",
+                f"SigV4 (service execute-api): execute-api:Invoke on {name('HttpApiInvokeArn') or stack + ' output HttpApiInvokeArn'}",
+            )
+        else:
+            alias = name("AliasArn") or f"{stack} output AliasArn"
+            e.sync = Sync(
+                name("FunctionUrl"),
+                "",
+                f"SigV4 (service lambda): lambda:InvokeFunctionUrl and lambda:InvokeFunction on {alias}",
+            )
+    if sla.mode is not Mode.sync:
+        bucket = name("ResultsBucketName")
+        e.async_ = Async(
+            "sqs",
+            name("QueueUrl"),
+            name("DeadLetterQueueUrl"),
+            f"s3://{bucket}/{RESULTS_PREFIX}<id>.json" if bucket else None,
+            f"sqs:SendMessage on {name('QueueArn') or stack + ' output QueueArn'}; "
+            f"s3:GetObject on {name('ResultsPrefixArn') or stack + ' output ResultsPrefixArn'}",
+        )
+    return e
+
+
+def _planned_queue(w: Workload, namespace: str, settings: ClusterSettings) -> dict[str, Any]:
+    """The queue the program will create (stacks/k8s/redis.py), for a workload not deployed yet."""
+    stream = queue_stream(w.name)
+    deploy = settings.redis_mode is RedisMode.deploy
+    return {
+        "address": f"{w.name}-redis.{namespace}.svc:{REDIS_PORT}" if deploy else settings.redis_address,
+        "stream": stream,
+        "result": f"{stream}:result:<id>",
+        "dead": f"{stream}:dead",
+        "passwordSecret": f"{w.name}-redis" if deploy else None,
+    }
+
+
+def kubernetes(w: Workload, outputs: dict[str, Any] | None, source: str, settings: ClusterSettings) -> Endpoints:
+    from stacks.k8s.exposure import external_url  # pulumi: only for a workload on kubernetes
+
+    deployed = outputs is not None
+    namespace = naming.namespace_for(w.name, w.settings.platform.k8s_namespace_prefix)
+    out = outputs or {
+        "namespace": namespace,
+        "service": naming.service_address(w.name, namespace),
+        "url": external_url(w.name, settings),
+    }
+    e = Endpoints(w.name, "kubernetes", deployed, source if deployed else "plan (not deployed)", outputs=dict(out))
+    if not deployed:
+        e.notes.append("not deployed: after `pulumi up` these names exist (`pulumi stack output workloads`)")
+    vllm = w.profile.model.preset is Preset.vllm
+    if w.profile.sla.mode is not Mode.async_ or vllm:
+        url = out.get("url") or out.get("service")
+        e.sync = Sync(url, "/v1/completions" if vllm else "/predict", API_KEY_HINT)
+        if not out.get("url"):
+            e.notes.append(
+                f"{out.get('service')} resolves inside the cluster only, from namespaces in clientNamespaces; "
+                f"from elsewhere: kubectl -n {out.get('namespace', namespace)} port-forward svc/{w.name} 8080:80"
+            )
+    if w.profile.sla.mode is not Mode.sync and not vllm:
+        queue = out.get("queue") or _planned_queue(w, out.get("namespace", namespace), settings)
+        secret = queue.get("passwordSecret")
+        auth = (
+            f"Redis AUTH: kubectl -n {out.get('namespace', namespace)} get secret {secret} -o jsonpath='{{.data.password}}' | base64 -d"
+            if secret
+            else "the existing Redis's own auth (switchyard:redisPassword)"
+        )
+        e.async_ = Async("redis-stream", queue["stream"], queue["dead"], queue["result"], auth, queue["address"])
+        if deployed and "queue" not in out:
+            e.notes.append("the stack's outputs predate the queue entry: the queue names shown are the plan's")
+    return e
+
+
+def read_cdk_outputs(path: Path | None) -> tuple[dict[str, dict[str, Any]], str | None]:
+    """`cdk deploy --outputs-file` JSON: {stack: {output: value}}; an absent default file is no deployment."""
+    explicit = path is not None
+    path = path or DEFAULT_CDK_OUTPUTS
+    if not path.exists():
+        if explicit:
+            raise SwitchyardError(
+                f"--cdk-outputs {path}: no such file\n    hint: npx cdk deploy --all --outputs-file {path}"
+            )
+        return {}, None
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SwitchyardError(f"{path}: not a CDK outputs file (JSON): {exc}") from None
+    if not isinstance(doc, dict) or not all(isinstance(v, dict) for v in doc.values()):
+        raise SwitchyardError(f"{path}: not a CDK outputs file: expected {{stack: {{output: value}}}}")
+    return doc, str(path)
+
+
+def read_pulumi_outputs(path: Path | None, stack: str | None) -> tuple[dict[str, Any], str | None]:
+    """`pulumi stack output --json`, from a file or from the CLI when it is installed."""
+    if path is not None:
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise SwitchyardError(f"--pulumi-outputs {path}: not `pulumi stack output --json` output: {exc}") from None
+        source = str(path)
+    else:
+        pulumi = shutil.which("pulumi")
+        if pulumi is None:
+            return {}, None
+        argv = [pulumi, "stack", "output", "--json", *(["--stack", stack] if stack else [])]
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+        except subprocess.TimeoutExpired:
+            print("warning: `pulumi stack output` did not answer within 60 s", file=sys.stderr)
+            return {}, None
+        if done.returncode != 0:
+            print(f"warning: `pulumi stack output` failed: {done.stderr.strip()[:300]}", file=sys.stderr)
+            return {}, None
+        try:
+            doc = json.loads(done.stdout)
+        except ValueError:
+            return {}, None
+        source = f"pulumi stack {stack or '(current)'}"
+    workloads = doc.get("workloads") if isinstance(doc, dict) else None
+    if workloads is not None and not isinstance(workloads, dict):
+        raise SwitchyardError(f"{source}: output `workloads` is not an object")
+    return workloads or {}, source
+
+
+def collect(
+    batch: Batch,
+    cdk: dict[str, dict[str, Any]],
+    cdk_source: str | None,
+    pulumi: dict[str, Any],
+    pulumi_source: str | None,
+    settings: ClusterSettings,
+) -> list[Endpoints]:
+    out = []
+    for w in batch.workloads:
+        stack = stack_name(w.name)
+        if w.target.value == "serverless":
+            e = serverless(w, cdk.get(stack), cdk_source or "")
+            if w.name in pulumi:
+                e.notes.append(
+                    f"also deployed on kubernetes ({pulumi_source}): a move is in progress; callers still on "
+                    f"{pulumi[w.name].get('url') or pulumi[w.name].get('service')} move here before `pulumi up` removes it"
+                )
+        else:
+            e = kubernetes(w, pulumi.get(w.name), pulumi_source or "", settings)
+            if stack in cdk:
+                e.notes.append(
+                    f"also deployed on serverless ({cdk_source}): a move is in progress; drain {stack}'s "
+                    "QueueUrl and DeadLetterQueueUrl before deleting the stack"
+                    if "QueueUrl" in cdk[stack]
+                    else f"also deployed on serverless ({cdk_source}): a move is in progress"
+                )
+        out.append(e)
+    return out
+
+
+def render(endpoints: list[Endpoints]) -> str:
+    lines = []
+    for e in endpoints:
+        state = f"deployed ({e.source})" if e.deployed else "not deployed"
+        lines.append(f"{e.name}  {e.target}  {state}")
+        if e.sync:
+            lines.append(f"  sync:    POST {(e.sync.url or '<url once deployed>').rstrip('/')}{e.sync.path}")
+            lines.append(f"           auth: {e.sync.auth}")
+        if e.async_:
+            a = e.async_
+            if a.kind == "sqs":
+                lines.append(
+                    f'  async:   SQS SendMessage {{"id", "inputs"}} to {a.queue or "<QueueUrl once deployed>"}'
+                )
+                lines.append(f"           result: {a.results or 's3://<ResultsBucketName>/results/<id>.json'}")
+                lines.append(f"           dead letters: {a.dead_letters or '<DeadLetterQueueUrl once deployed>'}")
+            else:
+                lines.append(
+                    f'  async:   XADD {a.queue} * body \'{{"id": ..., "inputs": [...]}}\' at redis://{a.address}'
+                )
+                lines.append(f"           result: GET {a.results}   dead letters: stream {a.dead_letters}")
+            lines.append(f"           auth: {a.auth}")
+        lines += [f"  note:    {n}" for n in e.notes]
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def gather(
+    paths: list[Path],
+    *,
+    cdk_outputs: Path | None,
+    pulumi_outputs: Path | None,
+    pulumi_stack: str | None,
+) -> tuple[Batch, list[Endpoints]]:
+    batch = load_all(paths or [DEFAULT_PROFILES])
+    settings = from_stack_file(f"Pulumi.{pulumi_stack}.yaml") if pulumi_stack else ClusterSettings()
+    cdk, cdk_source = read_cdk_outputs(cdk_outputs)
+    pulumi, pulumi_source = read_pulumi_outputs(pulumi_outputs, pulumi_stack)
+    return batch, collect(batch, cdk, cdk_source, pulumi, pulumi_source, settings)
+
+
+def run(
+    paths: list[Path],
+    *,
+    cdk_outputs: Path | None = None,
+    pulumi_outputs: Path | None = None,
+    pulumi_stack: str | None = None,
+    as_json: bool = False,
+) -> int:
+    batch, endpoints = gather(paths, cdk_outputs=cdk_outputs, pulumi_outputs=pulumi_outputs, pulumi_stack=pulumi_stack)
+    if as_json:
+        print(json.dumps({"workloads": [e.to_json() for e in endpoints]}, indent=2))
+    elif endpoints:
+        print(render(endpoints))
+    print_failures(batch.failures)
+    print_no_profiles(batch, paths)
+    return exit_code(batch)

@@ -1,0 +1,277 @@
+"""`switchyard smoke WORKLOAD`: one request and one queued message to the deployed workload, and
+the answers checked, as its callers would send them.
+
+Where to send comes from `switchyard outputs` (the CDK outputs file, the Pulumi stack outputs), or
+--url / --redis-url for an address only reachable through a port-forward. Sync: `POST` with the
+API key (Kubernetes) or SigV4-signed (Lambda Function URL, HTTP API). Async on AWS: SQS
+SendMessage, then the result polled from S3 `results/<id>.json`; on Kubernetes: XADD to the
+workload's Redis stream, then the result polled from `<stream>:result:<id>`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from stacks.commands.endpoints import Endpoints, gather
+from stacks.decision.workload import Workload
+from stacks.errors import SwitchyardError
+from stacks.profile import Preset
+
+POLL_S = 1.0
+EXTRA = "pip install 'switchyard-iac[smoke]'"
+
+
+@dataclass
+class Outcome:
+    kind: str  # sync | async
+    ok: bool
+    detail: str
+
+
+def _need(module: str) -> Any:
+    try:
+        return __import__(module)
+    except ImportError:
+        raise SwitchyardError(f"the smoke test needs the Python package {module!r}\n    hint: {EXTRA}") from None
+
+
+def _outputs_ok(doc: Any) -> str | None:
+    """None when `doc` is a one-input answer of the contract; otherwise what is wrong with it."""
+    if not isinstance(doc, dict):
+        return f"not a JSON object: {str(doc)[:200]}"
+    if "error" in doc:
+        return f"the workload answered with an error: {doc['error']}"
+    outputs = doc.get("outputs")
+    if not isinstance(outputs, list) or len(outputs) != 1:
+        return f'expected {{"outputs": [one item]}}, got {json.dumps(doc)[:200]}'
+    return None
+
+
+def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise SwitchyardError(f"POST {url}: cannot connect: {reason}") from None
+
+
+def _sigv4_headers(url: str, body: bytes, service: str, region: str) -> dict[str, str]:
+    """Lambda Function URLs (service lambda) and HTTP APIs (execute-api) with IAM auth take SigV4."""
+    _need("botocore")
+    # botocore: the smoke extra, only to sign a call to an IAM-authenticated endpoint
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.session import Session
+
+    credentials = Session().get_credentials()
+    if credentials is None:
+        raise SwitchyardError("no AWS credentials to sign the request with\n    hint: aws configure sso (then doctor)")
+    request = AWSRequest(method="POST", url=url, data=body, headers={"content-type": "application/json"})
+    SigV4Auth(credentials.get_frozen_credentials(), service, region).add_auth(request)
+    return dict(request.headers.items())
+
+
+def request_body(w: Workload, item: Any) -> dict[str, Any]:
+    if w.profile.model.preset is Preset.vllm:
+        return {"model": w.profile.model.args.get("model"), "prompt": item, "max_tokens": 1}
+    return {"inputs": [item]}
+
+
+def smoke_sync(
+    w: Workload, e: Endpoints, item: Any, *, url: str | None, api_key: str | None, timeout: float
+) -> Outcome:
+    assert e.sync is not None
+    base = url or e.sync.url
+    if not base:
+        raise SwitchyardError(f"{w.name}: no sync endpoint to call (not deployed)\n    hint: pass --url")
+    target = base.rstrip("/") + e.sync.path
+    body = json.dumps(request_body(w, item)).encode()
+    headers = {"content-type": "application/json"}
+    if e.target == "kubernetes":
+        if not api_key:
+            raise SwitchyardError(
+                "the Kubernetes endpoint needs its API key\n"
+                "    hint: SWITCHYARD_API_KEY=$(pulumi config get switchyard:apiKey) switchyard smoke ..."
+            )
+        headers["authorization"] = f"Bearer {api_key}"
+    else:
+        service = "execute-api" if "HttpApiUrl" in e.outputs else "lambda"
+        headers = _sigv4_headers(target, body, service, w.settings.platform.region)
+    started = time.monotonic()
+    status, raw = _post(target, body, headers, timeout)
+    ms = (time.monotonic() - started) * 1000
+    if status != 200:
+        return Outcome(
+            "sync", False, f"POST {target} -> {status} in {ms:,.0f} ms: {raw[:300].decode(errors='replace')}"
+        )
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return Outcome("sync", False, f"POST {target} -> 200 but not JSON: {raw[:200]!r}")
+    if w.profile.model.preset is Preset.vllm:
+        problem = None if isinstance(doc, dict) and doc.get("choices") else f"no choices in {json.dumps(doc)[:200]}"
+    else:
+        problem = _outputs_ok(doc)
+    if problem:
+        return Outcome("sync", False, f"POST {target} -> 200 in {ms:,.0f} ms, but {problem}")
+    return Outcome("sync", True, f"POST {target} -> 200 in {ms:,.0f} ms: {json.dumps(doc)[:200]}")
+
+
+def _poll(fetch: Callable[[], Any], timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = fetch()
+        if found is not None or time.monotonic() >= deadline:
+            return found
+        time.sleep(POLL_S)
+
+
+def smoke_sqs(w: Workload, e: Endpoints, item: Any, *, message_id: str, timeout: float) -> Outcome:
+    assert e.async_ is not None
+    queue, bucket = e.outputs.get("QueueUrl"), e.outputs.get("ResultsBucketName")
+    if not queue or not bucket:
+        raise SwitchyardError(f"{w.name}: QueueUrl and ResultsBucketName are unknown (not deployed)")
+    boto3 = _need("boto3")
+    region = w.settings.platform.region
+    sqs, s3 = boto3.client("sqs", region_name=region), boto3.client("s3", region_name=region)
+    key = f"results/{message_id}.json"
+    started = time.monotonic()
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"id": message_id, **request_body(w, item)}))
+
+    def fetch() -> Any:
+        try:
+            return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        except s3.exceptions.NoSuchKey:
+            return None
+
+    doc = _poll(fetch, timeout)
+    s = time.monotonic() - started
+    where = f"s3://{bucket}/{key}"
+    if doc is None:
+        dlq = e.outputs.get("DeadLetterQueueUrl")
+        return Outcome(
+            "async",
+            False,
+            f"sent {message_id} to {queue}; no result at {where} within {timeout:g} s "
+            f"(check the function's logs and errors, and the DLQ: aws sqs get-queue-attributes --queue-url {dlq} "
+            "--attribute-names ApproximateNumberOfMessages)",
+        )
+    problem = _outputs_ok(doc)
+    if problem:
+        return Outcome("async", False, f"result {where} after {s:,.1f} s: {problem}")
+    return Outcome("async", True, f"SQS {queue} -> {where} in {s:,.1f} s: {json.dumps(doc)[:200]}")
+
+
+def smoke_redis(
+    w: Workload,
+    e: Endpoints,
+    item: Any,
+    *,
+    message_id: str,
+    redis_url: str | None,
+    password: str | None,
+    timeout: float,
+) -> Outcome:
+    assert e.async_ is not None and e.async_.queue and e.async_.results
+    redis = _need("redis")
+    url = redis_url or f"redis://{e.async_.address}/0"
+    client = redis.Redis.from_url(url, password=password or None, socket_timeout=10, decode_responses=True)
+    stream, result_key = e.async_.queue, e.async_.results.replace("<id>", message_id)
+    started = time.monotonic()
+    try:
+        client.xadd(stream, {"body": json.dumps({"id": message_id, **request_body(w, item)})})
+        doc = _poll(lambda: json.loads(raw) if (raw := client.get(result_key)) else None, timeout)
+    except redis.exceptions.RedisError as exc:
+        hint = f"kubectl -n {e.outputs.get('namespace')} port-forward svc/{w.name}-redis 6379 & then --redis-url redis://127.0.0.1:6379/0"
+        raise SwitchyardError(f"{url}: {type(exc).__name__}: {exc}\n    hint: {hint}") from None
+    s = time.monotonic() - started
+    if doc is None:
+        return Outcome(
+            "async",
+            False,
+            f"XADD {stream} {message_id}: no result at {result_key} within {timeout:g} s "
+            f"(check the pods: kubectl -n {e.outputs.get('namespace')} logs deploy/{w.name}; dead letters: XRANGE {e.async_.dead_letters} - +)",
+        )
+    problem = _outputs_ok(doc)
+    if problem:
+        return Outcome("async", False, f"result {result_key} after {s:,.1f} s: {problem}")
+    return Outcome("async", True, f"XADD {stream} -> GET {result_key} in {s:,.1f} s: {json.dumps(doc)[:200]}")
+
+
+def parse_input(text: str | None, w: Workload) -> Any:
+    if text is None:
+        if w.profile.model.preset is Preset.vllm:
+            return "Say hello."
+        raise SwitchyardError(
+            f"{w.name}: pass --input with one input the model accepts, as JSON\n"
+            "    hint: --input '\"a great product\"' or --input '[0.1, 0.2]'"
+        )
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise SwitchyardError(
+            f"--input {text!r} is not JSON: {exc}\n    hint: a string needs quotes: '\"text\"'"
+        ) from None
+
+
+def run(
+    name: str,
+    paths: list[Path],
+    *,
+    input_json: str | None,
+    cdk_outputs: Path | None = None,
+    pulumi_outputs: Path | None = None,
+    pulumi_stack: str | None = None,
+    url: str | None = None,
+    redis_url: str | None = None,
+    only: str | None = None,
+    timeout_s: float | None = None,
+) -> int:
+    batch, endpoints = gather(paths, cdk_outputs=cdk_outputs, pulumi_outputs=pulumi_outputs, pulumi_stack=pulumi_stack)
+    found = {e.name: e for e in endpoints}
+    if name not in found:
+        known = ", ".join(sorted(found)) or "none"
+        raise SwitchyardError(f"no workload named {name!r} in the profiles (workloads: {known})")
+    e = found[name]
+    w = next(w for w in batch.workloads if w.name == name)
+    item = parse_input(input_json, w)
+    if url and urlsplit(url).scheme not in ("http", "https"):
+        raise SwitchyardError(f"--url {url!r}: expected http://host[:port] or https://...")
+    sla_s = w.profile.sla.timeout_s
+    outcomes = []
+    if e.sync and only in (None, "sync"):
+        outcomes.append(
+            smoke_sync(
+                w, e, item, url=url, api_key=os.environ.get("SWITCHYARD_API_KEY"), timeout=timeout_s or sla_s + 10
+            )
+        )
+    if e.async_ and only in (None, "async"):
+        message_id = f"smoke-{uuid.uuid4().hex[:12]}"
+        # A queued message may wait for a cold start and a batching window on top of its own time.
+        wait = timeout_s or sla_s + 120
+        if e.async_.kind == "sqs":
+            outcomes.append(smoke_sqs(w, e, item, message_id=message_id, timeout=wait))
+        else:
+            password = os.environ.get("SWITCHYARD_REDIS_PASSWORD")
+            outcomes.append(
+                smoke_redis(w, e, item, message_id=message_id, redis_url=redis_url, password=password, timeout=wait)
+            )
+    if not outcomes:
+        raise SwitchyardError(f"{name} has no {only} interface to test (mode {w.profile.sla.mode.value})")
+    for o in outcomes:
+        print(f"{'ok  ' if o.ok else 'FAIL'} {name} {o.kind}: {o.detail}", flush=True)
+    return 0 if all(o.ok for o in outcomes) else 1

@@ -1,0 +1,147 @@
+"""One simulation: a workload's arrivals replayed against one target's model, summarised and billed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stacks.errors import SwitchyardError
+from stacks.simulate.bill import kubernetes_bill, serverless_bill
+from stacks.simulate.constants import DEFAULT, Behaviour
+from stacks.simulate.engine import Engine
+from stacks.simulate.inputs import Workload, kubernetes_params, plan_costs, serverless_params, traffic_shape
+from stacks.simulate.kubernetes import KubernetesSim
+from stacks.simulate.params import DAY_S
+from stacks.simulate.results import Recorder, TargetResult, summarize, timeline
+from stacks.simulate.serverless import ServerlessSim
+from stacks.simulate.traffic import Arrivals, load_trace, profile_arrivals
+
+TARGETS = ("serverless", "kubernetes")
+
+
+@dataclass(frozen=True)
+class Options:
+    seed: int = 0
+    hours: float | None = None  # None: whole days
+    trace: Path | None = None
+    speed: float = 1.0
+    inference_ms_column: str | None = None
+    inference_scale_column: str | None = None
+    service: str = "fixed"
+    behaviour: Behaviour = field(default_factory=lambda: DEFAULT)
+    progress: Callable[[str, float, float, float], None] | None = None  # (label, now, start, end)
+
+
+def arrivals_for(w: Workload, o: Options) -> Arrivals:
+    shape = traffic_shape(w)
+    if o.hours is not None and not (0 < o.hours <= 24 * 31):
+        raise SwitchyardError(f"--hours {o.hours:g}: must be > 0 and at most 744 (31 days)")
+    if o.trace is not None:
+        return load_trace(
+            o.trace,
+            mean_inference_ms=shape.inference_ms,
+            speed=o.speed,
+            inference_ms_column=o.inference_ms_column,
+            inference_scale_column=o.inference_scale_column,
+            service=o.service,
+            seed=o.seed,
+            hours=o.hours,
+        )
+    if o.hours is None:
+        return profile_arrivals(shape, seed=o.seed, service=o.service)
+    # A shorter span opens half an hour before the active period, so a pre-warm is inside it.
+    first, _ = shape.active_seconds()
+    start = max(0.0, first - 1800)
+    return profile_arrivals(shape, seed=o.seed, start=start, end=start + o.hours * 3600, service=o.service)
+
+
+def simulate(w: Workload, target: str, arrivals: Arrivals, o: Options) -> TargetResult:
+    engine = Engine()
+    rec = Recorder(arrivals.times)
+    start, end = arrivals.start, arrivals.end
+    notes: list[str] = []
+    if target == "serverless":
+        params = serverless_params(w)
+        model = ServerlessSim(
+            engine,
+            rec,
+            params,
+            arrivals.service_s,
+            traffic_shape(w),
+            behaviour=o.behaviour,
+            start=start,
+            end=end,
+            day=arrivals.day,
+        )
+        if params.mode == "both":
+            notes.append("mode both: the synchronous path is simulated (every request waits on HTTP)")
+    else:
+        kparams = kubernetes_params(w)
+        model = KubernetesSim(
+            engine, rec, kparams, arrivals.service_s, seed=o.seed, behaviour=o.behaviour, start=start, end=end
+        )
+        if kparams.mode == "both":
+            notes.append("mode both: the HTTP path is simulated (the queue worker shares the replicas' slots)")
+    engine.feed(arrivals.times, model.arrive)
+    progress = None
+    if o.progress is not None:
+        label = f"{w.name} on {target}"
+
+        def progress(now: float) -> None:
+            o.progress(label, now, start, end)
+
+    engine.run(end, progress)
+    model.finish(end)
+    summary = summarize(rec)
+    span = end - start
+    plan_s, plan_k = plan_costs(w)
+    if target == "serverless":
+        usage = model.usage()
+        usage["environment_hours"] = (model.pc_env_seconds + model.od_alive_seconds) / 3600
+        cost = serverless_bill(w, usage, summary.requests, span)
+        return TargetResult(
+            workload=w.name,
+            target=target,
+            mode=w.profile.sla.mode.value,
+            span_s=span,
+            summary=summary,
+            max_queue_age_s=model.max_queue_age if model.queue_mode else None,
+            capacity_unit="environment-hours",
+            capacity_hours=usage["environment_hours"],
+            peak_capacity=model.peak,
+            usage=usage,
+            cost=cost,
+            plan_cost_usd=plan_s.total,
+            timeline=timeline(rec, start, end),
+            notes=notes,
+        )
+    hours = model.replica_seconds / 3600
+    usage = {"replica_hours": hours, "pod_starts": float(model.pod_starts)}
+    return TargetResult(
+        workload=w.name,
+        target=target,
+        mode=w.profile.sla.mode.value,
+        span_s=span,
+        summary=summary,
+        max_queue_age_s=model.max_queue_age if model.queue_mode else None,
+        capacity_unit="replica-hours",
+        capacity_hours=hours,
+        peak_capacity=model.peak,
+        usage=usage,
+        cost=kubernetes_bill(w, hours, model.peak, span),
+        plan_cost_usd=plan_k.total,
+        timeline=timeline(rec, start, end),
+        notes=notes,
+    )
+
+
+def targets_for(w: Workload, choice: str) -> list[str]:
+    if choice == "all":
+        return list(TARGETS)
+    if choice == "auto":
+        return [w.target.value]
+    return [choice]
+
+
+__all__ = ["DAY_S", "TARGETS", "Options", "arrivals_for", "simulate", "targets_for"]

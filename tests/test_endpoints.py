@@ -1,0 +1,236 @@
+"""`switchyard outputs`: each workload's endpoint, auth, queue and results, from what was deployed
+(CDK outputs file, Pulumi stack outputs) under the names the stacks really export, or from the plan."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pulumi
+import pytest
+
+from stacks.cli import main
+from stacks.commands.endpoints import cdk_output_names
+from stacks.k8s import mocks, program
+from stacks.workloads import load_all
+from tests.conftest import PROFILES, copy_profiles
+from tests.k8s_helpers import CLUSTER
+
+CDK_OUTPUTS = {
+    "Switchyard-sentiment-api": {
+        "FunctionName": "Switchyard-sentiment-api-ServingFunction-AbC",
+        "AliasArn": "arn:aws:lambda:us-east-1:123456789012:function:Switchyard-sentiment-api-ServingFunction-AbC:live",
+        "FunctionUrl": "https://abcdef.lambda-url.us-east-1.on.aws/",
+    },
+    "Switchyard-nightly-embeddings": {
+        "FunctionName": "Switchyard-nightly-embeddings-ServingFunction-XyZ",
+        "AliasArn": "arn:aws:lambda:us-east-1:123456789012:function:Switchyard-nightly-embeddings-ServingFunction-XyZ:live",
+        "QueueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/Switchyard-nightly-embeddings-Queue",
+        "QueueArn": "arn:aws:sqs:us-east-1:123456789012:Switchyard-nightly-embeddings-Queue",
+        "DeadLetterQueueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/Switchyard-nightly-embeddings-Dlq",
+        "ResultsBucketName": "switchyard-nightly-embeddings-results-1a2b",
+        "ResultsPrefixArn": "arn:aws:s3:::switchyard-nightly-embeddings-results-1a2b/results/*",
+    },
+    "Switchyard-Platform": {"ModelFileSystemId": "fs-0123"},
+}
+PULUMI_OUTPUTS = {
+    "workloads": {
+        "fraud-scoring": {
+            "namespace": "ml-fraud-scoring",
+            "service": "http://fraud-scoring.ml-fraud-scoring.svc.cluster.local",
+            "url": "https://fraud-scoring.inference.acme.com",
+        },
+        "llm-chat": {
+            "namespace": "ml-llm-chat",
+            "service": "http://llm-chat.ml-llm-chat.svc.cluster.local",
+            "url": None,
+        },
+    }
+}
+
+
+def outputs_json(capsys, *args: str) -> dict[str, dict]:
+    code = main(["outputs", "--json", *args])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0
+    return {w["name"]: w for w in doc["workloads"]}
+
+
+@pytest.fixture
+def deployed(tmp_path):
+    cdk, pulumi_file = tmp_path / "cdk-outputs.json", tmp_path / "pulumi-outputs.json"
+    cdk.write_text(json.dumps(CDK_OUTPUTS))
+    pulumi_file.write_text(json.dumps(PULUMI_OUTPUTS))
+    return ["--cdk-outputs", str(cdk), "--pulumi-outputs", str(pulumi_file)]
+
+
+def test_deployed_workloads_show_the_exported_endpoints_auth_queues_and_results(capsys, deployed):
+    by = outputs_json(capsys, str(PROFILES), *deployed)
+    sentiment = by["sentiment-api"]
+    assert sentiment["deployed"] is True and sentiment["sync"]["url"] == "https://abcdef.lambda-url.us-east-1.on.aws/"
+    assert CDK_OUTPUTS["Switchyard-sentiment-api"]["AliasArn"] in sentiment["sync"]["auth"]
+    assert "lambda:InvokeFunctionUrl and lambda:InvokeFunction" in sentiment["sync"]["auth"]
+    nightly = by["nightly-embeddings"]["async"]
+    assert nightly["kind"] == "sqs" and nightly["queue"] == CDK_OUTPUTS["Switchyard-nightly-embeddings"]["QueueUrl"]
+    assert nightly["dead_letters"].endswith("-Dlq")
+    assert nightly["results"] == "s3://switchyard-nightly-embeddings-results-1a2b/results/<id>.json"
+    assert by["nightly-embeddings"]["sync"] is None
+    fraud = by["fraud-scoring"]["sync"]
+    assert fraud["url"] == "https://fraud-scoring.inference.acme.com" and fraud["path"] == "/predict"
+    assert "Bearer" in fraud["auth"]
+    llm = by["llm-chat"]
+    assert (
+        llm["sync"]["url"] == "http://llm-chat.ml-llm-chat.svc.cluster.local"
+        and llm["sync"]["path"] == "/v1/completions"
+    )
+    assert any("clientNamespaces" in n and "port-forward svc/llm-chat" in n for n in llm["notes"])
+
+    assert main(["outputs", str(PROFILES), *deployed]) == 0
+    text = capsys.readouterr().out
+    assert "  sync:    POST https://abcdef.lambda-url.us-east-1.on.aws" in text
+    assert (
+        "  async:   SQS SendMessage" in text
+        and "result: s3://switchyard-nightly-embeddings-results-1a2b/results/<id>.json" in text
+    )
+
+
+def test_workloads_not_deployed_say_so_and_name_what_will_exist(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no cdk-outputs.json here
+    monkeypatch.setenv("PATH", str(tmp_path))  # and no pulumi CLI to ask
+    by = outputs_json(capsys, str(PROFILES))
+    assert {w["deployed"] for w in by.values()} == {False}
+    nightly = by["nightly-embeddings"]
+    assert nightly["async"]["queue"] is None
+    assert "QueueUrl, QueueArn, DeadLetterQueueUrl, ResultsBucketName, ResultsPrefixArn" in nightly["notes"][0]
+    # Kubernetes names are known before the deploy.
+    assert by["fraud-scoring"]["sync"]["url"] == "http://fraud-scoring.ml-fraud-scoring.svc.cluster.local"
+    assert main(["outputs", str(PROFILES)]) == 0
+    assert "nightly-embeddings  serverless  not deployed" in capsys.readouterr().out
+
+
+def test_an_async_kubernetes_workload_shows_its_stream_results_and_password_secret(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    profiles = copy_profiles(tmp_path, edit={"nightly-embeddings": ("target: auto", "target: kubernetes")})
+    a = outputs_json(capsys, str(profiles))["nightly-embeddings"]["async"]
+    assert a == {
+        "kind": "redis-stream",
+        "queue": "nightly-embeddings:queue",
+        "dead_letters": "nightly-embeddings:queue:dead",
+        "results": "nightly-embeddings:queue:result:<id>",
+        "auth": "Redis AUTH: kubectl -n ml-nightly-embeddings get secret nightly-embeddings-redis "
+        "-o jsonpath='{.data.password}' | base64 -d",
+        "address": "nightly-embeddings-redis.ml-nightly-embeddings.svc:6379",
+    }
+
+
+def test_the_pulumi_program_exports_the_queue_names_outputs_reads(tmp_path):
+    profiles = copy_profiles(tmp_path, edit={"nightly-embeddings": ("target: auto", "target: kubernetes")})
+    batch = load_all([profiles])
+    pulumi.runtime.set_mocks(mocks.Recorder(), project="switchyard", stack="t", preview=False)
+    exported = {}
+
+    @pulumi.runtime.test
+    def _go():
+        built = program.build(batch, CLUSTER, tmp_path / "build")
+        exported.update(program.outputs(built, CLUSTER))
+        return pulumi.Output.all(*[r.urn for r in built.workloads.values()])
+
+    _go()
+    assert exported["nightly-embeddings"]["queue"] == {
+        "address": "nightly-embeddings-redis.ml-nightly-embeddings.svc:6379",
+        "stream": "nightly-embeddings:queue",
+        "result": "nightly-embeddings:queue:result:<id>",
+        "dead": "nightly-embeddings:queue:dead",
+        "passwordSecret": "nightly-embeddings-redis",
+    }
+    assert "queue" not in exported["fraud-scoring"]  # sync: nothing to queue
+
+    # The plan's fallback (a stack deployed before the queue entry existed) names the same things.
+    from stacks.commands.endpoints import _planned_queue
+
+    w = next(w for w in batch.workloads if w.name == "nightly-embeddings")
+    assert _planned_queue(w, "ml-nightly-embeddings", CLUSTER) == exported["nightly-embeddings"]["queue"]
+
+
+def test_a_move_in_progress_is_named_with_the_callers_next_step(capsys, tmp_path, deployed):
+    # sentiment-api moved to kubernetes while its stack still runs; nightly-embeddings likewise, with a queue.
+    profiles = copy_profiles(
+        tmp_path,
+        edit={
+            "sentiment-api": ("target: auto", "target: kubernetes"),
+            "nightly-embeddings": ("target: auto", "target: kubernetes"),
+        },
+    )
+    by = outputs_json(capsys, str(profiles), *deployed)
+    assert by["sentiment-api"]["target"] == "kubernetes" and by["sentiment-api"]["deployed"] is False
+    assert any("also deployed on serverless" in n for n in by["sentiment-api"]["notes"])
+    assert any(
+        "drain Switchyard-nightly-embeddings's QueueUrl and DeadLetterQueueUrl" in n
+        for n in by["nightly-embeddings"]["notes"]
+    )
+    # And back: sentiment-api is serverless again while its Kubernetes objects still serve.
+    back = tmp_path / "pulumi-back.json"
+    service = "http://sentiment-api.ml-sentiment-api.svc.cluster.local"
+    back.write_text(
+        json.dumps({"workloads": {"sentiment-api": {"namespace": "ml-sentiment-api", "service": service, "url": None}}})
+    )
+    by = outputs_json(capsys, str(PROFILES), "--pulumi-outputs", str(back))
+    assert by["sentiment-api"]["target"] == "serverless"
+    assert any("also deployed on kubernetes" in n and service in n for n in by["sentiment-api"]["notes"])
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [("{not json", "not a CDK outputs file (JSON)"), ('{"Switchyard-x": "url"}', "expected {stack: {output: value}}")],
+)
+def test_a_bad_outputs_file_is_a_clear_error(capsys, tmp_path, content, words):
+    bad = tmp_path / "cdk-outputs.json"
+    bad.write_text(content)
+    assert main(["outputs", str(PROFILES), "--cdk-outputs", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert str(bad) in err and words in err and "Traceback" not in err
+    assert main(["outputs", str(PROFILES), "--cdk-outputs", str(tmp_path / "none.json")]) == 1
+    assert "--outputs-file" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_output_names_are_the_ones_the_cdk_stacks_declare(tmp_path):
+    """Every mode and endpoint: function URL (sync), queue (async), HTTP API beside a queue (both)."""
+    from stacks.aws.app import build_app
+
+    profiles = copy_profiles(tmp_path)
+    both = (profiles / "sentiment-api.yaml").read_text().replace("name: sentiment-api", "name: sentiment-both")
+    both = both.replace("mode: sync", "mode: both\n  endpoint: http_api").replace("timeout_s: 30", "timeout_s: 20")
+    (profiles / "sentiment-both.yaml").write_text(both)
+    batch = load_all([profiles])
+    assert not batch.failures, batch.failures
+    # cdk-nag off: its packs are checked elsewhere, and the outputs do not depend on them.
+    app = build_app(
+        batch, profiles_dir=profiles, outdir=str(tmp_path / "cdk.out"), build_root=tmp_path / "build", nag=False
+    )
+    assembly = app.synth()
+    serverless = batch.by_target("serverless")
+    assert {w.name for w in serverless} >= {"sentiment-api", "nightly-embeddings", "sentiment-both"}
+    for w in serverless:
+        template = json.loads(Path(assembly.get_stack_by_name(f"Switchyard-{w.name}").template_full_path).read_text())
+        assert sorted(cdk_output_names(w)) == sorted(template["Outputs"]), w.name
+
+
+def test_async_callers_in_client_namespaces_may_reach_the_queue_and_nobody_else(tmp_path):
+    from tests.k8s_helpers import find, manifests
+
+    profiles = copy_profiles(tmp_path, edit={"nightly-embeddings": ("target: auto", "target: kubernetes")})
+
+    def admitted(settings) -> list[str]:
+        docs = manifests(profiles, tmp_path / "build", settings)["nightly-embeddings"]
+        policy = find(docs, "NetworkPolicy", "nightly-embeddings-redis")
+        peers = policy["spec"]["ingress"][0]["from"]
+        return [
+            p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+            for p in peers
+            if "namespaceSelector" in p
+        ]
+
+    assert admitted(CLUSTER) == ["keda"]
+    assert admitted(CLUSTER.model_copy(update={"client_namespaces": ["batch-jobs"]})) == ["keda", "batch-jobs"]

@@ -1,0 +1,125 @@
+"""The simulator against the real server: a real trace replayed against the rendered Kubernetes server.
+
+The server is rendered from a profile whose sizing gives 4 slots and a queue of 8 (the model sleeps
+a known 50 ms); the simulator reads the same workload's parameters through stacks/simulate/inputs.py
+and replays the same arrivals against its model of one replica. Each request has a fresh
+connection (a 503 may close it), sent open-loop at its trace time. p50/p99 (of the requests that
+were answered 200 or 504) and the 503 count must agree within 15 %.
+
+The slice: 200 requests from row 2,001 of the Azure trace, its densest stretch (the trace clumps
+requests within milliseconds), replayed 1.5x faster: ~5 s, with queueing and shedding. The
+simulated service time is the server's own for one request alone (the 100 ms sleep plus its
+HTTP and thread hand-off), measured before the replay: the simulator models queueing, not the
+interpreter. The machine is shared; scheduling delays land in the measured tail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from pathlib import Path
+
+import pytest
+
+from stacks.simulate.engine import Engine
+from stacks.simulate.inputs import kubernetes_params
+from stacks.simulate.results import OK, REJECTED, TIMED_OUT, Recorder, percentile, summarize
+from stacks.simulate.server import ReplicaServer
+from stacks.simulate.traffic import load_trace
+from tests.conftest import ROOT
+from tests.packaging_helpers import workload
+from tests.runtime_helpers import call, render_server, slow_profile, start_server, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
+
+TRACE = ROOT / "tests" / "fixtures" / "traces" / "azure-llm-2023-code.csv"
+FIRST, COUNT, SPEED = 2000, 200, 1.5
+SLEEP_S = 0.1
+EDITS = {
+    "p99_latency_ms: 1000": "p99_latency_ms: 200",
+    "inference_ms: 10": "inference_ms: 100",
+    "  inference_ms: 100\n": "  inference_ms: 100\noverrides:\n  platform:\n    replica_concurrency_custom: 4\n",
+}
+TOLERANCE = 0.15
+
+
+def arrivals() -> list[float]:
+    trace = load_trace(TRACE, mean_inference_ms=SLEEP_S * 1000, speed=SPEED)
+    times = trace.times[FIRST : FIRST + COUNT]
+    return [t - times[0] for t in times]
+
+
+async def _one(port: int, body: bytes) -> tuple[int, float]:
+    started = time.perf_counter()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    head = (
+        f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    writer.write(head.encode() + body)
+    await writer.drain()
+    reply = await reader.read()  # to the close: one request per connection
+    elapsed = time.perf_counter() - started
+    writer.close()
+    return int(reply.split(b" ", 2)[1]), elapsed
+
+
+async def _replay(port: int, offsets: list[float]) -> list[tuple[int, float]]:
+    body = json.dumps({"inputs": [f"sleep:{SLEEP_S}"]}).encode()
+    loop = asyncio.get_running_loop()
+    t0 = loop.time() + 0.2
+
+    async def at(offset: float) -> tuple[int, float]:
+        await asyncio.sleep(max(0.0, t0 + offset - loop.time()))
+        return await _one(port, body)
+
+    return await asyncio.gather(*(at(o) for o in offsets))
+
+
+def simulated(offsets: list[float], profile: Path, service_s: float) -> tuple[int, float, float, dict]:
+    k = kubernetes_params(workload(profile))
+    engine, rec = Engine(), Recorder(offsets)
+    server = ReplicaServer(engine, rec, k.replica_concurrency, k.queue_depth, k.timeout_s)
+    engine.feed(offsets, lambda i: server.offer(i, service_s))
+    engine.run(math.inf)
+    s = summarize(rec)
+    return s.rejected, s.p50_ms, s.p99_ms, {"concurrency": k.replica_concurrency, "queue_depth": k.queue_depth}
+
+
+def measured_figures(replies: list[tuple[int, float]]) -> tuple[int, float, float]:
+    waited = sorted(d for code, d in replies if code in (OK, TIMED_OUT))
+    return (
+        sum(1 for code, _ in replies if code == REJECTED),
+        percentile(waited, 50) * 1000,
+        percentile(waited, 99) * 1000,
+    )
+
+
+def test_simulated_p50_p99_and_503s_match_the_real_server_on_a_real_trace(tmp_path):
+    profile = slow_profile(tmp_path / "p", EDITS)  # applied in order: the third edits the second's result
+    app = render_server(profile, tmp_path / "build")
+    server = start_server(app, tmp_path / "server.log")
+    try:
+        wait_for(lambda: call(server.port, "/readyz")[0] == 200)
+        alone = sorted(d for _, d in asyncio.run(_replay(server.port, [0.15 * i for i in range(5)])))
+        replies = asyncio.run(_replay(server.port, arrivals()))
+    finally:
+        server.stop()
+    service_s = alone[2]
+    assert SLEEP_S <= service_s < SLEEP_S * 1.5, alone  # the sleep, plus HTTP and a thread hand-off
+    sim_503, sim_p50, sim_p99, sized = simulated(arrivals(), profile, service_s)
+    assert sized == {"concurrency": 4, "queue_depth": 8}  # the profile sizes what the server runs
+    codes = {code for code, _ in replies}
+    assert codes <= {OK, REJECTED}, codes
+    real_503, real_p50, real_p99 = measured_figures(replies)
+    figures = (
+        f"service {service_s * 1000:.1f} ms; 503: simulated {sim_503}, measured {real_503}; p50: simulated {sim_p50:.1f} ms, measured {real_p50:.1f} ms; "
+        f"p99: simulated {sim_p99:.1f} ms, measured {real_p99:.1f} ms"
+    )
+    print(figures)
+    assert sim_503 > 10  # the slice does exercise the bounded queue
+    assert abs(real_503 - sim_503) <= TOLERANCE * sim_503, figures
+    assert abs(real_p50 / sim_p50 - 1) <= TOLERANCE, figures
+    assert abs(real_p99 / sim_p99 - 1) <= TOLERANCE, figures
