@@ -77,7 +77,14 @@ def cdk_output_names(w: Workload) -> list[str]:
     sla = w.profile.sla
     names = ["FunctionName", "AliasArn"]
     if sla.mode is not Mode.sync:
-        names += ["QueueUrl", "QueueArn", "DeadLetterQueueUrl", "ResultsBucketName", "ResultsPrefixArn"]
+        names += [
+            "QueueUrl",
+            "QueueArn",
+            "DeadLetterQueueUrl",
+            "ResultsBucketName",
+            "ResultsPrefixArn",
+            "ResultsReadPolicyArn",
+        ]
     if sla.mode is not Mode.async_:
         names += ["HttpApiUrl", "HttpApiInvokeArn"] if sla.endpoint is Endpoint.http_api else ["FunctionUrl"]
     return names
