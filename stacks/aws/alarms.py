@@ -22,8 +22,6 @@ from stacks.targets.serverless import serverless_sizing
 from stacks.targets.serverless.alarms import serverless_alarms
 from stacks.targets.serverless.installation import metrics_namespace
 
-COLD_START_NAMESPACE = "Switchyard"
-METRICS_NAMESPACE = "Switchyard"  # the handler's Powertools metrics, dimension service=<workload>
 MODEL_ERRORS = "ModelErrors"
 RESULT_WRITE_FAILURES = "ResultWriteFailures"
 
@@ -146,7 +144,7 @@ class WorkloadAlarms(Construct):
             alarm(
                 "ResultWriteFailures",
                 cw.Metric(
-                    namespace=METRICS_NAMESPACE,
+                    namespace=namespace,  # the installation's, where the handler emits (POWERTOOLS_METRICS_NAMESPACE)
                     metric_name=RESULT_WRITE_FAILURES,
                     dimensions_map={"service": workload.name},
                     period=five,
