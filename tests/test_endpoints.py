@@ -30,6 +30,7 @@ CDK_OUTPUTS = {
         "DeadLetterQueueUrl": "https://sqs.us-east-1.amazonaws.com/123456789012/Switchyard-nightly-embeddings-Dlq",
         "ResultsBucketName": "switchyard-nightly-embeddings-results-1a2b",
         "ResultsPrefixArn": "arn:aws:s3:::switchyard-nightly-embeddings-results-1a2b/results/*",
+        "ResultsReadPolicyArn": "arn:aws:iam::123456789012:policy/Switchyard-nightly-embeddings-ResultsReader-Q1",
     },
     "Switchyard-Platform": {"ModelFileSystemId": "fs-0123"},
 }
@@ -73,7 +74,11 @@ def test_deployed_workloads_show_the_exported_endpoints_auth_queues_and_results(
     nightly = by["nightly-embeddings"]["async"]
     assert nightly["kind"] == "sqs" and nightly["queue"] == CDK_OUTPUTS["Switchyard-nightly-embeddings"]["QueueUrl"]
     assert nightly["dead_letters"].endswith("-Dlq")
-    assert nightly["results"] == "s3://switchyard-nightly-embeddings-results-1a2b/results/<id>.json"
+    # Each caller reads its own results: filed under its aws:userid, read with the managed policy.
+    assert nightly["results"] == "s3://switchyard-nightly-embeddings-results-1a2b/results/<caller>/<id>.json"
+    assert "SenderId" in nightly["caller"] and "get-caller-identity" in nightly["caller"]
+    assert CDK_OUTPUTS["Switchyard-nightly-embeddings"]["ResultsReadPolicyArn"] in nightly["auth"]
+    assert "ResultsPrefixArn" not in nightly["auth"] and "results/*" not in nightly["auth"]
     assert by["nightly-embeddings"]["sync"] is None
     fraud = by["fraud-scoring"]["sync"]
     assert fraud["url"] == "https://fraud-scoring.inference.acme.com" and fraud["path"] == "/predict"
@@ -90,7 +95,7 @@ def test_deployed_workloads_show_the_exported_endpoints_auth_queues_and_results(
     assert "  sync:    POST https://abcdef.lambda-url.us-east-1.on.aws" in text
     assert (
         "  async:   SQS SendMessage" in text
-        and "result: s3://switchyard-nightly-embeddings-results-1a2b/results/<id>.json" in text
+        and "result: s3://switchyard-nightly-embeddings-results-1a2b/results/<caller>/<id>.json" in text
     )
 
 
@@ -101,27 +106,42 @@ def test_workloads_not_deployed_say_so_and_name_what_will_exist(capsys, tmp_path
     assert {w["deployed"] for w in by.values()} == {False}
     nightly = by["nightly-embeddings"]
     assert nightly["async"]["queue"] is None
-    assert "QueueUrl, QueueArn, DeadLetterQueueUrl, ResultsBucketName, ResultsPrefixArn" in nightly["notes"][0]
+    assert (
+        "QueueUrl, QueueArn, DeadLetterQueueUrl, ResultsBucketName, ResultsPrefixArn, ResultsReadPolicyArn"
+        in nightly["notes"][0]
+    )
     # Kubernetes names are known before the deploy.
     assert by["fraud-scoring"]["sync"]["url"] == "http://fraud-scoring.ml-fraud-scoring.svc.cluster.local"
     assert main(["outputs", str(PROFILES)]) == 0
     assert "nightly-embeddings  serverless  not deployed" in capsys.readouterr().out
 
 
-def test_an_async_kubernetes_workload_shows_its_stream_results_and_password_secret(capsys, tmp_path, monkeypatch):
+def test_an_async_kubernetes_workload_shows_its_http_api_stream_results_and_password_secret(
+    capsys, tmp_path, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PATH", str(tmp_path))
     profiles = copy_profiles(tmp_path, edit={"nightly-embeddings": ("target: auto", "target: kubernetes")})
     a = outputs_json(capsys, str(profiles))["nightly-embeddings"]["async"]
+    caller = a.pop("caller")
+    assert "API key" in caller and "`stream`" in caller
+    assert "Bearer" in a.pop("auth")
     assert a == {
         "kind": "redis-stream",
+        "api": "http://nightly-embeddings.ml-nightly-embeddings.svc.cluster.local",
         "queue": "nightly-embeddings:queue",
         "dead_letters": "nightly-embeddings:queue:dead",
-        "results": "nightly-embeddings:queue:result:<id>",
-        "auth": "Redis AUTH: kubectl -n ml-nightly-embeddings get secret nightly-embeddings-redis "
+        "results": "nightly-embeddings:queue:results/<caller>/<id>",
+        "stream_auth": "Redis AUTH: kubectl -n ml-nightly-embeddings get secret nightly-embeddings-redis "
         "-o jsonpath='{.data.password}' | base64 -d",
         "address": "nightly-embeddings-redis.ml-nightly-embeddings.svc:6379",
     }
+    assert main(["outputs", str(profiles)]) == 0
+    text = capsys.readouterr().out
+    base = "http://nightly-embeddings.ml-nightly-embeddings.svc.cluster.local"
+    assert f"  async:   POST {base}/messages" in text and f"result: GET {base}/results/<id>" in text
+    assert "inside the namespace: XADD nightly-embeddings:queue" in text
+    assert "port-forward svc/nightly-embeddings 8080:80" in text  # async only: the Service is in-cluster too
 
 
 def test_the_pulumi_program_exports_the_queue_names_outputs_reads(tmp_path):
@@ -140,7 +160,7 @@ def test_the_pulumi_program_exports_the_queue_names_outputs_reads(tmp_path):
     assert exported["nightly-embeddings"]["queue"] == {
         "address": "nightly-embeddings-redis.ml-nightly-embeddings.svc:6379",
         "stream": "nightly-embeddings:queue",
-        "result": "nightly-embeddings:queue:result:<id>",
+        "result": "nightly-embeddings:queue:results/<caller>/<id>",
         "dead": "nightly-embeddings:queue:dead",
         "passwordSecret": "nightly-embeddings-redis",
     }
@@ -151,6 +171,20 @@ def test_the_pulumi_program_exports_the_queue_names_outputs_reads(tmp_path):
 
     w = next(w for w in batch.workloads if w.name == "nightly-embeddings")
     assert _planned_queue(w, "ml-nightly-embeddings", CLUSTER) == exported["nightly-embeddings"]["queue"]
+
+
+def test_a_second_installation_reads_its_own_stacks_outputs(capsys, tmp_path):
+    profiles = copy_profiles(tmp_path)
+    (profiles / "platform.yaml").write_text("platform:\n  installation: Staging\n  alarms_without_subscribers: true\n")
+    cdk = tmp_path / "cdk-outputs.json"
+    cdk.write_text(json.dumps({"Staging-nightly-embeddings": CDK_OUTPUTS["Switchyard-nightly-embeddings"]}))
+    nightly = outputs_json(capsys, str(profiles), "--cdk-outputs", str(cdk))["nightly-embeddings"]
+    assert nightly["deployed"] is True
+    assert nightly["async"]["queue"] == CDK_OUTPUTS["Switchyard-nightly-embeddings"]["QueueUrl"]
+    assert (
+        "cdk deploy Staging-sentiment-api"
+        in outputs_json(capsys, str(profiles), "--cdk-outputs", str(cdk))["sentiment-api"]["notes"][0]
+    )
 
 
 def test_a_move_in_progress_is_named_with_the_callers_next_step(capsys, tmp_path, deployed):

@@ -1,6 +1,8 @@
-"""`switchyard smoke`, for real: the rendered Kubernetes server (HTTP with the API key, and the Redis
-stream through its queue worker), the AWS async path through SQS and S3 on moto's server with a
-consumer that answers like the handler, and a Function URL call signed with SigV4."""
+"""`switchyard smoke`, for real: the rendered Kubernetes server (HTTP with the API key: POST /predict,
+and POST /messages + GET /results/<id> through its queue worker on a real Redis, or an XADD to the
+stream as a producer inside the namespace), the AWS async path through SQS and S3 on moto's server
+with a consumer that files results like the handler (results/<SenderId>/<id>.json), and a Function
+URL call signed with SigV4."""
 
 from __future__ import annotations
 
@@ -47,7 +49,7 @@ def cluster(tmp_path, redis_server, monkeypatch):  # noqa: F811
                         "queue": {
                             "address": f"127.0.0.1:{redis_server.port}",
                             "stream": "slow-model:queue",
-                            "result": "slow-model:queue:result:<id>",
+                            "result": "slow-model:queue:results/<caller>/<id>",
                             "dead": "slow-model:queue:dead",
                             "passwordSecret": "slow-model-redis",
                         },
@@ -58,47 +60,64 @@ def cluster(tmp_path, redis_server, monkeypatch):  # noqa: F811
     )
     monkeypatch.setenv("SWITCHYARD_API_KEY", KEY)
     monkeypatch.setenv("SWITCHYARD_REDIS_PASSWORD", "s3cret")
-    yield profile.parent, ["--pulumi-outputs", str(outputs)]
+    yield profile.parent, ["--pulumi-outputs", str(outputs)], server.port
     server.stop()
 
 
-def test_a_deployed_kubernetes_workload_answers_one_request_and_one_queued_message(cluster, capsys):
-    profiles, outputs = cluster
+def test_a_deployed_kubernetes_workload_answers_one_request_and_one_queued_message(cluster, capsys, redis_server):  # noqa: F811
+    profiles, outputs, port = cluster
     assert main(["smoke", "slow-model", str(profiles), *outputs, "--input", "2"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("ok   slow-model sync: POST http://127.0.0.1:") and '{"outputs": [' in out[0]
-    assert out[1].startswith("ok   slow-model async: XADD slow-model:queue -> GET slow-model:queue:result:smoke-")
+    assert (
+        out[0].startswith(f"ok   slow-model sync: POST http://127.0.0.1:{port}/predict") and '{"outputs": [' in out[0]
+    )
+    # Over the HTTP async API, as a caller outside the namespace: filed under the key's name (API_KEY: default).
+    base = f"http://127.0.0.1:{port}"
+    assert out[1].startswith(f"ok   slow-model async: POST {base}/messages -> 202, GET {base}/results/smoke-")
+    message_id = out[1].split("/results/")[1].split(" ")[0]
+    assert json.loads(redis_server.client.get(f"slow-model:queue:results/default/{message_id}"))["outputs"]
+
+    # As a producer inside the namespace: XADD with a caller field, the result under that caller.
+    redis_url = f"redis://127.0.0.1:{redis_server.port}/0"
+    argv = ["smoke", "slow-model", str(profiles), *outputs, "--input", "2", "--only", "async", "--redis-url", redis_url]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("ok   slow-model async: XADD slow-model:queue -> GET slow-model:queue:results/smoke/smoke-")
 
 
 def test_a_wrong_api_key_and_an_input_the_model_rejects_fail_the_smoke_test(cluster, capsys, monkeypatch):
-    profiles, outputs = cluster
+    profiles, outputs, port = cluster
     monkeypatch.setenv("SWITCHYARD_API_KEY", "not-the-key")
-    assert main(["smoke", "slow-model", str(profiles), *outputs, "--input", "2", "--only", "sync"]) == 1
-    assert "-> 401" in capsys.readouterr().out
+    assert main(["smoke", "slow-model", str(profiles), *outputs, "--input", "2"]) == 1
+    out = capsys.readouterr().out
+    assert (
+        "FAIL slow-model sync: POST" in out
+        and f"FAIL slow-model async: POST http://127.0.0.1:{port}/messages -> 401" in out
+    )
     monkeypatch.setenv("SWITCHYARD_API_KEY", KEY)
     # The model raises ValueError on text: 400 over HTTP, an error result on the queue (not retried).
     assert main(["smoke", "slow-model", str(profiles), *outputs, "--input", '"text"', "--timeout", "20"]) == 1
     out = capsys.readouterr().out
     assert "FAIL slow-model sync: POST" in out and "-> 400" in out
-    assert "FAIL slow-model async: result slow-model:queue:result:smoke-" in out
+    assert f"FAIL slow-model async: result GET http://127.0.0.1:{port}/results/smoke-" in out
     assert "the workload answered with an error" in out
 
 
 def test_a_queue_nobody_reads_times_out_with_where_to_look(cluster, capsys, redis_server):  # noqa: F811
-    profiles, outputs = cluster
+    profiles, outputs, _ = cluster
     doc = json.loads(Path(outputs[1]).read_text())
     doc["workloads"]["slow-model"]["queue"]["stream"] = "nobody:queue"  # a stream no worker reads
     Path(outputs[1]).write_text(json.dumps(doc))
-    assert (
-        main(["smoke", "slow-model", str(profiles), *outputs, "--input", "2", "--only", "async", "--timeout", "1"]) == 1
-    )
+    redis_url = f"redis://127.0.0.1:{redis_server.port}/0"
+    argv = ["smoke", "slow-model", str(profiles), *outputs, "--input", "2", "--only", "async", "--timeout", "1"]
+    assert main([*argv, "--redis-url", redis_url]) == 1
     out = capsys.readouterr().out
-    assert "XADD nobody:queue smoke-" in out and "no result at slow-model:queue:result:smoke-" in out
+    assert "XADD nobody:queue smoke-" in out and "no result at slow-model:queue:results/smoke/smoke-" in out
     assert "kubectl -n ml-slow-model logs deploy/slow-model" in out and "XRANGE slow-model:queue:dead - +" in out
 
 
 def test_an_unreachable_queue_is_an_error_with_the_port_forward_hint(cluster, capsys):
-    profiles, outputs = cluster
+    profiles, outputs, _ = cluster
     code = main(
         [
             "smoke",
@@ -130,6 +149,9 @@ def aws(monkeypatch, s3_endpoint, tmp_path):
     }.items():
         monkeypatch.setenv(key, value)
     sqs, s3 = boto3.client("sqs"), boto3.client("s3")
+    # Real SQS reports the sender's aws:userid as SenderId, which is STS's UserId for the same
+    # credentials; moto reports a fixed id instead, so it is made to agree.
+    monkeypatch.setattr("moto.sqs.models.DEFAULT_SENDER_ID", boto3.client("sts").get_caller_identity()["UserId"])
     queue = sqs.create_queue(QueueName=f"nightly-{tmp_path.name[-20:]}")["QueueUrl"]
     dlq = sqs.create_queue(QueueName=f"nightly-dlq-{tmp_path.name[-16:]}")["QueueUrl"]
     bucket = f"results-{abs(hash(tmp_path)) % 10**8}"
@@ -144,6 +166,7 @@ def aws(monkeypatch, s3_endpoint, tmp_path):
                     "ResultsBucketName": bucket,
                     "QueueArn": "arn:aws:sqs:us-east-1:123456789012:q",
                     "ResultsPrefixArn": f"arn:aws:s3:::{bucket}/results/*",
+                    "ResultsReadPolicyArn": "arn:aws:iam::123456789012:policy/ResultsReader",
                 }
             }
         )
@@ -152,19 +175,27 @@ def aws(monkeypatch, s3_endpoint, tmp_path):
 
 
 def consumer(sqs, s3, queue: str, bucket: str, answer) -> threading.Thread:
-    """Works one message as the Lambda handler does: results/<id>.json, then the delete."""
+    """Works one message as the Lambda handler does: results/<SenderId>/<id>.json, then the delete."""
 
     def work():
         for _ in range(30):
-            for m in sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1).get("Messages", []):
-                body = json.loads(m["Body"])
-                s3.put_object(Bucket=bucket, Key=f"results/{body['id']}.json", Body=json.dumps(answer(body)))
+            received = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1, MessageSystemAttributeNames=["SenderId"])
+            for m in received.get("Messages", []):
+                body, sender = json.loads(m["Body"]), m["Attributes"]["SenderId"]
+                key = f"results/{sender}/{body['id']}.json"
+                s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(answer(body)))
                 sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
                 return
 
     thread = threading.Thread(target=work, daemon=True)
     thread.start()
     return thread
+
+
+def boto3_sts_user_id() -> str:
+    import boto3
+
+    return boto3.client("sts").get_caller_identity()["UserId"]
 
 
 def test_the_aws_async_path_sends_to_sqs_and_reads_the_result_from_s3(aws, capsys):
@@ -180,7 +211,8 @@ def test_the_aws_async_path_sends_to_sqs_and_reads_the_result_from_s3(aws, capsy
     worker.join(5)
     assert seen and seen[0]["inputs"] == ["a document"] and seen[0]["id"].startswith("smoke-")
     out = capsys.readouterr().out
-    assert f"ok   nightly-embeddings async: SQS {queue} -> s3://{bucket}/results/{seen[0]['id']}.json" in out
+    sender = boto3_sts_user_id()
+    assert f"ok   nightly-embeddings async: SQS {queue} -> s3://{bucket}/results/{sender}/{seen[0]['id']}.json" in out
 
 
 def test_an_error_result_or_no_result_fails_with_the_dead_letter_queue_to_check(aws, capsys):

@@ -43,7 +43,9 @@ class WorkloadAlarms(Construct):
     ) -> None:
         super().__init__(scope, id)
         five = Duration.minutes(5)
-        namespace = metrics_namespace(workload.settings.platform.installation)  # one per installation
+        # The handler's Powertools metrics and the cold-start filter: one namespace per installation,
+        # dimension service=<workload>, so two installations' alarms never count each other's metrics.
+        namespace = metrics_namespace(workload.settings.platform.installation)
         p99_ms = workload.profile.sla.p99_latency_ms
         self.alarms: dict[str, cw.Alarm] = {}
         action = cw_actions.SnsAction(topic)
@@ -144,7 +146,7 @@ class WorkloadAlarms(Construct):
             alarm(
                 "ResultWriteFailures",
                 cw.Metric(
-                    namespace=namespace,  # the installation's, where the handler emits (POWERTOOLS_METRICS_NAMESPACE)
+                    namespace=namespace,
                     metric_name=RESULT_WRITE_FAILURES,
                     dimensions_map={"service": workload.name},
                     period=five,

@@ -20,7 +20,6 @@ from stacks.targets.serverless import serverless_sizing
 from stacks.targets.serverless.installation import metrics_namespace
 
 ALIAS = "live"
-METRICS_NAMESPACE = metrics_namespace()  # the default installation's (handler's EMF metrics: ModelErrors, ...)
 
 
 HOLD_EVERY_MINUTES = 15

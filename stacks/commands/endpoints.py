@@ -1,7 +1,8 @@
 """`switchyard outputs`: where each workload is reached, whichever target it is on.
 
 For every workload: the synchronous endpoint and its auth, the queue, its dead letters and where
-results land, read from what was deployed (the CDK outputs file `cdk deploy --outputs-file`
+each caller's results land (results/<caller>/<id> on every target: the caller is the sender's IAM
+identity on AWS, the API key's name on Kubernetes), read from what was deployed (the CDK outputs file `cdk deploy --outputs-file`
 writes, and the Pulumi stack outputs) under the exact names the stacks export (stacks/aws/workload.py
 CfnOutputs, stacks/k8s/program.py `workloads`). A workload not deployed yet is shown from the plan:
 "not deployed", with the names that will exist. (`stacks/commands/outputs.py` is about synth's
@@ -22,16 +23,21 @@ from stacks.commands.report import exit_code, print_failures, print_no_profiles
 from stacks.decision.workload import Workload
 from stacks.errors import SwitchyardError
 from stacks.k8s import naming
-from stacks.k8s.scaling import queue_stream
+from stacks.k8s.scaling import queue_result_key, queue_stream
 from stacks.k8s.settings import ClusterSettings, RedisMode, from_stack_file
 from stacks.profile import Endpoint, Mode, Preset
-from stacks.profile.names import STACK_PREFIX
+from stacks.targets.serverless.installation import workload_stack
 from stacks.workloads import DEFAULT_PROFILES, Batch, load_all
 
 DEFAULT_CDK_OUTPUTS = Path("cdk-outputs.json")  # what the README's `cdk deploy --outputs-file` writes
-RESULTS_PREFIX = "results/"  # stacks/aws/queue.py: the handler writes results/<id>.json
+RESULTS_PREFIX = "results/"  # stacks/aws/queue.py: the handler writes results/<caller>/<id>.json
 REDIS_PORT = 6379  # stacks/k8s/redis.py (not imported: it loads the Pulumi SDK)
-API_KEY_HINT = "Authorization: Bearer <key> (pulumi config get switchyard:apiKey)"
+# The served key is derived from switchyard:apiKey per workload (stacks/k8s/api_keys.py), never the
+# config value itself.
+API_KEY_HINT = "Authorization: Bearer <key> (pulumi stack output apiKeys --show-secrets: this workload's, by caller)"
+# Who a result is filed under; the caller reads only its own.
+SQS_CALLER = "your aws:userid, the SenderId SQS reports (aws sts get-caller-identity --query UserId)"
+HTTP_CALLER = "the name of your API key (`stream` for an XADD without a caller field)"
 
 
 @dataclass
@@ -46,9 +52,12 @@ class Async:
     kind: str  # sqs | redis-stream
     queue: str | None
     dead_letters: str | None
-    results: str | None
+    results: str | None  # one caller's result, <caller> and <id> to fill in
     auth: str
-    address: str | None = None  # redis-stream: host:port
+    address: str | None = None  # redis-stream: host:port, for producers inside the namespace
+    caller: str = ""  # who <caller> is
+    api: str | None = None  # redis-stream: the server's base URL for POST /messages, GET /results/<id>
+    stream_auth: str | None = None  # redis-stream: Redis AUTH, for an XADD inside the namespace
 
 
 @dataclass
@@ -68,12 +77,13 @@ class Endpoints:
         return doc
 
 
-def stack_name(name: str) -> str:
-    return f"{STACK_PREFIX}{name}"
+def stack_name(w: Workload) -> str:
+    """<installation>-<name>: the stack the CDK app deploys for it (Switchyard-<name> by default)."""
+    return workload_stack(w.name, w.settings.platform.installation)
 
 
 def cdk_output_names(w: Workload) -> list[str]:
-    """The CfnOutputs Switchyard-<name> declares for this profile (stacks/aws/workload.py)."""
+    """The CfnOutputs <installation>-<name> declares for this profile (stacks/aws/workload.py)."""
     sla = w.profile.sla
     names = ["FunctionName", "AliasArn"]
     if sla.mode is not Mode.sync:
@@ -92,7 +102,7 @@ def cdk_output_names(w: Workload) -> list[str]:
 
 def serverless(w: Workload, outputs: dict[str, Any] | None, source: str) -> Endpoints:
     sla = w.profile.sla
-    stack = stack_name(w.name)
+    stack = stack_name(w)
     deployed = outputs is not None
     out = outputs or {}
 
@@ -122,9 +132,11 @@ def serverless(w: Workload, outputs: dict[str, Any] | None, source: str) -> Endp
             "sqs",
             name("QueueUrl"),
             name("DeadLetterQueueUrl"),
-            f"s3://{bucket}/{RESULTS_PREFIX}<id>.json" if bucket else None,
+            f"s3://{bucket}/{RESULTS_PREFIX}<caller>/<id>.json" if bucket else None,
             f"sqs:SendMessage on {name('QueueArn') or stack + ' output QueueArn'}; "
-            f"s3:GetObject on {name('ResultsPrefixArn') or stack + ' output ResultsPrefixArn'}",
+            f"attach the managed policy {name('ResultsReadPolicyArn') or stack + ' output ResultsReadPolicyArn'} "
+            "(s3:GetObject on results/${aws:userid}/*: your own results only)",
+            caller=SQS_CALLER,
         )
     return e
 
@@ -136,7 +148,7 @@ def _planned_queue(w: Workload, namespace: str, settings: ClusterSettings) -> di
     return {
         "address": f"{w.name}-redis.{namespace}.svc:{REDIS_PORT}" if deploy else settings.redis_address,
         "stream": stream,
-        "result": f"{stream}:result:<id>",
+        "result": queue_result_key(w.name),
         "dead": f"{stream}:dead",
         "passwordSecret": f"{w.name}-redis" if deploy else None,
     }
@@ -156,14 +168,14 @@ def kubernetes(w: Workload, outputs: dict[str, Any] | None, source: str, setting
     if not deployed:
         e.notes.append("not deployed: after `pulumi up` these names exist (`pulumi stack output workloads`)")
     vllm = w.profile.model.preset is Preset.vllm
+    url = out.get("url") or out.get("service")
     if w.profile.sla.mode is not Mode.async_ or vllm:
-        url = out.get("url") or out.get("service")
         e.sync = Sync(url, "/v1/completions" if vllm else "/predict", API_KEY_HINT)
-        if not out.get("url"):
-            e.notes.append(
-                f"{out.get('service')} resolves inside the cluster only, from namespaces in clientNamespaces; "
-                f"from elsewhere: kubectl -n {out.get('namespace', namespace)} port-forward svc/{w.name} 8080:80"
-            )
+    if not out.get("url"):
+        e.notes.append(
+            f"{out.get('service')} resolves inside the cluster only, from namespaces in clientNamespaces; "
+            f"from elsewhere: kubectl -n {out.get('namespace', namespace)} port-forward svc/{w.name} 8080:80"
+        )
     if w.profile.sla.mode is not Mode.sync and not vllm:
         queue = out.get("queue") or _planned_queue(w, out.get("namespace", namespace), settings)
         secret = queue.get("passwordSecret")
@@ -172,7 +184,19 @@ def kubernetes(w: Workload, outputs: dict[str, Any] | None, source: str, setting
             if secret
             else "the existing Redis's own auth (switchyard:redisPassword)"
         )
-        e.async_ = Async("redis-stream", queue["stream"], queue["dead"], queue["result"], auth, queue["address"])
+        # Callers send and read over the server's HTTP API with their key; the stream itself is for
+        # producers inside the namespace.
+        e.async_ = Async(
+            "redis-stream",
+            queue["stream"],
+            queue["dead"],
+            queue["result"],
+            API_KEY_HINT,
+            queue["address"],
+            caller=HTTP_CALLER,
+            api=url,
+            stream_auth=auth,
+        )
         if deployed and "queue" not in out:
             e.notes.append("the stack's outputs predate the queue entry: the queue names shown are the plan's")
     return e
@@ -239,7 +263,7 @@ def collect(
 ) -> list[Endpoints]:
     out = []
     for w in batch.workloads:
-        stack = stack_name(w.name)
+        stack = stack_name(w)
         if w.target.value == "serverless":
             e = serverless(w, cdk.get(stack), cdk_source or "")
             if w.name in pulumi:
@@ -274,14 +298,21 @@ def render(endpoints: list[Endpoints]) -> str:
                 lines.append(
                     f'  async:   SQS SendMessage {{"id", "inputs"}} to {a.queue or "<QueueUrl once deployed>"}'
                 )
-                lines.append(f"           result: {a.results or 's3://<ResultsBucketName>/results/<id>.json'}")
+                lines.append(f"           result: {a.results or 's3://<ResultsBucketName>/results/<caller>/<id>.json'}")
+                lines.append(f"           caller: {a.caller}")
                 lines.append(f"           dead letters: {a.dead_letters or '<DeadLetterQueueUrl once deployed>'}")
+                lines.append(f"           auth: {a.auth}")
             else:
+                api = (a.api or "<url once deployed>").rstrip("/")
+                lines.append(f'  async:   POST {api}/messages {{"id"?, "inputs": [...]}} -> 202 {{"id"}}')
+                lines.append(f"           result: GET {api}/results/<id> (404 while pending)")
+                lines.append(f"           caller: {a.caller}")
+                lines.append(f"           auth: {a.auth}")
                 lines.append(
-                    f'  async:   XADD {a.queue} * body \'{{"id": ..., "inputs": [...]}}\' at redis://{a.address}'
+                    f'           inside the namespace: XADD {a.queue} * body \'{{"id": ..., "inputs": [...]}}\' '
+                    f"[caller <name>] at redis://{a.address}; result: GET {a.results}; dead letters: stream {a.dead_letters}"
                 )
-                lines.append(f"           result: GET {a.results}   dead letters: stream {a.dead_letters}")
-            lines.append(f"           auth: {a.auth}")
+                lines.append(f"           redis auth: {a.stream_auth}")
         lines += [f"  note:    {n}" for n in e.notes]
         lines.append("")
     return "\n".join(lines).rstrip()

@@ -3,9 +3,13 @@ the answers checked, as its callers would send them.
 
 Where to send comes from `switchyard outputs` (the CDK outputs file, the Pulumi stack outputs), or
 --url / --redis-url for an address only reachable through a port-forward. Sync: `POST` with the
-API key (Kubernetes) or SigV4-signed (Lambda Function URL, HTTP API). Async on AWS: SQS
-SendMessage, then the result polled from S3 `results/<id>.json`; on Kubernetes: XADD to the
-workload's Redis stream, then the result polled from `<stream>:result:<id>`.
+API key (Kubernetes) or SigV4-signed (Lambda Function URL, HTTP API). Results are filed per caller
+on every target (results/<caller>/<id>) and the smoke test reads its own, as a caller does. Async
+on AWS: SQS SendMessage, then S3 `results/<SenderId>/<id>.json` polled, SenderId being the
+sender's aws:userid (STS GetCallerIdentity's UserId). On Kubernetes: the server's `POST /messages`
+then `GET /results/<id>` with the API key (whose name is the caller), what callers outside the
+namespace use; with --redis-url, what a producer inside the namespace does: XADD with a `caller`
+field, then `<stream>:results/<caller>/<id>` polled.
 """
 
 from __future__ import annotations
@@ -29,6 +33,12 @@ from stacks.profile import Preset
 
 POLL_S = 1.0
 EXTRA = "pip install 'switchyard-iac[smoke]'"
+GAVE_UP = object()
+STREAM_CALLER = "smoke"  # the caller field of the XADD path: its results under results/smoke/
+API_KEY_HINT = (
+    "SWITCHYARD_API_KEY=$(pulumi stack output apiKeys --show-secrets --json | jq -r '.[\"{name}\"].default') "
+    "switchyard smoke ..."
+)
 
 
 @dataclass
@@ -57,8 +67,8 @@ def _outputs_ok(doc: Any) -> str | None:
     return None
 
 
-def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+def _call(method: str, url: str, body: bytes | None, headers: dict[str, str], timeout: float) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, data=body, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as answer:
             return answer.status, answer.read()
@@ -66,7 +76,19 @@ def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> tup
         return exc.code, exc.read()
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise SwitchyardError(f"POST {url}: cannot connect: {reason}") from None
+        raise SwitchyardError(f"{method} {url}: cannot connect: {reason}") from None
+
+
+def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int, bytes]:
+    return _call("POST", url, body, headers, timeout)
+
+
+def _api_key(w: Workload, api_key: str | None) -> str:
+    if not api_key:
+        raise SwitchyardError(
+            f"the Kubernetes endpoint needs its API key\n    hint: {API_KEY_HINT.format(name=w.name)}"
+        )
+    return api_key
 
 
 def _sigv4_headers(url: str, body: bytes, service: str, region: str) -> dict[str, str]:
@@ -102,12 +124,7 @@ def smoke_sync(
     body = json.dumps(request_body(w, item)).encode()
     headers = {"content-type": "application/json"}
     if e.target == "kubernetes":
-        if not api_key:
-            raise SwitchyardError(
-                "the Kubernetes endpoint needs its API key\n"
-                "    hint: SWITCHYARD_API_KEY=$(pulumi config get switchyard:apiKey) switchyard smoke ..."
-            )
-        headers["authorization"] = f"Bearer {api_key}"
+        headers["authorization"] = f"Bearer {_api_key(w, api_key)}"
     else:
         service = "execute-api" if "HttpApiUrl" in e.outputs else "lambda"
         headers = _sigv4_headers(target, body, service, w.settings.platform.region)
@@ -146,19 +163,29 @@ def smoke_sqs(w: Workload, e: Endpoints, item: Any, *, message_id: str, timeout:
     if not queue or not bucket:
         raise SwitchyardError(f"{w.name}: QueueUrl and ResultsBucketName are unknown (not deployed)")
     boto3 = _need("boto3")
+    from botocore.exceptions import BotoCoreError, ClientError  # botocore: the smoke extra, with boto3
+
     region = w.settings.platform.region
     sqs, s3 = boto3.client("sqs", region_name=region), boto3.client("s3", region_name=region)
-    key = f"results/{message_id}.json"
-    started = time.monotonic()
-    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"id": message_id, **request_body(w, item)}))
+    try:
+        # SQS reports the sender's aws:userid as SenderId, and the handler files the result under it.
+        caller = boto3.client("sts", region_name=region).get_caller_identity()["UserId"]
+        key = f"results/{caller}/{message_id}.json"
+        started = time.monotonic()
+        sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"id": message_id, **request_body(w, item)}))
 
-    def fetch() -> Any:
-        try:
-            return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-        except s3.exceptions.NoSuchKey:
-            return None
+        def fetch() -> Any:
+            try:
+                return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+            except s3.exceptions.NoSuchKey:
+                return None
 
-    doc = _poll(fetch, timeout)
+        doc = _poll(fetch, timeout)
+    except (BotoCoreError, ClientError) as exc:
+        raise SwitchyardError(
+            f"{w.name}: {exc}\n    hint: the caller needs sqs:SendMessage on QueueArn and the managed policy "
+            "ResultsReadPolicyArn attached (switchyard outputs); switchyard doctor checks the credentials"
+        ) from None
     s = time.monotonic() - started
     where = f"s3://{bucket}/{key}"
     if doc is None:
@@ -190,10 +217,12 @@ def smoke_redis(
     redis = _need("redis")
     url = redis_url or f"redis://{e.async_.address}/0"
     client = redis.Redis.from_url(url, password=password or None, socket_timeout=10, decode_responses=True)
-    stream, result_key = e.async_.queue, e.async_.results.replace("<id>", message_id)
+    stream = e.async_.queue
+    result_key = e.async_.results.replace("<caller>", STREAM_CALLER).replace("<id>", message_id)
     started = time.monotonic()
     try:
-        client.xadd(stream, {"body": json.dumps({"id": message_id, **request_body(w, item)})})
+        body = json.dumps({"id": message_id, **request_body(w, item)})
+        client.xadd(stream, {"body": body, "caller": STREAM_CALLER})
         doc = _poll(lambda: json.loads(raw) if (raw := client.get(result_key)) else None, timeout)
     except redis.exceptions.RedisError as exc:
         hint = f"kubectl -n {e.outputs.get('namespace')} port-forward svc/{w.name}-redis 6379 & then --redis-url redis://127.0.0.1:6379/0"
@@ -210,6 +239,50 @@ def smoke_redis(
     if problem:
         return Outcome("async", False, f"result {result_key} after {s:,.1f} s: {problem}")
     return Outcome("async", True, f"XADD {stream} -> GET {result_key} in {s:,.1f} s: {json.dumps(doc)[:200]}")
+
+
+def smoke_http_async(
+    w: Workload, e: Endpoints, item: Any, *, base: str, api_key: str | None, message_id: str, timeout: float
+) -> Outcome:
+    """POST /messages, then GET /results/<id> until it answers: the caller is the API key's name."""
+    assert e.async_ is not None
+    headers = {"content-type": "application/json", "authorization": f"Bearer {_api_key(w, api_key)}"}
+    send, read = f"{base.rstrip('/')}/messages", f"{base.rstrip('/')}/results/{message_id}"
+    body = json.dumps({"id": message_id, **request_body(w, item)}).encode()
+    started = time.monotonic()
+    status, raw = _call("POST", send, body, headers, 30)
+    if status != 202:
+        return Outcome("async", False, f"POST {send} -> {status}: {raw[:300].decode(errors='replace')}")
+    last: list[tuple[int, bytes]] = []
+
+    def fetch() -> Any:
+        code, answer = _call("GET", read, None, headers, 30)
+        last[:] = [(code, answer)]
+        if code == 200:
+            return json.loads(answer)
+        if code in (404, 503):  # pending, or the queue briefly unavailable
+            return None
+        return GAVE_UP  # anything else will not change by waiting
+
+    try:
+        doc = _poll(fetch, timeout)
+    except ValueError:
+        return Outcome("async", False, f"GET {read} -> 200 but not JSON: {last[0][1][:200]!r}")
+    s = time.monotonic() - started
+    namespace = e.outputs.get("namespace")
+    if doc is None or doc is GAVE_UP:
+        code, answer = last[0] if last else (0, b"")
+        why = f"no result within {timeout:g} s" if doc is None else "it answered"
+        return Outcome(
+            "async",
+            False,
+            f"POST {send} -> 202; {why}: GET {read} -> {code}: {answer[:200].decode(errors='replace')} "
+            f"(check the pods: kubectl -n {namespace} logs deploy/{w.name}; dead letters: XRANGE {e.async_.dead_letters} - +)",
+        )
+    problem = _outputs_ok(doc)
+    if problem:
+        return Outcome("async", False, f"result GET {read} after {s:,.1f} s: {problem}")
+    return Outcome("async", True, f"POST {send} -> 202, GET {read} -> 200 in {s:,.1f} s: {json.dumps(doc)[:200]}")
 
 
 def parse_input(text: str | None, w: Workload) -> Any:
@@ -265,10 +338,18 @@ def run(
         wait = timeout_s or sla_s + 120
         if e.async_.kind == "sqs":
             outcomes.append(smoke_sqs(w, e, item, message_id=message_id, timeout=wait))
-        else:
+        elif redis_url or not (url or e.async_.api):
+            # Straight to the stream, as a producer inside the namespace would.
             password = os.environ.get("SWITCHYARD_REDIS_PASSWORD")
             outcomes.append(
                 smoke_redis(w, e, item, message_id=message_id, redis_url=redis_url, password=password, timeout=wait)
+            )
+        else:
+            base = url or e.async_.api
+            assert base is not None
+            api_key = os.environ.get("SWITCHYARD_API_KEY")
+            outcomes.append(
+                smoke_http_async(w, e, item, base=base, api_key=api_key, message_id=message_id, timeout=wait)
             )
     if not outcomes:
         raise SwitchyardError(f"{name} has no {only} interface to test (mode {w.profile.sla.mode.value})")

@@ -22,7 +22,7 @@ from stacks.errors import Problem, ProfileError, SwitchyardError
 from stacks.k8s import api_keys, mirrors, naming
 from stacks.k8s.addons import GpuOperator, GpuSharing, Keda, gpu_sharing
 from stacks.k8s.exposure import external_url
-from stacks.k8s.scaling import queue_stream
+from stacks.k8s.scaling import queue_result_key, queue_stream
 from stacks.k8s.security import never_adopt_guard
 from stacks.k8s.settings import (
     ClusterSecrets,
@@ -188,12 +188,14 @@ def outputs(built: Built, settings: ClusterSettings) -> dict[str, dict]:
         }
         queue = built.workloads[name].queue if name in built.workloads else None
         if queue is not None:
-            # What an async caller needs: the stream to XADD to, where results land, and the password's Secret.
+            # What an async producer inside the namespace needs (callers elsewhere use the server's
+            # POST /messages and GET /results/<id>): the stream to XADD to, where each caller's
+            # results land, and the password's Secret.
             stream = queue_stream(name)
             out[name]["queue"] = {
                 "address": queue.address,
                 "stream": stream,
-                "result": f"{stream}:result:<id>",
+                "result": queue_result_key(name),
                 "dead": f"{stream}:dead",
                 "passwordSecret": queue.password_secret,
             }

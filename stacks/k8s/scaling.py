@@ -55,6 +55,12 @@ def queue_stream(name: str) -> str:
     return f"{name}{QUEUE_SUFFIX}"
 
 
+def queue_result_key(name: str) -> str:
+    """Where one caller's result lands, <caller> and <id> to fill in: the worker's result_key
+    (templates/kubernetes/queue_worker.py.jinja), serving core result_name under the stream."""
+    return f"{queue_stream(name)}:results/<caller>/<id>"
+
+
 def rate_window_s(settings: ClusterSettings) -> int:
     return settings.scrape_interval_s * RATE_WINDOW_SCRAPES
 
