@@ -27,10 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.server_load import SLEEPY_PROFILE, Running  # noqa: E402
-from stacks.decide import decide  # noqa: E402
-from stacks.loader import load_profile  # noqa: E402
 from stacks.packaging import render  # noqa: E402
 from stacks.profile import Target  # noqa: E402
+from stacks.profile.loader import load_profile  # noqa: E402
+from stacks.targets import decide  # noqa: E402
 
 MODEL = """import time
 

@@ -26,10 +26,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from stacks.decide import decide  # noqa: E402
-from stacks.loader import load_profile  # noqa: E402
 from stacks.packaging import render  # noqa: E402
 from stacks.profile import Target  # noqa: E402
+from stacks.profile.loader import load_profile  # noqa: E402
+from stacks.targets import decide  # noqa: E402
 
 PROFILE = ROOT / "tests" / "fixtures" / "profiles" / "sentiment-api.yaml"  # never profiles/: the user's
 QUEUE_PROFILE = PROFILE.parent / "nightly-embeddings.yaml"  # async: the handler also loads the batch utilities

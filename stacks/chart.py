@@ -1,9 +1,9 @@
 """`switchyard plan --chart DIR`: the break-even as a picture, one image per workload.
 
-Monthly cost of both targets against traffic: the average rps (the peak scaled with it, so the
+Monthly cost of every target against traffic: the average rps (the peak scaled with it, so the
 traffic keeps its shape) and the active hours a day (the rps fixed), from the same sizing and
-cost functions the decision uses. The break-even is found by bisection on those functions and
-marked; the profile's own point is drawn on both curves. matplotlib is an optional extra
+bills the decision uses (each registered target's). Where the cheapest target changes is found by
+bisection on those functions and marked; the profile's own point is drawn on every curve. matplotlib is an optional extra
 (`pip install 'switchyard-iac[chart]'`).
 """
 
@@ -13,13 +13,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from stacks.decide import Workload, facts
+from stacks.decision.decide import facts
+from stacks.decision.workload import Workload
 from stacks.errors import SwitchyardError
-from stacks.loader import LoadedProfile
-from stacks.profile import Utilization
+from stacks.profile import Target, Utilization
+from stacks.profile.loader import LoadedProfile
+from stacks.targets import BY_TARGET, TARGETS
 
 POINTS = 80
 FORMATS = ("png", "svg")
+COLORS = {Target.serverless: "#d95f02", Target.kubernetes: "#1b9e77"}
+OTHER_COLORS = ("#e7298a", "#66a61e", "#e6ab02", "#a6761d")  # for targets without a colour of their own
+
+Costs = dict[Target, float]
 
 
 @dataclass(frozen=True)
@@ -27,15 +33,19 @@ class Series:
     label: str  # x axis
     unit: str  # of x, in annotations
     xs: list[float]
-    serverless: list[float]
-    kubernetes: list[float]
+    costs: dict[Target, list[float]]  # per target, one monthly bill per x
     at: float  # the profile's own x
-    break_even: list[tuple[float, float]]  # (x, USD) where the cheaper target changes
+    break_even: list[tuple[float, float]]  # (x, USD) where the cheapest target changes
 
 
-def _costs(w: Workload, u: Utilization) -> tuple[float, float]:
-    f = facts(LoadedProfile(w.profile.model_copy(update={"utilization": u}), w.file, w.settings))
-    return f.s_cost.total, f.k_cost.total
+def _costs(w: Workload, u: Utilization) -> Costs:
+    found = facts(LoadedProfile(w.profile.model_copy(update={"utilization": u}), w.file, w.settings), TARGETS)
+    return {t: f.bill.total for t, f in found.items()}
+
+
+def cheapest(costs: Costs) -> Target:
+    """As the decision compares bills: the lowest, on a tie the lower tie_rank."""
+    return min(costs, key=lambda t: (costs[t], BY_TARGET[t].tie_rank))
 
 
 def at_rps(w: Workload, rps: float) -> Utilization:
@@ -57,35 +67,30 @@ def at_hours(w: Workload, hours: float) -> Utilization:
     return u.model_copy(update=update)
 
 
-def _crossings(
-    xs: list[float], gaps: list[float], cost_at: Callable[[float], tuple[float, float]]
-) -> list[tuple[float, float]]:
-    """(x, cost) where serverless - kubernetes changes sign, refined by bisection."""
+def _crossings(xs: list[float], winners: list[Target], cost_at: Callable[[float], Costs]) -> list[tuple[float, float]]:
+    """(x, cost) where the cheapest target changes, refined by bisection."""
     found = []
     for i in range(1, len(xs)):
-        if (gaps[i - 1] < 0) == (gaps[i] < 0):
+        before, after = winners[i - 1], winners[i]
+        if before is after:
             continue
         lo, hi = xs[i - 1], xs[i]
         for _ in range(40):
             mid = (lo + hi) / 2
-            s, k = cost_at(mid)
-            if ((s - k) < 0) == (gaps[i - 1] < 0):
+            if cheapest(cost_at(mid)) is before:
                 lo = mid
             else:
                 hi = mid
         x = (lo + hi) / 2
-        found.append((x, max(cost_at(x))))
+        at = cost_at(x)
+        found.append((x, max(at[before], at[after])))
     return found
 
 
-def _series(
-    label: str, unit: str, xs: list[float], at: float, cost_at: Callable[[float], tuple[float, float]]
-) -> Series:
-    costs = [cost_at(x) for x in xs]
-    s = [c[0] for c in costs]
-    k = [c[1] for c in costs]
-    gaps = [a - b for a, b in zip(s, k, strict=True)]
-    return Series(label, unit, xs, s, k, at, _crossings(xs, gaps, cost_at))
+def _series(label: str, unit: str, xs: list[float], at: float, cost_at: Callable[[float], Costs]) -> Series:
+    points = [cost_at(x) for x in xs]
+    costs = {t: [c[t] for c in points] for t in points[0]}
+    return Series(label, unit, xs, costs, at, _crossings(xs, [cheapest(c) for c in points], cost_at))
 
 
 def rps_series(w: Workload) -> Series:
@@ -110,33 +115,33 @@ def _money(x: float) -> str:
 
 
 def draw(w: Workload, out: Path, fmt: str = "png") -> Path:
-    try:
+    try:  # matplotlib is an optional extra, and slow to import: only when a chart is asked for
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import FuncFormatter
     except ImportError:
         raise SwitchyardError(
             "plan --chart needs matplotlib, an optional extra: pip install 'switchyard-iac[chart]'"
         ) from None
     d = w.decision
-    ruled_out = [r.rule.split(".", 1)[1] for r in d.fired() if r.rule.startswith(("limit.", "sla.latency"))]
-    s_label = f"serverless ({d.serverless.architecture})"
-    if ruled_out:
-        s_label += f", ruled out: {', '.join(ruled_out)}"
-    from matplotlib.ticker import FuncFormatter
-
-    s_here, k_here = d.serverless_cost.total, d.kubernetes_cost.total
+    options = list(d.options.values())
+    colors = {o.target: COLORS.get(o.target, OTHER_COLORS[i % len(OTHER_COLORS)]) for i, o in enumerate(options)}
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), constrained_layout=True)
     for ax, series in zip(axes, (rps_series(w), hours_series(w)), strict=True):
-        ax.plot(
-            series.xs,
-            series.serverless,
-            color="#d95f02",
-            linestyle="--" if ruled_out else "-",
-            label=s_label,
-        )
-        ax.plot(series.xs, series.kubernetes, color="#1b9e77", label="kubernetes")
+        for o in options:
+            label = o.target.value + (f" ({o.variant})" if o.variant else "")
+            ruled_out = [r.rule.split(".", 1)[1] for r in o.blockers]
+            if ruled_out:
+                label += f", ruled out: {', '.join(ruled_out)}"
+            ax.plot(
+                series.xs,
+                series.costs[o.target],
+                color=colors[o.target],
+                linestyle="--" if ruled_out else "-",
+                label=label,
+            )
         for x, cost in series.break_even:
             ax.axvline(x, color="#7570b3", linestyle=":", linewidth=1.2)
             ax.plot([x], [cost], marker="D", color="#7570b3", markersize=5)
@@ -145,16 +150,16 @@ def draw(w: Workload, out: Path, fmt: str = "png") -> Path:
                 f"{x:,.3g} {series.unit} ({_money(cost)}/month)" for x, cost in series.break_even
             )
         else:
-            cheaper = "serverless" if series.serverless[-1] < series.kubernetes[-1] else "kubernetes"
-            title = f"no break-even in this range: {cheaper} is cheaper throughout"
+            last = cheapest({t: c[-1] for t, c in series.costs.items()})
+            title = f"no break-even in this range: {last.value} is cheaper throughout"
         ax.set_title(title, fontsize=9, color="#7570b3")
         ax.scatter(
-            [series.at, series.at],
-            [s_here, k_here],
-            color=["#d95f02", "#1b9e77"],
+            [series.at] * len(options),
+            [o.bill.total for o in options],
+            color=[colors[o.target] for o in options],
             edgecolors="black",
             zorder=3,
-            label=f"this profile -> {d.target.value}: {_money(s_here)} vs {_money(k_here)}",
+            label=f"this profile -> {d.target.value}: " + " vs ".join(_money(o.bill.total) for o in options),
         )
         ax.set_xlabel(series.label, fontsize=9)
         ax.set_ylabel("USD per month")
@@ -163,7 +168,7 @@ def draw(w: Workload, out: Path, fmt: str = "png") -> Path:
         ax.set_ylim(bottom=0)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8, loc="best")
-    fig.suptitle(f"{w.name}: monthly cost of both targets against traffic (price book, {w.settings.platform.region})")
+    fig.suptitle(f"{w.name}: monthly cost of every target against traffic (price book, {w.settings.platform.region})")
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{w.name}.{fmt}"
     tmp = path.with_name(f".{path.name}.tmp")

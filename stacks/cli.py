@@ -362,8 +362,7 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from stacks.commands.simulate import run
-    from stacks.simulate.run import Options
+    from stacks.commands.simulate import Options, run
 
     if (args.inference_ms_column or args.inference_scale_column) and args.trace is None:
         raise SwitchyardError("--inference-ms-column and --inference-scale-column read a trace: add --trace FILE")

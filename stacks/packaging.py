@@ -18,13 +18,15 @@ from pathlib import Path
 
 import jinja2
 
-from stacks.decide import Workload
+from stacks.decision.workload import Workload
 from stacks.errors import RenderError
 from stacks.profile import Mode, Preset, Target
-from stacks.profile_files import ENTRYPOINT_ALLOWED, entrypoint_problems
-from stacks.sizing import GPU_MEMORY_GB, gpu_memory_gb, uses_gpu_on_kubernetes
-from stacks.vllm_args import VLLM_IMAGE, gpu_memory_utilization, utilization_arg
-from stacks.vllm_args import render as vllm_flags
+from stacks.profile.files import ENTRYPOINT_ALLOWED, entrypoint_problems
+from stacks.profile.vllm_args import VLLM_IMAGE, gpu_memory_utilization, utilization_arg
+from stacks.profile.vllm_args import render as vllm_flags
+from stacks.targets.kubernetes import kubernetes_sizing
+from stacks.targets.kubernetes.sizing import GPU_MEMORY_GB, gpu_memory_gb
+from stacks.targets.serverless import serverless_sizing
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 BUILD_ROOT = Path("build")
@@ -117,7 +119,7 @@ def entrypoint_path(w: Workload) -> Path | None:
 def check_entrypoint(w: Workload) -> Path:
     """The entrypoint exists and defines load(weights_dir) and predict(model, inputs).
 
-    Validation checks the same (stacks/profile_files.py); this catches a file changed since.
+    Validation checks the same (stacks/profile/files.py); this catches a file changed since.
     """
     path = entrypoint_path(w)
     assert path is not None  # validation requires an entrypoint for preset custom
@@ -131,11 +133,11 @@ def spec_for(w: Workload, target: Target | None = None) -> PackageSpec:
     target = target or w.target
     p = w.profile
     vllm = p.model.preset is Preset.vllm
-    baked = target is Target.serverless and w.decision.serverless.weights_in_image
+    baked = target is Target.serverless and serverless_sizing(w).weights_in_image
     if target is Target.serverless:
         flavor, weights_dir, port = "lambda", LAMBDA_IMAGE_WEIGHTS_DIR if baked else LAMBDA_WEIGHTS_DIR, SERVER_PORT
     else:
-        flavor = "vllm" if vllm else ("gpu" if uses_gpu_on_kubernetes(p) else "cpu")
+        flavor = "vllm" if vllm else ("gpu" if p.model.uses_gpu else "cpu")
         weights_dir, port = K8S_WEIGHTS_DIR, VLLM_PORT if vllm else SERVER_PORT
     argv: list[str] = []
     if vllm:
@@ -160,7 +162,7 @@ def spec_for(w: Workload, target: Target | None = None) -> PackageSpec:
         ]
         argv += vllm_flags(dict(p.model.args))
     ep = entrypoint_path(w)
-    k = w.decision.kubernetes
+    k = kubernetes_sizing(w)
     batching = p.model.batching
     return PackageSpec(
         name=p.name,
@@ -178,7 +180,7 @@ def spec_for(w: Workload, target: Target | None = None) -> PackageSpec:
         health_port=HEALTH_PORT,
         uid=RUN_AS_UID,
         max_batch=MAX_BATCH,
-        healthcheck_start_s=max(30, int(w.decision.kubernetes.pod_start_ms / 1000 * 2)),
+        healthcheck_start_s=max(30, int(k.pod_start_ms / 1000 * 2)),
         vllm_argv=tuple(argv),
         concurrency=k.replica_concurrency,
         queue_depth=queue_depth(p.sla.p99_latency_ms, p.utilization.inference_ms, k.replica_concurrency),
@@ -220,7 +222,7 @@ def vllm_memory_utilization(w: Workload) -> float:
     """The GPU memory fraction vLLM may take: enough for the model within its share under time-slicing
     (the replicas sharing a GPU share its memory, unisolated); a MIG slice or a whole GPU is the
     process's own device. The plan refused a share that cannot hold the model (rule gpu.share)."""
-    k = w.decision.kubernetes
+    k = kubernetes_sizing(w)
     share = k.gpu_share if k.gpu_sharing == "time-slicing" else 1.0
     found = gpu_memory_utilization(
         share, GPU_MEMORY_GB.get(k.gpu_type or ""), gpu_memory_gb(w.profile, w.settings.platform)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from stacks.decide import Workload
+from stacks.decision.workload import Workload
 
 
 def tree_hash(root: Path) -> str:

@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stacks.decide import Workload, decide
+from stacks.decision.workload import Workload
 from stacks.errors import Problem, ProfileError, SwitchyardError
-from stacks.loader import PLATFORM_FILE, discover, load_profile, load_settings
 from stacks.pricebook import Platform, Settings
-from stacks.rules_serverless import check_reserved_total
+from stacks.profile import Target
+from stacks.profile.loader import PLATFORM_FILE, discover, load_profile, load_settings
+from stacks.targets import TARGETS, decide
+from stacks.targets.kubernetes import kubernetes_sizing
 
 DEFAULT_PROFILES = Path("profiles")
 
@@ -89,8 +91,8 @@ def load_all(paths: list[Path] | None = None) -> Batch:
             continue
         names[workload.name] = file
         workloads.append(workload)
-    # A limit of the set, not of one profile: reported once, the workloads still listed.
-    failures += [Failure(Path(where), error) for where, error in check_reserved_total(workloads)]
+    # Limits of the set, not of one profile: reported once, the workloads still listed.
+    failures += [Failure(Path(where), error) for t in TARGETS for where, error in t.fleet_problems(workloads)]
     return Batch(workloads, failures)
 
 
@@ -101,7 +103,7 @@ def sharing_disagreement(w: Workload, cluster: Platform) -> tuple[str, str] | No
     """(the workload's, the cluster's) GPU sharing settings when a GPU workload's differ from the
     cluster's: the GPU Operator applies one mode to every node. Checked at load (plan) and again by
     the Pulumi program for the batch it is given."""
-    if w.decision.kubernetes.gpu_type is None:
+    if kubernetes_sizing(w).gpu_type is None:
         return None
     mine = tuple(getattr(w.settings.platform, f) for f in SHARING_FIELDS)
     want = tuple(getattr(cluster, f) for f in SHARING_FIELDS)
@@ -115,7 +117,7 @@ def sharing_disagreement(w: Workload, cluster: Platform) -> tuple[str, str] | No
 def _sharing_conflict(w: Workload, base: Settings) -> ProfileError | None:
     """A Kubernetes GPU workload whose overrides change the GPU sharing mode of the cluster (platform.yaml):
     the Pulumi program would refuse it; plan does too."""
-    found = sharing_disagreement(w, base.platform) if w.target.value == "kubernetes" else None
+    found = sharing_disagreement(w, base.platform) if w.target is Target.kubernetes else None
     if found is None:
         return None
     shown, cluster = found

@@ -6,8 +6,9 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from stacks.decide import Workload, decide
-from stacks.loader import load_profile
+from stacks.decision.workload import Workload
+from stacks.profile.loader import load_profile
+from stacks.targets import decide
 from tests.conftest import PROFILES, ROOT
 
 SLOW_PROFILE = ROOT / "tests" / "fixtures" / "slow_model" / "profile.yaml"

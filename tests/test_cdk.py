@@ -20,8 +20,9 @@ from syrupy.extensions.json import JSONSnapshotExtension
 
 from stacks.aws.app import PLATFORM_STACK, build_app
 from stacks.aws.workload import stack_name
-from stacks.decide import decide
-from stacks.loader import load_profile
+from stacks.profile import Target
+from stacks.profile.loader import load_profile
+from stacks.targets import decide
 from stacks.weights import weights_version
 from stacks.workloads import load_all
 from tests.cdk_helpers import normalised, synth
@@ -168,7 +169,7 @@ def test_flow_log_role_trusts_only_this_accounts_flow_logs(templates):
 
 @pytest.mark.parametrize("name", SERVERLESS)
 def test_function_is_sized_by_the_decision(templates, name):
-    s = decision(name).serverless
+    s = decision(name).option(Target.serverless).sizing
     weights_dir = r"^/opt/switchyard/weights$" if s.weights_in_image else r"^/mnt/models/[0-9a-f]{16}$"
     template(templates, name).has_resource_properties(
         "AWS::Lambda::Function",
@@ -196,7 +197,7 @@ def test_function_is_sized_by_the_decision(templates, name):
 
 def test_small_local_weights_are_baked_into_the_image(templates, tmp_path):
     """sentiment-api's 0.4 GB of local weights: in the image, so no VPC, EFS access point or weights copy."""
-    assert decision("sentiment-api").serverless.weights_in_image
+    assert decision("sentiment-api").option(Target.serverless).sizing.weights_in_image
     t = template(templates, "sentiment-api")
     for kind in ("Custom::SwitchyardWeights", "AWS::EFS::AccessPoint", "AWS::EC2::SecurityGroup"):
         t.resource_count_is(kind, 0)
@@ -242,10 +243,12 @@ def test_serving_role_is_least_privilege(templates, name):
     resources = templates[stack_name(name)]["Resources"]
     policies = [r for k, r in resources.items() if k.startswith("ServingServiceRoleDefaultPolicy")]
     statements = [s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]]
-    if decision(name).serverless.weights_in_image and not statements:
+    if decision(name).option(Target.serverless).sizing.weights_in_image and not statements:
         return  # a sync workload with its weights in the image needs no permission beyond logs and traces
     actions = [a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])]
-    assert ("elasticfilesystem:ClientMount" in actions) is not decision(name).serverless.weights_in_image
+    assert ("elasticfilesystem:ClientMount" in actions) is not decision(name).option(
+        Target.serverless
+    ).sizing.weights_in_image
     assert "elasticfilesystem:ClientWrite" not in actions  # read-only weights
     assert not [a for a in actions if a.startswith("s3:") and a != "s3:PutObject"]
     for s in statements:
@@ -275,7 +278,7 @@ def test_weights_sync_reads_only_the_workloads_weights(tmp_path):
 
 
 def test_alias_live_with_scheduled_provisioned_concurrency(templates):
-    s = decision("sentiment-api").serverless
+    s = decision("sentiment-api").option(Target.serverless).sizing
     assert s.provisioned and s.pc_scheduled and (s.pc_min, s.pc_max) == (1, 5)
     t = template(templates, "sentiment-api")
     t.has_resource_properties("AWS::Lambda::Alias", {"Name": "live"})
@@ -323,7 +326,7 @@ def test_alias_live_with_scheduled_provisioned_concurrency(templates):
 
 
 def test_no_provisioned_concurrency_when_the_budget_covers_the_cold_start(templates):
-    assert not decision("nightly-embeddings").serverless.provisioned
+    assert not decision("nightly-embeddings").option(Target.serverless).sizing.provisioned
     t = template(templates, "nightly-embeddings")
     t.resource_count_is("AWS::ApplicationAutoScaling::ScalableTarget", 0)
     t.has_resource_properties("AWS::Lambda::Alias", {"Name": "live", "ProvisionedConcurrencyConfig": Match.absent()})
@@ -357,7 +360,7 @@ def test_async_queue_dlq_and_event_source(templates):
     t.has_resource_properties(
         "AWS::SQS::Queue",
         {
-            "VisibilityTimeout": 6 * d.serverless.timeout_s,
+            "VisibilityTimeout": 6 * d.option(Target.serverless).sizing.timeout_s,
             "SqsManagedSseEnabled": True,
             "MessageRetentionPeriod": 4 * 24 * 3600,  # platform queue_retention_days
             # AWS advises at least 5 with batches: a crash-class failure spends every record's receive.
@@ -386,7 +389,7 @@ def test_async_queue_dlq_and_event_source(templates):
         "AWS::Lambda::EventSourceMapping",
         {
             "FunctionResponseTypes": ["ReportBatchItemFailures"],
-            "ScalingConfig": {"MaximumConcurrency": d.serverless.queue_max_concurrency},
+            "ScalingConfig": {"MaximumConcurrency": d.option(Target.serverless).sizing.queue_max_concurrency},
             "FunctionName": {"Fn::Join": ["", [Match.any_value(), ":live"]]},
         },
     )
@@ -562,7 +565,7 @@ def test_real_cdk_cli_synthesizes_through_cdk_json(tmp_path):
 def test_the_bill_counts_the_alarms_and_metrics_the_stack_creates(templates, name):
     # The cost model lists what the stack creates; a new alarm or metric filter must reach the bill.
     w = next(w for w in load_all([PROFILES]).workloads if w.name == name)
-    lines = {x.name: x for x in w.decision.serverless_cost.lines}
+    lines = {x.name: x for x in w.decision.option(Target.serverless).bill.lines}
     t = template(templates, name)
     assert lines["alarms"].quantity == len(t.find_resources("AWS::CloudWatch::Alarm"))
     stages = t.find_resources("AWS::ApiGatewayV2::Stage")

@@ -19,7 +19,7 @@ import pytest
 from aws_cdk import custom_resources as cr
 
 from stacks.aws import weights
-from stacks.installation import platform_stack, workload_stack
+from stacks.targets.serverless.installation import platform_stack, workload_stack
 from stacks.workloads import load_all
 from tests.cdk_helpers import exports, ssm_published, ssm_reads, synth
 from tests.conftest import ROOT, copy_profiles
@@ -260,7 +260,7 @@ def test_synth_refuses_alarms_with_no_subscriber_and_writes_nothing(tmp_path):
 )
 def test_a_subscriber_or_an_explicit_opt_out_synthesizes(tmp_path, setting):
     from stacks.aws.app import alarms_without_subscribers
-    from stacks.loader import load_settings
+    from stacks.profile.loader import load_settings
 
     profiles = copy_profiles(tmp_path, drop=DROP)
     (profiles / "platform.yaml").write_text(f"platform:\n{setting}")

@@ -22,6 +22,7 @@ from stacks.aws import parameters as params
 from stacks.aws.app import PLATFORM_STACK, build_app
 from stacks.aws.workload import stack_name
 from stacks.k8s import naming
+from stacks.profile import Target
 from stacks.workloads import load_all
 from tests.cdk_helpers import exports, imports, ssm_published, ssm_reads, synth
 from tests.conftest import ROOT, copy_profiles
@@ -287,8 +288,8 @@ def _tags(value) -> dict[str, str]:
 def test_every_taggable_resource_carries_the_ownership_tags(default_templates):
     """The same labels as the Kubernetes objects (stacks/k8s/naming.py), on every taggable resource."""
     from stacks.commands.lock import entry
-    from stacks.decide import decide
-    from stacks.loader import load_profile
+    from stacks.profile.loader import load_profile
+    from stacks.targets import decide
     from tests.conftest import PROFILES
 
     taggable = _taggable()
@@ -583,14 +584,14 @@ def test_the_plan_names_outputs_the_stacks_really_have(default_templates):
     and the alarms it lists (for the cost model) are the alarms the stack creates."""
     import re
 
-    from stacks.decide import decide
-    from stacks.loader import load_profile
-    from stacks.rules_serverless import serverless_placement
+    from stacks.profile.loader import load_profile
+    from stacks.targets import decide
+    from stacks.targets.serverless.placement import serverless_placement
     from tests.conftest import PROFILES
 
     for name in ("sentiment-api", "nightly-embeddings"):
         w = decide(load_profile(PROFILES / f"{name}.yaml"))
-        where = serverless_placement(w.profile, w.decision.serverless)
+        where = serverless_placement(w.profile, w.decision.option(Target.serverless).sizing)
         t = default_templates[where["stacks"][0]]
         named = {
             m for text in where["reachable"].values() for m in re.findall(r"\b([A-Z][A-Za-z]+(?:Url|Name))\b", text)

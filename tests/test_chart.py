@@ -11,10 +11,10 @@ from PIL import Image
 
 from stacks.chart import draw, hours_series, rps_series
 from stacks.commands.plan import run
-from stacks.decide import decide
 from stacks.errors import SwitchyardError
-from stacks.loader import load_profile
 from stacks.profile import Target
+from stacks.profile.loader import load_profile
+from stacks.targets import decide
 from tests.test_cost import MODEL, SENTIMENT
 
 
@@ -57,7 +57,8 @@ def test_the_marked_break_even_is_where_the_decision_flips(profiles):
     below, above = _decide_at(profiles, edge - 0.05), _decide_at(profiles, edge + 0.05)
     assert (below.target, above.target) == (Target.serverless, Target.kubernetes)
     assert cost == pytest.approx(
-        max(above.decision.serverless_cost.total, above.decision.kubernetes_cost.total), rel=0.05
+        max(above.decision.option(Target.serverless).bill.total, above.decision.option(Target.kubernetes).bill.total),
+        rel=0.05,
     )
     # at 2 rps the break-even in active hours lies beyond the day: none is marked
     assert hours_series(w).break_even == []

@@ -14,10 +14,10 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 
 from stacks.commands.plan import price_warnings, to_json
-from stacks.decide import decide
-from stacks.loader import load_profile
 from stacks.pricebook import PriceBook, Settings, stale_prices
 from stacks.profile import PriceBookOverride, Target
+from stacks.profile.loader import load_profile
+from stacks.targets import decide
 from stacks.workloads import load_all
 from tests.conftest import VALID
 
@@ -368,7 +368,7 @@ def test_plan_warns_once_per_price_book_naming_the_prices(tmp_path):
         "price book: 1 price(s) older than 180 days (platform.price_max_age_days): efs_elastic_read_gb_usd "
         "(2025-01-31); re-check them against their sources and set them, with prices.as_of, in platform.yaml"
     ]
-    efs = next(x for x in batch.workloads[0].decision.serverless_cost.lines if x.name == "efs_reads")
+    efs = next(x for x in batch.workloads[0].decision.option(Target.serverless).bill.lines if x.name == "efs_reads")
     assert "(as of 2025-01-31)" in efs.source
 
 
@@ -421,10 +421,10 @@ def test_a_99_95_workload_keeps_two_replicas_in_plan_bill_and_manifests(tmp_path
     (profiles / "model.py").write_text(MODEL, encoding="utf-8")
     (profiles / "fraud-scoring.yaml").write_text(text, encoding="utf-8")
     w = decide(load_profile(profiles / "fraud-scoring.yaml"))
-    k = w.decision.kubernetes
+    k = w.decision.option(Target.kubernetes).sizing
     assert w.target is Target.kubernetes
     assert (k.availability_min_replicas, k.min_replicas, k.max_replicas, k.spread_across_nodes) == (2, 2, 2, True)
-    nodes = next(x for x in w.decision.kubernetes_cost.lines if x.name == "cpu_nodes")
+    nodes = next(x for x in w.decision.option(Target.kubernetes).bill.lines if x.name == "cpu_nodes")
     assert nodes.quantity == (2 + 1) * 730  # two replicas and a rollout's surge, all month
     docs = manifests(profiles, tmp_path / "build")["fraud-scoring"]
     assert find(docs, "Deployment")["spec"]["replicas"] == 2

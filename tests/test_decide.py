@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stacks.decide import decide
 from stacks.errors import DecisionError
-from stacks.loader import load_profile
 from stacks.profile import Target
+from stacks.profile.loader import load_profile
+from stacks.targets import decide
 from tests.conftest import MODEL, VALID
 
 DAYS = 730 / 24
@@ -41,7 +41,7 @@ def test_hard_limit_rules_out_lambda(limit, write_profile):
     fired = {r.rule: r.detail for r in w.decision.fired()}
     assert fired[f"limit.{limit}"] == detail
     assert w.target is Target.kubernetes
-    assert not w.decision.serverless_feasible
+    assert not w.decision.option(Target.serverless).feasible
     assert limit in fired["target"]
 
 
@@ -51,7 +51,7 @@ def test_limits_sit_exactly_at_lambdas_quotas(write_profile):
     )
     w = decide(load_profile(write_profile(at_limit)))
     assert not [r for r in w.decision.fired() if r.rule.startswith("limit.")]
-    assert w.decision.serverless.memory_mb == 10240
+    assert w.decision.option(Target.serverless).sizing.memory_mb == 10240
 
 
 @pytest.mark.parametrize("limit", list(LIMITS))
@@ -70,7 +70,7 @@ def test_explicit_costlier_target_is_honoured_with_a_warning(write_profile):
     assert auto.target is Target.serverless
     forced = decide(load_profile(write_profile(edit(VALID, ("target: auto", "target: kubernetes")))))
     assert forced.target is Target.kubernetes
-    k, s = forced.decision.kubernetes_cost.total, forced.decision.serverless_cost.total
+    k, s = forced.decision.option(Target.kubernetes).bill.total, forced.decision.option(Target.serverless).bill.total
     assert forced.decision.warnings == [
         f"target kubernetes costs ${k:,.2f}/month; serverless would cost ${s:,.2f}/month"
     ]
@@ -95,21 +95,21 @@ def test_provisioned_concurrency_follows_the_cold_start_terms(write_profile):
         ("  active_hours_per_day: 10", '  active_hours_per_day: 10\n  active_window: "08:00-18:00 UTC"'),
     )
     w = decide(load_profile(write_profile(text)))
-    s = w.decision.serverless
+    s = w.decision.option(Target.serverless).sizing
     # runtime init 250 + 1 GB image x 100 ms + imports 500 + 0.5 GB at 200 MB/s 2,500 + at 1,000 MB/s 500
     assert s.cold_start.total_ms == 3850
     assert s.provisioned and s.pc_scheduled
     assert (s.pc_min, s.pc_max) == (1, math.ceil(20 * 0.08 / 0.7))
     # billed from the pre-warm 15 minutes before the window to its end
     assert s.pc_hours_per_day == 10.25 and s.pc_prewarm_minutes == 15
-    line = next(x for x in w.decision.serverless_cost.lines if x.name == "provisioned_concurrency")
+    line = next(x for x in w.decision.option(Target.serverless).bill.lines if x.name == "provisioned_concurrency")
     assert line.quantity == pytest.approx(1 * 2 * 10.25 * 3600 * DAYS)
 
 
 def test_provisioned_without_window_is_billed_all_day_and_says_so(write_profile):
     text = edit(VALID, ("  cold_start_budget_ms: 10000", "  cold_start_budget_ms: 500"))
     w = decide(load_profile(write_profile(text)))
-    assert w.decision.serverless.pc_hours_per_day == 24
+    assert w.decision.option(Target.serverless).sizing.pc_hours_per_day == 24
     assert w.decision.warnings == [
         "provisioned concurrency is billed 24 h/day because utilization.active_window is not set; "
         "setting it would bill 10 h/day"
@@ -118,11 +118,11 @@ def test_provisioned_without_window_is_billed_all_day_and_says_so(write_profile)
 
 def test_async_batches_messages_for_requests_and_queue_calls(write_profile):
     w = decide(load_profile(write_profile(edit(VALID, ("  mode: sync", "  mode: async")))))
-    s = w.decision.serverless
+    s = w.decision.option(Target.serverless).sizing
     # 2 messages a second fill a batch of 2 within the 1 s window
     assert (s.queue_batch_size, s.queue_batch_window_s, s.messages_per_invocation) == (10, 1, 2)
     messages = 2 * 10 * 3600 * DAYS
-    lines = {x.name: x for x in w.decision.serverless_cost.lines}
+    lines = {x.name: x for x in w.decision.option(Target.serverless).bill.lines}
     assert lines["requests"].quantity == pytest.approx(messages / 2 / 1e6)
     assert lines["sqs"].quantity == pytest.approx(messages * (1 + 2 / 2) / 1e6)
     assert lines["results_put"].quantity == pytest.approx(messages / 1000)
@@ -140,28 +140,30 @@ def test_async_batches_are_billed_at_the_size_the_event_source_really_uses(write
         ("  avg_rps: 2", "  avg_rps: 20"),
     )
     w = decide(load_profile(write_profile(text)))
-    s = w.decision.serverless
+    s = w.decision.option(Target.serverless).sizing
     assert (s.queue_batch_size, s.messages_per_invocation) == (3, 3)
     messages = 20 * 10 * 3600 * DAYS
-    lines = {x.name: x for x in w.decision.serverless_cost.lines}
+    lines = {x.name: x for x in w.decision.option(Target.serverless).bill.lines}
     assert lines["requests"].quantity == pytest.approx(messages / 3 / 1e6)
     assert lines["sqs"].quantity == pytest.approx(messages * (1 + 2 / 3) / 1e6)
 
 
 def test_interface_endpoints_cost_per_az_hour_once_for_the_platform(write_profile):
-    from stacks.cost import shared_platform_cost
+    from stacks.targets.serverless.bill import shared_platform_cost
 
     path = write_profile(VALID)  # the endpoints are shared by the directory's workloads: platform.yaml
     (path.parent / "platform.yaml").write_text("platform:\n  interface_endpoints: [xray, sqs]\n")
     w = decide(load_profile(path))
     shared = shared_platform_cost(w.settings.prices, w.settings.platform)
     assert shared.items["vpc_interface_endpoints"] == pytest.approx(2 * 2 * 730 * 0.01)
-    assert "vpc_interface_endpoints" not in w.decision.serverless_cost.items  # not again in each workload
+    assert (
+        "vpc_interface_endpoints" not in w.decision.option(Target.serverless).bill.items
+    )  # not again in each workload
 
 
 def test_cpu_replicas_pack_after_the_nodes_reserve_and_surge_is_billed(write_profile):
     w = decide(load_profile(write_profile(VALID)))
-    k = w.decision.kubernetes
+    k = w.decision.option(Target.kubernetes).sizing
     # one prediction at a time per replica: 1 / 0.08 s x 70 % = 8.75 rps; 20 rps peak -> 3 replicas
     assert k.replica_rps == pytest.approx(8.75)
     # the default 99.9 % availability keeps two, on two nodes; a rollout surges one more
@@ -169,19 +171,19 @@ def test_cpu_replicas_pack_after_the_nodes_reserve_and_surge_is_billed(write_pro
     assert k.spread_across_nodes
     # 16 vCPU less 110 m reserved and 500 m of DaemonSets holds 15 one-vCPU replicas, not 16
     assert (k.replicas_per_node, k.packing_limit) == (15, "cpu")
-    assert w.decision.kubernetes_cost.items["cpu_nodes"] == round(4 * 730 * 0.40 / 15, 2)
+    assert w.decision.option(Target.kubernetes).bill.items["cpu_nodes"] == round(4 * 730 * 0.40 / 15, 2)
 
 
 def test_a_big_replica_is_limited_by_memory_and_strands_the_rest(write_profile):
     w = decide(load_profile(write_profile(edit(VALID, ("  memory_gb: 2", "  memory_gb: 20")))))
-    k = w.decision.kubernetes
+    k = w.decision.option(Target.kubernetes).sizing
     # 57.4 GB allocatable holds two 20 GB replicas: each blocks half a node, not 20/64 of it
     assert (k.replicas_per_node, k.packing_limit) == (2, "memory")
 
 
 def test_pod_start_shows_every_term(write_profile):
     w = decide(load_profile(write_profile(VALID)))
-    k = w.decision.kubernetes
+    k = w.decision.option(Target.kubernetes).sizing
     # schedule 5,000 + 1 GB pull at 100 MB/s 10,000 + 0.5 GB cache read at 500 MB/s 1,000
     # + deserialize 500 + engine 3,000 + compile 0
     assert (k.schedule_ms, k.image_pull_ms, k.weights_ms, k.deserialize_ms, k.engine_start_ms, k.compile_ms) == (
@@ -213,7 +215,7 @@ def test_vllm_pod_start_includes_engine_and_compile(write_profile):
         ("  inference_ms: 80", "  inference_ms: 1500"),
         ("  timeout_s: 30", "  timeout_s: 120"),
     )
-    k = decide(load_profile(write_profile(text))).decision.kubernetes
+    k = decide(load_profile(write_profile(text))).decision.option(Target.kubernetes).sizing
     # 10 GB vLLM image at 100 MB/s, 16 GB from the cache at 500 MB/s + 16,000 deserialize, engine 30 s, compile 60 s
     assert k.pod_start_ms == 5000 + 100_000 + 32_000 + 16_000 + 30_000 + 60_000
 
@@ -228,11 +230,11 @@ def test_min_replicas_follow_the_pod_start(write_profile):
     loose_text = edit(VALID, low_sla, ("  cold_start_budget_ms: 10000", "  cold_start_budget_ms: 20000"))
     loose = decide(load_profile(write_profile(loose_text)))
     loose_async = decide(load_profile(write_profile(edit(loose_text, ("mode: sync", "mode: async")))))
-    assert tight.decision.kubernetes.pod_start_ms == 19500
-    assert tight.decision.kubernetes.min_replicas == 1
+    assert tight.decision.option(Target.kubernetes).sizing.pod_start_ms == 19500
+    assert tight.decision.option(Target.kubernetes).sizing.min_replicas == 1
     # Within the budget only a queue may scale to zero: nothing starts a pod for an HTTP request.
-    assert loose.decision.kubernetes.min_replicas == 1
-    assert loose_async.decision.kubernetes.min_replicas == 0
+    assert loose.decision.option(Target.kubernetes).sizing.min_replicas == 1
+    assert loose_async.decision.option(Target.kubernetes).sizing.min_replicas == 0
 
 
 def test_reasons_carry_the_numbers(write_profile):
@@ -249,7 +251,7 @@ def test_reasons_carry_the_numbers(write_profile):
 
 def test_platform_file_overrides_a_cold_start_assumption(write_profile):
     text = VALID + "overrides:\n  platform:\n    lambda_imports_ms: 4000\n    efs_read_mb_per_s: 500\n"
-    s = decide(load_profile(write_profile(text))).decision.serverless
+    s = decide(load_profile(write_profile(text))).decision.option(Target.serverless).sizing
     assert (s.cold_start.imports_ms, s.cold_start.weights_ms) == (4000, 1000)
 
 
@@ -388,7 +390,7 @@ def test_availability_sets_min_replicas_and_spread(write_profile, availability, 
         VALID, ("  cold_start_budget_ms: 10000", f"  availability: {availability}\n  cold_start_budget_ms: 10000")
     )
     w = decide(load_profile(write_profile(text)))
-    k = w.decision.kubernetes
+    k = w.decision.option(Target.kubernetes).sizing
     assert (k.min_replicas, k.spread_across_nodes) == (replicas, spread)
     assert k.max_replicas >= k.min_replicas
     assert any(r.rule == "sla.availability" and f"min {replicas}" in r.detail for r in w.decision.reasons)
@@ -410,11 +412,11 @@ def test_time_sliced_gpu_costs_its_share_and_the_plan_says_which(write_profile):
     from stacks.commands.plan import sizing_line
 
     w = decide(load_profile(write_profile(_gpu_profile(10, "time-slicing"))))
-    k = w.decision.kubernetes
+    k = w.decision.option(Target.kubernetes).sizing
     assert (k.gpu_sharing, k.gpu_share, k.gpu_product_suffix) == ("time-slicing", 0.25, "-SHARED")
     # 32 quarter-GPU replicas would fit a node's 8 GPUs, but its CPU (127,110 m / 4,000 m) holds 31
     assert (k.replicas_per_node, k.packing_limit) == (31, "cpu")
-    assert w.decision.kubernetes_cost.items["gpu_nodes"] == round(3 * 730 * 14.40 / 31, 2)
+    assert w.decision.option(Target.kubernetes).bill.items["gpu_nodes"] == round(3 * 730 * 14.40 / 31, 2)
     assert "1/4 A100-80GB time-sliced" in sizing_line(w, Target.kubernetes)
     share = next(r for r in w.decision.reasons if r.rule == "gpu.share")
     assert share.fired and "1/4 of a A100-80GB" in share.detail and "20 GB each" in share.detail
@@ -437,13 +439,13 @@ def test_time_slicing_refuses_a_share_too_small_for_the_model(write_profile):
 )
 def test_mig_picks_the_cheapest_profile_that_fits(write_profile, weights_gb, profile, per_gpu, per_node, limit):
     w = decide(load_profile(write_profile(_gpu_profile(weights_gb, "mig"))))
-    k = w.decision.kubernetes
+    k = w.decision.option(Target.kubernetes).sizing
     # GPU memory needed = weights x 1.2: 6 GB fits 1g.10gb; 14.4 GB 1g.20gb; 24 GB needs 3g.40gb.
     # A GPU holds 7, 4 or 2 of them: the share costed is 1/7, 1/4, 1/2 (3g.40gb strands a slice).
     assert (k.gpu_sharing, k.mig_profile, k.gpu_product_suffix) == ("mig", profile, f"-MIG-{profile}")
     assert k.gpu_share == pytest.approx(1 / per_gpu)
     assert (k.replicas_per_node, k.packing_limit) == (per_node, limit)
-    assert w.decision.kubernetes_cost.items["gpu_nodes"] == round(3 * 730 * 14.40 / per_node, 2)
+    assert w.decision.option(Target.kubernetes).bill.items["gpu_nodes"] == round(3 * 730 * 14.40 / per_node, 2)
     share = next(r for r in w.decision.reasons if r.rule == "gpu.share")
     assert f"MIG {profile}" in share.detail and f"{per_gpu} per GPU" in share.detail
 
@@ -452,7 +454,10 @@ def test_mig_falls_back_to_whole_gpus_with_a_warning(write_profile):
     too_big = decide(load_profile(write_profile(_gpu_profile(60, "mig"))))  # 72 GB > 4g.40gb
     no_mig = decide(load_profile(write_profile(_gpu_profile(5, "mig", accelerator="L4:1"))))
     for w in (too_big, no_mig):
-        assert (w.decision.kubernetes.gpu_sharing, w.decision.kubernetes.gpu_share) == ("none", 1.0)
+        assert (
+            w.decision.option(Target.kubernetes).sizing.gpu_sharing,
+            w.decision.option(Target.kubernetes).sizing.gpu_share,
+        ) == ("none", 1.0)
         assert any("takes whole GPUs" in m for m in w.decision.warnings)
     assert any(m.endswith("takes whole GPUs: L4 has no MIG") for m in no_mig.decision.warnings)
 
@@ -475,7 +480,7 @@ utilization: {avg_rps: 1, peak_rps: 2, active_hours_per_day: 24, inference_ms: 1
 def test_only_a_queue_worker_may_scale_to_zero(write_profile):
     # vLLM has no queue worker: whatever the mode says, its callers wait on HTTP.
     vllm = decide(load_profile(write_profile(VLLM_ASYNC)))
-    assert vllm.decision.kubernetes.min_replicas == 1
+    assert vllm.decision.option(Target.kubernetes).sizing.min_replicas == 1
     custom = decide(
         load_profile(
             write_profile(
@@ -488,5 +493,5 @@ def test_only_a_queue_worker_may_scale_to_zero(write_profile):
             )
         )
     )
-    assert custom.decision.kubernetes.min_replicas == 0
+    assert custom.decision.option(Target.kubernetes).sizing.min_replicas == 0
     assert any(r.rule == "coldstart.min_replicas" and "may scale to zero" in r.detail for r in custom.decision.reasons)

@@ -11,9 +11,10 @@ import subprocess
 
 import pytest
 
-from stacks import cli, loader
+from stacks import cli
 from stacks.commands.outputs import keep_node_compile_cache
 from stacks.errors import Hit, ProfileError
+from stacks.profile import loader
 from tests.conftest import PROFILES, ROOT, VALID
 
 

@@ -14,7 +14,6 @@ import pytest
 import yaml
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from stacks.decide import decide
 from stacks.errors import SwitchyardError
 from stacks.k8s import mocks
 from stacks.k8s.naming import MANAGED_BY, PLAN_LABEL, PROFILE_LABEL, WORKLOAD_LABEL
@@ -22,7 +21,9 @@ from stacks.k8s.settings import ClusterSettings, from_pulumi_config
 from stacks.k8s.vendor import GPU_OPERATOR, KEDA
 from stacks.k8s.weights_fetch import FETCH_SCRIPT
 from stacks.k8s.workload import deploy_timeout_s, startup_failure_threshold
-from stacks.loader import load_profile
+from stacks.profile import Target
+from stacks.profile.loader import load_profile
+from stacks.targets import decide
 from tests.conftest import PROFILES, ROOT, UPSTREAM, copy_profiles
 from tests.k8s_helpers import CLUSTER, find, manifests, normalised, write_platform
 
@@ -118,7 +119,7 @@ def test_gpu_affinity_matches_the_labels_gfd_gives_in_each_sharing_mode(tmp_path
     assert c["resources"]["limits"][resource] == "1"
     assert c["args"][c["args"].index("--gpu-memory-utilization") + 1] == utilization
     w = load_all_one(profiles, "llm-chat")
-    assert w.decision.kubernetes.gpu_sharing == mode
+    assert w.decision.option(Target.kubernetes).sizing.gpu_sharing == mode
 
 
 def test_mig_mixed_strategy_requests_the_profile_resource_on_unrenamed_nodes(tmp_path):
@@ -137,9 +138,9 @@ def load_all_one(profiles, name):
 
 
 def test_plan_cost_reflects_the_gpu_share(tmp_path):
-    whole = load_all_one(copy_profiles(tmp_path / "a"), "llm-chat").decision.kubernetes_cost.total
+    whole = load_all_one(copy_profiles(tmp_path / "a"), "llm-chat").decision.option(Target.kubernetes).bill.total
     profiles = write_platform(copy_profiles(tmp_path / "b"), "platform:\n  gpu_sharing: time-slicing\n")
-    shared = load_all_one(profiles, "llm-chat").decision.kubernetes_cost.total
+    shared = load_all_one(profiles, "llm-chat").decision.option(Target.kubernetes).bill.total
     assert shared < whole
 
 
@@ -198,7 +199,7 @@ def test_security_context_is_restricted(objects, name):
 
 @pytest.mark.parametrize("name", KUBERNETES)
 def test_resources_and_pinned_image(objects, name):
-    k = decision(name).kubernetes
+    k = decision(name).option(Target.kubernetes).sizing
     _, c = server(objects[name])
     assert c["resources"]["requests"] == {"cpu": f"{k.cpu_millicores}m", "memory": f"{k.memory_mb}Mi"}
     assert c["resources"]["limits"]["memory"] == f"{k.memory_mb}Mi"
@@ -231,8 +232,9 @@ def test_probes_and_graceful_termination(objects, name):
     spec, c = server(objects[name])
     startup = c["startupProbe"]
     budget_s = startup["failureThreshold"] * startup["periodSeconds"]
-    assert budget_s >= d.kubernetes.pod_start_ms / 1000 * 2  # covers the estimated load with margin
-    assert startup["failureThreshold"] == startup_failure_threshold(d.kubernetes.pod_start_ms)
+    pod_start_ms = d.option(Target.kubernetes).sizing.pod_start_ms
+    assert budget_s >= pod_start_ms / 1000 * 2  # covers the estimated load with margin
+    assert startup["failureThreshold"] == startup_failure_threshold(pod_start_ms)
     # The custom server's probes have a port of their own, which the Service and the NetworkPolicy
     # leave closed to callers (the kubelet's probes come from the node); vLLM answers on its API port.
     probe_port = "http" if name == "llm-chat" else "health"
@@ -331,7 +333,7 @@ def test_weights_credentials_and_endpoint_come_from_stack_config(tmp_path):
 
 @pytest.mark.parametrize("name", KUBERNETES)
 def test_scaled_object_follows_the_decision(objects, name):
-    k = decision(name).kubernetes
+    k = decision(name).option(Target.kubernetes).sizing
     so = find(objects[name], "ScaledObject")["spec"]
     assert so["scaleTargetRef"] == {"name": name}
     assert (so["minReplicaCount"], so["maxReplicaCount"]) == (k.min_replicas, k.max_replicas)
@@ -532,7 +534,7 @@ def test_a_new_weights_version_rollout_is_waited_for_and_the_cache_holds_what_is
 
     monkeypatch.setattr(k8s.apps.v1, "Deployment", Recording)
     docs = manifests(profiles, tmp_path / "build", CLUSTER)
-    k = decide(load_profile(profiles / "llm-chat.yaml")).decision.kubernetes
+    k = decide(load_profile(profiles / "llm-chat.yaml")).decision.option(Target.kubernetes).sizing
     assert k.weights_copy_ms == 800_000
     waited = int(timeouts["llm-chat-deployment"].create.removesuffix("s"))
     assert waited == int(timeouts["llm-chat-deployment"].update.removesuffix("s"))

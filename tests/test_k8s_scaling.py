@@ -7,11 +7,12 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from stacks.decide import decide
 from stacks.k8s.mocks import REDACTED
 from stacks.k8s.settings import ClusterSettings, MetricsDiscovery, RedisMode
-from stacks.loader import load_profile
 from stacks.packaging import claim_idle_ms
+from stacks.profile import Target
+from stacks.profile.loader import load_profile
+from stacks.targets import decide
 from tests.conftest import SHARED_UPSTREAM
 from tests.k8s_helpers import find, manifests
 from tests.runtime_helpers import slow_profile
@@ -23,7 +24,7 @@ KUBERNETES = {"name: slow-model\n": "name: slow-model\ntarget: kubernetes\n", "p
 def objects(tmp_path, edits: dict[str, str], settings: ClusterSettings | None = None):
     profile = slow_profile(tmp_path / "profiles", {**KUBERNETES, **edits})
     docs = manifests(profile.parent, tmp_path / "build", settings or ClusterSettings())["slow-model"]
-    return decide(load_profile(profile)).decision.kubernetes, docs
+    return decide(load_profile(profile)).decision.option(Target.kubernetes).sizing, docs
 
 
 def crd_schema(file: str) -> dict:

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from stacks.decide import decide
-from stacks.loader import load_profile
+from stacks.profile.loader import load_profile
+from stacks.targets import decide
+from stacks.targets.kubernetes import kubernetes_sizing
 from tests.conftest import PROFILES
 from tests.k8s_helpers import CLUSTER, find, manifests
 
@@ -54,7 +55,7 @@ def schedule(pod: dict, replicas: int, per_node: int) -> dict[str, int]:
 
 
 def test_every_billed_replica_schedules_beside_tainted_gpu_and_control_plane_nodes(tmp_path):
-    k = decide(load_profile(PROFILES / "fraud-scoring.yaml")).decision.kubernetes
+    k = kubernetes_sizing(decide(load_profile(PROFILES / "fraud-scoring.yaml")))
     assert k.spread_across_nodes and k.max_replicas > 2
     pod = find(manifests(PROFILES, tmp_path, CLUSTER)["fraud-scoring"], "Deployment")["spec"]["template"]["spec"]
     placed = schedule(pod, k.max_replicas, k.replicas_per_node)

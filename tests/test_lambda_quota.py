@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from stacks.lambda_quota import account_verdict, platform_figures
+from stacks.targets.serverless import serverless_sizing
+from stacks.targets.serverless.lambda_quota import account_verdict, platform_figures
 from stacks.workloads import load_all
 from tests.conftest import copy_profiles
 
@@ -43,7 +44,7 @@ def test_the_same_plan_fits_when_others_leave_enough(tmp_path):
 
 def test_one_workload_is_sized_within_what_others_leave(tmp_path):
     batch = plan(tmp_path, "  lambda_account_concurrency: 1000\n  lambda_reserved_by_others: 880\n")
-    sizes = {w.name: w.decision.serverless.reserved_concurrency for w in batch.by_target("serverless")}
+    sizes = {w.name: serverless_sizing(w).reserved_concurrency for w in batch.by_target("serverless")}
     assert max(sizes.values()) <= 1000 - 100 - 880
 
 

@@ -9,7 +9,10 @@ from stacks.errors import ProfileError
 from stacks.k8s import program
 from stacks.k8s.naming import MANAGED_BY
 from stacks.k8s.security import NEVER_ADOPT_EXPRESSION
-from stacks.loader import load_profile
+from stacks.k8s.settings import ClusterSettings, RedisMode
+from stacks.k8s.vendor import GPU_OPERATOR, KEDA, KEDA_HTTP_NAMESPACE
+from stacks.profile.loader import load_profile
+from stacks.profile.names import DEFAULT_ADDON_NAMESPACES
 from stacks.workloads import load_all
 from tests.conftest import VALID, copy_profiles
 from tests.k8s_helpers import CLUSTER, write_platform
@@ -35,6 +38,17 @@ def test_reserved_names_are_refused_at_validation(write_profile, name, rule):
     assert (problem.line, problem.path) == (2, "name")
     assert rule in problem.message
     assert f"{path}:2: name: '{name}': namespace '{name}'" in str(err.value)
+
+
+def test_validation_reserves_the_namespaces_the_charts_install_into():
+    # Validation knows the add-on namespaces without importing the Kubernetes builder: the two lists
+    # must name the same namespaces, or a workload could validate into the GPU Operator's.
+    assert DEFAULT_ADDON_NAMESPACES["GPU Operator"] == GPU_OPERATOR.namespace
+    assert DEFAULT_ADDON_NAMESPACES["KEDA"] == KEDA.namespace
+    assert DEFAULT_ADDON_NAMESPACES["KEDA HTTP add-on"] == KEDA_HTTP_NAMESPACE
+    # and the cluster's defaults (a stack config naming others is checked by the program itself)
+    defaults = ClusterSettings(redis_mode=RedisMode.existing).addon_namespaces()
+    assert {k: v for k, v in defaults.items() if k in DEFAULT_ADDON_NAMESPACES} == DEFAULT_ADDON_NAMESPACES
 
 
 def test_a_foreign_namespace_from_the_platform_settings_is_refused(write_profile, tmp_path):

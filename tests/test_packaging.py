@@ -46,7 +46,7 @@ def test_contexts_hold_code_and_weights_only_when_baked_into_a_lambda_image(sent
     } <= set(lam)
     # sentiment-api's 0.4 GB of local weights are baked into its Lambda image (the decision's
     # coldstart.weights_in_image): exactly its weight files, under weights/, never in app/
-    assert sentiment.decision.serverless.weights_in_image
+    assert sentiment.decision.option(Target.serverless).sizing.weights_in_image
     source = PROFILES / "models" / "sentiment" / "weights"
     assert {p: b for p, b in lam.items() if p.startswith("weights/")} == {
         f"weights/{k}": v for k, v in tree(source).items()

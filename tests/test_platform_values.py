@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from stacks.errors import ProfileError
-from stacks.loader import load_profile
+from stacks.profile.loader import load_profile
 from tests.conftest import VALID
 
 

@@ -16,7 +16,14 @@ import pytest
 
 from stacks.k8s.redis import auth_conf, redis_args
 from stacks.pricebook import Platform
-from stacks.sizing import ALLOCATOR_ROUNDING, RESULT_OVERHEAD_BYTES, STREAM_ENTRY_OVERHEAD_BYTES, queue_redis
+from stacks.profile import Target
+from stacks.targets.kubernetes import kubernetes_sizing
+from stacks.targets.kubernetes.queue import (
+    ALLOCATOR_ROUNDING,
+    RESULT_OVERHEAD_BYTES,
+    STREAM_ENTRY_OVERHEAD_BYTES,
+    queue_redis,
+)
 from tests.conftest import PROFILES
 from tests.packaging_helpers import workload
 from tests.runtime_helpers import free_port, render_server, slow_profile, wait_for
@@ -28,13 +35,13 @@ MIB = 1024**2
 def test_the_memory_bound_at_the_example_nightly_rate():
     w = workload(PROFILES / "nightly-embeddings.yaml")
     u, platform = w.profile.utilization, w.settings.platform
-    q = w.decision.kubernetes.queue
+    q = kubernetes_sizing(w).queue
     # One night's messages live for the results' TTL (24 h): 50 msg/s x 2 h.
     assert q.results_held == 50 * 2 * 3600 == 360_000
     assert q.result_ttl_s == platform.k8s_results_retention_hours * 3600 == 86_400
     assert q.result_bytes == 4 * 1024 * ALLOCATOR_ROUNDING + RESULT_OVERHEAD_BYTES == 5376
     # A 15-minute backlog at the peak (100 msg/s) plus what the replicas hold at once.
-    k = w.decision.kubernetes
+    k = kubernetes_sizing(w)
     assert q.backlog_messages == 100 * 15 * 60 + k.max_replicas * k.replica_concurrency
     assert q.message_bytes == 4 * 1024 * ALLOCATOR_ROUNDING + STREAM_ENTRY_OVERHEAD_BYTES
     expected = 360_000 * q.result_bytes + q.backlog_messages * q.message_bytes + 64 * MIB + 64 * MIB
@@ -43,7 +50,7 @@ def test_the_memory_bound_at_the_example_nightly_rate():
     # The old fixed 1 Gi limit is below one night's results: the kernel killed Redis, not a bound.
     assert q.maxmemory_mb > 1024 and u.avg_rps == 50
     # Billed: its memory held around the clock on a CPU node, and its volume.
-    bill = w.decision.kubernetes_cost.items
+    bill = w.decision.option(Target.kubernetes).bill.items
     assert bill["queue_redis"] > 0 and bill["queue_volume"] == round(q.volume_gi * 0.10, 2)
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from stacks.decide import decide
 from stacks.errors import DecisionError, ProfileError
-from stacks.loader import load_profile
 from stacks.profile import Target
+from stacks.profile.loader import load_profile
+from stacks.targets import decide
 from tests.conftest import ROOT, VALID, copy_profiles
 
 
@@ -64,7 +64,7 @@ def test_the_same_set_fits_under_the_default_quota(tmp_path):
 def test_one_workload_never_reserves_the_unreserved_pool(tmp_path):
     text = VALID.replace("peak_rps: 20", "peak_rps: 10000").replace("avg_rps: 2", "avg_rps: 100")
     w = decide(load_profile(profile(tmp_path, text)))
-    assert w.decision.serverless.reserved_concurrency == 1000 - 100
+    assert w.decision.option(Target.serverless).sizing.reserved_concurrency == 1000 - 100
 
 
 # ------------------------------------------------------------------ the init limit
@@ -93,7 +93,7 @@ def test_init_limit_does_not_fire_when_provisioned_or_fast(tmp_path):
         "cold_start_budget_ms: 10000", "cold_start_budget_ms: 500"
     )
     provisioned = decide(load_profile(profile(tmp_path, slow, name="p.yaml")))
-    assert provisioned.decision.serverless.provisioned
+    assert provisioned.decision.option(Target.serverless).sizing.provisioned
     assert not reason(provisioned, "coldstart.init_limit").fired
 
 
@@ -108,7 +108,7 @@ def test_init_limit_fires_outside_a_scheduled_window(tmp_path):
         .replace("target: auto", "target: serverless")
     )
     w = decide(load_profile(profile(tmp_path, slow)))
-    assert w.decision.serverless.pc_scheduled
+    assert w.decision.option(Target.serverless).sizing.pc_scheduled
     r = reason(w, "coldstart.init_limit")
     assert r.fired
     assert "outside 22:00-08:00 Europe/Berlin" in r.detail
@@ -123,7 +123,7 @@ def test_weights_in_another_region_rule_serverless_out(tmp_path):
     w = decide(load_profile(profile(tmp_path, VALID, "platform:\n  weights_bucket_region: eu-west-1\n")))
     r = reason(w, "limit.weights_region")
     assert r.fired and "eu-west-1 != platform region us-east-1" in r.detail
-    assert w.target is Target.kubernetes and not w.decision.serverless_feasible
+    assert w.target is Target.kubernetes and not w.decision.option(Target.serverless).feasible
 
 
 def test_explicit_serverless_with_weights_in_another_region_is_an_error(tmp_path):
@@ -204,7 +204,7 @@ def test_a_queue_the_account_quota_cannot_reserve_for_is_a_plan_time_error(tmp_p
     assert w.target is Target.kubernetes and reason(w, "limit.reserved_concurrency").fired
     # a sync workload fits in the one reservable execution
     w = decide(load_profile(profile(tmp_path, VALID.replace("target: auto", "target: serverless"))))
-    assert w.decision.serverless.reserved_concurrency == 1
+    assert w.decision.option(Target.serverless).sizing.reserved_concurrency == 1
 
 
 # ------------------------------------------------------------------ weights in the image
@@ -217,7 +217,7 @@ def test_small_local_weights_go_into_the_image_with_the_reason(tmp_path):
         "weights_gb: 0.5", "weights_gb: 0.4"
     )
     w = decide(load_profile(profile(tmp_path, text)))
-    s = w.decision.serverless
+    s = w.decision.option(Target.serverless).sizing
     assert s.weights_in_image
     # read with the image at 300 MB/s, not from EFS at 200 MB/s (2,000 ms)
     assert s.cold_start.weights_ms == pytest.approx(400 / 300 * 1000)
@@ -232,10 +232,10 @@ def test_large_or_s3_weights_stay_on_efs(tmp_path):
         "weights_gb: 0.5", "weights_gb: 1.5"
     )
     big = decide(load_profile(profile(tmp_path, text)))
-    assert not big.decision.serverless.weights_in_image
+    assert not big.decision.option(Target.serverless).sizing.weights_in_image
     assert not reason(big, "coldstart.weights_in_image").fired
     s3 = decide(load_profile(profile(tmp_path, VALID, name="s3.yaml")))
-    assert not s3.decision.serverless.weights_in_image
+    assert not s3.decision.option(Target.serverless).sizing.weights_in_image
 
 
 # ------------------------------------------------------------------ mode both
@@ -244,7 +244,7 @@ def test_large_or_s3_weights_stay_on_efs(tmp_path):
 def test_mode_both_leaves_the_sync_peak_its_share_of_the_reservation(tmp_path):
     text = VALID.replace("mode: sync", "mode: both")
     w = decide(load_profile(profile(tmp_path, text)))
-    s = w.decision.serverless
+    s = w.decision.option(Target.serverless).sizing
     sync_peak = math.ceil(s.peak_concurrency)
     assert s.queue_max_concurrency <= s.reserved_concurrency - sync_peak
     assert s.queue_max_concurrency >= 2
@@ -277,6 +277,6 @@ def test_weights_stay_on_efs_when_the_image_would_store_them_dearer(tmp_path):
         "weights_gb: 0.5", "weights_gb: 0.4"
     )
     w = decide(load_profile(profile(tmp_path, text, "prices:\n  ecr_storage_gb_month_usd: 0.50\n")))
-    assert not w.decision.serverless.weights_in_image
+    assert not w.decision.option(Target.serverless).sizing.weights_in_image
     r = reason(w, "coldstart.weights_in_image")
     assert not r.fired and "kept on EFS (no gain)" in r.detail

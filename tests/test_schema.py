@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from stacks.commands.schema import render
-from stacks.loader import discover
+from stacks.profile.loader import discover
 from tests.conftest import PROFILES, SCHEMA
 
 EXAMPLES = [p for p in discover([PROFILES]) if p.suffix == ".yaml"]

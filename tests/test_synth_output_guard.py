@@ -87,7 +87,7 @@ def test_render_refuses_to_replace_a_folder_that_is_not_a_build_context(tmp_path
 def test_a_workload_named_like_the_add_ons_file_is_refused(write_profile):
     """k8s.out/cluster-addons.yaml holds the cluster's add-ons: a workload of that name would be merged into it."""
     from stacks.errors import ProfileError
-    from stacks.loader import load_profile
+    from stacks.profile.loader import load_profile
     from tests.conftest import VALID
 
     path = write_profile(VALID.replace("name: demo-api", "name: cluster-addons"))

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from stacks.errors import ProfileError
-from stacks.loader import load_profile
+from stacks.profile.loader import load_profile
 from tests.conftest import VALID
 
 

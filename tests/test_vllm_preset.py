@@ -7,8 +7,8 @@ import json
 import pytest
 
 from stacks.errors import ProfileError
-from stacks.loader import load_profile
-from stacks.vllm_args import FLAGS_FILE, VLLM_VERSION, flags, render
+from stacks.profile.loader import load_profile
+from stacks.profile.vllm_args import FLAGS_FILE, VLLM_VERSION, flags, render
 
 LLM = """\
 name: chat

@@ -17,9 +17,10 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from stacks.decide import Workload
-from stacks.installation import metrics_namespace
-from stacks.rules_serverless import serverless_alarms
+from stacks.decision.workload import Workload
+from stacks.targets.serverless import serverless_sizing
+from stacks.targets.serverless.alarms import serverless_alarms
+from stacks.targets.serverless.installation import metrics_namespace
 
 MODEL_ERRORS = "ModelErrors"
 RESULT_WRITE_FAILURES = "ResultWriteFailures"
@@ -76,7 +77,7 @@ class WorkloadAlarms(Construct):
             f"{workload.name}: p99 duration above the SLA's {p99_ms:g} ms",
             periods=3,
         )
-        if workload.decision.serverless.provisioned:
+        if serverless_sizing(workload).provisioned:
             spill = cw.Metric(
                 namespace="AWS/Lambda",
                 metric_name="ProvisionedConcurrencySpilloverInvocations",
@@ -175,6 +176,6 @@ class WorkloadAlarms(Construct):
             budget,
             f"{workload.name}: a cold start took longer than the {budget:g} ms budget",
         )
-        # One list of what exists, for the plan and the cost model (rules_serverless.serverless_alarms).
-        expected = serverless_alarms(workload.profile, workload.decision.serverless)
+        # One list of what exists, for the plan and the cost model (stacks/targets/serverless/alarms.py).
+        expected = serverless_alarms(workload.profile, serverless_sizing(workload))
         assert list(self.alarms) == expected, f"alarms {list(self.alarms)} != serverless_alarms() {expected}"

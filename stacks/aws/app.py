@@ -19,12 +19,13 @@ from stacks.aws.weights import WeightsSource
 from stacks.aws.workload import WorkloadStack, stack_name
 from stacks.commands.lock import entry as lock_entry
 from stacks.errors import Problem, ProfileError, SwitchyardError
-from stacks.installation import platform_stack
 from stacks.k8s import naming
-from stacks.loader import PLATFORM_FILE, load_settings
 from stacks.packaging import BUILD_ROOT, render
 from stacks.pricebook import Platform
-from stacks.rules_serverless import PLATFORM_STACK  # noqa: F401  (the default installation's; tests import it here)
+from stacks.profile.loader import PLATFORM_FILE, load_settings
+from stacks.profile.names import PLATFORM_STACK  # noqa: F401  (the default installation's; tests import it here)
+from stacks.targets.serverless import serverless_sizing
+from stacks.targets.serverless.installation import platform_stack
 from stacks.weights import local_weights_dir, weights_version
 from stacks.workloads import Batch, load_all
 
@@ -52,7 +53,7 @@ def build_app(
     app = cdk.App(outdir=outdir, context=FEATURE_FLAGS)
     env = cdk.Environment(region=platform_settings.region)
     installation = platform_settings.installation
-    on_efs = [w for w in serverless if not w.decision.serverless.weights_in_image]
+    on_efs = [w for w in serverless if not serverless_sizing(w).weights_in_image]
     weights = [
         WeightsSource(
             workload=w.name,

@@ -16,6 +16,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from stacks.aws import parameters as params
+from stacks.aws.platform import https_only_security_group
 from stacks.aws.weights import service_token_arn
 
 
@@ -86,8 +87,6 @@ class PlatformImports(Construct):
 
     def function_security_group(self, scope: Construct, id: str, description: str) -> ec2.SecurityGroup:
         """A workload's own group: HTTPS out, and in on the interface endpoints' group when there is one."""
-        from stacks.aws.platform import https_only_security_group
-
         sg = https_only_security_group(scope, id, self.vpc, description)
         if self.endpoint_security_group is not None:
             self.endpoint_security_group.add_ingress_rule(sg, ec2.Port.tcp(443), "HTTPS from a Switchyard function")

@@ -5,7 +5,7 @@ follow the workload set (the last async workload gone, fewer AZs, a replaced sec
 blocks its own next deploy. A parameter is read by each workload stack when it deploys
 (`AWS::SSM::Parameter::Value<String>`): the platform can change freely and a workload picks up
 the new value on its next deploy. The names are the contract, under one prefix per installation
-(stacks/installation.py: /switchyard/platform for the default one).
+(stacks/targets/serverless/installation.py: /switchyard/platform for the default one).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from stacks.installation import parameter_prefix
 from stacks.pricebook import DEFAULT_INSTALLATION
+from stacks.targets.serverless.installation import parameter_prefix
 
 PREFIX = parameter_prefix()  # the default installation's
 

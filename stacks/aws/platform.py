@@ -23,8 +23,8 @@ from stacks.aws import nag
 from stacks.aws import parameters as params
 from stacks.aws.common import LOG_RETENTION, expire_after, secure_bucket
 from stacks.aws.weights import WeightsSource, WeightsSync
-from stacks.installation import bucket_prefix
 from stacks.pricebook import Platform
+from stacks.targets.serverless.installation import bucket_prefix
 
 EFS_CLIENT_ACTIONS = [
     "elasticfilesystem:ClientMount",

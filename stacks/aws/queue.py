@@ -95,7 +95,7 @@ class AsyncIngest(Construct):
         alias.add_event_source(
             sources.SqsEventSource(
                 self.queue,
-                # Sized by the decision (stacks/sizing.sqs_batch_size), which the bill also reads.
+                # Sized by the decision (stacks/targets/serverless/sizing.py sqs_batch_size), which the bill also reads.
                 batch_size=batch_size,
                 max_batching_window=Duration.seconds(batch_window_s),
                 report_batch_item_failures=True,

@@ -14,9 +14,10 @@ from constructs import Construct
 from stacks.aws.common import LOG_RETENTION, traced
 from stacks.aws.network import PlatformImports
 from stacks.aws.weights import efs_mount, reader_access_point
-from stacks.decide import Workload
-from stacks.installation import metrics_namespace
+from stacks.decision.workload import Workload
 from stacks.packaging import LAMBDA_IMAGE_WEIGHTS_DIR, LAMBDA_WEIGHTS_DIR
+from stacks.targets.serverless import serverless_sizing
+from stacks.targets.serverless.installation import metrics_namespace
 
 ALIAS = "live"
 
@@ -39,7 +40,7 @@ class ServingFunction(Construct):
         weights_version: str | None,
     ) -> None:
         super().__init__(scope, id)
-        s = workload.decision.serverless
+        s = serverless_sizing(workload)
         arm = s.architecture == "arm64"
         self.log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.RETAIN)
         network: dict = {}
@@ -112,7 +113,7 @@ class ServingFunction(Construct):
             # template's minimum of 0) or a failed action is corrected within minutes; target
             # tracking cannot lift capacity from 0 on its own.
             # The pre-warm is the decision's (platform.pc_prewarm_minutes), which the bill counts.
-            prewarm = workload.decision.serverless.pc_prewarm_minutes
+            prewarm = serverless_sizing(workload).pc_prewarm_minutes
             for name, cron in warm_schedule((start - prewarm) % DAY, end % DAY):
                 scaling.scale_on_schedule(
                     name, schedule=cron, min_capacity=pc_min, max_capacity=pc_max, time_zone=time_zone

@@ -29,8 +29,8 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from stacks.aws.common import LOG_RETENTION, grant_read_prefix, traced
-from stacks.installation import weights_sync_provider
 from stacks.pricebook import DEFAULT_INSTALLATION
+from stacks.targets.serverless.installation import weights_sync_provider
 
 RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
 WORKLOADS_ROOT = "/workloads"

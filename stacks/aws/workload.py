@@ -9,16 +9,18 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from stacks.aws import nag
 from stacks.aws.alarms import WorkloadAlarms
 from stacks.aws.http_api import HttpEndpoint
 from stacks.aws.network import PlatformImports
 from stacks.aws.queue import MAX_RECEIVE_COUNT, RESULTS_PREFIX, AsyncIngest
 from stacks.aws.serving import ServingFunction
 from stacks.aws.weights import WEIGHTS_RESOURCE_ID, WeightsVersion
-from stacks.decide import Workload
-from stacks.installation import workload_stack
+from stacks.decision.workload import Workload
 from stacks.pricebook import DEFAULT_INSTALLATION
-from stacks.profile import Endpoint, Mode
+from stacks.profile import Endpoint, Mode, Target
+from stacks.targets.serverless import serverless_sizing
+from stacks.targets.serverless.installation import workload_stack
 from stacks.weights import weights_version
 
 
@@ -39,13 +41,13 @@ class WorkloadStack(Stack):
         weights_source: str | None,
         **kwargs,
     ) -> None:
-        d = workload.decision
+        d, s = workload.decision, serverless_sizing(workload)
         super().__init__(
             scope,
             id,
             description=(
                 f"Switchyard workload {workload.name}: serverless, "
-                f"~${d.serverless_cost.total:,.0f}/month by the price book"
+                f"~${d.option(Target.serverless).bill.total:,.0f}/month by the price book"
             ),
             **kwargs,
         )
@@ -61,7 +63,7 @@ class WorkloadStack(Stack):
         mode = workload.profile.sla.mode
         self.weights = None
         version = None
-        if not d.serverless.weights_in_image:
+        if not s.weights_in_image:
             assert weights_source is not None, "the platform's weights sync has a source for every EFS workload"
             self.weights = WeightsVersion(
                 self,
@@ -97,10 +99,10 @@ class WorkloadStack(Stack):
                 self,
                 "Async",
                 alias=self.ingest_target,
-                function_timeout_s=d.serverless.timeout_s,
-                batch_size=d.serverless.queue_batch_size,
-                batch_window_s=d.serverless.queue_batch_window_s,
-                max_concurrency=d.serverless.queue_max_concurrency,
+                function_timeout_s=s.timeout_s,
+                batch_size=s.queue_batch_size,
+                batch_window_s=s.queue_batch_window_s,
+                max_concurrency=s.queue_max_concurrency,
                 access_logs=platform.access_logs,
                 queue_retention_days=settings.queue_retention_days,
                 results_retention_days=settings.results_retention_days,
@@ -184,9 +186,7 @@ class WorkloadStack(Stack):
         )
 
     def _acknowledge(self, workload: Workload) -> None:
-        from stacks.aws import nag
-
-        nag.ack_function(self.serving.function, vpc=not workload.decision.serverless.weights_in_image)
+        nag.ack_function(self.serving.function, vpc=not serverless_sizing(workload).weights_in_image)
         if self.ingest is not None:
             nag.ack_async(self.ingest, self.ingest_target)
             results_id = self.get_logical_id(self.ingest.results.node.default_child)

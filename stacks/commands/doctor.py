@@ -30,6 +30,7 @@ from stacks.commands.doctor_checks import (
     pulumi_cli,
 )
 from stacks.k8s.settings import ClusterSettings, from_stack_file
+from stacks.targets.serverless import serverless_sizing
 from stacks.weights import local_weights_dir
 from stacks.workloads import DEFAULT_PROFILES, Batch, load_all
 
@@ -70,7 +71,7 @@ def reservations(batch: Batch) -> list[Reservations]:
     return [
         Reservations(
             region=region,
-            by_workload={w.name: w.decision.serverless.reserved_concurrency for w in group},
+            by_workload={w.name: serverless_sizing(w).reserved_concurrency for w in group},
             assumed_quota=min(w.settings.platform.lambda_account_concurrency for w in group),
             unreserved_floor=max(w.settings.platform.lambda_unreserved_concurrency for w in group),
         )

@@ -19,13 +19,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stacks.decide import Workload
+from stacks.commands.report import exit_code, print_failures, print_no_profiles
+from stacks.decision.workload import Workload
 from stacks.errors import SwitchyardError
-from stacks.installation import workload_stack
 from stacks.k8s import naming
 from stacks.k8s.scaling import queue_result_key, queue_stream
 from stacks.k8s.settings import ClusterSettings, RedisMode, from_stack_file
 from stacks.profile import Endpoint, Mode, Preset
+from stacks.targets.serverless.installation import workload_stack
 from stacks.workloads import DEFAULT_PROFILES, Batch, load_all
 
 DEFAULT_CDK_OUTPUTS = Path("cdk-outputs.json")  # what the README's `cdk deploy --outputs-file` writes
@@ -154,7 +155,7 @@ def _planned_queue(w: Workload, namespace: str, settings: ClusterSettings) -> di
 
 
 def kubernetes(w: Workload, outputs: dict[str, Any] | None, source: str, settings: ClusterSettings) -> Endpoints:
-    from stacks.k8s.exposure import external_url
+    from stacks.k8s.exposure import external_url  # pulumi: only for a workload on kubernetes
 
     deployed = outputs is not None
     namespace = naming.namespace_for(w.name, w.settings.platform.k8s_namespace_prefix)
@@ -339,8 +340,6 @@ def run(
     pulumi_stack: str | None = None,
     as_json: bool = False,
 ) -> int:
-    from stacks.commands.report import exit_code, print_failures, print_no_profiles
-
     batch, endpoints = gather(paths, cdk_outputs=cdk_outputs, pulumi_outputs=pulumi_outputs, pulumi_stack=pulumi_stack)
     if as_json:
         print(json.dumps({"workloads": [e.to_json() for e in endpoints]}, indent=2))

@@ -12,20 +12,33 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
-from stacks.decide import Workload
+from stacks.decision.workload import Workload
 from stacks.errors import ProfileError, SwitchyardError, clip
-from stacks.safe_yaml import dotted, read_text
+from stacks.pricebook import Platform
+from stacks.profile import Target
+from stacks.profile.names import namespace_for
+from stacks.profile.safe_yaml import dotted, read_text
+from stacks.targets import TARGETS
 
 LOCK_FILE = "plan.lock.json"
 LOCK_VERSION = 1
 LOCK_MAX_BYTES = 8 * 1024 * 1024
 _REGENERATE = "regenerate it with `switchyard plan --write-lock` (then review the diff)"
 
-TargetName = Literal["serverless", "kubernetes"]
+LOCKABLE = tuple(t.value for t in Target if t is not Target.auto)
+
+
+def _target_name(value: str) -> str:
+    if value not in LOCKABLE:
+        raise ValueError(f"unknown target {value!r} (one of: {', '.join(LOCKABLE)})")
+    return value
+
+
+TargetName = Annotated[str, AfterValidator(_target_name)]
 
 
 class _Entry(BaseModel):
@@ -52,32 +65,10 @@ def lock_path(paths: list[Path]) -> Path:
 
 def entry(w: Workload) -> dict[str, Any]:
     d = w.decision
-    s, k = d.serverless, d.kubernetes
     return {
         "target": d.target.value,
-        "monthly_cost_usd": {
-            "serverless": round(d.serverless_cost.total, 2),
-            "kubernetes": round(d.kubernetes_cost.total, 2),
-        },
-        "sizing": {
-            "serverless": {
-                "memory_mb": s.memory_mb,
-                "architecture": s.architecture,
-                "timeout_s": s.timeout_s,
-                "reserved_concurrency": s.reserved_concurrency,
-                "provisioned_min": s.pc_min,
-                "provisioned_max": s.pc_max,
-                "queue_max_concurrency": s.queue_max_concurrency,
-            },
-            "kubernetes": {
-                "min_replicas": k.min_replicas,
-                "max_replicas": k.max_replicas,
-                "gpu_type": k.gpu_type,
-                "gpus_per_replica": k.gpus_per_replica,
-                "cpu_millicores": k.cpu_millicores,
-                "memory_mb": k.memory_mb,
-            },
-        },
+        "monthly_cost_usd": {t.value: round(o.bill.total, 2) for t, o in d.options.items()},
+        "sizing": {t.target.value: t.key_figures(w) for t in TARGETS},
     }
 
 
@@ -203,9 +194,6 @@ def _delta(x: float) -> str:
 
 def runbook(name: str, old: str, new: str, namespace: str | None = None) -> list[str]:
     """Exact commands to move a workload without downtime: new target up, verified, traffic moved, old removed."""
-    from stacks.k8s.naming import namespace_for
-    from stacks.pricebook import Platform
-
     stack = f"Switchyard-{name}"
     ns = namespace or namespace_for(name, Platform().k8s_namespace_prefix)
     if new == "kubernetes":

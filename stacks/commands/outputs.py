@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from stacks.errors import SwitchyardError
+from stacks.k8s.settings import ClusterSettings, from_stack_file, secrets_from_stack_file
 from stacks.workloads import Batch
 
 NODE_MISSING = (
@@ -72,7 +73,7 @@ def produce(
     say(f"synthesizing the CDK app ({len(serverless)} serverless workload(s))")
     if serverless:
         require_node()
-        from stacks.aws.app import build_app
+        from stacks.aws.app import build_app  # aws-cdk-lib starts Node.js: only for serverless workloads
 
         # Absolute: jsii's Node.js resolves relative paths against its own working directory, which
         # is wherever the process stood when the kernel started (not ours, after a chdir).
@@ -82,7 +83,7 @@ def produce(
         produced.cdk_out = cdk_out
     say(f"running the Pulumi program under mocks ({len(kubernetes)} kubernetes workload(s))")
     if kubernetes:
-        from stacks.k8s import mocks
+        from stacks.k8s import mocks  # pulumi: only for kubernetes workloads
 
         resources = mocks.run(batch, cluster_settings, build_root, secrets)
         groups = mocks.by_workload(resources, [w.name for w in kubernetes])
@@ -92,8 +93,6 @@ def produce(
 
 def cluster_settings(pulumi_stack: str | None) -> tuple[Any, Any]:
     """The cluster settings and secrets `pulumi up` would use with that stack (defaults without one)."""
-    from stacks.k8s.settings import ClusterSettings, from_stack_file, secrets_from_stack_file
-
     if not pulumi_stack:
         return ClusterSettings(), None
     stack_file = f"Pulumi.{pulumi_stack}.yaml"
@@ -103,7 +102,7 @@ def cluster_settings(pulumi_stack: str | None) -> tuple[Any, Any]:
 def stacks_that_differ(settings: Any, project: Path = Path(".")) -> dict[str, list[str] | str]:
     """Each Pulumi stack file of the project -> the keys its settings differ from `settings` in (or
     why it cannot be read): a render from built-in defaults is not what `pulumi up` deploys there."""
-    from stacks.k8s.settings import differences, from_stack_file
+    from stacks.k8s.settings import differences, from_stack_file  # pulumi (api_keys): only with a project's stacks
 
     found: dict[str, list[str] | str] = {}
     for path in sorted(project.glob("Pulumi.*.yaml")):

@@ -1,4 +1,4 @@
-"""`switchyard plan`: each workload's target, why, the cost of both options, and sizing."""
+"""`switchyard plan`: each workload's target, why, the cost of every option, and sizing."""
 
 from __future__ import annotations
 
@@ -8,16 +8,19 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from stacks.assumptions import assumptions
+from stacks.chart import draw
 from stacks.commands import lock
 from stacks.commands.report import exit_code, print_failures
 from stacks.commands.wrap import output_width, wrap
-from stacks.cost import Cost, LineItem, shared_platform_cost
-from stacks.decide import Workload
+from stacks.decision.cost import Cost, LineItem
+from stacks.decision.option import Option
+from stacks.decision.workload import Workload
 from stacks.errors import SwitchyardError
 from stacks.pricebook import PRICE_BOOK_REGION, regional_prices_unset, stale_prices
 from stacks.profile import Target
-from stacks.rules_serverless import serverless_placement
+from stacks.targets import BY_TARGET, TARGETS
+from stacks.targets.assumptions import assumptions
+from stacks.targets.serverless.bill import shared_platform_cost
 from stacks.workloads import Batch, load_all
 
 PLAN_CHANGED = 5  # ExitCode.PLAN_CHANGED, without importing the CLI
@@ -28,32 +31,7 @@ def _money(x: float) -> str:
 
 
 def sizing_line(w: Workload, target: Target) -> str:
-    d = w.decision
-    if target is Target.serverless:
-        s = d.serverless
-        parts = [
-            f"{s.memory_mb:,} MB {s.architecture}",
-            f"timeout {s.timeout_s} s",
-            f"reserved {s.reserved_concurrency}",
-        ]
-        if s.provisioned:
-            when = w.profile.utilization.active_window if s.pc_scheduled else "24 h"
-            parts.append(f"provisioned {s.pc_min}-{s.pc_max} ({when})")
-        if s.queue_max_concurrency:
-            parts.append(f"queue max concurrency {s.queue_max_concurrency}")
-        return ", ".join(parts)
-    k = d.kubernetes
-    unit = f"{k.cpu_millicores / 1000:g} vCPU"
-    if k.gpu_type:
-        unit = f"{k.gpus_per_replica}x {k.gpu_type}"
-        if k.gpu_sharing == "time-slicing":
-            unit = f"1/{round(1 / k.gpu_share)} {k.gpu_type} time-sliced"
-        elif k.gpu_sharing == "mig":
-            unit = f"{k.gpu_type} MIG {k.mig_profile} (1/{round(1 / k.gpu_share)} GPU)"
-    return (
-        f"{k.min_replicas}-{k.max_replicas} replicas x ({unit}, {k.memory_mb:,} MB), "
-        f"{k.replica_rps:.1f} rps each at {w.settings.platform.k8s_target_utilization:.0%}"
-    )
+    return BY_TARGET[target].describe(w)
 
 
 def _line_json(line: LineItem) -> dict[str, Any]:
@@ -130,68 +108,71 @@ def price_warnings(batch: Batch, today: date) -> list[str]:
     return out
 
 
+def _option_cost_json(o: Option) -> dict[str, Any]:
+    return {**_cost_json(o.bill), **({"architecture": o.variant} if o.variant else {})}
+
+
+def _variant(o: Option) -> str:
+    return f" ({o.variant})" if o.variant else ""
+
+
 def to_json(w: Workload) -> dict[str, Any]:
     d = w.decision
+    costs: dict[str, Any] = {}
+    for t, o in d.options.items():
+        costs[t.value] = _option_cost_json(o)
+        # The other architecture's total beside the option (a key users read: <target>_other_architecture).
+        for other in o.alternatives.values():
+            costs[f"{t.value}_other_architecture"] = round(other.total, 2)
     return {
         "name": w.name,
         "file": str(w.file),
         "requested": d.requested.value,
         "target": d.target.value,
-        "serverless_feasible": d.serverless_feasible,
+        "serverless_feasible": d.option(Target.serverless).feasible,
         "utilization": round(d.utilization, 4),
         "reasons": [r.model_dump() for r in d.reasons],
         "warnings": d.warnings,
         "assumptions": [a.to_json() for a in assumptions(w)],
-        "cost_usd_month": {
-            "serverless": {**_cost_json(d.serverless_cost), "architecture": d.serverless.architecture},
-            "serverless_other_architecture": round(d.serverless_cost_other_arch.total, 2),
-            "kubernetes": _cost_json(d.kubernetes_cost),
-        },
-        "kubernetes": _placement(w),
-        "serverless": serverless_placement(w.profile, d.serverless, w.settings.platform.installation),
-        "sizing": {
-            "serverless": d.serverless.model_dump(mode="json"),
-            "kubernetes": d.kubernetes.model_dump(mode="json"),
-        },
+        "cost_usd_month": costs,
+        **{t.target.value: t.placement(w) for t in TARGETS},  # what each option would own
+        "sizing": {t.value: o.sizing.model_dump(mode="json") for t, o in d.options.items()},
     }
 
 
+def _cost_summary(o: Option) -> str:
+    text = f"{o.target.value} {_money(o.bill.total)}/month"
+    if o.variant:
+        others = "; ".join(f"other arch {_money(c.total)}" for c in o.alternatives.values())
+        text += f" ({o.variant}; {others})" if others else f" ({o.variant})"
+    return text
+
+
 def render_table(batch: Batch) -> str:
-    rows = [("WORKLOAD", "TARGET", "SERVERLESS/MO", "KUBERNETES/MO", "WHY")]
+    rows = [("WORKLOAD", "TARGET", *(f"{t.target.value.upper()}/MO" for t in TARGETS), "WHY")]
     for w in batch.workloads:
         d = w.decision
         rows.append(
             (
                 w.name,
                 d.target.value,
-                _money(d.serverless_cost.total),
-                _money(d.kubernetes_cost.total),
+                *(_money(o.bill.total) for o in d.options.values()),
                 d.reasons[-1].detail.split(": ", 1)[-1],
             )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    out = ["  ".join(c.ljust(widths[i]) if i < 4 else c for i, c in enumerate(r)).rstrip() for r in rows]
+    last = len(rows[0]) - 1  # WHY is not padded
+    widths = [max(len(r[i]) for r in rows) for i in range(last)]
+    out = ["  ".join(c.ljust(widths[i]) if i < last else c for i, c in enumerate(r)).rstrip() for r in rows]
     for w in batch.workloads:
         d = w.decision
         out += [
             "",
             f"{w.name} -> {d.target.value}  ({w.file})",
             f"  sizing: {sizing_line(w, d.target)}",
-            f"  cost:   serverless {_money(d.serverless_cost.total)}/month "
-            f"({d.serverless.architecture}; other arch {_money(d.serverless_cost_other_arch.total)}), "
-            f"kubernetes {_money(d.kubernetes_cost.total)}/month",
-            *bill_lines(f"bill, serverless ({d.serverless.architecture})", d.serverless_cost),
-            *bill_lines("bill, kubernetes", d.kubernetes_cost),
+            "  cost:   " + ", ".join(_cost_summary(o) for o in d.options.values()),
+            *(line for o in d.options.values() for line in bill_lines(f"bill, {o.target.value}{_variant(o)}", o.bill)),
+            f"  owns:   {BY_TARGET[d.target].owns(w)}",
         ]
-        if d.target is Target.kubernetes:
-            where = _placement(w)
-            out.append(f"  owns:   namespace {', '.join(where['namespaces'])}; reachable at {where['service']}")
-        else:
-            where = serverless_placement(w.profile, d.serverless, w.settings.platform.installation)
-            out.append(
-                f"  owns:   stack {where['stacks'][0]} (shares {where['shared']}); reachable at "
-                + "; ".join(where["reachable"].values())
-            )
         out += ["  rules:"]
         out += [f"    {'*' if r.fired else '-'} {r.rule:<24} {r.detail}" for r in d.reasons]
         out += ["  assumptions:"]
@@ -217,12 +198,6 @@ def _shared_platform(batch: Batch) -> Cost | None:
     return shared_platform_cost(settings.prices, settings.platform)
 
 
-def _placement(w: Workload) -> dict[str, Any]:
-    from stacks.k8s.naming import placement
-
-    return placement(w.name, w.settings.platform.k8s_namespace_prefix)
-
-
 def render_changes(lock_file: Path, changes: list[lock.Change] | None) -> str:
     if changes is None:
         return f"\nNo plan lock at {lock_file}: run `switchyard plan --write-lock` and commit it."
@@ -243,8 +218,6 @@ def _change_json(c: lock.Change) -> dict[str, Any]:
 
 
 def write_charts(batch: Batch, directory: Path, fmt: str) -> list[Path]:
-    from stacks.chart import draw
-
     if directory.exists() and not directory.is_dir():
         raise SwitchyardError(f"--chart {directory}: exists and is not a directory; name a directory for the images")
     try:

@@ -17,7 +17,11 @@ from urllib.parse import urlsplit
 
 from stacks.commands.report import exit_code, print_failures
 from stacks.errors import SwitchyardError
-from stacks.k8s.settings import ClusterSettings, from_stack_file
+from stacks.k8s import mirrors, scaling
+from stacks.k8s.settings import ClusterSettings, RedisMode, from_stack_file
+from stacks.packaging import render, spec_for
+from stacks.profile import Preset, Target
+from stacks.weights import local_weights_dir
 from stacks.workloads import DEFAULT_PROFILES, Batch, load_all
 
 PLATFORM = "linux/amd64"  # GPU nodes on bare metal; the base images are amd64
@@ -51,11 +55,6 @@ def mirror_commands(
     workloads: list, settings: ClusterSettings, build_root: Path, copier: str, endpoint: str | None
 ) -> list[list[str]]:
     """What an air-gapped or private-registry cluster needs copied before `pulumi up` (stacks/k8s/mirrors.py)."""
-    from stacks.k8s import mirrors, scaling
-    from stacks.k8s.settings import RedisMode
-    from stacks.packaging import spec_for
-    from stacks.profile import Preset, Target
-
     commands: list[list[str]] = []
     if workloads and settings.image_mirror:
         redis = settings.redis_mode is RedisMode.deploy and any(
@@ -120,11 +119,7 @@ def upload_endpoint(settings: ClusterSettings) -> str | None:
 def plan(
     paths: list[Path], settings: ClusterSettings, build_root: Path, builder: str, copier: str = "crane"
 ) -> tuple[list[list[str]], Batch]:
-    from stacks.k8s.mirrors import build_contexts
-    from stacks.k8s.program import image_reference, weights_source
-    from stacks.packaging import render, spec_for
-    from stacks.profile import Target
-    from stacks.weights import local_weights_dir
+    from stacks.k8s.program import image_reference, weights_source  # pulumi: only when publishing
 
     batch = load_all(paths)
     workloads = batch.by_target("kubernetes")
@@ -135,7 +130,7 @@ def plan(
     commands = mirror_commands(workloads, settings, build_root, copier, endpoint)
     for w in workloads:
         context = render(w, build_root, Target.kubernetes)
-        extra = build_contexts(spec_for(w, Target.kubernetes).base_image, settings)
+        extra = mirrors.build_contexts(spec_for(w, Target.kubernetes).base_image, settings)
         commands += image_commands(builder, context, image_reference(w, settings, context), extra)
         local = local_weights_dir(w)
         if local is not None:
@@ -152,12 +147,10 @@ def run(
     dry_run: bool = False,
     copier: str = "auto",
 ) -> int:
-    from stacks.k8s.mirrors import copier as pick_copier
-
     settings = from_stack_file(f"Pulumi.{pulumi_stack}.yaml") if pulumi_stack else ClusterSettings()
     # A dry run on a machine with neither tool still shows the docker commands a CI runner would run.
     tool = "docker" if dry_run and builder == "auto" and not _any_builder() else builder_for(builder)
-    commands, batch = plan(paths or [DEFAULT_PROFILES], settings, build_root, tool, pick_copier(copier))
+    commands, batch = plan(paths or [DEFAULT_PROFILES], settings, build_root, tool, mirrors.copier(copier))
     for cmd in commands:
         print(shlex.join(cmd), flush=True)
         if not dry_run:

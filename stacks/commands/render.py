@@ -13,11 +13,13 @@ def run(paths: list[Path], *, target: str | None, out: Path) -> int:
     batch = load_all(paths)
     for w in batch.workloads:
         chosen = Target(target) if target else w.target
-        if chosen is Target.serverless and not w.decision.serverless_feasible and w.target is not Target.serverless:
-            limits = [r.detail for r in w.decision.fired() if r.rule.startswith(("limit.", "sla."))]
+        option = w.decision.option(chosen)
+        if not option.feasible and w.target is not chosen:
+            limits = [r.detail for r in option.blockers]
             batch.failures.append(
                 Failure(
-                    w.file, SwitchyardError(f"{w.file}: cannot render {w.name} for serverless: " + "; ".join(limits))
+                    w.file,
+                    SwitchyardError(f"{w.file}: cannot render {w.name} for {chosen.value}: " + "; ".join(limits)),
                 )
             )
             continue

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from stacks.commands.report import exit_code, print_failures, print_no_profiles
 from stacks.errors import SwitchyardError
+from stacks.simulate.chart import draw
 from stacks.simulate.report import constants_json, text, to_json
 from stacks.simulate.run import Options, arrivals_for, simulate, targets_for
 from stacks.workloads import load_all
@@ -57,8 +58,6 @@ def run(
         else:
             texts.append(text(w.name, str(w.file), w.target.value, sla, arrivals, results))
         if chart_dir is not None:
-            from stacks.simulate.chart import draw
-
             try:
                 charts.append(draw(w.name, sla, results, chart_dir, chart_format))
             except OSError as exc:

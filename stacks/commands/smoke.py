@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from stacks.commands.endpoints import Endpoints, gather
-from stacks.decide import Workload
+from stacks.decision.workload import Workload
 from stacks.errors import SwitchyardError
 from stacks.profile import Preset
 
@@ -94,6 +94,7 @@ def _api_key(w: Workload, api_key: str | None) -> str:
 def _sigv4_headers(url: str, body: bytes, service: str, region: str) -> dict[str, str]:
     """Lambda Function URLs (service lambda) and HTTP APIs (execute-api) with IAM auth take SigV4."""
     _need("botocore")
+    # botocore: the smoke extra, only to sign a call to an IAM-authenticated endpoint
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
     from botocore.session import Session
@@ -162,7 +163,7 @@ def smoke_sqs(w: Workload, e: Endpoints, item: Any, *, message_id: str, timeout:
     if not queue or not bucket:
         raise SwitchyardError(f"{w.name}: QueueUrl and ResultsBucketName are unknown (not deployed)")
     boto3 = _need("boto3")
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import BotoCoreError, ClientError  # botocore: the smoke extra, with boto3
 
     region = w.settings.platform.region
     sqs, s3 = boto3.client("sqs", region_name=region), boto3.client("s3", region_name=region)

@@ -36,7 +36,8 @@ from stacks.commands.plan import to_json
 from stacks.commands.report import exit_code, print_failures, print_no_profiles
 from stacks.errors import SwitchyardError
 from stacks.k8s.naming import PLAN_LABEL
-from stacks.loader import load_settings
+from stacks.profile.loader import load_settings
+from stacks.targets.serverless.installation import platform_stack, workload_stack
 from stacks.workloads import load_all
 
 SNAPSHOT_DIR = "__snapshots__"
@@ -119,8 +120,6 @@ def render_snapshots(profiles_dir: Path, *, pulumi_stack: str | None = None) -> 
             secrets=secrets,
         )
         if produced.cdk_out is not None:
-            from stacks.installation import platform_stack, workload_stack
-
             installation = load_settings(profiles_dir).platform.installation
             stacks = [(PLATFORM, platform_stack(installation))]
             stacks += [

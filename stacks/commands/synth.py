@@ -16,6 +16,7 @@ from stacks.commands.outputs import (
     swap,
 )
 from stacks.commands.report import exit_code, print_failures
+from stacks.targets.serverless.installation import platform_stack, workload_stack
 from stacks.workloads import DEFAULT_PROFILES, load_all
 
 CDK_OUT = Path("cdk.out")
@@ -100,7 +101,7 @@ def run(
                 secrets=secrets,
                 progress=progress,
             )
-            from stacks.k8s import mocks
+            from stacks.k8s import mocks  # pulumi: only when there is something to write
 
             mocks.write(produced.k8s_objects, k8s_stage)
             if not complete:
@@ -124,7 +125,7 @@ def run(
     progress("done" if written else "nothing written")
     rows = [("WORKLOAD", "TARGET", "COST/MONTH", "OUTPUT")]
     for w in batch.workloads:
-        cost = w.decision.chosen_cost.total
+        cost = w.decision.chosen.bill.total
         rows.append((w.name, w.target.value, f"${cost:,.2f}", outputs.get(w.name, "-")))
     for f in batch.failures:
         rows.append((f.file.stem, "FAILED", "-", str(f.file)))
@@ -134,8 +135,6 @@ def run(
     if written and kubernetes:
         print(_next_step(k8s_out, pulumi_stack, settings))
     if written and serverless:
-        from stacks.installation import platform_stack, workload_stack
-
         installation = serverless[0].settings.platform.installation  # platform-wide: one per app
         names_ = " ".join(workload_stack(w.name, installation) for w in serverless)
         print(f"serverless: `npx cdk deploy {platform_stack(installation)} {names_}` (cdk.json runs the same app)")

@@ -23,7 +23,10 @@ from stacks.k8s.security import SHARED
 from stacks.k8s.settings import ClusterSettings
 from stacks.k8s.vendor import GPU_OPERATOR, GPU_RESOURCE, KEDA, Chart
 from stacks.pricebook import Platform
-from stacks.sizing import MIG_INSTANCES_PER_GPU  # one table: the decision costs what the MIG manager cuts
+from stacks.targets.kubernetes.sizing import (  # one table: the decision costs what the MIG manager cuts
+    MIG_INSTANCES_PER_GPU,
+    kubernetes_sizing,
+)
 from stacks.workloads import SHARING_FIELDS, sharing_disagreement
 
 TIME_SLICING_CONFIG = "switchyard-time-slicing"
@@ -61,7 +64,7 @@ def gpu_sharing(platform: Platform, workloads: list[Any]) -> GpuSharing:
                 "    hint: set it once in platform.yaml beside the profiles and remove it from the profile"
             )
     profiles = sorted(
-        {w.decision.kubernetes.mig_profile for w in workloads if w.decision.kubernetes.mig_profile},
+        {kubernetes_sizing(w).mig_profile for w in workloads if kubernetes_sizing(w).mig_profile},
         key=lambda p: MIG_INSTANCES_PER_GPU.get(p, 0),
         reverse=True,
     )

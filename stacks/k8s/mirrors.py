@@ -25,7 +25,7 @@ import shutil
 from pathlib import Path
 
 from stacks.k8s.settings import ClusterSettings
-from stacks.k8s.vendor import GPU_OPERATOR, KEDA, Chart
+from stacks.k8s.vendor import AWS_CLI_IMAGE, GPU_OPERATOR, KEDA, REDIS_IMAGE, Chart
 
 DOCKER_HUB = "docker.io"
 COPIERS = ("crane", "skopeo", "docker")
@@ -116,7 +116,5 @@ def chart_commands(settings: ClusterSettings, work: Path) -> list[list[str]]:
 
 def third_party_images(settings: ClusterSettings, *, weights_fetch: bool, redis: bool, bases: list[str]) -> list[str]:
     """What the cluster and the builder pull that Switchyard did not build, in a stable order."""
-    from stacks.k8s.vendor import AWS_CLI_IMAGE, REDIS_IMAGE
-
     images = [*([AWS_CLI_IMAGE] if weights_fetch else []), *([REDIS_IMAGE] if redis else []), *bases]
     return list(dict.fromkeys(images))

@@ -13,6 +13,7 @@ from typing import Any
 import pulumi
 import yaml
 
+from stacks.k8s import program
 from stacks.k8s.naming import WORKLOAD_LABEL
 from stacks.k8s.settings import ClusterSecrets, ClusterSettings
 from stacks.packaging import BUILD_ROOT
@@ -53,8 +54,6 @@ def run(
     recorder: Recorder | None = None,
 ) -> list[Registered]:
     """Run `build()` under fresh mocks (or `recorder`) and wait for every registration to finish."""
-    from stacks.k8s import program
-
     recorder = recorder or Recorder()
     pulumi.runtime.set_mocks(recorder, project="switchyard", stack="synth", preview=False)
 

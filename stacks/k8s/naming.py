@@ -12,10 +12,19 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable
 from pathlib import Path
 
-from stacks.k8s.vendor import GPU_OPERATOR, KEDA, KEDA_HTTP_NAMESPACE
+# Which names a workload may never take is profile validation's (stacks/profile/names.py), so that
+# `switchyard validate` imports no builder; re-exported for the Pulumi program, which checks again
+# against the add-on namespaces its stack config names.
+from stacks.profile.names import (  # noqa: F401
+    DEFAULT_ADDON_NAMESPACES,
+    RESERVED_ALLOWED,
+    SYSTEM_NAMESPACES,
+    SYSTEM_PREFIX,
+    namespace_for,
+    reserved_reason,
+)
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "switchyard"
@@ -24,52 +33,7 @@ PROFILE_LABEL = "switchyard.dev/profile"
 PLAN_LABEL = "switchyard.dev/plan-revision"
 PROFILE_ANNOTATION = "switchyard.dev/profile-path"
 
-# Namespaces a workload may never be placed in, whatever the stack config says: the cluster's own.
-SYSTEM_NAMESPACES = ("default",)
-SYSTEM_PREFIX = "kube-"
-# Add-on namespaces at their defaults (stack config may name others: the program checks those too).
-DEFAULT_ADDON_NAMESPACES = {
-    "GPU Operator": GPU_OPERATOR.namespace,
-    "KEDA": KEDA.namespace,
-    "KEDA HTTP add-on": KEDA_HTTP_NAMESPACE,
-    "monitoring": "monitoring",
-    "queue (Redis)": "switchyard",
-}
 _LABEL_VALUE = re.compile(r"[^A-Za-z0-9._-]")
-
-
-def namespace_for(name: str, prefix: str) -> str:
-    """The one namespace a workload owns: the platform's prefix + its name."""
-    return f"{prefix}{name}"
-
-
-def reserved_reason(
-    name: str, prefix: str, addons: dict[str, str] | None = None, foreign: Iterable[str] = ()
-) -> str | None:
-    """Why a workload called `name` may not exist on the cluster, or None.
-
-    Both the bare name and the prefixed namespace are checked: the bare name is what the workload
-    is known by everywhere (Service, labels, AWS stack), and a prefix can be changed later.
-    """
-    addons = DEFAULT_ADDON_NAMESPACES if addons is None else addons
-    foreign = set(foreign)
-    for candidate in dict.fromkeys((name, namespace_for(name, prefix))):
-        if candidate.startswith(SYSTEM_PREFIX):
-            return f"namespace '{candidate}' is reserved for Kubernetes itself (kube-*)"
-        if candidate in SYSTEM_NAMESPACES:
-            return f"namespace '{candidate}' is the cluster's default namespace"
-        for addon, ns in sorted(addons.items()):
-            if candidate == ns:
-                return f"namespace '{candidate}' belongs to the {addon} add-on"
-        if candidate in foreign:
-            return f"namespace '{candidate}' is listed as foreign (platform k8s_foreign_namespaces)"
-    return None
-
-
-RESERVED_ALLOWED = (
-    "a name whose namespace is not kube-*, default, an add-on namespace (gpu-operator, keda, monitoring, "
-    "switchyard, ...) or one listed in platform k8s_foreign_namespaces"
-)
 
 
 def plan_revision(entry: dict) -> str:

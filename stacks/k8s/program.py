@@ -17,7 +17,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from stacks.commands.lock import entry as lock_entry
-from stacks.decide import Workload
+from stacks.decision.workload import Workload
 from stacks.errors import Problem, ProfileError, SwitchyardError
 from stacks.k8s import api_keys, mirrors, naming
 from stacks.k8s.addons import GpuOperator, GpuSharing, Keda, gpu_sharing
@@ -32,10 +32,11 @@ from stacks.k8s.settings import (
 )
 from stacks.k8s.vendor import MIG_CONFIG_LABEL
 from stacks.k8s.workload import InferenceWorkload, WorkloadImage
-from stacks.loader import load_settings
 from stacks.packaging import render, spec_for
 from stacks.pricebook import Platform
 from stacks.profile import Preset, Target
+from stacks.profile.loader import load_settings
+from stacks.targets.kubernetes import kubernetes_sizing
 from stacks.weights import tree_hash, weights_version
 from stacks.workloads import Batch, load_all
 
@@ -159,7 +160,7 @@ def build(
     for w in workloads:
         namespace = naming.namespace_for(w.name, w.settings.platform.k8s_namespace_prefix)
         revision = naming.plan_revision(lock_entry(w))
-        uses_gpu = w.decision.kubernetes.gpu_type is not None
+        uses_gpu = kubernetes_sizing(w).gpu_type is not None
         built.namespaces[w.name] = namespace
         built.workloads[w.name] = InferenceWorkload(
             w,

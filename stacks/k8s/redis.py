@@ -35,7 +35,7 @@ from stacks.k8s.mirrors import mirrored_image
 from stacks.k8s.security import restricted_container, restricted_pod
 from stacks.k8s.settings import ClusterSettings, RedisMode
 from stacks.k8s.vendor import REDIS_IMAGE, REDIS_UID
-from stacks.sizing import QueueSizing
+from stacks.targets.kubernetes.queue import QueueSizing
 
 REDIS_PORT = 6379
 PASSWORD_KEY = "password"

@@ -34,11 +34,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from stacks import sizing
-from stacks.decide import Workload
+from stacks.decision.workload import Workload
 from stacks.k8s.settings import ClusterSettings, MetricsDiscovery
 from stacks.packaging import claim_idle_ms
 from stacks.profile import Mode
+from stacks.targets.kubernetes import sizing
+from stacks.targets.kubernetes.sizing import kubernetes_sizing
 
 QUEUE_SUFFIX = ":queue"
 CONSUMER_GROUP = "workers"  # the queue worker's consumer group (templates/kubernetes/queue_worker.py.jinja)
@@ -79,13 +80,13 @@ def works_queue(w: Workload, vllm: bool) -> bool:
 
 
 def min_replicas(w: Workload) -> int:
-    """The decision's minimum: at least one for HTTP callers (stacks/sizing.py), zero allowed for a queue."""
-    return w.decision.kubernetes.min_replicas
+    """The decision's minimum: at least one for HTTP callers (stacks/targets/kubernetes/sizing.py), zero allowed for a queue."""
+    return kubernetes_sizing(w).min_replicas
 
 
 def replica_target(w: Workload) -> float:
     """Requests in one replica (running or queued) at the target utilization."""
-    k = w.decision.kubernetes
+    k = kubernetes_sizing(w)
     return k.replica_concurrency * w.settings.platform.k8s_target_utilization
 
 
@@ -99,13 +100,13 @@ def http_query(ns: str, settings: ClusterSettings, vllm: bool) -> str:
 
 
 def queue_lag_per_replica(w: Workload) -> int:
-    return max(1, math.ceil(w.decision.kubernetes.replica_rps * QUEUE_DRAIN_TARGET_S))
+    return max(1, math.ceil(kubernetes_sizing(w).replica_rps * QUEUE_DRAIN_TARGET_S))
 
 
 def scaled_object_spec(
     w: Workload, settings: ClusterSettings, ns: str, *, vllm: bool, redis_address: str, trigger_auth: str | None
 ) -> dict[str, Any]:
-    k, p = w.decision.kubernetes, w.profile
+    k, p = kubernetes_sizing(w), w.profile
     triggers: list[dict[str, Any]] = []
     if serves_http(w) or vllm:
         triggers.append(

@@ -11,14 +11,16 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from stacks.errors import SwitchyardError
+from stacks.errors import ProfileError, SwitchyardError
 from stacks.k8s import api_keys
 from stacks.k8s.vendor import GPU_OPERATOR, KEDA, KEDA_HTTP_NAMESPACE
+from stacks.profile.safe_yaml import parse, read_text
 
 K8S_VERSION = r"^1\.(3[0-9]|[4-9][0-9])$"
 # The distribution reference grammar, as the kubelet parses an image name: a host (any case, optional
@@ -435,11 +437,6 @@ STACK_FILE_ALLOWED = "a Pulumi stack file: a mapping with `config:` (switchyard:
 def _read_stack_file(path: str, read: Any) -> Any:
     """The stack file through the profile loader's reader: a regular file, bounded in size, depth and
     alias expansion (a FIFO or a billion-laughs file is refused, never read for minutes)."""
-    from pathlib import Path
-
-    from stacks.errors import ProfileError
-    from stacks.safe_yaml import parse, read_text
-
     try:
         text = read_text(Path(path), what="Pulumi stack file")
     except ProfileError as exc:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from stacks.decide import Workload
+from stacks.decision.workload import Workload
 from stacks.k8s import api_keys, scaling, security
 from stacks.k8s.exposure import expose
 from stacks.k8s.mirrors import mirrored_image
@@ -17,6 +17,7 @@ from stacks.k8s.settings import ClusterSecrets, ClusterSettings, MetricsDiscover
 from stacks.k8s.vendor import AWS_CLI_IMAGE, GPU_PRODUCT_LABEL, GPU_RUNTIME_CLASS, GPU_TAINT_KEY, gfd_products
 from stacks.k8s.weights_fetch import RUNTIME_CACHE, fetch_container
 from stacks.packaging import K8S_WEIGHTS_DIR, RUN_AS_UID, RUNTIME_CACHE_DIR, PackageSpec
+from stacks.targets.kubernetes import kubernetes_sizing
 
 PRESTOP_SECONDS = 10  # endpoints controllers and proxies stop routing before SIGTERM arrives
 DRAIN_MARGIN_SECONDS = 5
@@ -160,7 +161,7 @@ class InferenceWorkload(pulumi.ComponentResource):
             )
         # Sized by the decision (platform.model_cache_copies: the version pods run and the one an update
         # copies; weights_fetch keeps no more), which the bill reads.
-        cache_gi = w.decision.kubernetes.model_cache_gi
+        cache_gi = kubernetes_sizing(w).model_cache_gi
         self.cache = k8s.core.v1.PersistentVolumeClaim(
             f"{name}-model-cache",
             metadata=meta(f"{name}-model-cache"),
@@ -173,7 +174,7 @@ class InferenceWorkload(pulumi.ComponentResource):
         )
         self.queue: QueueAccess | None = None
         if scaling.works_queue(w, vllm):
-            assert w.decision.kubernetes.queue is not None, "the sizing bounds every queue it deploys"
+            assert kubernetes_sizing(w).queue is not None, "the sizing bounds every queue it deploys"
             self.queue = queue_for(
                 self,
                 name,
@@ -183,12 +184,12 @@ class InferenceWorkload(pulumi.ComponentResource):
                 selector,
                 labels,
                 keda,
-                w.decision.kubernetes.queue,
+                kubernetes_sizing(w).queue,
                 secrets.redis_password,
             )
         # A rollout of a new weights version starts its pods with the init container's copy from the
         # object store before the server starts: `pulumi up` must wait out that first start.
-        timeout = f"{deploy_timeout_s(w.decision.kubernetes.first_start_ms)}s"
+        timeout = f"{deploy_timeout_s(kubernetes_sizing(w).first_start_ms)}s"
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata=meta(name),
@@ -224,7 +225,7 @@ class InferenceWorkload(pulumi.ComponentResource):
             metadata=meta(name),
             # maxUnavailable (not minAvailable) so a node drain always makes progress, even at one replica.
             spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
-                max_unavailable=w.decision.kubernetes.pdb_max_unavailable,
+                max_unavailable=kubernetes_sizing(w).pdb_max_unavailable,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
             ),
             opts=opt(self.namespace),
@@ -289,7 +290,7 @@ class InferenceWorkload(pulumi.ComponentResource):
         *,
         has_credentials: bool,
     ) -> k8s.apps.v1.DeploymentSpecArgs:
-        k, spec, sla = w.decision.kubernetes, image.spec, w.profile.sla
+        k, spec, sla = kubernetes_sizing(w), image.spec, w.profile.sla
         gpu = k.gpu_type is not None
         vllm = spec.flavor == "vllm"
         weights_dir = f"{K8S_WEIGHTS_DIR}/{image.weights_version}"

@@ -14,10 +14,12 @@ from stacks.simulate.inputs import (
     Cost,
     LineItem,
     Workload,
+    kubernetes_sizing,
     monthly_requests,
     new_bill,
     on_demand_duration,
     plan_costs,
+    serverless_sizing,
 )
 
 _SCALED = {"xray_traces", "logs_ingestion", "http_api_requests", "results_storage"}
@@ -45,7 +47,7 @@ def serverless_bill(w: Workload, usage: dict[str, float], requests: int, span_s:
     planned = next((line for line in plan.lines if line.name == "requests"), None)
     plan_requests = _plan_requests(w)
     ratio = requests * f / plan_requests if plan_requests else 0.0
-    s = w.decision.serverless
+    s = serverless_sizing(w)
     bill = new_bill(w)
     duration_done = False
     for line in plan.lines:
@@ -98,7 +100,7 @@ def _plan_requests(w: Workload) -> float:
 def kubernetes_bill(w: Workload, replica_hours: float, peak: int, span_s: float) -> Cost:
     _, plan = plan_costs(w)
     f = month_factor(span_s)
-    k = w.decision.kubernetes
+    k = kubernetes_sizing(w)
     bill = new_bill(w)
     for line in plan.lines:
         if line.name in ("gpu_nodes", "cpu_nodes"):

@@ -11,7 +11,7 @@ FORMATS = ("png", "svg")
 
 
 def draw(name: str, p99_sla_ms: float, results: list[TargetResult], out: Path, fmt: str = "png") -> Path:
-    try:
+    try:  # matplotlib is an optional extra (chart), loaded only to draw
         import matplotlib
 
         matplotlib.use("Agg")

@@ -5,28 +5,32 @@ modules move, this file is the one to fix. Fields read (the decision integration
 
 - profile: utilization (avg/peak rps, active hours and window, inference_ms), sla.mode,
   sla.p99_latency_ms (queue depth), model.weights_gb
-- decision.serverless (ServerlessSizing): memory_mb, architecture, timeout_s, reserved_concurrency,
+- the serverless option's sizing (ServerlessSizing, serverless_sizing(w)): memory_mb, architecture, timeout_s, reserved_concurrency,
   cold_start (every term), provisioned, pc_min, pc_max, pc_scheduled, pc_prewarm_minutes,
   queue_max_concurrency, queue_batch_size, queue_batch_window_s, weights_in_image
-- decision.kubernetes (KubernetesSizing): replica_concurrency, min_replicas, max_replicas,
+- the kubernetes option's sizing (KubernetesSizing, kubernetes_sizing(w)): replica_concurrency, min_replicas, max_replicas,
   pod_start_ms and its parts (schedule, image pull, weights, deserialize, engine, compile)
 - settings.platform: pc_target_utilization, lambda_invoke_overhead_ms, lambda_environment_lifetime_h,
   k8s_target_utilization (through the ScaledObject's threshold)
 - the target builders: stacks/k8s/scaling.scaled_object_spec (pollingInterval, cooldownPeriod,
   HPA behaviour, trigger thresholds), rate_window_s; stacks/packaging.queue_depth; stacks/aws/queue
   (visibility timeout, max receive count); stacks/aws/serving.HOLD_EVERY_MINUTES
-- the bill: stacks/cost.py (the plan's Cost, its LineItem format, the on-demand duration tiers)
+- the bill: stacks/decision/cost.py (the plan's Cost, its LineItem format, the Bill builder) and
+  stacks/targets/serverless/bill.py (the on-demand duration tiers); each option's bill
 """
 
 from __future__ import annotations
 
-from stacks.cost import DAYS_PER_MONTH, Cost, LineItem, _Bill, _duration_tiers, lambda_rates, monthly_requests
-from stacks.decide import Workload
+from stacks.decision.cost import DAYS_PER_MONTH, Bill, Cost, LineItem, monthly_requests
+from stacks.decision.workload import Workload
 from stacks.k8s import scaling
 from stacks.k8s.settings import ClusterSettings
 from stacks.packaging import queue_depth
-from stacks.profile import Mode, Preset
+from stacks.profile import Mode, Preset, Target
 from stacks.simulate.params import KubernetesParams, ServerlessParams, TrafficShape
+from stacks.targets.kubernetes import kubernetes_sizing
+from stacks.targets.serverless import serverless_sizing
+from stacks.targets.serverless.bill import duration_tiers, lambda_rates
 
 __all__ = [
     "DAYS_PER_MONTH",
@@ -34,12 +38,14 @@ __all__ = [
     "LineItem",
     "Workload",
     "kubernetes_params",
+    "kubernetes_sizing",
     "lambda_rates",
     "monthly_requests",
     "new_bill",
     "on_demand_duration",
     "plan_costs",
     "serverless_params",
+    "serverless_sizing",
     "traffic_shape",
 ]
 
@@ -60,7 +66,7 @@ def serverless_params(w: Workload) -> ServerlessParams:
     from stacks.aws.queue import MAX_RECEIVE_COUNT, visibility_timeout_s  # aws_cdk: imported only when needed
     from stacks.aws.serving import HOLD_EVERY_MINUTES
 
-    s, p, platform = w.decision.serverless, w.profile, w.settings.platform
+    s, p, platform = serverless_sizing(w), w.profile, w.settings.platform
     cold = s.cold_start
     return ServerlessParams(
         mode=p.sla.mode.value,
@@ -91,7 +97,7 @@ def serverless_params(w: Workload) -> ServerlessParams:
 
 def kubernetes_params(w: Workload, cluster: ClusterSettings | None = None) -> KubernetesParams:
     cluster = cluster or ClusterSettings()
-    k, p = w.decision.kubernetes, w.profile
+    k, p = kubernetes_sizing(w), w.profile
     vllm = p.model.preset is Preset.vllm
     spec = scaling.scaled_object_spec(w, cluster, "simulated", vllm=vllm, redis_address="redis:6379", trigger_auth=None)
     behavior = spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
@@ -132,13 +138,13 @@ def kubernetes_params(w: Workload, cluster: ClusterSettings | None = None) -> Ku
 
 def plan_costs(w: Workload) -> tuple[Cost, Cost]:
     """The plan's monthly bills: (serverless, kubernetes)."""
-    return w.decision.serverless_cost, w.decision.kubernetes_cost
+    return w.decision.option(Target.serverless).bill, w.decision.option(Target.kubernetes).bill
 
 
-def new_bill(w: Workload) -> _Bill:
-    """A bill priced from this workload's price book (stacks/cost.py's, so no price is duplicated)."""
-    return _Bill(w.settings.prices)
+def new_bill(w: Workload) -> Bill:
+    """A bill priced from this workload's price book (stacks/decision/cost.py's, so no price is duplicated)."""
+    return Bill(w.settings.prices)
 
 
-def on_demand_duration(bill: _Bill, gb_s: float, architecture: str, basis: str) -> None:
-    _duration_tiers(bill, gb_s, architecture, basis)
+def on_demand_duration(bill: Bill, gb_s: float, architecture: str, basis: str) -> None:
+    duration_tiers(bill, gb_s, architecture, basis)

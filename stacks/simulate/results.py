@@ -173,7 +173,7 @@ class TargetResult:
     capacity_hours: float  # what existed (initialising, serving or idle-but-billed) over the span
     peak_capacity: int
     usage: dict[str, float]  # the quantities the bill is priced from, over the span
-    cost: object  # stacks.cost.Cost for a month of this traffic
+    cost: object  # stacks.decision.cost.Cost for a month of this traffic
     plan_cost_usd: float  # the plan's monthly figure, for comparison
     timeline: Timeline
     notes: list[str] = field(default_factory=list)

@@ -1,11 +1,11 @@
 """Reading profiles: bounded, safe YAML with line numbers, then schema, then rules.
 
 Validation runs in stages and reports every problem of a stage at once:
-  1. parse (stacks/safe_yaml.py): a regular UTF-8 file of bounded size, no control characters,
+  1. parse (safe_yaml.py): a regular UTF-8 file of bounded size, no control characters,
      YAML syntax, bounded nesting and alias expansion, duplicate keys, a mapping at the top;
   2. schema: the pydantic models (unknown keys, strict types, finite numbers in range, enums);
-  3. rules (RULE_SETS): relations between fields (stacks/rules.py), and the files a profile
-     names and whether it fits the platform (stacks/profile_files.py).
+  3. rules (RULE_SETS): relations between fields and the names a workload may not take
+     (checks.py, names.py), and the files a profile names and whether it fits the platform (files.py).
 A later stage runs only when the earlier ones found nothing, because its messages would
 otherwise describe a document the user is about to change anyway. Every problem carries the
 file, the line and the YAML path; values quoted in messages are clipped (errors.show).
@@ -23,11 +23,11 @@ from pydantic import BaseModel, ValidationError
 
 from stacks.errors import Hit, Loc, Problem, ProfileError, show
 from stacks.pricebook import Settings
-from stacks.profile import PLATFORM_WIDE, PlatformFile, Profile
-from stacks.profile_files import file_problems
-from stacks.rules import cross_field_problems
-from stacks.safe_yaml import dotted as _dotted
-from stacks.safe_yaml import parse, read_text
+from stacks.profile.checks import cross_field_problems
+from stacks.profile.files import file_problems
+from stacks.profile.model import PLATFORM_WIDE, PlatformFile, Profile
+from stacks.profile.safe_yaml import dotted as _dotted
+from stacks.profile.safe_yaml import parse, read_text
 
 PROFILE_SUFFIX = ".yaml"
 PLATFORM_FILE = "platform.yaml"

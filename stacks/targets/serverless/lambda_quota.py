@@ -20,12 +20,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from stacks.decision.workload import Workload
 from stacks.profile import Target
-
-if TYPE_CHECKING:
-    from stacks.decide import Workload
+from stacks.targets.serverless.sizing import serverless_sizing
 
 LAMBDA_UNRESERVED_MINIMUM = 100  # AWS: what Lambda keeps unreserved in every account and region
 FIGURES_COMMAND = "aws lambda get-account-settings --region {region}"
@@ -81,7 +80,7 @@ def _serverless_by_region(workloads: Iterable[Workload]) -> dict[str, list[Workl
 
 
 def _reservations(group: list[Workload]) -> tuple[tuple[str, int], ...]:
-    return tuple((w.name, w.decision.serverless.reserved_concurrency) for w in group)
+    return tuple((w.name, serverless_sizing(w).reserved_concurrency) for w in group)
 
 
 def settings_verdicts(workloads: Iterable[Workload]) -> list[QuotaVerdict]:

@@ -166,6 +166,11 @@ class ModelSpec(BaseModel):
     def weights_in_s3(self) -> bool:
         return self.weights.startswith("s3://")
 
+    @property
+    def uses_gpu(self) -> bool:
+        """A GPU is wanted and a product named: Kubernetes gives the replicas GPUs (Lambda has none)."""
+        return self.gpu is not Gpu.none and self.accelerator is not None
+
 
 class Sla(BaseModel):
     model_config = _STRICT

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from stacks import vllm_args
-from stacks.k8s.naming import RESERVED_ALLOWED, reserved_reason
+from stacks.limits import HTTP_API_MAX_TIMEOUT_S
 from stacks.pricebook import Settings
-from stacks.profile import S3_URI, Endpoint, Gpu, Mode, Preset, Profile
-from stacks.rules_serverless import name_problems
-
-HTTP_API_MAX_TIMEOUT_S = 29  # API Gateway's integration timeout for HTTP APIs is 30 s
+from stacks.profile import vllm_args
+from stacks.profile.model import S3_URI, Endpoint, Gpu, Mode, Preset, Profile
+from stacks.profile.names import name_problems
 
 RuleHit = tuple[tuple[str | int, ...], str, str | None, str | None]  # loc, message, allowed, hint
 
@@ -21,12 +19,7 @@ def cross_field_problems(p: Profile, settings: Settings) -> list[RuleHit]:
 
 def _rules(p: Profile, settings: Settings) -> Iterator[RuleHit]:
     m, sla, u = p.model, p.sla, p.utilization
-    yield from name_problems(p)  # the stack-name collision rule lives with the serverless rules
-
-    platform = settings.platform
-    reserved = reserved_reason(p.name, platform.k8s_namespace_prefix, foreign=platform.k8s_foreign_namespaces)
-    if reserved:
-        yield (("name",), f"'{p.name}': {reserved}", RESERVED_ALLOWED, "rename the workload")
+    yield from name_problems(p, settings)
 
     if m.gpu is Gpu.required and not m.accelerator:
         yield (

@@ -14,11 +14,11 @@ import math
 from functools import cache
 from pathlib import Path
 
-from stacks.profile import ArgValue
+from stacks.profile.model import ArgValue
 
 VLLM_VERSION = "0.33.0"
 VLLM_IMAGE = f"vllm/vllm-openai:v{VLLM_VERSION}"
-FLAGS_FILE = Path(__file__).resolve().parent.parent / "templates" / "vllm" / f"flags-{VLLM_VERSION}.json"
+FLAGS_FILE = Path(__file__).resolve().parents[2] / "templates" / "vllm" / f"flags-{VLLM_VERSION}.json"
 # Flags Switchyard sets from the profile, the sizing and the cluster: a profile may not override them.
 OWNED = {
     "model": "the cached weights directory (args.model names the served model)",

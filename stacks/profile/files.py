@@ -8,6 +8,7 @@ on Kubernetes, a 2 TB pod). Each rule yields errors.Hit; the loader adds file an
 from __future__ import annotations
 
 import ast
+import difflib
 import keyword
 import os
 import re
@@ -15,8 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from stacks.errors import Hit, ProfileError, show
+from stacks.limits import LAMBDA_MAX_MEMORY_MB
 from stacks.pricebook import Settings
-from stacks.profile import Gpu, Preset, Profile, Target
+from stacks.profile.model import Gpu, Preset, Profile, Target
+from stacks.profile.safe_yaml import read_text  # the same bounded, regular-file-only reader as profiles
 
 ENTRYPOINT_MAX_BYTES = 1024 * 1024
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -73,8 +76,6 @@ def _inside(root: Path, relative: str) -> tuple[Path, str | None]:
 
 def entrypoint_problems(path: Path) -> list[str]:
     """What is wrong with a model entrypoint file; [] when it defines load and predict right."""
-    from stacks.safe_yaml import read_text  # the same bounded, regular-file-only reader
-
     if not path.is_file():
         return [f"{path} does not exist" if not path.exists() else f"{path} is not a file"]
     try:
@@ -141,8 +142,6 @@ def _link_out(root: Path, directory: Path, suffix: str | None = None) -> Path | 
 
 
 def _typo_hint(path: Path) -> str | None:
-    import difflib
-
     parent = path.parent
     if not parent.is_dir():
         return None
@@ -153,11 +152,8 @@ def _typo_hint(path: Path) -> str | None:
 
 def _fits_the_platform(p: Profile, settings: Settings) -> Iterator[Hit]:
     """Memory must fit where the workload can run: one Lambda function or one node."""
-    from stacks.decide import LAMBDA_MAX_MEMORY_MB  # decide imports the loader: import when called
-    from stacks.sizing import uses_gpu_on_kubernetes
-
     m, platform = p.model, settings.platform
-    if uses_gpu_on_kubernetes(p):
+    if m.uses_gpu:
         return  # GPU nodes: the platform states GPUs per node (checked with accelerator), not their memory
     node_gb = platform.cpu_node_memory_gb
     fits_node = m.memory_gb <= node_gb

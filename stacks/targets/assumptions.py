@@ -2,7 +2,8 @@
 and why it holds, so a reader can tell a measured number from an assumed one and change it.
 
 They are read from the same settings and sizing the decision used (never a second copy), and
-`switchyard plan` prints them (text and `--json`).
+`switchyard plan` prints them (text and `--json`). They read both targets' sizing (every workload
+has both options), so they sit beside the registry, above the target packages.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from stacks.decide import Workload
+from stacks.decision.workload import Workload
 from stacks.profile import Mode, Preset
-from stacks.sizing import SQS_MAX_CONSUMERS, efs_consumer_cap
+from stacks.targets.kubernetes import kubernetes_sizing
+from stacks.targets.serverless import serverless_sizing
+from stacks.targets.serverless.sizing import SQS_MAX_CONSUMERS, efs_consumer_cap
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,7 @@ def assumptions(w: Workload) -> list[Assumption]:
 
 
 def _replica_concurrency(w: Workload) -> Assumption:
-    k = w.decision.kubernetes
+    k = kubernetes_sizing(w)
     if w.profile.model.preset is Preset.vllm:
         return Assumption(
             "kubernetes.replica_concurrency",
@@ -66,7 +69,7 @@ def _target_utilization(w: Workload) -> Assumption:
 
 
 def _reservation(w: Workload) -> Assumption:
-    s = w.decision.serverless
+    s = serverless_sizing(w)
     platform = w.settings.platform
     return Assumption(
         "serverless.reserved_concurrency",
@@ -81,7 +84,7 @@ def _reservation(w: Workload) -> Assumption:
 
 def _queue_consumers(w: Workload) -> Assumption:
     """The SQS event source's maximum concurrency, and which of its bounds decided it."""
-    s = w.decision.serverless
+    s = serverless_sizing(w)
     platform = w.settings.platform
     sync_peak = math.ceil(s.peak_concurrency) if w.profile.sla.mode is Mode.both else 0
     room = s.reserved_concurrency - sync_peak
