@@ -6,6 +6,7 @@ The mocks echo inputs as outputs, so every object must carry its explicit metada
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,17 @@ class Recorder(pulumi.runtime.Mocks):
         return {}
 
 
+def _ensure_event_loop() -> None:
+    """Pulumi's mocks run on asyncio's current loop. An `asyncio.run()` earlier in the same process
+    (a tool embedding synth, a test) leaves none set, and get_event_loop() then raises."""
+    try:
+        loop = asyncio.get_event_loop()
+    except RuntimeError:
+        loop = None
+    if loop is None or loop.is_closed():
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 def run(
     batch: Batch,
     settings: ClusterSettings,
@@ -55,6 +67,7 @@ def run(
 ) -> list[Registered]:
     """Run `build()` under fresh mocks (or `recorder`) and wait for every registration to finish."""
     recorder = recorder or Recorder()
+    _ensure_event_loop()
     pulumi.runtime.set_mocks(recorder, project="switchyard", stack="synth", preview=False)
 
     @pulumi.runtime.test
