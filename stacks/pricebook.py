@@ -775,8 +775,9 @@ class Platform(BaseModel):
         ge=2,
         description=(
             "Largest execution environment of a Lambda Managed Instances function, GB (16 vCPUs at 2 GB each), "
-            "since March 2026. Not found in the AWS developer guide searched here: from darryl-ruggles.cloud and "
-            "refactix.com (2026) reporting AWS's 32 GB / 16 vCPU launch."
+            "since March 2026. Source: the AWS::Lambda::Function resource schema (MemorySize at most 32,768 MB, "
+            "as cfn-lint 1.58 ships it) and AWS's 32 GB / 16 vCPU launch as reported by darryl-ruggles.cloud; "
+            "not found in the developer guide pages searched."
         ),
     )
     lmi_memory_gib_per_vcpu: list[Literal[2, 4, 8]] = Field(
