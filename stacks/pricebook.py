@@ -807,6 +807,16 @@ class Platform(BaseModel):
             "https://docs.aws.amazon.com/lambda/latest/dg/lambda-managed-instances-scaling.html."
         ),
     )
+    lmi_scale_from_zero_s: float = Field(
+        180.0,
+        gt=0,
+        description=(
+            "Seconds Lambda Managed Instances needs to serve again from zero execution environments: launch an EC2 "
+            "instance, pull the image, start the environment and load the model. Assumption (minutes, as EC2 "
+            "launches take; the scaling page says only that scaling from zero is not immediate): compared with "
+            "sla.cold_start_budget_ms to say why the floor never goes to zero."
+        ),
+    )
     lmi_target_utilization: float = Field(
         0.7,
         gt=0,

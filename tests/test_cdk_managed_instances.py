@@ -21,8 +21,8 @@ from stacks.aws.app import FEATURE_FLAGS
 from stacks.aws.managed_instances import GPU_CDK_VERSION, ManagedInstancesFunction
 from stacks.aws.network import PlatformImports
 from stacks.errors import SwitchyardError
-from stacks.managed_instances_facts import Demand, size_managed_instances
 from stacks.pricebook import Platform, PriceBook
+from stacks.targets.managed_instances.sizing import Demand, size_managed_instances
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.timeout(300)

@@ -12,14 +12,14 @@ import math
 import pytest
 
 from stacks.ec2_types import instance_shape
-from stacks.managed_instances_facts import (
+from stacks.pricebook import Platform, PriceBook
+from stacks.targets.managed_instances.bill import managed_instances_bill
+from stacks.targets.managed_instances.sizing import (
     Demand,
     ManagedInstancesMisfit,
-    managed_instances_bill,
     managed_instances_facts,
     size_managed_instances,
 )
-from stacks.pricebook import Platform, PriceBook
 
 PRICES = PriceBook()
 PLATFORM = Platform()

@@ -1,7 +1,7 @@
 """Lambda Managed Instances (CPU): execution-environment sizing, monthly bill and the facts its rules read.
 
-Pure functions of explicit inputs and the price book; the `managed-instances` target module calls
-them (and will hold them once the decision's layout has landed).
+Pure functions of explicit inputs and the price book; the target (stacks/targets/managed_instances)
+builds the Demand from a profile and calls them.
 
 How Lambda Managed Instances (LMI) runs a Python model, and what the sizing takes from it:
 - An execution environment has `v` vCPUs and `v x r` GB, r the memory per vCPU (2, 4 or 8 GiB,
@@ -27,8 +27,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
 
-# stacks.cost's bill: after the decision refactor, `from stacks.decision.cost import Bill, Cost, DAYS_PER_MONTH`.
-from stacks.cost import DAYS_PER_MONTH, Cost, _Bill
+from stacks.decision.cost import DAYS_PER_MONTH
 from stacks.ec2_types import instance_shape
 from stacks.pricebook import HOURS_PER_MONTH, Platform, PriceBook
 
@@ -209,40 +208,6 @@ def size_managed_instances(d: Demand, prices: PriceBook, platform: Platform) -> 
             s.instance_type,
         ),
     )
-
-
-def managed_instances_bill(d: Demand, s: ManagedInstancesSizing, prices: PriceBook) -> Cost:
-    """Instances x hours of the always-on floor, the management fee on them, and the requests."""
-    bill = _Bill(prices)
-    hourly = prices.ec2_instance_hour_usd[s.instance_type]
-    hours = s.always_on_instances * HOURS_PER_MONTH
-    spread = (
-        f"{s.always_on_instances} {s.instance_type} always on ({s.min_environments} environment(s) of "
-        f"{s.environment_vcpus} vCPU, {s.environments_per_instance} per instance, three instances at least "
-        f"for AZ spread) x {HOURS_PER_MONTH} h"
-    )
-    bill.add("instances", hours, "instance-hours", "ec2_instance_hour_usd", spread, unit_price=hourly)
-    fee = prices.lmi_management_fee_share
-    bill.add(
-        "management_fee",
-        hours,
-        "instance-hours",
-        "lmi_management_fee_share",
-        f"{fee:.0%} of the {s.instance_type} on-demand price ${hourly:g}/h, on the same instance-hours",
-        unit_price=fee * hourly,
-    )
-    bill.add(
-        "requests",
-        d.monthly_requests / 1e6,
-        "million requests",
-        "lmi_requests_per_million_usd",
-        f"{d.avg_rps:g} rps x {d.active_hours_per_day:g} h x 3600 s x {DAYS_PER_MONTH:.4f} d",
-    )
-    notes = [
-        f"scaling above the floor (up to {s.max_environments} environments, {s.peak_instances} instances at the "
-        f"peak) is billed while it lasts; the profile gives no peak duration, so it is not counted"
-    ]
-    return Cost(lines=bill.lines, notes=notes)
 
 
 def managed_instances_facts(
