@@ -101,4 +101,3 @@ def image_fits(option: ManagedInstancesOption) -> bool:
 
 def managed_instances_sizing(w: Workload) -> ManagedInstancesOption:
     return w.decision.sizing(Target.managed_instances, ManagedInstancesOption)
-
