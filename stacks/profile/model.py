@@ -76,6 +76,7 @@ class Target(StrEnum):
     auto = "auto"
     serverless = "serverless"
     kubernetes = "kubernetes"
+    managed_instances = "managed-instances"
 
 
 class Preset(StrEnum):
