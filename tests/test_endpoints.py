@@ -315,3 +315,15 @@ def test_a_cdk_output_that_is_not_text_is_a_clear_error(capsys, tmp_path):
     assert main(["outputs", str(PROFILES), "--cdk-outputs", str(bad)]) == 1
     err = capsys.readouterr().err
     assert "FunctionUrl" in err and "Traceback" not in err
+
+
+def test_a_stack_absent_from_an_outputs_file_names_the_cdk_overwrite_not_only_not_deployed(capsys, tmp_path):
+    """`cdk deploy A --outputs-file F` rewrites F with A's outputs only (aws/aws-cdk#16437): a later
+    update of one stack drops the others from the file although they are still deployed."""
+    only = tmp_path / "cdk-outputs.json"
+    only.write_text(json.dumps({"Switchyard-sentiment-api": CDK_OUTPUTS["Switchyard-sentiment-api"]}))
+    by = outputs_json(capsys, str(PROFILES), "--cdk-outputs", str(only))
+    notes = " ".join(by["nightly-embeddings"]["notes"])
+    assert by["nightly-embeddings"]["deployed"] is False
+    assert f"not in {only}" in notes and "only the stacks it deployed" in notes
+    assert "Switchyard-nightly-embeddings --outputs-file" in notes

@@ -110,7 +110,14 @@ def serverless(w: Workload, outputs: dict[str, Any] | None, source: str) -> Endp
         return out.get(key) if deployed else None
 
     e = Endpoints(w.name, "serverless", deployed, source if deployed else "plan (not deployed)", outputs=out)
-    if not deployed:
+    if not deployed and source:
+        # `cdk deploy A --outputs-file F` rewrites F with A's outputs alone (aws/aws-cdk#16437).
+        e.notes.append(
+            f"not in {source}: not deployed, or a later `cdk deploy --outputs-file {source}` of other stacks "
+            f"rewrote the file (CDK writes only the stacks it deployed): `npx cdk deploy {stack} --outputs-file "
+            f"{source}` adds it back (no change to deploy: it only writes the outputs)"
+        )
+    elif not deployed:
         e.notes.append(f"not deployed: after `cdk deploy {stack}` its outputs are {', '.join(cdk_output_names(w))}")
     elif lacking := [n for n in cdk_output_names(w) if n not in out]:
         # A stack deployed by an older version, with another endpoint or mode, or a hand-trimmed file.
