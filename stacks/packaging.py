@@ -34,6 +34,9 @@ BUILD_ROOT = Path("build")
 # Base images, pinned. Renovate-style bumps happen here and nowhere else.
 IMAGES = {
     "lambda": "public.ecr.aws/lambda/python:3.12@sha256:92c88c1adc374b073b07b12bd4045497af7da68230d47c2b330423115c5850dc",
+    # Lambda Managed Instances runs Python 3.13 or later only. Pinned by tag: no digest could be
+    # verified from here (no registry access to public.ecr.aws); add @sha256:<digest> once one is.
+    "lambda-managed": "public.ecr.aws/lambda/python:3.13",
     "cpu": "python:3.12.8-slim-bookworm",
     "gpu": "nvidia/cuda:12.4.1-runtime-ubuntu22.04",
     "vllm": VLLM_IMAGE,
@@ -42,6 +45,7 @@ IMAGES = {
 RUNTIME_REQUIREMENTS = {
     "kubernetes": ["prometheus-client==0.26.0", "uvicorn==0.54.0", "httptools==0.9.0", "uvloop==0.23.0"],
     "serverless": ["aws-lambda-powertools==3.37.0"],
+    "managed-instances": ["aws-lambda-powertools==3.37.0"],
 }
 QUEUE_REQUIREMENTS = ["redis==8.1.0"]  # the Kubernetes queue worker (async and both modes)
 # A message is taken over from a silent holder this long after its timeout: a quarter more, at least 2 s.
@@ -67,8 +71,8 @@ class PackageSpec:
     """Everything a template may use. A misspelt attribute fails the render (StrictUndefined)."""
 
     name: str
-    target: str  # serverless | kubernetes
-    flavor: str  # lambda | cpu | gpu | vllm
+    target: str  # serverless | kubernetes | managed-instances
+    flavor: str  # lambda | lambda-managed | cpu | gpu | vllm
     base_image: str
     weights_dir: str
     user_module: str | None
@@ -136,6 +140,11 @@ def spec_for(w: Workload, target: Target | None = None) -> PackageSpec:
     baked = target is Target.serverless and serverless_sizing(w).weights_in_image
     if target is Target.serverless:
         flavor, weights_dir, port = "lambda", LAMBDA_IMAGE_WEIGHTS_DIR if baked else LAMBDA_WEIGHTS_DIR, SERVER_PORT
+    elif target is Target.managed_instances:
+        # No EFS on managed instances: the weights are always in the image (its limit.weights
+        # refuses s3:// weights), and the handler is the serverless one on a Python 3.13 base.
+        baked = True
+        flavor, weights_dir, port = "lambda-managed", LAMBDA_IMAGE_WEIGHTS_DIR, SERVER_PORT
     else:
         flavor = "vllm" if vllm else ("gpu" if p.model.uses_gpu else "cpu")
         weights_dir, port = K8S_WEIGHTS_DIR, VLLM_PORT if vllm else SERVER_PORT
@@ -246,6 +255,9 @@ def _files(w: Workload, spec: PackageSpec) -> dict[str, str]:
     files["app/serving_core.py"] = render("shared/serving_core.py.jinja")
     if spec.target == Target.serverless.value:
         files["Dockerfile"] = render("serverless/Dockerfile.jinja")
+        files["app/handler.py"] = render("serverless/handler.py.jinja")
+    elif spec.target == Target.managed_instances.value:
+        files["Dockerfile"] = render("managed_instances/Dockerfile.jinja")
         files["app/handler.py"] = render("serverless/handler.py.jinja")
     else:
         files["Dockerfile"] = render("kubernetes/Dockerfile.jinja")

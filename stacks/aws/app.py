@@ -1,4 +1,4 @@
-"""The CDK app: one platform stack plus one stack per workload resolved to serverless.
+"""The CDK app: one platform stack plus one stack per workload resolved to serverless or managed-instances.
 
     npx cdk synth          (cdk.json runs this module)
 
@@ -14,10 +14,12 @@ from pathlib import Path
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
+from stacks.aws.managed_instances_stack import ManagedInstancesStack
 from stacks.aws.platform import PlatformStack
 from stacks.aws.weights import WeightsSource
 from stacks.aws.workload import WorkloadStack, stack_name
 from stacks.commands.lock import entry as lock_entry
+from stacks.decision.workload import Workload
 from stacks.errors import Problem, ProfileError, SwitchyardError
 from stacks.k8s import naming
 from stacks.packaging import BUILD_ROOT, render
@@ -46,7 +48,8 @@ def build_app(
     """Construct (not synthesize) the app for the serverless workloads of `batch`."""
     platform_settings = load_settings(profiles_dir).platform
     serverless = batch.by_target("serverless")
-    if serverless:
+    managed = batch.by_target("managed-instances")
+    if serverless or managed:
         unheard = alarms_without_subscribers(platform_settings, profiles_dir)
         if unheard is not None:
             raise unheard
@@ -82,14 +85,30 @@ def build_app(
             weights_source=platform.weights_sync.source_urls.get(w.name),
             env=env,
         )
-        # Parameters, not exports, carry platform values: the order is explicit.
-        stack.add_stack_dependency(platform)
-        revision = naming.plan_revision(lock_entry(w))
-        for key, value in naming.ownership(w.name, w.file, revision, root).items():
-            cdk.Tags.of(stack).add(key, value)
+        _belongs(stack, platform, w, root)
+    for w in managed:
+        stack = ManagedInstancesStack(
+            app,
+            stack_name(w.name, installation),
+            workload=w,
+            build_context=render(w, build_root).resolve(),
+            availability_zones=platform.az_count,
+            interface_endpoints=platform.endpoint_security_group is not None,
+            env=env,
+        )
+        _belongs(stack, platform, w, root)
     if nag:
         cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
     return app
+
+
+def _belongs(stack: cdk.Stack, platform: cdk.Stack, w: Workload, root: Path) -> None:
+    """A workload stack deploys after the platform and carries the workload's ownership tags."""
+    # Parameters, not exports, carry platform values: the order is explicit.
+    stack.add_stack_dependency(platform)
+    revision = naming.plan_revision(lock_entry(w))
+    for key, value in naming.ownership(w.name, w.file, revision, root).items():
+        cdk.Tags.of(stack).add(key, value)
 
 
 def _tag_raw_resources(stack: cdk.Stack, tags: dict[str, str]) -> None:

@@ -69,16 +69,10 @@ def produce(
     """Build contexts, the CDK assembly and the Kubernetes objects of every workload in `batch`."""
     say = progress or (lambda _text: None)
     serverless, kubernetes = batch.by_target("serverless"), batch.by_target("kubernetes")
-    pending = batch.by_target("managed-instances")
-    if pending:
-        # Decided and billed, not yet wired into a stack: refuse rather than write nothing for them.
-        raise SwitchyardError(
-            f"{pending[0].file}: target managed-instances is planned but not synthesized yet (its construct is "
-            "stacks/aws/managed_instances.py; the workload stack is pending). Set target: serverless or kubernetes "
-            "to synthesize this workload now."
-        )
+    # The CDK app builds both Lambda targets: serverless and managed-instances.
+    serverless = serverless + batch.by_target("managed-instances")
     produced = Produced(cdk_out=None, build_root=build_root)
-    say(f"synthesizing the CDK app ({len(serverless)} serverless workload(s))")
+    say(f"synthesizing the CDK app ({len(serverless)} serverless or managed-instances workload(s))")
     if serverless:
         require_node()
         from stacks.aws.app import build_app  # aws-cdk-lib starts Node.js: only for serverless workloads

@@ -81,6 +81,7 @@ def run(
     progress(f"validating and deciding profiles in {', '.join(map(str, paths))}")
     batch = load_all(paths)
     serverless, kubernetes = batch.by_target("serverless"), batch.by_target("kubernetes")
+    serverless += batch.by_target("managed-instances")  # the CDK app builds both Lambda targets
     outputs: dict[str, str] = {}
     written = not batch.failures and bool(batch.workloads)
 
@@ -137,7 +138,8 @@ def run(
     if written and serverless:
         installation = serverless[0].settings.platform.installation  # platform-wide: one per app
         names_ = " ".join(workload_stack(w.name, installation) for w in serverless)
-        print(f"serverless: `npx cdk deploy {platform_stack(installation)} {names_}` (cdk.json runs the same app)")
+        label = "/".join(sorted({w.target.value for w in serverless}))
+        print(f"{label}: `npx cdk deploy {platform_stack(installation)} {names_}` (cdk.json runs the same app)")
     print_failures(batch.failures)
     if batch.failures:
         print(

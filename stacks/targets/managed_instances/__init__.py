@@ -7,10 +7,11 @@ cold start; billed per instance-hour + 15 % + requests), fronted like the server
                   burst and scale-to-zero facts
     workload.py   from a profile to the option's sizing (ManagedInstancesOption)
     bill.py       instances + fee + requests, and the serverless bill's shared lines
-    rules.py      limits (gpu, memory, image, timeout, weights, latency) and rules (environment,
+    rules.py      limits (gpu, memory, image, timeout, weights, endpoint, latency) and rules (environment,
                   break-even, burst, scale to zero)
     alarms.py     the alarms its stack creates
-Built by stacks/aws (stacks/aws/app.py: ManagedInstancesStack, stacks/aws/managed_instances.py).
+Built by stacks/aws (stacks/aws/managed_instances_stack.py: ManagedInstancesStack, its capacity provider
+and function in stacks/aws/managed_instances.py, the front shared with serverless in stacks/aws/front.py).
 """
 
 from __future__ import annotations

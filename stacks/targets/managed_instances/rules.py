@@ -9,6 +9,9 @@ Limits (a fired `limit.*` rules the option out; a fired `sla.*` misses the SLA):
 - `limit.image`, `limit.timeout`: the Lambda limits the function keeps on managed instances.
 - `limit.weights`: the function runs in the platform VPC through its capacity provider, which takes
   no EFS mount: the weights must be baked into the image, so they must be local.
+- `limit.endpoint`: sync callers come through an HTTP API: a Function URL attaches only to an alias or
+  the unpublished $LATEST (Lambda developer guide, "Lambda function URLs"), while a managed-instances
+  function serves $LATEST.PUBLISHED; a URL on it is unverified, so it is not built.
 - `sla.latency`: a warm environment's latency must meet the p99 target.
 Rules (explain the sizing and the comparison; the bills decide):
 - `lmi.environment`: the environment shape, its concurrency and what bounds it, the floor.
@@ -26,7 +29,7 @@ from collections.abc import Callable
 from stacks.decision.option import Facts
 from stacks.decision.reason import Reason, cmp, usd
 from stacks.limits import LAMBDA_MAX_IMAGE_GB, LAMBDA_MAX_TIMEOUT_S
-from stacks.profile import Mode
+from stacks.profile import Endpoint, Mode
 from stacks.targets.managed_instances.workload import ManagedInstancesOption
 
 LmiFacts = Facts[ManagedInstancesOption]
@@ -93,6 +96,19 @@ def limit_weights(f: LmiFacts) -> list[Reason]:
             "s3:// sources (copy them beside the profile)"
         )
     return [Reason(rule="limit.weights", fired=remote, detail=detail)]
+
+
+def limit_endpoint(f: LmiFacts) -> list[Reason]:
+    if f.p.sla.mode is Mode.async_:
+        return []
+    url = f.p.sla.endpoint is Endpoint.function_url
+    detail = (
+        "sla.endpoint function_url: a Function URL attaches only to an alias or the unpublished $LATEST, and a "
+        "Lambda Managed Instances function serves $LATEST.PUBLISHED (set sla.endpoint: http_api)"
+        if url
+        else "sla.endpoint http_api: the HTTP API invokes the function's $LATEST.PUBLISHED version"
+    )
+    return [Reason(rule="limit.endpoint", fired=url, detail=detail)]
 
 
 def sla_latency(f: LmiFacts) -> list[Reason]:
@@ -178,5 +194,5 @@ def scale_to_zero(f: LmiFacts) -> list[Reason]:
     ]
 
 
-LIMITS: list[Rule] = [limit_gpu, limit_memory, limit_image, limit_timeout, limit_weights, sla_latency]
+LIMITS: list[Rule] = [limit_gpu, limit_memory, limit_image, limit_timeout, limit_weights, limit_endpoint, sla_latency]
 RULES: list[Rule] = [environment, break_even, burst, scale_to_zero]
