@@ -84,7 +84,8 @@ def test_latency_sla_lambda_cannot_meet_sends_the_workload_to_kubernetes(write_p
     fired = {r.rule: r.detail for r in w.decision.option(Target.serverless).reasons if r.fired}
     assert fired["sla.latency"] == "warm Lambda latency 80 + 20 ms invoke = 100 ms > p99 target 90 ms"
     target = next(r.detail for r in w.decision.fired() if r.rule == "target")
-    assert target.startswith("kubernetes: serverless misses the SLA (latency)")
+    assert target.startswith("kubernetes: the only option meeting every hard limit and the SLA")
+    assert "; serverless misses the SLA (latency)" in target
 
 
 # ----------------------------------------------------------------- sizing and its reasons

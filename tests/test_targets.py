@@ -79,7 +79,9 @@ def test_auto_skips_a_target_its_own_limits_rule_out(loaded):
     w = decide_over(loaded, [blocked, cheap])
     assert w.target is Target.kubernetes
     assert not w.decision.option(Target.serverless).feasible
-    assert w.decision.reasons[-1].detail == "kubernetes: Lambda ruled out by rack"
+    assert w.decision.reasons[-1].detail == (
+        "kubernetes: the only option meeting every hard limit and the SLA; Lambda ruled out by rack"
+    )
 
 
 def test_an_explicit_target_its_limits_rule_out_is_refused_naming_the_others(write_profile):
