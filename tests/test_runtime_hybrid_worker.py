@@ -88,7 +88,7 @@ def make_aws(endpoint: str, visibility_s: int, max_receives: int) -> Aws:
 
 @pytest.fixture
 def aws(s3_endpoint) -> Aws:
-    return make_aws(s3_endpoint, visibility_s=2, max_receives=3)
+    return make_aws(s3_endpoint, visibility_s=3, max_receives=3)
 
 
 @dataclass
@@ -223,7 +223,7 @@ def test_kill_9_mid_message_loses_nothing(aws, workers, tmp_path):
     first = workers()
     aws.send({"id": "job", "inputs": [f"until:{gate}"]})
     wait_for(lambda: holding(aws, first))
-    time.sleep(3)  # past the queue's 2 s visibility timeout: the heartbeat keeps the message ours
+    time.sleep(4)  # past the queue's 3 s visibility timeout: the heartbeat keeps the message ours
     assert aws.counts() == (0, 1)
     first.proc.send_signal(signal.SIGKILL)
     first.proc.wait()
@@ -275,7 +275,7 @@ def test_a_failing_results_bucket_turns_readiness_off_and_the_message_waits_in_h
     aws.send({"id": "w", "inputs": [1]})
     wait_for(lambda: metric(worker.health_port, "switchyard_result_write_failures_total") >= 2)
     assert worker.ready() == 503
-    time.sleep(2.5)  # past the visibility timeout: still ours (the heartbeat), never run twice
+    time.sleep(3.5)  # past the visibility timeout: still ours (the heartbeat), never run twice
     assert aws.counts() == (0, 1)
     aws.s3.create_bucket(Bucket=aws.bucket)
     wait_for(lambda: aws.result("w") is not None)

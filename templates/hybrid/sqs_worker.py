@@ -234,7 +234,8 @@ class Worker:
 
     def alive(self) -> tuple[bool, str]:
         stalled = time.monotonic() - self.last_loop
-        if stalled > self.wait_s + 60:
+        # A receive may take three attempts of a long poll plus the read timeout's margin.
+        if stalled > 3 * (self.wait_s + 10) + 30:
             return False, f"the polling loop has not turned for {stalled:.0f} s"
         return True, "alive"
 
