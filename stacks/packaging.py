@@ -26,6 +26,7 @@ from stacks.profile import Mode, Preset, Target
 from stacks.profile.files import ENTRYPOINT_ALLOWED, entrypoint_problems
 from stacks.profile.vllm_args import VLLM_IMAGE, gpu_memory_utilization, utilization_arg
 from stacks.profile.vllm_args import render as vllm_flags
+from stacks.targets.hybrid.keda import WORKER_LONG_POLL_S
 from stacks.targets.kubernetes import kubernetes_sizing
 from stacks.targets.kubernetes.sizing import GPU_MEMORY_GB, gpu_memory_gb
 from stacks.targets.serverless import serverless_sizing
@@ -64,9 +65,7 @@ RUNTIME_CACHE_DIR = "/var/cache/switchyard"  # HF, vLLM, torch compile caches: w
 MAX_BATCH = 64
 HYBRID = "hybrid"
 HYBRID_WORKER = TEMPLATES / "hybrid" / "sqs_worker.py"
-# SQS long poll: at most this long to notice SIGTERM while idle (the pod's grace counts it); an empty
-# receive every 10 s costs ~0.26 M requests a month per idle replica (~$0.10).
-HYBRID_POLL_WAIT_S = 10
+HYBRID_POLL_WAIT_S = WORKER_LONG_POLL_S  # the SQS long poll (the hybrid bill counts its empty receives)
 USER_PACKAGE = "user_model"
 _WEIGHT_SUFFIXES = {".safetensors", ".bin", ".pt", ".pth", ".onnx", ".npz", ".npy", ".gguf", ".ckpt"}
 

@@ -50,7 +50,7 @@ def test_limits_sit_exactly_at_lambdas_quotas(write_profile):
         VALID, ("  memory_gb: 2", "  memory_gb: 10\n  image_gb: 10"), ("  timeout_s: 30", "  timeout_s: 900")
     )
     w = decide(load_profile(write_profile(at_limit)))
-    assert not [r for r in w.decision.fired() if r.rule.startswith("limit.")]
+    assert not [r for r in w.decision.option(Target.serverless).reasons if r.fired and r.rule.startswith("limit.")]
     assert w.decision.option(Target.serverless).sizing.memory_mb == 10240
 
 
@@ -81,7 +81,7 @@ def test_latency_sla_lambda_cannot_meet_sends_the_workload_to_kubernetes(write_p
     assert w.target is Target.kubernetes
     fired = {r.rule: r.detail for r in w.decision.fired()}
     assert fired["sla.latency"] == "warm Lambda latency 80 + 20 ms invoke = 100 ms > p99 target 90 ms"
-    assert fired["target"] == "kubernetes: serverless misses the SLA (latency)"
+    assert fired["target"].startswith("kubernetes: serverless misses the SLA (latency)")  # other targets may add theirs
 
 
 # ----------------------------------------------------------------- sizing and its reasons

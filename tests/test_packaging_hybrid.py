@@ -8,6 +8,7 @@ import pytest
 
 from stacks.errors import RenderError
 from stacks.packaging import HYBRID_WORKER, hybrid_worker_spec, render
+from stacks.targets.kubernetes import kubernetes_sizing
 from tests.conftest import PROFILES
 from tests.packaging_helpers import SLOW_PROFILE, workload
 
@@ -28,7 +29,7 @@ def test_the_worker_image_runs_the_sqs_worker_with_its_config(tmp_path):
     config = json.loads((context / "app" / "worker_config.json").read_text())
     profile = w.profile
     assert config["timeout_s"] == config["drain_s"] == config["stuck_after_s"] == profile.sla.timeout_s
-    assert config["concurrency"] == w.decision.kubernetes.replica_concurrency
+    assert config["concurrency"] == kubernetes_sizing(w).replica_concurrency
     assert config["visibility_timeout_s"] == 0 and config["max_receive_count"] == 0  # read from the queue
     assert (context / "app" / "user_model" / "model.py").exists()
 

@@ -39,7 +39,6 @@ Scaling (KEDA's aws-sqs-queue scaler, pkg/scalers/aws_sqs_queue_scaler.go, v2.20
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -50,17 +49,21 @@ import pulumi_kubernetes as k8s
 from stacks.errors import SwitchyardError
 from stacks.k8s import security
 from stacks.k8s.mirrors import mirrored_image
-from stacks.k8s.scaling import FALLBACK_FAILURES, METRICS_PATH, QUEUE_DRAIN_TARGET_S, scrape_annotations
+from stacks.k8s.scaling import FALLBACK_FAILURES, METRICS_PATH, scrape_annotations
 from stacks.k8s.security import DNS_NAMESPACE, NS_NAME_LABEL
 from stacks.k8s.settings import ClusterSecrets, ClusterSettings, MetricsDiscovery
 from stacks.k8s.vendor import AWS_CLI_IMAGE, GPU_PRODUCT_LABEL, GPU_RUNTIME_CLASS, GPU_TAINT_KEY, gfd_products
 from stacks.k8s.weights_fetch import RUNTIME_CACHE, fetch_container
 from stacks.k8s.workload import STARTUP_PERIOD_SECONDS, WorkloadImage, deploy_timeout_s, startup_failure_threshold
 from stacks.packaging import HYBRID_POLL_WAIT_S, K8S_WEIGHTS_DIR, RUN_AS_UID, RUNTIME_CACHE_DIR
+from stacks.targets.hybrid.keda import (  # noqa: F401  (tests and callers read them here too)
+    KEDA_POLLING_S,
+    SQS_COUNT_LAG_S,
+    cooldown_s,
+    messages_per_replica,
+    wake_up_s,
+)
 
-SQS_COUNT_LAG_S = 60  # SQS's approximate counts trail the queue by about a minute
-KEDA_POLLING_S = 30  # KEDA's default pollingInterval: how often it looks at a queue while at zero
-COOLDOWN_S = 300  # KEDA's default; never below the counts' lag plus two polls
 EXIT_MARGIN_S = 5  # the worker exits within DRAIN_S (or one long poll) and about two seconds
 TRIGGER_NAME = "sqs-queue"
 HEALTH_PORT_NAME = "health"
@@ -139,22 +142,6 @@ class WorkerResources:
     rollout_max_surge: int | str = 0
     rollout_max_unavailable: int | str = 1
     pdb_max_unavailable: int | str = 1
-
-
-def messages_per_replica(concurrency: int, replica_rps: float, drain_target_s: int = QUEUE_DRAIN_TARGET_S) -> int:
-    """queueLength: a replica holds `concurrency` messages in flight and should work off its share of
-    a backlog within drain_target_s (the same target as the Redis queue's lag trigger)."""
-    return max(1, concurrency + math.ceil(replica_rps * drain_target_s))
-
-
-def wake_up_s(pod_start_ms: float, polling_interval_s: int = KEDA_POLLING_S) -> float:
-    """Longest wait of a message sent at zero replicas before a worker runs it: KEDA's next poll,
-    SQS's counts catching up, a pod start. Scale to zero only when the cold-start budget covers it."""
-    return polling_interval_s + SQS_COUNT_LAG_S + pod_start_ms / 1000
-
-
-def cooldown_s(polling_interval_s: int = KEDA_POLLING_S) -> int:
-    return max(COOLDOWN_S, SQS_COUNT_LAG_S + 2 * polling_interval_s)
 
 
 def grace_period_s(drain_s: int) -> int:

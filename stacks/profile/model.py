@@ -76,6 +76,7 @@ class Target(StrEnum):
     auto = "auto"
     serverless = "serverless"
     kubernetes = "kubernetes"
+    hybrid = "hybrid"  # the AWS front (SQS, DLQ, results bucket) with GPU workers on the cluster
 
 
 class Preset(StrEnum):

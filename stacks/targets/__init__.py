@@ -11,7 +11,7 @@ The interface (stacks/decision/target.py `TargetModel`, extended in stacks/targe
 
     target: Target      the profile's `target:` value (stacks/profile/model.py) and the Option's key
     label: str          the platform in sentences: "Lambda ruled out by gpu"
-    tie_rank: int       on equal bills the lower rank wins (kubernetes 0, serverless 1)
+    tie_rank: int       on equal bills the lower rank wins (kubernetes 0, serverless 1, hybrid 2)
     builder: Builder    the module that builds it (stacks.aws.app, stacks.k8s.program), its outputs
     size(profile, settings) -> sizing model (a frozen pydantic model of the target's own)
     bill(profile, sizing, settings) -> Cost (stacks/decision/cost.py `Bill` builds its lines)
@@ -42,10 +42,11 @@ from stacks.decision.workload import Workload
 from stacks.profile import Target
 from stacks.profile.loader import LoadedProfile
 from stacks.targets.base import TargetSpec
+from stacks.targets.hybrid import HYBRID
 from stacks.targets.kubernetes import KUBERNETES
 from stacks.targets.serverless import SERVERLESS
 
-TARGETS: tuple[TargetSpec, ...] = (SERVERLESS, KUBERNETES)
+TARGETS: tuple[TargetSpec, ...] = (SERVERLESS, KUBERNETES, HYBRID)
 BY_TARGET: dict[Target, TargetSpec] = {t.target: t for t in TARGETS}
 
 
