@@ -42,10 +42,8 @@ from constructs import Construct
 from stacks.aws.nag import ack
 from stacks.aws.network import PlatformImports
 from stacks.aws.queue import MAX_RECEIVE_COUNT, RESULTS_PREFIX, AsyncIngest
+from stacks.targets.hybrid.keda import VISIBILITY_TIMEOUT_S
 
-# The worker extends a message's visibility every third of this while it works it (two beats may
-# fail in a row); a worker killed outright leaves its message invisible at most this long.
-VISIBILITY_TIMEOUT_S = 60
 VISIBILITY_RANGE_S = (30, 43_200)  # a beat every 10 s at least; SQS's maximum
 WORKER_SQS_ACTIONS = [
     "sqs:ReceiveMessage",

@@ -52,9 +52,15 @@ from stacks.k8s.mirrors import mirrored_image
 from stacks.k8s.scaling import FALLBACK_FAILURES, METRICS_PATH, scrape_annotations
 from stacks.k8s.security import DNS_NAMESPACE, NS_NAME_LABEL
 from stacks.k8s.settings import ClusterSecrets, ClusterSettings, MetricsDiscovery
-from stacks.k8s.vendor import AWS_CLI_IMAGE, GPU_PRODUCT_LABEL, GPU_RUNTIME_CLASS, GPU_TAINT_KEY, gfd_products
+from stacks.k8s.vendor import AWS_CLI_IMAGE
 from stacks.k8s.weights_fetch import RUNTIME_CACHE, fetch_container
-from stacks.k8s.workload import STARTUP_PERIOD_SECONDS, WorkloadImage, deploy_timeout_s, startup_failure_threshold
+from stacks.k8s.workload import (
+    STARTUP_PERIOD_SECONDS,
+    WorkloadImage,
+    deploy_timeout_s,
+    gpu_pod_placement,
+    startup_failure_threshold,
+)
 from stacks.packaging import HYBRID_POLL_WAIT_S, K8S_WEIGHTS_DIR, RUN_AS_UID, RUNTIME_CACHE_DIR
 from stacks.targets.hybrid.keda import (  # noqa: F401  (tests and callers read them here too)
     KEDA_POLLING_S,
@@ -290,31 +296,6 @@ def network_policy_spec(
     )
 
 
-def _gpu_placement(r: WorkerResources) -> dict[str, Any]:
-    """The same placement as a Kubernetes workload's: GFD's product label (renamed under sharing),
-    the GPU taint tolerated, NVIDIA's runtime class."""
-    if r.gpu_type is None:
-        return {}
-    term = k8s.core.v1.NodeSelectorTermArgs(
-        match_expressions=[
-            k8s.core.v1.NodeSelectorRequirementArgs(
-                key=GPU_PRODUCT_LABEL, operator="In", values=gfd_products(r.gpu_type, r.gpu_product_suffix)
-            )
-        ]
-    )
-    return {
-        "runtime_class_name": GPU_RUNTIME_CLASS,
-        "affinity": k8s.core.v1.AffinityArgs(
-            node_affinity=k8s.core.v1.NodeAffinityArgs(
-                required_during_scheduling_ignored_during_execution=k8s.core.v1.NodeSelectorArgs(
-                    node_selector_terms=[term]
-                )
-            )
-        ),
-        "tolerations": [k8s.core.v1.TolerationArgs(key=GPU_TAINT_KEY, operator="Exists", effect="NoSchedule")],
-    }
-
-
 def worker_env(name: str, image: WorkloadImage, queue: HybridQueue) -> list[k8s.core.v1.EnvVarArgs]:
     env = k8s.core.v1.EnvVarArgs
 
@@ -375,6 +356,7 @@ class HybridWorker(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("switchyard:k8s:HybridWorker", name, None, opts)
+        self.queue = queue
         selector = _labels(name)
         labels = {**selector, **ownership}
         cluster_secrets = cluster_secrets or ClusterSecrets()
@@ -593,7 +575,7 @@ class HybridWorker(pulumi.ComponentResource):
                             name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="1Gi")
                         ),
                     ],
-                    **_gpu_placement(r),
+                    **gpu_pod_placement(r.gpu_type, r.gpu_product_suffix),
                 ),
             ),
         )
