@@ -18,7 +18,6 @@ from aws_cdk.assertions import Match, Template
 from syrupy.extensions.json import JSONSnapshotExtension
 
 from stacks.aws.hybrid import SCALER_SQS_ACTIONS, WORKER_SQS_ACTIONS
-from stacks.aws.workload import stack_name
 from stacks.errors import SwitchyardError
 from stacks.k8s import mocks, program
 from stacks.k8s.hybrid import HybridQueue
@@ -28,6 +27,7 @@ from stacks.profile.loader import load_profile
 from stacks.targets import decide
 from stacks.targets.hybrid import hybrid_sizing
 from stacks.targets.hybrid.bill import FRONT_ALARMS
+from stacks.targets.serverless.installation import front_stack
 from stacks.workloads import load_all
 from tests.cdk_helpers import normalised as normalised_template
 from tests.cdk_helpers import synth
@@ -38,7 +38,7 @@ from tests.k8s_helpers import normalised as normalised_objects
 pytestmark = pytest.mark.timeout(300)
 PROFILES = FIXTURES / "hybrid"
 NAME = "image-tagging"
-STACK = stack_name(NAME)
+STACK = front_stack(NAME)
 
 
 @pytest.fixture(scope="module")

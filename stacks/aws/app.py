@@ -28,7 +28,7 @@ from stacks.profile.loader import PLATFORM_FILE, load_settings
 from stacks.profile.names import PLATFORM_STACK  # noqa: F401  (the default installation's; tests import it here)
 from stacks.targets.hybrid import hybrid_sizing
 from stacks.targets.serverless import serverless_sizing
-from stacks.targets.serverless.installation import platform_stack
+from stacks.targets.serverless.installation import front_stack, platform_stack
 from stacks.weights import local_weights_dir, weights_version
 from stacks.workloads import Batch, load_all
 
@@ -95,7 +95,7 @@ def build_app(
         p = w.settings.platform
         front = HybridFrontStack(
             app,
-            stack_name(w.name, installation),
+            front_stack(w.name, installation),
             workload_name=w.name,
             installation=installation,
             queue_retention_days=p.queue_retention_days,

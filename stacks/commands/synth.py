@@ -16,7 +16,7 @@ from stacks.commands.outputs import (
     swap,
 )
 from stacks.commands.report import exit_code, print_failures
-from stacks.targets.serverless.installation import platform_stack, workload_stack
+from stacks.targets.serverless.installation import front_stack, platform_stack, workload_stack
 from stacks.workloads import DEFAULT_PROFILES, load_all
 
 CDK_OUT = Path("cdk.out")
@@ -117,7 +117,7 @@ def run(
         for w in kubernetes:
             outputs[w.name] = f"{k8s_out}/{w.name}.yaml, {build_root}/{w.name}/"
         for w in hybrid:
-            stack = workload_stack(w.name, w.settings.platform.installation)
+            stack = front_stack(w.name, w.settings.platform.installation)
             outputs[w.name] = f"{cdk_out}/{stack}.template.json, {k8s_out}/{w.name}.yaml, {build_root}/{w.name}/"
     else:
         progress("synthesizing the CDK app: skipped")
@@ -137,7 +137,12 @@ def run(
         print(_next_step(k8s_out, pulumi_stack, settings))
     if written and (serverless or hybrid):
         installation = (serverless or hybrid)[0].settings.platform.installation  # platform-wide: one per app
-        names_ = " ".join(workload_stack(w.name, installation) for w in [*serverless, *hybrid])
+        names_ = " ".join(
+            [
+                *(workload_stack(w.name, installation) for w in serverless),
+                *(front_stack(w.name, installation) for w in hybrid),
+            ]
+        )
         print(f"serverless: `npx cdk deploy {platform_stack(installation)} {names_}` (cdk.json runs the same app)")
     if written and hybrid:
         print(

@@ -29,7 +29,7 @@ from stacks.k8s.settings import ClusterSecrets, ClusterSettings
 from stacks.k8s.workload import WorkloadImage
 from stacks.targets.hybrid import FRONTS_CONFIG, hybrid_sizing
 from stacks.targets.hybrid.sizing import HybridSizing
-from stacks.targets.serverless.installation import workload_stack
+from stacks.targets.serverless.installation import front_stack
 
 # stack config key -> (the CDK output it is set from, HybridQueue field)
 FRONT_FIELDS = {
@@ -40,7 +40,7 @@ FRONT_FIELDS = {
 
 
 def _set_command(w: Workload, key: str, output: str) -> str:
-    stack = workload_stack(w.name, w.settings.platform.installation)
+    stack = front_stack(w.name, w.settings.platform.installation)
     return (
         f"pulumi config set --path 'switchyard:{FRONTS_CONFIG}.{w.name}.{key}' \"$(aws cloudformation describe-stacks "
         f'--stack-name {stack} --query "Stacks[0].Outputs[?OutputKey==\'{output}\'].OutputValue" --output text)"'
@@ -49,7 +49,7 @@ def _set_command(w: Workload, key: str, output: str) -> str:
 
 def placeholder_front(w: Workload) -> HybridQueue:
     """What a review render shows: each value says which CDK output it is set from, and how."""
-    stack = workload_stack(w.name, w.settings.platform.installation)
+    stack = front_stack(w.name, w.settings.platform.installation)
     values = {
         field: f"<{output} output of {stack}: switchyard:{FRONTS_CONFIG}.{w.name}.{key}>"
         for key, (output, field) in FRONT_FIELDS.items()

@@ -18,19 +18,18 @@ from stacks.decision.option import Facts, Option
 from stacks.decision.reason import Reason
 from stacks.decision.workload import Workload
 from stacks.k8s.naming import placement as cluster_placement
-from stacks.pricebook import Settings
+from stacks.pricebook import Platform, Settings
 from stacks.profile import Profile, Target
-from stacks.targets.base import BaseTarget, Builder, LockValue
+from stacks.targets.base import BaseTarget, Builder, LockValue, MoveEnd
 from stacks.targets.hybrid.bill import hybrid_cost
+from stacks.targets.hybrid.config import FRONTS_CONFIG
+from stacks.targets.hybrid.moves import hybrid_end
 from stacks.targets.hybrid.rules import LIMITS, RULES
 from stacks.targets.hybrid.sizing import HybridSizing, hybrid, hybrid_sizing
 from stacks.targets.kubernetes import replicas_line
-from stacks.targets.serverless.installation import platform_stack, workload_stack
+from stacks.targets.serverless.installation import front_stack, platform_stack
 
 __all__ = ["FRONTS_CONFIG", "HYBRID", "Hybrid", "HybridSizing", "hybrid_sizing"]
-
-# Pulumi stack config the program reads the front's CDK outputs from: {workload: {queueUrl, region, resultsBucket}}
-FRONTS_CONFIG = "hybridFronts"
 
 
 class Hybrid(BaseTarget):
@@ -41,8 +40,8 @@ class Hybrid(BaseTarget):
     builder = Builder(
         tool="cdk+pulumi",
         module="stacks.aws.app, stacks.k8s.program",
-        outputs="cdk.out/Switchyard-<name>.template.json, k8s.out/<name>.yaml, build/<name>/",
-        deploy="npx cdk deploy Switchyard-Platform Switchyard-<name>, then pulumi up",
+        outputs="cdk.out/Switchyard-Front-<name>.template.json, k8s.out/<name>.yaml, build/<name>/",
+        deploy="npx cdk deploy Switchyard-Platform Switchyard-Front-<name>, then pulumi up",
     )
 
     def size(self, p: Profile, settings: Settings) -> HybridSizing:
@@ -73,7 +72,7 @@ class Hybrid(BaseTarget):
 
     def placement(self, w: Workload) -> dict[str, object]:
         installation = w.settings.platform.installation
-        stack = workload_stack(w.name, installation)
+        stack = front_stack(w.name, installation)
         cluster = cluster_placement(w.name, w.settings.platform.k8s_namespace_prefix)
         return {
             "stacks": [stack],
@@ -107,6 +106,9 @@ class Hybrid(BaseTarget):
             "memory_mb": k.memory_mb,
             "queue_length": h.queue_length,
         }
+
+    def move_end(self, name: str, platform: Platform) -> MoveEnd:
+        return hybrid_end(name, platform)
 
 
 HYBRID = Hybrid()

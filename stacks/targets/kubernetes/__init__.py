@@ -17,8 +17,9 @@ from stacks.decision.workload import Workload
 from stacks.k8s.naming import placement
 from stacks.pricebook import Platform, Settings
 from stacks.profile import Profile, Target
-from stacks.targets.base import BaseTarget, Builder, LockValue
+from stacks.targets.base import BaseTarget, Builder, LockValue, MoveEnd
 from stacks.targets.kubernetes.bill import kubernetes_cost
+from stacks.targets.kubernetes.moves import kubernetes_end
 from stacks.targets.kubernetes.rules import RULES
 from stacks.targets.kubernetes.sizing import KubernetesSizing, kubernetes, kubernetes_sizing
 
@@ -69,6 +70,9 @@ class Kubernetes(BaseTarget):
             "cpu_millicores": k.cpu_millicores,
             "memory_mb": k.memory_mb,
         }
+
+    def move_end(self, name: str, platform: Platform) -> MoveEnd:
+        return kubernetes_end(name, platform)
 
 
 def replicas_line(k: KubernetesSizing, platform: Platform) -> str:
