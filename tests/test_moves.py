@@ -70,6 +70,13 @@ def test_the_runbook_of_every_move_keeps_callers_and_messages(old, new):
         assert o.aws_remove in steps[index(steps, "remove the old target's AWS part")]
 
 
+@pytest.mark.parametrize(("old", "new"), PAIRS)
+def test_a_synchronous_workload_moves_no_queue(old, new):
+    steps = lock.runbook(NAME, old, new, PLATFORM, queued=False)
+    assert not [s for s in steps if "dead letters:" in s or "move producers" in s or "results:" in s]
+    assert steps[-1].endswith(f"switchyard smoke {NAME}")
+
+
 def test_sqs_to_sqs_moves_dead_letters_with_a_move_task_to_the_new_queue():
     steps = lock.runbook(NAME, "serverless", "hybrid", PLATFORM)
     dead = steps[index(steps, "dead letters:")]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -19,7 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 from stacks.decision.workload import Workload
 from stacks.errors import ProfileError, SwitchyardError, clip
 from stacks.pricebook import Platform
-from stacks.profile import Target
+from stacks.profile import Mode, Target
 from stacks.profile.safe_yaml import dotted, read_text
 from stacks.targets import TARGETS
 from stacks.targets.base import MoveEnd, generic_end
@@ -141,6 +141,7 @@ class Change:
     new_target: str | None = None
     lines: list[str] = field(default_factory=list)
     platform: Platform | None = None  # the workload's: its installation and namespace prefix name the runbook's objects
+    queued: bool = True  # async or both: messages and results move too
 
 
 def diff(locked: dict[str, Any], workloads: list[Workload], *, complete: bool = True) -> list[Change]:
@@ -177,6 +178,7 @@ def diff(locked: dict[str, Any], workloads: list[Workload], *, complete: bool = 
                     old_target=old["target"],
                     new_target=new["target"],
                     platform=by_name[name].settings.platform,
+                    queued=by_name[name].profile.sla.mode is not Mode.sync,
                 )
             )
         target = new["target"]
@@ -202,12 +204,14 @@ def _end(target: str, name: str, platform: Platform) -> MoveEnd:
     return spec.move_end(name, platform)
 
 
-def runbook(name: str, old: str, new: str, platform: Platform | None = None) -> list[str]:
+def runbook(name: str, old: str, new: str, platform: Platform | None = None, queued: bool = True) -> list[str]:
     """Exact steps to move a workload between any two targets without losing a caller or a message:
     the new target up and verified, callers moved, the old queue drained (kept until empty), dead
     letters moved, results read where they were filed, the old target removed, a smoke test last."""
     platform = platform or Platform()
     o, n = _end(old, name, platform), _end(new, name, platform)
+    if not queued:  # mode sync: no queue on either side, no message to move
+        o, n = replace(o, queue=None), replace(n, queue=None)
     # One Pulumi program builds one target per workload: two targets on the same namespace swap their
     # cluster parts in one `pulumi up`, after the old one's queue is drained.
     same_cluster = o.namespace is not None and o.namespace == n.namespace
