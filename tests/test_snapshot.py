@@ -87,9 +87,10 @@ def test_add_remove_switch_then_one_update_makes_the_check_pass(tmp_path):
     lines = r.stdout.splitlines()
     assert f"--- {folder / 'sentiment-api.plan.json'} (reviewed)" in lines
     assert f"+++ {folder / 'sentiment-api.plan.json'} (now)" in lines
-    # (the plan's diff is cut at 80 lines per file; the bill and the reasons come before the sizing)
-    assert any(line.startswith("-") and "peak 40 rps x 24 h" in line for line in lines)
-    assert any(line.startswith("+") and "peak 80 rps x 24 h" in line for line in lines)
+    # (the plan's diff is cut at 80 lines per file; the options' bills come first: the doubled peak
+    # shows as the replicas held for it)
+    assert any(line.startswith("-") and "(5 replicas + 1 rollout surge)" in line for line in lines)
+    assert any(line.startswith("+") and "(10 replicas + 1 rollout surge)" in line for line in lines)
     assert any(line.startswith("-") and '"MaxCapacity": 5' in line for line in lines)  # the template too
     assert f"{Path('profiles') / 'plan.lock.json'}: differs from the plan" in r.stdout
 

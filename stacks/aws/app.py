@@ -1,4 +1,6 @@
-"""The CDK app: one platform stack plus one stack per workload resolved to serverless or managed-instances.
+"""The CDK app: one platform stack plus one stack per workload resolved to serverless or
+managed-instances, and one front stack (queue, DLQ, results bucket, worker and scaler users) per
+workload resolved to hybrid.
 
     npx cdk synth          (cdk.json runs this module)
 
@@ -14,6 +16,7 @@ from pathlib import Path
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
+from stacks.aws.hybrid import HybridFrontStack
 from stacks.aws.managed_instances_stack import ManagedInstancesStack
 from stacks.aws.platform import PlatformStack
 from stacks.aws.weights import WeightsSource
@@ -26,8 +29,9 @@ from stacks.packaging import BUILD_ROOT, render
 from stacks.pricebook import Platform
 from stacks.profile.loader import PLATFORM_FILE, load_settings
 from stacks.profile.names import PLATFORM_STACK  # noqa: F401  (the default installation's; tests import it here)
+from stacks.targets.hybrid import hybrid_sizing
 from stacks.targets.serverless import serverless_sizing
-from stacks.targets.serverless.installation import platform_stack
+from stacks.targets.serverless.installation import front_stack, platform_stack
 from stacks.weights import local_weights_dir, weights_version
 from stacks.workloads import Batch, load_all
 
@@ -45,11 +49,12 @@ FEATURE_FLAGS = {
 def build_app(
     batch: Batch, *, profiles_dir: Path, outdir: str | None = None, build_root: Path = BUILD_ROOT, nag: bool = True
 ) -> cdk.App:
-    """Construct (not synthesize) the app for the serverless workloads of `batch`."""
+    """Construct (not synthesize) the app for the serverless workloads of `batch` and the hybrids' fronts."""
     platform_settings = load_settings(profiles_dir).platform
     serverless = batch.by_target("serverless")
     managed = batch.by_target("managed-instances")
-    if serverless or managed:
+    hybrid = batch.by_target("hybrid")  # their AWS fronts; the workers are the Pulumi program's
+    if serverless or managed or hybrid:
         unheard = alarms_without_subscribers(platform_settings, profiles_dir)
         if unheard is not None:
             raise unheard
@@ -97,6 +102,21 @@ def build_app(
             env=env,
         )
         _belongs(stack, platform, w, root)
+    for w in hybrid:
+        p = w.settings.platform
+        front = HybridFrontStack(
+            app,
+            front_stack(w.name, installation),
+            workload_name=w.name,
+            installation=installation,
+            queue_retention_days=p.queue_retention_days,
+            results_retention_days=p.results_retention_days,
+            message_max_bytes=p.async_message_max_kb * 1024,
+            oldest_message_alarm_s=p.queue_oldest_message_alarm_s,
+            visibility_timeout_s=hybrid_sizing(w).visibility_timeout_s,
+            env=env,
+        )
+        _belongs(front, platform, w, root)  # the access-log bucket and alarm topic, by SSM parameter
     if nag:
         cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
     return app

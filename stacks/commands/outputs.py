@@ -69,11 +69,13 @@ def produce(
     """Build contexts, the CDK assembly and the Kubernetes objects of every workload in `batch`."""
     say = progress or (lambda _text: None)
     serverless, kubernetes = batch.by_target("serverless"), batch.by_target("kubernetes")
-    # The CDK app builds both Lambda targets: serverless and managed-instances.
+    # The CDK app builds both Lambda targets (serverless, managed-instances) and the hybrid fronts;
+    # the hybrid workers are the Pulumi program's.
     serverless = serverless + batch.by_target("managed-instances")
+    hybrid = batch.by_target("hybrid")
     produced = Produced(cdk_out=None, build_root=build_root)
-    say(f"synthesizing the CDK app ({len(serverless)} serverless or managed-instances workload(s))")
-    if serverless:
+    say(f"synthesizing the CDK app ({len(serverless)} Lambda, {len(hybrid)} hybrid workload(s))")
+    if serverless or hybrid:
         require_node()
         from stacks.aws.app import build_app  # aws-cdk-lib starts Node.js: only for serverless workloads
 
@@ -83,12 +85,12 @@ def produce(
             batch, profiles_dir=profiles_dir.resolve(), outdir=str(cdk_out.resolve()), build_root=build_root.resolve()
         ).synth()
         produced.cdk_out = cdk_out
-    say(f"running the Pulumi program under mocks ({len(kubernetes)} kubernetes workload(s))")
-    if kubernetes:
+    say(f"running the Pulumi program under mocks ({len(kubernetes)} kubernetes, {len(hybrid)} hybrid workload(s))")
+    if kubernetes or hybrid:
         from stacks.k8s import mocks  # pulumi: only for kubernetes workloads
 
         resources = mocks.run(batch, cluster_settings, build_root, secrets)
-        groups = mocks.by_workload(resources, [w.name for w in kubernetes])
+        groups = mocks.by_workload(resources, [w.name for w in [*kubernetes, *hybrid]])
         produced.k8s_objects = {name: docs for name, docs in groups.items() if docs}
     return produced
 

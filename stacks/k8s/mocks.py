@@ -73,7 +73,7 @@ def run(
     @pulumi.runtime.test
     def _go():
         built = program.build(batch, settings, build_root, secrets=secrets)
-        return pulumi.Output.all(*[r.urn for r in [*built.workloads.values(), *built.addons]])
+        return pulumi.Output.all(*[r.urn for r in [*built.workloads.values(), *built.hybrid.values(), *built.addons]])
 
     _go()
     return recorder.resources

@@ -77,6 +77,7 @@ class Target(StrEnum):
     serverless = "serverless"
     kubernetes = "kubernetes"
     managed_instances = "managed-instances"
+    hybrid = "hybrid"  # the AWS front (SQS, DLQ, results bucket) with GPU workers on the cluster
 
 
 class Preset(StrEnum):
@@ -341,7 +342,7 @@ class Profile(BaseModel):
         pattern=DNS_LABEL,
         description="lowercase letters, digits and '-', starting with a letter, at most 40 characters (a DNS-1123 label with room for suffixes)",
     )
-    target: Target = Field(Target.auto, description="auto | serverless | kubernetes")
+    target: Target = Field(Target.auto, description=" | ".join(t.value for t in Target))
     model: ModelSpec
     sla: Sla
     utilization: Utilization

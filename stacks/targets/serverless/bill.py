@@ -43,6 +43,33 @@ def duration_tiers(bill: Bill, gb_s: float, architecture: str, basis: str) -> No
         bill.add(name, part, "GB-s", price, basis if i == 0 else f"GB-s above {lo:,.0f} a month", unit_price=rate)
 
 
+def results_lines(bill: Bill, queued: float, platform: Platform) -> None:
+    """The results bucket: one object per queued message, put once, read once, kept for the retention."""
+    bill.add(
+        "results_put",
+        queued / 1000,
+        "thousand PUTs",
+        "s3_put_per_thousand_usd",
+        f"one result object per message: {figure(queued)}",
+    )
+    bill.add(
+        "results_get",
+        queued / 1000,
+        "thousand GETs",
+        "s3_get_per_thousand_usd",
+        f"each result read once by its client: {figure(queued)}",
+    )
+    stored_gb = queued / DAYS_PER_MONTH * platform.results_retention_days * platform.async_result_kb * 1024 / GIB
+    bill.add(
+        "results_storage",
+        stored_gb,
+        "GB-month",
+        "s3_storage_gb_month_usd",
+        f"{figure(queued / DAYS_PER_MONTH)} results/day x {platform.results_retention_days} days kept x "
+        f"{platform.async_result_kb:g} KB",
+    )
+
+
 def serverless_cost(
     p: Profile, s: ServerlessSizing, prices: PriceBook, platform: Platform, architecture: str | None = None
 ) -> Cost:
@@ -157,29 +184,7 @@ def queue_lines(bill: Bill, queued: float, per_invocation: float, platform: Plat
         "sqs_requests_per_million_usd",
         f"{figure(queued)} messages x (1 send + 2 / {per_invocation:g} batched receive and delete)",
     )
-    bill.add(
-        "results_put",
-        queued / 1000,
-        "thousand PUTs",
-        "s3_put_per_thousand_usd",
-        f"one result object per message: {figure(queued)}",
-    )
-    bill.add(
-        "results_get",
-        queued / 1000,
-        "thousand GETs",
-        "s3_get_per_thousand_usd",
-        f"each result read once by its client: {figure(queued)}",
-    )
-    stored_gb = queued / DAYS_PER_MONTH * platform.results_retention_days * platform.async_result_kb * 1024 / GIB
-    bill.add(
-        "results_storage",
-        stored_gb,
-        "GB-month",
-        "s3_storage_gb_month_usd",
-        f"{figure(queued / DAYS_PER_MONTH)} results/day x {platform.results_retention_days} days kept x "
-        f"{platform.async_result_kb:g} KB",
-    )
+    results_lines(bill, queued, platform)
 
 
 def ecr_line(bill: Bill, p: Profile, image_gb: float, weights_in_image: bool, platform: Platform) -> None:
