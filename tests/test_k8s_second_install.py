@@ -185,3 +185,59 @@ def test_a_sync_workload_leaves_nothing_behind_when_it_moves(tmp_path, monkeypat
     moved = up(copy_profiles(tmp_path / "b", drop=("fraud-scoring",)), ADDONS_OFF, server, monkeypatch, tmp_path, first)
     first.destroy(keep=moved.names)
     assert not [k for k in server.objects if "fraud-scoring" in k[1] or "fraud-scoring" in k[2]]
+
+
+def _ns_objects(server: ApiServer, ns: str) -> set[tuple[str, str, str]]:
+    return {k for k in server.objects if k[1] == ns or (k[0] == "Namespace" and k[2] == ns)}
+
+
+def test_an_async_workload_survives_destroy_and_redeploy_twice_on_its_kept_queue(tmp_path, monkeypatch):
+    """`pulumi destroy` keeps the queue (backlog, dead letters, results): the next `pulumi up` of the
+    same stack must apply over what it kept, not stop at AlreadyExists on its namespace."""
+    server = ApiServer()
+    stack = up(_async_profiles(tmp_path / "k8s", "kubernetes"), CLUSTER, server, monkeypatch, tmp_path)
+    for round_ in range(2):
+        stack.destroy()
+        ns = "ml-slow-model"
+        assert ("PersistentVolumeClaim", ns, "slow-model-redis-data") in _ns_objects(server, ns)
+        stack = up(
+            _async_profiles(tmp_path / f"again{round_}", "kubernetes"), ADDONS_OFF, server, monkeypatch, tmp_path
+        )
+        assert stack.refused == [], (round_, stack.refused)
+        assert "slow-model-deployment" in stack.names
+
+
+def test_moving_an_async_workload_back_adopts_its_kept_queue(tmp_path, monkeypatch):
+    """Off to serverless and back before the Redis was drained (a rollback): the kept Redis, with
+    what it still holds, serves the workload again."""
+    server = ApiServer()
+    first = up(_async_profiles(tmp_path / "k8s", "kubernetes"), CLUSTER, server, monkeypatch, tmp_path)
+    moved = up(_async_profiles(tmp_path / "aws", "serverless"), CLUSTER, server, monkeypatch, tmp_path, first)
+    first.destroy(keep=moved.names)
+    back = up(_async_profiles(tmp_path / "back", "kubernetes"), CLUSTER, server, monkeypatch, tmp_path, moved)
+    assert back.refused == []
+    assert ("PersistentVolumeClaim", "ml-slow-model", "slow-model-redis-data") in server.objects
+
+
+def test_a_new_redis_password_restarts_the_redis_that_reads_it_at_start(tmp_path, monkeypatch):
+    """A stack that adopts a kept Redis generates a new password: Redis reads its auth file once, so
+    its pods must roll with the Secret or the workers are refused (WRONGPASS) on the kept backlog."""
+
+    @dataclass
+    class Generating(mocks.Recorder):
+        password: str = ""
+
+        def new_resource(self, args):
+            name, outputs = super().new_resource(args)
+            if args.typ == mocks.RANDOM_PASSWORD:
+                outputs = {**outputs, "result": self.password}
+            return name, outputs
+
+    templates = []
+    for password in ("first-password", "second-password"):
+        recorder = Generating(password=password)
+        profiles = _async_profiles(tmp_path / password, "kubernetes")
+        mocks.run(load_all([profiles]), CLUSTER, tmp_path / "b", recorder=recorder)
+        redis = next(r for r in recorder.resources if r.name == "slow-model-redis-deployment")
+        templates.append(redis.inputs["spec"]["template"]["metadata"])
+    assert templates[0] != templates[1] and password not in str(templates)

@@ -119,9 +119,18 @@ class InferenceWorkload(pulumi.ComponentResource):
         keeps_queue = scaling.works_queue(w, vllm) and settings.redis_mode is RedisMode.deploy
         # The program creates this namespace and owns everything in it; the cluster's never-adopt
         # policy (security.NEVER_ADOPT_POLICY) refuses to label one that already exists.
-        self.namespace = k8s.core.v1.Namespace(
+        # A namespace that keeps a queue outlives the workload (redis.py): a patch, so the next
+        # `pulumi up` of this workload applies over it; the guard still refuses one we did not label.
+        kind, meta_args = (
+            (k8s.core.v1.NamespacePatch, k8s.meta.v1.ObjectMetaPatchArgs)
+            if keeps_queue
+            else (k8s.core.v1.Namespace, k8s.meta.v1.ObjectMetaArgs)
+        )
+        self.namespace = kind(
             f"{name}-namespace",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=namespace, labels={**labels, **restricted}),
+            metadata=meta_args(
+                name=namespace, labels={**labels, **restricted}, annotations=security.SHARED if keeps_queue else None
+            ),
             opts=pulumi.ResourceOptions.merge(  # created once the guard is in force
                 opt(*(guard or [])), pulumi.ResourceOptions(retain_on_delete=keeps_queue or None)
             ),
