@@ -51,8 +51,10 @@ NEVER_ADOPT_EXPRESSION = (
     f"oldObject.metadata.labels['{MANAGED_BY}'] == '{MANAGER}')"
 )
 NEVER_ADOPT_MESSAGE = (
-    "Switchyard never adopts an existing namespace: this one was not created by Switchyard "
-    "(rename the workload, or remove the namespace yourself)"
+    f"Switchyard never adopts a namespace it did not create (it lacks {MANAGED_BY}={MANAGER}). A workload's: "
+    "rename the workload, or remove that namespace yourself. An add-on's (GPU Operator, KEDA) the cluster already "
+    'runs: set installGpuOperator / installKeda to "false". One Switchyard installed whose label was removed by '
+    f"hand: put it back (kubectl label namespace <name> {MANAGED_BY}={MANAGER}); never delete an add-on's namespace"
 )
 
 
