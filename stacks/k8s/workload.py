@@ -9,7 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from stacks.decision.workload import Workload
-from stacks.k8s import api_keys, scaling, security
+from stacks.k8s import api_keys, naming, scaling, security
 from stacks.k8s.exposure import expose
 from stacks.k8s.mirrors import mirrored_image
 from stacks.k8s.redis import QueueAccess, queue_for
@@ -129,7 +129,13 @@ class InferenceWorkload(pulumi.ComponentResource):
         self.namespace = kind(
             f"{name}-namespace",
             metadata=meta_args(
-                name=namespace, labels={**labels, **restricted}, annotations=security.SHARED if keeps_queue else None
+                name=namespace,
+                labels={
+                    **labels,
+                    **restricted,
+                    **({naming.STACK_LABEL: naming.stack_identity()} if keeps_queue else {}),
+                },
+                annotations=security.SHARED if keeps_queue else None,
             ),
             opts=pulumi.ResourceOptions.merge(  # created once the guard is in force
                 opt(*(guard or [])), pulumi.ResourceOptions(retain_on_delete=keeps_queue or None)
