@@ -66,6 +66,7 @@ def produce(
     cluster_settings: Any,
     secrets: Any = None,
     progress=None,
+    pulumi_stack: str | None = None,
 ) -> Produced:
     """Build contexts, the CDK assembly and the Kubernetes objects of every workload in `batch`."""
     say = progress or (lambda _text: None)
@@ -86,7 +87,8 @@ def produce(
     if kubernetes:
         from stacks.k8s import mocks  # pulumi: only for kubernetes workloads
 
-        resources = mocks.run(batch, cluster_settings, build_root, secrets)
+        # the stack's name is in what it renders (a kept queue's namespace label): the one `pulumi up` runs as
+        resources = mocks.run(batch, cluster_settings, build_root, secrets, stack=pulumi_stack or "synth")
         groups = mocks.by_workload(resources, [w.name for w in kubernetes])
         produced.k8s_objects = {name: docs for name, docs in groups.items() if docs}
     return produced
