@@ -333,6 +333,36 @@ def _distinct(names: list[str]) -> list[str]:
     return names
 
 
+def _distinct_addresses(emails: list[str]) -> list[str]:
+    """SNS would take one subscription per entry (and CDK refuses a second one of the same id): an
+    address listed twice, in any letter case, is a copy error."""
+    seen: dict[str, str] = {}
+    for e in emails:
+        if e.lower() in seen:
+            raise ValueError(f"lists {e!r} more than once (as {seen[e.lower()]!r}): each address subscribes once")
+        seen[e.lower()] = e
+    return emails
+
+
+AWS_UNRESERVED_MIN = 100  # what Lambda keeps unreserved in every account: others can never reserve it
+
+
+def _reservable_by_others(others: int, info: ValidationInfo) -> int:
+    """`get-account-settings` never shows other functions reserving what the account does not have:
+    such a figure is a copy error (fields swapped, another region's), not a plan to judge."""
+    quota = info.data.get("lambda_account_concurrency")
+    if quota is None:  # a profile's override without the quota beside it: checked in platform.yaml
+        return others
+    most = max(0, quota - AWS_UNRESERVED_MIN)
+    if others > most:
+        raise ValueError(
+            f"{others:,} cannot be reserved in an account whose quota is {quota:,} (Lambda keeps "
+            f"{AWS_UNRESERVED_MIN} unreserved): at most {most:,}; take ConcurrentExecutions - "
+            "UnreservedConcurrentExecutions of `aws lambda get-account-settings` in the platform region"
+        )
+    return others
+
+
 def _in_platform_region(arn: str | None, info: ValidationInfo) -> str | None:
     """An ARN the platform stack uses must be in the region it deploys to (CloudWatch alarms notify a
     topic of their own region only; S3 decrypts SSE-KMS weights with a key of the bucket's region,
@@ -404,7 +434,7 @@ class Platform(BaseModel):
             "`aws lambda get-account-settings`. AWS's default is 1,000, but new accounts often start far lower."
         ),
     )
-    lambda_reserved_by_others: int = Field(
+    lambda_reserved_by_others: Annotated[int, AfterValidator(_reservable_by_others)] = Field(
         0,
         ge=0,
         description=(
@@ -696,7 +726,9 @@ class Platform(BaseModel):
         pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$",
         description="Existing SNS topic every serverless alarm notifies, in the platform region; unset creates an encrypted topic in the platform stack.",
     )
-    alarm_emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = Field(
+    alarm_emails: Annotated[
+        list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]], AfterValidator(_distinct_addresses)
+    ] = Field(
         default_factory=list,
         description="Email addresses subscribed to the created alarm topic (each confirms by email); ignored with alarm_topic_arn.",
     )

@@ -102,6 +102,7 @@ def run(
                 cluster_settings=settings,
                 secrets=secrets,
                 progress=progress,
+                pulumi_stack=pulumi_stack,
             )
             from stacks.k8s import mocks  # pulumi: only when there is something to write
 

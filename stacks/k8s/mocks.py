@@ -64,11 +64,12 @@ def run(
     build_root: Path = BUILD_ROOT,
     secrets: ClusterSecrets | None = None,
     recorder: Recorder | None = None,
+    stack: str = "synth",
 ) -> list[Registered]:
     """Run `build()` under fresh mocks (or `recorder`) and wait for every registration to finish."""
     recorder = recorder or Recorder()
     _ensure_event_loop()
-    pulumi.runtime.set_mocks(recorder, project="switchyard", stack="synth", preview=False)
+    pulumi.runtime.set_mocks(recorder, project="switchyard", stack=stack, preview=False)
 
     @pulumi.runtime.test
     def _go():

@@ -10,7 +10,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from stacks.decision.workload import Workload
-from stacks.k8s import api_keys, scaling, security
+from stacks.k8s import api_keys, naming, scaling, security
 from stacks.k8s.exposure import expose
 from stacks.k8s.mirrors import mirrored_image
 from stacks.k8s.redis import QueueAccess, queue_for
@@ -146,9 +146,24 @@ class InferenceWorkload(pulumi.ComponentResource):
         keeps_queue = scaling.works_queue(w, vllm) and settings.redis_mode is RedisMode.deploy
         # The program creates this namespace and owns everything in it; the cluster's never-adopt
         # policy (security.NEVER_ADOPT_POLICY) refuses to label one that already exists.
-        self.namespace = k8s.core.v1.Namespace(
+        # A namespace that keeps a queue outlives the workload (redis.py): a patch, so the next
+        # `pulumi up` of this workload applies over it; the guard still refuses one we did not label.
+        kind, meta_args = (
+            (k8s.core.v1.NamespacePatch, k8s.meta.v1.ObjectMetaPatchArgs)
+            if keeps_queue
+            else (k8s.core.v1.Namespace, k8s.meta.v1.ObjectMetaArgs)
+        )
+        self.namespace = kind(
             f"{name}-namespace",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=namespace, labels={**labels, **restricted}),
+            metadata=meta_args(
+                name=namespace,
+                labels={
+                    **labels,
+                    **restricted,
+                    **({naming.STACK_LABEL: naming.stack_identity()} if keeps_queue else {}),
+                },
+                annotations=security.SHARED if keeps_queue else None,
+            ),
             opts=pulumi.ResourceOptions.merge(  # created once the guard is in force
                 opt(*(guard or [])), pulumi.ResourceOptions(retain_on_delete=keeps_queue or None)
             ),

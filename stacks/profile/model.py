@@ -286,7 +286,8 @@ def override_model(model: type[BaseModel], name: str, *, refused: dict[str, str]
         base = _strict(f.annotation)
         metadata = list(f.metadata)
         if base in (Number, Integer) and not _has_upper_bound(metadata):
-            metadata.append(Field(le=NUMBER_CEILING))
+            # ahead of any validator function: a bound after one is neither in the schema nor checked first
+            metadata.insert(0, Field(le=NUMBER_CEILING))
         if base is Number and any(getattr(m, "gt", None) == 0 for m in metadata):
             metadata.append(Field(ge=NUMBER_FLOOR))
         annotated = Annotated[(base, *metadata)] if metadata else base
