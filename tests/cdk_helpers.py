@@ -8,7 +8,9 @@ from stacks.aws.app import build_app
 from stacks.commands.snapshot import normalised_template as normalised  # the user-facing snapshots' rules
 from stacks.workloads import load_all
 
-__all__ = ["exports", "imports", "normalised", "ssm_published", "ssm_reads", "synth"]
+__all__ = ["cfn_lint", "exports", "imports", "normalised", "ssm_published", "ssm_reads", "synth"]
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def synth(profiles: Path, build_root: Path, outdir: Path):
@@ -51,3 +53,15 @@ def exports(template: dict) -> set[str]:
     return {
         json.dumps(o["Export"]["Name"], sort_keys=True) for o in template.get("Outputs", {}).values() if "Export" in o
     }
+
+
+def cfn_lint(templates: list[str]) -> list[str]:
+    """cfn-lint's findings on the template files, with the checkout's .cfnlintrc, as its CLI reports them.
+
+    Run in this process: the `cfn-lint` command pays about a second of interpreter start and imports
+    on every call, on top of the lint itself."""
+    from cfnlint.config import ConfigMixIn
+    from cfnlint.runner import Runner
+
+    config = ConfigMixIn(["--config-file", str(ROOT / ".cfnlintrc"), "--", *templates])
+    return [str(match) for match in Runner(config).run()]

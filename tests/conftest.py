@@ -145,6 +145,15 @@ def serverless_assembly(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def kubernetes_objects(tmp_path_factory):
+    """The Pulumi program of the fixture profiles under mocks (tests.k8s_helpers.CLUSTER), once per
+    session: workload name -> its objects. Read only."""
+    from tests.k8s_helpers import CLUSTER, manifests
+
+    return manifests(PROFILES, tmp_path_factory.mktemp("k8s-build"), CLUSTER)
+
+
+@pytest.fixture(scope="session")
 def s3_endpoint():
     """A local S3-compatible server (moto's server mode) for real boto3/awscli clients."""
     moto_server = pytest.importorskip("moto.server")

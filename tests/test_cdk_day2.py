@@ -10,8 +10,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from stacks.aws import weights
 from stacks.targets.serverless.installation import platform_stack, workload_stack
 from stacks.workloads import load_all
 from tests.cdk_helpers import exports, ssm_published, ssm_reads, synth
+from tests.cli_helpers import switchyard
 from tests.conftest import ROOT, copy_profiles
 
 pytestmark = pytest.mark.timeout(600)
@@ -238,10 +237,9 @@ def test_synth_refuses_alarms_with_no_subscriber_and_writes_nothing(tmp_path):
     profiles = copy_profiles(tmp_path, drop=DROP)
     (profiles / "platform.yaml").unlink()
     out = tmp_path / "cdk.out"
-    r = subprocess.run(
-        [sys.executable, "-m", "stacks.cli", "synth", str(profiles), "--cdk-out", str(out),
-         "--k8s-out", str(tmp_path / "k8s.out"), "--build", str(tmp_path / "build")],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    r = switchyard(
+        "synth", str(profiles), "--cdk-out", str(out),
+        "--k8s-out", str(tmp_path / "k8s.out"), "--build", str(tmp_path / "build"), cwd=ROOT,
     )  # fmt: skip
     assert r.returncode != 0, r.stdout
     assert f"{profiles / 'platform.yaml'}: platform.alarm_emails: the serverless alarms would notify" in r.stderr

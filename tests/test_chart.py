@@ -79,18 +79,11 @@ def test_without_matplotlib_the_error_says_how_to_get_it(profiles, tmp_path, mon
 
 
 def test_a_file_in_the_way_is_a_clear_error(profiles, tmp_path):
-    import subprocess
-
+    from tests.cli_helpers import switchyard
     from tests.conftest import ROOT
 
     (tmp_path / "charts").write_text("not a directory", encoding="utf-8")
-    r = subprocess.run(
-        [sys.executable, "-m", "stacks.cli", "plan", str(profiles), "--chart", str(tmp_path / "charts")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    r = switchyard("plan", str(profiles), "--chart", str(tmp_path / "charts"), cwd=ROOT)
     assert r.returncode == 1
     assert f"error: --chart {tmp_path / 'charts'}: exists and is not a directory" in r.stderr
     assert "Traceback" not in r.stderr

@@ -1,4 +1,9 @@
-"""The real CLI in a subprocess: tables, JSON, exit codes, and no traceback on bad input."""
+"""The CLI: tables, JSON, exit codes, and no traceback on bad input.
+
+The console entry point runs in a subprocess for the JSON plan and a usage error (a real process's
+pipe and exit status); the other cases run `main` in this process (tests.cli_helpers), which
+skips a fresh interpreter's imports per case and raises, failing the test, where a subprocess
+would print a traceback."""
 
 from __future__ import annotations
 
@@ -10,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from stacks.targets import TARGETS
+from tests.cli_helpers import Result
+from tests.cli_helpers import switchyard as run_cli
 from tests.conftest import MODEL, PROFILES, ROOT, VALID
-
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(autouse=True)
@@ -21,10 +26,14 @@ def _model(tmp_path):
     (tmp_path / "model.py").write_text(MODEL, encoding="utf-8")
 
 
-def switchyard(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+def real_switchyard(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "stacks.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=120
     )
+
+
+def switchyard(*args: str, cwd: Path = ROOT) -> Result:
+    return run_cli(*args, cwd=cwd)
 
 
 def test_plan_table_on_the_examples():
@@ -43,8 +52,9 @@ def test_plan_table_on_the_examples():
     assert "* limit.memory             memory 24,576 MB > Lambda's 10,240 MB" in r.stdout
 
 
+@pytest.mark.slow  # a subprocess
 def test_plan_json_is_complete_and_consistent():
-    r = switchyard("plan", "--json", str(PROFILES))
+    r = real_switchyard("plan", "--json", str(PROFILES))
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert doc["errors"] == []
@@ -97,8 +107,9 @@ def test_missing_file_and_empty_directory(tmp_path):
     assert r.stderr.strip() == f"error: no profiles (*.yaml) found in {tmp_path}"
 
 
+@pytest.mark.slow  # a subprocess
 def test_usage_error_exits_64():
-    r = switchyard("plan", "--frobnicate")
+    r = real_switchyard("plan", "--frobnicate")
     assert r.returncode == 64
     assert "unrecognized arguments: --frobnicate" in r.stderr
 

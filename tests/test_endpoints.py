@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pulumi
 import pytest
@@ -229,13 +228,16 @@ def test_a_bad_outputs_file_is_a_clear_error(capsys, tmp_path, content, words):
 
 
 @pytest.mark.slow
-def test_the_output_names_are_the_ones_the_cdk_stacks_declare(tmp_path):
-    """Every mode and endpoint: function URL (sync), queue (async), HTTP API beside a queue (both)."""
+def test_the_output_names_are_the_ones_the_cdk_stacks_declare(serverless_assembly, tmp_path):
+    """Every mode and endpoint: function URL (sync), queue (async), HTTP API beside a queue (both).
+
+    The shipped workloads are read from the session's app; the `both` one is synthesized alone."""
     from stacks.aws.app import build_app
 
-    profiles = copy_profiles(tmp_path)
+    profiles = copy_profiles(tmp_path, drop=("llm-chat", "fraud-scoring", "nightly-embeddings"))
     both = (profiles / "sentiment-api.yaml").read_text().replace("name: sentiment-api", "name: sentiment-both")
     both = both.replace("mode: sync", "mode: both\n  endpoint: http_api").replace("timeout_s: 30", "timeout_s: 20")
+    (profiles / "sentiment-api.yaml").unlink()
     (profiles / "sentiment-both.yaml").write_text(both)
     batch = load_all([profiles])
     assert not batch.failures, batch.failures
@@ -243,12 +245,14 @@ def test_the_output_names_are_the_ones_the_cdk_stacks_declare(tmp_path):
     app = build_app(
         batch, profiles_dir=profiles, outdir=str(tmp_path / "cdk.out"), build_root=tmp_path / "build", nag=False
     )
-    assembly = app.synth()
-    serverless = batch.by_target("serverless")
-    assert {w.name for w in serverless} >= {"sentiment-api", "nightly-embeddings", "sentiment-both"}
-    for w in serverless:
-        template = json.loads(Path(assembly.get_stack_by_name(f"Switchyard-{w.name}").template_full_path).read_text())
-        assert sorted(cdk_output_names(w)) == sorted(template["Outputs"]), w.name
+    apps = [(load_all([PROFILES]), serverless_assembly), (batch, app.synth())]
+    checked = set()
+    for workloads, assembly in apps:
+        for w in workloads.by_target("serverless"):
+            template = assembly.get_stack_by_name(f"Switchyard-{w.name}").template
+            assert sorted(cdk_output_names(w)) == sorted(template["Outputs"]), w.name
+            checked.add((w.name, w.profile.sla.mode.value))
+    assert checked >= {("sentiment-api", "sync"), ("nightly-embeddings", "async"), ("sentiment-both", "both")}
 
 
 def test_async_callers_in_client_namespaces_may_reach_the_queue_and_nobody_else(tmp_path):

@@ -36,8 +36,8 @@ NS = {name: f"ml-{name}" for name in KUBERNETES}  # platform k8s_namespace_prefi
 
 
 @pytest.fixture(scope="session")
-def objects(tmp_path_factory):
-    return manifests(PROFILES, tmp_path_factory.mktemp("k8s-build"), CLUSTER)
+def objects(kubernetes_objects):
+    return kubernetes_objects
 
 
 def decision(name: str):
@@ -556,7 +556,7 @@ def test_core_objects_pass_kubernetes_validate_strict(objects, version):
             kubernetes_validate.validate(doc, version, strict=True)
 
 
-def test_the_minimum_version_gates_features_and_every_object_validates_from_it(tmp_path):
+def test_the_minimum_version_gates_features_and_every_object_validates_from_it(tmp_path, objects):
     newer = CLUSTER.model_copy(update={"min_kubernetes_version": "1.31"})
     docs = manifests(PROFILES, tmp_path, newer)["fraud-scoring"]
     assert find(docs, "Service")["spec"]["trafficDistribution"] == "PreferClose"
@@ -565,7 +565,7 @@ def test_the_minimum_version_gates_features_and_every_object_validates_from_it(t
             if doc["kind"] not in ("ScaledObject", "PodMonitor"):
                 kubernetes_validate.validate(doc, version, strict=True)
     # 1.30 has the field only behind an alpha feature gate (the API server would drop it)
-    assert "trafficDistribution" not in find(manifests(PROFILES, tmp_path, CLUSTER)["fraud-scoring"], "Service")["spec"]
+    assert "trafficDistribution" not in find(objects["fraud-scoring"], "Service")["spec"]
 
 
 @pytest.mark.parametrize("version", ["1.29", "1.3", "2.0"])

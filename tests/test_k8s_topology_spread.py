@@ -11,7 +11,7 @@ from stacks.profile.loader import load_profile
 from stacks.targets import decide
 from stacks.targets.kubernetes import kubernetes_sizing
 from tests.conftest import PROFILES
-from tests.k8s_helpers import CLUSTER, find, manifests
+from tests.k8s_helpers import find
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -54,10 +54,10 @@ def schedule(pod: dict, replicas: int, per_node: int) -> dict[str, int]:
     return placed
 
 
-def test_every_billed_replica_schedules_beside_tainted_gpu_and_control_plane_nodes(tmp_path):
+def test_every_billed_replica_schedules_beside_tainted_gpu_and_control_plane_nodes(kubernetes_objects):
     k = kubernetes_sizing(decide(load_profile(PROFILES / "fraud-scoring.yaml")))
     assert k.spread_across_nodes and k.max_replicas > 2
-    pod = find(manifests(PROFILES, tmp_path, CLUSTER)["fraud-scoring"], "Deployment")["spec"]["template"]["spec"]
+    pod = find(kubernetes_objects["fraud-scoring"], "Deployment")["spec"]["template"]["spec"]
     placed = schedule(pod, k.max_replicas, k.replicas_per_node)
     assert sum(placed.values()) == k.max_replicas, placed  # none Pending
     assert placed["gpu-a"] == placed["control-plane"] == 0

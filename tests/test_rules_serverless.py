@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,13 +11,13 @@ from stacks.errors import DecisionError, ProfileError
 from stacks.profile import Target
 from stacks.profile.loader import load_profile
 from stacks.targets import decide
+from tests.cli_helpers import Result
+from tests.cli_helpers import switchyard as run_cli
 from tests.conftest import ROOT, VALID, copy_profiles
 
 
-def switchyard(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "stacks.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
+def switchyard(*args: str) -> Result:
+    return run_cli(*args, cwd=ROOT)
 
 
 def profile(tmp_path: Path, text: str, platform: str | None = None, name: str = "demo.yaml") -> Path:
@@ -40,7 +38,6 @@ def reason(w, rule: str):
 # ------------------------------------------------------------------ account concurrency
 
 
-@pytest.mark.slow
 def test_plan_rejects_an_over_quota_set_with_the_numbers(tmp_path):
     profiles = copy_profiles(tmp_path)
     (profiles / "platform.yaml").write_text("platform:\n  lambda_account_concurrency: 140\n")
@@ -55,7 +52,6 @@ def test_plan_rejects_an_over_quota_set_with_the_numbers(tmp_path):
     assert "nightly-embeddings -> serverless" in r.stdout  # the plan is still shown
 
 
-@pytest.mark.slow
 def test_the_same_set_fits_under_the_default_quota(tmp_path):
     r = switchyard("plan", str(copy_profiles(tmp_path)))
     assert r.returncode == 0, r.stderr
@@ -70,7 +66,6 @@ def test_one_workload_never_reserves_the_unreserved_pool(tmp_path):
 # ------------------------------------------------------------------ the init limit
 
 
-@pytest.mark.slow
 def test_plan_flags_an_on_demand_cold_start_over_10_seconds(tmp_path):
     # 2 GB from EFS at 200 MB/s is 10 s, plus 250 ms runtime init, 100 ms image, 500 ms imports and
     # 2 s to deserialize at 1,000 MB/s; a 60 s budget needs no provisioning
