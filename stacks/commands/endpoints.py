@@ -218,7 +218,7 @@ def collect(
         if w.target.value in AWS_FUNCTIONS:
             e = lambda_function(w, cdk.get(stack), cdk_source or "")
         elif w.target.value == "hybrid":
-            e = hybrid(w, cdk.get(stack), cdk_source or "", pulumi.get(w.name))
+            e = hybrid(w, cdk.get(stack), cdk_source or "", pulumi.get(w.name), pulumi_source)
         else:
             e = kubernetes(w, pulumi.get(w.name), pulumi_source or "", settings)
             elsewhere["kubernetes"] = False

@@ -135,16 +135,23 @@ def lambda_function(w: Workload, outputs: dict[str, Any] | None, source: str) ->
     return e
 
 
-def hybrid(w: Workload, outputs: dict[str, Any] | None, source: str, worker: dict[str, Any] | None) -> Endpoints:
+def hybrid(
+    w: Workload, outputs: dict[str, Any] | None, source: str, worker: dict[str, Any] | None, worker_source: str | None
+) -> Endpoints:
     """The AWS front callers use (queue, results), and whether the cluster's worker consumes that queue."""
     stack = stack_name(w)
     e = _start(w, outputs, source)
     send = e.outputs.get("QueueSendPolicyArn") if e.deployed else None
     e.async_ = _sqs(e, stack, f"attach the managed policy {send or stack + ' output QueueSendPolicyArn'}")
     queue = e.outputs.get("QueueUrl") if e.deployed else None
-    if worker is None:
+    if worker is None and worker_source is None:
         e.notes.append(
-            "no worker in the Pulumi stack outputs: messages wait in the queue until `pulumi up` runs the "
+            "the cluster's worker is not checked: no Pulumi stack outputs read (--pulumi-outputs FILE or "
+            "--pulumi-stack NAME with the pulumi CLI)"
+        )
+    elif worker is None:
+        e.notes.append(
+            f"no worker in {worker_source}: messages wait in the queue until `pulumi up` runs the "
             f"worker, with switchyard:hybridFronts.{w.name} set from {stack}'s QueueUrl, Region and ResultsBucketName"
         )
     elif queue and worker.get("queue") != queue:
