@@ -333,6 +333,17 @@ def _distinct(names: list[str]) -> list[str]:
     return names
 
 
+TARGET_NAMES = ("serverless", "kubernetes", "managed-instances", "hybrid")  # the Target enum's, but auto
+TargetName = Literal[TARGET_NAMES]  # type: ignore[valid-type]
+
+
+def _distinct_targets(names: list[str]) -> list[str]:
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"lists {', '.join(repr(n) for n in repeated)} more than once: name each target once")
+    return names
+
+
 def _distinct_addresses(emails: list[str]) -> list[str]:
     """SNS would take one subscription per entry (and CDK refuses a second one of the same id): an
     address listed twice, in any letter case, is a copy error."""
@@ -398,6 +409,18 @@ class Platform(BaseModel):
             "availability_zones AZ names of the region's list (what Fn::GetAZs returns for the account), which in "
             "us-east-1 can be use1-az3, where Lambda cannot place VPC functions; set the IDs there. "
             "`aws ec2 describe-availability-zones --query 'AvailabilityZones[].ZoneId'` lists the region's IDs."
+        ),
+    )
+    targets: Annotated[list[TargetName], AfterValidator(_distinct_targets)] = Field(
+        default_factory=lambda: list(TARGET_NAMES),
+        min_length=1,
+        description=(
+            "Targets this platform offers, each once: serverless (AWS Lambda), kubernetes (the bare-metal "
+            "cluster), managed-instances (Lambda Managed Instances), hybrid (the AWS front with GPU workers on "
+            "the cluster). `target: auto` chooses among these only; `plan` still shows the others' bills, "
+            "marked not offered (rule platform.not_offered), and a profile naming another target is refused. "
+            "Default: all four. A team without a cluster lists [serverless, managed-instances]; one without "
+            "an AWS account lists [kubernetes]."
         ),
     )
     installation: str = Field(

@@ -4,8 +4,9 @@ the serverless front) with cdk-nag's AwsSolutions and Serverless packs on, cfn-l
 `switchyard synth` naming the target and its files.
 
 Why the fixture sets `target: managed-instances` rather than `auto`: under the default price book a
-steady CPU workload is cheapest on a share of the Kubernetes cluster's CPU nodes (test below), and
-no platform setting says "no cluster". Among the Lambda targets, managed instances win it.
+steady CPU workload is cheapest on a share of the Kubernetes cluster's CPU nodes (test below).
+Among the Lambda targets, managed instances win it: on a platform without a cluster
+(`platform.targets`), auto chooses them (tests/test_platform_targets.py).
 """
 
 from __future__ import annotations

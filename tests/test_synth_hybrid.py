@@ -209,3 +209,34 @@ def test_the_fronts_outputs_reach_the_worker_and_the_scaler(tmp_path):
         e["name"]: e.get("value") for e in find(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
     }
     assert env["QUEUE_URL"] == front.queue_url and env["RESULTS_URI"] == "s3://results-bucket/results/"
+
+
+def test_synth_with_a_stack_renders_the_fronts_it_sets(tmp_path, monkeypatch):
+    """`synth --pulumi-stack X` shows the queue, region and bucket Pulumi.X.yaml sets (what `pulumi up`
+    will use); a value the stack does not set yet stays a placeholder naming its output. The stack's
+    settings are read by from_pulumi_config, as under `pulumi up`: the hybrid keys synth tells the
+    operator to set are Switchyard settings, not refused as unknown."""
+    from tests.cli_helpers import switchyard
+
+    queue = "https://sqs.eu-west-1.amazonaws.com/123456789012/Switchyard-Front-image-tagging-Queue"
+    (tmp_path / "Pulumi.prod.yaml").write_text(
+        f"config:\n  switchyard:hybridFronts:\n    {NAME}:\n      queueUrl: {queue}\n      region: eu-west-1\n",
+        encoding="utf-8",
+    )
+    r = switchyard("synth", str(PROFILES), "--pulumi-stack", "prod", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    docs = list(yaml.safe_load_all((tmp_path / "k8s.out" / f"{NAME}.yaml").read_text(encoding="utf-8")))
+    metadata = find(docs, "ScaledObject")["spec"]["triggers"][0]["metadata"]
+    assert (metadata["queueURL"], metadata["awsRegion"]) == (queue, "eu-west-1")
+    env = {
+        e["name"]: e.get("value") for e in find(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["QUEUE_URL"] == queue and env["AWS_REGION"] == "eu-west-1"
+    assert env["RESULTS_URI"] == (
+        f"s3://<ResultsBucketName output of {STACK}: switchyard:hybridFronts.{NAME}.resultsBucket>/results/"
+    )
+
+    (tmp_path / "Pulumi.bad.yaml").write_text("config:\n  switchyard:hybridFronts: [a, b]\n", encoding="utf-8")
+    r = switchyard("synth", str(PROFILES), "--pulumi-stack", "bad", cwd=tmp_path)
+    assert r.returncode != 0 and "Pulumi.bad.yaml" in r.stderr and "hybridFronts: not an object" in r.stderr
+    assert "Traceback" not in r.stderr

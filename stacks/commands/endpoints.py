@@ -3,8 +3,8 @@
 For every workload: the synchronous endpoint and its auth, the queue, its dead letters and where
 each caller's results land (results/<caller>/<id> on every target: the caller is the sender's IAM
 identity on AWS, the API key's name on Kubernetes), read from what was deployed (the CDK outputs file `cdk deploy --outputs-file`
-writes, and the Pulumi stack outputs) under the exact names the stacks export (stacks/aws/workload.py
-CfnOutputs, stacks/k8s/program.py `workloads`). A workload not deployed yet is shown from the plan:
+writes, and the Pulumi stack outputs) under the exact names the stacks export (the AWS targets'
+CfnOutputs: endpoints_aws.py; stacks/k8s/program.py `workloads`). A workload not deployed yet is shown from the plan:
 "not deployed", with the names that will exist. (`stacks/commands/outputs.py` is about synth's
 output folders, not this.)
 """
@@ -15,143 +15,31 @@ import json
 import shutil
 import subprocess
 import sys
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stacks.commands.endpoint_types import (
+    API_KEY_HINT,
+    HTTP_CALLER,
+    REDIS_PORT,
+    Async,
+    Endpoints,
+    Sync,
+)
+from stacks.commands.endpoints_aws import cdk_output_names, hybrid, lambda_function, stack_name
 from stacks.commands.report import exit_code, print_failures, print_no_profiles
 from stacks.decision.workload import Workload
 from stacks.errors import SwitchyardError
 from stacks.k8s import naming
 from stacks.k8s.scaling import queue_result_key, queue_stream
 from stacks.k8s.settings import ClusterSettings, RedisMode, from_stack_file
-from stacks.profile import Endpoint, Mode, Preset
-from stacks.targets.serverless.installation import workload_stack
+from stacks.profile import Mode, Preset
+from stacks.targets.serverless.installation import front_stack, workload_stack
 from stacks.workloads import DEFAULT_PROFILES, Batch, load_all
 
 DEFAULT_CDK_OUTPUTS = Path("cdk-outputs.json")  # what the README's `cdk deploy --outputs-file` writes
-RESULTS_PREFIX = "results/"  # stacks/aws/queue.py: the handler writes results/<caller>/<id>.json
-REDIS_PORT = 6379  # stacks/k8s/redis.py (not imported: it loads the Pulumi SDK)
-# The served key is derived from switchyard:apiKey per workload (stacks/k8s/api_keys.py), never the
-# config value itself.
-API_KEY_HINT = "Authorization: Bearer <key> (pulumi stack output apiKeys --show-secrets: this workload's, by caller)"
-# Who a result is filed under; the caller reads only its own.
-SQS_CALLER = "your aws:userid, the SenderId SQS reports (aws sts get-caller-identity --query UserId)"
-HTTP_CALLER = "the name of your API key (`stream` for an XADD without a caller field)"
-
-
-@dataclass
-class Sync:
-    url: str | None  # None: known only once deployed
-    path: str  # what to POST to, under url
-    auth: str
-
-
-@dataclass
-class Async:
-    kind: str  # sqs | redis-stream
-    queue: str | None
-    dead_letters: str | None
-    results: str | None  # one caller's result, <caller> and <id> to fill in
-    auth: str
-    address: str | None = None  # redis-stream: host:port, for producers inside the namespace
-    caller: str = ""  # who <caller> is
-    api: str | None = None  # redis-stream: the server's base URL for POST /messages, GET /results/<id>
-    stream_auth: str | None = None  # redis-stream: Redis AUTH, for an XADD inside the namespace
-
-
-@dataclass
-class Endpoints:
-    name: str
-    target: str
-    deployed: bool
-    source: str
-    sync: Sync | None = None
-    async_: Async | None = None
-    outputs: dict[str, Any] = field(default_factory=dict)  # what the source exported, verbatim
-    notes: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        doc = asdict(self)
-        doc["async"] = doc.pop("async_")
-        return doc
-
-
-def stack_name(w: Workload) -> str:
-    """<installation>-<name>: the stack the CDK app deploys for it (Switchyard-<name> by default)."""
-    return workload_stack(w.name, w.settings.platform.installation)
-
-
-def cdk_output_names(w: Workload) -> list[str]:
-    """The CfnOutputs <installation>-<name> declares for this profile (stacks/aws/workload.py)."""
-    sla = w.profile.sla
-    names = ["FunctionName", "AliasArn"]
-    if sla.mode is not Mode.sync:
-        names += [
-            "QueueUrl",
-            "QueueArn",
-            "DeadLetterQueueUrl",
-            "ResultsBucketName",
-            "ResultsPrefixArn",
-            "ResultsReadPolicyArn",
-        ]
-    if sla.mode is not Mode.async_:
-        names += ["HttpApiUrl", "HttpApiInvokeArn"] if sla.endpoint is Endpoint.http_api else ["FunctionUrl"]
-    return names
-
-
-def serverless(w: Workload, outputs: dict[str, Any] | None, source: str) -> Endpoints:
-    sla = w.profile.sla
-    stack = stack_name(w)
-    deployed = outputs is not None
-    out = outputs or {}
-
-    def name(key: str) -> str | None:
-        return out.get(key) if deployed else None
-
-    e = Endpoints(w.name, "serverless", deployed, source if deployed else "plan (not deployed)", outputs=out)
-    if not deployed and source:
-        # `cdk deploy A --outputs-file F` rewrites F with A's outputs alone (aws/aws-cdk#16437).
-        e.notes.append(
-            f"not in {source}: not deployed, or a later `cdk deploy --outputs-file {source}` of other stacks "
-            f"rewrote the file (CDK writes only the stacks it deployed): `npx cdk deploy {stack} --outputs-file "
-            f"{source}` adds it back (no change to deploy: it only writes the outputs)"
-        )
-    elif not deployed:
-        e.notes.append(f"not deployed: after `cdk deploy {stack}` its outputs are {', '.join(cdk_output_names(w))}")
-    elif lacking := [n for n in cdk_output_names(w) if n not in out]:
-        # A stack deployed by an older version, with another endpoint or mode, or a hand-trimmed file.
-        e.notes.append(
-            f"{source} lacks {stack}'s {', '.join(lacking)}: redeploy or refresh it with "
-            f"`npx cdk deploy {stack} --outputs-file {source}`"
-        )
-    if sla.mode is not Mode.async_:
-        if sla.endpoint is Endpoint.http_api:
-            e.sync = Sync(
-                name("HttpApiUrl"),
-                "",
-                f"SigV4 (service execute-api): execute-api:Invoke on {name('HttpApiInvokeArn') or stack + ' output HttpApiInvokeArn'}",
-            )
-        else:
-            alias = name("AliasArn") or f"{stack} output AliasArn"
-            e.sync = Sync(
-                name("FunctionUrl"),
-                "",
-                f"SigV4 (service lambda): lambda:InvokeFunctionUrl and lambda:InvokeFunction on {alias}",
-            )
-    if sla.mode is not Mode.sync:
-        bucket = name("ResultsBucketName")
-        e.async_ = Async(
-            "sqs",
-            name("QueueUrl"),
-            name("DeadLetterQueueUrl"),
-            f"s3://{bucket}/{RESULTS_PREFIX}<caller>/<id>.json" if bucket else None,
-            f"sqs:SendMessage on {name('QueueArn') or stack + ' output QueueArn'}; "
-            f"attach the managed policy {name('ResultsReadPolicyArn') or stack + ' output ResultsReadPolicyArn'} "
-            "(s3:GetObject on results/${aws:userid}/*: your own results only)",
-            caller=SQS_CALLER,
-        )
-    return e
+__all__ = ["Endpoints", "cdk_output_names", "gather", "run", "stack_name"]
+AWS_FUNCTIONS = ("serverless", "managed-instances")  # a function stack <installation>-<name>
 
 
 def _planned_queue(w: Workload, namespace: str, settings: ClusterSettings) -> dict[str, Any]:
@@ -257,6 +145,8 @@ def _check_workloads(workloads: dict[str, Any], source: str) -> None:
                     f"{source}: workloads.{name}.{key} is {json.dumps(entry[key])[:80]}, not text{hint}"
                 )
         queue = entry.get("queue")
+        if isinstance(queue, str) and queue.startswith(("https://", "http://")):
+            continue  # a hybrid worker's: the URL of the SQS queue it consumes
         if queue is not None and not (
             isinstance(queue, dict) and all(isinstance(queue.get(k), str) for k in _QUEUE_FIELDS)
         ):
@@ -317,24 +207,51 @@ def collect(
     out = []
     for w in batch.workloads:
         stack = stack_name(w)
-        if w.target.value == "serverless":
-            e = serverless(w, cdk.get(stack), cdk_source or "")
-            if w.name in pulumi:
-                e.notes.append(
-                    f"also deployed on kubernetes ({pulumi_source}): a move is in progress; callers still on "
-                    f"{pulumi[w.name].get('url') or pulumi[w.name].get('service')} move here before `pulumi up` removes it"
-                )
+        installation = w.settings.platform.installation
+        # Another target's deployment of the same workload: a move in progress (plan --check's runbook).
+        function_stack, front = workload_stack(w.name, installation), front_stack(w.name, installation)
+        elsewhere = {
+            "kubernetes": w.name in pulumi and not isinstance(pulumi[w.name].get("queue"), str),
+            "a function stack": function_stack in cdk and w.target.value not in AWS_FUNCTIONS,
+            "a hybrid front": front in cdk and w.target.value != "hybrid",
+        }
+        if w.target.value in AWS_FUNCTIONS:
+            e = lambda_function(w, cdk.get(stack), cdk_source or "")
+        elif w.target.value == "hybrid":
+            e = hybrid(w, cdk.get(stack), cdk_source or "", pulumi.get(w.name), pulumi_source)
         else:
             e = kubernetes(w, pulumi.get(w.name), pulumi_source or "", settings)
-            if stack in cdk:
+            elsewhere["kubernetes"] = False
+        for where, found in elsewhere.items():
+            if not found:
+                continue
+            if where == "kubernetes":
+                entry = pulumi[w.name]
                 e.notes.append(
-                    f"also deployed on serverless ({cdk_source}): a move is in progress; drain {stack}'s "
-                    "QueueUrl and DeadLetterQueueUrl before deleting the stack"
-                    if "QueueUrl" in cdk[stack]
-                    else f"also deployed on serverless ({cdk_source}): a move is in progress"
+                    f"also deployed on kubernetes ({pulumi_source}): a move is in progress; callers still on "
+                    f"{entry.get('url') or entry.get('service')} move here before `pulumi up` removes it"
                 )
+                continue
+            old = function_stack if where == "a function stack" else front
+            on = _deployed_as(cdk[old])
+            if "QueueUrl" in cdk[old]:
+                e.notes.append(
+                    f"also deployed on {on} ({cdk_source}): a move is in progress; drain {old}'s "
+                    "QueueUrl and DeadLetterQueueUrl before deleting the stack"
+                )
+            else:
+                e.notes.append(f"also deployed on {on} ({cdk_source}): a move is in progress")
         out.append(e)
     return out
+
+
+def _deployed_as(outputs: dict[str, Any]) -> str:
+    """Which AWS target a deployed stack is, from the outputs only its stacks declare."""
+    if "CapacityProviderArn" in outputs:
+        return "managed-instances"
+    if "WorkerUserName" in outputs:
+        return "hybrid"
+    return "serverless"
 
 
 def render(endpoints: list[Endpoints]) -> str:

@@ -90,9 +90,14 @@ def produce(
     say(f"running the Pulumi program under mocks ({len(kubernetes)} kubernetes, {len(hybrid)} hybrid workload(s))")
     if kubernetes or hybrid:
         from stacks.k8s import mocks  # pulumi: only for kubernetes workloads
+        from stacks.k8s.hybrid_workloads import fronts_from_stack_file  # pulumi, as above
 
+        # The fronts the stack sets: the review shows the queue `pulumi up` would use, not a placeholder.
+        fronts = fronts_from_stack_file(f"Pulumi.{pulumi_stack}.yaml", hybrid) if pulumi_stack and hybrid else None
         # the stack's name is in what it renders (a kept queue's namespace label): the one `pulumi up` runs as
-        resources = mocks.run(batch, cluster_settings, build_root, secrets, stack=pulumi_stack or "synth")
+        resources = mocks.run(
+            batch, cluster_settings, build_root, secrets, stack=pulumi_stack or "synth", fronts=fronts
+        )
         groups = mocks.by_workload(resources, [w.name for w in [*kubernetes, *hybrid]])
         produced.k8s_objects = {name: docs for name, docs in groups.items() if docs}
     return produced

@@ -145,6 +145,8 @@ def _cost_summary(o: Option) -> str:
     if o.variant:
         others = "; ".join(f"other arch {_money(c.total)}" for c in o.alternatives.values())
         text += f" ({o.variant}; {others})" if others else f" ({o.variant})"
+    if o.not_offered:
+        text += " (not offered by the platform)"
     return text
 
 

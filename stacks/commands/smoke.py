@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 from stacks.commands.endpoints import Endpoints, gather
 from stacks.decision.workload import Workload
 from stacks.errors import SwitchyardError
+from stacks.k8s import naming
 from stacks.profile import Preset
 
 POLL_S = 1.0
@@ -207,10 +208,20 @@ def smoke_sqs(w: Workload, e: Endpoints, item: Any, *, message_id: str, timeout:
     queue, bucket = e.outputs.get("QueueUrl"), e.outputs.get("ResultsBucketName")
     if not queue or not bucket:
         raise SwitchyardError(f"{w.name}: QueueUrl and ResultsBucketName are unknown (not deployed)")
+    hybrid = e.target == "hybrid"
+    # Who takes the message off the queue: the cluster's worker (KEDA wakes it from zero) or the function.
+    namespace = naming.namespace_for(w.name, w.settings.platform.k8s_namespace_prefix)
+    consumer = (
+        f"cluster worker (kubectl -n {namespace} logs deploy/{w.name}; from zero KEDA needs its 30 s poll, SQS's "
+        "~1 min count lag and a pod start: --timeout longer)"
+        if hybrid
+        else "function"
+    )
     boto3 = _need("boto3")
     from botocore.exceptions import BotoCoreError, ClientError  # botocore: the smoke extra, with boto3
 
-    region = w.settings.platform.region
+    # A hybrid front exports its region (the worker's AWS_REGION); the others deploy to the platform's.
+    region = e.outputs.get("Region") or w.settings.platform.region
     sqs, s3 = boto3.client("sqs", region_name=region), boto3.client("s3", region_name=region)
     try:
         # SQS reports the sender's aws:userid as SenderId, and the handler files the result under it.
@@ -228,8 +239,13 @@ def smoke_sqs(w: Workload, e: Endpoints, item: Any, *, message_id: str, timeout:
         doc = _poll(fetch, timeout)
     except (BotoCoreError, ClientError) as exc:
         raise SwitchyardError(
-            f"{w.name}: {exc}\n    hint: the caller needs sqs:SendMessage on QueueArn and the managed policy "
-            "ResultsReadPolicyArn attached (switchyard outputs); switchyard doctor checks the credentials"
+            f"{w.name}: {exc}\n    hint: the caller needs "
+            + (
+                "the managed policies QueueSendPolicyArn and"
+                if hybrid
+                else "sqs:SendMessage on QueueArn and the managed policy"
+            )
+            + " ResultsReadPolicyArn attached (switchyard outputs); switchyard doctor checks the credentials"
         ) from None
     s = time.monotonic() - started
     where = f"s3://{bucket}/{key}"
@@ -239,7 +255,7 @@ def smoke_sqs(w: Workload, e: Endpoints, item: Any, *, message_id: str, timeout:
             "async",
             False,
             f"sent {message_id} to {queue}; no result at {where} within {timeout:g} s "
-            f"(check the function's logs and errors, and the DLQ: aws sqs get-queue-attributes --queue-url {dlq} "
+            f"(check the {consumer}'s logs and errors, and the DLQ: aws sqs get-queue-attributes --queue-url {dlq} "
             "--attribute-names ApproximateNumberOfMessages)",
         )
     problem = _outputs_ok(doc)

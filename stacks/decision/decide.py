@@ -3,8 +3,10 @@
 `decide` takes a validated profile and the registered targets (stacks/targets assembles them;
 this module never names one). Each target sizes, bills and checks its rules; the rules shared by
 all targets explain the traffic; then the options are compared: `auto` takes the cheapest option
-that meets every hard limit and the SLA (on equal bills the lower tie_rank), an explicit target
-is kept and warned about, or refused when a hard limit rules it out.
+that meets every hard limit and the SLA among the targets the platform offers (platform.targets;
+on equal bills the lower tie_rank), an explicit target is kept and warned about, or refused when a
+hard limit rules it out or the platform does not offer it. A target the platform does not offer is
+still sized and billed, so a plan shows what it would cost.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def decide(loaded: LoadedProfile, targets: Sequence[TargetModel]) -> Workload:
     utilization, warnings = first.utilization, first.warnings
 
     # Limits first, then the traffic, then each target's sizing: the order a plan reads.
-    limits = {m.target: m.limits(found[m.target]) for m in targets}
+    limits = {m.target: _offered(m, settings.platform.targets) + m.limits(found[m.target]) for m in targets}
     shared = [r for rule in SHARED_RULES for r in rule(p, settings, utilization)]
     explained = {m.target: m.rules(found[m.target]) for m in targets}
     reasons = (
@@ -54,7 +56,7 @@ def decide(loaded: LoadedProfile, targets: Sequence[TargetModel]) -> Workload:
     options: dict[Target, Option] = {}
     for m in targets:
         f = found[m.target]
-        blockers = [r for r in limits[m.target] if r.fired and r.rule.startswith(("limit.", "sla."))]
+        blockers = [r for r in limits[m.target] if r.fired and r.rule.startswith(("platform.", "limit.", "sla."))]
         options[m.target] = Option(
             target=m.target,
             sizing=f.sizing,
@@ -100,9 +102,19 @@ def decide(loaded: LoadedProfile, targets: Sequence[TargetModel]) -> Workload:
                 + " or auto.",
             )
         chosen = options[target]
+        if chosen.not_offered:  # profile validation refuses it first; a decision handed other settings too
+            line = loaded.line_of("target")
+            raise DecisionError(
+                f"{loaded.file}:{line}" if line else loaded.file,
+                f"target: {target.value} is not offered by this platform. Allowed: target: "
+                + " or ".join([*(t.value for t, o in options.items() if not o.not_offered), "auto"])
+                + ", or add it to platform.targets in platform.yaml.",
+            )
         if chosen.hard_limits:
             line = loaded.line_of("target")
-            possible = [t.value for t, o in options.items() if t is not target and not o.hard_limits]
+            possible = [
+                t.value for t, o in options.items() if t is not target and not o.hard_limits and not o.not_offered
+            ]
             raise DecisionError(
                 f"{loaded.file}:{line}" if line else loaded.file,
                 f"target: {target.value} is impossible: "
@@ -138,11 +150,26 @@ def decide(loaded: LoadedProfile, targets: Sequence[TargetModel]) -> Workload:
     return Workload(profile=p, decision=decision, file=loaded.file, settings=loaded.settings)
 
 
+def _offered(model: TargetModel, offered: Sequence[str]) -> list[Reason]:
+    """Only when the platform leaves a target out: a plan on the default platform reads as before."""
+    if model.target.value in offered:
+        return []
+    return [
+        Reason(
+            rule="platform.not_offered",
+            fired=True,
+            detail=f"{model.target.value} is not offered by the platform (platform.targets: {', '.join(offered)})",
+        )
+    ]
+
+
 def _cost_phrase(o: Option) -> str:
     text = f"{o.target.value} {usd(o.bill.total)}/month"
     if o.variant:
         others = "; ".join(f"{name} {usd(cost.total)}" for name, cost in o.alternatives.items())
         text += f" ({o.variant}; {others})" if others else f" ({o.variant})"
+    if o.not_offered:
+        text += " (not offered by the platform)"
     return text
 
 
@@ -153,7 +180,9 @@ def _target_sentence(
         return f"{target.value}: set explicitly in the profile"
     clauses = []
     for t, o in options.items():
-        if o.hard_limits:
+        if o.not_offered:
+            clauses.append(f"{t.value} not offered by the platform")
+        elif o.hard_limits:
             clauses.append(
                 f"{model[t].label} ruled out by " + ", ".join(r.rule.removeprefix("limit.") for r in o.hard_limits)
             )
@@ -163,6 +192,6 @@ def _target_sentence(
             )
     # The choice first, then why each other platform is out: with several targets, naming only the
     # ruled-out ones read as if a limit of another platform had chosen this one.
-    feasible = [t for t, o in options.items() if not o.hard_limits and not o.sla_misses]
+    feasible = [t for t, o in options.items() if o.feasible]
     head = "cheapest option" if len(feasible) > 1 else "the only option"
     return f"{target.value}: {head} meeting every hard limit and the SLA" + "".join(f"; {c}" for c in clauses)

@@ -52,7 +52,8 @@ class Option(_Frozen):
     variant: str | None = None  # what the bill assumes where a target has a choice, e.g. the CPU architecture
     alternatives: dict[str, Cost] = {}  # the bill under each other variant, e.g. {"arm64": ...}
     feasible: bool  # no hard limit hit and the SLA met
-    blockers: list[Reason] = []  # the fired limits: `limit.*` rule it out, `sla.*` miss the SLA
+    # the fired limits: `limit.*` rule it out, `sla.*` miss the SLA, `platform.*` the platform does not offer it
+    blockers: list[Reason] = []
     reasons: list[Reason]  # this target's reasons, in the order its rules ran
 
     @property
@@ -61,7 +62,11 @@ class Option(_Frozen):
 
     @property
     def sla_misses(self) -> list[Reason]:
-        return [r for r in self.blockers if not r.rule.startswith("limit.")]
+        return [r for r in self.blockers if r.rule.startswith("sla.")]
+
+    @property
+    def not_offered(self) -> list[Reason]:
+        return [r for r in self.blockers if r.rule.startswith("platform.")]
 
 
 class Decision(_Frozen):

@@ -51,7 +51,7 @@ from stacks.k8s import security
 from stacks.k8s.mirrors import mirrored_image
 from stacks.k8s.scaling import FALLBACK_FAILURES, METRICS_PATH, scrape_annotations
 from stacks.k8s.security import DNS_NAMESPACE, NS_NAME_LABEL
-from stacks.k8s.settings import ClusterSecrets, ClusterSettings, MetricsDiscovery
+from stacks.k8s.settings import CREDENTIALS_CONFIG, ClusterSecrets, ClusterSettings, MetricsDiscovery
 from stacks.k8s.vendor import AWS_CLI_IMAGE
 from stacks.k8s.weights_fetch import RUNTIME_CACHE, fetch_container
 from stacks.k8s.workload import (
@@ -78,7 +78,6 @@ SCALER_SECRET_SUFFIX = "-aws-scaler"
 ACCESS_KEY_ENTRY = "AWS_ACCESS_KEY_ID"
 SECRET_KEY_ENTRY = "AWS_SECRET_ACCESS_KEY"
 # Pulumi secret config: {workload: {workerAccessKeyId, workerSecretAccessKey, scalerAccessKeyId, scalerSecretAccessKey}}
-CREDENTIALS_CONFIG = "hybridCredentials"
 CREDENTIAL_FIELDS = ("workerAccessKeyId", "workerSecretAccessKey", "scalerAccessKeyId", "scalerSecretAccessKey")
 
 

@@ -5,7 +5,9 @@ The front is the workload's CDK stack (stacks/aws/hybrid.py), deployed first. `p
 outputs from plain stack config `switchyard:hybridFronts.<workload>` ({queueUrl, region,
 resultsBucket}) and the IAM users' keys from secret config `switchyard:hybridCredentials.<workload>`;
 a missing value stops the program before any object exists, naming the output and the command.
-A review render (`switchyard synth`) has neither: placeholders name where each value comes from.
+A review render (`switchyard synth`) has no secrets: placeholders name where each key comes from;
+with `--pulumi-stack X` the fronts set in Pulumi.X.yaml are rendered as they are (a value not set
+yet stays a placeholder naming its output), so the review shows the queue `pulumi up` would use.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from stacks.k8s.hybrid import (
     HybridWorker,
     WorkerResources,
 )
-from stacks.k8s.settings import ClusterSecrets, ClusterSettings
+from stacks.k8s.settings import ClusterSecrets, ClusterSettings, read_stack_file
 from stacks.k8s.workload import WorkloadImage
 from stacks.targets.hybrid import FRONTS_CONFIG, hybrid_sizing
 from stacks.targets.hybrid.sizing import HybridSizing
@@ -61,14 +63,43 @@ def placeholder_credentials(w: Workload) -> HybridCredentials:
     return HybridCredentials(*(f"<secret switchyard:{CREDENTIALS_CONFIG}.{w.name}.{f}>" for f in CREDENTIAL_FIELDS))
 
 
-def fronts_from_config(config: Any, workloads: list[Workload]) -> dict[str, HybridQueue]:
-    """Each hybrid workload's front from stack config; every missing value in one error."""
+def _fronts_object(config: Any) -> dict[str, Any]:
     found = config.get_object(FRONTS_CONFIG) or {}
     if not isinstance(found, dict):
         raise SwitchyardError(
             f"stack config switchyard:{FRONTS_CONFIG}: not an object (got {type(found).__name__})\n"
             f"    allowed: {{<workload>: {{{', '.join(FRONT_FIELDS)}}}}}, from each workload's CDK stack outputs"
         )
+    return found
+
+
+def review_fronts(config: Any, workloads: list[Workload]) -> dict[str, HybridQueue]:
+    """What a review render of a stack shows: each value the stack sets, a placeholder for the rest
+    (a render before the CDK deploy is normal, so nothing missing is an error here)."""
+    found = _fronts_object(config)
+    fronts: dict[str, HybridQueue] = {}
+    for w in workloads:
+        entry = found.get(w.name)
+        if not isinstance(entry, dict):
+            continue
+        placeholder = placeholder_front(w)
+        fronts[w.name] = HybridQueue(
+            **{
+                field: str(entry[k]).strip() if str(entry.get(k) or "").strip() else getattr(placeholder, field)
+                for k, (_, field) in FRONT_FIELDS.items()
+            }
+        )
+    return fronts
+
+
+def fronts_from_stack_file(path: str, workloads: list[Workload]) -> dict[str, HybridQueue]:
+    """The hybrid fronts Pulumi.<stack>.yaml sets, for `switchyard synth --pulumi-stack`."""
+    return read_stack_file(path, lambda config: review_fronts(config, workloads))
+
+
+def fronts_from_config(config: Any, workloads: list[Workload]) -> dict[str, HybridQueue]:
+    """Each hybrid workload's front from stack config; every missing value in one error."""
+    found = _fronts_object(config)
     fronts: dict[str, HybridQueue] = {}
     missing: list[str] = []
     for w in workloads:

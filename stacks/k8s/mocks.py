@@ -15,6 +15,7 @@ import pulumi
 import yaml
 
 from stacks.k8s import program
+from stacks.k8s.hybrid import HybridQueue
 from stacks.k8s.naming import WORKLOAD_LABEL
 from stacks.k8s.settings import ClusterSecrets, ClusterSettings
 from stacks.packaging import BUILD_ROOT
@@ -65,6 +66,7 @@ def run(
     secrets: ClusterSecrets | None = None,
     recorder: Recorder | None = None,
     stack: str = "synth",
+    fronts: dict[str, HybridQueue] | None = None,
 ) -> list[Registered]:
     """Run `build()` under fresh mocks (or `recorder`) and wait for every registration to finish."""
     recorder = recorder or Recorder()
@@ -73,7 +75,7 @@ def run(
 
     @pulumi.runtime.test
     def _go():
-        built = program.build(batch, settings, build_root, secrets=secrets)
+        built = program.build(batch, settings, build_root, secrets=secrets, fronts=fronts)
         return pulumi.Output.all(*[r.urn for r in [*built.workloads.values(), *built.hybrid.values(), *built.addons]])
 
     _go()

@@ -22,6 +22,7 @@ from stacks.errors import ProfileError, SwitchyardError
 from stacks.k8s import api_keys
 from stacks.k8s.vendor import GPU_OPERATOR, KEDA, KEDA_HTTP_NAMESPACE
 from stacks.profile.safe_yaml import parse, read_text
+from stacks.targets.hybrid.config import FRONTS_CONFIG
 
 K8S_VERSION = r"^1\.(3[0-9]|[4-9][0-9])$"
 # The distribution reference grammar, as the kubelet parses an image name: a host (any case, optional
@@ -329,6 +330,10 @@ SECRET_KEYS = {
     "weightsSecretAccessKey": "weights_secret_access_key",
     "redisPassword": "redis_password",
 }
+# Per hybrid workload, read by stacks/k8s/hybrid_workloads.py and stacks/k8s/hybrid.py (the front's
+# CDK outputs, the IAM users' keys as secrets): what synth's next step tells the operator to set.
+CREDENTIALS_CONFIG = "hybridCredentials"
+HYBRID_KEYS = (FRONTS_CONFIG, CREDENTIALS_CONFIG)
 # Facts the decision and cost read: they live in the platform settings, never in stack config.
 MOVED_TO_PLATFORM = {
     "gpuSharing": "gpu_sharing",
@@ -342,7 +347,7 @@ def _stack_keys(config: Any) -> list[str]:
     keys = getattr(config, "keys", None)
     if callable(keys):
         return list(keys())
-    from pulumi.runtime import config as runtime  # heavy: only inside a Pulumi run, never at validate
+    from pulumi.runtime import config as runtime  # heavy: only under the engine (or its mocks)
 
     every = {**runtime.get_config_env(), **runtime.CONFIG.get()}
     return [k.split(":", 1)[1] for k in every if k.startswith("switchyard:")]
@@ -351,7 +356,7 @@ def _stack_keys(config: Any) -> list[str]:
 def _unknown_keys(config: Any) -> None:
     """Pulumi hands the program whatever keys the stack sets and ignores the rest: a misspelt
     `installKEDA: "false"` would install KEDA a second time, a misspelt endpoint would talk to AWS."""
-    known = {*CONFIG_KEYS, *SECRET_KEYS, "apiKeys", *MOVED_TO_PLATFORM, "redisPasswordSecret"}
+    known = {*CONFIG_KEYS, *SECRET_KEYS, "apiKeys", *MOVED_TO_PLATFORM, "redisPasswordSecret", *HYBRID_KEYS}
     for key in sorted(set(_stack_keys(config)) - known):
         close = difflib.get_close_matches(key, sorted(known), n=1) or [
             k for k in sorted(known) if k.lower() == key.lower()
@@ -469,6 +474,11 @@ def secrets_from_stack_file(path: str) -> ClusterSecrets:
 
 
 STACK_FILE_ALLOWED = "a Pulumi stack file: a mapping with `config:` (switchyard:<key>: value)"
+
+
+def read_stack_file(path: str, read: Any) -> Any:
+    """`read` applied to the stack file's switchyard:* config (as pulumi.Config reads it), errors located at the file."""
+    return _read_stack_file(path, read)
 
 
 def _read_stack_file(path: str, read: Any) -> Any:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from stacks.limits import HTTP_API_MAX_TIMEOUT_S
 from stacks.pricebook import Settings
 from stacks.profile import vllm_args
-from stacks.profile.model import S3_URI, Endpoint, Gpu, Mode, Preset, Profile
+from stacks.profile.model import S3_URI, Endpoint, Gpu, Mode, Preset, Profile, Target
 from stacks.profile.names import name_problems
 
 RuleHit = tuple[tuple[str | int, ...], str, str | None, str | None]  # loc, message, allowed, hint
@@ -20,6 +20,15 @@ def cross_field_problems(p: Profile, settings: Settings) -> list[RuleHit]:
 def _rules(p: Profile, settings: Settings) -> Iterator[RuleHit]:
     m, sla, u = p.model, p.sla, p.utilization
     yield from name_problems(p, settings)
+
+    offered = settings.platform.targets
+    if p.target is not Target.auto and p.target.value not in offered:
+        yield (
+            ("target",),
+            f"target '{p.target.value}' is not offered by this platform (platform.targets)",
+            "target: auto or one of " + ", ".join(offered),
+            f"choose one of those, or add {p.target.value} to platform.targets in platform.yaml",
+        )
 
     if m.gpu is Gpu.required and not m.accelerator:
         yield (
