@@ -13,8 +13,9 @@ modules move, this file is the one to fix. Fields read (the decision integration
 - settings.platform: pc_target_utilization, lambda_invoke_overhead_ms, lambda_environment_lifetime_h,
   k8s_target_utilization (through the ScaledObject's threshold)
 - the target builders: stacks/k8s/scaling.scaled_object_spec (pollingInterval, cooldownPeriod,
-  HPA behaviour, trigger thresholds), rate_window_s; stacks/packaging.queue_depth; stacks/aws/queue
-  (visibility timeout, max receive count); stacks/aws/serving.HOLD_EVERY_MINUTES
+  HPA behaviour, trigger thresholds), rate_window_s; stacks/packaging.queue_depth;
+  stacks/targets/serverless/delivery.py (visibility timeout, max receive count, HOLD_EVERY_MINUTES,
+  shared with stacks/aws/queue.py and serving.py, free of aws-cdk-lib so a plan can simulate)
 - the bill: stacks/decision/cost.py (the plan's Cost, its LineItem format, the Bill builder) and
   stacks/targets/serverless/bill.py (the on-demand duration tiers); each option's bill
 """
@@ -31,6 +32,7 @@ from stacks.simulate.params import KubernetesParams, ServerlessParams, TrafficSh
 from stacks.targets.kubernetes import kubernetes_sizing
 from stacks.targets.serverless import serverless_sizing
 from stacks.targets.serverless.bill import duration_tiers, lambda_rates
+from stacks.targets.serverless.delivery import HOLD_EVERY_MINUTES, MAX_RECEIVE_COUNT, visibility_timeout_s
 
 __all__ = [
     "DAYS_PER_MONTH",
@@ -63,9 +65,6 @@ def traffic_shape(w: Workload) -> TrafficShape:
 
 
 def serverless_params(w: Workload) -> ServerlessParams:
-    from stacks.aws.queue import MAX_RECEIVE_COUNT, visibility_timeout_s  # aws_cdk: imported only when needed
-    from stacks.aws.serving import HOLD_EVERY_MINUTES
-
     s, p, platform = serverless_sizing(w), w.profile, w.settings.platform
     cold = s.cold_start
     return ServerlessParams(
