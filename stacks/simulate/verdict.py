@@ -60,13 +60,13 @@ def _figures(w: Workload, r, alarms: list[str]) -> Simulated:
     refused = s.rejected + s.throttled + s.timed_out + s.dead_lettered
     return Simulated(
         window=r.window,
-        span_s=r.span_s,
+        span_s=round(r.span_s, 1),
         requests=s.requests,
-        cold_share=s.cold_share,
-        refused_share=refused / s.requests if s.requests else 0.0,
-        p99_ms=s.p99_ms,
+        cold_share=round(s.cold_share, 6),
+        refused_share=round(refused / s.requests, 6) if s.requests else 0.0,
+        p99_ms=None if s.p99_ms is None else round(s.p99_ms, 1),
         sla_p99_ms=float(w.profile.sla.p99_latency_ms),
-        max_queue_age_s=r.max_queue_age_s,
+        max_queue_age_s=None if r.max_queue_age_s is None else round(r.max_queue_age_s, 1),
         alarms=alarms,
     )
 
