@@ -18,6 +18,7 @@ UTC on the first timestamp's date; `speed` compresses the trace around its first
 from __future__ import annotations
 
 import csv
+import functools
 import math
 import random
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from stacks.errors import SwitchyardError
+from stacks.profile import Profile
 from stacks.simulate.params import DAY_S, TrafficShape
 
 BURST_MEAN_S = 60.0
@@ -41,6 +43,19 @@ class Arrivals:
     day: date | None  # set for a trace: the clock is UTC on this date
     description: str
     bursts: tuple[tuple[float, float], ...] = ()  # (start, end) of each burst of the profile's shape
+
+
+def shape_of(p: Profile) -> TrafficShape:
+    """The profile's traffic as the simulator reads it."""
+    u = p.utilization
+    return TrafficShape(
+        avg_rps=u.avg_rps,
+        peak_rps=u.peak_rps,
+        active_hours=u.active_hours_per_day,
+        window=u.window_minutes(),
+        zone=u.window_timezone(),
+        inference_ms=u.inference_ms,
+    )
 
 
 def burst_parameters(shape: TrafficShape) -> tuple[float, float]:
@@ -98,6 +113,7 @@ def profile_arrivals(
     return Arrivals(times, service_s, start, end, None, what, tuple(bursts))
 
 
+@functools.lru_cache(maxsize=32)  # one plan reads the window once per target and per floor tried
 def peak_window(shape: TrafficShape, *, seed: int, lead_s: float, tail_s: float) -> Arrivals:
     """The profile's arrivals from `lead_s` before its first burst to `tail_s` after it: the span in which
     averages mislead (a ramp to peak_rps), short enough to simulate on every plan. The same seed gives
@@ -106,8 +122,11 @@ def peak_window(shape: TrafficShape, *, seed: int, lead_s: float, tail_s: float)
     active period."""
     first, _ = shape.active_seconds()
     length = shape.active_hours * 3600
-    # The first burst starts within a few gaps (mean BURST_MEAN_S * (1 - f) / f) of the active start.
-    probe = profile_arrivals(shape, seed=seed, start=first, end=first + length)
+    # The first burst starts within a few gaps (mean BURST_MEAN_S * (1 - f) / f) of the active start;
+    # the probe stops there instead of drawing the whole active period.
+    share, _ = burst_parameters(shape)
+    reach = min(length, 8 * BURST_MEAN_S * (1 - share) / share + 2 * BURST_MEAN_S) if share else length
+    probe = profile_arrivals(shape, seed=seed, start=first, end=first + reach)
     bursts = [b for b in probe.bursts if b[0] < first + length]
     if bursts:
         lo, hi = bursts[0][0] - lead_s, bursts[0][1] + tail_s

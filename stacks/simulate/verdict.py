@@ -18,14 +18,12 @@ from stacks.decision.reason import Reason, usd
 from stacks.decision.simulated import Simulated
 from stacks.decision.workload import Workload
 from stacks.profile import Target
-from stacks.simulate.inputs import kubernetes_sizing, serverless_params, serverless_sizing, traffic_shape
+from stacks.simulate.inputs import kubernetes_sizing, serverless_params, serverless_sizing
 from stacks.simulate.run import Options, simulate
-from stacks.simulate.traffic import Arrivals, peak_window
+from stacks.simulate.traffic import Arrivals
 from stacks.targets.serverless.alarms import serverless_alarms
+from stacks.targets.serverless.simulation import LEAD_S, SEED, TAIL_S, peak_arrivals
 
-SEED = 0
-LEAD_S = 900.0
-TAIL_S = 300.0
 ALARM_PERIOD_S = 300.0  # every generated alarm evaluates 5-minute periods (stacks/aws/alarms.py)
 SIMULATED = (Target.serverless, Target.kubernetes)
 
@@ -93,13 +91,24 @@ def _replica_hours_bill(w: Workload, r, plan: Cost) -> tuple[float, str]:
 
 
 def _arrivals(w: Workload) -> Arrivals:
-    return peak_window(traffic_shape(w), seed=SEED, lead_s=LEAD_S, tail_s=TAIL_S)
+    return peak_arrivals(w.profile)
 
 
 def _reasons(target: Target, w: Workload, sim: Simulated, extra: dict[str, str]) -> list[Reason]:
     name, window = target.value, f"simulated {sim.window}"  # e.g. "20 min around the first burst at 40 rps"
     out = []
     budget = w.profile.sla.cold_start_budget_ms
+    raised = serverless_sizing(w).raised_by_simulation if target is Target.serverless else ""
+    if raised:
+        s = serverless_sizing(w)
+        out.append(
+            Reason(
+                rule="sim.floor",
+                fired=True,
+                detail=f"{name}: provisioned {s.pc_min}-{s.pc_max}, reserved {s.reserved_concurrency}: {raised}; "
+                f"the smallest floor with no cold start and no throttle at the simulated burst",
+            )
+        )
     cold = sim.cold_share > 0 and target is Target.serverless
     out.append(
         Reason(
