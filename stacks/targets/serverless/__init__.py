@@ -30,7 +30,7 @@ from stacks.targets.serverless.fleet import check_reserved_total
 from stacks.targets.serverless.limits import LIMITS
 from stacks.targets.serverless.placement import serverless_placement
 from stacks.targets.serverless.rules import INIT_LIMIT, RULES
-from stacks.targets.serverless.simulation import floor_from_simulation
+from stacks.targets.serverless.simulation import sized_from_simulation
 from stacks.targets.serverless.sizing import ServerlessSizing, serverless, serverless_sizing
 
 __all__ = ["SERVERLESS", "Serverless", "ServerlessSizing", "serverless_sizing"]
@@ -58,7 +58,7 @@ class Serverless(BaseTarget):
             - platform.lambda_unreserved_concurrency
             - platform.lambda_reserved_by_others,
         )
-        return floor_from_simulation(p, sized, platform, reservable)
+        return sized_from_simulation(p, sized, platform, reservable)
 
     def bill(self, p: Profile, sizing: ServerlessSizing, settings: Settings) -> Cost:
         return serverless_cost(p, sizing, settings.prices, settings.platform)
