@@ -172,10 +172,13 @@ def sized_from_simulation(p: Profile, s: ServerlessSizing, platform: Platform, r
         )
     need = run(floor).peak_environments
     sized = _sized(s, floor=floor, reserved=max(s.reserved_concurrency, need), reservable=reservable, why="")
-    if sized.reserved_concurrency != s.reserved_concurrency:
+    if sized.reserved_concurrency > s.reserved_concurrency:
         why.append(
             f"reserved {s.reserved_concurrency} -> {sized.reserved_concurrency}: the simulated burst peaks at "
             f"{need} concurrent environments"
             + (f", more than the {reservable} the account leaves" if need > reservable else "")
         )
-    return sized.model_copy(update={"raised_by_simulation": "; ".join(why)})
+    raised = sized.reserved_concurrency != s.reserved_concurrency
+    return sized.model_copy(
+        update={"raised_by_simulation": "; ".join(why), "reserved_for_simulated_peak": need if raised else 0}
+    )

@@ -54,6 +54,8 @@ class ServerlessSizing(Frozen):
     # Set when the simulated peak raised the averages' floor (stacks/targets/serverless/simulation.py):
     # what the averages' sizing would have let callers live through, with its numbers.
     raised_by_simulation: str = ""
+    # The simulated burst's peak concurrency when it, not twice the averages' peak, set the reservation.
+    reserved_for_simulated_peak: int = 0
 
 
 def lambda_memory_mb(p: Profile) -> int:
