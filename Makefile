@@ -50,7 +50,7 @@ $(NODE_STAMP): package.json package-lock.json
 STACKS := $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml))
 STACK  ?= $(if $(filter 1,$(words $(STACKS))),$(STACKS))
 
-synth: install  ## decide, package and synthesize profiles/ into cdk.out/, k8s.out/ and build/ (from STACK's settings)
+synth: install  ## decide, package, synthesize profiles/ into cdk.out/ k8s.out/ build/ (STACK's settings)
 	switchyard synth profiles $(if $(STACK),--pulumi-stack $(STACK))
 
 plan: install  ## print each workload's target, the numbers behind it and its monthly bill

@@ -22,7 +22,7 @@ from stacks.targets import BY_TARGET, TARGETS
 
 POINTS = 80
 FORMATS = ("png", "svg")
-COLORS = {Target.serverless: "#d95f02", Target.kubernetes: "#1b9e77"}
+COLORS = {Target.serverless: "#d95f02", Target.kubernetes: "#1b9e77", Target.managed_instances: "#7570b3"}
 OTHER_COLORS = ("#e7298a", "#66a61e", "#e6ab02", "#a6761d")  # for targets without a colour of their own
 
 Costs = dict[Target, float]

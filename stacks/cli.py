@@ -69,8 +69,12 @@ def _columns(text: str) -> int:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a number of columns (0: no wrapping, or 40 and more)"
         ) from None
-    if value != 0 and value < 40:
-        raise argparse.ArgumentTypeError(f"{value} columns is too narrow to read (0: no wrapping, or 40 and more)")
+    from stacks.commands.wrap import MIN_WIDTH
+
+    if value != 0 and value < MIN_WIDTH:
+        raise argparse.ArgumentTypeError(
+            f"{value} columns is too narrow to read (0: no wrapping, or {MIN_WIDTH} and more)"
+        )
     return value
 
 

@@ -9,6 +9,8 @@ old one and swapped in, so a failure leaves the previous context, or nothing, ne
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import os
 import shutil
@@ -24,6 +26,7 @@ from stacks.profile import Mode, Preset, Target
 from stacks.profile.files import ENTRYPOINT_ALLOWED, entrypoint_problems
 from stacks.profile.vllm_args import VLLM_IMAGE, gpu_memory_utilization, utilization_arg
 from stacks.profile.vllm_args import render as vllm_flags
+from stacks.targets.hybrid.keda import WORKER_LONG_POLL_S
 from stacks.targets.kubernetes import kubernetes_sizing
 from stacks.targets.kubernetes.sizing import GPU_MEMORY_GB, gpu_memory_gb
 from stacks.targets.serverless import serverless_sizing
@@ -34,6 +37,9 @@ BUILD_ROOT = Path("build")
 # Base images, pinned. Renovate-style bumps happen here and nowhere else.
 IMAGES = {
     "lambda": "public.ecr.aws/lambda/python:3.12@sha256:92c88c1adc374b073b07b12bd4045497af7da68230d47c2b330423115c5850dc",
+    # Lambda Managed Instances runs Python 3.13 or later only. Pinned by tag: no digest could be
+    # verified from here (no registry access to public.ecr.aws); add @sha256:<digest> once one is.
+    "lambda-managed": "public.ecr.aws/lambda/python:3.13",
     "cpu": "python:3.12.8-slim-bookworm",
     "gpu": "nvidia/cuda:12.4.1-runtime-ubuntu22.04",
     "vllm": VLLM_IMAGE,
@@ -42,6 +48,9 @@ IMAGES = {
 RUNTIME_REQUIREMENTS = {
     "kubernetes": ["prometheus-client==0.26.0", "uvicorn==0.54.0", "httptools==0.9.0", "uvloop==0.23.0"],
     "serverless": ["aws-lambda-powertools==3.37.0"],
+    "managed-instances": ["aws-lambda-powertools==3.37.0"],
+    # The hybrid SQS worker (templates/hybrid/sqs_worker.py): its metrics, and SQS/S3 on AWS.
+    "hybrid": ["prometheus-client==0.26.0", "boto3==1.44.8"],
 }
 QUEUE_REQUIREMENTS = ["redis==8.1.0"]  # the Kubernetes queue worker (async and both modes)
 # A message is taken over from a silent holder this long after its timeout: a quarter more, at least 2 s.
@@ -58,6 +67,9 @@ RUN_AS_UID = 10001
 RUN_AS_USER = "switchyard"  # USER/LOGNAME for a UID the image's passwd may not know (getpass.getuser())
 RUNTIME_CACHE_DIR = "/var/cache/switchyard"  # HF, vLLM, torch compile caches: writable, on the model cache volume
 MAX_BATCH = 64
+HYBRID = "hybrid"
+HYBRID_WORKER = TEMPLATES / "hybrid" / "sqs_worker.py"
+HYBRID_POLL_WAIT_S = WORKER_LONG_POLL_S  # the SQS long poll (the hybrid bill counts its empty receives)
 USER_PACKAGE = "user_model"
 _WEIGHT_SUFFIXES = {".safetensors", ".bin", ".pt", ".pth", ".onnx", ".npz", ".npy", ".gguf", ".ckpt"}
 
@@ -67,8 +79,8 @@ class PackageSpec:
     """Everything a template may use. A misspelt attribute fails the render (StrictUndefined)."""
 
     name: str
-    target: str  # serverless | kubernetes
-    flavor: str  # lambda | cpu | gpu | vllm
+    target: str  # serverless | kubernetes | managed-instances | hybrid (the SQS worker on the cluster)
+    flavor: str  # lambda | lambda-managed | cpu | gpu | vllm
     base_image: str
     weights_dir: str
     user_module: str | None
@@ -136,6 +148,11 @@ def spec_for(w: Workload, target: Target | None = None) -> PackageSpec:
     baked = target is Target.serverless and serverless_sizing(w).weights_in_image
     if target is Target.serverless:
         flavor, weights_dir, port = "lambda", LAMBDA_IMAGE_WEIGHTS_DIR if baked else LAMBDA_WEIGHTS_DIR, SERVER_PORT
+    elif target is Target.managed_instances:
+        # No EFS on managed instances: the weights are always in the image (its limit.weights
+        # refuses s3:// weights), and the handler is the serverless one on a Python 3.13 base.
+        baked = True
+        flavor, weights_dir, port = "lambda-managed", LAMBDA_IMAGE_WEIGHTS_DIR, SERVER_PORT
     else:
         flavor = "vllm" if vllm else ("gpu" if p.model.uses_gpu else "cpu")
         weights_dir, port = K8S_WEIGHTS_DIR, VLLM_PORT if vllm else SERVER_PORT
@@ -232,6 +249,44 @@ def vllm_memory_utilization(w: Workload) -> float:
     return found
 
 
+def hybrid_worker_spec(w: Workload) -> PackageSpec:
+    """The hybrid target's image: the Kubernetes image (same base, user, caches, model cache path)
+    running the SQS worker instead of the HTTP server."""
+    if w.profile.model.preset is Preset.vllm:
+        raise RenderError(
+            f"{w.file}: model.preset: vllm has no SQS worker; the hybrid target runs preset custom models\n"
+            "    allowed: target kubernetes for a vLLM model (its HTTP server), or preset custom"
+        )
+    spec = spec_for(w, Target.kubernetes)
+    return dataclasses.replace(
+        spec,
+        target=HYBRID,
+        runtime_requirements=tuple(RUNTIME_REQUIREMENTS[HYBRID]),
+        queue_worker=False,
+        queue=True,
+        serves_http=False,
+    )
+
+
+def hybrid_worker_config(spec: PackageSpec) -> dict[str, object]:
+    """app/worker_config.json: the sizing's figures; the Deployment's environment adds the queue and
+    bucket (and may override any key by its upper-case name)."""
+    return {
+        "concurrency": spec.concurrency,  # messages worked at once: the predictions the sizing costed
+        "timeout_s": spec.timeout_s,
+        "stuck_after_s": spec.timeout_s,  # an abandoned prediction this much past its timeout: exit 1
+        "drain_s": spec.drain_s,
+        "wait_s": HYBRID_POLL_WAIT_S,
+        "backoff_max_s": 5,
+        "retry_base_s": 2,  # a transient failure comes back after 2, 4, 8 ... s (capped at the visibility)
+        "visibility_timeout_s": 0,  # 0: the queue's own (the CDK side sets it)
+        "max_receive_count": 0,  # 0: the queue's redrive policy
+        "health_port": spec.health_port,
+        "queue_url": "",
+        "results_uri": "",
+    }
+
+
 def _files(w: Workload, spec: PackageSpec) -> dict[str, str]:
     """Relative path -> rendered text, for everything rendered from templates."""
 
@@ -244,8 +299,15 @@ def _files(w: Workload, spec: PackageSpec) -> dict[str, str]:
         return files
     files["requirements.txt"] = render("shared/requirements.txt.jinja")
     files["app/serving_core.py"] = render("shared/serving_core.py.jinja")
-    if spec.target == Target.serverless.value:
+    if spec.target == HYBRID:
+        files["Dockerfile"] = render("kubernetes/Dockerfile.jinja")
+        files["app/sqs_worker.py"] = HYBRID_WORKER.read_text(encoding="utf-8")  # a plain module, not a template
+        files["app/worker_config.json"] = json.dumps(hybrid_worker_config(spec), indent=2, sort_keys=True) + "\n"
+    elif spec.target == Target.serverless.value:
         files["Dockerfile"] = render("serverless/Dockerfile.jinja")
+        files["app/handler.py"] = render("serverless/handler.py.jinja")
+    elif spec.target == Target.managed_instances.value:
+        files["Dockerfile"] = render("managed_instances/Dockerfile.jinja")
         files["app/handler.py"] = render("serverless/handler.py.jinja")
     else:
         files["Dockerfile"] = render("kubernetes/Dockerfile.jinja")
@@ -270,9 +332,11 @@ def _user_code(entrypoint: Path) -> dict[str, Path]:
     return found
 
 
-def render(w: Workload, out_root: Path = BUILD_ROOT, target: Target | None = None) -> Path:
-    """Write build/<name>/ for the workload's target (or the one given). Returns its path."""
-    spec = spec_for(w, target)
+def render(
+    w: Workload, out_root: Path = BUILD_ROOT, target: Target | None = None, spec: PackageSpec | None = None
+) -> Path:
+    """Write build/<name>/ for the workload's target (or the one given, or the spec given). Returns its path."""
+    spec = spec or spec_for(w, target)
     user_files = _user_code(check_entrypoint(w)) if spec.flavor != "vllm" else {}
     weight_files: dict[str, Path] = {}
     if spec.weights_in_image:

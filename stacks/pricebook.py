@@ -17,8 +17,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, create_model
 
+from stacks.ec2_types import instance_shape
+
 _HOURS_PER_MONTH = 730  # AWS's billing convention: 24 x 365 / 12
 RECORDED = date(2026, 11, 23)  # the day the default prices were recorded from their sources
+LMI_RECORDED = date(2026, 12, 3)  # the day the Lambda Managed Instances prices were recorded
+_LMI_PRICING = "https://aws.amazon.com/lambda/pricing/ (Lambda Managed Instances)"
+_EC2_PRICING = "https://aws.amazon.com/ec2/pricing/on-demand/ (Linux, shared tenancy)"
 
 
 # An AWS region name (us-east-1, eu-central-2, us-gov-west-1): it lands in every ARN, endpoint service
@@ -28,6 +33,13 @@ _REGION = r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]$"
 
 def _aws(what: str, page: str) -> str:
     return f"{what} Source: {page}, us-east-1."
+
+
+def _sizable_instance_types(prices: dict[str, float]) -> dict[str, float]:
+    """Every key names an instance type whose vCPUs and memory its name gives (stacks/ec2_types.py)."""
+    for name in prices:
+        instance_shape(name)  # its ValueError names the type and what is allowed
+    return prices
 
 
 class _Prices(BaseModel):
@@ -181,9 +193,68 @@ class _Prices(BaseModel):
         ge=0,
         description="Replicated network storage (ReadWriteMany) for a workload's model cache on the cluster, per GB-month. Assumption: amortised 3-way replicated SSD; set your own.",
     )
+    # Lambda Managed Instances: the EC2 instances it runs, its management fee on them, its requests.
+    ec2_instance_hour_usd: Annotated[dict[str, float], AfterValidator(_sizable_instance_types)] = Field(
+        default_factory=lambda: {
+            "c7g.large": 0.0725,
+            "c7g.xlarge": 0.145,
+            "c7g.2xlarge": 0.29,
+            "c7g.4xlarge": 0.58,
+            "c7i.large": 0.08925,
+            "c7i.xlarge": 0.1785,
+            "c7i.2xlarge": 0.357,
+            "c7i.4xlarge": 0.714,
+            "m7g.large": 0.0816,
+            "m7g.xlarge": 0.1632,
+            "m7g.2xlarge": 0.3264,
+            "m7g.4xlarge": 0.6528,
+            "m7i.large": 0.1008,
+            "m7i.xlarge": 0.2016,
+            "m7i.2xlarge": 0.4032,
+            "m7i.4xlarge": 0.8064,
+            "r7g.large": 0.1071,
+            "r7g.xlarge": 0.2142,
+            "r7g.2xlarge": 0.4284,
+            "r7g.4xlarge": 0.8568,
+            "r7i.large": 0.1323,
+            "r7i.xlarge": 0.2646,
+            "r7i.2xlarge": 0.5292,
+            "r7i.4xlarge": 1.0584,
+        },
+        description=_aws(
+            "EC2 on-demand price per instance-hour of the instance types Lambda Managed Instances may use, by "
+            "type (c, m and r families: 2, 4 and 8 GiB per vCPU; a g after the generation is Graviton, arm64). "
+            "The sizing picks the cheapest type that fits from this map; platform.yaml may add types or re-price "
+            "them (maps merge key by key). "
+            "m7g.large, m7g.xlarge and m7i.xlarge were checked against published copies of the AWS list "
+            "(factualminds.com, c3x.dev, 2026); the others are from the AWS list, not re-checked here, and each "
+            "family's sizes double with its vCPUs.",
+            _EC2_PRICING,
+        ),
+    )
+    lmi_management_fee_share: float = Field(
+        0.15,
+        ge=0,
+        le=1,
+        description=_aws(
+            "Lambda Managed Instances compute management fee: a share of the EC2 on-demand price of every "
+            "instance it runs (15 %).",
+            _LMI_PRICING,
+        ),
+    )
+    lmi_requests_per_million_usd: float = Field(
+        0.20,
+        ge=0,
+        description=_aws(
+            "Lambda Managed Instances request charge, per million invocations (no duration charge).", _LMI_PRICING
+        ),
+    )
 
 
 _PRICE_NAMES = list(_Prices.model_fields)
+_LMI_DATED = {
+    name: LMI_RECORDED for name in ("ec2_instance_hour_usd", "lmi_management_fee_share", "lmi_requests_per_million_usd")
+}
 PriceName = Literal[tuple(_PRICE_NAMES)]  # type: ignore[valid-type]
 
 
@@ -191,7 +262,7 @@ class PriceBook(_Prices):
     """Unit prices, USD, each with the date it was recorded."""
 
     as_of: dict[PriceName, date] = Field(
-        default_factory=lambda: {name: RECORDED for name in _PRICE_NAMES},
+        default_factory=lambda: {name: _LMI_DATED.get(name, RECORDED) for name in _PRICE_NAMES},
         description=(
             "Date each price was recorded from its source (YYYY-MM-DD), by price name. A price set by a "
             "platform file or override without its own as_of entry is yours and is not dated."
@@ -260,6 +331,36 @@ def _distinct(names: list[str]) -> list[str]:
     if repeated:
         raise ValueError(f"lists {', '.join(repr(n) for n in repeated)} more than once: each service has one endpoint")
     return names
+
+
+def _distinct_addresses(emails: list[str]) -> list[str]:
+    """SNS would take one subscription per entry (and CDK refuses a second one of the same id): an
+    address listed twice, in any letter case, is a copy error."""
+    seen: dict[str, str] = {}
+    for e in emails:
+        if e.lower() in seen:
+            raise ValueError(f"lists {e!r} more than once (as {seen[e.lower()]!r}): each address subscribes once")
+        seen[e.lower()] = e
+    return emails
+
+
+AWS_UNRESERVED_MIN = 100  # what Lambda keeps unreserved in every account: others can never reserve it
+
+
+def _reservable_by_others(others: int, info: ValidationInfo) -> int:
+    """`get-account-settings` never shows other functions reserving what the account does not have:
+    such a figure is a copy error (fields swapped, another region's), not a plan to judge."""
+    quota = info.data.get("lambda_account_concurrency")
+    if quota is None:  # a profile's override without the quota beside it: checked in platform.yaml
+        return others
+    most = max(0, quota - AWS_UNRESERVED_MIN)
+    if others > most:
+        raise ValueError(
+            f"{others:,} cannot be reserved in an account whose quota is {quota:,} (Lambda keeps "
+            f"{AWS_UNRESERVED_MIN} unreserved): at most {most:,}; take ConcurrentExecutions - "
+            "UnreservedConcurrentExecutions of `aws lambda get-account-settings` in the platform region"
+        )
+    return others
 
 
 def _in_platform_region(arn: str | None, info: ValidationInfo) -> str | None:
@@ -333,7 +434,7 @@ class Platform(BaseModel):
             "`aws lambda get-account-settings`. AWS's default is 1,000, but new accounts often start far lower."
         ),
     )
-    lambda_reserved_by_others: int = Field(
+    lambda_reserved_by_others: Annotated[int, AfterValidator(_reservable_by_others)] = Field(
         0,
         ge=0,
         description=(
@@ -625,7 +726,9 @@ class Platform(BaseModel):
         pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$",
         description="Existing SNS topic every serverless alarm notifies, in the platform region; unset creates an encrypted topic in the platform stack.",
     )
-    alarm_emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = Field(
+    alarm_emails: Annotated[
+        list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]], AfterValidator(_distinct_addresses)
+    ] = Field(
         default_factory=list,
         description="Email addresses subscribed to the created alarm topic (each confirms by email); ignored with alarm_topic_arn.",
     )
@@ -677,6 +780,84 @@ class Platform(BaseModel):
     )
     queue_oldest_message_alarm_s: int = Field(
         3600, ge=60, description="Alarm when the oldest message in a workload's queue is older than this many seconds."
+    )
+    # Lambda Managed Instances (issue 19): published behaviour the sizing relies on.
+    lmi_python_concurrency_per_vcpu: int = Field(
+        16,
+        ge=1,
+        le=64,
+        description=(
+            "Concurrent requests Lambda Managed Instances sends to one execution environment per vCPU for Python "
+            "by default (PerExecutionEnvironmentMaxConcurrency unset); each runs in its own Python process that "
+            "loads the model itself. Source: https://docs.aws.amazon.com/lambda/latest/dg/"
+            "lambda-managed-instances-python-runtime.html; the scaling page allows up to 64 per vCPU."
+        ),
+    )
+    lmi_function_memory_min_gb: int = Field(
+        2,
+        ge=2,
+        description=(
+            "Smallest execution environment of a Lambda Managed Instances function, GB (with at least 1 vCPU: the "
+            "2:1 memory-to-vCPU ratio of c instances). Source: https://docs.aws.amazon.com/lambda/latest/dg/"
+            "lambda-managed-instances-scaling.html."
+        ),
+    )
+    lmi_function_memory_max_gb: int = Field(
+        32,
+        ge=2,
+        description=(
+            "Largest execution environment of a Lambda Managed Instances function, GB (16 vCPUs at 2 GB each), "
+            "since March 2026. Source: the AWS::Lambda::Function resource schema (MemorySize at most 32,768 MB, "
+            "as cfn-lint 1.58 ships it) and AWS's 32 GB / 16 vCPU launch as reported by darryl-ruggles.cloud; "
+            "not found in the developer guide pages searched."
+        ),
+    )
+    lmi_memory_gib_per_vcpu: list[Literal[2, 4, 8]] = Field(
+        default_factory=lambda: [2, 4, 8],
+        min_length=1,
+        description=(
+            "Memory-per-vCPU ratios (ExecutionEnvironmentMemoryGiBPerVCpu) the sizing may choose: 2, 4 or 8 GiB, "
+            "the c, m and r instance families. The API accepts 2.0-8.0. Source: https://docs.aws.amazon.com/"
+            "lambda/latest/api/API_LambdaManagedInstancesCapacityProviderConfig.html."
+        ),
+    )
+    lmi_min_execution_environments: int = Field(
+        3,
+        ge=1,
+        description=(
+            "Execution environments Lambda Managed Instances keeps by default, on three instances for "
+            "Availability Zone resiliency: the floor of the sizing, always on and always billed. Source: "
+            "https://docs.aws.amazon.com/lambda/latest/dg/lambda-managed-instances-scaling.html."
+        ),
+    )
+    lmi_doubling_minutes: float = Field(
+        5.0,
+        gt=0,
+        description=(
+            "Lambda Managed Instances scales asynchronously on CPU and concurrency, not per request: traffic that "
+            "more than doubles within this many minutes may be throttled (HTTP 429) while it scales. Source: "
+            "https://docs.aws.amazon.com/lambda/latest/dg/lambda-managed-instances-scaling.html."
+        ),
+    )
+    lmi_scale_from_zero_s: float = Field(
+        180.0,
+        gt=0,
+        description=(
+            "Seconds Lambda Managed Instances needs to serve again from zero execution environments: launch an EC2 "
+            "instance, pull the image, start the environment and load the model. Assumption (minutes, as EC2 "
+            "launches take; the scaling page says only that scaling from zero is not immediate): compared with "
+            "sla.cold_start_budget_ms to say why the floor never goes to zero."
+        ),
+    )
+    lmi_target_utilization: float = Field(
+        0.7,
+        gt=0,
+        le=1,
+        description=(
+            "Share of an execution environment's concurrency the sizing plans to use at the average and at the "
+            "peak: the rest is headroom for the asynchronous scaling. Assumption (the same 0.7 as provisioned "
+            "concurrency's target)."
+        ),
     )
     image_weights_max_gb: float = Field(
         1.0,

@@ -23,7 +23,7 @@ def manifests(
     batch = load_all([profiles])
     assert not batch.failures, [str(f.error) for f in batch.failures]
     resources = mocks.run(batch, settings or CLUSTER, build_root, secrets)
-    return mocks.by_workload(resources, [w.name for w in batch.by_target("kubernetes")])
+    return mocks.by_workload(resources, [w.name for w in [*batch.by_target("kubernetes"), *batch.by_target("hybrid")]])
 
 
 def write_platform(profiles: Path, text: str) -> Path:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from stacks.targets import TARGETS
 from tests.conftest import MODEL, PROFILES, ROOT, VALID
 
 pytestmark = pytest.mark.slow
@@ -30,7 +31,8 @@ def test_plan_table_on_the_examples():
     r = switchyard("plan", str(PROFILES))
     assert r.returncode == 0, r.stderr
     header, *rows = r.stdout.split("\n\n")[0].splitlines()
-    assert header.split() == ["WORKLOAD", "TARGET", "SERVERLESS/MO", "KUBERNETES/MO", "WHY"]
+    bills = [f"{t.target.value.upper()}/MO" for t in TARGETS]  # one column per registered target
+    assert header.split() == ["WORKLOAD", "TARGET", *bills, "WHY"]
     targets = {row.split()[0]: row.split()[1] for row in rows}
     assert targets == {
         "fraud-scoring": "kubernetes",

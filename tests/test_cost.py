@@ -348,7 +348,9 @@ def test_stale_prices_are_named_after_the_threshold():
     assert stale_prices(prices, 180, date(2027, 5, 22)) == []  # 180 days after 2026-11-23
     old = stale_prices(prices, 180, date(2027, 5, 23))
     assert ("lambda_x86_gb_s_usd", date(2026, 11, 23)) in old
-    assert len(old) == len(PriceBook.model_fields) - 1  # every price but the as_of map itself
+    assert len(old) == sum(d == date(2026, 11, 23) for d in prices.as_of.values())  # each recorded that day
+    later = stale_prices(prices, 180, date(2027, 6, 2))  # past 180 days after 2026-12-03 (managed instances)
+    assert len(later) == len(PriceBook.model_fields) - 1  # every price but the as_of map itself
 
 
 def test_a_price_you_set_is_yours_until_you_date_it():
@@ -444,7 +446,7 @@ def test_plan_json_carries_the_bill_and_the_price_warnings(tmp_path, capsys):
 
     (tmp_path / "model.py").write_text(MODEL, encoding="utf-8")
     (tmp_path / "a.yaml").write_text(VALID, encoding="utf-8")
-    assert run([tmp_path], as_json=True, today=date(2027, 6, 1)) == 0
+    assert run([tmp_path], as_json=True, today=date(2027, 6, 2)) == 0  # every price older than 180 days
     doc = json.loads(capsys.readouterr().out)
     [warning] = doc["price_warnings"]
     assert warning.startswith(f"price book: {len(PriceBook.model_fields) - 1} price(s) older than 180 days")

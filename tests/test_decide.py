@@ -38,11 +38,13 @@ LIMITS = {
 def test_hard_limit_rules_out_lambda(limit, write_profile):
     pair, detail = LIMITS[limit]
     w = decide(load_profile(write_profile(edit(VALID, pair))))
-    fired = {r.rule: r.detail for r in w.decision.fired()}
+    # Rule ids are each target's own: read Lambda's from the serverless option.
+    fired = {r.rule: r.detail for r in w.decision.option(Target.serverless).reasons if r.fired}
     assert fired[f"limit.{limit}"] == detail
     assert w.target is Target.kubernetes
     assert not w.decision.option(Target.serverless).feasible
-    assert limit in fired["target"]
+    target = next(r.detail for r in w.decision.fired() if r.rule == "target")
+    assert f"Lambda ruled out by {limit}" in target
 
 
 def test_limits_sit_exactly_at_lambdas_quotas(write_profile):
@@ -50,7 +52,7 @@ def test_limits_sit_exactly_at_lambdas_quotas(write_profile):
         VALID, ("  memory_gb: 2", "  memory_gb: 10\n  image_gb: 10"), ("  timeout_s: 30", "  timeout_s: 900")
     )
     w = decide(load_profile(write_profile(at_limit)))
-    assert not [r for r in w.decision.fired() if r.rule.startswith("limit.")]
+    assert not w.decision.option(Target.serverless).hard_limits
     assert w.decision.option(Target.serverless).sizing.memory_mb == 10240
 
 
@@ -79,9 +81,11 @@ def test_explicit_costlier_target_is_honoured_with_a_warning(write_profile):
 def test_latency_sla_lambda_cannot_meet_sends_the_workload_to_kubernetes(write_profile):
     w = decide(load_profile(write_profile(edit(VALID, ("  p99_latency_ms: 300", "  p99_latency_ms: 90")))))
     assert w.target is Target.kubernetes
-    fired = {r.rule: r.detail for r in w.decision.fired()}
+    fired = {r.rule: r.detail for r in w.decision.option(Target.serverless).reasons if r.fired}
     assert fired["sla.latency"] == "warm Lambda latency 80 + 20 ms invoke = 100 ms > p99 target 90 ms"
-    assert fired["target"] == "kubernetes: serverless misses the SLA (latency)"
+    target = next(r.detail for r in w.decision.fired() if r.rule == "target")
+    assert target.startswith("kubernetes: the only option meeting every hard limit and the SLA")
+    assert "; serverless misses the SLA (latency)" in target  # other targets may add theirs
 
 
 # ----------------------------------------------------------------- sizing and its reasons

@@ -404,3 +404,82 @@ def test_mirror_settings_require_a_copier_and_helm(capsys, fake, project, tmp_pa
     code, doc = doctor(capsys, fake, project, stack="air")
     assert code == 0 and checks(doc)["image-copier"]["detail"].startswith("crane")
     assert checks(doc)["helm"]["detail"].startswith("v3.16.2")
+
+
+# Red team: tools that answer garbage, nothing, or the wrong shape become a status, never a traceback.
+
+
+@pytest.mark.parametrize("answer", ["", "   "])
+def test_an_aws_cli_that_prints_nothing_is_missing_not_a_crash(capsys, fake, project, answer):
+    healthy(fake, project)
+    fake.tool("aws", {"--version": (0, answer), "sts get-caller-identity*": (0, IDENTITY)})
+    code, doc = doctor(capsys, fake, project)
+    c = checks(doc)["aws-cli"]
+    assert c["status"] == "missing" and "aws --version" in c["detail"] and c["fix"]
+    assert code == 1
+
+
+@pytest.mark.parametrize("client", [{"clientVersion": None}, {"clientVersion": "v1.31"}, ["v1.31"]])
+def test_kubectl_client_json_of_another_shape_is_reported(capsys, fake, project, client):
+    healthy(fake, project)
+    fake.tool(
+        "kubectl",
+        {
+            "version --client -o json": (0, client),
+            "config current-context": (0, "gpu-prod"),
+            "version -o json*": (0, kubectl_version({"major": "1", "minor": "31"})),
+        },
+    )
+    _, doc = doctor(capsys, fake, project)
+    assert checks(doc)["kubectl"]["status"] in ("ok", "warn")
+    assert checks(doc)["kubernetes-cluster"]["status"] == "ok"
+
+
+@pytest.mark.parametrize("server", [{"serverVersion": "v1.31"}, {"serverVersion": None}, "garbage"])
+def test_kubectl_server_json_of_another_shape_is_unreachable_not_a_crash(capsys, fake, project, server):
+    healthy(fake, project)
+    fake.tool(
+        "kubectl",
+        {
+            "version --client -o json": (0, kubectl_version(None)),
+            "config current-context": (0, "gpu-prod"),
+            "version -o json*": (0, server),
+        },
+    )
+    code, doc = doctor(capsys, fake, project)
+    assert checks(doc)["kubernetes-cluster"]["status"] == "missing"
+    assert code == 1
+
+
+def test_a_lambda_api_answer_with_a_non_numeric_unreserved_count_is_a_warning(capsys, fake, project):
+    healthy(fake, project)
+    settings = account(1000, 1000)
+    settings["AccountLimit"]["UnreservedConcurrentExecutions"] = "lots"
+    fake.tool(
+        "aws",
+        {
+            "--version": (0, "aws-cli/2.17.20 Python/3.11.9"),
+            "sts get-caller-identity*": (0, IDENTITY),
+            "lambda get-account-settings*": (0, settings),
+        },
+    )
+    _, doc = doctor(capsys, fake, project)
+    quota = next(c for c in doc["checks"] if c["name"].startswith("lambda-quota"))
+    assert quota["status"] in ("ok", "warn")
+
+
+def test_a_pulumi_that_answers_nothing_to_version_is_missing(capsys, fake, project):
+    healthy(fake, project)
+    fake.tool("pulumi", {"version": (0, ""), "plugin ls --json": (0, "[]")})
+    _, doc = doctor(capsys, fake, project)
+    c = checks(doc)["pulumi"]
+    assert c["status"] == "missing" and c["fix"]
+
+
+def test_a_missing_stack_file_is_an_error_not_a_traceback(capsys, fake, project, tmp_path, monkeypatch):
+    from stacks.errors import SwitchyardError
+
+    healthy(fake, project)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SwitchyardError):
+        doctor(capsys, fake, project, stack="nope")

@@ -268,3 +268,62 @@ def test_async_callers_in_client_namespaces_may_reach_the_queue_and_nobody_else(
 
     assert admitted(CLUSTER) == ["keda"]
     assert admitted(CLUSTER.model_copy(update={"client_namespaces": ["batch-jobs"]})) == ["keda", "batch-jobs"]
+
+
+# Red team: outputs files that are partial, hand-edited or another stack's.
+
+
+@pytest.mark.parametrize(
+    "workloads",
+    [
+        {"fraud-scoring": "https://fraud-scoring.inference.acme.com"},
+        {"fraud-scoring": None},
+        {"fraud-scoring": {"namespace": "ml-fraud-scoring", "url": 5}},
+        {"fraud-scoring": {"namespace": "ml-fraud-scoring", "queue": "stream"}},
+    ],
+)
+def test_pulumi_outputs_of_another_shape_are_a_clear_error(capsys, tmp_path, workloads):
+    bad = tmp_path / "pulumi-outputs.json"
+    bad.write_text(json.dumps({"workloads": workloads}))
+    assert main(["outputs", str(PROFILES), "--pulumi-outputs", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert str(bad) in err and "fraud-scoring" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("doc", [{"bucketName": "b"}, [1], "workloads"])
+def test_pulumi_outputs_of_another_project_are_not_read_as_nothing_deployed(capsys, tmp_path, doc):
+    other = tmp_path / "pulumi-outputs.json"
+    other.write_text(json.dumps(doc))
+    assert main(["outputs", str(PROFILES), "--pulumi-outputs", str(other)]) == 1
+    err = capsys.readouterr().err
+    assert str(other) in err and "workloads" in err and "pulumi stack output --json" in err
+
+
+def test_a_cdk_stack_missing_outputs_says_which_and_how_to_get_them(capsys, tmp_path):
+    partial = tmp_path / "cdk-outputs.json"
+    nightly = {k: v for k, v in CDK_OUTPUTS["Switchyard-nightly-embeddings"].items() if k != "QueueUrl"}
+    partial.write_text(json.dumps({"Switchyard-nightly-embeddings": nightly}))
+    by = outputs_json(capsys, str(PROFILES), "--cdk-outputs", str(partial))
+    notes = " ".join(by["nightly-embeddings"]["notes"])
+    assert "QueueUrl" in notes and "--outputs-file" in notes
+    assert not any("lacks" in n for n in by["sentiment-api"]["notes"])  # not deployed is not partial
+
+
+def test_a_cdk_output_that_is_not_text_is_a_clear_error(capsys, tmp_path):
+    bad = tmp_path / "cdk-outputs.json"
+    bad.write_text(json.dumps({"Switchyard-sentiment-api": {"FunctionUrl": ["https://x"]}}))
+    assert main(["outputs", str(PROFILES), "--cdk-outputs", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "FunctionUrl" in err and "Traceback" not in err
+
+
+def test_a_stack_absent_from_an_outputs_file_names_the_cdk_overwrite_not_only_not_deployed(capsys, tmp_path):
+    """`cdk deploy A --outputs-file F` rewrites F with A's outputs only (aws/aws-cdk#16437): a later
+    update of one stack drops the others from the file although they are still deployed."""
+    only = tmp_path / "cdk-outputs.json"
+    only.write_text(json.dumps({"Switchyard-sentiment-api": CDK_OUTPUTS["Switchyard-sentiment-api"]}))
+    by = outputs_json(capsys, str(PROFILES), "--cdk-outputs", str(only))
+    notes = " ".join(by["nightly-embeddings"]["notes"])
+    assert by["nightly-embeddings"]["deployed"] is False
+    assert f"not in {only}" in notes and "only the stacks it deployed" in notes
+    assert "Switchyard-nightly-embeddings --outputs-file" in notes

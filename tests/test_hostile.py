@@ -368,3 +368,23 @@ def test_a_link_out_of_the_directory_past_ten_thousand_files_is_still_refused(pr
         code = cli.main(["validate", str(project)])
     assert code == 2, err.getvalue()
     assert "zz.bin" in err.getvalue() and "leads outside the profile's directory" in err.getvalue()
+
+
+@pytest.mark.parametrize("name", ["helpers.py", "pkg"])
+def test_a_fifo_among_the_code_copied_into_the_image_is_refused_not_waited_on(project, name):
+    """Every .py beside the entrypoint (and in its packages) is copied into the build context: a FIFO
+    there validated, then hung `render`/`synth` for ever on the copy."""
+    if name == "pkg":
+        (project / "pkg").mkdir()
+        (project / "pkg" / "__init__.py").write_text("")
+        os.mkfifo(project / "pkg" / "tables.py")
+        shown = "tables.py"
+    else:
+        os.mkfifo(project / name)
+        shown = name
+    (project / "p.yaml").write_text(VALID)
+    code, err = check_run(project)
+    assert code == 2 and shown in err and "not a regular file" in err, err
+    build = project.parent / f"{project.name}-build"
+    code, _, err, _, _ = run_cli("render", str(project / "p.yaml"), "--out", str(build))
+    assert code != 0 and shown in err and "Traceback" not in err, err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -117,9 +118,11 @@ def test_a_target_switch_shows_in_the_plan_and_moves_between_programs(project):
         ("sentiment-api", "target", "target serverless -> kubernetes ($77.55 -> $116.91/month, +$39.36)")
     ]
     steps = changes[0]["runbook"]
-    assert steps[0].startswith("1. deploy the new target: pulumi up")
+    assert steps[0].startswith("1. deploy the new target's cluster part: pulumi up")
     assert "kubectl -n ml-sentiment-api rollout status deployment/sentiment-api" in steps[1]
-    assert "aws cloudformation delete-stack --stack-name Switchyard-sentiment-api" in steps[3]
+    removal = next(s for s in steps if "remove the old target" in s)
+    assert "aws cloudformation delete-stack --stack-name Switchyard-sentiment-api" in removal
+    assert steps.index(removal) > 2 and steps[-1].endswith("switchyard smoke sentiment-api")
     assert switchyard("plan", "--check", "profiles", cwd=project).returncode == 5
 
     # ...and each target's program gained or lost the workload.
@@ -132,8 +135,10 @@ def test_a_target_switch_shows_in_the_plan_and_moves_between_programs(project):
     path.write_text(path.read_text().replace("target: kubernetes", "target: auto"))
     text = switchyard("plan", "profiles", cwd=project).stdout
     assert "Runbook: move sentiment-api from kubernetes to serverless" in text
-    assert "1. deploy the new target: npx cdk deploy Switchyard-Platform Switchyard-sentiment-api" in text
-    assert "4. remove the old target: pulumi up" in text
+    assert "1. deploy the new target's AWS part: npx cdk deploy Switchyard-Platform Switchyard-sentiment-api" in text
+    assert re.search(r"\n  \d+\. remove the old target's cluster part: pulumi up", text)
+    moved = text.split("Runbook: move sentiment-api")[1]
+    assert "move producers" not in moved and "dead letters:" not in moved  # mode sync: no message to move
 
 
 def test_sizing_and_cost_changes_are_listed(project):

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import cel
 import pulumi
 import pytest
 
 from stacks.k8s import mocks
-from stacks.k8s.security import NEVER_ADOPT_POLICY
+from stacks.k8s.security import NEVER_ADOPT_EXPRESSION, NEVER_ADOPT_POLICY
 from stacks.workloads import load_all
 from tests.conftest import copy_profiles
 from tests.k8s_helpers import CLUSTER
@@ -28,6 +29,17 @@ ADDONS_OFF = CLUSTER.model_copy(update={"install_gpu_operator": False, "install_
 @dataclass
 class ApiServer:
     objects: dict[tuple[str, str, str], str] = field(default_factory=dict)  # (kind, namespace, name) -> URN name
+    labels: dict[tuple[str, str, str], dict] = field(default_factory=dict)  # a namespace's labels
+
+    def admits(self, key: tuple[str, str, str], patch_labels: dict) -> bool:
+        """The never-adopt admission policy (CEL, as the API server evaluates it) on a namespace update."""
+        old = self.labels.get(key, {})
+        context = {
+            "request": {"operation": "UPDATE"},
+            "object": {"metadata": {"name": key[2], "labels": {**old, **patch_labels}}},
+            "oldObject": {"metadata": {"name": key[2], "labels": old}},
+        }
+        return bool(cel.evaluate(NEVER_ADOPT_EXPRESSION, context))
 
     @staticmethod
     def key(r: mocks.Registered) -> tuple[str, str, str] | None:
@@ -55,12 +67,17 @@ class Stack(mocks.Recorder):
             pass  # the same stack's own object, in its state: an update, not a create
         elif key is not None:
             patch = args.typ.endswith("Patch")
-            if key in self.server.objects and not patch:
+            labels = dict((r.inputs.get("metadata") or {}).get("labels") or {})
+            if key[0] == "Namespace" and key in self.server.objects and patch and not self.server.admits(key, labels):
+                self.refused.append(f"Namespace {key[2]}: denied by the never-adopt policy")
+            elif key in self.server.objects and not patch:
                 what = "cannot re-use a name that is still in use" if key[0] == "HelmRelease" else "already exists"
                 # recorded, not raised: a failed registration would poison the mocks' runtime for later tests
                 self.refused.append(f"{key[0]} {key[1]}/{key[2]}: {what}")
             else:
                 self.server.objects[key] = args.name
+                if key[0] == "Namespace":
+                    self.server.labels[key] = {**self.server.labels.get(key, {}), **labels}
         return super().new_resource(args)
 
     def destroy(self, keep: set[str] = frozenset()) -> None:
@@ -81,7 +98,9 @@ class Stack(mocks.Recorder):
         return {r.name for r in self.resources}
 
 
-def up(profiles, settings, server: ApiServer, monkeypatch, tmp_path, previous: Stack | None = None) -> Stack:
+def up(
+    profiles, settings, server: ApiServer, monkeypatch, tmp_path, previous: Stack | None = None, stack_name="dev"
+) -> Stack:
     stack = Stack(server=server, declared_before=previous.names if previous else set())
     original = pulumi.CustomResource.__init__
 
@@ -91,7 +110,7 @@ def up(profiles, settings, server: ApiServer, monkeypatch, tmp_path, previous: S
 
     monkeypatch.setattr(pulumi.CustomResource, "__init__", recording)
     try:
-        mocks.run(load_all([profiles]), settings, tmp_path / "build", recorder=stack)
+        mocks.run(load_all([profiles]), settings, tmp_path / "build", recorder=stack, stack=stack_name)
     finally:
         monkeypatch.setattr(pulumi.CustomResource, "__init__", original)
     return stack
@@ -185,3 +204,71 @@ def test_a_sync_workload_leaves_nothing_behind_when_it_moves(tmp_path, monkeypat
     moved = up(copy_profiles(tmp_path / "b", drop=("fraud-scoring",)), ADDONS_OFF, server, monkeypatch, tmp_path, first)
     first.destroy(keep=moved.names)
     assert not [k for k in server.objects if "fraud-scoring" in k[1] or "fraud-scoring" in k[2]]
+
+
+def _ns_objects(server: ApiServer, ns: str) -> set[tuple[str, str, str]]:
+    return {k for k in server.objects if k[1] == ns or (k[0] == "Namespace" and k[2] == ns)}
+
+
+def test_an_async_workload_survives_destroy_and_redeploy_twice_on_its_kept_queue(tmp_path, monkeypatch):
+    """`pulumi destroy` keeps the queue (backlog, dead letters, results): the next `pulumi up` of the
+    same stack must apply over what it kept, not stop at AlreadyExists on its namespace."""
+    server = ApiServer()
+    stack = up(_async_profiles(tmp_path / "k8s", "kubernetes"), CLUSTER, server, monkeypatch, tmp_path)
+    for round_ in range(2):
+        stack.destroy()
+        ns = "ml-slow-model"
+        assert ("PersistentVolumeClaim", ns, "slow-model-redis-data") in _ns_objects(server, ns)
+        stack = up(
+            _async_profiles(tmp_path / f"again{round_}", "kubernetes"), ADDONS_OFF, server, monkeypatch, tmp_path
+        )
+        assert stack.refused == [], (round_, stack.refused)
+        assert "slow-model-deployment" in stack.names
+
+
+def test_moving_an_async_workload_back_adopts_its_kept_queue(tmp_path, monkeypatch):
+    """Off to serverless and back before the Redis was drained (a rollback): the kept Redis, with
+    what it still holds, serves the workload again."""
+    server = ApiServer()
+    first = up(_async_profiles(tmp_path / "k8s", "kubernetes"), CLUSTER, server, monkeypatch, tmp_path)
+    moved = up(_async_profiles(tmp_path / "aws", "serverless"), CLUSTER, server, monkeypatch, tmp_path, first)
+    first.destroy(keep=moved.names)
+    back = up(_async_profiles(tmp_path / "back", "kubernetes"), CLUSTER, server, monkeypatch, tmp_path, moved)
+    assert back.refused == []
+    assert ("PersistentVolumeClaim", "ml-slow-model", "slow-model-redis-data") in server.objects
+
+
+def test_a_new_redis_password_restarts_the_redis_that_reads_it_at_start(tmp_path, monkeypatch):
+    """A stack that adopts a kept Redis generates a new password: Redis reads its auth file once, so
+    its pods must roll with the Secret or the workers are refused (WRONGPASS) on the kept backlog."""
+
+    @dataclass
+    class Generating(mocks.Recorder):
+        password: str = ""
+
+        def new_resource(self, args):
+            name, outputs = super().new_resource(args)
+            if args.typ == mocks.RANDOM_PASSWORD:
+                outputs = {**outputs, "result": self.password}
+            return name, outputs
+
+    templates = []
+    for password in ("first-password", "second-password"):
+        recorder = Generating(password=password)
+        profiles = _async_profiles(tmp_path / password, "kubernetes")
+        mocks.run(load_all([profiles]), CLUSTER, tmp_path / "b", recorder=recorder)
+        redis = next(r for r in recorder.resources if r.name == "slow-model-redis-deployment")
+        templates.append(redis.inputs["spec"]["template"]["metadata"])
+    assert templates[0] != templates[1] and password not in str(templates)
+
+
+def test_a_second_stack_declaring_the_same_async_workload_cannot_take_over_the_first_ones_queue(tmp_path, monkeypatch):
+    """Kept queues are patches so that their own stack can apply over them again; another stack that
+    declares the same workload (README: names must differ) is refused, not handed the live Redis."""
+    server = ApiServer()
+    up(_async_profiles(tmp_path / "a", "kubernetes"), CLUSTER, server, monkeypatch, tmp_path, stack_name="team-a")
+    other = up(
+        _async_profiles(tmp_path / "b", "kubernetes"), ADDONS_OFF, server, monkeypatch, tmp_path, stack_name="team-b"
+    )
+    assert "Namespace ml-slow-model: denied by the never-adopt policy" in other.refused
+    assert server.labels[("Namespace", "", "ml-slow-model")]["switchyard.dev/stack"] == "switchyard.team-a"

@@ -135,3 +135,15 @@ def test_stack_outputs_name_each_service_and_its_external_url():
     assert program.outputs(built, ingress)["llm-chat"]["url"] == "http://llm-chat.ai.example.org"
     issued = ingress.model_copy(update={"tls_cluster_issuer": "letsencrypt"})
     assert program.outputs(built, issued)["llm-chat"]["url"] == "https://llm-chat.ai.example.org"
+
+
+def test_the_refusal_says_how_to_recover_an_add_on_namespace_whose_label_was_removed_by_hand():
+    """A human strips our label from gpu-operator; the next `pulumi up` is refused by the guard. Its
+    advice must not be "remove the namespace yourself": that uninstalls every tenant's GPU Operator."""
+    ours = {MANAGED_BY: "switchyard"}
+    assert _admit("UPDATE", ours, {}) is True  # removing the label is nobody's business
+    assert _admit("UPDATE", {}, ours) is False  # putting it back through Pulumi is refused
+    from stacks.k8s.security import NEVER_ADOPT_MESSAGE
+
+    assert "kubectl label namespace" in NEVER_ADOPT_MESSAGE and f"{MANAGED_BY}=switchyard" in NEVER_ADOPT_MESSAGE
+    assert "installGpuOperator" in NEVER_ADOPT_MESSAGE and "never delete" in NEVER_ADOPT_MESSAGE

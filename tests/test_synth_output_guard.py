@@ -59,7 +59,10 @@ def test_synth_still_replaces_its_own_outputs(tmp_path, monkeypatch):
     profiles = copy_profiles(tmp_path, drop=("fraud-scoring", "nightly-embeddings", "sentiment-api"))
     monkeypatch.chdir(tmp_path)
     (tmp_path / "objects").mkdir()
-    (tmp_path / "objects" / "gone.yaml").write_text("kind: ConfigMap\n", encoding="utf-8")
+    # what an earlier synth wrote for a workload since removed: our objects, with our label
+    (tmp_path / "objects" / "gone.yaml").write_text(
+        "kind: ConfigMap\nmetadata:\n  labels:\n    app.kubernetes.io/managed-by: switchyard\n", encoding="utf-8"
+    )
     (tmp_path / "ctx" / "gone").mkdir(parents=True)
     (tmp_path / "ctx" / "gone" / "Dockerfile").write_text("FROM scratch\n", encoding="utf-8")
 
@@ -128,3 +131,28 @@ def test_what_a_killed_render_left_in_build_does_not_block_the_next_synth(tmp_pa
     code, err = _synth(str(profiles.relative_to(tmp_path)))
     assert code == 0, err
     assert sorted(p.name for p in (tmp_path / "build").iterdir()) == ["llm-chat"]
+
+
+@pytest.mark.parametrize(
+    ("flag", "files"),
+    [
+        # a GitOps overlay inside a repository: hand-written YAML only, .git one level up
+        ("--k8s-out", {"kustomization.yaml": "resources: [llm-chat.yaml]\n", "replicas.yaml": "kind: Deployment\n"}),
+        # a web app's public folder: a manifest.json that is not a cloud assembly's
+        ("--cdk-out", {"manifest.json": '{"name": "my app", "icons": []}\n', "index.html": "<html></html>\n"}),
+    ],
+)
+def test_synth_refuses_a_folder_of_the_users_files_that_merely_look_like_its_own(tmp_path, monkeypatch, flag, files):
+    profiles = copy_profiles(tmp_path, drop=("fraud-scoring", "nightly-embeddings", "sentiment-api"))
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "repo" / "prod"
+    folder.mkdir(parents=True)
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    before = _tree(folder)
+
+    code, err = _synth(str(profiles.relative_to(tmp_path)), flag, "repo/prod")
+
+    assert code == 1, err
+    assert "repo/prod" in err and "did not write" in err, err
+    assert _tree(folder) == before

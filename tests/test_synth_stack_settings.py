@@ -84,3 +84,16 @@ def test_a_fifo_as_the_stack_file_is_refused_not_waited_on(project, command):
     os.mkfifo(project / "Pulumi.pipe.yaml")
     code, _, err = _run(*command, "--pulumi-stack", "pipe")
     assert code != 0 and "Pulumi.pipe.yaml" in err and "FIFO" in err, err
+
+
+def test_the_render_of_a_kept_queue_names_the_stack_pulumi_up_runs_as(tmp_path, monkeypatch):
+    from tests.runtime_helpers import slow_profile
+
+    profiles = slow_profile(tmp_path / "p", {"name: slow-model\n": "name: slow-model\ntarget: kubernetes\n"}).parent
+    (tmp_path / "Pulumi.prod.yaml").write_text(STACK, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    code, _, err = _run("synth", str(profiles), "--pulumi-stack", "prod")
+    assert code == 0, err
+    docs = list(yaml.safe_load_all((tmp_path / "k8s.out" / "slow-model.yaml").read_text()))
+    namespace = next(d for d in docs if d["kind"] == "Namespace")
+    assert namespace["metadata"]["labels"]["switchyard.dev/stack"] == "switchyard.prod"

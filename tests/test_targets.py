@@ -58,7 +58,7 @@ def loaded(write_profile):
 
 def test_a_decision_holds_one_option_per_registered_target_in_the_registry_order(loaded):
     d = decide(loaded).decision
-    assert list(d.options) == [t.target for t in TARGETS] == [Target.serverless, Target.kubernetes]
+    assert list(d.options) == [t.target for t in TARGETS]
     s, k = d.option(Target.serverless), d.option(Target.kubernetes)
     assert isinstance(s.sizing, ServerlessSizing) and isinstance(k.sizing, KubernetesSizing)
     assert s.variant == "x86_64" and list(s.alternatives) == ["arm64"] and k.alternatives == {}
@@ -78,7 +78,9 @@ def test_auto_skips_a_target_its_own_limits_rule_out(loaded):
     w = decide_over(loaded, [blocked, cheap])
     assert w.target is Target.kubernetes
     assert not w.decision.option(Target.serverless).feasible
-    assert w.decision.reasons[-1].detail == "kubernetes: Lambda ruled out by rack"
+    assert w.decision.reasons[-1].detail == (
+        "kubernetes: the only option meeting every hard limit and the SLA; Lambda ruled out by rack"
+    )
 
 
 def test_an_explicit_target_its_limits_rule_out_is_refused_naming_the_others(write_profile):

@@ -111,7 +111,7 @@ def test_a_killed_copy_is_never_used_and_is_collected_with_old_versions(s3, tmp_
     slow = tmp_path / "aws-config"
     slow.write_text("[default]\ns3 =\n  max_concurrent_requests = 1\n")
     victim = fetch(s3, cache, "v2", "killed", AWS_CONFIG_FILE=str(slow))
-    lock = cache / ".tmp-v2"
+    lock = cache / ".tmp-copy"
     deadline = time.monotonic() + 60
     while not ((lock / "data").is_dir() and len(list((lock / "data").iterdir())) >= 3) and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -242,3 +242,67 @@ def test_successive_weights_updates_never_need_more_than_the_current_and_the_new
     assert [round(p, 1) for p in peaks] == [1.0, 2.0, 2.0, 2.0], peaks
     assert max(peaks) <= 2.2  # the claim's weights sizes
     assert sorted(p.name for p in cache.iterdir()) == [".runtime", "v3", "v4"]
+
+
+def _kill_mid_copy(s3, cache: Path, version: str, tmp_path: Path, at_least: int) -> None:
+    """A replica copying `version` kill -9'd once `at_least` files are in: a half copy stays behind."""
+    slow = tmp_path / "aws-config"
+    slow.write_text("[default]\ns3 =\n  max_concurrent_requests = 1\n")
+    victim = fetch(s3, cache, version, f"killed-{version}", AWS_CONFIG_FILE=str(slow))
+    deadline = time.monotonic() + 90
+
+    def copied() -> int:
+        return sum(1 for p in cache.glob(".tmp-*/data/shard-*") if not p.name.endswith(".tmp"))
+
+    while copied() < at_least and time.monotonic() < deadline and victim.poll() is None:
+        time.sleep(0.01)
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait()
+    assert not (cache / version).exists()
+
+
+def _age(paths) -> None:
+    hour_ago = time.time() - 3600
+    for p in paths:
+        os.utime(p, (hour_ago, hour_ago))
+
+
+def test_an_update_after_a_killed_half_copy_of_another_version_stays_within_the_claim(s3, tmp_path):
+    """v2's copier was kill -9'd half-way; the operator rolls out v3. The half v2 must not sit
+    beside v1 and v3 (2.5 weights sizes against a claim of 2.2): v3 waits for the dead copy to be
+    replaced, and the copy that replaces it makes room first."""
+    cache = tmp_path / "models"
+    cache.mkdir()
+    bin_dir, log = _measuring_aws(tmp_path)
+    path = f"{bin_dir}{os.pathsep}{Path(AWS).parent}{os.pathsep}{os.environ['PATH']}"
+    assert fetch(s3, cache, "v1", "a", PATH=path).wait(timeout=120) == 0
+    time.sleep(1.1)
+    _kill_mid_copy(s3, cache, "v2", tmp_path, at_least=FILES // 2)
+    log.unlink()
+    proc = fetch(s3, cache, "v3", "b", PATH=path)
+    time.sleep(2)
+    assert proc.poll() is None and not log.exists()  # waiting on the (possibly live) copy: nothing copied
+    _age([p for d in cache.glob(".tmp-*") for p in [d, *d.rglob("*")]])  # nothing written for an hour
+    out = proc.communicate(timeout=120)[0].decode()
+    assert proc.returncode == 0, out
+    peak = max(int(x) for x in log.read_text().split()) / _version_bytes("v3")
+    assert peak <= 2.2, (peak, out)
+    assert complete(cache, "v3") and not list(cache.glob(".tmp-*"))
+
+
+def test_two_replicas_of_different_versions_at_once_copy_one_after_the_other(s3, tmp_path):
+    """A rollout superseded mid-way: a v2 pod and a v3 pod start together beside running v1. Copied
+    at the same time they need three weights sizes; one after the other, never more than two."""
+    cache = tmp_path / "models"
+    cache.mkdir()
+    bin_dir, log = _measuring_aws(tmp_path)
+    path = f"{bin_dir}{os.pathsep}{Path(AWS).parent}{os.pathsep}{os.environ['PATH']}"
+    assert fetch(s3, cache, "v1", "a", PATH=path).wait(timeout=120) == 0
+    log.unlink()
+    time.sleep(1.1)
+    procs = [fetch(s3, cache, v, f"pod-{v}", PATH=path) for v in ("v2", "v3")]
+    outputs = [p.communicate(timeout=180)[0].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    peak = max(int(x) for x in log.read_text().split()) / _version_bytes("v3")
+    assert peak <= 2.2, (peak, outputs)
+    assert complete(cache, "v3") and complete(cache, "v2")

@@ -3,6 +3,10 @@
 Errors, throttles, p99 over the SLA, spillover, cold starts over budget; 5xx answers from the
 Function URL or HTTP API; model errors (the handler's EMF metric); the queue's oldest message,
 the DLQ's depth and failed result writes (the handler's EMF metric).
+
+`managed_instances`: the Lambda Managed Instances function's set (stacks/targets/managed_instances/
+alarms.py): no provisioned concurrency to spill over, and no cold start on a request's path (nor
+the metric filter that would count one); its metrics are the function's, every version.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks.decision.workload import Workload
+from stacks.targets.managed_instances.alarms import managed_instances_alarms
 from stacks.targets.serverless import serverless_sizing
 from stacks.targets.serverless.alarms import serverless_alarms
 from stacks.targets.serverless.installation import metrics_namespace
@@ -33,13 +38,14 @@ class WorkloadAlarms(Construct):
         id: str,
         *,
         workload: Workload,
-        alias: lambda_.Alias,
+        alias: lambda_.IFunction,
         log_group: logs.ILogGroup,
         topic: sns.ITopic,
         queue: sqs.IQueue | None = None,
         dlq: sqs.IQueue | None = None,
         function_url: bool = False,
         http_stage: apigw.HttpStage | None = None,
+        managed_instances: bool = False,
     ) -> None:
         super().__init__(scope, id)
         five = Duration.minutes(5)
@@ -77,11 +83,11 @@ class WorkloadAlarms(Construct):
             f"{workload.name}: p99 duration above the SLA's {p99_ms:g} ms",
             periods=3,
         )
-        if serverless_sizing(workload).provisioned:
+        if not managed_instances and serverless_sizing(workload).provisioned:
             spill = cw.Metric(
                 namespace="AWS/Lambda",
                 metric_name="ProvisionedConcurrencySpilloverInvocations",
-                dimensions_map={"FunctionName": alias.lambda_.function_name, "Resource": alias.function_name},
+                dimensions_map={"FunctionName": _function_name(alias), "Resource": alias.function_name},
                 period=five,
                 statistic="Sum",
             )
@@ -112,7 +118,7 @@ class WorkloadAlarms(Construct):
                 cw.Metric(
                     namespace="AWS/Lambda",
                     metric_name="Url5xxCount",
-                    dimensions_map={"FunctionName": alias.lambda_.function_name, "Resource": alias.function_name},
+                    dimensions_map={"FunctionName": _function_name(alias), "Resource": alias.function_name},
                     period=five,
                     statistic="Sum",
                 ),
@@ -155,6 +161,10 @@ class WorkloadAlarms(Construct):
                 0,
                 f"{workload.name}: async results could not be written to the results bucket",
             )
+        if managed_instances:
+            expected = managed_instances_alarms(workload.profile)
+            assert list(self.alarms) == expected, f"alarms {list(self.alarms)} != managed_instances_alarms() {expected}"
+            return
         # Lambda reports the init duration only in the REPORT record of a cold start. With JSON
         # logs that is a platform.report event with record.metrics.initDurationMs (a text REPORT
         # line ends with the X-Ray trace id when tracing is on, which breaks positional patterns).
@@ -179,3 +189,8 @@ class WorkloadAlarms(Construct):
         # One list of what exists, for the plan and the cost model (stacks/targets/serverless/alarms.py).
         expected = serverless_alarms(workload.profile, serverless_sizing(workload))
         assert list(self.alarms) == expected, f"alarms {list(self.alarms)} != serverless_alarms() {expected}"
+
+
+def _function_name(invoked: lambda_.IFunction) -> str:
+    """The function's name, for an alias or the function itself."""
+    return invoked.lambda_.function_name if isinstance(invoked, lambda_.Alias) else invoked.function_name

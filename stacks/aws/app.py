@@ -1,4 +1,6 @@
-"""The CDK app: one platform stack plus one stack per workload resolved to serverless.
+"""The CDK app: one platform stack plus one stack per workload resolved to serverless or
+managed-instances, and one front stack (queue, DLQ, results bucket, worker and scaler users) per
+workload resolved to hybrid.
 
     npx cdk synth          (cdk.json runs this module)
 
@@ -14,18 +16,22 @@ from pathlib import Path
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
+from stacks.aws.hybrid import HybridFrontStack
+from stacks.aws.managed_instances_stack import ManagedInstancesStack
 from stacks.aws.platform import PlatformStack
 from stacks.aws.weights import WeightsSource
 from stacks.aws.workload import WorkloadStack, stack_name
 from stacks.commands.lock import entry as lock_entry
+from stacks.decision.workload import Workload
 from stacks.errors import Problem, ProfileError, SwitchyardError
 from stacks.k8s import naming
 from stacks.packaging import BUILD_ROOT, render
 from stacks.pricebook import Platform
 from stacks.profile.loader import PLATFORM_FILE, load_settings
 from stacks.profile.names import PLATFORM_STACK  # noqa: F401  (the default installation's; tests import it here)
+from stacks.targets.hybrid import hybrid_sizing
 from stacks.targets.serverless import serverless_sizing
-from stacks.targets.serverless.installation import platform_stack
+from stacks.targets.serverless.installation import front_stack, platform_stack
 from stacks.weights import local_weights_dir, weights_version
 from stacks.workloads import Batch, load_all
 
@@ -43,10 +49,12 @@ FEATURE_FLAGS = {
 def build_app(
     batch: Batch, *, profiles_dir: Path, outdir: str | None = None, build_root: Path = BUILD_ROOT, nag: bool = True
 ) -> cdk.App:
-    """Construct (not synthesize) the app for the serverless workloads of `batch`."""
+    """Construct (not synthesize) the app for the serverless workloads of `batch` and the hybrids' fronts."""
     platform_settings = load_settings(profiles_dir).platform
     serverless = batch.by_target("serverless")
-    if serverless:
+    managed = batch.by_target("managed-instances")
+    hybrid = batch.by_target("hybrid")  # their AWS fronts; the workers are the Pulumi program's
+    if serverless or managed or hybrid:
         unheard = alarms_without_subscribers(platform_settings, profiles_dir)
         if unheard is not None:
             raise unheard
@@ -82,14 +90,45 @@ def build_app(
             weights_source=platform.weights_sync.source_urls.get(w.name),
             env=env,
         )
-        # Parameters, not exports, carry platform values: the order is explicit.
-        stack.add_stack_dependency(platform)
-        revision = naming.plan_revision(lock_entry(w))
-        for key, value in naming.ownership(w.name, w.file, revision, root).items():
-            cdk.Tags.of(stack).add(key, value)
+        _belongs(stack, platform, w, root)
+    for w in managed:
+        stack = ManagedInstancesStack(
+            app,
+            stack_name(w.name, installation),
+            workload=w,
+            build_context=render(w, build_root).resolve(),
+            availability_zones=platform.az_count,
+            interface_endpoints=platform.endpoint_security_group is not None,
+            env=env,
+        )
+        _belongs(stack, platform, w, root)
+    for w in hybrid:
+        p = w.settings.platform
+        front = HybridFrontStack(
+            app,
+            front_stack(w.name, installation),
+            workload_name=w.name,
+            installation=installation,
+            queue_retention_days=p.queue_retention_days,
+            results_retention_days=p.results_retention_days,
+            message_max_bytes=p.async_message_max_kb * 1024,
+            oldest_message_alarm_s=p.queue_oldest_message_alarm_s,
+            visibility_timeout_s=hybrid_sizing(w).visibility_timeout_s,
+            env=env,
+        )
+        _belongs(front, platform, w, root)  # the access-log bucket and alarm topic, by SSM parameter
     if nag:
         cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
     return app
+
+
+def _belongs(stack: cdk.Stack, platform: cdk.Stack, w: Workload, root: Path) -> None:
+    """A workload stack deploys after the platform and carries the workload's ownership tags."""
+    # Parameters, not exports, carry platform values: the order is explicit.
+    stack.add_stack_dependency(platform)
+    revision = naming.plan_revision(lock_entry(w))
+    for key, value in naming.ownership(w.name, w.file, revision, root).items():
+        cdk.Tags.of(stack).add(key, value)
 
 
 def _tag_raw_resources(stack: cdk.Stack, tags: dict[str, str]) -> None:

@@ -25,22 +25,30 @@ RESULTS_PREFIX = "results/"
 
 
 class AsyncIngest(Construct):
+    """The queue, its DLQ, the results bucket and the callers' read policy; with `alias`, the Lambda
+    event source that consumes the queue (the hybrid target's consumer is its SQS worker instead,
+    which passes `queue_visibility_timeout_s`)."""
+
     def __init__(
         self,
         scope: Construct,
         id: str,
         *,
-        alias: lambda_.IFunction,
-        function_timeout_s: int,
-        batch_size: int,
-        batch_window_s: int,
-        max_concurrency: int,
+        alias: lambda_.IFunction | None,
+        function_timeout_s: int | None,
         access_logs: s3.IBucket,
         queue_retention_days: int,
         results_retention_days: int,
         message_max_bytes: int,
+        batch_size: int = 0,
+        batch_window_s: int = 0,
+        max_concurrency: int = 0,
+        queue_visibility_timeout_s: int | None = None,
     ) -> None:
         super().__init__(scope, id)
+        if queue_visibility_timeout_s is None:
+            assert function_timeout_s is not None, "the visibility timeout follows the consuming function's"
+            queue_visibility_timeout_s = visibility_timeout_s(function_timeout_s)
         assert queue_retention_days < DLQ_RETENTION_DAYS, "platform.queue_retention_days is validated at 1-13"
         self.dlq = sqs.Queue(
             self,
@@ -57,7 +65,7 @@ class AsyncIngest(Construct):
             "Queue",
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
-            visibility_timeout=Duration.seconds(visibility_timeout_s(function_timeout_s)),
+            visibility_timeout=Duration.seconds(queue_visibility_timeout_s),
             retention_period=Duration.days(queue_retention_days),
             # The same limit as the Kubernetes queue's (platform.async_message_max_kb): one contract.
             max_message_size_bytes=message_max_bytes,
@@ -83,6 +91,8 @@ class AsyncIngest(Construct):
                 )
             ],
         )
+        if alias is None:
+            return
         alias.add_event_source(
             sources.SqsEventSource(
                 self.queue,

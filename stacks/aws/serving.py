@@ -25,6 +25,30 @@ ALIAS = "live"
 DAY = 24 * 60
 
 
+def retained_log_group(scope: Construct) -> logs.LogGroup:
+    """The function's own log group ("Logs"), kept a year and kept when the stack goes."""
+    return logs.LogGroup(scope, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.RETAIN)
+
+
+def architecture(name: str) -> lambda_.Architecture:
+    return lambda_.Architecture.ARM_64 if name == "arm64" else lambda_.Architecture.X86_64
+
+
+def image_code(build_context: Path, arch: str) -> lambda_.DockerImageCode:
+    """The rendered serving image (stacks/packaging.py), built for the function's architecture."""
+    platform = ecr_assets.Platform.LINUX_ARM64 if arch == "arm64" else ecr_assets.Platform.LINUX_AMD64
+    return lambda_.DockerImageCode.from_image_asset(str(build_context), platform=platform)
+
+
+def function_environment(workload_name: str, installation: str, weights_dir: str) -> dict[str, str]:
+    """What the rendered handler reads: its weights, and Powertools' service dimension and namespace."""
+    return {
+        "WEIGHTS_DIR": weights_dir,
+        "POWERTOOLS_SERVICE_NAME": workload_name,
+        "POWERTOOLS_METRICS_NAMESPACE": metrics_namespace(installation),
+    }
+
+
 class ServingFunction(Construct):
     """DockerImageFunction sized by the decision, with alias `live` and its scaling."""
 
@@ -40,8 +64,7 @@ class ServingFunction(Construct):
     ) -> None:
         super().__init__(scope, id)
         s = serverless_sizing(workload)
-        arm = s.architecture == "arm64"
-        self.log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.RETAIN)
+        self.log_group = retained_log_group(self)
         network: dict = {}
         if s.weights_in_image:
             weights_dir = LAMBDA_IMAGE_WEIGHTS_DIR
@@ -64,23 +87,15 @@ class ServingFunction(Construct):
         self.function = lambda_.DockerImageFunction(
             self,
             "Resource",
-            code=lambda_.DockerImageCode.from_image_asset(
-                str(build_context),
-                platform=ecr_assets.Platform.LINUX_ARM64 if arm else ecr_assets.Platform.LINUX_AMD64,
-            ),
-            architecture=lambda_.Architecture.ARM_64 if arm else lambda_.Architecture.X86_64,
+            code=image_code(build_context, s.architecture),
+            architecture=architecture(s.architecture),
             memory_size=s.memory_mb,
             timeout=Duration.seconds(s.timeout_s),
             ephemeral_storage_size=Size.mebibytes(512),  # weights live on EFS or in the image, not /tmp
             reserved_concurrent_executions=s.reserved_concurrency,
             log_group=self.log_group,
             logging_format=lambda_.LoggingFormat.JSON,  # the cold-start metric filter reads JSON reports
-            environment={
-                "WEIGHTS_DIR": weights_dir,
-                # Powertools: the service dimension of the handler's metrics, and its namespace.
-                "POWERTOOLS_SERVICE_NAME": workload.name,
-                "POWERTOOLS_METRICS_NAMESPACE": metrics_namespace(workload.settings.platform.installation),
-            },
+            environment=function_environment(workload.name, workload.settings.platform.installation, weights_dir),
             description=f"Switchyard: {workload.name} ({workload.profile.model.preset.value} model)",
             **network,
         )

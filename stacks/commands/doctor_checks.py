@@ -172,7 +172,13 @@ def aws_identity(tools: Tools, targets: tuple[str, ...]) -> tuple[Check, Check]:
             Check("aws-cli", Status.missing, why, cli_fix, targets),
             Check("aws-credentials", Status.skip, "no aws CLI to ask", cli_fix, targets),
         )
-    cli = Check("aws-cli", Status.ok, (version.out or version.err).strip().split()[0], targets=targets)
+    words = (version.out or version.err).split()
+    if not words:
+        return (
+            Check("aws-cli", Status.missing, "`aws --version` answered nothing: not the AWS CLI", cli_fix, targets),
+            Check("aws-credentials", Status.skip, "no working aws CLI to ask", cli_fix, targets),
+        )
+    cli = Check("aws-cli", Status.ok, words[0], targets=targets)
     who = tools.run(["aws", "sts", "get-caller-identity", "--output", "json"])
     doc = _json(who.out) if who and who.code == 0 else None
     if not isinstance(doc, dict) or "Account" not in doc:
@@ -221,7 +227,8 @@ def lambda_quota(tools: Tools, plan: Reservations) -> Check:
             ("serverless",),
         )
     quota = limit["ConcurrentExecutions"]
-    unreserved = limit.get("UnreservedConcurrentExecutions", quota)
+    unreserved = limit.get("UnreservedConcurrentExecutions")
+    unreserved = unreserved if isinstance(unreserved, int) else quota
     facts = {
         "concurrent_executions": quota,
         "unreserved_concurrent_executions": unreserved,
@@ -275,8 +282,14 @@ def pulumi_cli(tools: Tools, plugins: dict[str, str]) -> list[Check]:
     """The Pulumi CLI, and the resource plugins the program's SDKs need, at the SDKs' versions."""
     targets = ("kubernetes",)
     answer = tools.run(["pulumi", "version"])
-    if answer is None or answer.code != 0:
-        why = "not on PATH" if answer is None else f"does not run: {answer.text}"
+    if answer is None or answer.code != 0 or not answer.out.strip():
+        why = (
+            "not on PATH"
+            if answer is None
+            else f"does not run: {answer.text}"
+            if answer.code
+            else "`pulumi version` answered nothing: not the Pulumi CLI"
+        )
         return [Check("pulumi", Status.missing, why, PULUMI_FIX, targets)] + [
             Check(f"pulumi-plugin {name}", Status.skip, "no pulumi CLI to ask", PULUMI_FIX, targets) for name in plugins
         ]
@@ -336,7 +349,8 @@ def kubernetes_cluster(tools: Tools, context: str | None, minimum: str) -> list[
             Check("kubernetes-cluster", Status.skip, "no kubectl to ask", fix, targets),
         ]
     doc = _json(client.out)
-    version = doc.get("clientVersion", {}).get("gitVersion", "?") if isinstance(doc, dict) else "?"
+    found = doc.get("clientVersion") if isinstance(doc, dict) else None
+    version = found.get("gitVersion", "?") if isinstance(found, dict) else "?"
     out = [Check("kubectl", Status.ok, f"client {version}", targets=targets)]
     ctx_args = ["--context", context] if context else []
     if context is None:

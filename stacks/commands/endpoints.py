@@ -110,8 +110,21 @@ def serverless(w: Workload, outputs: dict[str, Any] | None, source: str) -> Endp
         return out.get(key) if deployed else None
 
     e = Endpoints(w.name, "serverless", deployed, source if deployed else "plan (not deployed)", outputs=out)
-    if not deployed:
+    if not deployed and source:
+        # `cdk deploy A --outputs-file F` rewrites F with A's outputs alone (aws/aws-cdk#16437).
+        e.notes.append(
+            f"not in {source}: not deployed, or a later `cdk deploy --outputs-file {source}` of other stacks "
+            f"rewrote the file (CDK writes only the stacks it deployed): `npx cdk deploy {stack} --outputs-file "
+            f"{source}` adds it back (no change to deploy: it only writes the outputs)"
+        )
+    elif not deployed:
         e.notes.append(f"not deployed: after `cdk deploy {stack}` its outputs are {', '.join(cdk_output_names(w))}")
+    elif lacking := [n for n in cdk_output_names(w) if n not in out]:
+        # A stack deployed by an older version, with another endpoint or mode, or a hand-trimmed file.
+        e.notes.append(
+            f"{source} lacks {stack}'s {', '.join(lacking)}: redeploy or refresh it with "
+            f"`npx cdk deploy {stack} --outputs-file {source}`"
+        )
     if sla.mode is not Mode.async_:
         if sla.endpoint is Endpoint.http_api:
             e.sync = Sync(
@@ -218,7 +231,39 @@ def read_cdk_outputs(path: Path | None) -> tuple[dict[str, dict[str, Any]], str 
         raise SwitchyardError(f"{path}: not a CDK outputs file (JSON): {exc}") from None
     if not isinstance(doc, dict) or not all(isinstance(v, dict) for v in doc.values()):
         raise SwitchyardError(f"{path}: not a CDK outputs file: expected {{stack: {{output: value}}}}")
+    for stack, outputs in doc.items():
+        for key, value in outputs.items():
+            if not isinstance(value, str):  # CloudFormation outputs are strings, always
+                raise SwitchyardError(
+                    f"{path}: {stack}.{key} is {json.dumps(value)[:80]}, not text: not a CDK outputs file as "
+                    f"`cdk deploy --outputs-file` writes it\n    hint: npx cdk deploy --all --outputs-file {path}"
+                )
     return doc, str(path)
+
+
+_TEXT_FIELDS = ("namespace", "service", "url")
+_QUEUE_FIELDS = ("address", "stream", "result", "dead")
+
+
+def _check_workloads(workloads: dict[str, Any], source: str) -> None:
+    """Each entry as stacks/k8s/program.py exports it; anything else would be shown as if it were."""
+    hint = "\n    hint: pulumi stack output --json > FILE, from this project's stack"
+    for name, entry in workloads.items():
+        if not isinstance(entry, dict):
+            raise SwitchyardError(f"{source}: workloads.{name} is {json.dumps(entry)[:80]}, not an object{hint}")
+        for key in _TEXT_FIELDS:
+            if entry.get(key) is not None and not isinstance(entry[key], str):
+                raise SwitchyardError(
+                    f"{source}: workloads.{name}.{key} is {json.dumps(entry[key])[:80]}, not text{hint}"
+                )
+        queue = entry.get("queue")
+        if queue is not None and not (
+            isinstance(queue, dict) and all(isinstance(queue.get(k), str) for k in _QUEUE_FIELDS)
+        ):
+            raise SwitchyardError(
+                f"{source}: workloads.{name}.queue is {json.dumps(queue)[:80]}, not an object with "
+                f"{', '.join(_QUEUE_FIELDS)}{hint}"
+            )
 
 
 def read_pulumi_outputs(path: Path | None, stack: str | None) -> tuple[dict[str, Any], str | None]:
@@ -247,9 +292,17 @@ def read_pulumi_outputs(path: Path | None, stack: str | None) -> tuple[dict[str,
         except ValueError:
             return {}, None
         source = f"pulumi stack {stack or '(current)'}"
+    if path is not None and (not isinstance(doc, dict) or (doc and "workloads" not in doc)):
+        # `{}` is a stack never deployed; outputs without `workloads` are another project's stack.
+        found = ", ".join(sorted(doc)) if isinstance(doc, dict) else type(doc).__name__
+        raise SwitchyardError(
+            f"--pulumi-outputs {path}: no `workloads` output (found: {found}): not this project's stack\n"
+            "    hint: pulumi stack output --json --stack <this project's stack> > FILE"
+        )
     workloads = doc.get("workloads") if isinstance(doc, dict) else None
     if workloads is not None and not isinstance(workloads, dict):
         raise SwitchyardError(f"{source}: output `workloads` is not an object")
+    _check_workloads(workloads or {}, source)
     return workloads or {}, source
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -19,10 +19,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 from stacks.decision.workload import Workload
 from stacks.errors import ProfileError, SwitchyardError, clip
 from stacks.pricebook import Platform
-from stacks.profile import Target
-from stacks.profile.names import namespace_for
+from stacks.profile import Mode, Target
 from stacks.profile.safe_yaml import dotted, read_text
 from stacks.targets import TARGETS
+from stacks.targets.base import MoveEnd, generic_end
 
 LOCK_FILE = "plan.lock.json"
 LOCK_VERSION = 1
@@ -140,12 +140,15 @@ class Change:
     old_target: str | None = None
     new_target: str | None = None
     lines: list[str] = field(default_factory=list)
+    platform: Platform | None = None  # the workload's: its installation and namespace prefix name the runbook's objects
+    queued: bool = True  # async or both: messages and results move too
 
 
 def diff(locked: dict[str, Any], workloads: list[Workload], *, complete: bool = True) -> list[Change]:
     """Changes from the lock; `complete` is False when only some profiles were planned (no removals then)."""
     changes: list[Change] = []
     current = {w.name: entry(w) for w in workloads}
+    by_name = {w.name: w for w in workloads}
     for name in sorted(set(locked) - set(current)) if complete else []:
         changes.append(
             Change(
@@ -174,6 +177,8 @@ def diff(locked: dict[str, Any], workloads: list[Workload], *, complete: bool = 
                     f"target {old['target']} -> {new['target']} ({cost})",
                     old_target=old["target"],
                     new_target=new["target"],
+                    platform=by_name[name].settings.platform,
+                    queued=by_name[name].profile.sla.mode is not Mode.sync,
                 )
             )
         target = new["target"]
@@ -192,27 +197,91 @@ def _delta(x: float) -> str:
     return f"+${x:,.2f}" if x >= 0 else f"-${-x:,.2f}"
 
 
-def runbook(name: str, old: str, new: str, namespace: str | None = None) -> list[str]:
-    """Exact commands to move a workload without downtime: new target up, verified, traffic moved, old removed."""
-    stack = f"Switchyard-{name}"
-    ns = namespace or namespace_for(name, Platform().k8s_namespace_prefix)
-    if new == "kubernetes":
-        return [
-            f"1. deploy the new target: pulumi up   (the program now includes {name})",
-            f"2. check health: kubectl -n {ns} rollout status deployment/{name} --timeout=15m"
-            f" && kubectl -n {ns} get scaledobject {name}",
-            f"3. shift traffic: point callers from the {stack} FunctionUrl / QueueUrl output to"
-            f" http://{name}.{ns}.svc (or your ingress), then watch {stack}'s invocations fall to zero",
-            f"4. remove the old target: aws cloudformation delete-stack --stack-name {stack}"
-            f" && aws cloudformation wait stack-delete-complete --stack-name {stack}"
-            f"   (the CDK app no longer contains it, so `npx cdk destroy` cannot select it; retained buckets and"
-            f" log groups stay)",
-        ]
-    return [
-        f"1. deploy the new target: npx cdk deploy Switchyard-Platform {stack}",
-        f"2. check health: aws cloudformation describe-stacks --stack-name {stack} --query 'Stacks[0].Outputs'"
-        f" && aws cloudwatch describe-alarms --alarm-name-prefix {stack} --state-value ALARM",
-        f"3. shift traffic: point callers from http://{name}.{ns}.svc to the {stack} FunctionUrl (IAM-signed)"
-        f" or QueueUrl output, then watch the switchyard_requests_total rate of namespace {ns} fall to zero",
-        f"4. remove the old target: pulumi up   (the program no longer includes {name}: Pulumi deletes its objects)",
-    ]
+def _end(target: str, name: str, platform: Platform) -> MoveEnd:
+    spec = next((t for t in TARGETS if t.target.value == target), None)
+    if spec is None:  # a lock written by a version with a target this one lacks
+        return generic_end(target, f"deploy {target}", name)
+    return spec.move_end(name, platform)
+
+
+def runbook(name: str, old: str, new: str, platform: Platform | None = None, queued: bool = True) -> list[str]:
+    """Exact steps to move a workload between any two targets without losing a caller or a message:
+    the new target up and verified, callers moved, the old queue drained (kept until empty), dead
+    letters moved, results read where they were filed, the old target removed, a smoke test last."""
+    platform = platform or Platform()
+    o, n = _end(old, name, platform), _end(new, name, platform)
+    if not queued:  # mode sync: no queue on either side, no message to move
+        o, n = replace(o, queue=None), replace(n, queue=None)
+    # One Pulumi program builds one target per workload: two targets on the same namespace swap their
+    # cluster parts in one `pulumi up`, after the old one's queue is drained.
+    same_cluster = o.namespace is not None and o.namespace == n.namespace
+    steps: list[str] = []
+
+    def step(text: str) -> None:
+        steps.append(f"{len(steps) + 1}. {text}")
+
+    if n.aws_deploy:
+        step(f"deploy the new target's AWS part: {n.aws_deploy}")
+    if n.cluster_deploy and not same_cluster:
+        step(f"deploy the new target's cluster part: {n.cluster_deploy}")
+    if not same_cluster:
+        step(f"check health: {n.health}")
+    if o.sync:
+        if n.sync:
+            step(f"move synchronous callers: from {o.sync} to {n.sync}, then watch {o.activity} fall to zero")
+        else:
+            step(
+                f"{new} takes no synchronous call: callers that waited on {o.sync} switch to the queue contract "
+                f"(send {{id, inputs}} to {n.queue.send if n.queue else 'its queue'}, read "
+                f"{n.queue.results if n.queue else 'its results'})"
+            )
+    relay_after_switch = same_cluster and not n.aws_deploy  # the new queue only exists once the cluster part runs
+    if o.queue and n.queue:
+        if relay_after_switch:
+            step(
+                f"producers keep sending to {o.queue.send} until step {len(steps) + 4}; "
+                f"let {old}'s workers work it meanwhile"
+            )
+        else:
+            step(
+                f"move producers: from {o.queue.send} to {n.queue.send}; new messages wait there "
+                f"until {new}'s workers take them"
+            )
+            step(f"keep {old} and its queue until the queue is empty: {o.queue.depth}")
+        if o.queue.kind == n.queue.kind == "sqs" and o.queue.dead_arn and n.queue.arn:
+            dead = f"aws sqs start-message-move-task --source-arn {o.queue.dead_arn} --destination-arn {n.queue.arn}"
+        else:
+            dead = f"{o.queue.redrive}; or export them ({o.queue.dead}) and send each to {n.queue.send}"
+        step(f"dead letters: inspect {o.queue.dead}, then {dead}")
+        step(
+            f"results: messages sent before the move have theirs at {o.queue.results} (kept {o.queue.results_kept}); "
+            f"after it at {n.queue.results} (kept {n.queue.results_kept}). Callers read each result where its "
+            "message was sent"
+        )
+    elif o.queue:
+        step(f"keep {old} and its queue until the queue is empty: {o.queue.depth}")
+    # The old target's leftovers on the cluster go with the swap: export them before it.
+    cluster_leftovers = same_cluster and bool(o.left_behind) and not o.aws_remove
+    if same_cluster:
+        before = f"{o.left_behind}; " if cluster_leftovers else ""
+        step(
+            f"swap the cluster part (one namespace, {o.namespace}): {before}kubectl delete namespace {o.namespace} "
+            f"--wait && pulumi up --refresh   ({new}'s objects replace {old}'s)"
+        )
+        step(f"check health: {n.health}")
+        if relay_after_switch and o.queue and n.queue:
+            step(f"move producers: from {o.queue.send} to {n.queue.send}")
+            step(
+                f"relay what is left on {old}'s queue until {o.queue.depth} shows 0: receive each message, send its "
+                f"body to {n.queue.send}, then delete it (its result is filed under the relay's caller: tell the "
+                "callers concerned)"
+            )
+    else:
+        if o.cluster_remove:
+            step(f"remove the old target's cluster part: {o.cluster_remove}")
+    if o.aws_remove:
+        step(f"remove the old target's AWS part: {o.aws_remove}")
+    if o.left_behind and not cluster_leftovers:
+        step(f"left behind: {o.left_behind}")
+    step(f"smoke test the new target as a caller would: switchyard smoke {name}")
+    return steps

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from stacks.errors import SwitchyardError
+from stacks.k8s.naming import MANAGED_BY, MANAGER
 from stacks.k8s.settings import ClusterSettings, from_stack_file, secrets_from_stack_file
 from stacks.workloads import Batch
 
@@ -65,13 +66,18 @@ def produce(
     cluster_settings: Any,
     secrets: Any = None,
     progress=None,
+    pulumi_stack: str | None = None,
 ) -> Produced:
     """Build contexts, the CDK assembly and the Kubernetes objects of every workload in `batch`."""
     say = progress or (lambda _text: None)
     serverless, kubernetes = batch.by_target("serverless"), batch.by_target("kubernetes")
+    # The CDK app builds both Lambda targets (serverless, managed-instances) and the hybrid fronts;
+    # the hybrid workers are the Pulumi program's.
+    serverless = serverless + batch.by_target("managed-instances")
+    hybrid = batch.by_target("hybrid")
     produced = Produced(cdk_out=None, build_root=build_root)
-    say(f"synthesizing the CDK app ({len(serverless)} serverless workload(s))")
-    if serverless:
+    say(f"synthesizing the CDK app ({len(serverless)} Lambda, {len(hybrid)} hybrid workload(s))")
+    if serverless or hybrid:
         require_node()
         from stacks.aws.app import build_app  # aws-cdk-lib starts Node.js: only for serverless workloads
 
@@ -81,12 +87,13 @@ def produce(
             batch, profiles_dir=profiles_dir.resolve(), outdir=str(cdk_out.resolve()), build_root=build_root.resolve()
         ).synth()
         produced.cdk_out = cdk_out
-    say(f"running the Pulumi program under mocks ({len(kubernetes)} kubernetes workload(s))")
-    if kubernetes:
+    say(f"running the Pulumi program under mocks ({len(kubernetes)} kubernetes, {len(hybrid)} hybrid workload(s))")
+    if kubernetes or hybrid:
         from stacks.k8s import mocks  # pulumi: only for kubernetes workloads
 
-        resources = mocks.run(batch, cluster_settings, build_root, secrets)
-        groups = mocks.by_workload(resources, [w.name for w in kubernetes])
+        # the stack's name is in what it renders (a kept queue's namespace label): the one `pulumi up` runs as
+        resources = mocks.run(batch, cluster_settings, build_root, secrets, stack=pulumi_stack or "synth")
+        groups = mocks.by_workload(resources, [w.name for w in [*kubernetes, *hybrid]])
         produced.k8s_objects = {name: docs for name, docs in groups.items() if docs}
     return produced
 
@@ -110,7 +117,7 @@ def stacks_that_differ(settings: Any, project: Path = Path(".")) -> dict[str, li
         try:
             keys = differences(settings, from_stack_file(str(path)))
         except SwitchyardError as exc:
-            found[stack] = str(exc).splitlines()[0]
+            found[stack] = str(exc).splitlines()[0].removeprefix(f"{path}: ")
             continue
         if keys:
             found[stack] = keys
@@ -133,6 +140,27 @@ def foreign_hidden(kind: str, folder: Path) -> list[str]:
     )
 
 
+OWNED = f"{MANAGED_BY}: {MANAGER}"  # every object synth renders carries it
+_SNIFF_BYTES = 1 << 20
+
+
+def _ours(path: Path) -> bool:
+    """A YAML file synth rendered: a GitOps overlay's kustomization.yaml or patches never carry our label."""
+    try:
+        with path.open("rb") as f:
+            return OWNED.encode() in f.read(_SNIFF_BYTES)
+    except OSError:
+        return False
+
+
+def _is_assembly_marker(path: Path) -> bool:
+    """CDK writes cdk.out, {"version": ...}, into every cloud assembly."""
+    try:
+        return path.is_file() and path.stat().st_size < 4096 and '"version"' in path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 def _looks_generated(kind: str, folder: Path) -> bool:
     """True when every entry of an existing `folder` is what synth writes there."""
     if foreign_hidden(kind, folder):
@@ -140,10 +168,10 @@ def _looks_generated(kind: str, folder: Path) -> bool:
     entries = [e for e in folder.iterdir() if not e.name.startswith(".")]
     if not entries:
         return True
-    if kind == "cdk":  # a CDK cloud assembly
-        return (folder / "manifest.json").is_file()
-    if kind == "k8s":  # one YAML file per workload, plus cluster-addons.yaml
-        return all(e.is_file() and not e.is_symlink() and e.suffix == ".yaml" for e in entries)
+    if kind == "cdk":  # a CDK cloud assembly: manifest.json alone is any web app's, cdk.out is CDK's
+        return (folder / "manifest.json").is_file() and _is_assembly_marker(folder / "cdk.out")
+    if kind == "k8s":  # one YAML file per workload, plus cluster-addons.yaml, each of our objects
+        return all(e.is_file() and not e.is_symlink() and e.suffix == ".yaml" and _ours(e) for e in entries)
     # build: one context per workload, each with its Dockerfile
     return all(e.is_dir() and not e.is_symlink() and (e / "Dockerfile").is_file() for e in entries)
 

@@ -14,6 +14,7 @@ field, then `<stream>:results/<caller>/<id>` polled.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import time
@@ -67,20 +68,63 @@ def _outputs_ok(doc: Any) -> str | None:
     return None
 
 
-def _call(method: str, url: str, body: bytes | None, headers: dict[str, str], timeout: float) -> tuple[int, bytes]:
+def _exchange(
+    method: str, url: str, body: bytes | None, headers: dict[str, str], timeout: float, budget: float | None = None
+) -> tuple[int, bytes, str | None]:
+    """One request: status, body and Retry-After (`budget`: the whole wait it is part of, for the message)."""
     request = urllib.request.Request(url, data=body, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as answer:
-            return answer.status, answer.read()
+            return answer.status, answer.read(), answer.headers.get("retry-after")
     except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
+        return exc.code, exc.read(), exc.headers.get("retry-after")
+    except http.client.HTTPException as exc:
+        raise SwitchyardError(
+            f"{method} {url}: something answered, but not HTTP ({type(exc).__name__}: {str(exc)[:100]})\n"
+            "    hint: is that the workload's port? (kubectl port-forward svc/<name> 8080:80, then --url http://127.0.0.1:8080)"
+        ) from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
+        if isinstance(reason, TimeoutError):
+            # Connected (or the SYN vanished), and nothing came back in time.
+            raise SwitchyardError(
+                f"{method} {url}: no answer within {budget or timeout:g} s\n"
+                "    hint: --timeout SECONDS waits longer; check the pods' logs and readiness"
+            ) from None
         raise SwitchyardError(f"{method} {url}: cannot connect: {reason}") from None
 
 
-def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int, bytes]:
-    return _call("POST", url, body, headers, timeout)
+def _retry_after(value: str | None) -> float:
+    try:
+        return max(float(value or 1), 0.1)
+    except ValueError:  # an HTTP-date: the server's own clock, not worth trusting for a smoke test
+        return 1.0
+
+
+def _call(
+    method: str, url: str, body: bytes | None, headers: dict[str, str], timeout: float, waited: list[str] | None = None
+) -> tuple[int, bytes]:
+    """A 503 with Retry-After (a model still loading right after a deploy, a full replica) is retried
+    as the server says while the timeout allows; `waited` collects what each one said."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status, raw, retry_after = _exchange(method, url, body, headers, max(deadline - time.monotonic(), 0.1), timeout)
+        if status != 503 or retry_after is None:
+            return status, raw
+        pause = _retry_after(retry_after)
+        if time.monotonic() + pause >= deadline:
+            return status, raw
+        if waited is not None:
+            waited.append(f"503 {raw[:100].decode(errors='replace')}")
+        time.sleep(pause)
+
+
+def _post(url: str, body: bytes, headers: dict[str, str], timeout: float, waited: list[str]) -> tuple[int, bytes]:
+    return _call("POST", url, body, headers, timeout, waited)
+
+
+def _after(waited: list[str]) -> str:
+    return f" (after {len(waited)} x {waited[-1]}, retried as Retry-After said)" if waited else ""
 
 
 def _api_key(w: Workload, api_key: str | None) -> str:
@@ -129,7 +173,8 @@ def smoke_sync(
         service = "execute-api" if "HttpApiUrl" in e.outputs else "lambda"
         headers = _sigv4_headers(target, body, service, w.settings.platform.region)
     started = time.monotonic()
-    status, raw = _post(target, body, headers, timeout)
+    waited: list[str] = []
+    status, raw = _post(target, body, headers, timeout, waited)
     ms = (time.monotonic() - started) * 1000
     if status != 200:
         return Outcome(
@@ -145,7 +190,7 @@ def smoke_sync(
         problem = _outputs_ok(doc)
     if problem:
         return Outcome("sync", False, f"POST {target} -> 200 in {ms:,.0f} ms, but {problem}")
-    return Outcome("sync", True, f"POST {target} -> 200 in {ms:,.0f} ms: {json.dumps(doc)[:200]}")
+    return Outcome("sync", True, f"POST {target} -> 200 in {ms:,.0f} ms{_after(waited)}: {json.dumps(doc)[:200]}")
 
 
 def _poll(fetch: Callable[[], Any], timeout: float) -> Any:
@@ -250,13 +295,14 @@ def smoke_http_async(
     send, read = f"{base.rstrip('/')}/messages", f"{base.rstrip('/')}/results/{message_id}"
     body = json.dumps({"id": message_id, **request_body(w, item)}).encode()
     started = time.monotonic()
-    status, raw = _call("POST", send, body, headers, 30)
+    waited: list[str] = []
+    status, raw = _call("POST", send, body, headers, min(timeout, 120), waited)
     if status != 202:
         return Outcome("async", False, f"POST {send} -> {status}: {raw[:300].decode(errors='replace')}")
     last: list[tuple[int, bytes]] = []
 
     def fetch() -> Any:
-        code, answer = _call("GET", read, None, headers, 30)
+        code, answer, _ = _exchange("GET", read, None, headers, 30)  # a 503 is pending: the poll waits
         last[:] = [(code, answer)]
         if code == 200:
             return json.loads(answer)
@@ -282,7 +328,9 @@ def smoke_http_async(
     problem = _outputs_ok(doc)
     if problem:
         return Outcome("async", False, f"result GET {read} after {s:,.1f} s: {problem}")
-    return Outcome("async", True, f"POST {send} -> 202, GET {read} -> 200 in {s:,.1f} s: {json.dumps(doc)[:200]}")
+    return Outcome(
+        "async", True, f"POST {send} -> 202{_after(waited)}, GET {read} -> 200 in {s:,.1f} s: {json.dumps(doc)[:200]}"
+    )
 
 
 def parse_input(text: str | None, w: Workload) -> Any:

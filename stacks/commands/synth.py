@@ -16,7 +16,7 @@ from stacks.commands.outputs import (
     swap,
 )
 from stacks.commands.report import exit_code, print_failures
-from stacks.targets.serverless.installation import platform_stack, workload_stack
+from stacks.targets.serverless.installation import front_stack, platform_stack, workload_stack
 from stacks.workloads import DEFAULT_PROFILES, load_all
 
 CDK_OUT = Path("cdk.out")
@@ -81,6 +81,8 @@ def run(
     progress(f"validating and deciding profiles in {', '.join(map(str, paths))}")
     batch = load_all(paths)
     serverless, kubernetes = batch.by_target("serverless"), batch.by_target("kubernetes")
+    serverless += batch.by_target("managed-instances")  # the CDK app builds both Lambda targets
+    hybrid = batch.by_target("hybrid")
     outputs: dict[str, str] = {}
     written = not batch.failures and bool(batch.workloads)
 
@@ -100,6 +102,7 @@ def run(
                 cluster_settings=settings,
                 secrets=secrets,
                 progress=progress,
+                pulumi_stack=pulumi_stack,
             )
             from stacks.k8s import mocks  # pulumi: only when there is something to write
 
@@ -110,14 +113,14 @@ def run(
             # The previous cdk.out is one app's assembly: always replaced whole.
             for stage, final in ((cdk_stage, cdk_out), (k8s_stage, k8s_out), (build_stage, build_root)):
                 swap(stage, final)
-        if serverless:
-            from stacks.aws.workload import stack_name  # imports aws-cdk-lib, which needs Node.js
-
-            for w in serverless:
-                stack = stack_name(w.name, w.settings.platform.installation)
-                outputs[w.name] = f"{cdk_out}/{stack}.template.json, {build_root}/{w.name}/"
+        for w in serverless:
+            stack = workload_stack(w.name, w.settings.platform.installation)
+            outputs[w.name] = f"{cdk_out}/{stack}.template.json, {build_root}/{w.name}/"
         for w in kubernetes:
             outputs[w.name] = f"{k8s_out}/{w.name}.yaml, {build_root}/{w.name}/"
+        for w in hybrid:
+            stack = front_stack(w.name, w.settings.platform.installation)
+            outputs[w.name] = f"{cdk_out}/{stack}.template.json, {k8s_out}/{w.name}.yaml, {build_root}/{w.name}/"
     else:
         progress("synthesizing the CDK app: skipped")
         progress("running the Pulumi program under mocks: skipped")
@@ -132,12 +135,24 @@ def run(
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     for r in rows:
         print("  ".join(c.ljust(widths[i]) if i < 3 else c for i, c in enumerate(r)).rstrip())
-    if written and kubernetes:
+    if written and (kubernetes or hybrid):
         print(_next_step(k8s_out, pulumi_stack, settings))
-    if written and serverless:
-        installation = serverless[0].settings.platform.installation  # platform-wide: one per app
-        names_ = " ".join(workload_stack(w.name, installation) for w in serverless)
-        print(f"serverless: `npx cdk deploy {platform_stack(installation)} {names_}` (cdk.json runs the same app)")
+    if written and (serverless or hybrid):
+        installation = (serverless or hybrid)[0].settings.platform.installation  # platform-wide: one per app
+        names_ = " ".join(
+            [
+                *(workload_stack(w.name, installation) for w in serverless),
+                *(front_stack(w.name, installation) for w in hybrid),
+            ]
+        )
+        label = "/".join(sorted({w.target.value for w in [*serverless, *hybrid]}))
+        print(f"{label}: `npx cdk deploy {platform_stack(installation)} {names_}` (cdk.json runs the same app)")
+    if written and hybrid:
+        print(
+            "hybrid: deploy the CDK stacks first, then set each front's outputs and its IAM users' keys as stack "
+            "config before `pulumi up`: switchyard:hybridFronts.<name>.{queueUrl,region,resultsBucket} and "
+            "switchyard:hybridCredentials.<name>.* (secret); k8s.out/ shows placeholders naming each output"
+        )
     print_failures(batch.failures)
     if batch.failures:
         print(

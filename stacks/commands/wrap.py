@@ -14,6 +14,7 @@ import textwrap
 from typing import TextIO
 
 DEFAULT_WIDTH = 100  # a terminal that does not report its size
+MIN_WIDTH = 40  # narrower, a report is a word per line: a narrower terminal is wrapped at this
 _COLUMN_GAP = re.compile(r"\S( {2,}| = +)")  # the first gap between a line's columns
 
 
@@ -24,7 +25,7 @@ def output_width(explicit: int | None, stream: TextIO | None = None) -> int | No
     stream = stream or sys.stdout
     if not stream.isatty():
         return None
-    return shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns
+    return max(shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns, MIN_WIDTH)
 
 
 def hanging_indent(line: str, width: int) -> int:

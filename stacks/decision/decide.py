@@ -161,6 +161,8 @@ def _target_sentence(
             clauses.append(
                 f"{t.value} misses the SLA (" + ", ".join(r.rule.removeprefix("sla.") for r in o.sla_misses) + ")"
             )
-    if clauses:
-        return f"{target.value}: " + "; ".join(clauses)
-    return f"{target.value}: cheapest option meeting every hard limit and the SLA"
+    # The choice first, then why each other platform is out: with several targets, naming only the
+    # ruled-out ones read as if a limit of another platform had chosen this one.
+    feasible = [t for t, o in options.items() if not o.hard_limits and not o.sla_misses]
+    head = "cheapest option" if len(feasible) > 1 else "the only option"
+    return f"{target.value}: {head} meeting every hard limit and the SLA" + "".join(f"; {c}" for c in clauses)

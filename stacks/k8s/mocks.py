@@ -6,6 +6,7 @@ The mocks echo inputs as outputs, so every object must carry its explicit metada
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,21 +47,34 @@ class Recorder(pulumi.runtime.Mocks):
         return {}
 
 
+def _ensure_event_loop() -> None:
+    """Pulumi's mocks run on asyncio's current loop. An `asyncio.run()` earlier in the same process
+    (a tool embedding synth, a test) leaves none set, and get_event_loop() then raises."""
+    try:
+        loop = asyncio.get_event_loop()
+    except RuntimeError:
+        loop = None
+    if loop is None or loop.is_closed():
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 def run(
     batch: Batch,
     settings: ClusterSettings,
     build_root: Path = BUILD_ROOT,
     secrets: ClusterSecrets | None = None,
     recorder: Recorder | None = None,
+    stack: str = "synth",
 ) -> list[Registered]:
     """Run `build()` under fresh mocks (or `recorder`) and wait for every registration to finish."""
     recorder = recorder or Recorder()
-    pulumi.runtime.set_mocks(recorder, project="switchyard", stack="synth", preview=False)
+    _ensure_event_loop()
+    pulumi.runtime.set_mocks(recorder, project="switchyard", stack=stack, preview=False)
 
     @pulumi.runtime.test
     def _go():
         built = program.build(batch, settings, build_root, secrets=secrets)
-        return pulumi.Output.all(*[r.urn for r in [*built.workloads.values(), *built.addons]])
+        return pulumi.Output.all(*[r.urn for r in [*built.workloads.values(), *built.hybrid.values(), *built.addons]])
 
     _go()
     return recorder.resources

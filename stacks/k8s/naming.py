@@ -32,8 +32,20 @@ WORKLOAD_LABEL = "switchyard.dev/workload"
 PROFILE_LABEL = "switchyard.dev/profile"
 PLAN_LABEL = "switchyard.dev/plan-revision"
 PROFILE_ANNOTATION = "switchyard.dev/profile-path"
+# On a namespace kept across `pulumi destroy` and moves (an async workload's queue): the stack that
+# may apply over it again. The never-adopt guard refuses to change it, so a second stack declaring
+# the same workload cannot take over the first one's live queue.
+STACK_LABEL = "switchyard.dev/stack"
 
 _LABEL_VALUE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def stack_identity() -> str:
+    """<project>.<stack> of the running Pulumi program (the organization is not in a label's 63
+    characters' reach for every backend: two stacks on one cluster must differ in these)."""
+    import pulumi
+
+    return label_value(f"{pulumi.get_project()}.{pulumi.get_stack()}")
 
 
 def plan_revision(entry: dict) -> str:

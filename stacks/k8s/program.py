@@ -22,6 +22,8 @@ from stacks.errors import Problem, ProfileError, SwitchyardError
 from stacks.k8s import api_keys, mirrors, naming
 from stacks.k8s.addons import GpuOperator, GpuSharing, Keda, gpu_sharing
 from stacks.k8s.exposure import external_url
+from stacks.k8s.hybrid import HybridCredentials, HybridQueue, HybridWorker, credentials_from_config
+from stacks.k8s.hybrid_workloads import fronts_from_config, hybrid_worker
 from stacks.k8s.scaling import queue_result_key, queue_stream
 from stacks.k8s.security import never_adopt_guard
 from stacks.k8s.settings import (
@@ -32,7 +34,7 @@ from stacks.k8s.settings import (
 )
 from stacks.k8s.vendor import MIG_CONFIG_LABEL
 from stacks.k8s.workload import InferenceWorkload, WorkloadImage
-from stacks.packaging import render, spec_for
+from stacks.packaging import hybrid_worker_spec, render, spec_for
 from stacks.pricebook import Platform
 from stacks.profile import Preset, Target
 from stacks.profile.loader import load_settings
@@ -60,10 +62,12 @@ def weights_source(w: Workload, settings: ClusterSettings) -> str:
 
 
 def image_for(w: Workload, settings: ClusterSettings, build_root: Path) -> WorkloadImage:
-    context = render(w, build_root, Target.kubernetes)
+    """The image of the workload's build context: the HTTP server, or the hybrid's SQS worker."""
+    spec = hybrid_worker_spec(w) if w.target is Target.hybrid else spec_for(w, Target.kubernetes)
+    context = render(w, build_root, spec=spec)
     return WorkloadImage(
         reference=image_reference(w, settings, context),
-        spec=spec_for(w, Target.kubernetes),
+        spec=spec,
         weights_source=weights_source(w, settings),
         weights_version=weights_version(w),
     )
@@ -72,6 +76,7 @@ def image_for(w: Workload, settings: ClusterSettings, build_root: Path) -> Workl
 @dataclass
 class Built:
     workloads: dict[str, InferenceWorkload] = field(default_factory=dict)
+    hybrid: dict[str, HybridWorker] = field(default_factory=dict)  # the hybrid workloads' SQS workers
     namespaces: dict[str, str] = field(default_factory=dict)  # workload -> the namespace it owns
     addons: list[pulumi.Resource] = field(default_factory=list)
     sharing: GpuSharing | None = None
@@ -133,15 +138,21 @@ def build(
     secrets: ClusterSecrets | None = None,
     platform: Platform | None = None,
     root: Path = PROJECT_ROOT,
+    fronts: dict[str, HybridQueue] | None = None,
+    hybrid_credentials: dict[str, HybridCredentials] | None = None,
 ) -> Built:
-    """Declare the add-ons (independently of any workload) and every kubernetes workload."""
+    """Declare the add-ons (independently of any workload), every kubernetes workload, and every hybrid
+    workload's worker (its front from `fronts`, its keys from `hybrid_credentials`: placeholders
+    where absent, for a review render)."""
     workloads = batch.by_target("kubernetes")
-    check_namespaces(workloads, settings)
+    hybrid = batch.by_target("hybrid")
+    check_namespaces([*workloads, *hybrid], settings)
     secrets = secrets or ClusterSecrets()
     if secrets.api_key is None:
         secrets = dataclasses.replace(secrets, api_key=UNSET_SECRET)
-    platform = platform or (workloads[0].settings.platform if workloads else Platform())
-    sharing = gpu_sharing(platform, workloads)
+    on_cluster = [*workloads, *hybrid]
+    platform = platform or (on_cluster[0].settings.platform if on_cluster else Platform())
+    sharing = gpu_sharing(platform, on_cluster)
     built = Built(sharing=sharing)
     provider = k8s.Provider("cluster", context=settings.kube_context, enable_server_side_apply=True)
     opts = pulumi.ResourceOptions(provider=provider)
@@ -174,6 +185,23 @@ def build(
             guard=guard,
             opts=opts,
         )
+    for w in hybrid:
+        namespace = naming.namespace_for(w.name, w.settings.platform.k8s_namespace_prefix)
+        built.namespaces[w.name] = namespace
+        built.hybrid[w.name] = hybrid_worker(
+            w,
+            image=image_for(w, settings, build_root),
+            settings=settings,
+            namespace=namespace,
+            ownership=naming.ownership(w.name, w.file, naming.plan_revision(lock_entry(w)), root),
+            front=(fronts or {}).get(w.name),
+            credentials=(hybrid_credentials or {}).get(w.name),
+            secrets=secrets,
+            keda=keda.release if keda else None,
+            gpu_operator=gpu.release if gpu else None,
+            guard=guard,
+            opts=opts,
+        )
     return built
 
 
@@ -181,6 +209,10 @@ def outputs(built: Built, settings: ClusterSettings) -> dict[str, dict]:
     """Stack output `workloads`: where each one is reachable, for callers and runbooks."""
     out: dict[str, dict] = {}
     for name, namespace in built.namespaces.items():
+        if name in built.hybrid:
+            # Callers use the AWS front (the CDK stack's outputs); the cluster only holds the worker.
+            out[name] = {"namespace": namespace, "queue": built.hybrid[name].queue.queue_url}
+            continue
         out[name] = {
             "namespace": namespace,
             "service": naming.service_address(name, namespace),
@@ -210,7 +242,11 @@ def main() -> None:
     if batch.failures:
         raise SwitchyardError("\n".join(str(f.error) for f in batch.failures))
     workloads = batch.by_target("kubernetes")
-    check_cluster_facts(workloads, settings)
+    hybrid = batch.by_target("hybrid")
+    check_cluster_facts([*workloads, *hybrid], settings)
+    # Before any object: a worker without its queue or keys would crash-loop after `pulumi up` succeeded.
+    fronts = fronts_from_config(config, hybrid)
+    hybrid_credentials = {w.name: credentials_from_config(config, w.name) for w in hybrid}
     secrets = secrets_from_pulumi_config(config)
     if workloads and secrets.api_key is None:
         raise SwitchyardError(
@@ -228,7 +264,15 @@ def main() -> None:
             "or not at all (unset: the cluster's own identity reaches the weights store)\n"
             "    hint: pulumi config set --secret switchyard:weightsSecretAccessKey ..."
         )
-    built = build(batch, settings, BUILD_ROOT, secrets=secrets, platform=load_settings(profiles).platform)
+    built = build(
+        batch,
+        settings,
+        BUILD_ROOT,
+        secrets=secrets,
+        platform=load_settings(profiles).platform,
+        fronts=fronts,
+        hybrid_credentials=hybrid_credentials,
+    )
     pulumi.export("workloads", outputs(built, settings))
     # Each workload's keys by caller, for its callers: pulumi stack output apiKeys --show-secrets
     pulumi.export("apiKeys", pulumi.Output.secret({n: w.api_keys for n, w in built.workloads.items()}))

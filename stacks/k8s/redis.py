@@ -25,6 +25,7 @@ from a config file in the Secret, mounted read-only.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import pulumi
@@ -32,7 +33,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from stacks.k8s.mirrors import mirrored_image
-from stacks.k8s.security import restricted_container, restricted_pod
+from stacks.k8s.security import SHARED, restricted_container, restricted_pod
 from stacks.k8s.settings import ClusterSettings, RedisMode
 from stacks.k8s.vendor import REDIS_IMAGE, REDIS_UID
 from stacks.targets.kubernetes.queue import QueueSizing
@@ -42,6 +43,9 @@ PASSWORD_KEY = "password"
 AUTH_CONF_KEY = "auth.conf"  # `requirepass <password>`: Redis reads it as its config file
 AUTH_CONF_DIR = "/etc/redis-auth"
 EVICTION_POLICY = "noeviction"
+
+
+AUTH_HASH = "switchyard.dev/redis-auth"  # pod template annotation: a new password rolls the Redis
 
 
 def auth_conf(password: str) -> str:
@@ -110,7 +114,11 @@ def queue_for(
     """The queue of workload `name` in namespace `ns`; `workload_labels` are its objects' labels."""
     ownership = {k: v for k, v in workload_labels.items() if k not in workload_selector}
 
-    def meta(obj: str, labels: dict[str, str]) -> k8s.meta.v1.ObjectMetaArgs:
+    def meta(obj: str, labels: dict[str, str], kept: bool = False) -> k8s.meta.v1.ObjectMetaArgs:
+        if kept:  # a Patch (KEPT): applied over what a destroy or a move off the cluster left
+            return k8s.meta.v1.ObjectMetaPatchArgs(
+                name=obj, namespace=ns, labels={**labels, **ownership}, annotations=SHARED
+            )
         return k8s.meta.v1.ObjectMetaArgs(name=obj, namespace=ns, labels={**labels, **ownership})
 
     def opt(*depends: pulumi.Resource | None, keep: bool = False) -> pulumi.ResourceOptions:
@@ -139,14 +147,15 @@ def queue_for(
         password = random.RandomPassword(
             f"{redis_name}-password", length=32, special=False, opts=pulumi.ResourceOptions(parent=parent)
         )
-        secret = k8s.core.v1.Secret(
+        secret = k8s.core.v1.SecretPatch(
             f"{redis_name}-secret",
-            metadata=meta(secret_name, labels),
+            metadata=meta(secret_name, labels, kept=True),
             type="Opaque",
             string_data={PASSWORD_KEY: password.result, AUTH_CONF_KEY: password.result.apply(auth_conf)},
             opts=opt(namespace, keep=True),
         )
-        _deploy(parent, redis_name, labels, workload_selector, settings, sizing, namespace, secret, meta, opt)
+        auth = password.result.apply(_auth_hash)
+        _deploy(parent, redis_name, labels, workload_selector, settings, sizing, namespace, secret, meta, opt, auth)
     trigger_auth = None
     if secret_name:
         trigger_auth = redis_name
@@ -161,10 +170,24 @@ def queue_for(
     return QueueAccess(address=address, password_secret=secret_name, trigger_auth=trigger_auth, pod_selector=pods)
 
 
-def _deploy(parent, redis_name, labels, workload_selector, settings, sizing, namespace, secret, meta, opt) -> None:
-    pvc = k8s.core.v1.PersistentVolumeClaim(
+def _auth_hash(password: str) -> pulumi.Output[str]:
+    """What rolls the Redis pods when their password changes (Redis reads its auth file at start
+    only): a stack that adopts a kept Redis generates a new one. Not a secret: it reveals nothing."""
+    return pulumi.Output.unsecret(pulumi.Output.from_input(hashlib.sha256(password.encode()).hexdigest()[:16]))
+
+
+# The queue's Secret, volume, Redis, Service and NetworkPolicy are kept when the workload leaves
+# the cluster or the stack is destroyed (its backlog, dead letters and results are drained by
+# hand). Kept objects are Server-Side Apply patches (security.SHARED): the same stack redeployed,
+# or the workload moved back before the namespace was deleted, applies over them and serves what
+# they still hold, where a plain object would fail with AlreadyExists (pulumi-kubernetes >= 4.29
+# creates client-side). The namespace they live in is adopted only when it carries our label.
+def _deploy(
+    parent, redis_name, labels, workload_selector, settings, sizing, namespace, secret, meta, opt, auth
+) -> None:
+    pvc = k8s.core.v1.PersistentVolumeClaimPatch(
         f"{redis_name}-data",
-        metadata=meta(f"{redis_name}-data", labels),
+        metadata=meta(f"{redis_name}-data", labels, kept=True),
         spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
             access_modes=["ReadWriteOnce"],
             storage_class_name=settings.queue_storage_class or settings.model_storage_class,
@@ -195,16 +218,16 @@ def _deploy(parent, redis_name, labels, workload_selector, settings, sizing, nam
             k8s.core.v1.VolumeMountArgs(name="auth", mount_path=AUTH_CONF_DIR, read_only=True),
         ],
     )
-    k8s.apps.v1.Deployment(
+    k8s.apps.v1.DeploymentPatch(
         f"{redis_name}-deployment",
-        metadata=meta(redis_name, labels),
+        metadata=meta(redis_name, labels, kept=True),
         spec=k8s.apps.v1.DeploymentSpecArgs(
             replicas=1,
             # One writer on a ReadWriteOnce volume: the old pod stops before the new one starts.
             strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate"),
             selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
             template=k8s.core.v1.PodTemplateSpecArgs(
-                metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
+                metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels, annotations={AUTH_HASH: auth}),
                 spec=k8s.core.v1.PodSpecArgs(
                     automount_service_account_token=False,
                     termination_grace_period_seconds=30,
@@ -231,9 +254,9 @@ def _deploy(parent, redis_name, labels, workload_selector, settings, sizing, nam
         ),
         opts=opt(namespace, pvc, secret, keep=True),
     )
-    k8s.core.v1.Service(
+    k8s.core.v1.ServicePatch(
         f"{redis_name}-service",
-        metadata=meta(redis_name, labels),
+        metadata=meta(redis_name, labels, kept=True),
         spec=k8s.core.v1.ServiceSpecArgs(
             selector=labels,
             ports=[k8s.core.v1.ServicePortArgs(name="redis", port=REDIS_PORT, target_port="redis", protocol="TCP")],
@@ -255,9 +278,9 @@ def _deploy(parent, redis_name, labels, workload_selector, settings, sizing, nam
     )
     # Only the workload's pods, KEDA's operator (the redis-streams scaler) and the async callers of
     # clientNamespaces (they XADD requests and read results) reach the queue.
-    k8s.networking.v1.NetworkPolicy(
+    k8s.networking.v1.NetworkPolicyPatch(
         f"{redis_name}-networkpolicy",
-        metadata=meta(redis_name, labels),
+        metadata=meta(redis_name, labels, kept=True),
         spec=k8s.networking.v1.NetworkPolicySpecArgs(
             pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
             policy_types=["Ingress"],

@@ -39,11 +39,11 @@ from stacks.k8s.settings import ClusterSettings, MetricsDiscovery
 from stacks.packaging import claim_idle_ms
 from stacks.profile import Mode
 from stacks.targets.kubernetes import sizing
+from stacks.targets.kubernetes.queue import QUEUE_DRAIN_TARGET_S
 from stacks.targets.kubernetes.sizing import kubernetes_sizing
 
 QUEUE_SUFFIX = ":queue"
 CONSUMER_GROUP = "workers"  # the queue worker's consumer group (templates/kubernetes/queue_worker.py.jinja)
-QUEUE_DRAIN_TARGET_S = 30  # a replica should work off its share of a backlog within this
 FALLBACK_FAILURES = 3  # failed metric reads before KEDA holds the fallback replicas
 COOLDOWN_S = 300  # KEDA's default wait after the last activity before scaling to zero
 RATE_WINDOW_SCRAPES = 4  # a rate over fewer scrapes is noise (and empty after one missed scrape)

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import pulumi
 import pulumi_kubernetes as k8s
 
-from stacks.k8s.naming import MANAGED_BY, MANAGER
+from stacks.k8s.naming import MANAGED_BY, MANAGER, STACK_LABEL
 from stacks.k8s.settings import ClusterSettings
 
 
@@ -43,16 +43,23 @@ REDIS_PORT = 6379
 # `kubectl apply`) is not, so a workload can never take over, and later delete, a namespace it
 # did not create.
 NEVER_ADOPT_POLICY = "switchyard-never-adopt"
+_CLAIMS = f"has(object.metadata.labels) && '{MANAGED_BY}' in object.metadata.labels && object.metadata.labels['{MANAGED_BY}'] == '{MANAGER}'"
+_WAS_OURS = f"has(oldObject.metadata.labels) && '{MANAGED_BY}' in oldObject.metadata.labels && oldObject.metadata.labels['{MANAGED_BY}'] == '{MANAGER}'"
+_HAD_STACK = f"has(oldObject.metadata.labels) && '{STACK_LABEL}' in oldObject.metadata.labels"
+_SAME_STACK = (
+    f"has(object.metadata.labels) && '{STACK_LABEL}' in object.metadata.labels && "
+    f"object.metadata.labels['{STACK_LABEL}'] == oldObject.metadata.labels['{STACK_LABEL}']"
+)
+# Refused: labelling an existing namespace ours, and moving a kept one (its queue) to another stack.
 NEVER_ADOPT_EXPRESSION = (
-    "request.operation != 'UPDATE' || "
-    f"!(has(object.metadata.labels) && '{MANAGED_BY}' in object.metadata.labels && "
-    f"object.metadata.labels['{MANAGED_BY}'] == '{MANAGER}') || "
-    f"(has(oldObject.metadata.labels) && '{MANAGED_BY}' in oldObject.metadata.labels && "
-    f"oldObject.metadata.labels['{MANAGED_BY}'] == '{MANAGER}')"
+    f"request.operation != 'UPDATE' || ((!({_CLAIMS}) || ({_WAS_OURS})) && (!({_HAD_STACK}) || ({_SAME_STACK})))"
 )
 NEVER_ADOPT_MESSAGE = (
-    "Switchyard never adopts an existing namespace: this one was not created by Switchyard "
-    "(rename the workload, or remove the namespace yourself)"
+    f"Switchyard never adopts a namespace it did not create (it lacks {MANAGED_BY}={MANAGER}) or another "
+    f"stack's ({STACK_LABEL} differs: two stacks declare the workload; rename one). A workload's: "
+    "rename the workload, or remove that namespace yourself. An add-on's (GPU Operator, KEDA) the cluster already "
+    'runs: set installGpuOperator / installKeda to "false". One Switchyard installed whose label was removed by '
+    f"hand: put it back (kubectl label namespace <name> {MANAGED_BY}={MANAGER}); never delete an add-on's namespace"
 )
 
 

@@ -7,6 +7,7 @@ settings (`platform.yaml`, stacks/pricebook.py) and a stack that sets them is re
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -336,8 +337,36 @@ MOVED_TO_PLATFORM = {
 }
 
 
+def _stack_keys(config: Any) -> list[str]:
+    """The switchyard:* keys the stack sets (pulumi.Config cannot list them: the runtime's map can)."""
+    keys = getattr(config, "keys", None)
+    if callable(keys):
+        return list(keys())
+    from pulumi.runtime import config as runtime
+
+    every = {**runtime.get_config_env(), **runtime.CONFIG.get()}
+    return [k.split(":", 1)[1] for k in every if k.startswith("switchyard:")]
+
+
+def _unknown_keys(config: Any) -> None:
+    """Pulumi hands the program whatever keys the stack sets and ignores the rest: a misspelt
+    `installKEDA: "false"` would install KEDA a second time, a misspelt endpoint would talk to AWS."""
+    known = {*CONFIG_KEYS, *SECRET_KEYS, "apiKeys", *MOVED_TO_PLATFORM, "redisPasswordSecret"}
+    for key in sorted(set(_stack_keys(config)) - known):
+        close = difflib.get_close_matches(key, sorted(known), n=1) or [
+            k for k in sorted(known) if k.lower() == key.lower()
+        ]
+        raise SwitchyardError(
+            f"stack config switchyard:{key} is not a Switchyard setting: the program would ignore it\n"
+            "    allowed: the keys of stacks/k8s/settings.py (CONFIG_KEYS, SECRET_KEYS)\n"
+            + (f"    hint: did you mean switchyard:{close[0]}? " if close else "    hint: ")
+            + f"pulumi config rm switchyard:{key}"
+        )
+
+
 def from_pulumi_config(config: Any) -> ClusterSettings:
     """Only the keys a stack sets are passed on: the defaults live in the model alone."""
+    _unknown_keys(config)
     for key, field in MOVED_TO_PLATFORM.items():
         if config.get(key) is not None:
             raise SwitchyardError(
@@ -406,8 +435,16 @@ class _StackFile:
         value = self.values.get(key)
         return None if value is None else str(value)
 
+    def keys(self) -> list[str]:
+        return list(self.values)
+
     def get_bool(self, key: str) -> bool | None:
+        # pulumi.Config.get_bool refuses anything else: a render must not read "no" as false
         value = self.get(key)
+        if value is not None and value not in ("true", "false", "True", "False"):
+            raise SwitchyardError(
+                f'stack config switchyard:{key}: is not a boolean (got {value!r})\n    allowed: "true" or "false"'
+            )
         return None if value is None else value.lower() == "true"
 
     def get_int(self, key: str) -> int | None:

@@ -1,10 +1,11 @@
 """The init container that fills the shared model cache: one complete copy per weights version.
 
-Every replica runs it, possibly many at once on a ReadWriteMany volume. The first to create
-`.tmp-<version>` (mkdir is atomic, on CephFS and NFS too) copies into it and renames the copy into place;
-the others wait for the version to appear instead of copying it again, so an update holds at most
-one copy in progress whatever the number of replicas starting. A copy nothing has written to for
-STALE_MINUTES belongs to a killed replica: a waiting one removes it and copies in its place.
+Every replica runs it, possibly many at once on a ReadWriteMany volume, and not always of one
+version (a rollout superseded mid-way starts pods of two new versions beside the running one). The
+first to create `.tmp-copy` (mkdir is atomic, on CephFS and NFS too) copies its version into it and
+renames the copy into place; every other replica waits, whatever its version, so the cache holds at
+most one copy in progress. A copy nothing has written to for STALE_MINUTES belongs to a killed
+replica (kill -9, node loss): a waiting one removes it, then makes room and copies in its place.
 
 The cache is bounded: before a copy and after it, only the version being fetched and the newest
 other complete version are kept (KEEP_VERSIONS; "newest" is the last one a pod started on), so an
@@ -30,14 +31,15 @@ KEEP_VERSIONS = 2  # the version pods run now and the one being rolled out
 
 FETCH_SCRIPT = f"""set -eu
 dest="$CACHE/$VERSION"
-lock="$CACHE/.tmp-$VERSION"
+lock="$CACHE/.tmp-copy"  # one copy at a time on the cache, of any version
 stale="${{STALE_MINUTES:-{STALE_MINUTES}}}"
 mkdir -p "$CACHE/{RUNTIME_CACHE}"
 quiet_for_stale() {{ [ -z "$(find "$1" -mmin -"$stale" -print 2>/dev/null | head -n 1)" ]; }}
 collect() {{
-  # A temporary directory nothing wrote to for $stale minutes belongs to a killed copy or removal.
+  # A temporary directory nothing wrote to for $stale minutes belongs to a killed copy or removal
+  # (the lock too: the holder has just written its owner file, so its own is never quiet).
   for d in "$CACHE"/.tmp-*; do
-    [ -d "$d" ] && [ "$d" != "$lock" ] || continue
+    [ -d "$d" ] || continue
     if quiet_for_stale "$d"; then rm -rf "$d" && echo "removed stale $d"; fi
   done
   # Complete versions, most recently used first: keep ours and the newest others up to KEEP_VERSIONS.
@@ -61,11 +63,12 @@ if [ -d "$dest" ] && [ ! -f "$dest/{MARKER}" ]; then
     rm -rf "$junk" && echo "removed incomplete $dest"
   fi
 fi
-mine() {{ [ "$(cat "$lock/owner" 2>/dev/null)" = "$HOSTNAME" ]; }}
+mine() {{ [ "$(cat "$lock/owner" 2>/dev/null)" = "$HOSTNAME $VERSION" ]; }}
+held() {{ cut -d' ' -f2 "$lock/owner" 2>/dev/null || echo unknown; }}
 while [ ! -f "$dest/{MARKER}" ]; do
   # The lock is ours when we create it, or when our own killed attempt (same pod) left it.
   if mkdir "$lock" 2>/dev/null || mine; then
-    echo "$HOSTNAME" > "$lock/owner"
+    echo "$HOSTNAME $VERSION" > "$lock/owner"
     collect  # room for the copy: the version pods run now stays, older ones go first
     rm -rf "$lock/data"
     mkdir "$lock/data"
@@ -78,11 +81,12 @@ while [ ! -f "$dest/{MARKER}" ]; do
     rm -rf "$lock"
     echo "weights $VERSION cached"
   elif quiet_for_stale "$lock"; then
-    # The replica copying it was killed: take its place.
-    dead="$CACHE/.tmp-dead-$VERSION-$HOSTNAME"
-    if mv -T "$lock" "$dead" 2>/dev/null; then rm -rf "$dead" && echo "removed a killed copy of $VERSION"; fi
+    # The replica copying was killed: its half copy goes before anything else is copied.
+    what="$(held)"
+    dead="$CACHE/.tmp-dead-$HOSTNAME"
+    if mv -T "$lock" "$dead" 2>/dev/null; then rm -rf "$dead" && echo "removed a killed copy of $what"; fi
   else
-    echo "another replica is copying weights $VERSION: waiting"
+    echo "another replica is copying weights $(held): waiting"
     sleep "${{WAIT_SECONDS:-5}}"
   fi
 done

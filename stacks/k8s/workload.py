@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from stacks.decision.workload import Workload
-from stacks.k8s import api_keys, scaling, security
+from stacks.k8s import api_keys, naming, scaling, security
 from stacks.k8s.exposure import expose
 from stacks.k8s.mirrors import mirrored_image
 from stacks.k8s.redis import QueueAccess, queue_for
@@ -42,6 +43,32 @@ class WorkloadImage:
 
 def _labels(name: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": name, "app.kubernetes.io/managed-by": "switchyard"}
+
+
+def gpu_pod_placement(gpu_type: str | None, product_suffix: str) -> dict[str, Any]:
+    """A GPU pod's placement (PodSpecArgs keywords): GFD's product label, the GPU taint tolerated,
+    NVIDIA's runtime class; all None for a CPU pod. The hybrid's SQS worker is placed the same way."""
+    if gpu_type is None:
+        return {"runtime_class_name": None, "affinity": None, "tolerations": None}
+    # GFD renames the product label under sharing: "-SHARED" (time-slicing), "-MIG-<profile>" (MIG single strategy).
+    term = k8s.core.v1.NodeSelectorTermArgs(
+        match_expressions=[
+            k8s.core.v1.NodeSelectorRequirementArgs(
+                key=GPU_PRODUCT_LABEL, operator="In", values=gfd_products(gpu_type, product_suffix)
+            )
+        ]
+    )
+    return {
+        "runtime_class_name": GPU_RUNTIME_CLASS,
+        "affinity": k8s.core.v1.AffinityArgs(
+            node_affinity=k8s.core.v1.NodeAffinityArgs(
+                required_during_scheduling_ignored_during_execution=k8s.core.v1.NodeSelectorArgs(
+                    node_selector_terms=[term]
+                )
+            )
+        ),
+        "tolerations": [k8s.core.v1.TolerationArgs(key=GPU_TAINT_KEY, operator="Exists", effect="NoSchedule")],
+    }
 
 
 def startup_failure_threshold(pod_start_ms: float) -> int:
@@ -119,9 +146,24 @@ class InferenceWorkload(pulumi.ComponentResource):
         keeps_queue = scaling.works_queue(w, vllm) and settings.redis_mode is RedisMode.deploy
         # The program creates this namespace and owns everything in it; the cluster's never-adopt
         # policy (security.NEVER_ADOPT_POLICY) refuses to label one that already exists.
-        self.namespace = k8s.core.v1.Namespace(
+        # A namespace that keeps a queue outlives the workload (redis.py): a patch, so the next
+        # `pulumi up` of this workload applies over it; the guard still refuses one we did not label.
+        kind, meta_args = (
+            (k8s.core.v1.NamespacePatch, k8s.meta.v1.ObjectMetaPatchArgs)
+            if keeps_queue
+            else (k8s.core.v1.Namespace, k8s.meta.v1.ObjectMetaArgs)
+        )
+        self.namespace = kind(
             f"{name}-namespace",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=namespace, labels={**labels, **restricted}),
+            metadata=meta_args(
+                name=namespace,
+                labels={
+                    **labels,
+                    **restricted,
+                    **({naming.STACK_LABEL: naming.stack_identity()} if keeps_queue else {}),
+                },
+                annotations=security.SHARED if keeps_queue else None,
+            ),
             opts=pulumi.ResourceOptions.merge(  # created once the guard is in force
                 opt(*(guard or [])), pulumi.ResourceOptions(retain_on_delete=keeps_queue or None)
             ),
@@ -400,29 +442,6 @@ class InferenceWorkload(pulumi.ComponentResource):
             security_context=no_privilege,
             volume_mounts=mounts,
         )
-        affinity = None
-        tolerations = None
-        if gpu:
-            affinity = k8s.core.v1.AffinityArgs(
-                node_affinity=k8s.core.v1.NodeAffinityArgs(
-                    required_during_scheduling_ignored_during_execution=k8s.core.v1.NodeSelectorArgs(
-                        node_selector_terms=[
-                            k8s.core.v1.NodeSelectorTermArgs(
-                                match_expressions=[
-                                    # GFD renames the product label under sharing: "-SHARED"
-                                    # (time-slicing), "-MIG-<profile>" (MIG single strategy).
-                                    k8s.core.v1.NodeSelectorRequirementArgs(
-                                        key=GPU_PRODUCT_LABEL,
-                                        operator="In",
-                                        values=gfd_products(k.gpu_type, k.gpu_product_suffix),
-                                    )
-                                ]
-                            )
-                        ]
-                    )
-                )
-            )
-            tolerations = [k8s.core.v1.TolerationArgs(key=GPU_TAINT_KEY, operator="Exists", effect="NoSchedule")]
         spread = None
         if k.spread_across_nodes:
             # The availability replicas only count if one node's loss takes one of them: hard spread.
@@ -456,9 +475,7 @@ class InferenceWorkload(pulumi.ComponentResource):
                 spec=k8s.core.v1.PodSpecArgs(
                     service_account_name=w.name,
                     automount_service_account_token=False,
-                    runtime_class_name=GPU_RUNTIME_CLASS if gpu else None,
-                    affinity=affinity,
-                    tolerations=tolerations,
+                    **gpu_pod_placement(k.gpu_type if gpu else None, k.gpu_product_suffix),
                     topology_spread_constraints=spread,
                     # SIGTERM comes after preStop; the server drains for timeout_s and is gone by
                     # timeout_s + its EXIT_MARGIN_S (3 s) whatever it waits on: inside this margin.

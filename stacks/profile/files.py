@@ -12,6 +12,7 @@ import difflib
 import keyword
 import os
 import re
+import stat
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
@@ -49,6 +50,7 @@ def file_problems(p: Profile, settings: Settings, profile_file: Path) -> Iterato
                 yield Hit(("model", "entrypoint"), problem, ENTRYPOINT_ALLOWED)
             # Every .py file beside the entrypoint is copied into the image: none may lead outside.
             link = _link_out(root, path.parent, suffix=".py")
+            odd = _not_regular(path.parent, suffix=".py")
             if link:
                 yield Hit(
                     ("model", "entrypoint"),
@@ -56,6 +58,8 @@ def file_problems(p: Profile, settings: Settings, profile_file: Path) -> Iterato
                     "files inside the profile's directory",
                     "copy the file instead of linking it",
                 )
+            elif odd:
+                yield Hit(("model", "entrypoint"), f"{odd} is copied into the image but {NOT_REGULAR}", "regular files")
     if not m.weights_in_s3:
         yield from _local_weights(root, m.weights)
     yield from _fits_the_platform(p, settings)
@@ -115,10 +119,13 @@ def _local_weights(root: Path, weights: str) -> Iterator[Hit]:
         yield Hit(loc, f"local weights directory {show(weights)} holds no files", allowed, None)
     else:
         link = _link_out(root, path)
+        odd = None if link else _not_regular(path)
         if link:
             yield Hit(
                 loc, f"{link} leads outside the profile's directory", allowed, "copy the file instead of linking it"
             )
+        elif odd:
+            yield Hit(loc, f"{odd} {NOT_REGULAR}", allowed)
 
 
 def _link_out(root: Path, directory: Path, suffix: str | None = None) -> Path | None:
@@ -137,6 +144,24 @@ def _link_out(root: Path, directory: Path, suffix: str | None = None) -> Path | 
             try:
                 entry.resolve().relative_to(top)
             except (ValueError, OSError, RuntimeError):
+                return entry
+    return None
+
+
+NOT_REGULAR = "is not a regular file (a FIFO, socket or device: copying it would wait for ever or copy a stream)"
+
+
+def _not_regular(directory: Path, suffix: str | None = None) -> Path | None:
+    """The first entry under `directory` (of `suffix`) that is neither a regular file nor a directory,
+    once links (already checked to stay inside) are followed."""
+    for current, _dirs, files in os.walk(directory):  # os.walk lists FIFOs, sockets among files
+        for name in files if suffix is None else [f for f in files if f.endswith(suffix)]:
+            entry = Path(current) / name
+            try:
+                mode = entry.stat().st_mode
+            except OSError:  # a dangling link: nothing to copy, and packaging skips it
+                continue
+            if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
                 return entry
     return None
 

@@ -76,6 +76,8 @@ class Target(StrEnum):
     auto = "auto"
     serverless = "serverless"
     kubernetes = "kubernetes"
+    managed_instances = "managed-instances"
+    hybrid = "hybrid"  # the AWS front (SQS, DLQ, results bucket) with GPU workers on the cluster
 
 
 class Preset(StrEnum):
@@ -284,7 +286,8 @@ def override_model(model: type[BaseModel], name: str, *, refused: dict[str, str]
         base = _strict(f.annotation)
         metadata = list(f.metadata)
         if base in (Number, Integer) and not _has_upper_bound(metadata):
-            metadata.append(Field(le=NUMBER_CEILING))
+            # ahead of any validator function: a bound after one is neither in the schema nor checked first
+            metadata.insert(0, Field(le=NUMBER_CEILING))
         if base is Number and any(getattr(m, "gt", None) == 0 for m in metadata):
             metadata.append(Field(ge=NUMBER_FLOOR))
         annotated = Annotated[(base, *metadata)] if metadata else base
@@ -340,7 +343,7 @@ class Profile(BaseModel):
         pattern=DNS_LABEL,
         description="lowercase letters, digits and '-', starting with a letter, at most 40 characters (a DNS-1123 label with room for suffixes)",
     )
-    target: Target = Field(Target.auto, description="auto | serverless | kubernetes")
+    target: Target = Field(Target.auto, description=" | ".join(t.value for t in Target))
     model: ModelSpec
     sla: Sla
     utilization: Utilization

@@ -11,7 +11,8 @@ The interface (stacks/decision/target.py `TargetModel`, extended in stacks/targe
 
     target: Target      the profile's `target:` value (stacks/profile/model.py) and the Option's key
     label: str          the platform in sentences: "Lambda ruled out by gpu"
-    tie_rank: int       on equal bills the lower rank wins (kubernetes 0, serverless 1)
+    tie_rank: int       on equal bills the lower rank wins (kubernetes 0, serverless 1,
+                        managed-instances 2, hybrid 3)
     builder: Builder    the module that builds it (stacks.aws.app, stacks.k8s.program), its outputs
     size(profile, settings) -> sizing model (a frozen pydantic model of the target's own)
     bill(profile, sizing, settings) -> Cost (stacks/decision/cost.py `Bill` builds its lines)
@@ -43,10 +44,12 @@ from stacks.profile import Target
 from stacks.profile.loader import LoadedProfile
 from stacks.simulate.verdict import simulated
 from stacks.targets.base import TargetSpec
+from stacks.targets.hybrid import HYBRID
 from stacks.targets.kubernetes import KUBERNETES
+from stacks.targets.managed_instances import MANAGED_INSTANCES
 from stacks.targets.serverless import SERVERLESS
 
-TARGETS: tuple[TargetSpec, ...] = (SERVERLESS, KUBERNETES)
+TARGETS: tuple[TargetSpec, ...] = (SERVERLESS, KUBERNETES, MANAGED_INSTANCES, HYBRID)
 BY_TARGET: dict[Target, TargetSpec] = {t.target: t for t in TARGETS}
 
 

@@ -15,14 +15,15 @@ from stacks.decision.option import Facts
 from stacks.decision.reason import Reason
 from stacks.decision.workload import Workload
 from stacks.k8s.naming import placement
-from stacks.pricebook import Settings
+from stacks.pricebook import Platform, Settings
 from stacks.profile import Profile, Target
-from stacks.targets.base import BaseTarget, Builder, LockValue
+from stacks.targets.base import BaseTarget, Builder, LockValue, MoveEnd
 from stacks.targets.kubernetes.bill import kubernetes_cost
+from stacks.targets.kubernetes.moves import kubernetes_end
 from stacks.targets.kubernetes.rules import RULES
 from stacks.targets.kubernetes.sizing import KubernetesSizing, kubernetes, kubernetes_sizing
 
-__all__ = ["KUBERNETES", "Kubernetes", "KubernetesSizing", "kubernetes_sizing"]
+__all__ = ["KUBERNETES", "Kubernetes", "KubernetesSizing", "kubernetes_sizing", "replicas_line"]
 
 
 class Kubernetes(BaseTarget):
@@ -49,18 +50,7 @@ class Kubernetes(BaseTarget):
         return [r for rule in RULES for r in rule(f)]
 
     def describe(self, w: Workload) -> str:
-        k = kubernetes_sizing(w)
-        unit = f"{k.cpu_millicores / 1000:g} vCPU"
-        if k.gpu_type:
-            unit = f"{k.gpus_per_replica}x {k.gpu_type}"
-            if k.gpu_sharing == "time-slicing":
-                unit = f"1/{round(1 / k.gpu_share)} {k.gpu_type} time-sliced"
-            elif k.gpu_sharing == "mig":
-                unit = f"{k.gpu_type} MIG {k.mig_profile} (1/{round(1 / k.gpu_share)} GPU)"
-        return (
-            f"{k.min_replicas}-{k.max_replicas} replicas x ({unit}, {k.memory_mb:,} MB), "
-            f"{k.replica_rps:.1f} rps each at {w.settings.platform.k8s_target_utilization:.0%}"
-        )
+        return replicas_line(kubernetes_sizing(w), w.settings.platform)
 
     def placement(self, w: Workload) -> dict[str, object]:
         return placement(w.name, w.settings.platform.k8s_namespace_prefix)
@@ -80,6 +70,24 @@ class Kubernetes(BaseTarget):
             "cpu_millicores": k.cpu_millicores,
             "memory_mb": k.memory_mb,
         }
+
+    def move_end(self, name: str, platform: Platform) -> MoveEnd:
+        return kubernetes_end(name, platform)
+
+
+def replicas_line(k: KubernetesSizing, platform: Platform) -> str:
+    """Replicas and one replica's share of the cluster, as `plan` prints them (the hybrid's workers too)."""
+    unit = f"{k.cpu_millicores / 1000:g} vCPU"
+    if k.gpu_type:
+        unit = f"{k.gpus_per_replica}x {k.gpu_type}"
+        if k.gpu_sharing == "time-slicing":
+            unit = f"1/{round(1 / k.gpu_share)} {k.gpu_type} time-sliced"
+        elif k.gpu_sharing == "mig":
+            unit = f"{k.gpu_type} MIG {k.mig_profile} (1/{round(1 / k.gpu_share)} GPU)"
+    return (
+        f"{k.min_replicas}-{k.max_replicas} replicas x ({unit}, {k.memory_mb:,} MB), "
+        f"{k.replica_rps:.1f} rps each at {platform.k8s_target_utilization:.0%}"
+    )
 
 
 KUBERNETES = Kubernetes()

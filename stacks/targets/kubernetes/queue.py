@@ -10,6 +10,9 @@ from stacks.decision.sizing import Frozen
 from stacks.pricebook import Platform
 from stacks.profile import Mode, Preset, Profile
 
+# A replica should work off its share of a backlog within this (KEDA's queue triggers, Redis and SQS).
+QUEUE_DRAIN_TARGET_S = 30
+
 
 class QueueSizing(Frozen):
     """The Redis of a Kubernetes async workload: what it holds, its memory bound and its volume.

@@ -22,12 +22,13 @@ from stacks.decision.option import Facts, Option
 from stacks.decision.reason import Reason
 from stacks.decision.workload import Workload
 from stacks.errors import SwitchyardError
-from stacks.pricebook import Settings
+from stacks.pricebook import Platform, Settings
 from stacks.profile import Profile, Target
-from stacks.targets.base import BaseTarget, Builder, LockValue
+from stacks.targets.base import BaseTarget, Builder, LockValue, MoveEnd
 from stacks.targets.serverless.bill import serverless_cost
 from stacks.targets.serverless.fleet import check_reserved_total
 from stacks.targets.serverless.limits import LIMITS
+from stacks.targets.serverless.moves import serverless_end
 from stacks.targets.serverless.placement import serverless_placement
 from stacks.targets.serverless.rules import INIT_LIMIT, RULES
 from stacks.targets.serverless.simulation import sized_from_simulation
@@ -120,6 +121,9 @@ class Serverless(BaseTarget):
 
     def fleet_problems(self, workloads: Iterable[Workload]) -> list[tuple[str, SwitchyardError]]:
         return check_reserved_total(workloads)
+
+    def move_end(self, name: str, platform: Platform) -> MoveEnd:
+        return serverless_end(name, platform)
 
 
 SERVERLESS = Serverless()

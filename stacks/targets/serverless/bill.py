@@ -43,6 +43,33 @@ def duration_tiers(bill: Bill, gb_s: float, architecture: str, basis: str) -> No
         bill.add(name, part, "GB-s", price, basis if i == 0 else f"GB-s above {lo:,.0f} a month", unit_price=rate)
 
 
+def results_lines(bill: Bill, queued: float, platform: Platform) -> None:
+    """The results bucket: one object per queued message, put once, read once, kept for the retention."""
+    bill.add(
+        "results_put",
+        queued / 1000,
+        "thousand PUTs",
+        "s3_put_per_thousand_usd",
+        f"one result object per message: {figure(queued)}",
+    )
+    bill.add(
+        "results_get",
+        queued / 1000,
+        "thousand GETs",
+        "s3_get_per_thousand_usd",
+        f"each result read once by its client: {figure(queued)}",
+    )
+    stored_gb = queued / DAYS_PER_MONTH * platform.results_retention_days * platform.async_result_kb * 1024 / GIB
+    bill.add(
+        "results_storage",
+        stored_gb,
+        "GB-month",
+        "s3_storage_gb_month_usd",
+        f"{figure(queued / DAYS_PER_MONTH)} results/day x {platform.results_retention_days} days kept x "
+        f"{platform.async_result_kb:g} KB",
+    )
+
+
 def serverless_cost(
     p: Profile, s: ServerlessSizing, prices: PriceBook, platform: Platform, architecture: str | None = None
 ) -> Cost:
@@ -51,20 +78,12 @@ def serverless_cost(
     _, pc_price, pc_duration = lambda_rates(prices, arch)
     gb = s.memory_mb / 1024
     requests = monthly_requests(p)
-    active_s = u.active_hours_per_day * 3600 * DAYS_PER_MONTH
     traffic = f"{u.avg_rps:g} rps x {u.active_hours_per_day:g} h x 3600 s x {DAYS_PER_MONTH:.4f} d"
     duration_gb_s = requests * (u.inference_ms / 1000) * gb
     duration_basis = f"{figure(requests)} requests x {u.inference_ms / 1000:g} s x {gb:g} GB ({arch})"
     bill = Bill(prices)
     notes: list[str] = []
-    # Each request takes one path. mode both splits them by an assumption the notes state.
-    queued = {Mode.sync: 0.0, Mode.async_: 1.0}.get(p.sla.mode, platform.mode_both_queued_share) * requests
-    direct = requests - queued
-    if p.sla.mode is Mode.both:
-        notes.append(
-            f"mode both: {platform.mode_both_queued_share:.0%} of requests queued, the rest over HTTP "
-            "(platform.mode_both_queued_share)"
-        )
+    queued, direct = request_paths(p, platform, requests, notes)
 
     if s.provisioned:
         # Warm environments are billed for every second they exist, from the pre-warm to the
@@ -101,38 +120,7 @@ def serverless_cost(
         f"{traffic} = {figure(requests)} requests{per_batch}",
     )
     if p.sla.mode is not Mode.sync:
-        # Send one message each; Lambda receives and deletes a whole batch per request.
-        sqs = queued * (1 + 2 / s.messages_per_invocation)
-        bill.add(
-            "sqs",
-            sqs / 1e6,
-            "million requests",
-            "sqs_requests_per_million_usd",
-            f"{figure(queued)} messages x (1 send + 2 / {s.messages_per_invocation:g} batched receive and delete)",
-        )
-        bill.add(
-            "results_put",
-            queued / 1000,
-            "thousand PUTs",
-            "s3_put_per_thousand_usd",
-            f"one result object per message: {figure(queued)}",
-        )
-        bill.add(
-            "results_get",
-            queued / 1000,
-            "thousand GETs",
-            "s3_get_per_thousand_usd",
-            f"each result read once by its client: {figure(queued)}",
-        )
-        stored_gb = queued / DAYS_PER_MONTH * platform.results_retention_days * platform.async_result_kb * 1024 / GIB
-        bill.add(
-            "results_storage",
-            stored_gb,
-            "GB-month",
-            "s3_storage_gb_month_usd",
-            f"{figure(queued / DAYS_PER_MONTH)} results/day x {platform.results_retention_days} days kept x "
-            f"{platform.async_result_kb:g} KB",
-        )
+        queue_lines(bill, queued, s.messages_per_invocation, platform)
 
     cold_starts = s.cold_starts_per_day * DAYS_PER_MONTH
     if s.weights_in_image:
@@ -149,18 +137,83 @@ def serverless_cost(
             f"x {DAYS_PER_MONTH:.4f} d x {p.model.weights_gb:g} GB",
         )
         bill.add("weights_storage", p.model.weights_gb, "GB-month", "s3_storage_gb_month_usd", "the weights in S3")
+    ecr_line(bill, p, s.image_gb, s.weights_in_image, platform)
+
+    observability_lines(
+        bill,
+        p,
+        platform,
+        invocations=invocations,
+        invocation_rate=u.avg_rps / s.messages_per_invocation,
+        direct=direct,
+        alarms=serverless_alarms(p, s),
+        metrics=["cold-start duration (metric filter)", "ColdStart (Powertools)"],
+    )
+    if platform.interface_endpoints and not s.weights_in_image:
+        shared = shared_platform_cost(prices, platform).total
+        notes.append(
+            f"in the platform VPC: uses its interface endpoints (${shared:,.2f}/month), billed once to the "
+            "shared platform, not to each workload"
+        )
+    notes.append(f"{requests:,.0f} requests/month, {duration_gb_s:,.0f} GB-s ({arch})")
+    return Cost(lines=bill.lines, notes=notes)
+
+
+# The lines every Lambda bill has, whatever runs the function (Lambda's fleet or managed instances).
+
+
+def request_paths(p: Profile, platform: Platform, requests: float, notes: list[str]) -> tuple[float, float]:
+    """(queued, direct): each request takes one path; mode both splits them by an assumption the notes state."""
+    queued = {Mode.sync: 0.0, Mode.async_: 1.0}.get(p.sla.mode, platform.mode_both_queued_share) * requests
+    if p.sla.mode is Mode.both:
+        notes.append(
+            f"mode both: {platform.mode_both_queued_share:.0%} of requests queued, the rest over HTTP "
+            "(platform.mode_both_queued_share)"
+        )
+    return queued, requests - queued
+
+
+def queue_lines(bill: Bill, queued: float, per_invocation: float, platform: Platform) -> None:
+    """The async path: SQS requests, one result object per message written, read once and kept."""
+    # Send one message each; Lambda receives and deletes a whole batch per request.
+    sqs = queued * (1 + 2 / per_invocation)
+    bill.add(
+        "sqs",
+        sqs / 1e6,
+        "million requests",
+        "sqs_requests_per_million_usd",
+        f"{figure(queued)} messages x (1 send + 2 / {per_invocation:g} batched receive and delete)",
+    )
+    results_lines(bill, queued, platform)
+
+
+def ecr_line(bill: Bill, p: Profile, image_gb: float, weights_in_image: bool, platform: Platform) -> None:
     bill.add(
         "ecr_storage",
-        s.image_gb * platform.image_versions_kept,
+        image_gb * platform.image_versions_kept,
         "GB-month",
         "ecr_storage_gb_month_usd",
-        f"the function's image ({s.image_gb:g} GB"
-        + (f", with {p.model.weights_gb:g} GB of weights" if s.weights_in_image else "")
+        f"the function's image ({image_gb:g} GB"
+        + (f", with {p.model.weights_gb:g} GB of weights" if weights_in_image else "")
         + f") x {platform.image_versions_kept} versions CDK's asset repository keeps until `cdk gc` "
         "(platform.image_versions_kept)",
     )
 
-    invocation_rate = u.avg_rps / s.messages_per_invocation
+
+def observability_lines(
+    bill: Bill,
+    p: Profile,
+    platform: Platform,
+    *,
+    invocations: float,
+    invocation_rate: float,
+    direct: float,
+    alarms: list[str],
+    metrics: list[str],
+) -> None:
+    """Traces, the HTTP API's requests, logs, the alarms and the metrics that exist all month."""
+    u = p.utilization
+    active_s = u.active_hours_per_day * 3600 * DAYS_PER_MONTH
     per_s = min(invocation_rate, platform.xray_reservoir_per_s) + platform.xray_sampling_rate * max(
         0.0, invocation_rate - platform.xray_reservoir_per_s
     )
@@ -186,27 +239,16 @@ def serverless_cost(
         log_bytes += direct * platform.http_api_access_log_bytes
         log_basis += f" + {figure(direct)} access-log lines x {platform.http_api_access_log_bytes} B"
     bill.add("logs_ingestion", log_bytes / GIB, "GB", "cloudwatch_logs_ingest_gb_usd", log_basis)
-    alarms = serverless_alarms(p, s)
     bill.add("alarms", len(alarms), "alarms", "cloudwatch_alarm_month_usd", ", ".join(alarms))
-    # Metrics that exist all month: the cold-start duration (metric filter) and Powertools' ColdStart.
-    # Error counts (ModelErrors, BadMessages, ...) bill only the hours they are emitted: not counted.
-    metrics = 2 + (HTTP_API_DETAILED_METRICS if http_api else 0)
+    # Metrics that exist all month; error counts (ModelErrors, BadMessages, ...) bill only the hours
+    # they are emitted: not counted.
     bill.add(
         "custom_metrics",
-        metrics,
+        len(metrics) + (HTTP_API_DETAILED_METRICS if http_api else 0),
         "metrics",
         "cloudwatch_metric_month_usd",
-        "cold-start duration (metric filter), ColdStart (Powertools)"
-        + (" + 6 HTTP API detailed metrics" if http_api else ""),
+        ", ".join(metrics) + (" + 6 HTTP API detailed metrics" if http_api else ""),
     )
-    if platform.interface_endpoints and not s.weights_in_image:
-        shared = shared_platform_cost(prices, platform).total
-        notes.append(
-            f"in the platform VPC: uses its interface endpoints (${shared:,.2f}/month), billed once to the "
-            "shared platform, not to each workload"
-        )
-    notes.append(f"{requests:,.0f} requests/month, {duration_gb_s:,.0f} GB-s ({arch})")
-    return Cost(lines=bill.lines, notes=notes)
 
 
 def shared_platform_cost(prices: PriceBook, platform: Platform) -> Cost:

@@ -24,6 +24,12 @@ def workload_stack(workload: str, installation: str = DEFAULT_INSTALLATION) -> s
     return f"{installation}-{workload}"
 
 
+def front_stack(workload: str, installation: str = DEFAULT_INSTALLATION) -> str:
+    """A hybrid workload's AWS front. Not its serverless stack's name: during a move between the two
+    both stacks run (the old queue drains while the new one fills); "Front" is no workload name (lowercase)."""
+    return f"{installation}-Front-{workload}"
+
+
 def parameter_prefix(installation: str = DEFAULT_INSTALLATION) -> str:
     """SSM parameters the platform publishes for its workload stacks."""
     return f"/{installation.lower()}/platform"

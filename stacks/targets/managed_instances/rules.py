@@ -1,0 +1,198 @@
+"""Managed-instances limits and rules, each a small function of the facts returning its verdict
+and numbers. Adding one is adding a row to LIMITS or RULES.
+
+Limits (a fired `limit.*` rules the option out; a fired `sla.*` misses the SLA):
+- `limit.gpu`: the c, m and r instance types have no GPU; GPU capacity providers need aws-cdk-lib
+  2.278's AcceleratorConfig, which the registry does not serve (not modelled here).
+- `limit.memory`: each concurrent request is its own Python process holding one model copy, in an
+  execution environment of at most 32 GB.
+- `limit.image`, `limit.timeout`: the Lambda limits the function keeps on managed instances.
+- `limit.weights`: the function runs in the platform VPC through its capacity provider, which takes
+  no EFS mount: the weights must be baked into the image, so they must be local.
+- `limit.endpoint`: sync callers come through an HTTP API: a Function URL attaches only to an alias or
+  the unpublished $LATEST (Lambda developer guide, "Lambda function URLs"), while a managed-instances
+  function serves $LATEST.PUBLISHED; a URL on it is unverified, so it is not built.
+- `sla.latency`: a warm environment's latency must meet the p99 target.
+Rules (explain the sizing and the comparison; the bills decide):
+- `lmi.environment`: the environment shape, its concurrency and what bounds it, the floor.
+- `lmi.break_even`: below the break-even volume the always-on floor costs more than Lambda on-demand.
+- `lmi.burst`: traffic more than doubling within 5 min is throttled, so a peak over twice the
+  average holds half the peak on the always-on floor.
+- `lmi.scale_to_zero`: the floor never goes to zero (scaling from zero is minutes, against the
+  cold-start budget): a workload idle most of the day pays for it all month.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from stacks.decision.option import Facts
+from stacks.decision.reason import Reason, cmp, usd
+from stacks.limits import LAMBDA_MAX_IMAGE_GB, LAMBDA_MAX_TIMEOUT_S
+from stacks.profile import Endpoint, Mode
+from stacks.targets.managed_instances.workload import ManagedInstancesOption
+
+LmiFacts = Facts[ManagedInstancesOption]
+Rule = Callable[[LmiFacts], list[Reason]]
+
+
+def limit_gpu(f: LmiFacts) -> list[Reason]:
+    gpu = f.p.model.gpu
+    detail = (
+        "gpu is required: Lambda Managed Instances runs here on c, m and r instance types, which have no GPU; a GPU "
+        "capacity provider (AcceleratorConfig) needs aws-cdk-lib 2.278, which the package registry does not serve"
+        if f.sizing.gpu
+        else f"gpu is {gpu.value}: runs on the instances' CPUs"
+    )
+    return [Reason(rule="limit.gpu", fired=f.sizing.gpu, detail=detail)]
+
+
+def limit_memory(f: LmiFacts) -> list[Reason]:
+    cap = f.platform.lmi_function_memory_max_gb
+    over = f.sizing.misfit is not None and f.p.model.memory_gb > cap
+    return [
+        Reason(
+            rule="limit.memory",
+            fired=over,
+            detail=f"one model copy {f.p.model.memory_gb:g} GB per concurrent process {cmp(over)} a Lambda Managed "
+            f"Instances environment's {cap} GB",
+        )
+    ]
+
+
+def limit_image(f: LmiFacts) -> list[Reason]:
+    over = f.sizing.image_gb > LAMBDA_MAX_IMAGE_GB
+    estimated = "" if f.p.model.image_gb is not None else " (estimated)"
+    return [
+        Reason(
+            rule="limit.image",
+            fired=over,
+            detail=f"image with the weights {f.sizing.image_gb:g} GB{estimated} {cmp(over)} Lambda's "
+            f"{LAMBDA_MAX_IMAGE_GB:g} GB",
+        )
+    ]
+
+
+def limit_timeout(f: LmiFacts) -> list[Reason]:
+    over = f.p.sla.timeout_s > LAMBDA_MAX_TIMEOUT_S
+    return [
+        Reason(
+            rule="limit.timeout",
+            fired=over,
+            detail=f"longest request {f.p.sla.timeout_s:,} s {cmp(over)} Lambda's {LAMBDA_MAX_TIMEOUT_S} s",
+        )
+    ]
+
+
+def limit_weights(f: LmiFacts) -> list[Reason]:
+    remote = not f.sizing.weights_in_image
+    detail = (
+        "Lambda Managed Instances needs a VPC: the instances run in the platform VPC's isolated subnets through "
+        "the capacity provider, which takes no EFS mount, so the weights are baked into the image"
+    )
+    if remote:
+        detail += (
+            f"; weights at {f.p.model.weights} cannot be: `cdk deploy` builds the image without credentials for "
+            "s3:// sources (copy them beside the profile)"
+        )
+    return [Reason(rule="limit.weights", fired=remote, detail=detail)]
+
+
+def limit_endpoint(f: LmiFacts) -> list[Reason]:
+    if f.p.sla.mode is Mode.async_:
+        return []
+    url = f.p.sla.endpoint is Endpoint.function_url
+    detail = (
+        "sla.endpoint function_url: a Function URL attaches only to an alias or the unpublished $LATEST, and a "
+        "Lambda Managed Instances function serves $LATEST.PUBLISHED (set sla.endpoint: http_api)"
+        if url
+        else "sla.endpoint http_api: the HTTP API invokes the function's $LATEST.PUBLISHED version"
+    )
+    return [Reason(rule="limit.endpoint", fired=url, detail=detail)]
+
+
+def sla_latency(f: LmiFacts) -> list[Reason]:
+    if f.p.sla.mode is Mode.async_:
+        return []
+    u, overhead = f.p.utilization, f.platform.lambda_invoke_overhead_ms
+    warm = u.inference_ms + overhead
+    miss = warm > f.p.sla.p99_latency_ms
+    return [
+        Reason(
+            rule="sla.latency",
+            fired=miss,
+            detail=f"warm managed-instances latency {u.inference_ms:g} + {overhead} ms invoke = {warm:g} ms "
+            f"{cmp(miss)} p99 target {f.p.sla.p99_latency_ms:g} ms",
+        )
+    ]
+
+
+def environment(f: LmiFacts) -> list[Reason]:
+    e = f.sizing.environment
+    indicative = " (indicative: the model does not fit)" if f.sizing.misfit else ""
+    return [
+        Reason(
+            rule="lmi.environment",
+            fired=True,
+            detail=f"environments of {e.environment_vcpus} vCPU x {e.memory_gib_per_vcpu} GiB = "
+            f"{e.environment_memory_gb} GB{indicative}, {e.max_concurrency} concurrent request(s) each (one Python "
+            f"process and model copy per request, bound by {e.concurrency_bound}); {e.min_environments}-"
+            f"{e.max_environments} environments on {e.always_on_instances}-{e.peak_instances} {e.instance_type}: "
+            f"floor {e.floor_reason}",
+        )
+    ]
+
+
+def break_even(f: LmiFacts) -> list[Reason]:
+    x = f.sizing.facts
+    below = x.monthly_requests < x.break_even_requests_per_month
+    return [
+        Reason(
+            rule="lmi.break_even",
+            fired=below,
+            detail=f"{x.monthly_requests:,.0f} requests/month {'<' if below else '>='} break-even "
+            f"{x.break_even_requests_per_month:,.0f} against Lambda on-demand (floor {usd(x.floor_monthly_usd)}/month "
+            f"/ ({usd(x.lambda_usd_per_request * 1e6)} - {usd(x.managed_usd_per_request * 1e6)} per million "
+            f"requests at {f.sizing.lambda_memory_mb:,} MB)"
+            + ("): the always-on floor costs more than paying per request" if below else ")"),
+        )
+    ]
+
+
+def burst(f: LmiFacts) -> list[Reason]:
+    x, e, u = f.sizing.facts, f.sizing.environment, f.p.utilization
+    bursty = x.ramp > 2
+    detail = (
+        f"peak {u.peak_rps:g} rps = {x.ramp:.1f}x the average {u.avg_rps:g} rps; LMI scales asynchronously and "
+        f"throttles traffic that more than doubles within {x.doubling_minutes:g} min"
+    )
+    if bursty:
+        detail += (
+            f" (following it takes ~{x.minutes_to_follow_ramp:.0f} min): the floor holds half the peak around the "
+            f"clock, {e.min_environments} environments serving {x.floor_rps:,.0f} rps"
+        )
+    else:
+        detail += f": the floor's {x.floor_rps:,.0f} rps absorbs the peak within one doubling"
+    return [Reason(rule="lmi.burst", fired=bursty, detail=detail)]
+
+
+def scale_to_zero(f: LmiFacts) -> list[Reason]:
+    x, e, u = f.sizing.facts, f.sizing.environment, f.p.utilization
+    idle_h = 24 - u.active_hours_per_day
+    budget_s = f.p.sla.cold_start_budget_ms / 1000
+    wake_s = f.platform.lmi_scale_from_zero_s
+    idle = idle_h >= 12
+    return [
+        Reason(
+            rule="lmi.scale_to_zero",
+            fired=idle,
+            detail=f"no scale to zero: serving again from zero takes ~{wake_s:g} s (platform.lmi_scale_from_zero_s) "
+            f"{cmp(wake_s > budget_s)} the cold-start budget {budget_s:g} s, so {e.min_environments} environments "
+            f"on {e.always_on_instances} instances stay on ({usd(x.floor_monthly_usd)}/month); idle {idle_h:g} h/day"
+            + (f": {usd(x.floor_monthly_usd * idle_h / 24)} of it pays for idle hours" if idle_h > 0 else ""),
+        )
+    ]
+
+
+LIMITS: list[Rule] = [limit_gpu, limit_memory, limit_image, limit_timeout, limit_weights, limit_endpoint, sla_latency]
+RULES: list[Rule] = [environment, break_even, burst, scale_to_zero]

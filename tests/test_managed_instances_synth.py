@@ -1,0 +1,204 @@
+"""target: managed-instances end to end: a steady CPU profile (tests/fixtures/steady_cpu) planned,
+packaged on a Python 3.13 Lambda base, synthesized into its own stack (capacity provider, function,
+the serverless front) with cdk-nag's AwsSolutions and Serverless packs on, cfn-lint clean, and
+`switchyard synth` naming the target and its files.
+
+Why the fixture sets `target: managed-instances` rather than `auto`: under the default price book a
+steady CPU workload is cheapest on a share of the Kubernetes cluster's CPU nodes (test below), and
+no platform setting says "no cluster". Among the Lambda targets, managed instances win it.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from aws_cdk.assertions import Match, Template
+from syrupy.extensions.json import JSONSnapshotExtension
+
+from stacks.aws.app import PLATFORM_STACK
+from stacks.aws.workload import stack_name
+from stacks.packaging import IMAGES, LAMBDA_IMAGE_WEIGHTS_DIR, render
+from stacks.profile import Target
+from stacks.targets.managed_instances import managed_instances_sizing
+from stacks.targets.managed_instances.alarms import managed_instances_alarms
+from stacks.workloads import load_all
+from tests.cdk_helpers import normalised, synth
+from tests.cli_helpers import switchyard
+from tests.conftest import FIXTURES, ROOT
+
+pytestmark = pytest.mark.timeout(300)
+STEADY = FIXTURES / "steady_cpu"
+NAME = "steady-scoring"
+
+
+def steady_copy(dest: Path, old: str | None = None, new: str | None = None) -> Path:
+    profiles = dest / "profiles"
+    shutil.copytree(STEADY, profiles)
+    if old is not None:
+        path = profiles / f"{NAME}.yaml"
+        text = path.read_text(encoding="utf-8")
+        assert old in text
+        path.write_text(text.replace(old, new or ""), encoding="utf-8")
+    return profiles
+
+
+@pytest.fixture(scope="module")
+def workload():
+    batch = load_all([STEADY])
+    assert not batch.failures, batch.failures
+    (w,) = batch.workloads
+    return w
+
+
+@pytest.fixture(scope="module")
+def assembly(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("lmi-synth")
+    return synth(STEADY, tmp / "build", tmp / "cdk.out")  # cdk-nag on: a finding fails synthesis
+
+
+@pytest.fixture(scope="module")
+def templates(assembly):
+    return {s.stack_name: s.template for s in assembly.stacks}
+
+
+@pytest.fixture(scope="module")
+def template(templates) -> Template:
+    return Template.from_json(templates[stack_name(NAME)])
+
+
+# ------------------------------------------------------------------ the decision
+
+
+def test_steady_profile_prices_managed_instances_below_lambda_but_above_a_cluster_share(tmp_path):
+    w = load_all([steady_copy(tmp_path, "target: managed-instances", "target: auto")]).workloads[0]
+    bills = {
+        t: w.decision.option(t).bill.total for t in (Target.serverless, Target.kubernetes, Target.managed_instances)
+    }
+    assert all(w.decision.option(t).feasible for t in bills)
+    # The middle band: always-on instances beat paying per GB-second around the clock ...
+    assert bills[Target.managed_instances] < bills[Target.serverless]
+    # ... but the price book's CPU node share is cheaper still, so auto does not choose LMI.
+    assert w.target is Target.kubernetes
+
+
+def test_explicit_target_builds_the_sized_environments(workload):
+    assert workload.target is Target.managed_instances
+    e = managed_instances_sizing(workload).environment
+    assert e.min_environments * e.max_concurrency / 0.08 >= 150  # the floor serves the average
+
+
+def test_a_function_url_is_refused_with_the_reason(tmp_path):
+    profiles = steady_copy(tmp_path, "  mode: both\n  endpoint: http_api\n", "  mode: sync\n")
+    batch = load_all([profiles])
+    assert not batch.workloads and batch.failures
+    text = str(batch.failures[0].error)
+    assert "endpoint" in text and "$LATEST.PUBLISHED" in text
+
+
+# ------------------------------------------------------------------ packaging
+
+
+def test_build_context_is_the_lambda_handler_on_python_3_13_with_weights_baked(workload, tmp_path):
+    context = render(workload, tmp_path)
+    dockerfile = (context / "Dockerfile").read_text(encoding="utf-8")
+    assert f"FROM {IMAGES['lambda-managed']}\n" in dockerfile
+    assert IMAGES["lambda-managed"].startswith("public.ecr.aws/lambda/python:3.13")
+    assert f"COPY weights/ {LAMBDA_IMAGE_WEIGHTS_DIR}/" in dockerfile
+    assert (context / "weights" / "weights.npz").read_bytes() == (
+        STEADY / "models" / "sentiment" / "weights" / "weights.npz"
+    ).read_bytes()
+    assert (context / "app" / "handler.py").is_file()
+    assert "aws-lambda-powertools" in (context / "requirements.txt").read_text(encoding="utf-8")
+
+
+# ------------------------------------------------------------------ the stack
+
+
+def test_one_stack_for_the_workload_beside_the_platform(templates):
+    assert set(templates) == {PLATFORM_STACK, stack_name(NAME)}
+
+
+def test_capacity_provider_and_function_follow_the_sizing(template, workload):
+    e = managed_instances_sizing(workload).environment
+    template.resource_count_is("AWS::Lambda::CapacityProvider", 1)
+    template.has_resource_properties(
+        "AWS::Lambda::CapacityProvider",
+        {
+            "InstanceRequirements": {"AllowedInstanceTypes": [e.instance_type], "Architectures": [e.architecture]},
+            "CapacityProviderScalingConfig": Match.object_like({"MaxVCpuCount": e.max_vcpus}),
+        },
+    )
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "MemorySize": e.function_memory_mb,
+            "CapacityProviderConfig": {
+                "LambdaManagedInstancesCapacityProviderConfig": Match.object_like(
+                    {"PerExecutionEnvironmentMaxConcurrency": e.max_concurrency}
+                )
+            },
+            "FunctionScalingConfig": {
+                "MinExecutionEnvironments": e.min_environments,
+                "MaxExecutionEnvironments": e.max_environments,
+            },
+            "Environment": {"Variables": Match.object_like({"WEIGHTS_DIR": LAMBDA_IMAGE_WEIGHTS_DIR})},
+        },
+    )
+    # One published version serves: no alias, no provisioned concurrency, no Function URL, no EFS.
+    for kind in ("AWS::Lambda::Alias", "AWS::Lambda::Url", "AWS::EFS::AccessPoint"):
+        template.resource_count_is(kind, 0)
+
+
+def test_front_reaches_the_unqualified_function(template):
+    (function,) = template.find_resources("AWS::Lambda::Function", {"Properties": {"PackageType": "Image"}})
+    # Unqualified name and ARN: Lambda runs $LATEST.PUBLISHED for both.
+    template.has_resource_properties("AWS::Lambda::EventSourceMapping", {"FunctionName": {"Ref": function}})
+    template.has_resource_properties(
+        "AWS::ApiGatewayV2::Integration", {"IntegrationUri": {"Fn::GetAtt": [function, "Arn"]}}
+    )
+    outputs = template.to_json()["Outputs"]
+    for key in ("HttpApiUrl", "QueueUrl", "DeadLetterQueueUrl", "ResultsBucketName", "FunctionArn"):
+        assert key in outputs, key
+
+
+def test_alarms_are_the_ones_the_bill_charges(template, workload):
+    logical = template.find_resources("AWS::CloudWatch::Alarm")
+    built = {re.fullmatch(r"Alarms(\w+)[0-9A-F]{8}", name).group(1) for name in logical}
+    billed = managed_instances_alarms(workload.profile)
+    assert built == set(billed) and len(logical) == len(billed)
+    assert {"ColdStartOverBudget", "ProvisionedSpillover", "Url5xx"}.isdisjoint(built)
+    template.resource_count_is("AWS::Logs::MetricFilter", 0)  # no cold start on a request's path to count
+    bill = workload.decision.option(Target.managed_instances).bill
+    line = next(line for line in bill.lines if line.name == "alarms")
+    assert (line.quantity, line.basis) == (len(billed), ", ".join(billed))
+
+
+def test_cfn_lint_passes(assembly):
+    files = [str(s.template_full_path) for s in assembly.stacks]
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    r = subprocess.run([str(cfn_lint), *files], cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_template_snapshot(templates, snapshot):
+    assert normalised(templates[stack_name(NAME)]) == snapshot.use_extension(JSONSnapshotExtension)
+
+
+# ------------------------------------------------------------------ the command
+
+
+def test_switchyard_synth_prints_the_target_and_its_files(tmp_path):
+    profiles = steady_copy(tmp_path)
+    r = switchyard("synth", str(profiles), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    row = next(line for line in r.stdout.splitlines() if line.startswith(NAME))
+    stack = stack_name(NAME)
+    assert "managed-instances" in row and f"cdk.out/{stack}.template.json" in row and f"build/{NAME}/" in row
+    assert (tmp_path / "cdk.out" / f"{stack}.template.json").is_file()
+    assert (tmp_path / "build" / NAME / "Dockerfile").is_file()
+    assert f"managed-instances: `npx cdk deploy {PLATFORM_STACK} {stack}`" in r.stdout

@@ -1,0 +1,120 @@
+"""Moving a workload between any two registered targets: `plan --check` shows the move and a runbook
+that deploys the new target first, moves callers and producers, keeps the old queue until it is
+empty, moves dead letters, says where results are before and after, removes the old target last,
+and ends with `switchyard smoke`. Every ordered pair of TARGETS, whichever targets are registered."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import shutil
+
+import pytest
+
+from stacks.commands import lock, plan
+from stacks.pricebook import Platform
+from stacks.targets import TARGETS
+from tests.conftest import FIXTURES
+
+PAIRS = [(a.target.value, b.target.value) for a, b in itertools.permutations(TARGETS, 2)]
+NAME = "image-tagging"
+PLATFORM = Platform()
+
+
+def ends(old: str, new: str):
+    by = {t.target.value: t for t in TARGETS}
+    return by[old].move_end(NAME, PLATFORM), by[new].move_end(NAME, PLATFORM)
+
+
+def index(steps: list[str], text: str) -> int:
+    hits = [i for i, s in enumerate(steps) if text in s]
+    assert hits, f"no step with {text!r}:\n" + "\n".join(steps)
+    return hits[0]
+
+
+def test_every_registered_target_is_in_a_pair():
+    assert {t for pair in PAIRS for t in pair} == {t.target.value for t in TARGETS}
+    assert len(PAIRS) == len(TARGETS) * (len(TARGETS) - 1)
+
+
+@pytest.mark.parametrize(("old", "new"), PAIRS)
+def test_the_runbook_of_every_move_keeps_callers_and_messages(old, new):
+    o, n = ends(old, new)
+    steps = lock.runbook(NAME, old, new, PLATFORM)
+    assert [int(s.split(".", 1)[0]) for s in steps] == list(range(1, len(steps) + 1))
+    assert steps[-1].endswith(f"switchyard smoke {NAME}")
+    # the new target is up and checked before the old one goes
+    up = index(steps, "check health:")
+    assert n.health in steps[up]
+    removed = [i for i, s in enumerate(steps) if "remove the old target" in s or "swap the cluster part" in s]
+    assert removed
+    same_cluster = o.namespace is not None and o.namespace == n.namespace
+    if not same_cluster:
+        assert up < min(removed)  # both run side by side until the old one is removed
+    if o.sync and n.sync:
+        moved = index(steps, "move synchronous callers")
+        assert o.sync in steps[moved] and n.sync in steps[moved] and up < moved < min(removed)
+    if o.queue and n.queue:
+        # producers move, the old queue drains (or is relayed) before the old target is removed
+        producers = index(steps, f"to {n.queue.send}")
+        drained = [i for i, s in enumerate(steps) if o.queue.depth in s]
+        assert drained and producers < max(drained)
+        assert min(drained) < max(removed) or "relay" in steps[max(drained)]
+        dead = index(steps, "dead letters:")
+        assert o.queue.dead in steps[dead]
+        results = index(steps, "results:")
+        assert o.queue.results in steps[results] and n.queue.results in steps[results]
+        assert o.queue.results_kept in steps[results]
+    if o.aws_remove:
+        assert o.aws_remove in steps[index(steps, "remove the old target's AWS part")]
+
+
+@pytest.mark.parametrize(("old", "new"), PAIRS)
+def test_a_synchronous_workload_moves_no_queue(old, new):
+    steps = lock.runbook(NAME, old, new, PLATFORM, queued=False)
+    assert not [s for s in steps if "dead letters:" in s or "move producers" in s or "results:" in s]
+    assert steps[-1].endswith(f"switchyard smoke {NAME}")
+
+
+def test_sqs_to_sqs_moves_dead_letters_with_a_move_task_to_the_new_queue():
+    steps = lock.runbook(NAME, "serverless", "hybrid", PLATFORM)
+    dead = steps[index(steps, "dead letters:")]
+    assert re.search(
+        r"start-message-move-task --source-arn <Switchyard-image-tagging dead-letter queue ARN> "
+        r"--destination-arn <Switchyard-Front-image-tagging QueueArn output>",
+        dead,
+    )
+    # both stacks live side by side during the move: the old queue drains while the new one fills
+    assert "Switchyard-Front-image-tagging" in steps[0] and "delete-stack --stack-name Switchyard-image-tagging " in (
+        steps[index(steps, "remove the old target's AWS part")] + " "
+    )
+
+
+def test_moving_between_the_cluster_targets_drains_before_the_one_namespace_is_swapped():
+    to_hybrid = lock.runbook(NAME, "kubernetes", "hybrid", PLATFORM)
+    front, drained, swap = (index(to_hybrid, t) for t in ("npx cdk deploy", "XPENDING", "swap the cluster part"))
+    assert front < drained < swap  # the SQS front takes producers while the Redis backlog drains
+    assert "export what callers have not fetched" in to_hybrid[swap]
+    back = lock.runbook(NAME, "hybrid", "kubernetes", PLATFORM)
+    swap, relay = index(back, "swap the cluster part"), index(back, "relay what is left")
+    assert swap < relay < index(back, "remove the old target's AWS part")
+
+
+def test_plan_check_shows_the_move_and_its_runbook(tmp_path, capsys):
+    profiles = tmp_path / "profiles"
+    shutil.copytree(FIXTURES / "hybrid", profiles)
+    plan.run([profiles], as_json=False, write_lock=True)
+    lock_file = profiles / lock.LOCK_FILE
+    doc = json.loads(lock_file.read_text())
+    doc["workloads"][NAME]["target"] = "kubernetes"  # the reviewed plan had it on kubernetes
+    lock_file.write_text(json.dumps(doc))
+    capsys.readouterr()
+    plan.run([profiles], as_json=False, check=True)
+    out = capsys.readouterr().out
+    assert f"{NAME}: target kubernetes -> hybrid" in out
+    assert f"Runbook: move {NAME} from kubernetes to hybrid" in out
+    assert out.rstrip().endswith(f"switchyard smoke {NAME}")
+    plan.run([profiles], as_json=True, check=True)
+    change = next(c for c in json.loads(capsys.readouterr().out)["changes"] if c["kind"] == "target")
+    assert change["runbook"] == lock.runbook(NAME, "kubernetes", "hybrid", PLATFORM)
