@@ -43,7 +43,7 @@ _LABEL_VALUE = re.compile(r"[^A-Za-z0-9._-]")
 def stack_identity() -> str:
     """<project>.<stack> of the running Pulumi program (the organization is not in a label's 63
     characters' reach for every backend: two stacks on one cluster must differ in these)."""
-    import pulumi
+    import pulumi  # heavy: only the Pulumi program asks, and plan and validate import this module too
 
     return label_value(f"{pulumi.get_project()}.{pulumi.get_stack()}")
 

@@ -342,7 +342,7 @@ def _stack_keys(config: Any) -> list[str]:
     keys = getattr(config, "keys", None)
     if callable(keys):
         return list(keys())
-    from pulumi.runtime import config as runtime
+    from pulumi.runtime import config as runtime  # heavy: only inside a Pulumi run, never at validate
 
     every = {**runtime.get_config_env(), **runtime.CONFIG.get()}
     return [k.split(":", 1)[1] for k in every if k.startswith("switchyard:")]
