@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from stacks.errors import ProfileError, SwitchyardError
 from stacks.k8s import api_keys
 from stacks.k8s.vendor import GPU_OPERATOR, KEDA, KEDA_HTTP_NAMESPACE
+from stacks.profile.names import FRONTS_CONFIG
 from stacks.profile.safe_yaml import parse, read_text
-from stacks.targets.hybrid.config import FRONTS_CONFIG
 
 K8S_VERSION = r"^1\.(3[0-9]|[4-9][0-9])$"
 # The distribution reference grammar, as the kubelet parses an image name: a host (any case, optional

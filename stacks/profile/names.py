@@ -96,3 +96,9 @@ def name_problems(p: Profile, settings: Settings) -> list[Hit]:
     if reserved:
         problems.append(Hit(("name",), f"'{p.name}': {reserved}", RESERVED_ALLOWED, "rename the workload"))
     return problems
+
+
+# Pulumi stack config the program reads a hybrid workload's AWS front from (plain, not secret):
+# switchyard:hybridFronts.<workload>.{queueUrl, region, resultsBucket}. Named here, below both the
+# hybrid target and the cluster settings that accept the key.
+FRONTS_CONFIG = "hybridFronts"

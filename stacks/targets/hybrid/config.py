@@ -1,4 +1,6 @@
 """Pulumi stack config the program reads the front's CDK outputs from (plain, not secret):
 switchyard:hybridFronts.<workload>.{queueUrl, region, resultsBucket}."""
 
-FRONTS_CONFIG = "hybridFronts"
+from stacks.profile.names import FRONTS_CONFIG
+
+__all__ = ["FRONTS_CONFIG"]
