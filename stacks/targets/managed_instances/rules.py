@@ -31,6 +31,7 @@ from stacks.decision.reason import Reason, cmp, usd
 from stacks.limits import LAMBDA_MAX_IMAGE_GB, LAMBDA_MAX_TIMEOUT_S
 from stacks.profile import Endpoint, Mode
 from stacks.targets.managed_instances.workload import ManagedInstancesOption
+from stacks.targets.serverless.limits import warm_latency
 
 LmiFacts = Facts[ManagedInstancesOption]
 Rule = Callable[[LmiFacts], list[Reason]]
@@ -112,19 +113,7 @@ def limit_endpoint(f: LmiFacts) -> list[Reason]:
 
 
 def sla_latency(f: LmiFacts) -> list[Reason]:
-    if f.p.sla.mode is Mode.async_:
-        return []
-    u, overhead = f.p.utilization, f.platform.lambda_invoke_overhead_ms
-    warm = u.inference_ms + overhead
-    miss = warm > f.p.sla.p99_latency_ms
-    return [
-        Reason(
-            rule="sla.latency",
-            fired=miss,
-            detail=f"warm managed-instances latency {u.inference_ms:g} + {overhead} ms invoke = {warm:g} ms "
-            f"{cmp(miss)} p99 target {f.p.sla.p99_latency_ms:g} ms",
-        )
-    ]
+    return warm_latency(f.p, f.platform, "managed-instances")
 
 
 def environment(f: LmiFacts) -> list[Reason]:

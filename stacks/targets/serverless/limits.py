@@ -20,7 +20,8 @@ from collections.abc import Callable
 from stacks.decision.option import Facts
 from stacks.decision.reason import Reason, cmp
 from stacks.limits import LAMBDA_MAX_IMAGE_GB, LAMBDA_MAX_MEMORY_MB, LAMBDA_MAX_TIMEOUT_S
-from stacks.profile import Gpu, Mode
+from stacks.pricebook import Platform
+from stacks.profile import Gpu, Mode, Profile
 from stacks.targets.serverless.sizing import ServerlessSizing
 
 ServerlessFacts = Facts[ServerlessSizing]
@@ -127,20 +128,26 @@ def limit_reserved_concurrency(f: ServerlessFacts) -> list[Reason]:
     return [_reason("limit.reserved_concurrency", short, detail)]
 
 
-def sla_latency(f: ServerlessFacts) -> list[Reason]:
-    if f.p.sla.mode is Mode.async_:
+def warm_latency(p: Profile, platform: Platform, label: str) -> list[Reason]:
+    """A warm invocation (inference + Lambda's invoke overhead) against the p99 target: every
+    Lambda-family target answers through the same invoke path."""
+    if p.sla.mode is Mode.async_:
         return []
-    u, overhead = f.p.utilization, f.platform.lambda_invoke_overhead_ms
+    u, overhead = p.utilization, platform.lambda_invoke_overhead_ms
     warm = u.inference_ms + overhead
-    miss = warm > f.p.sla.p99_latency_ms
+    miss = warm > p.sla.p99_latency_ms
     return [
         Reason(
             rule="sla.latency",
             fired=miss,
-            detail=f"warm Lambda latency {u.inference_ms:g} + {overhead} ms invoke = {warm:g} ms "
-            f"{cmp(miss)} p99 target {f.p.sla.p99_latency_ms:g} ms",
+            detail=f"warm {label} latency {u.inference_ms:g} + {overhead} ms invoke = {warm:g} ms "
+            f"{cmp(miss)} p99 target {p.sla.p99_latency_ms:g} ms",
         )
     ]
+
+
+def sla_latency(f: ServerlessFacts) -> list[Reason]:
+    return warm_latency(f.p, f.platform, "Lambda")
 
 
 def quota(f: ServerlessFacts) -> list[Reason]:
