@@ -418,6 +418,9 @@ def main(argv: list[str] | None = None) -> int:
     except SwitchyardError as exc:  # the tool's own errors: no traceback. Bugs still raise.
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # `switchyard plan | head`: the reader left, so the rest goes nowhere
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

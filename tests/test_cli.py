@@ -114,6 +114,22 @@ def test_usage_error_exits_64():
     assert "unrecognized arguments: --frobnicate" in r.stderr
 
 
+def test_a_reader_that_leaves_early_gets_no_traceback():
+    """`switchyard plan | head -3`: head closes the pipe before plan has written its report."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stacks.cli", "plan", str(PROFILES)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    proc.stdout.close()  # before the interpreter has even started: every write meets a closed pipe
+    stderr = proc.stderr.read()
+    proc.wait(timeout=120)
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
+    assert proc.returncode == 141
+
+
 def test_validate_lists_each_file(tmp_path):
     (tmp_path / "good.yaml").write_text(VALID, encoding="utf-8")
     (tmp_path / "bad.yml").write_text(VALID, encoding="utf-8")
