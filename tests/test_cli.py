@@ -66,6 +66,15 @@ def test_plan_json_is_complete_and_consistent():
         cost = w["cost_usd_month"]["serverless"]
         assert cost["total"] == pytest.approx(sum(cost["items"].values()), abs=0.05)
     assert by_name["sentiment-api"]["sizing"]["serverless"]["provisioned"] is True
+    # Each option says whether it can run the workload and what rules it out, with its own reasons.
+    options = llm["options"]
+    assert set(options) == {t.target.value for t in TARGETS}
+    assert options["kubernetes"]["feasible"] and options["kubernetes"]["blockers"] == []
+    assert not options["serverless"]["feasible"]
+    assert {"limit.gpu", "limit.memory"} <= set(options["serverless"]["blockers"])
+    assert all(o["offered"] for o in options.values())  # the example platform offers every target
+    gpu = [r for r in options["serverless"]["reasons"] if r["rule"] == "limit.gpu"]
+    assert gpu and gpu[0]["fired"]
 
 
 def test_one_bad_profile_does_not_hide_the_others(tmp_path):

@@ -137,6 +137,17 @@ def to_json(w: Workload) -> dict[str, Any]:
         "cost_usd_month": costs,
         **{t.target.value: t.placement(w) for t in TARGETS},  # what each option would own
         "sizing": {t.value: o.sizing.model_dump(mode="json") for t, o in d.options.items()},
+        # Per option: whether it can run the workload, what rules it out, and its own reasons (rule ids
+        # such as limit.gpu repeat across targets, so the flat `reasons` list cannot say whose they are).
+        "options": {
+            t.value: {
+                "feasible": o.feasible,
+                "offered": not o.not_offered,
+                "blockers": [r.rule for r in o.blockers],
+                "reasons": [r.model_dump() for r in o.reasons],
+            }
+            for t, o in d.options.items()
+        },
     }
 
 
