@@ -11,26 +11,12 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks.aws.common import expire_after, secure_bucket
+from stacks.targets.serverless.delivery import MAX_RECEIVE_COUNT, visibility_timeout_s
 
-# The handler acknowledges permanent failures (bad input becomes an error result), so only
-# transient ones come back. A receive counts against every message of a batch that a crash-class
-# failure (an invocation timeout, an out-of-memory kill) takes down, and against messages handed
-# back unstarted: AWS advises at least 5 with batches. The handler reads it (MAX_RECEIVE_COUNT) to
-# write a crashing message's error result at its last receive.
-MAX_RECEIVE_COUNT = 5
-VISIBILITY_FACTOR = 6  # AWS guidance: visibility timeout >= 6 x the function timeout
 # SQS ages a dead letter from its first enqueue, so the DLQ must keep messages longer than the
 # queue or they expire on arrival: the SQS maximum, 14 days.
 DLQ_RETENTION_DAYS = 14
 RESULTS_PREFIX = "results/"
-
-
-def visibility_timeout_s(function_timeout_s: int) -> int:
-    """CDK does not relate the two; a shorter visibility would redeliver messages still in flight.
-
-    Lambda's 900 s cap keeps 6 x timeout (5,400 s) under SQS's 43,200 s maximum.
-    """
-    return VISIBILITY_FACTOR * function_timeout_s
 
 
 class AsyncIngest(Construct):

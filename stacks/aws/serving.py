@@ -17,12 +17,12 @@ from stacks.aws.weights import efs_mount, reader_access_point
 from stacks.decision.workload import Workload
 from stacks.packaging import LAMBDA_IMAGE_WEIGHTS_DIR, LAMBDA_WEIGHTS_DIR
 from stacks.targets.serverless import serverless_sizing
+from stacks.targets.serverless.delivery import HOLD_EVERY_MINUTES
 from stacks.targets.serverless.installation import metrics_namespace
 
 ALIAS = "live"
 
 
-HOLD_EVERY_MINUTES = 15
 DAY = 24 * 60
 
 

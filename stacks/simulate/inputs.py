@@ -31,6 +31,7 @@ from stacks.simulate.params import KubernetesParams, ServerlessParams, TrafficSh
 from stacks.targets.kubernetes import kubernetes_sizing
 from stacks.targets.serverless import serverless_sizing
 from stacks.targets.serverless.bill import duration_tiers, lambda_rates
+from stacks.targets.serverless.delivery import HOLD_EVERY_MINUTES, MAX_RECEIVE_COUNT, visibility_timeout_s
 
 __all__ = [
     "DAYS_PER_MONTH",
@@ -63,9 +64,6 @@ def traffic_shape(w: Workload) -> TrafficShape:
 
 
 def serverless_params(w: Workload) -> ServerlessParams:
-    from stacks.aws.queue import MAX_RECEIVE_COUNT, visibility_timeout_s  # aws_cdk: imported only when needed
-    from stacks.aws.serving import HOLD_EVERY_MINUTES
-
     s, p, platform = serverless_sizing(w), w.profile, w.settings.platform
     cold = s.cold_start
     return ServerlessParams(
