@@ -245,8 +245,10 @@ def _deployed_outputs(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--cdk-outputs",
         type=Path,
+        action="append",
         metavar="FILE",
-        help="what `cdk deploy --outputs-file FILE` wrote (default: cdk-outputs.json when it exists)",
+        help="what `cdk deploy --outputs-file FILE` wrote (default: cdk-outputs.json when it exists); "
+        "each deploy writes only its own stacks: repeat for several files, later ones win",
     )
     p.add_argument(
         "--pulumi-outputs",
@@ -277,6 +279,16 @@ def _cmd_outputs(args: argparse.Namespace) -> int:
     )
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} s: must be a finite number of seconds above 0")
+    return value
+
+
 def _add_smoke(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "smoke",
@@ -291,7 +303,12 @@ def _add_smoke(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--url", help="call this base URL instead of the output's (e.g. a kubectl port-forward)")
     p.add_argument("--redis-url", help="reach the queue here instead of its in-cluster address (port-forward)")
     p.add_argument("--only", choices=["sync", "async"], help="test one interface of a `mode: both` workload")
-    p.add_argument("--timeout", type=float, metavar="SECONDS", help="how long to wait for each answer")
+    p.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        metavar="SECONDS",
+        help="how long to wait for each answer (default: the SLA's timeout + 10 s, + 120 s for a queue)",
+    )
     p.set_defaults(func=_cmd_smoke)
 
 

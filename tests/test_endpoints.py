@@ -331,3 +331,31 @@ def test_a_stack_absent_from_an_outputs_file_names_the_cdk_overwrite_not_only_no
     assert by["nightly-embeddings"]["deployed"] is False
     assert f"not in {only}" in notes and "only the stacks it deployed" in notes
     assert "Switchyard-nightly-embeddings --outputs-file" in notes
+
+
+def test_one_outputs_file_per_deploy_merges_with_the_later_file_winning(capsys, tmp_path):
+    """Stacks deployed one at a time each leave their own outputs file; all of them together say
+    where everything is, and a later redeploy of a stack replaces what an older file says of it."""
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    first.write_text(json.dumps({"Switchyard-sentiment-api": CDK_OUTPUTS["Switchyard-sentiment-api"]}))
+    moved = dict(CDK_OUTPUTS["Switchyard-nightly-embeddings"], QueueUrl="https://sqs.us-east-1.amazonaws.com/1/new")
+    second.write_text(
+        json.dumps({"Switchyard-nightly-embeddings": moved, "Switchyard-sentiment-api": {"FunctionUrl": "https://b/"}})
+    )
+    args = ("--cdk-outputs", str(first), "--cdk-outputs", str(second))
+    by = outputs_json(capsys, str(PROFILES), *args)
+    assert by["nightly-embeddings"]["deployed"] and by["nightly-embeddings"]["async"]["queue"].endswith("/1/new")
+    assert by["sentiment-api"]["sync"]["url"] == "https://b/"  # the later file's deploy of that stack
+
+    by = outputs_json(capsys, str(PROFILES), "--cdk-outputs", str(first))
+    note = " ".join(by["nightly-embeddings"]["notes"])
+    assert f"--cdk-outputs {first} --cdk-outputs Switchyard-nightly-embeddings.json" in note
+
+
+def test_smoke_refuses_a_timeout_that_is_not_a_positive_number(capsys):
+    for bad in ("0", "-5", "nan", "soon"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["smoke", "sentiment-api", str(PROFILES), "--timeout", bad])
+        assert exit_.value.code != 0
+        err = capsys.readouterr().err
+        assert "--timeout" in err and "Traceback" not in err

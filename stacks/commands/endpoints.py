@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from stacks.commands.endpoint_types import (
@@ -103,8 +104,24 @@ def kubernetes(w: Workload, outputs: dict[str, Any] | None, source: str, setting
     return e
 
 
-def read_cdk_outputs(path: Path | None) -> tuple[dict[str, dict[str, Any]], str | None]:
-    """`cdk deploy --outputs-file` JSON: {stack: {output: value}}; an absent default file is no deployment."""
+def read_cdk_outputs(paths: Sequence[Path] | Path | None) -> tuple[dict[str, dict[str, Any]], str | None]:
+    """`cdk deploy --outputs-file` JSON: {stack: {output: value}}; an absent default file is no deployment.
+
+    Each `cdk deploy --outputs-file` run writes only the stacks it deployed, so a team that deploys
+    stacks one at a time keeps one file per run: several files merge in order, a later file's
+    stack replacing an earlier one's (it is the newer deploy of that stack)."""
+    if isinstance(paths, Path):
+        paths = [paths]
+    if not paths:
+        return _read_one_cdk_outputs(None)
+    merged: dict[str, dict[str, Any]] = {}
+    for path in paths:
+        doc, _ = _read_one_cdk_outputs(path)
+        merged.update(doc)
+    return merged, ", ".join(str(p) for p in paths)
+
+
+def _read_one_cdk_outputs(path: Path | None) -> tuple[dict[str, dict[str, Any]], str | None]:
     explicit = path is not None
     path = path or DEFAULT_CDK_OUTPUTS
     if not path.exists():
@@ -291,7 +308,7 @@ def render(endpoints: list[Endpoints]) -> str:
 def gather(
     paths: list[Path],
     *,
-    cdk_outputs: Path | None,
+    cdk_outputs: Sequence[Path] | Path | None,
     pulumi_outputs: Path | None,
     pulumi_stack: str | None,
 ) -> tuple[Batch, list[Endpoints]]:
@@ -305,7 +322,7 @@ def gather(
 def run(
     paths: list[Path],
     *,
-    cdk_outputs: Path | None = None,
+    cdk_outputs: Sequence[Path] | Path | None = None,
     pulumi_outputs: Path | None = None,
     pulumi_stack: str | None = None,
     as_json: bool = False,

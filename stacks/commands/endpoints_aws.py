@@ -68,10 +68,12 @@ def _start(w: Workload, outputs: dict[str, Any] | None, source: str) -> Endpoint
     e = Endpoints(w.name, w.target.value, deployed, source if deployed else "plan (not deployed)", outputs=out)
     if not deployed and source:
         # `cdk deploy A --outputs-file F` rewrites F with A's outputs alone (aws/aws-cdk#16437).
+        last = source.rsplit(", ", 1)[-1]  # several --cdk-outputs files: the last one is rewritten next
         e.notes.append(
-            f"not in {source}: not deployed, or a later `cdk deploy --outputs-file {source}` of other stacks "
+            f"not in {source}: not deployed, or a later `cdk deploy --outputs-file {last}` of other stacks "
             f"rewrote the file (CDK writes only the stacks it deployed): `npx cdk deploy {stack} --outputs-file "
-            f"{source}` adds it back (no change to deploy: it only writes the outputs)"
+            f"{stack}.json` writes its outputs (no change to deploy), then pass that file too "
+            f"(`--cdk-outputs {last} --cdk-outputs {stack}.json`)"
         )
     elif not deployed:
         e.notes.append(f"not deployed: after `cdk deploy {stack}` its outputs are {', '.join(cdk_output_names(w))}")

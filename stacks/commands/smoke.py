@@ -21,7 +21,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -370,7 +370,7 @@ def run(
     paths: list[Path],
     *,
     input_json: str | None,
-    cdk_outputs: Path | None = None,
+    cdk_outputs: Sequence[Path] | Path | None = None,
     pulumi_outputs: Path | None = None,
     pulumi_stack: str | None = None,
     url: str | None = None,
