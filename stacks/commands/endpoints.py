@@ -15,8 +15,8 @@ import json
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from stacks.commands.endpoint_types import (
