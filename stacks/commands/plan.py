@@ -221,13 +221,16 @@ def render_changes(lock_file: Path, changes: list[lock.Change] | None) -> str:
     for c in changes:
         if c.kind == "target" and c.old_target and c.new_target:
             out += ["", f"Runbook: move {c.name} from {c.old_target} to {c.new_target}"]
-            out += [f"  {step}" for step in lock.runbook(c.name, c.old_target, c.new_target, c.platform, c.queued)]
+            out += [
+                f"  {step}"
+                for step in lock.runbook(c.name, c.old_target, c.new_target, c.platform, c.queued, c.synchronous)
+            ]
     return "\n".join(out)
 
 
 def _change_json(c: lock.Change) -> dict[str, Any]:
     steps = (
-        lock.runbook(c.name, c.old_target, c.new_target, c.platform, c.queued)
+        lock.runbook(c.name, c.old_target, c.new_target, c.platform, c.queued, c.synchronous)
         if c.old_target and c.new_target
         else None
     )
