@@ -79,7 +79,7 @@ def test_plan_shows_every_bill_and_marks_the_ones_not_offered(tmp_path):
     r = switchyard("plan", str(profiles), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     cost = next(line for line in r.stdout.splitlines() if line.strip().startswith("cost:"))
-    assert cost.count("(not offered by the platform)") == 2
+    assert cost.count("(not offered by platform.targets)") == 2
     assert "hybrid $" in cost and "kubernetes $" in cost
     j = switchyard("plan", "--json", str(profiles), cwd=tmp_path)
     (doc,) = json.loads(j.stdout)["workloads"]
