@@ -56,7 +56,7 @@ def decide(loaded: LoadedProfile, targets: Sequence[TargetModel]) -> Workload:
     options: dict[Target, Option] = {}
     for m in targets:
         f = found[m.target]
-        blockers = [r for r in limits[m.target] if r.fired and r.rule.startswith(("platform.", "limit.", "sla."))]
+        blockers = _blocking(limits[m.target])
         options[m.target] = Option(
             target=m.target,
             sizing=f.sizing,
@@ -148,6 +148,16 @@ def decide(loaded: LoadedProfile, targets: Sequence[TargetModel]) -> Workload:
         utilization=utilization,
     )
     return Workload(profile=p, decision=decision, file=loaded.file, settings=loaded.settings)
+
+
+def blockers(model: TargetModel, f: Facts[Any], offered: Sequence[str]) -> list[Reason]:
+    """What rules `model` out on these facts, as `decide` finds an option's blockers: the platform does
+    not offer it, a hard limit, a missed SLA. The chart asks it at every traffic it draws."""
+    return _blocking(_offered(model, offered) + model.limits(f))
+
+
+def _blocking(limits: list[Reason]) -> list[Reason]:
+    return [r for r in limits if r.fired and r.rule.startswith(("platform.", "limit.", "sla."))]
 
 
 def _offered(model: TargetModel, offered: Sequence[str]) -> list[Reason]:
