@@ -104,8 +104,9 @@ def test_each_workload_section_says_why_an_option_is_out(batches):
     assert f"managed-instances ${lmi.bill.total:,.2f}/month ({lmi.variant}; not feasible: limit.gpu)" in cost
     assert f"hybrid ${d.option(Target.hybrid).bill.total:,.2f}/month," in cost + ","  # feasible: no mark
     heading = next(line for line in text.splitlines() if line.startswith("  bill, managed-instances"))
-    first_sentence = lmi.blockers[0].detail.split(". ")[0]
-    assert heading.endswith(f"/month (not feasible: limit.gpu: {first_sentence})"), heading
+    # the first blocker's verdict, cut short: the whole sentence is under `rules:`
+    verdict = heading.split("/month (not feasible: limit.gpu: ", 1)[1].removesuffix(")")
+    assert lmi.blockers[0].detail.startswith(verdict) and "Lambda Managed Instances" in verdict, heading
     assert next(line for line in text.splitlines() if line.startswith("  bill, kubernetes")).endswith("(chosen)")
 
     text = render_table(batches[CPU])

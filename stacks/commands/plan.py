@@ -165,7 +165,8 @@ def _status(o: Option, chosen: Target, *, sentence: bool = False) -> str | None:
 
 
 def _first_sentence(text: str) -> str:
-    return re.split(r"(?<=[a-z0-9)])\. (?=[A-Z])", text, maxsplit=1)[0]
+    """A rule's verdict: its detail up to the first sentence or clause break (the rest is in `rules:`)."""
+    return re.split(r"(?<=[a-z0-9)])\. (?=[A-Z])|; ", text, maxsplit=1)[0]
 
 
 def _cost_summary(o: Option, chosen: Target) -> str:
