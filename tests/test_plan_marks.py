@@ -135,3 +135,17 @@ def test_the_marks_wrap_to_the_terminal_and_agree_with_the_json(tmp_path, capsys
         assert ("not feasible" in mark) is (option["offered"] and not option["feasible"])
         if "not feasible" in mark:  # the section names the first blocker the JSON lists
             assert f"(not feasible: {option['blockers'][0]}" in text
+
+
+def test_the_cost_comparison_never_calls_a_ruled_out_option_the_cheaper(batches):
+    for name, best, lower, why in (
+        (GPU, Target.kubernetes, Target.managed_instances, "is not feasible"),
+        (CPU, Target.managed_instances, Target.kubernetes, "is not offered by the platform"),
+    ):
+        (w,) = batches[name].workloads
+        compare = next(r for r in w.decision.reasons if r.rule == "cost.compare").detail
+        assert f": {lower.value} is cheaper" not in compare, compare
+        lmi = w.decision.option(Target.managed_instances)
+        if not lmi.feasible:
+            assert f"managed-instances ${lmi.bill.total:,.2f}/month ({lmi.variant}; not feasible)" in compare
+        assert compare.endswith(f": {best.value} is the cheapest feasible ({lower.value} bills less but {why})")
