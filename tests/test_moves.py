@@ -187,3 +187,9 @@ def test_an_asynchronous_workload_has_no_synchronous_callers_to_move(old, new):
     steps = lock.runbook(NAME, old, new, PLATFORM, synchronous=False)
     assert not [s for s in steps if "synchronous call" in s], "\n".join(steps)
     assert index(steps, "dead letters:") < len(steps) - 1
+
+
+@pytest.mark.parametrize(("old", "new"), [p for p in PAIRS if "hybrid" not in p])
+def test_a_synchronous_workload_leaves_no_queue_behind(old, new):
+    steps = lock.runbook(NAME, old, new, PLATFORM, queued=False)
+    assert not [s for s in steps if "queue" in s.lower() and "left behind" in s], "\n".join(steps)

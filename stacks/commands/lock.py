@@ -221,8 +221,8 @@ def runbook(
     on an endpoint, whatever endpoints the two targets offer."""
     platform = platform or Platform()
     o, n = _end(old, name, platform), _end(new, name, platform)
-    if not queued:  # mode sync: no queue on either side, no message to move
-        o, n = replace(o, queue=None), replace(n, queue=None)
+    if not queued:  # mode sync: no queue on either side, no message to move, none left behind
+        o, n = replace(o, queue=None, left_behind=o.left_behind_sync), replace(n, queue=None)
     if not synchronous:  # mode async: only producers and result readers move
         o, n = replace(o, sync=None), replace(n, sync=None)
     # One Pulumi program builds one target per workload: two targets on the same namespace swap their
