@@ -2,9 +2,12 @@
 
 Monthly cost of every target against traffic: the average rps (the peak scaled with it, so the
 traffic keeps its shape) and the active hours a day (the rps fixed), from the same sizing and
-bills the decision uses (each registered target's). Where the cheapest target changes is found by
-bisection on those functions and marked; the profile's own point is drawn on every curve. matplotlib is an optional extra
-(`pip install 'switchyard-iac[chart]'`).
+bills the decision uses (each registered target's). At each traffic the winner is the target `auto`
+would choose there: the cheapest that the platform offers and that meets every hard limit and the
+SLA (stacks/decision/decide.py `blockers`), so a target that cannot run the workload never wins a
+region, however low its bill. Where the winner changes is found by bisection and marked, each
+region is shaded in its winner's colour, and the profile's own point is drawn on every curve.
+matplotlib is an optional extra (`pip install 'switchyard-iac[chart]'`).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from stacks.decision.decide import facts
+from stacks.decision.decide import blockers, facts
 from stacks.decision.workload import Workload
 from stacks.errors import SwitchyardError
 from stacks.profile import Target, Utilization
@@ -29,23 +32,48 @@ Costs = dict[Target, float]
 
 
 @dataclass(frozen=True)
+class Point:
+    costs: Costs  # every target's monthly bill
+    feasible: frozenset[Target]  # offered, within every hard limit, meeting the SLA
+
+    @property
+    def winner(self) -> Target | None:
+        """As the decision chooses: the lowest bill among the feasible, on a tie the lower tie_rank."""
+        if not self.feasible:
+            return None
+        return min(self.feasible, key=lambda t: (self.costs[t], BY_TARGET[t].tie_rank))
+
+
+@dataclass(frozen=True)
 class Series:
     label: str  # x axis
     unit: str  # of x, in annotations
     xs: list[float]
     costs: dict[Target, list[float]]  # per target, one monthly bill per x
     at: float  # the profile's own x
-    break_even: list[tuple[float, float]]  # (x, USD) where the cheapest target changes
+    break_even: list[tuple[float, float]]  # (x, USD) where the winner changes
+    winners: list[Target | None]  # per x, what auto chooses there (None: no target can run it)
+    regions: list[tuple[float, float, Target | None]]  # (from x, to x, winner), tiling 0 to the last x
 
 
-def _costs(w: Workload, u: Utilization) -> Costs:
-    found = facts(LoadedProfile(w.profile.model_copy(update={"utilization": u}), w.file, w.settings), TARGETS)
-    return {t: f.bill.total for t, f in found.items()}
+def _point(w: Workload, u: Utilization) -> Point:
+    loaded = LoadedProfile(w.profile.model_copy(update={"utilization": u}), w.file, w.settings)
+    found = facts(loaded, TARGETS)
+    offered = w.settings.platform.targets
+    feasible = frozenset(m.target for m in TARGETS if not blockers(m, found[m.target], offered))
+    return Point({t: f.bill.total for t, f in found.items()}, feasible)
 
 
-def cheapest(costs: Costs) -> Target:
-    """As the decision compares bills: the lowest, on a tie the lower tie_rank."""
-    return min(costs, key=lambda t: (costs[t], BY_TARGET[t].tie_rank))
+def headline(series: Series) -> str:
+    """The panel's title: where the winner changes, or who wins throughout."""
+    if series.break_even:
+        return "break-even at " + ", ".join(
+            f"{x:,.3g} {series.unit} ({_money(cost)}/month)" for x, cost in series.break_even
+        )
+    (_, _, winner), *_ = series.regions
+    if winner is None:
+        return "no target can run this workload anywhere in this range"
+    return f"no break-even in this range: {winner.value} wins throughout"
 
 
 def at_rps(w: Workload, rps: float) -> Utilization:
@@ -67,30 +95,41 @@ def at_hours(w: Workload, hours: float) -> Utilization:
     return u.model_copy(update=update)
 
 
-def _crossings(xs: list[float], winners: list[Target], cost_at: Callable[[float], Costs]) -> list[tuple[float, float]]:
-    """(x, cost) where the cheapest target changes, refined by bisection."""
+def _crossings(
+    xs: list[float], points: list[Point], point_at: Callable[[float], Point]
+) -> list[tuple[float, Point, Point]]:
+    """(x, the point before, the point after) where the winner changes, refined by bisection."""
     found = []
     for i in range(1, len(xs)):
-        before, after = winners[i - 1], winners[i]
+        before, after = points[i - 1].winner, points[i].winner
         if before is after:
             continue
         lo, hi = xs[i - 1], xs[i]
         for _ in range(40):
             mid = (lo + hi) / 2
-            if cheapest(cost_at(mid)) is before:
+            if point_at(mid).winner is before:
                 lo = mid
             else:
                 hi = mid
-        x = (lo + hi) / 2
-        at = cost_at(x)
-        found.append((x, max(at[before], at[after])))
+        found.append(((lo + hi) / 2, point_at(lo), point_at(hi)))
     return found
 
 
-def _series(label: str, unit: str, xs: list[float], at: float, cost_at: Callable[[float], Costs]) -> Series:
-    points = [cost_at(x) for x in xs]
-    costs = {t: [c[t] for c in points] for t in points[0]}
-    return Series(label, unit, xs, costs, at, _crossings(xs, [cheapest(c) for c in points], cost_at))
+def _cost_at(p: Point, before: Point) -> float:
+    """The crossing's height: the bills of the two winners there (one, when nothing runs on a side)."""
+    bills = [p.costs[t] for t in (before.winner, p.winner) if t is not None]
+    return max(bills) if bills else 0.0
+
+
+def _series(label: str, unit: str, xs: list[float], at: float, point_at: Callable[[float], Point]) -> Series:
+    points = [point_at(x) for x in xs]
+    costs = {t: [p.costs[t] for p in points] for t in points[0].costs}
+    crossings = _crossings(xs, points, point_at)
+    edges = [0.0, *(x for x, _, _ in crossings), xs[-1]]
+    winners = [points[0].winner, *(after.winner for _, _, after in crossings)]
+    regions = [(edges[i], edges[i + 1], winners[i]) for i in range(len(winners))]
+    break_even = [(x, _cost_at(point_at(x), before)) for x, before, _ in crossings]
+    return Series(label, unit, xs, costs, at, break_even, [p.winner for p in points], regions)
 
 
 def rps_series(w: Workload) -> Series:
@@ -99,14 +138,14 @@ def rps_series(w: Workload) -> Series:
     top = u.peak_rps or u.avg_rps or 1.0
     xs = [top * i / POINTS for i in range(1, POINTS + 1)]
     label = f"average requests/s over the active hours (peak {u.peak_rps:g} held, {u.active_hours_per_day:g} h/day)"
-    return _series(label, "rps", xs, u.avg_rps, lambda x: _costs(w, at_rps(w, x)))
+    return _series(label, "rps", xs, u.avg_rps, lambda x: _point(w, at_rps(w, x)))
 
 
 def hours_series(w: Workload) -> Series:
     u = w.profile.utilization
     xs = [0.5 * i for i in range(1, 49)]
     label = f"active hours a day (at {u.avg_rps:g} requests/s average)"
-    return _series(label, "h/day", xs, u.active_hours_per_day, lambda x: _costs(w, at_hours(w, x)))
+    return _series(label, "h/day", xs, u.active_hours_per_day, lambda x: _point(w, at_hours(w, x)))
 
 
 def _money(x: float) -> str:
@@ -132,7 +171,7 @@ def draw(w: Workload, out: Path, fmt: str = "png") -> Path:
     for ax, series in zip(axes, (rps_series(w), hours_series(w)), strict=True):
         for o in options:
             label = o.target.value + (f" ({o.variant})" if o.variant else "")
-            ruled_out = [r.rule.split(".", 1)[1] for r in o.blockers]
+            ruled_out = [r.rule.split(".", 1)[1].replace("not_offered", "not offered") for r in o.blockers]
             if ruled_out:
                 label += f", ruled out: {', '.join(ruled_out)}"
             ax.plot(
@@ -142,17 +181,30 @@ def draw(w: Workload, out: Path, fmt: str = "png") -> Path:
                 linestyle="--" if ruled_out else "-",
                 label=label,
             )
+        # Where each target wins: its region shaded in its colour and named along the top.
+        span = series.xs[-1]
+        for lo, hi, winner in series.regions:
+            if winner is None:
+                ax.axvspan(lo, hi, facecolor="none", edgecolor="#999999", hatch="//", linewidth=0)
+            else:
+                ax.axvspan(lo, hi, color=colors[winner], alpha=0.08, linewidth=0)
+            if hi - lo >= span / 12:  # room for the name
+                ax.text(  # just above the plot, under the title: no legend or curve covers it
+                    (lo + hi) / 2,
+                    1.01,
+                    f"{winner.value} wins" if winner else "nothing feasible",
+                    transform=ax.get_xaxis_transform(),
+                    ha="center",
+                    va="bottom",
+                    fontsize=8,
+                    fontweight="bold",
+                    color=colors[winner] if winner else "#666666",
+                    clip_on=False,
+                )
         for x, cost in series.break_even:
             ax.axvline(x, color="#7570b3", linestyle=":", linewidth=1.2)
             ax.plot([x], [cost], marker="D", color="#7570b3", markersize=5)
-        if series.break_even:
-            title = "break-even at " + ", ".join(
-                f"{x:,.3g} {series.unit} ({_money(cost)}/month)" for x, cost in series.break_even
-            )
-        else:
-            last = cheapest({t: c[-1] for t, c in series.costs.items()})
-            title = f"no break-even in this range: {last.value} is cheaper throughout"
-        ax.set_title(title, fontsize=9, color="#7570b3")
+        ax.set_title(headline(series), fontsize=9, color="#7570b3", pad=16)
         ax.scatter(
             [series.at] * len(options),
             [o.bill.total for o in options],

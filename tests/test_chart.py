@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
+from pathlib import Path
 
 import pytest
 
 pytest.importorskip("matplotlib", reason="the chart extra: pip install 'switchyard-iac[chart]' (in dev)")
 from PIL import Image
 
-from stacks.chart import draw, hours_series, rps_series
+from stacks.chart import at_hours, at_rps, draw, headline, hours_series, rps_series
 from stacks.commands.plan import run
-from stacks.errors import SwitchyardError
+from stacks.decision.workload import Workload
+from stacks.errors import DecisionError, SwitchyardError
 from stacks.profile import Target
-from stacks.profile.loader import load_profile
+from stacks.profile.loader import LoadedProfile, load_profile
 from stacks.targets import decide
+from tests.conftest import FIXTURES
 from tests.test_cost import MODEL, SENTIMENT
 
 
@@ -87,3 +91,63 @@ def test_a_file_in_the_way_is_a_clear_error(profiles, tmp_path):
     assert r.returncode == 1
     assert f"error: --chart {tmp_path / 'charts'}: exists and is not a directory" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+# ------------------------------------------------------------------ where each target wins
+
+
+def _auto(dest: Path, fixture: str, name: str, old: str, platform_extra: str = "") -> Workload:
+    profiles = dest / fixture
+    shutil.copytree(FIXTURES / fixture, profiles)
+    path = profiles / f"{name}.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace(f"\ntarget: {old}\n", "\ntarget: auto\n"))
+    (profiles / "platform.yaml").write_text(
+        (profiles / "platform.yaml").read_text(encoding="utf-8") + platform_extra, encoding="utf-8"
+    )
+    return decide(load_profile(path))
+
+
+def _chosen_at(w: Workload, u) -> Target | None:
+    loaded = load_profile(w.file)
+    try:
+        return decide(LoadedProfile(loaded.profile.model_copy(update={"utilization": u}), w.file, w.settings)).target
+    except DecisionError:
+        return None
+
+
+def _check_regions(w: Workload, never: set[Target]) -> None:
+    for series, at in ((rps_series(w), at_rps), (hours_series(w), at_hours)):
+        assert len(series.winners) == len(series.xs)
+        assert never.isdisjoint(series.winners), series.winners
+        assert never.isdisjoint(t for _, _, t in series.regions)
+        # The regions tile the range, in order, and each one's winner holds inside it.
+        assert series.regions[0][0] == 0 and series.regions[-1][1] == series.xs[-1]
+        assert all(a[1] == b[0] for a, b in zip(series.regions, series.regions[1:], strict=False))
+        # Each region's target is what `auto` chooses at that traffic, by the decision itself.
+        for lo, hi, target in series.regions:
+            mid = (lo + hi) / 2
+            assert _chosen_at(w, at(w, mid)) is target, (series.label, lo, hi, target)
+        assert not any(t.value in headline(series).split(": ", 1)[-1] for t in never), headline(series)
+
+
+def test_a_target_that_cannot_run_the_workload_never_wins_a_region(tmp_path):
+    w = _auto(tmp_path, "hybrid", "image-tagging", "hybrid")
+    lmi = w.decision.option(Target.managed_instances)
+    # Managed instances bill the least (CPU instances for a GPU model) and are ruled out by gpu.
+    assert not lmi.feasible and lmi.bill.total == min(o.bill.total for o in w.decision.options.values())
+    assert any(min(c, key=c.get) is Target.managed_instances for c in _bills(rps_series(w)))
+    _check_regions(w, never={Target.managed_instances, Target.serverless})
+
+
+def test_a_target_the_platform_does_not_offer_never_wins_a_region(tmp_path):
+    no_cluster = "  targets: [serverless, managed-instances]\n"
+    w = _auto(tmp_path, "steady_cpu", "steady-scoring", "managed-instances", no_cluster)
+    assert w.target is Target.managed_instances
+    # A Kubernetes CPU share is the cheapest bill at the profile's traffic: the platform has no cluster.
+    k8s = w.decision.option(Target.kubernetes)
+    assert k8s.not_offered and k8s.bill.total < w.decision.chosen.bill.total
+    _check_regions(w, never={Target.kubernetes, Target.hybrid})
+
+
+def _bills(series) -> list[dict[Target, float]]:
+    return [{t: c[i] for t, c in series.costs.items()} for i in range(len(series.xs))]

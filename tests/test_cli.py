@@ -39,10 +39,13 @@ def switchyard(*args: str, cwd: Path = ROOT) -> Result:
 def test_plan_table_on_the_examples():
     r = switchyard("plan", str(PROFILES))
     assert r.returncode == 0, r.stderr
-    header, *rows = r.stdout.split("\n\n")[0].splitlines()
+    header, *lines = r.stdout.split("\n\n")[0].splitlines()
     bills = [f"{t.target.value.upper()}/MO" for t in TARGETS]  # one column per registered target
-    assert header.split() == ["WORKLOAD", "TARGET", *bills, "WHY"]
+    assert header.split() == ["WORKLOAD", "TARGET", *bills]
+    # per workload: its bills, the marks under them (chosen, not feasible, not offered), why
+    rows = [line for line in lines if not line.startswith(" ")]
     targets = {row.split()[0]: row.split()[1] for row in rows}
+    assert sum(line.startswith("  why: ") for line in lines) == len(rows)
     assert targets == {
         "fraud-scoring": "kubernetes",
         "llm-chat": "kubernetes",

@@ -116,7 +116,7 @@ def test_sync_modes_rule_the_hybrid_out_saying_why(tmp_path, mode):
     auto = decide(variant(tmp_path / "auto", **{"mode: async": f"mode: {mode}", "target: hybrid": "target: auto"}))
     option = auto.decision.option(Target.hybrid)
     assert not option.feasible and auto.target is Target.kubernetes
-    assert "warm replica on the bare-metal cluster" in option.hard_limits[0].detail
+    assert "a route from AWS into the bare-metal cluster" in option.hard_limits[0].detail
     assert "Hybrid ruled out by async_only" in auto.decision.reasons[-1].detail
 
 

@@ -57,7 +57,9 @@ def test_the_output_names_are_the_ones_the_synthesized_stacks_declare(tmp_path):
     assembly = app.synth()
     for w in batch.workloads:
         stack = stack_name(w)
-        assert stack == (f"Switchyard-Front-{w.name}" if w.target is Target.hybrid else f"Switchyard-{w.name}")
+        assert stack == (
+            f"Switchyard-Front-{w.name}" if w.target is Target.hybrid else f"Switchyard-Instances-{w.name}"
+        )
         template = json.loads(Path(assembly.get_stack_by_name(stack).template_full_path).read_text())
         assert sorted(cdk_output_names(w)) == sorted(template["Outputs"]), w.name
 
@@ -103,7 +105,7 @@ def test_deployed_managed_instances_and_hybrid_fronts_show_their_endpoints(capsy
     queue = f"https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/Switchyard-Front-{HYBRID}-Queue"
     front = front_outputs(queue, queue + "-Dlq", "switchyard-front-image-tagging-results-9z")
     cdk = tmp_path / "cdk-outputs.json"
-    cdk.write_text(json.dumps({f"Switchyard-{LMI}": LMI_OUTPUTS, f"Switchyard-Front-{HYBRID}": front}))
+    cdk.write_text(json.dumps({f"Switchyard-Instances-{LMI}": LMI_OUTPUTS, f"Switchyard-Front-{HYBRID}": front}))
     worker = {"workloads": {HYBRID: {"namespace": f"ml-{HYBRID}", "queue": queue}}}
     pulumi_file = tmp_path / "pulumi-outputs.json"
     pulumi_file.write_text(json.dumps(worker))
@@ -145,7 +147,7 @@ def test_not_deployed_fronts_name_the_stack_and_the_outputs_to_come(capsys, tmp_
     no_worker.write_text(json.dumps({"workloads": {}}))
     h = outputs_json(capsys, str(profiles), "--pulumi-outputs", str(no_worker))[HYBRID]
     assert any(f"no worker in {no_worker}" in n and f"hybridFronts.{HYBRID}" in n for n in h["notes"])
-    assert any(f"cdk deploy Switchyard-{LMI}" in n and "CapacityProviderArn" in n for n in lmi["notes"])
+    assert any(f"cdk deploy Switchyard-Instances-{LMI}" in n and "CapacityProviderArn" in n for n in lmi["notes"])
     # An outputs file without the front: the command that writes it back.
     by = outputs_json(capsys, str(profiles), "--cdk-outputs", str(_empty(tmp_path)))
     assert any(f"npx cdk deploy Switchyard-Front-{HYBRID} --outputs-file" in n for n in by[HYBRID]["notes"])
@@ -172,6 +174,20 @@ def test_a_hybrid_front_left_behind_by_a_move_is_named(capsys, tmp_path):
     assert any(
         f"also deployed on hybrid ({cdk})" in n and f"drain Switchyard-Front-{HYBRID}'s QueueUrl" in n
         for n in by[HYBRID]["notes"]
+    )
+
+
+def test_a_serverless_stack_left_behind_by_a_move_to_managed_instances_is_named(capsys, tmp_path):
+    """Each AWS target has its own stack: during a move the old serverless stack is still deployed,
+    and `outputs` says so and what to drain (the runbook deletes it last, never the new one)."""
+    profiles = profiles_of_both(tmp_path)
+    cdk = tmp_path / "cdk-outputs.json"
+    old = {k: v.replace("steady-scoring-", "serverless-") for k, v in LMI_OUTPUTS.items() if k != "CapacityProviderArn"}
+    cdk.write_text(json.dumps({f"Switchyard-{LMI}": old, f"Switchyard-Instances-{LMI}": LMI_OUTPUTS}))
+    lmi = outputs_json(capsys, str(profiles), "--cdk-outputs", str(cdk))[LMI]
+    assert lmi["target"] == "managed-instances" and lmi["async"]["queue"] == LMI_OUTPUTS["QueueUrl"]
+    assert any(
+        f"also deployed on serverless ({cdk})" in n and f"drain Switchyard-{LMI}'s QueueUrl" in n for n in lmi["notes"]
     )
 
 

@@ -22,11 +22,12 @@ from aws_cdk.assertions import Match, Template
 from syrupy.extensions.json import JSONSnapshotExtension
 
 from stacks.aws.app import PLATFORM_STACK
-from stacks.aws.workload import stack_name
+from stacks.commands import lock
 from stacks.packaging import IMAGES, LAMBDA_IMAGE_WEIGHTS_DIR, render
 from stacks.profile import Target
 from stacks.targets.managed_instances import managed_instances_sizing
 from stacks.targets.managed_instances.alarms import managed_instances_alarms
+from stacks.targets.serverless.installation import instances_stack, workload_stack
 from stacks.workloads import load_all
 from tests.cdk_helpers import normalised, synth
 from tests.cli_helpers import switchyard
@@ -69,7 +70,7 @@ def templates(assembly):
 
 @pytest.fixture(scope="module")
 def template(templates) -> Template:
-    return Template.from_json(templates[stack_name(NAME)])
+    return Template.from_json(templates[instances_stack(NAME)])
 
 
 # ------------------------------------------------------------------ the decision
@@ -121,7 +122,7 @@ def test_build_context_is_the_lambda_handler_on_python_3_13_with_weights_baked(w
 
 
 def test_one_stack_for_the_workload_beside_the_platform(templates):
-    assert set(templates) == {PLATFORM_STACK, stack_name(NAME)}
+    assert set(templates) == {PLATFORM_STACK, instances_stack(NAME)}
 
 
 def test_capacity_provider_and_function_follow_the_sizing(template, workload):
@@ -179,6 +180,28 @@ def test_alarms_are_the_ones_the_bill_charges(template, workload):
     assert (line.quantity, line.basis) == (len(billed), ", ".join(billed))
 
 
+def test_the_runbooks_name_what_the_template_declares(templates, workload):
+    """A move to or from managed-instances names this stack and outputs it really has: the same naming
+    function builds both, and the stack is not the serverless one a move runs beside it."""
+    stack = instances_stack(NAME)
+    assert stack != workload_stack(NAME)
+    template = templates[stack]
+    platform = workload.settings.platform
+    moves = [("serverless", "managed-instances"), ("managed-instances", "kubernetes")]
+    text = "\n".join(step for old, new in moves for step in lock.runbook(NAME, old, new, platform))
+    named = set(re.findall(rf"{stack} ([A-Z]\w+)", text)) | set(re.findall(r"OutputKey=='(\w+)'", text))
+    # sync callers and their grant, producers, the queue's depth, its dead letters, results, the function
+    expected = {"HttpApiUrl", "HttpApiInvokeArn", "QueueUrl", "QueueArn", "DeadLetterQueueUrl", "ResultsBucketName"}
+    assert expected | {"FunctionName"} <= named
+    assert named <= set(template["Outputs"]), named - set(template["Outputs"])
+    assert f"npx cdk deploy {PLATFORM_STACK} {stack}" in text and f"delete-stack --stack-name {stack} " in text
+    # the dead letters it moves are the queue the main queue's redrive policy sends them to
+    queues = {k: r for k, r in template["Resources"].items() if r["Type"] == "AWS::SQS::Queue"}
+    (main,) = [r for r in queues.values() if "RedrivePolicy" in r["Properties"]]
+    dead = main["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+    assert template["Outputs"]["DeadLetterQueueUrl"]["Value"] == {"Ref": dead}
+
+
 def test_cfn_lint_passes(assembly):
     files = [str(s.template_full_path) for s in assembly.stacks]
     cfn_lint = Path(sys.executable).parent / "cfn-lint"
@@ -187,7 +210,7 @@ def test_cfn_lint_passes(assembly):
 
 
 def test_template_snapshot(templates, snapshot):
-    assert normalised(templates[stack_name(NAME)]) == snapshot.use_extension(JSONSnapshotExtension)
+    assert normalised(templates[instances_stack(NAME)]) == snapshot.use_extension(JSONSnapshotExtension)
 
 
 # ------------------------------------------------------------------ the command
@@ -198,7 +221,7 @@ def test_switchyard_synth_prints_the_target_and_its_files(tmp_path):
     r = switchyard("synth", str(profiles), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     row = next(line for line in r.stdout.splitlines() if line.startswith(NAME))
-    stack = stack_name(NAME)
+    stack = instances_stack(NAME)
     assert "managed-instances" in row and f"cdk.out/{stack}.template.json" in row and f"build/{NAME}/" in row
     assert (tmp_path / "cdk.out" / f"{stack}.template.json").is_file()
     assert (tmp_path / "build" / NAME / "Dockerfile").is_file()

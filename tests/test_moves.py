@@ -15,6 +15,7 @@ import pytest
 from stacks.commands import lock, plan
 from stacks.pricebook import Platform
 from stacks.targets import TARGETS
+from stacks.targets.serverless.installation import instances_stack, platform_stack
 from tests.conftest import FIXTURES
 
 PAIRS = [(a.target.value, b.target.value) for a, b in itertools.permutations(TARGETS, 2)]
@@ -117,4 +118,78 @@ def test_plan_check_shows_the_move_and_its_runbook(tmp_path, capsys):
     assert out.rstrip().endswith(f"switchyard smoke {NAME}")
     plan.run([profiles], as_json=True, check=True)
     change = next(c for c in json.loads(capsys.readouterr().out)["changes"] if c["kind"] == "target")
-    assert change["runbook"] == lock.runbook(NAME, "kubernetes", "hybrid", PLATFORM)
+    # image-tagging is async: its callers send messages and read results, none waits on an endpoint
+    assert change["runbook"] == lock.runbook(NAME, "kubernetes", "hybrid", PLATFORM, synchronous=False)
+    assert "synchronous call" not in out
+
+
+def _deployed_and_removed(steps: list[str]) -> tuple[set[str], set[str]]:
+    deployed = {
+        stack
+        for s in steps
+        if "deploy the new target's AWS part: npx cdk deploy" in s
+        for stack in s.split("npx cdk deploy ", 1)[1].split(",")[0].split()
+    }
+    removed = {
+        m for s in steps if "remove the old target's AWS part" in s for m in re.findall(r"--stack-name (\S+)", s)
+    }
+    return deployed, removed
+
+
+@pytest.mark.parametrize(("old", "new"), PAIRS)
+def test_every_end_names_what_the_user_acts_on(old, new):
+    """No step sends the user to the README: each end names its stack, endpoint, queue and dead letters."""
+    steps = lock.runbook(NAME, old, new, PLATFORM)
+    assert not [s for s in steps if "README" in s], "\n".join(steps)
+    deployed, removed = _deployed_and_removed(steps)
+    # The new stack runs beside the old one, and removing the old one never deletes the new one.
+    assert not deployed & removed, "\n".join(steps)
+
+
+LMI_PAIRS = [pair for pair in PAIRS if "managed-instances" in pair]
+
+
+@pytest.mark.parametrize(("old", "new"), LMI_PAIRS)
+def test_the_managed_instances_end_is_its_own_stack_its_api_its_queue(old, new):
+    stack = instances_stack(NAME, PLATFORM.installation)
+    steps = lock.runbook(NAME, old, new, PLATFORM)
+    text = "\n".join(steps)
+    if new == "managed-instances":
+        assert f"npx cdk deploy {platform_stack()} {stack}" in steps[0]
+        assert f"--stack-name {stack}" in steps[index(steps, "check health")]
+        assert "--qualifier '$LATEST.PUBLISHED'" in steps[index(steps, "check health")]
+    else:
+        assert f"delete-stack --stack-name {stack} " in steps[index(steps, "remove the old target's AWS part")]
+    if "hybrid" not in (old, new):  # both ends answer synchronous callers: they move URL and auth
+        moved = steps[index(steps, "move synchronous callers")]
+        assert f"{stack} HttpApiUrl output" in moved and "execute-api:Invoke" in moved
+    else:
+        assert (
+            f"{stack} HttpApiUrl output" in steps[index(steps, "takes no synchronous call")]
+            if old == "managed-instances"
+            else "move synchronous callers" not in text
+        )
+    # Messages in flight: producers move, the old queue is kept until empty, its dead letters move.
+    producers = steps[index(steps, "move producers")]
+    assert f"{stack} QueueUrl output" in producers or "OutputKey=='QueueUrl'" in producers
+    dead = steps[index(steps, "dead letters:")]
+    if old == "managed-instances":
+        assert f"the {stack} DeadLetterQueueUrl output" in dead
+        drained = steps[index(steps, "until the queue is empty")]
+        assert f"--stack-name {stack} " in drained and "ApproximateNumberOfMessagesNotVisible" in drained
+    if {old, new} <= {"managed-instances", "serverless", "hybrid"}:  # SQS to SQS: one move task
+        assert re.search(r"start-message-move-task --source-arn <\S+ dead-letter queue ARN> --destination-arn <", dead)
+    assert steps[-1].endswith(f"switchyard smoke {NAME}")
+
+
+@pytest.mark.parametrize(("old", "new"), PAIRS)
+def test_an_asynchronous_workload_has_no_synchronous_callers_to_move(old, new):
+    steps = lock.runbook(NAME, old, new, PLATFORM, synchronous=False)
+    assert not [s for s in steps if "synchronous call" in s], "\n".join(steps)
+    assert index(steps, "dead letters:") < len(steps) - 1
+
+
+@pytest.mark.parametrize(("old", "new"), [p for p in PAIRS if "hybrid" not in p])
+def test_a_synchronous_workload_leaves_no_queue_behind(old, new):
+    steps = lock.runbook(NAME, old, new, PLATFORM, queued=False)
+    assert not [s for s in steps if "queue" in s.lower() and "left behind" in s], "\n".join(steps)

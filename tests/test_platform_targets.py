@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from stacks.aws.workload import stack_name
 from stacks.decision.decide import decide as decide_over
 from stacks.errors import DecisionError, ProfileError
 from stacks.pricebook import TARGET_NAMES, Platform, Settings
 from stacks.profile import Target
 from stacks.profile.loader import LoadedProfile, load_profile, load_settings
 from stacks.targets import TARGETS
+from stacks.targets.serverless.installation import instances_stack
 from stacks.workloads import load_all
 from tests.cli_helpers import switchyard
 from tests.conftest import FIXTURES, VALID
@@ -79,7 +79,7 @@ def test_plan_shows_every_bill_and_marks_the_ones_not_offered(tmp_path):
     r = switchyard("plan", str(profiles), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     cost = next(line for line in r.stdout.splitlines() if line.strip().startswith("cost:"))
-    assert cost.count("(not offered by the platform)") == 2
+    assert cost.count("(not offered by platform.targets)") == 2
     assert "hybrid $" in cost and "kubernetes $" in cost
     j = switchyard("plan", "--json", str(profiles), cwd=tmp_path)
     (doc,) = json.loads(j.stdout)["workloads"]
@@ -93,7 +93,7 @@ def test_plan_shows_every_bill_and_marks_the_ones_not_offered(tmp_path):
 def test_synth_on_a_platform_without_a_cluster_builds_a_capacity_provider(tmp_path):
     r = switchyard("synth", str(steady(tmp_path)), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    template = json.loads((tmp_path / "cdk.out" / f"{stack_name(NAME)}.template.json").read_text(encoding="utf-8"))
+    template = json.loads((tmp_path / "cdk.out" / f"{instances_stack(NAME)}.template.json").read_text(encoding="utf-8"))
     types = [res["Type"] for res in template["Resources"].values()]
     assert types.count("AWS::Lambda::CapacityProvider") == 1
     assert not (tmp_path / "k8s.out").exists() or not any((tmp_path / "k8s.out").rglob(f"*{NAME}*"))

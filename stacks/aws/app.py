@@ -31,7 +31,7 @@ from stacks.profile.loader import PLATFORM_FILE, load_settings
 from stacks.profile.names import PLATFORM_STACK  # noqa: F401  (the default installation's; tests import it here)
 from stacks.targets.hybrid import hybrid_sizing
 from stacks.targets.serverless import serverless_sizing
-from stacks.targets.serverless.installation import front_stack, platform_stack
+from stacks.targets.serverless.installation import front_stack, instances_stack, platform_stack
 from stacks.weights import local_weights_dir, weights_version
 from stacks.workloads import Batch, load_all
 
@@ -94,7 +94,7 @@ def build_app(
     for w in managed:
         stack = ManagedInstancesStack(
             app,
-            stack_name(w.name, installation),
+            instances_stack(w.name, installation),
             workload=w,
             build_context=render(w, build_root).resolve(),
             availability_zones=platform.az_count,

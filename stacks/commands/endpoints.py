@@ -35,12 +35,12 @@ from stacks.k8s import naming
 from stacks.k8s.scaling import queue_result_key, queue_stream
 from stacks.k8s.settings import ClusterSettings, RedisMode, from_stack_file
 from stacks.profile import Mode, Preset
-from stacks.targets.serverless.installation import front_stack, workload_stack
+from stacks.targets.serverless.installation import front_stack, instances_stack, workload_stack
 from stacks.workloads import DEFAULT_PROFILES, Batch, load_all
 
 DEFAULT_CDK_OUTPUTS = Path("cdk-outputs.json")  # what the README's `cdk deploy --outputs-file` writes
 __all__ = ["Endpoints", "cdk_output_names", "gather", "run", "stack_name"]
-AWS_FUNCTIONS = ("serverless", "managed-instances")  # a function stack <installation>-<name>
+AWS_FUNCTIONS = ("serverless", "managed-instances")  # a Lambda function behind the serverless front
 
 
 def _planned_queue(w: Workload, namespace: str, settings: ClusterSettings) -> dict[str, Any]:
@@ -226,11 +226,15 @@ def collect(
         stack = stack_name(w)
         installation = w.settings.platform.installation
         # Another target's deployment of the same workload: a move in progress (plan --check's runbook).
-        function_stack, front = workload_stack(w.name, installation), front_stack(w.name, installation)
+        # Each AWS target has a stack name of its own: the other two, when deployed, are the old ones.
+        aws_stacks = {
+            "serverless": workload_stack(w.name, installation),
+            "managed-instances": instances_stack(w.name, installation),
+            "hybrid": front_stack(w.name, installation),
+        }
         elsewhere = {
             "kubernetes": w.name in pulumi and not isinstance(pulumi[w.name].get("queue"), str),
-            "a function stack": function_stack in cdk and w.target.value not in AWS_FUNCTIONS,
-            "a hybrid front": front in cdk and w.target.value != "hybrid",
+            **{other: aws_stacks[other] in cdk and other != w.target.value for other in aws_stacks},
         }
         if w.target.value in AWS_FUNCTIONS:
             e = lambda_function(w, cdk.get(stack), cdk_source or "")
@@ -249,26 +253,16 @@ def collect(
                     f"{entry.get('url') or entry.get('service')} move here before `pulumi up` removes it"
                 )
                 continue
-            old = function_stack if where == "a function stack" else front
-            on = _deployed_as(cdk[old])
+            old = aws_stacks[where]
             if "QueueUrl" in cdk[old]:
                 e.notes.append(
-                    f"also deployed on {on} ({cdk_source}): a move is in progress; drain {old}'s "
+                    f"also deployed on {where} ({cdk_source}): a move is in progress; drain {old}'s "
                     "QueueUrl and DeadLetterQueueUrl before deleting the stack"
                 )
             else:
-                e.notes.append(f"also deployed on {on} ({cdk_source}): a move is in progress")
+                e.notes.append(f"also deployed on {where} ({cdk_source}): a move is in progress")
         out.append(e)
     return out
-
-
-def _deployed_as(outputs: dict[str, Any]) -> str:
-    """Which AWS target a deployed stack is, from the outputs only its stacks declare."""
-    if "CapacityProviderArn" in outputs:
-        return "managed-instances"
-    if "WorkerUserName" in outputs:
-        return "hybrid"
-    return "serverless"
 
 
 def render(endpoints: list[Endpoints]) -> str:

@@ -1,7 +1,8 @@
 """The AWS targets' endpoints, read from `cdk deploy --outputs-file` under the exact names their
-stacks declare: serverless and managed-instances (<installation>-<name>, stacks/aws/workload.py and
-stacks/aws/managed_instances_stack.py, both with the front of stacks/aws/front.py) and the hybrid
-front (<installation>-Front-<name>, stacks/aws/hybrid.py), whose consumer is the cluster's worker.
+stacks declare: serverless (<installation>-<name>, stacks/aws/workload.py), managed-instances
+(<installation>-Instances-<name>, stacks/aws/managed_instances_stack.py), both with the front of
+stacks/aws/front.py, and the hybrid front (<installation>-Front-<name>, stacks/aws/hybrid.py), whose
+consumer is the cluster's worker.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 from stacks.commands.endpoint_types import RESULTS_PREFIX, SQS_CALLER, Async, Endpoints, Sync
 from stacks.decision.workload import Workload
 from stacks.profile import Endpoint, Mode
-from stacks.targets.serverless.installation import front_stack, workload_stack
+from stacks.targets.serverless.installation import front_stack, instances_stack, workload_stack
 
 ASYNC_OUTPUTS = [
     "QueueUrl",
@@ -36,11 +37,14 @@ HYBRID_OUTPUTS = [
 
 
 def stack_name(w: Workload) -> str:
-    """The CDK stack that holds what callers reach: <installation>-<name> for serverless and
-    managed-instances, <installation>-Front-<name> for hybrid (Switchyard-... by default)."""
+    """The CDK stack that holds what callers reach: <installation>-<name> for serverless,
+    <installation>-Instances-<name> for managed-instances, <installation>-Front-<name> for hybrid
+    (Switchyard-... by default): three names, so a move between two of them runs both stacks."""
     installation = w.settings.platform.installation
     if w.target.value == "hybrid":
         return front_stack(w.name, installation)
+    if w.target.value == "managed-instances":
+        return instances_stack(w.name, installation)
     return workload_stack(w.name, installation)
 
 

@@ -142,6 +142,7 @@ class Change:
     lines: list[str] = field(default_factory=list)
     platform: Platform | None = None  # the workload's: its installation and namespace prefix name the runbook's objects
     queued: bool = True  # async or both: messages and results move too
+    synchronous: bool = True  # sync or both: callers waiting on an endpoint move too
 
 
 def diff(locked: dict[str, Any], workloads: list[Workload], *, complete: bool = True) -> list[Change]:
@@ -179,6 +180,7 @@ def diff(locked: dict[str, Any], workloads: list[Workload], *, complete: bool = 
                     new_target=new["target"],
                     platform=by_name[name].settings.platform,
                     queued=by_name[name].profile.sla.mode is not Mode.sync,
+                    synchronous=by_name[name].profile.sla.mode is not Mode.async_,
                 )
             )
         target = new["target"]
@@ -204,14 +206,25 @@ def _end(target: str, name: str, platform: Platform) -> MoveEnd:
     return spec.move_end(name, platform)
 
 
-def runbook(name: str, old: str, new: str, platform: Platform | None = None, queued: bool = True) -> list[str]:
+def runbook(
+    name: str,
+    old: str,
+    new: str,
+    platform: Platform | None = None,
+    queued: bool = True,
+    synchronous: bool = True,
+) -> list[str]:
     """Exact steps to move a workload between any two targets without losing a caller or a message:
     the new target up and verified, callers moved, the old queue drained (kept until empty), dead
-    letters moved, results read where they were filed, the old target removed, a smoke test last."""
+    letters moved, results read where they were filed, the old target removed, a smoke test last.
+    `queued` False (mode sync): no message to move; `synchronous` False (mode async): no caller waits
+    on an endpoint, whatever endpoints the two targets offer."""
     platform = platform or Platform()
     o, n = _end(old, name, platform), _end(new, name, platform)
-    if not queued:  # mode sync: no queue on either side, no message to move
-        o, n = replace(o, queue=None), replace(n, queue=None)
+    if not queued:  # mode sync: no queue on either side, no message to move, none left behind
+        o, n = replace(o, queue=None, left_behind=o.left_behind_sync), replace(n, queue=None)
+    if not synchronous:  # mode async: only producers and result readers move
+        o, n = replace(o, sync=None), replace(n, sync=None)
     # One Pulumi program builds one target per workload: two targets on the same namespace swap their
     # cluster parts in one `pulumi up`, after the old one's queue is drained.
     same_cluster = o.namespace is not None and o.namespace == n.namespace

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from datetime import date
 from pathlib import Path
@@ -70,9 +71,9 @@ def _price(x: float) -> str:
     return "$" + (text if "." in text else text + ".00")
 
 
-def bill_lines(title: str, cost: Cost) -> list[str]:
+def bill_lines(title: str, cost: Cost, status: str | None = None) -> list[str]:
     """A bill: one line per item, quantity x unit price = USD, the price book entry, and how."""
-    out = [f"  {title}: {_money(cost.total)}/month"]
+    out = [f"  {title}: {_money(cost.total)}/month" + (f" ({status})" if status else "")]
     for line in cost.lines:
         amount = f"{_quantity(line.quantity)} {line.unit} x {_price(line.unit_price_usd)}"
         out.append(f"    {line.name:<26} {amount:<44} = {_money(line.usd):>10}  prices.{line.price}; {line.basis}")
@@ -151,39 +152,77 @@ def to_json(w: Workload) -> dict[str, Any]:
     }
 
 
-def _cost_summary(o: Option) -> str:
+def _status(o: Option, chosen: Target, *, sentence: bool = False) -> str | None:
+    """Why an option's bill is not one more choice: chosen, not offered, or not feasible with its first
+    blocker (with `sentence`, that rule's first sentence too). None: feasible and not chosen."""
+    marks = ["chosen"] if o.target is chosen else []
+    if o.not_offered:
+        marks.append("not offered by platform.targets")
+    elif o.blockers:
+        first = o.blockers[0]
+        marks.append(f"not feasible: {first.rule}" + (f": {_first_sentence(first.detail)}" if sentence else ""))
+    return ", ".join(marks) or None
+
+
+def _first_sentence(text: str) -> str:
+    """A rule's verdict: its detail up to the first sentence or clause break (the rest is in `rules:`)."""
+    return re.split(r"(?<=[a-z0-9)])\. (?=[A-Z])|; ", text, maxsplit=1)[0]
+
+
+def _cost_summary(o: Option, chosen: Target) -> str:
     text = f"{o.target.value} {_money(o.bill.total)}/month"
+    notes = []
     if o.variant:
         others = "; ".join(f"other arch {_money(c.total)}" for c in o.alternatives.values())
-        text += f" ({o.variant}; {others})" if others else f" ({o.variant})"
-    if o.not_offered:
-        text += " (not offered by the platform)"
-    return text
+        notes.append(f"{o.variant}; {others}" if others else o.variant)
+    status = _status(o, chosen)
+    if status:
+        notes.append(status)
+    return text + (f" ({'; '.join(notes)})" if notes else "")
+
+
+def _mark(o: Option, chosen: Target) -> str:
+    """The summary table's word under a bill (the workload's cost line says which rule)."""
+    if o.target is chosen:
+        return "chosen"
+    return "not offered" if o.not_offered else "not feasible" if o.blockers else ""
+
+
+def _summary(batch: Batch) -> list[str]:
+    """One row of bills per workload, each marked on the line below it, then why the target was chosen:
+    a bill the workload cannot use never reads as one more choice, and the table stays ~100 columns
+    (the reason on its own line wraps like the rest of the report)."""
+    rows = [["WORKLOAD", "TARGET", *(f"{t.target.value.upper()}/MO" for t in TARGETS)]]
+    whys = []
+    for w in batch.workloads:
+        d = w.decision
+        rows.append([w.name, d.target.value, *(_money(o.bill.total) for o in d.options.values())])
+        rows.append(["", "", *(_mark(o, d.target) for o in d.options.values())])
+        whys.append(f"  why: {d.reasons[-1].detail.split(': ', 1)[-1]}")
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in rows]
+    out = lines[:1]
+    for i, why in enumerate(whys):
+        out += [*lines[1 + 2 * i : 3 + 2 * i], why]
+    return out
 
 
 def render_table(batch: Batch) -> str:
-    rows = [("WORKLOAD", "TARGET", *(f"{t.target.value.upper()}/MO" for t in TARGETS), "WHY")]
-    for w in batch.workloads:
-        d = w.decision
-        rows.append(
-            (
-                w.name,
-                d.target.value,
-                *(_money(o.bill.total) for o in d.options.values()),
-                d.reasons[-1].detail.split(": ", 1)[-1],
-            )
-        )
-    last = len(rows[0]) - 1  # WHY is not padded
-    widths = [max(len(r[i]) for r in rows) for i in range(last)]
-    out = ["  ".join(c.ljust(widths[i]) if i < last else c for i, c in enumerate(r)).rstrip() for r in rows]
+    out = _summary(batch)
     for w in batch.workloads:
         d = w.decision
         out += [
             "",
             f"{w.name} -> {d.target.value}  ({w.file})",
             f"  sizing: {sizing_line(w, d.target)}",
-            "  cost:   " + ", ".join(_cost_summary(o) for o in d.options.values()),
-            *(line for o in d.options.values() for line in bill_lines(f"bill, {o.target.value}{_variant(o)}", o.bill)),
+            "  cost:   " + ", ".join(_cost_summary(o, d.target) for o in d.options.values()),
+            *(
+                line
+                for o in d.options.values()
+                for line in bill_lines(
+                    f"bill, {o.target.value}{_variant(o)}", o.bill, _status(o, d.target, sentence=True)
+                )
+            ),
             f"  owns:   {BY_TARGET[d.target].owns(w)}",
         ]
         out += ["  rules:"]
@@ -221,13 +260,16 @@ def render_changes(lock_file: Path, changes: list[lock.Change] | None) -> str:
     for c in changes:
         if c.kind == "target" and c.old_target and c.new_target:
             out += ["", f"Runbook: move {c.name} from {c.old_target} to {c.new_target}"]
-            out += [f"  {step}" for step in lock.runbook(c.name, c.old_target, c.new_target, c.platform, c.queued)]
+            out += [
+                f"  {step}"
+                for step in lock.runbook(c.name, c.old_target, c.new_target, c.platform, c.queued, c.synchronous)
+            ]
     return "\n".join(out)
 
 
 def _change_json(c: lock.Change) -> dict[str, Any]:
     steps = (
-        lock.runbook(c.name, c.old_target, c.new_target, c.platform, c.queued)
+        lock.runbook(c.name, c.old_target, c.new_target, c.platform, c.queued, c.synchronous)
         if c.old_target and c.new_target
         else None
     )

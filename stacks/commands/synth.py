@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+from stacks.commands.endpoints_aws import stack_name as aws_stack
 from stacks.commands.outputs import (
     check_outputs,
     cluster_settings,
@@ -16,7 +17,7 @@ from stacks.commands.outputs import (
     swap,
 )
 from stacks.commands.report import exit_code, print_failures
-from stacks.targets.serverless.installation import front_stack, platform_stack, workload_stack
+from stacks.targets.serverless.installation import platform_stack
 from stacks.workloads import DEFAULT_PROFILES, load_all
 
 CDK_OUT = Path("cdk.out")
@@ -114,13 +115,11 @@ def run(
             for stage, final in ((cdk_stage, cdk_out), (k8s_stage, k8s_out), (build_stage, build_root)):
                 swap(stage, final)
         for w in serverless:
-            stack = workload_stack(w.name, w.settings.platform.installation)
-            outputs[w.name] = f"{cdk_out}/{stack}.template.json, {build_root}/{w.name}/"
+            outputs[w.name] = f"{cdk_out}/{aws_stack(w)}.template.json, {build_root}/{w.name}/"
         for w in kubernetes:
             outputs[w.name] = f"{k8s_out}/{w.name}.yaml, {build_root}/{w.name}/"
         for w in hybrid:
-            stack = front_stack(w.name, w.settings.platform.installation)
-            outputs[w.name] = f"{cdk_out}/{stack}.template.json, {k8s_out}/{w.name}.yaml, {build_root}/{w.name}/"
+            outputs[w.name] = f"{cdk_out}/{aws_stack(w)}.template.json, {k8s_out}/{w.name}.yaml, {build_root}/{w.name}/"
     else:
         progress("synthesizing the CDK app: skipped")
         progress("running the Pulumi program under mocks: skipped")
@@ -139,12 +138,7 @@ def run(
         print(_next_step(k8s_out, pulumi_stack, settings))
     if written and (serverless or hybrid):
         installation = (serverless or hybrid)[0].settings.platform.installation  # platform-wide: one per app
-        names_ = " ".join(
-            [
-                *(workload_stack(w.name, installation) for w in serverless),
-                *(front_stack(w.name, installation) for w in hybrid),
-            ]
-        )
+        names_ = " ".join(aws_stack(w) for w in [*serverless, *hybrid])
         label = "/".join(sorted({w.target.value for w in [*serverless, *hybrid]}))
         print(f"{label}: `npx cdk deploy {platform_stack(installation)} {names_}` (cdk.json runs the same app)")
     if written and hybrid:

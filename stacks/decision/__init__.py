@@ -1,6 +1,7 @@
 """The decision layer: where a workload belongs, and why, with the numbers.
 
     reason.py    Reason: one rule's verdict and the sentence with its numbers
+    describe.py  the workload in one phrase (CPU/GPU, mode, traffic) for the reasons that refuse it
     cost.py      LineItem, Cost and the Bill builder (a bill a finance team would recognise)
     capacity.py  node capacity: allocatable resources, replicas per node (bin-packing)
     sizing.py    sizing helpers every target shares (image size estimates, read times)

@@ -56,7 +56,7 @@ def decide(loaded: LoadedProfile, targets: Sequence[TargetModel]) -> Workload:
     options: dict[Target, Option] = {}
     for m in targets:
         f = found[m.target]
-        blockers = [r for r in limits[m.target] if r.fired and r.rule.startswith(("platform.", "limit.", "sla."))]
+        blockers = _blocking(limits[m.target])
         options[m.target] = Option(
             target=m.target,
             sizing=f.sizing,
@@ -75,11 +75,17 @@ def decide(loaded: LoadedProfile, targets: Sequence[TargetModel]) -> Workload:
 
     feasible = [t for t, o in options.items() if o.feasible]
     cheaper = cheapest(list(options))
+    # The lowest bill may belong to an option that cannot run the workload: never call it the cheaper.
+    verdict = f"{cheaper.value} is cheaper"
+    if feasible and cheaper not in feasible:
+        best = cheapest(feasible)
+        out = "is not offered by the platform" if options[cheaper].not_offered else "is not feasible"
+        verdict = f"{best.value} is the cheapest feasible ({cheaper.value} bills less but {out})"
     reasons.append(
         Reason(
             rule="cost.compare",
             fired=len(feasible) > 1,
-            detail=" vs ".join(_cost_phrase(o) for o in options.values()) + f": {cheaper.value} is cheaper",
+            detail=" vs ".join(_cost_phrase(o) for o in options.values()) + f": {verdict}",
         )
     )
 
@@ -150,6 +156,16 @@ def decide(loaded: LoadedProfile, targets: Sequence[TargetModel]) -> Workload:
     return Workload(profile=p, decision=decision, file=loaded.file, settings=loaded.settings)
 
 
+def blockers(model: TargetModel, f: Facts[Any], offered: Sequence[str]) -> list[Reason]:
+    """What rules `model` out on these facts, as `decide` finds an option's blockers: the platform does
+    not offer it, a hard limit, a missed SLA. The chart asks it at every traffic it draws."""
+    return _blocking(_offered(model, offered) + model.limits(f))
+
+
+def _blocking(limits: list[Reason]) -> list[Reason]:
+    return [r for r in limits if r.fired and r.rule.startswith(("platform.", "limit.", "sla."))]
+
+
 def _offered(model: TargetModel, offered: Sequence[str]) -> list[Reason]:
     """Only when the platform leaves a target out: a plan on the default platform reads as before."""
     if model.target.value in offered:
@@ -164,10 +180,12 @@ def _offered(model: TargetModel, offered: Sequence[str]) -> list[Reason]:
 
 
 def _cost_phrase(o: Option) -> str:
-    text = f"{o.target.value} {usd(o.bill.total)}/month"
+    notes = []
     if o.variant:
-        others = "; ".join(f"{name} {usd(cost.total)}" for name, cost in o.alternatives.items())
-        text += f" ({o.variant}; {others})" if others else f" ({o.variant})"
+        notes.append("; ".join([o.variant, *(f"{name} {usd(cost.total)}" for name, cost in o.alternatives.items())]))
+    if o.blockers and not o.not_offered:
+        notes.append("not feasible")
+    text = f"{o.target.value} {usd(o.bill.total)}/month" + (f" ({'; '.join(notes)})" if notes else "")
     if o.not_offered:
         text += " (not offered by the platform)"
     return text

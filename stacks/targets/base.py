@@ -62,6 +62,7 @@ class MoveEnd:
     aws_remove: str | None = None
     cluster_remove: str | None = None
     left_behind: str = ""  # what removal keeps (retained queues, buckets), to delete once unneeded
+    left_behind_sync: str = ""  # what it keeps of a workload without a queue (mode sync)
     namespace: str | None = None  # the cluster namespace it owns (the Pulumi program builds one target per workload)
 
 

@@ -14,6 +14,11 @@ from stacks.targets.serverless.moves import aws_queue
 def hybrid_end(name: str, platform: Platform) -> MoveEnd:
     stack = front_stack(name, platform.installation)
     ns = namespace_for(name, platform.k8s_namespace_prefix)
+    # The front is a queue whatever the workload's mode: its removal always leaves the queue behind.
+    left_behind = (
+        "its queue, dead-letter queue and results bucket are retained: delete them once empty and once callers no "
+        "longer read old results; deactivate the worker's and scaler's access keys"
+    )
     return MoveEnd(
         label="hybrid",
         aws_deploy=f"npx cdk deploy {platform_stack(platform.installation)} {stack}, then set its outputs as stack "
@@ -29,7 +34,7 @@ def hybrid_end(name: str, platform: Platform) -> MoveEnd:
         cluster_remove=f"pulumi up   (the program no longer includes {name}'s worker)",
         aws_remove=f"aws cloudformation delete-stack --stack-name {stack} && aws cloudformation wait "
         f"stack-delete-complete --stack-name {stack}",
-        left_behind="its queue, dead-letter queue and results bucket are retained: delete them once empty and "
-        "once callers no longer read old results; deactivate the worker's and scaler's access keys",
+        left_behind=left_behind,
+        left_behind_sync=left_behind,
         namespace=ns,
     )

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from stacks.decision.describe import workload_phrase
 from stacks.decision.option import Facts
 from stacks.decision.reason import Reason, cmp
-from stacks.profile import Mode, Preset
+from stacks.profile import Gpu, Mode, Preset
 from stacks.targets.hybrid.keda import KEDA_POLLING_S, QUEUE_DRAIN_TARGET_S, SQS_COUNT_LAG_S
 from stacks.targets.hybrid.sizing import HybridSizing
 from stacks.targets.kubernetes.rules import gpu_share, node_packing
@@ -20,33 +21,37 @@ MIDDLE_BAND = (0.20, 0.60)  # sustained utilisation where neither pay-per-reques
 
 
 def async_only(f: HybridFacts) -> list[Reason]:
-    mode = f.p.sla.mode
-    return [
-        Reason(
-            rule="limit.async_only",
-            fired=mode is not Mode.async_,
-            detail=f"mode {mode.value}: the hybrid front is a queue (async only). A synchronous answer would need "
-            "the front to reach a warm replica on the bare-metal cluster (a public ingress with its own "
-            "authentication, or a VPN into the VPC) and wait on it billed by duration; a steady synchronous "
-            "GPU load is the kubernetes target's, with its own ingress",
+    p = f.p
+    mode = p.sla.mode
+    if mode is Mode.async_:
+        detail = (
+            "mode async: callers send to the front's SQS queue and read their results from S3; nothing waits on "
+            "the cluster for an answer"
         )
-    ]
+    else:
+        waiting = "its callers wait for each answer" if mode is Mode.sync else "its synchronous callers wait"
+        detail = (
+            f"mode {mode.value}: the hybrid front is a queue and answers nothing synchronously, while {waiting} "
+            "(answering them would need a route from AWS into the bare-metal cluster, a public ingress with its "
+            f"own authentication or a VPN, billed while it waits); the workload: {workload_phrase(p)}; hybrid "
+            "allows sla.mode: async"
+        )
+        if p.model.gpu is Gpu.required:
+            detail += "; a synchronous GPU load is the kubernetes target's, behind its own ingress"
+    return [Reason(rule="limit.async_only", fired=mode is not Mode.async_, detail=detail)]
 
 
 def sqs_worker(f: HybridFacts) -> list[Reason]:
     vllm = f.p.model.preset is Preset.vllm
-    return [
-        Reason(
-            rule="limit.sqs_worker",
-            fired=vllm,
-            detail=f"preset {f.p.model.preset.value}: "
-            + (
-                "vLLM serves HTTP only; the hybrid's SQS worker runs preset custom models"
-                if vllm
-                else "the SQS worker runs the model's predict in the same serving core as the server"
-            ),
-        )
-    ]
+    detail = (
+        "preset vllm: vLLM serves HTTP only, and the hybrid's SQS worker calls a custom model's predict() for "
+        f"each message; the workload: {workload_phrase(f.p)}; hybrid allows model.preset: custom (a vLLM model "
+        "runs on kubernetes)"
+        if vllm
+        else f"preset {f.p.model.preset.value}: the SQS worker runs the model's predict in the same serving core "
+        "as the server"
+    )
+    return [Reason(rule="limit.sqs_worker", fired=vllm, detail=detail)]
 
 
 def scale_to_zero(f: HybridFacts) -> list[Reason]:

@@ -10,6 +10,7 @@ cold start; billed per instance-hour + 15 % + requests), fronted like the server
     rules.py      limits (gpu, memory, image, timeout, weights, endpoint, latency) and rules (environment,
                   break-even, burst, scale to zero)
     alarms.py     the alarms its stack creates
+    moves.py      its end of a move (its own stack, <installation>-Instances-<name>)
 Built by stacks/aws (stacks/aws/managed_instances_stack.py: ManagedInstancesStack, its capacity provider
 and function in stacks/aws/managed_instances.py, the front shared with serverless in stacks/aws/front.py).
 """
@@ -20,18 +21,19 @@ from stacks.decision.cost import Cost
 from stacks.decision.option import Facts
 from stacks.decision.reason import Reason
 from stacks.decision.workload import Workload
-from stacks.pricebook import Settings
+from stacks.pricebook import Platform, Settings
 from stacks.profile import Endpoint, Mode, Profile, Target
-from stacks.targets.base import BaseTarget, Builder, LockValue
+from stacks.targets.base import BaseTarget, Builder, LockValue, MoveEnd
 from stacks.targets.managed_instances.alarms import managed_instances_alarms
 from stacks.targets.managed_instances.bill import managed_instances_cost
+from stacks.targets.managed_instances.moves import managed_instances_end
 from stacks.targets.managed_instances.rules import LIMITS, RULES
 from stacks.targets.managed_instances.workload import (
     ManagedInstancesOption,
     managed_instances,
     managed_instances_sizing,
 )
-from stacks.targets.serverless.installation import platform_stack, workload_stack
+from stacks.targets.serverless.installation import instances_stack, platform_stack
 
 __all__ = ["MANAGED_INSTANCES", "ManagedInstances", "ManagedInstancesOption", "managed_instances_sizing"]
 
@@ -45,8 +47,8 @@ class ManagedInstances(BaseTarget):
     builder = Builder(
         tool="cdk",
         module="stacks.aws.app",
-        outputs="cdk.out/Switchyard-<name>.template.json, build/<name>/",
-        deploy="npx cdk deploy Switchyard-Platform Switchyard-<name>",
+        outputs="cdk.out/Switchyard-Instances-<name>.template.json, build/<name>/",
+        deploy="npx cdk deploy Switchyard-Platform Switchyard-Instances-<name>",
     )
 
     def size(self, p: Profile, settings: Settings) -> ManagedInstancesOption:
@@ -74,7 +76,7 @@ class ManagedInstances(BaseTarget):
 
     def placement(self, w: Workload) -> dict[str, object]:
         p, installation = w.profile, w.settings.platform.installation
-        stack = workload_stack(p.name, installation)
+        stack = instances_stack(p.name, installation)
         reachable: dict[str, str] = {}
         if p.sla.mode is not Mode.async_:
             output = "HttpApiUrl" if p.sla.endpoint is Endpoint.http_api else "FunctionUrl"
@@ -108,6 +110,9 @@ class ManagedInstances(BaseTarget):
             "min_environments": e.min_environments,
             "max_environments": e.max_environments,
         }
+
+    def move_end(self, name: str, platform: Platform) -> MoveEnd:
+        return managed_instances_end(name, platform)
 
 
 MANAGED_INSTANCES = ManagedInstances()

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from stacks.decision.describe import workload_phrase
 from stacks.decision.option import Facts
 from stacks.decision.reason import Reason, cmp, usd
 from stacks.limits import LAMBDA_MAX_IMAGE_GB, LAMBDA_MAX_TIMEOUT_S
@@ -40,8 +41,10 @@ Rule = Callable[[LmiFacts], list[Reason]]
 def limit_gpu(f: LmiFacts) -> list[Reason]:
     gpu = f.p.model.gpu
     detail = (
-        "gpu is required: Lambda Managed Instances runs here on c, m and r instance types, which have no GPU; a GPU "
-        "capacity provider (AcceleratorConfig) needs aws-cdk-lib 2.278, which the package registry does not serve"
+        f"gpu is required: Lambda Managed Instances runs here on c, m and r instance types, which have no GPU (a "
+        "GPU capacity provider, AcceleratorConfig, needs aws-cdk-lib 2.278, which the package registry does not "
+        f"serve); the workload: {workload_phrase(f.p)}; managed-instances allows gpu: none or optional (the model "
+        "on the instances' CPUs)"
         if f.sizing.gpu
         else f"gpu is {gpu.value}: runs on the instances' CPUs"
     )
@@ -51,38 +54,41 @@ def limit_gpu(f: LmiFacts) -> list[Reason]:
 def limit_memory(f: LmiFacts) -> list[Reason]:
     cap = f.platform.lmi_function_memory_max_gb
     over = f.sizing.misfit is not None and f.p.model.memory_gb > cap
-    return [
-        Reason(
-            rule="limit.memory",
-            fired=over,
-            detail=f"one model copy {f.p.model.memory_gb:g} GB per concurrent process {cmp(over)} a Lambda Managed "
-            f"Instances environment's {cap} GB",
+    detail = (
+        f"one model copy {f.p.model.memory_gb:g} GB per concurrent process {cmp(over)} a Lambda Managed "
+        f"Instances environment's {cap} GB"
+    )
+    if over:
+        detail += (
+            f"; the workload: {workload_phrase(f.p)}; managed-instances allows model.memory_gb up to {cap} "
+            "(platform.lmi_function_memory_max_gb)"
         )
-    ]
+    return [Reason(rule="limit.memory", fired=over, detail=detail)]
 
 
 def limit_image(f: LmiFacts) -> list[Reason]:
     over = f.sizing.image_gb > LAMBDA_MAX_IMAGE_GB
     estimated = "" if f.p.model.image_gb is not None else " (estimated)"
-    return [
-        Reason(
-            rule="limit.image",
-            fired=over,
-            detail=f"image with the weights {f.sizing.image_gb:g} GB{estimated} {cmp(over)} Lambda's "
-            f"{LAMBDA_MAX_IMAGE_GB:g} GB",
+    detail = (
+        f"image with the weights {f.sizing.image_gb:g} GB{estimated} {cmp(over)} Lambda's {LAMBDA_MAX_IMAGE_GB:g} GB"
+    )
+    if over:
+        detail += (
+            f"; the workload: {workload_phrase(f.p)}; managed-instances allows an image of up to "
+            f"{LAMBDA_MAX_IMAGE_GB:g} GB with its weights baked in (its functions mount no EFS)"
         )
-    ]
+    return [Reason(rule="limit.image", fired=over, detail=detail)]
 
 
 def limit_timeout(f: LmiFacts) -> list[Reason]:
     over = f.p.sla.timeout_s > LAMBDA_MAX_TIMEOUT_S
-    return [
-        Reason(
-            rule="limit.timeout",
-            fired=over,
-            detail=f"longest request {f.p.sla.timeout_s:,} s {cmp(over)} Lambda's {LAMBDA_MAX_TIMEOUT_S} s",
+    detail = f"longest request {f.p.sla.timeout_s:,} s {cmp(over)} Lambda's {LAMBDA_MAX_TIMEOUT_S} s"
+    if over:
+        detail += (
+            f"; the workload: {workload_phrase(f.p)}; managed-instances allows sla.timeout_s up to "
+            f"{LAMBDA_MAX_TIMEOUT_S}"
         )
-    ]
+    return [Reason(rule="limit.timeout", fired=over, detail=detail)]
 
 
 def limit_weights(f: LmiFacts) -> list[Reason]:
@@ -92,9 +98,11 @@ def limit_weights(f: LmiFacts) -> list[Reason]:
         "the capacity provider, which takes no EFS mount, so the weights are baked into the image"
     )
     if remote:
-        detail += (
-            f"; weights at {f.p.model.weights} cannot be: `cdk deploy` builds the image without credentials for "
-            "s3:// sources (copy them beside the profile)"
+        detail = (
+            f"weights at {f.p.model.weights} cannot be baked into the image: `cdk deploy` builds it without "
+            "credentials for s3:// sources, and the capacity provider's functions mount no EFS (the instances run "
+            f"in the platform VPC's isolated subnets); the workload: {workload_phrase(f.p)}; managed-instances "
+            "allows local weights (copy them beside the profile)"
         )
     return [Reason(rule="limit.weights", fired=remote, detail=detail)]
 
@@ -105,7 +113,8 @@ def limit_endpoint(f: LmiFacts) -> list[Reason]:
     url = f.p.sla.endpoint is Endpoint.function_url
     detail = (
         "sla.endpoint function_url: a Function URL attaches only to an alias or the unpublished $LATEST, and a "
-        "Lambda Managed Instances function serves $LATEST.PUBLISHED (set sla.endpoint: http_api)"
+        f"Lambda Managed Instances function serves $LATEST.PUBLISHED; the workload: {workload_phrase(f.p)}; "
+        "managed-instances allows sla.endpoint: http_api"
         if url
         else "sla.endpoint http_api: the HTTP API invokes the function's $LATEST.PUBLISHED version"
     )

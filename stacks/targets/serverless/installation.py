@@ -30,6 +30,13 @@ def front_stack(workload: str, installation: str = DEFAULT_INSTALLATION) -> str:
     return f"{installation}-Front-{workload}"
 
 
+def instances_stack(workload: str, installation: str = DEFAULT_INSTALLATION) -> str:
+    """A managed-instances workload's stack. Not its serverless stack's name either: a move between the
+    two runs both side by side (the old queue drains while the new one fills) and then deletes the old
+    stack, which must not be the new one; "Instances" is no workload name (lowercase)."""
+    return f"{installation}-Instances-{workload}"
+
+
 def parameter_prefix(installation: str = DEFAULT_INSTALLATION) -> str:
     """SSM parameters the platform publishes for its workload stacks."""
     return f"/{installation.lower()}/platform"

@@ -8,9 +8,14 @@ from stacks.targets.base import MoveEnd, QueueEnd
 from stacks.targets.serverless.installation import platform_stack, workload_stack
 
 
+def stack_output(stack: str, key: str) -> str:
+    """A shell expression for one CloudFormation output of a deployed stack."""
+    return f"$(aws cloudformation describe-stacks --stack-name {stack} --query \"Stacks[0].Outputs[?OutputKey=='{key}'].OutputValue\" --output text)"
+
+
 def aws_queue(stack: str, results_days: int, *, consumer: str) -> QueueEnd:
     def output(key: str) -> str:
-        return f"$(aws cloudformation describe-stacks --stack-name {stack} --query \"Stacks[0].Outputs[?OutputKey=='{key}'].OutputValue\" --output text)"
+        return stack_output(stack, key)
 
     return QueueEnd(
         kind="sqs",
