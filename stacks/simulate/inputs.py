@@ -10,6 +10,7 @@ modules move, this file is the one to fix. Fields read (the decision integration
   queue_max_concurrency, queue_batch_size, queue_batch_window_s, weights_in_image
 - the kubernetes option's sizing (KubernetesSizing, kubernetes_sizing(w)): replica_concurrency, min_replicas, max_replicas,
   pod_start_ms and its parts (schedule, image pull, weights, deserialize, engine, compile)
+- stacks/limits: LAMBDA_INIT_LIMIT_MS (the on-demand init phase's limit)
 - settings.platform: pc_target_utilization, lambda_invoke_overhead_ms, lambda_environment_lifetime_h,
   k8s_target_utilization (through the ScaledObject's threshold)
 - the target builders: stacks/k8s/scaling.scaled_object_spec (pollingInterval, cooldownPeriod,
@@ -25,6 +26,7 @@ from stacks.decision.cost import DAYS_PER_MONTH, Bill, Cost, LineItem, monthly_r
 from stacks.decision.workload import Workload
 from stacks.k8s import scaling
 from stacks.k8s.settings import ClusterSettings
+from stacks.limits import LAMBDA_INIT_LIMIT_MS
 from stacks.packaging import queue_depth
 from stacks.profile import Mode, Preset, Target
 from stacks.simulate.params import KubernetesParams, ServerlessParams, TrafficShape
@@ -90,6 +92,7 @@ def serverless_params(w: Workload) -> ServerlessParams:
         max_receive_count=MAX_RECEIVE_COUNT,
         weights_gb=p.model.weights_gb,
         weights_in_image=s.weights_in_image,
+        init_limit_s=LAMBDA_INIT_LIMIT_MS / 1000,
     )
 
 

@@ -64,6 +64,7 @@ class ServerlessParams:
     max_receive_count: int
     weights_gb: float
     weights_in_image: bool
+    init_limit_s: float = 10.0  # an on-demand init longer than this is cut and run again inside the invocation
 
 
 @dataclass(frozen=True)
