@@ -12,6 +12,7 @@ modules move, this file is the one to fix. Fields read (the decision integration
   pod_start_ms and its parts (schedule, image pull, weights, deserialize, engine, compile)
 - stacks/limits: LAMBDA_INIT_LIMIT_MS (the on-demand init phase's limit)
 - settings.platform: pc_target_utilization, lambda_invoke_overhead_ms, lambda_environment_lifetime_h,
+  xray_reservoir_per_s, xray_sampling_rate, lambda_log_bytes_per_invocation, http_api_access_log_bytes,
   k8s_target_utilization (through the ScaledObject's threshold)
 - the target builders: stacks/k8s/scaling.scaled_object_spec (pollingInterval, cooldownPeriod,
   HPA behaviour, trigger thresholds), rate_window_s; stacks/packaging.queue_depth; stacks/aws/queue
@@ -22,7 +23,7 @@ modules move, this file is the one to fix. Fields read (the decision integration
 
 from __future__ import annotations
 
-from stacks.decision.cost import DAYS_PER_MONTH, Bill, Cost, LineItem, monthly_requests
+from stacks.decision.cost import DAYS_PER_MONTH, GIB, Bill, Cost, LineItem, monthly_requests
 from stacks.decision.workload import Workload
 from stacks.k8s import scaling
 from stacks.k8s.settings import ClusterSettings
@@ -37,6 +38,7 @@ from stacks.targets.serverless.delivery import HOLD_EVERY_MINUTES, MAX_RECEIVE_C
 
 __all__ = [
     "DAYS_PER_MONTH",
+    "GIB",
     "Cost",
     "LineItem",
     "Workload",
@@ -93,6 +95,8 @@ def serverless_params(w: Workload) -> ServerlessParams:
         weights_gb=p.model.weights_gb,
         weights_in_image=s.weights_in_image,
         init_limit_s=LAMBDA_INIT_LIMIT_MS / 1000,
+        xray_reservoir_per_s=platform.xray_reservoir_per_s,
+        xray_sampling_rate=platform.xray_sampling_rate,
     )
 
 

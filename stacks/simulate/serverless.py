@@ -89,6 +89,9 @@ class ServerlessSim:
         self.od_billed_seconds = 0.0
         self.od_alive_seconds = 0.0
         self.invocations = 0
+        self.traces = 0.0  # X-Ray: per second, the reservoir's first invocations and a share of the rest
+        self._trace_second = -1
+        self._trace_count = 0
         self.inits = 0  # on-demand cold starts
         self.pc_inits = 0  # provisioned environments initialised
         self.peak = 0
@@ -131,6 +134,7 @@ class ServerlessSim:
     def finish(self, end: float) -> None:
         self.e.now = end
         self._account()
+        self._flush_traces()
 
     # -- provisioned concurrency ---------------------------------------------------------------
     def _schedule(self, shape: TrafficShape, start: float, end: float, day) -> None:
@@ -284,6 +288,19 @@ class ServerlessSim:
         init = self.s.cold_start_s
         return (init, 0.0) if init <= self.s.init_limit_s else (self.s.init_limit_s, init)
 
+    def _invoked(self) -> None:
+        self.invocations += 1
+        second = int(self.e.now)
+        if second != self._trace_second:
+            self._flush_traces()
+            self._trace_second = second
+        self._trace_count += 1
+
+    def _flush_traces(self) -> None:
+        n, reservoir = self._trace_count, self.s.xray_reservoir_per_s
+        self.traces += min(n, reservoir) + self.s.xray_sampling_rate * max(0.0, n - reservoir)
+        self._trace_count = 0
+
     def _bill(self, env: Env, seconds: float) -> None:
         if env.provisioned:
             self.pc_busy_seconds += seconds
@@ -302,7 +319,7 @@ class ServerlessSim:
             return
         env, cold = got
         s = self.s
-        self.invocations += 1
+        self._invoked()
         if cold:
             self.rec.mark_cold(i)
         before, inside = self._cold(cold)
@@ -355,7 +372,7 @@ class ServerlessSim:
         env, cold = got
         batch = [self.queue.popleft() for _ in range(min(s.batch_size, len(self.queue)))]
         self.inflight += 1
-        self.invocations += 1
+        self._invoked()
         self.messages_received += len(batch)
         before, inside = self._cold(cold)
         invoked = now + before
@@ -396,6 +413,7 @@ class ServerlessSim:
         gb = self.s.memory_gb
         return {
             "invocations": float(self.invocations),
+            "xray_traces": self.traces,
             "messages": float(self.messages_received),
             "provisioned_gb_s": self.pc_env_seconds * gb,
             "provisioned_duration_gb_s": self.pc_busy_seconds * gb,
