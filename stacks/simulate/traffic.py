@@ -16,6 +16,7 @@ opens at the first arrival; `speed` compresses the trace around it.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from stacks.errors import SwitchyardError
 from stacks.simulate.params import DAY_S, TrafficShape
-from stacks.simulate.trace import iso, read_trace
+from stacks.simulate.trace import TraceRows, iso, read_trace
 
 BURST_MEAN_S = 60.0
 BURST_SHARE = 0.05
@@ -91,6 +92,21 @@ def profile_arrivals(
     return Arrivals(times, service_s, start, end, None, what)
 
 
+def _read(path: Path, column: str | None) -> TraceRows:
+    """read_trace, once per file and column while the file is unchanged: several profiles replay
+    one trace, and a million rows take seconds to parse."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return read_trace(path, column)  # which says why it cannot read it
+    return _read_unchanged(path.resolve(), column, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=1)
+def _read_unchanged(path: Path, column: str | None, _mtime_ns: int, _size: int) -> TraceRows:
+    return read_trace(path, column)
+
+
 def load_trace(
     path: Path,
     *,
@@ -111,7 +127,7 @@ def load_trace(
     """
     if speed <= 0 or not math.isfinite(speed):
         raise SwitchyardError(f"--speed {speed}: must be a number > 0")
-    rows = read_trace(path, inference_ms_column or inference_scale_column)
+    rows = _read(path, inference_ms_column or inference_scale_column)
     stamps = rows.stamps
     day = datetime.fromtimestamp(stamps[0], UTC).date()
     midnight = datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
