@@ -135,3 +135,33 @@ def test_bad_bytes_are_located_and_shown_escaped(tmp_path, content, expected):
     with pytest.raises(SwitchyardError) as caught:
         load_trace(trace, mean_inference_ms=80, inference_ms_column="ms" if b"ms" in content else None)
     assert f"{trace}{expected}" in str(caught.value)
+
+
+def test_errors_name_the_trace_as_the_user_gave_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "trace.csv").write_text("TIMESTAMP\nsoon\n")
+    assert main(["simulate", str(SENTIMENT), "--trace", "trace.csv"]) == 1
+    assert capsys.readouterr().err.startswith("error: trace.csv:2: TIMESTAMP: 'soon'")
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--speed", "10"], "--speed replays a trace faster: add --trace FILE"),
+        (
+            ["--trace", "T", "--inference-ms-column", "ContextTokens", "--service", "exponential"],
+            "--service exponential draws service times; --inference-ms-column takes them from the trace",
+        ),
+        (
+            ["--trace", "T", "--inference-scale-column", "GeneratedTokens", "--service", "exponential"],
+            "--service exponential draws service times; --inference-scale-column takes them from the trace",
+        ),
+    ],
+)
+def test_flags_that_would_be_silently_ignored_are_refused(tmp_path, capsys, args, expected):
+    trace = tmp_path / "t.csv"
+    trace.write_text(naive_csv())
+    args = [str(trace) if a == "T" else a for a in args]
+    assert main(["simulate", str(SENTIMENT), *args]) == 1
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err

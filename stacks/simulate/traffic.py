@@ -99,7 +99,7 @@ def _read(path: Path, column: str | None) -> TraceRows:
         stat = path.stat()
     except OSError:
         return read_trace(path, column)  # which says why it cannot read it
-    return _read_unchanged(path.resolve(), column, stat.st_mtime_ns, stat.st_size)
+    return _read_unchanged(path, column, stat.st_mtime_ns, stat.st_size)
 
 
 @functools.lru_cache(maxsize=1)
