@@ -127,6 +127,7 @@ def test_a_three_day_trace_is_simulated_over_three_days(tmp_path, capsys):
         (b"TIMESTAMP\n1700000000\n1700000001,caf\xe9\n", ":3: not UTF-8 text"),
         (b"TIMESTAMP\n1700000000\x00\n", ":2: TIMESTAMP: '1700000000\\x00' is not a time"),
         (b"TIMESTAMP,ms\n1700000000,5\n1700000001\n", ":3: ms: empty is not a number >= 0"),
+        (b"2023-11-16 18:17:03,4808\n2023-11-16 18:17:04,3180\n", ":1: the first row is a request, not a header"),
     ],
 )
 def test_bad_bytes_are_located_and_shown_escaped(tmp_path, content, expected):

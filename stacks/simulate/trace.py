@@ -51,6 +51,14 @@ def shown(text: str) -> str:
     return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text[:40])
 
 
+def _is_time(text: str) -> bool:
+    try:
+        _timestamp(text)
+    except (ValueError, OverflowError, OSError):
+        return False
+    return True
+
+
 def _bad_time(path: Path, line: int, text: str) -> SwitchyardError:
     hint = ""
     digits = text.strip().split(".")[0]
@@ -66,6 +74,11 @@ def iso(seconds: float) -> str:
 def _column(header: list[str], wanted: str, path: Path) -> int:
     lowered = [h.strip().lower() for h in header]
     found = [i for i, h in enumerate(lowered) if h == wanted.lower()]
+    if not found and wanted == "TIMESTAMP" and header and _is_time(header[0]):
+        raise SwitchyardError(
+            f"{path}:1: the first row is a request, not a header; allowed: a header row naming the "
+            "TIMESTAMP column (e.g. TIMESTAMP,GeneratedTokens), then one row per request"
+        )
     if not found:
         raise SwitchyardError(
             f"{path}:1: no column '{wanted}' in the header; columns: {', '.join(h.strip() for h in header)}"
