@@ -363,7 +363,7 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
         type=_positive,
         help="simulate this many hours (default: whole days); a month repeats the span",
     )
-    p.add_argument("--speed", type=_positive, default=1.0, help="replay the trace this many times faster (default: 1)")
+    p.add_argument("--speed", type=_positive, help="replay the trace this many times faster (default: 1)")
     p.add_argument(
         "--service",
         choices=["fixed", "exponential"],
@@ -385,13 +385,20 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from stacks.commands.simulate import Options, run
 
+    column = "--inference-ms-column" if args.inference_ms_column else "--inference-scale-column"
     if (args.inference_ms_column or args.inference_scale_column) and args.trace is None:
         raise SwitchyardError("--inference-ms-column and --inference-scale-column read a trace: add --trace FILE")
+    if args.speed is not None and args.trace is None:
+        raise SwitchyardError("--speed replays a trace faster: add --trace FILE (the profile's shape has no speed)")
+    if (args.inference_ms_column or args.inference_scale_column) and args.service != "fixed":
+        raise SwitchyardError(
+            f"--service {args.service} draws service times; {column} takes them from the trace: use one of them"
+        )
     options = Options(
         seed=args.seed,
         hours=args.hours,
         trace=args.trace,
-        speed=args.speed,
+        speed=args.speed or 1.0,
         inference_ms_column=args.inference_ms_column,
         inference_scale_column=args.inference_scale_column,
         service=args.service,

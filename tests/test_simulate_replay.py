@@ -11,6 +11,13 @@ requests within milliseconds), replayed 1.5x faster: ~5 s, with queueing and she
 simulated service time is the server's own for one request alone (the 100 ms sleep plus its
 HTTP and thread hand-off), measured before the replay: the simulator models queueing, not the
 interpreter. The machine is shared; scheduling delays land in the measured tail.
+
+The trace does not reach the edges of the contract (a 503 count barely moves with the queue bound
+one longer, and nothing times out), so a second, scripted replay of ~3 s does: a burst over the
+bound, requests running past the 2 s timeout (504 at the deadline, their slot held until they
+return), waiters expiring (504, their place freed), a replica whose every slot is held by such a
+prediction refusing at once (503), and requests right after it is free again. Every outcome of it
+is worked out by hand below, and the real server and the simulator must both give it.
 """
 
 from __future__ import annotations
@@ -41,7 +48,14 @@ EDITS = {
     "p99_latency_ms: 1000": "p99_latency_ms: 200",
     "inference_ms: 10": "inference_ms: 100",
     "  inference_ms: 100\n": "  inference_ms: 100\noverrides:\n  platform:\n    replica_concurrency_custom: 4\n",
+    "timeout_s: 30": "timeout_s: 2",
 }
+# The scripted replay: (offset s, model sleep s, how many). With 4 slots, a queue of 8 and a 2 s
+# timeout: at 0, 4 run 1.2 s (200), 4 wait then run 1.2-2.4 s (504 at 2.0, slots held to 2.4), 4
+# wait past 2.0 (504), 2 find the queue full (503); at 2.2 every slot holds an abandoned
+# prediction (503 at once); at 2.6 all are free (200 after 0.2 s).
+SCRIPT = [(0.0, 1.2, 14), (2.2, 0.1, 2), (2.6, 0.2, 4)]
+SCRIPT_OUTCOMES = {OK: [0.2] * 4 + [1.2] * 4, TIMED_OUT: [2.0] * 8, REJECTED: [0.0] * 4}  # sorted
 TOLERANCE = 0.15
 
 
@@ -66,16 +80,39 @@ async def _one(port: int, body: bytes) -> tuple[int, float]:
     return int(reply.split(b" ", 2)[1]), elapsed
 
 
-async def _replay(port: int, offsets: list[float]) -> list[tuple[int, float]]:
-    body = json.dumps({"inputs": [f"sleep:{SLEEP_S}"]}).encode()
+async def _replay(port: int, offsets: list[float], sleeps: list[float] | None = None) -> list[tuple[int, float]]:
     loop = asyncio.get_running_loop()
     t0 = loop.time() + 0.2
 
-    async def at(offset: float) -> tuple[int, float]:
+    async def at(offset: float, sleep: float) -> tuple[int, float]:
+        body = json.dumps({"inputs": [f"sleep:{sleep}"]}).encode()
         await asyncio.sleep(max(0.0, t0 + offset - loop.time()))
         return await _one(port, body)
 
-    return await asyncio.gather(*(at(o) for o in offsets))
+    return await asyncio.gather(*(at(o, s) for o, s in zip(offsets, sleeps or [SLEEP_S] * len(offsets), strict=True)))
+
+
+def script() -> tuple[list[float], list[float]]:
+    offsets = [o for o, _, n in SCRIPT for _ in range(n)]
+    sleeps = [s for _, s, n in SCRIPT for _ in range(n)]
+    return offsets, sleeps
+
+
+def outcomes(replies: list[tuple[int, float]]) -> dict[int, list[float]]:
+    by_code: dict[int, list[float]] = {}
+    for code, seconds in replies:
+        by_code.setdefault(code, []).append(seconds if code != REJECTED else 0.0)
+    return {code: sorted(v) for code, v in by_code.items()}
+
+
+def simulated_script(profile: Path, overhead_s: float) -> dict[int, list[float]]:
+    k = kubernetes_params(workload(profile))
+    offsets, sleeps = script()
+    engine, rec = Engine(), Recorder(offsets)
+    server = ReplicaServer(engine, rec, k.replica_concurrency, k.queue_depth, k.timeout_s)
+    engine.feed(offsets, lambda i: server.offer(i, sleeps[i] + overhead_s))
+    engine.run(math.inf)
+    return outcomes(list(zip(rec.code, rec.latency, strict=True)))
 
 
 def simulated(offsets: list[float], profile: Path, service_s: float) -> tuple[int, float, float, dict]:
@@ -105,6 +142,8 @@ def test_simulated_p50_p99_and_503s_match_the_real_server_on_a_real_trace(tmp_pa
         wait_for(lambda: call(server.port, "/readyz")[0] == 200)
         alone = sorted(d for _, d in asyncio.run(_replay(server.port, [0.15 * i for i in range(5)])))
         replies = asyncio.run(_replay(server.port, arrivals()))
+        wait_for(lambda: call(server.port, "/readyz")[0] == 200)
+        scripted = outcomes(asyncio.run(_replay(server.port, *script())))
     finally:
         server.stop()
     service_s = alone[2]
@@ -123,3 +162,12 @@ def test_simulated_p50_p99_and_503s_match_the_real_server_on_a_real_trace(tmp_pa
     assert abs(real_503 - sim_503) <= TOLERANCE * sim_503, figures
     assert abs(real_p50 / sim_p50 - 1) <= TOLERANCE, figures
     assert abs(real_p99 / sim_p99 - 1) <= TOLERANCE, figures
+
+    # The scripted replay: the simulator gives the hand-worked outcomes, and the server the same.
+    sim_script = simulated_script(profile, service_s - SLEEP_S)
+    assert {code: len(v) for code, v in sim_script.items()} == {c: len(v) for c, v in SCRIPT_OUTCOMES.items()}
+    for code, expected in SCRIPT_OUTCOMES.items():
+        assert sim_script[code] == pytest.approx(expected, abs=0.01), (code, sim_script[code])
+    assert {code: len(v) for code, v in scripted.items()} == {c: len(v) for c, v in sim_script.items()}, scripted
+    for code, measured in scripted.items():
+        assert measured == pytest.approx(sim_script[code], rel=TOLERANCE, abs=0.05), (code, measured, sim_script[code])

@@ -11,8 +11,8 @@ from stacks.commands.report import exit_code, print_failures, print_no_profiles
 from stacks.errors import SwitchyardError
 from stacks.simulate.chart import draw
 from stacks.simulate.report import constants_json, text, to_json
-from stacks.simulate.run import Options, arrivals_for, simulate, targets_for
-from stacks.workloads import load_all
+from stacks.simulate.run import Options, arrivals_for, not_simulated, simulate, targets_for
+from stacks.workloads import Batch, Failure, load_all
 
 PROGRESS_AFTER_S = 2.0  # a run shorter than this prints nothing on stderr
 
@@ -49,14 +49,21 @@ def run(
     progress = _Progress()
     opts = Options(**{**options.__dict__, "progress": progress})
     docs, texts, charts = [], [], []
+    failures = list(batch.failures)
     for w in batch.workloads:
+        try:
+            chosen = targets_for(w, target)
+        except SwitchyardError as exc:
+            failures.append(Failure(w.file, exc))
+            continue
+        skipped = not_simulated(w, target)
         arrivals = arrivals_for(w, opts)
-        results = [simulate(w, t, arrivals, opts) for t in targets_for(w, target)]
+        results = [simulate(w, t, arrivals, opts) for t in chosen]
         sla = w.profile.sla.p99_latency_ms
         if as_json:
-            docs.append(to_json(w.name, str(w.file), w.target.value, arrivals, opts.seed, results))
+            docs.append(to_json(w.name, str(w.file), w.target.value, arrivals, opts.seed, results, skipped))
         else:
-            texts.append(text(w.name, str(w.file), w.target.value, sla, arrivals, results))
+            texts.append(text(w.name, str(w.file), w.target.value, sla, arrivals, results, skipped))
         if chart_dir is not None:
             try:
                 charts.append(draw(w.name, sla, results, chart_dir, chart_format))
@@ -66,15 +73,16 @@ def run(
         doc = {
             "workloads": docs,
             "errors": [
-                {"file": str(f.file), "message": str(f.error), "exit_code": f.error.exit_code} for f in batch.failures
+                {"file": str(f.file), "message": str(f.error), "exit_code": f.error.exit_code} for f in failures
             ],
             "constants": constants_json(),
         }
         print(json.dumps(doc, indent=2, allow_nan=False))
     else:
-        print("\n\n".join(texts))
-        print_failures(batch.failures)
+        if texts:
+            print("\n\n".join(texts))
+        print_failures(failures)
     for path in charts:
         print(f"wrote {path}", file=sys.stderr)
     print_no_profiles(batch, paths)
-    return exit_code(batch)
+    return exit_code(Batch(batch.workloads, failures))

@@ -2,15 +2,16 @@
 
 A month repeats the simulated span (730 h / span). Lines whose quantity the simulation measures are
 recomputed from it (provisioned GB-s, duration, invocations, SQS requests, results, EFS reads,
-replica-hours); lines that follow the request count (traces, logs, HTTP API requests) are the
-plan's scaled by simulated / planned requests; the rest (storage, alarms, metrics, endpoints)
-are the plan's own.
+X-Ray traces counted second by second, logs from the invocations, replica-hours); lines that follow
+the request count (HTTP API requests, stored results) are the plan's scaled by simulated / planned
+requests; the rest (storage, alarms, metrics, endpoints) are the plan's own.
 """
 
 from __future__ import annotations
 
 from stacks.pricebook import HOURS_PER_MONTH
 from stacks.simulate.inputs import (
+    GIB,
     Cost,
     LineItem,
     Workload,
@@ -22,7 +23,7 @@ from stacks.simulate.inputs import (
     serverless_sizing,
 )
 
-_SCALED = {"xray_traces", "logs_ingestion", "http_api_requests", "results_storage"}
+_SCALED = {"http_api_requests", "results_storage"}
 
 
 def month_factor(span_s: float) -> float:
@@ -84,6 +85,26 @@ def serverless_bill(w: Workload, usage: dict[str, float], requests: int, span_s:
                 inits * f * w.profile.model.weights_gb,
                 f"{inits:,.0f} environment inits x {w.profile.model.weights_gb:g} GB {per}",
             )
+        elif name == "xray_traces":
+            q, platform = usage["xray_traces"], w.settings.platform
+            _copy(
+                bill,
+                line,
+                q * f / 1e6,
+                f"{q:,.0f} traces (each second the first {platform.xray_reservoir_per_s:g}, then "
+                f"{platform.xray_sampling_rate:.0%} of the invocations) {per}",
+            )
+        elif name == "logs_ingestion":
+            platform = w.settings.platform
+            direct = requests if any(x.name == "http_api_requests" for x in plan.lines) else 0
+            log_bytes = (
+                usage["invocations"] * platform.lambda_log_bytes_per_invocation
+                + direct * platform.http_api_access_log_bytes
+            )
+            what = f"{usage['invocations']:,.0f} invocations x {platform.lambda_log_bytes_per_invocation} B"
+            if direct:
+                what += f" + {direct:,} access-log lines x {platform.http_api_access_log_bytes} B"
+            _copy(bill, line, log_bytes * f / GIB, f"{what} {per}")
         elif name in _SCALED:
             _copy(
                 bill, line, line.quantity * ratio, f"the plan's quantity x {ratio:.4g} (simulated / planned requests)"

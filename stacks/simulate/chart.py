@@ -52,7 +52,7 @@ def draw(name: str, p99_sla_ms: float, results: list[TargetResult], out: Path, f
         lat.axhline(p99_sla_ms, color="black", linestyle=":", linewidth=1, label="SLA p99")
         lat.set_yscale("log")
         lat.set_ylabel("latency, ms (log)")
-        lat.set_xlabel("hour of the simulated day")
+        lat.set_xlabel("hours from 00:00 of the first simulated day (UTC for a trace)")
         lat.legend(fontsize=7, loc="upper left")
         lat.grid(True, alpha=0.3)
     fig.suptitle(f"{name}: simulated load, capacity and latency")

@@ -10,7 +10,9 @@ modules move, this file is the one to fix. Fields read (the decision integration
   queue_max_concurrency, queue_batch_size, queue_batch_window_s, weights_in_image
 - the kubernetes option's sizing (KubernetesSizing, kubernetes_sizing(w)): replica_concurrency, min_replicas, max_replicas,
   pod_start_ms and its parts (schedule, image pull, weights, deserialize, engine, compile)
+- stacks/limits: LAMBDA_INIT_LIMIT_MS (the on-demand init phase's limit)
 - settings.platform: pc_target_utilization, lambda_invoke_overhead_ms, lambda_environment_lifetime_h,
+  xray_reservoir_per_s, xray_sampling_rate, lambda_log_bytes_per_invocation, http_api_access_log_bytes,
   k8s_target_utilization (through the ScaledObject's threshold)
 - the target builders: stacks/k8s/scaling.scaled_object_spec (pollingInterval, cooldownPeriod,
   HPA behaviour, trigger thresholds), rate_window_s; stacks/packaging.queue_depth; stacks/aws/queue
@@ -21,10 +23,11 @@ modules move, this file is the one to fix. Fields read (the decision integration
 
 from __future__ import annotations
 
-from stacks.decision.cost import DAYS_PER_MONTH, Bill, Cost, LineItem, monthly_requests
+from stacks.decision.cost import DAYS_PER_MONTH, GIB, Bill, Cost, LineItem, monthly_requests
 from stacks.decision.workload import Workload
 from stacks.k8s import scaling
 from stacks.k8s.settings import ClusterSettings
+from stacks.limits import LAMBDA_INIT_LIMIT_MS
 from stacks.packaging import queue_depth
 from stacks.profile import Mode, Preset, Target
 from stacks.simulate.params import KubernetesParams, ServerlessParams, TrafficShape
@@ -35,6 +38,7 @@ from stacks.targets.serverless.delivery import HOLD_EVERY_MINUTES, MAX_RECEIVE_C
 
 __all__ = [
     "DAYS_PER_MONTH",
+    "GIB",
     "Cost",
     "LineItem",
     "Workload",
@@ -90,6 +94,9 @@ def serverless_params(w: Workload) -> ServerlessParams:
         max_receive_count=MAX_RECEIVE_COUNT,
         weights_gb=p.model.weights_gb,
         weights_in_image=s.weights_in_image,
+        init_limit_s=LAMBDA_INIT_LIMIT_MS / 1000,
+        xray_reservoir_per_s=platform.xray_reservoir_per_s,
+        xray_sampling_rate=platform.xray_sampling_rate,
     )
 
 

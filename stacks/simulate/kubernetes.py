@@ -8,7 +8,8 @@
   replicas), which only counts requests once they are answered. A queue workload scales on the
   stream's lag (entries not yet delivered), read directly.
 - HPA (every sync period): desired = ceil(metric / per-replica threshold), left alone within the
-  tolerance; scale-up limited by the policy (pods per period) after its stabilisation window,
+  tolerance (relative to the Deployment's replicas, starting ones included); a sync and a scrape
+  at the same instant: the sync reads the scrapes before it (scrapes are up to one interval stale); scale-up limited by the policy (pods per period) after its stabilisation window,
   scale-down by the highest recommendation within its window and the percent policy.
 - KEDA: every pollingInterval, activation from 0 to 1 on any activity, and back to 0 after the
   cooldown (only when minReplicaCount is 0).

@@ -64,6 +64,9 @@ class ServerlessParams:
     max_receive_count: int
     weights_gb: float
     weights_in_image: bool
+    init_limit_s: float = 10.0  # an on-demand init longer than this is cut and run again inside the invocation
+    xray_reservoir_per_s: float = 1.0  # X-Ray traces the first invocations of each second...
+    xray_sampling_rate: float = 0.05  # ...and this share of the rest
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from typing import Any
 from stacks.commands.plan import _cost_json, bill_lines
 from stacks.simulate.constants import table
 from stacks.simulate.results import TargetResult
+from stacks.simulate.run import Skipped
 from stacks.simulate.traffic import Arrivals
 
 
@@ -20,7 +21,15 @@ def _share(n: int, total: int) -> str:
     return f"{n:,} ({n / total:.2%})" if total else f"{n:,}"
 
 
-def text(name: str, file: str, decided: str, p99_sla_ms: float, arrivals: Arrivals, results: list[TargetResult]) -> str:
+def text(
+    name: str,
+    file: str,
+    decided: str,
+    p99_sla_ms: float,
+    arrivals: Arrivals,
+    results: list[TargetResult],
+    skipped: list[Skipped] = (),
+) -> str:
     span_h = (arrivals.end - arrivals.start) / 3600
     out = [f"{name} -> {decided} (decided)  ({file})", f"  traffic: {arrivals.description}; {span_h:g} h simulated"]
     for r in results:
@@ -57,11 +66,20 @@ def text(name: str, file: str, decided: str, p99_sla_ms: float, arrivals: Arriva
         )
         out += ["  " + line for line in bill_lines(f"bill from use (plan ${r.plan_cost_usd:,.2f})", r.cost)]
         out += [f"    note: {n}" for n in r.notes]
+    if skipped:
+        names = ", ".join(s.target + (" (decided)" if s.decided else "") for s in skipped)
+        out.append(f"  not simulated: {names} (no model yet: see --json's not_simulated)")
     return "\n".join(out)
 
 
 def to_json(
-    name: str, file: str, decided: str, arrivals: Arrivals, seed: int, results: list[TargetResult]
+    name: str,
+    file: str,
+    decided: str,
+    arrivals: Arrivals,
+    seed: int,
+    results: list[TargetResult],
+    skipped: list[Skipped] = (),
 ) -> dict[str, Any]:
     return {
         "name": name,
@@ -74,6 +92,7 @@ def to_json(
             "seed": seed,
         },
         "targets": [_result_json(r) for r in results],
+        "not_simulated": [{"target": s.target, "decided": s.decided, "why": s.why} for s in skipped],
     }
 
 
@@ -81,6 +100,8 @@ def _result_json(r: TargetResult) -> dict[str, Any]:
     s = r.summary
     return {
         "target": r.target,
+        "feasible": not r.blockers,
+        "blockers": r.blockers,
         "mode": r.mode,
         "requests": s.requests,
         "served": s.served,

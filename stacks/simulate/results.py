@@ -177,3 +177,4 @@ class TargetResult:
     plan_cost_usd: float  # the plan's monthly figure, for comparison
     timeline: Timeline
     notes: list[str] = field(default_factory=list)
+    blockers: list[str] = field(default_factory=list)  # the plan's reasons this option cannot run (empty: it can)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stacks.errors import SwitchyardError
+from stacks.profile import Target
 from stacks.simulate.bill import kubernetes_bill, serverless_bill
 from stacks.simulate.constants import DEFAULT, Behaviour
 from stacks.simulate.engine import Engine
@@ -61,6 +62,11 @@ def simulate(w: Workload, target: str, arrivals: Arrivals, o: Options) -> Target
     rec = Recorder(arrivals.times)
     start, end = arrivals.start, arrivals.end
     notes: list[str] = []
+    blockers = ruled_out(w, target)
+    if blockers:
+        notes.append(
+            f"the plan rules this option out ({', '.join(blockers)}): the figures are what it would do if it could run"
+        )
     if target == "serverless":
         params = serverless_params(w)
         model = ServerlessSim(
@@ -115,6 +121,7 @@ def simulate(w: Workload, target: str, arrivals: Arrivals, o: Options) -> Target
             plan_cost_usd=plan_s.total,
             timeline=timeline(rec, start, end),
             notes=notes,
+            blockers=blockers,
         )
     hours = model.replica_seconds / 3600
     usage = {"replica_hours": hours, "pod_starts": float(model.pod_starts)}
@@ -133,15 +140,68 @@ def simulate(w: Workload, target: str, arrivals: Arrivals, o: Options) -> Target
         plan_cost_usd=plan_k.total,
         timeline=timeline(rec, start, end),
         notes=notes,
+        blockers=blockers,
     )
 
 
+# Options of the decision the simulator has no model for, and what that model would have to hold.
+NOT_MODELLED = {
+    "managed-instances": "Lambda Managed Instances (several requests per environment on EC2 instances that "
+    "Lambda scales on CPU, doubling at most every 5 min) has no model yet",
+    "hybrid": "the hybrid front (SQS, KEDA's aws-sqs-queue scaler on counts that lag ~1 min, GPU workers "
+    "on the cluster) has no model yet",
+}
+
+
+@dataclass(frozen=True)
+class Skipped:
+    target: str
+    decided: bool
+    why: str
+
+
 def targets_for(w: Workload, choice: str) -> list[str]:
+    """The targets to simulate. `auto` on a decided target with no model is an error: its
+    numbers would be another platform's."""
+    decided = w.target.value
     if choice == "all":
         return list(TARGETS)
-    if choice == "auto":
-        return [w.target.value]
-    return [choice]
+    if choice != "auto":
+        return [choice]
+    if decided not in TARGETS:
+        raise SwitchyardError(
+            f"{w.file}: {w.name} -> {decided} (decided) is not simulated: {NOT_MODELLED[decided]}. "
+            "The simulator models serverless (Lambda) and kubernetes; add --target serverless, kubernetes "
+            "or all to replay this workload's other options"
+        )
+    return [decided]
 
 
-__all__ = ["DAY_S", "TARGETS", "Options", "arrivals_for", "simulate", "targets_for"]
+def not_simulated(w: Workload, choice: str) -> list[Skipped]:
+    """Under `all`: the decision's options the simulator leaves out, and why."""
+    if choice != "all":
+        return []
+    return [
+        Skipped(t.value, t is w.target, NOT_MODELLED.get(t.value, "no model"))
+        for t in w.decision.options
+        if t.value not in TARGETS
+    ]
+
+
+def ruled_out(w: Workload, target: str) -> list[str]:
+    """The plan's blockers of this option (empty when it can run the workload)."""
+    option = w.decision.option(Target(target))
+    return [] if option.feasible else [r.rule for r in option.blockers]
+
+
+__all__ = [
+    "DAY_S",
+    "TARGETS",
+    "Options",
+    "Skipped",
+    "arrivals_for",
+    "not_simulated",
+    "ruled_out",
+    "simulate",
+    "targets_for",
+]

@@ -3,9 +3,12 @@
 templates/kubernetes/server.py.jinja: CONCURRENCY predictions at once (a semaphore), at most
 QUEUE_DEPTH more waiting for a slot (beyond that, 503 at once), and TIMEOUT_S from the request's
 arrival: a request still waiting or running then is answered 504; a running prediction keeps its
-slot until it returns, so the concurrency limit stays true. Waiters are served first come, first
-served, and all share one timeout, so their deadlines are in queue order: expired waiters are
-answered lazily, whenever the queue is looked at, at the time their deadline passed.
+slot until it returns (abandoned), so the concurrency limit stays true, and while every slot is
+held by an abandoned prediction the replica refuses new requests at once (503, no free slot).
+Waiters are served first come, first served, and all share one timeout, so their deadlines are in
+queue order: expired waiters are answered lazily, whenever the queue is looked at, at the time
+their deadline passed. Not modelled: the readiness probe that takes a replica with no free slot out
+of the Service (its period decides when; until then it refuses).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ INFINITE = float("inf")
 
 class ReplicaServer:
     __slots__ = (
+        "abandoned",
         "answered_seconds",
         "engine",
         "on_free",
@@ -44,6 +48,7 @@ class ReplicaServer:
         self.engine, self.rec = engine, rec
         self.slots, self.queue_depth, self.timeout = slots, queue_depth, timeout_s
         self.running = 0
+        self.abandoned = 0  # running past their deadline: answered 504, holding their slot
         self.waiting: deque[tuple[float, int, float, float]] = deque()  # (deadline, request, arrived, service)
         self.answered_seconds = 0.0  # sum of answered requests' latencies: the histogram _sum KEDA's query rates
         self.on_free = on_free
@@ -54,6 +59,9 @@ class ReplicaServer:
 
     def offer(self, i: int, service_s: float) -> None:
         now = self.engine.now
+        if self.abandoned >= self.slots:
+            self.rec.answer(i, REJECTED, 0.0)
+            return
         if self.waiting:
             self._expire(now)
         if self.running < self.slots:
@@ -74,19 +82,28 @@ class ReplicaServer:
         self.running += 1
         if now > arrived:
             self.rec.waited(i, now - arrived)
-        self.engine.at(now + service_s, self._done, (i, arrived))
+        deadline = arrived + self.timeout
+        over = now + service_s > deadline
+        if over:
+            self.engine.at(deadline, self._abandon, i)
+        self.engine.at(now + service_s, self._done, (i, arrived, over))
 
-    def _done(self, arg: tuple[int, float]) -> None:
-        i, arrived = arg
+    def _abandon(self, i: int) -> None:
+        """The deadline of a running prediction: the caller gets 504 now; the slot stays taken."""
+        self.abandoned += 1
+        self.rec.answer(i, TIMED_OUT, self.timeout)
+        self.answered_seconds += self.timeout
+
+    def _done(self, arg: tuple[int, float, bool]) -> None:
+        i, arrived, over = arg
         now = self.engine.now
         self.running -= 1
-        latency = now - arrived
-        if latency <= self.timeout:
+        if over:
+            self.abandoned -= 1
+        else:
+            latency = now - arrived
             self.rec.answer(i, OK, latency)
             self.answered_seconds += latency
-        else:
-            self.rec.answer(i, TIMED_OUT, self.timeout)
-            self.answered_seconds += self.timeout
         if self.waiting:
             self._expire(now)
             if self.waiting:

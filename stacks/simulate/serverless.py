@@ -4,6 +4,10 @@
   else an idle on-demand one (the most recently used), else starts a new one: a cold start of the
   plan's terms (runtime init, image, imports, weights, deserialize), paid by that request and billed
   (an image function's init is billed duration). Lambda does not queue synchronous requests.
+- The init phase has its own limit (10 s), apart from the function timeout: a cold start within it
+  is not counted against the timeout; a longer one is cut at the limit and run again inside the
+  invocation, under the timeout (the plan's coldstart.init_limit), so that request pays the limit,
+  the whole init and its prediction.
 - Throttles (429): concurrent executions at the reserved concurrency, or more than the scaling rate
   of new environments (1,000 per 10 s per function) in the current period.
 - Idle on-demand environments are reclaimed after lambda_idle_reclaim_s; a busy one is retired
@@ -59,6 +63,7 @@ class ServerlessSim:
         day=None,
     ) -> None:
         self.e, self.rec, self.s, self.service, self.b = engine, rec, params, service_s, behaviour
+        engine.now = max(engine.now, start)  # the set-up below happens when the span opens
         self.queue_mode = params.mode == "async"
         self.pc_idle: list[Env] = []
         self.od_idle: deque[tuple[float, Env]] = deque()
@@ -84,6 +89,9 @@ class ServerlessSim:
         self.od_billed_seconds = 0.0
         self.od_alive_seconds = 0.0
         self.invocations = 0
+        self.traces = 0.0  # X-Ray: per second, the reservoir's first invocations and a share of the rest
+        self._trace_second = -1
+        self._trace_count = 0
         self.inits = 0  # on-demand cold starts
         self.pc_inits = 0  # provisioned environments initialised
         self.peak = 0
@@ -101,7 +109,7 @@ class ServerlessSim:
             if params.pc_scheduled:
                 self._schedule(shape, start, end, day)
             else:
-                self._set_pc(params.pc_min, instant=True)
+                self._set_pc(params.pc_min, ready_at=start)
             engine.every(behaviour.pc_alarm_period_s, self._alarm, start + behaviour.pc_alarm_period_s, end)
         engine.every(60.0, self._reclaim, start + 60.0, end)
         if self.queue_mode:
@@ -126,6 +134,7 @@ class ServerlessSim:
     def finish(self, end: float) -> None:
         self.e.now = end
         self._account()
+        self._flush_traces()
 
     # -- provisioned concurrency ---------------------------------------------------------------
     def _schedule(self, shape: TrafficShape, start: float, end: float, day) -> None:
@@ -137,13 +146,15 @@ class ServerlessSim:
             warm, off = lo + d * DAY_S - s.pc_prewarm_s, hi + d * DAY_S
             if off <= start or warm >= end:
                 continue
+            if warm < start:
+                # The span opens after this day's pre-warm configured the floor: it is ready, or
+                # still allocating when the span opens within the allocation time of the pre-warm.
+                self.pc_low, self.pc_high = s.pc_min, s.pc_max
+                self._set_pc(s.pc_min, ready_at=warm + self.b.pc_allocation_s + s.cold_start_s)
             t = warm
             while t < off:
                 if t >= start:
                     self.e.at(t, self._scheduled, (s.pc_min, s.pc_max))
-                elif t + s.pc_hold_every_s > start:  # the span opens inside the window: it is already warm
-                    self.pc_low, self.pc_high = s.pc_min, s.pc_max
-                    self._set_pc(s.pc_min, instant=True)
                 t += s.pc_hold_every_s
             if off < end:
                 self.e.at(off, self._scheduled, (0, 0))
@@ -152,20 +163,24 @@ class ServerlessSim:
         self.pc_low, self.pc_high = bounds
         self._set_pc(min(max(self.pc_configured, self.pc_low), self.pc_high))
 
-    def _set_pc(self, n: int, instant: bool = False) -> None:
+    def _set_pc(self, n: int, ready_at: float | None = None) -> None:
+        """Configure n provisioned environments; new ones serve from ready_at (default: after the
+        allocation time and their init). They are billed from now."""
         self._account()
         current = self.pc_configured
         if n == current:
             return
         self.pc_configured = n
         if n > current:
-            if instant:
+            now = self.e.now
+            ready = now + self.b.pc_allocation_s + self.s.cold_start_s if ready_at is None else ready_at
+            if ready <= now:
                 self.pc_ready += n - current
-                self.pc_idle += [Env(self.e.now, True) for _ in range(n - current)]
+                self.pc_idle += [Env(now, True) for _ in range(n - current)]
                 self.pc_inits += n - current
             else:
                 self.pc_pending += n - current
-                self.e.at(self.e.now + self.b.pc_allocation_s + self.s.cold_start_s, self._allocated, n - current)
+                self.e.at(ready, self._allocated, n - current)
         else:
             drop = current - n
             cancelled = min(drop, self.pc_pending)  # still allocating: never becomes ready
@@ -266,6 +281,26 @@ class ServerlessSim:
         else:
             self.od_idle.append((now, env))
 
+    def _cold(self, cold: bool) -> tuple[float, float]:
+        """(init seconds before the invocation, init seconds inside it, under the timeout)."""
+        if not cold:
+            return 0.0, 0.0
+        init = self.s.cold_start_s
+        return (init, 0.0) if init <= self.s.init_limit_s else (self.s.init_limit_s, init)
+
+    def _invoked(self) -> None:
+        self.invocations += 1
+        second = int(self.e.now)
+        if second != self._trace_second:
+            self._flush_traces()
+            self._trace_second = second
+        self._trace_count += 1
+
+    def _flush_traces(self) -> None:
+        n, reservoir = self._trace_count, self.s.xray_reservoir_per_s
+        self.traces += min(n, reservoir) + self.s.xray_sampling_rate * max(0.0, n - reservoir)
+        self._trace_count = 0
+
     def _bill(self, env: Env, seconds: float) -> None:
         if env.provisioned:
             self.pc_busy_seconds += seconds
@@ -284,17 +319,15 @@ class ServerlessSim:
             return
         env, cold = got
         s = self.s
-        self.invocations += 1
-        run = (s.cold_start_s if cold else 0.0) + self.service[i]
+        self._invoked()
         if cold:
             self.rec.mark_cold(i)
+        before, inside = self._cold(cold)
+        run = inside + self.service[i]
         timed_out = run > s.timeout_s
-        held = s.timeout_s if timed_out else run
+        held = before + (s.timeout_s if timed_out else run)
         self._bill(env, held)
-        if timed_out:
-            self.rec.answer(i, TIMED_OUT, s.invoke_overhead_s + s.timeout_s)
-        else:
-            self.rec.answer(i, OK, s.invoke_overhead_s + run)
+        self.rec.answer(i, TIMED_OUT if timed_out else OK, s.invoke_overhead_s + held)
         self.e.at(self.e.now + held, self._done, (env, timed_out))
 
     def _done(self, arg: tuple[Env, bool]) -> None:
@@ -309,6 +342,7 @@ class ServerlessSim:
         top = max(self.s.queue_max_concurrency, 1)
         if self.queue:
             self.poll_limit = min(top, self.poll_limit + self.b.sqs_pollers_added_per_minute)
+            self._poll()  # the added pollers take batches now, not when a running one returns
         elif self.inflight == 0:
             self.poll_limit = min(top, self.b.sqs_initial_pollers)
 
@@ -338,9 +372,11 @@ class ServerlessSim:
         env, cold = got
         batch = [self.queue.popleft() for _ in range(min(s.batch_size, len(self.queue)))]
         self.inflight += 1
-        self.invocations += 1
+        self._invoked()
         self.messages_received += len(batch)
-        t = now + (s.cold_start_s if cold else 0.0)
+        before, inside = self._cold(cold)
+        invoked = now + before
+        t = invoked + inside
         finished = []
         for i, enqueued, _ in batch:
             age = now - enqueued
@@ -350,9 +386,9 @@ class ServerlessSim:
                 self.rec.mark_cold(i)
             t += self.service[i]
             finished.append(t)
-        run = t - now
+        run = t - invoked
         timed_out = run > s.timeout_s
-        held = s.timeout_s if timed_out else run
+        held = before + (s.timeout_s if timed_out else run)
         self._bill(env, held)
         if timed_out:
             # No partial response on a timeout: every message of the batch comes back.
@@ -377,6 +413,7 @@ class ServerlessSim:
         gb = self.s.memory_gb
         return {
             "invocations": float(self.invocations),
+            "xray_traces": self.traces,
             "messages": float(self.messages_received),
             "provisioned_gb_s": self.pc_env_seconds * gb,
             "provisioned_duration_gb_s": self.pc_busy_seconds * gb,

@@ -10,22 +10,22 @@ active period there is no traffic. The seed fixes every draw: same inputs and se
 Service times: the profile's inference_ms for every request (`fixed`), exponentially distributed
 with that mean (`exponential`), or per request from a trace column.
 
-Trace (CSV). A header row with a TIMESTAMP column (any case): ISO 8601 (naive times are UTC) or
-epoch seconds; other columns are ignored unless a cost column is named. The simulated clock is
-UTC on the first timestamp's date; `speed` compresses the trace around its first arrival.
+Trace (CSV, read by trace.py). The simulated clock is UTC on the first timestamp's date; the span
+opens at the first arrival; `speed` compresses the trace around it.
 """
 
 from __future__ import annotations
 
-import csv
+import functools
 import math
 import random
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from stacks.errors import SwitchyardError
 from stacks.simulate.params import DAY_S, TrafficShape
+from stacks.simulate.trace import TraceRows, iso, read_trace
 
 BURST_MEAN_S = 60.0
 BURST_SHARE = 0.05
@@ -92,23 +92,19 @@ def profile_arrivals(
     return Arrivals(times, service_s, start, end, None, what)
 
 
-def _timestamp(text: str) -> datetime:
-    text = text.strip()
+def _read(path: Path, column: str | None) -> TraceRows:
+    """read_trace, once per file and column while the file is unchanged: several profiles replay
+    one trace, and a million rows take seconds to parse."""
     try:
-        return datetime.fromtimestamp(float(text), UTC)
-    except (ValueError, OverflowError, OSError):
-        pass
-    stamp = datetime.fromisoformat(text)  # ValueError for anything else
-    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+        stat = path.stat()
+    except OSError:
+        return read_trace(path, column)  # which says why it cannot read it
+    return _read_unchanged(path, column, stat.st_mtime_ns, stat.st_size)
 
 
-def _column(header: list[str], wanted: str, path: Path) -> int:
-    lowered = [h.strip().lower() for h in header]
-    if wanted.lower() not in lowered:
-        raise SwitchyardError(
-            f"{path}:1: no column '{wanted}' in the header; columns: {', '.join(h.strip() for h in header)}"
-        )
-    return lowered.index(wanted.lower())
+@functools.lru_cache(maxsize=1)
+def _read_unchanged(path: Path, column: str | None, _mtime_ns: int, _size: int) -> TraceRows:
+    return read_trace(path, column)
 
 
 def load_trace(
@@ -122,85 +118,44 @@ def load_trace(
     seed: int = 0,
     hours: float | None = None,
 ) -> Arrivals:
-    """Arrivals from a CSV trace; every problem names the file and line and what is allowed."""
-    try:
-        handle = path.open(encoding="utf-8", newline="")
-    except OSError as exc:
-        raise SwitchyardError(f"--trace {path}: cannot read it ({exc.strerror or exc})") from None
-    stamps: list[datetime] = []
-    costs: list[float] = []
-    cost_column = inference_ms_column or inference_scale_column
-    with handle:
-        reader = csv.reader(handle)
-        try:
-            header = next(reader, None)
-            if header is None:
-                raise SwitchyardError(
-                    f"{path}:1: empty trace; allowed: a CSV with a TIMESTAMP header and one row per request"
-                )
-            ts = _column(header, "TIMESTAMP", path)
-            cost = _column(header, cost_column, path) if cost_column else None
-            for row in reader:
-                line = reader.line_num
-                if not row or not any(cell.strip() for cell in row):
-                    continue
-                if ts >= len(row):
-                    raise SwitchyardError(f"{path}:{line}: TIMESTAMP: missing (the row has {len(row)} columns)")
-                try:
-                    stamp = _timestamp(row[ts])
-                except ValueError:
-                    raise SwitchyardError(
-                        f"{path}:{line}: TIMESTAMP: '{row[ts][:40]}' is not a time; allowed: ISO 8601 "
-                        "(2023-11-16 18:17:03.98, naive times are UTC) or epoch seconds (1700158623.98)"
-                    ) from None
-                if stamps and stamp < stamps[-1]:
-                    raise SwitchyardError(
-                        f"{path}:{line}: TIMESTAMP: {stamp.isoformat()} is earlier than the row before it "
-                        f"({stamps[-1].isoformat()}); the trace must be sorted by arrival time"
-                    )
-                stamps.append(stamp)
-                if cost is not None:
-                    cell = row[cost] if cost < len(row) else ""
-                    try:
-                        value = float(cell)
-                    except ValueError:
-                        value = math.nan
-                    if not math.isfinite(value) or value < 0:
-                        raise SwitchyardError(f"{path}:{line}: {cost_column}: '{cell[:40]}' is not a number >= 0")
-                    costs.append(value)
-        except UnicodeDecodeError:
-            raise SwitchyardError(f"{path}: not UTF-8 text; allowed: a CSV file with a TIMESTAMP column") from None
-        except csv.Error as exc:
-            raise SwitchyardError(f"{path}:{reader.line_num}: not valid CSV ({exc})") from None
-    if not stamps:
-        raise SwitchyardError(f"{path}: no requests after the header; allowed: one row per request")
+    """Arrivals from a CSV trace (trace.py reads and checks it).
+
+    The span opens at the first arrival and lasts `hours`, or else the whole days that hold the
+    trace: a month repeats the span, so a one-hour trace is a day's traffic wherever midnight falls
+    in it. The clock stays seconds since 00:00 UTC of the first arrival's date (the provisioned
+    concurrency schedule is set in it).
+    """
     if speed <= 0 or not math.isfinite(speed):
         raise SwitchyardError(f"--speed {speed}: must be a number > 0")
-    midnight = datetime(stamps[0].year, stamps[0].month, stamps[0].day, tzinfo=UTC)
-    first = (stamps[0] - midnight).total_seconds()
-    times = [first + ((s - midnight).total_seconds() - first) / speed for s in stamps]
-    if hours is not None:
-        start, end = math.floor(first / 3600) * 3600.0, math.floor(first / 3600) * 3600.0 + hours * 3600
-    else:
-        start, end = 0.0, max(1, math.ceil(times[-1] / DAY_S + 1e-12)) * DAY_S
-    kept = [i for i, t in enumerate(times) if start <= t < end]
-    times = [times[i] for i in kept]
+    rows = _read(path, inference_ms_column or inference_scale_column)
+    stamps = rows.stamps
+    day = datetime.fromtimestamp(stamps[0], UTC).date()
+    midnight = datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
+    first = stamps[0] - midnight
+    times = [first + (s - stamps[0]) / speed for s in stamps]
+    start = first
+    whole_days = (math.floor((times[-1] - start) / DAY_S) + 1) * DAY_S
+    end = start + (hours * 3600 if hours is not None else whole_days)
+    kept = [i for i, t in enumerate(times) if t < end]
+    if len(kept) < len(times):
+        times = [times[i] for i in kept]
     if inference_ms_column:
-        service_s = [costs[i] / 1000 for i in kept]
+        service_s = [rows.costs[i] / 1000 for i in kept]
     elif inference_scale_column:
-        mean = sum(costs) / len(costs)
+        mean = sum(rows.costs) / len(rows.costs)
         if mean <= 0:
             raise SwitchyardError(f"{path}: {inference_scale_column}: every value is 0; nothing to scale by")
-        service_s = [mean_inference_ms / 1000 * costs[i] / mean for i in kept]
+        service_s = [mean_inference_ms / 1000 * rows.costs[i] / mean for i in kept]
     else:
         service_s = _service(random.Random(seed), len(times), mean_inference_ms / 1000, service)
-    span = stamps[-1] - stamps[0]
     what = (
-        f"trace {path.name}: {len(stamps):,} requests over {span / timedelta(minutes=1):,.1f} min from "
-        f"{stamps[0].isoformat()}" + (f", {speed:g}x faster" if speed != 1 else "")
+        f"trace {path.name}: {len(stamps):,} requests over {(stamps[-1] - stamps[0]) / 60:,.1f} min from "
+        f"{iso(stamps[0])}" + (f", {speed:g}x faster" if speed != 1 else "")
     )
+    if len(times) < len(stamps):
+        what += f", {len(times):,} of them in the simulated {(end - start) / 3600:g} h"
     if inference_ms_column:
         what += f"; service time from column {inference_ms_column} (ms)"
     elif inference_scale_column:
         what += f"; service time {mean_inference_ms:g} ms scaled by column {inference_scale_column}"
-    return Arrivals(times, service_s, start, end, midnight.date(), what)
+    return Arrivals(times, service_s, start, end, day, what)
