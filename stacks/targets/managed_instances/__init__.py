@@ -23,7 +23,7 @@ from stacks.decision.cost import Cost
 from stacks.decision.option import Facts, Option
 from stacks.decision.reason import Reason
 from stacks.decision.workload import Workload
-from stacks.errors import DecisionError
+from stacks.errors import DecisionError, SwitchyardError
 from stacks.pricebook import Platform, Settings
 from stacks.profile import Endpoint, Mode, Profile, Target
 from stacks.profile.safe_yaml import parse, read_text
@@ -173,7 +173,10 @@ def _not_built(a: AcceleratorSizing) -> str:
 
 def _line(w: Workload, loc: tuple[str, ...]) -> int | None:
     """The profile line of `loc` (Workload keeps no lines; the file was validated moments ago)."""
-    _, lines, _ = parse(read_text(w.file), str(w.file), empty_allowed="a profile")
+    try:
+        _, lines, _ = parse(read_text(w.file), str(w.file), empty_allowed="a profile")
+    except SwitchyardError:  # gone or replaced since: the refusal names the file alone
+        return None
     while loc and loc not in lines:
         loc = loc[:-1]
     return lines.get(loc)

@@ -22,7 +22,8 @@ The sizing:
 - The cheapest always-on floor wins, then the cheapest peak, as for CPUs.
 
 aws-cdk-lib 2.278, which adds AcceleratorConfig, is not on the package registry: `switchyard synth`
-refuses such a workload (`synth_refusal`) rather than writing an unvalidated property override.
+refuses such a workload (ManagedInstances.unbuildable) rather than writing an unvalidated property
+override.
 """
 
 from __future__ import annotations
