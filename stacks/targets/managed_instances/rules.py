@@ -60,6 +60,9 @@ def limit_gpu(f: LmiFacts) -> list[Reason]:
         )
         return [Reason(rule="limit.gpu", fired=True, detail=detail)]
     problems = gpu_problems(f.p, f.settings.prices, a.required_gib)
+    memory_fits = f.p.model.memory_gb <= f.platform.lmi_function_memory_max_gb
+    if f.sizing.misfit and not problems and a.required_gib is not None and memory_fits:
+        problems = [f.sizing.misfit]  # no priced GPU type holds the environment: the sizing says why
     if problems:
         detail = (
             "gpu is required: " + "; ".join(problems) + f"; the workload: {workload_phrase(f.p)}; managed-instances "
