@@ -17,13 +17,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, create_model
 
-from stacks.ec2_types import instance_shape
+from stacks.ec2_types import gpu_instance_shape, instance_shape
 
 _HOURS_PER_MONTH = 730  # AWS's billing convention: 24 x 365 / 12
 RECORDED = date(2026, 11, 23)  # the day the default prices were recorded from their sources
 LMI_RECORDED = date(2026, 12, 3)  # the day the Lambda Managed Instances prices were recorded
 _LMI_PRICING = "https://aws.amazon.com/lambda/pricing/ (Lambda Managed Instances)"
 _EC2_PRICING = "https://aws.amazon.com/ec2/pricing/on-demand/ (Linux, shared tenancy)"
+_LMI_GPU_API = "https://docs.aws.amazon.com/lambda/latest/api/API_AcceleratorConfig.html"
+_CDK_ACCELERATOR = "https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.aws_lambda.AcceleratorConfig.html"
 
 
 # An AWS region name (us-east-1, eu-central-2, us-gov-west-1): it lands in every ARN, endpoint service
@@ -39,6 +41,13 @@ def _sizable_instance_types(prices: dict[str, float]) -> dict[str, float]:
     """Every key names an instance type whose vCPUs and memory its name gives (stacks/ec2_types.py)."""
     for name in prices:
         instance_shape(name)  # its ValueError names the type and what is allowed
+    return prices
+
+
+def _gpu_instance_types(prices: dict[str, float]) -> dict[str, float]:
+    """Every key names a GPU instance type whose vCPUs, memory and GPUs its name gives (stacks/ec2_types.py)."""
+    for name in prices:
+        gpu_instance_shape(name)  # its ValueError names the type and what is allowed
     return prices
 
 
@@ -232,6 +241,25 @@ class _Prices(BaseModel):
             _EC2_PRICING,
         ),
     )
+    ec2_gpu_instance_hour_usd: Annotated[dict[str, float], AfterValidator(_gpu_instance_types)] = Field(
+        default_factory=lambda: {
+            "g6.xlarge": 0.8048,
+            "g6.2xlarge": 0.9776,
+            "g6.4xlarge": 1.3232,
+            "g6.8xlarge": 2.0144,
+            "g6.12xlarge": 4.6016,
+        },
+        description=_aws(
+            "EC2 on-demand price per instance-hour of the GPU instance types GPU Lambda Managed Instances "
+            "(AcceleratorConfig, platform.lmi_gpu) may use, by type. Only g6 (NVIDIA L4, 24 GB) is named for them by "
+            f"AWS: aws-cdk-lib 2.278's AcceleratorConfig example allows g6.xlarge ({_CDK_ACCELERATOR}, read "
+            "2026-12-03). g5 (A10G, 24 GB) and g6e (L40S, 48 GB: the family whose device holds a 48 GiB environment) "
+            "are EC2 GPU families no Lambda page names, so they are not listed: add them here in platform.yaml (maps "
+            "merge key by key) if your capacity providers launch them. g6.xlarge, g6.2xlarge, g6.4xlarge, g6.8xlarge "
+            "and g6.12xlarge were checked against published copies of the AWS list (2026).",
+            _EC2_PRICING,
+        ),
+    )
     lmi_management_fee_share: float = Field(
         0.15,
         ge=0,
@@ -253,7 +281,13 @@ class _Prices(BaseModel):
 
 _PRICE_NAMES = list(_Prices.model_fields)
 _LMI_DATED = {
-    name: LMI_RECORDED for name in ("ec2_instance_hour_usd", "lmi_management_fee_share", "lmi_requests_per_million_usd")
+    name: LMI_RECORDED
+    for name in (
+        "ec2_instance_hour_usd",
+        "ec2_gpu_instance_hour_usd",
+        "lmi_management_fee_share",
+        "lmi_requests_per_million_usd",
+    )
 }
 PriceName = Literal[tuple(_PRICE_NAMES)]  # type: ignore[valid-type]
 
@@ -860,6 +894,31 @@ class Platform(BaseModel):
             "Lambda Managed Instances scales asynchronously on CPU and concurrency, not per request: traffic that "
             "more than doubles within this many minutes may be throttled (HTTP 429) while it scales. Source: "
             "https://docs.aws.amazon.com/lambda/latest/dg/lambda-managed-instances-scaling.html."
+        ),
+    )
+    lmi_gpu: bool = Field(
+        False,
+        strict=True,
+        description=(
+            "Model GPU Lambda Managed Instances in the decision: modelled for planning; synth needs aws-cdk-lib 2.278. "
+            "true: a workload with gpu: required gets a managed-instances option on the GPU instance types of "
+            "prices.ec2_gpu_instance_hour_usd, each execution environment given the smallest AcceleratorMemorySize "
+            "(platform.lmi_accelerator_memory_gib) that holds the model's GPU memory and the capacity provider scaling "
+            "on GPU utilization (target tracking); it is billed, compared and may be chosen by auto, but `switchyard "
+            "synth` refuses it: AcceleratorConfig arrives in aws-cdk-lib 2.278, which the package registry does not "
+            "serve, and Switchyard writes no unvalidated property override in its place. false (default): limit.gpu "
+            f"rules managed-instances out for GPU workloads. Sources: {_LMI_GPU_API}; {_CDK_ACCELERATOR}."
+        ),
+    )
+    lmi_accelerator_memory_gib: list[Literal[3, 6, 12, 16, 24, 48]] = Field(
+        default_factory=lambda: [3, 6, 12, 16, 24, 48],
+        min_length=1,
+        description=(
+            "GPU memory per execution environment (AcceleratorMemorySize, GiB) the sizing may choose with "
+            "platform.lmi_gpu: the smallest that holds the model's GPU memory (weights_gb x gpu_memory_per_weight_gb); "
+            "a model needing more than the largest cannot run there. AcceleratorConfig needs the Image package type "
+            f"and x86_64. Source: {_LMI_GPU_API} (valid values 3, 6, 12, 16, 24, 48) and the AWS SAM "
+            "AcceleratorConfig property page, read 2026-12-03."
         ),
     )
     lmi_scale_from_zero_s: float = Field(

@@ -12,7 +12,7 @@ from stacks.errors import Problem, ProfileError, SwitchyardError
 from stacks.pricebook import Platform, Settings
 from stacks.profile import Target
 from stacks.profile.loader import PLATFORM_FILE, discover, load_profile, load_settings
-from stacks.targets import TARGETS, decide
+from stacks.targets import BY_TARGET, TARGETS, decide
 from stacks.targets.kubernetes import kubernetes_sizing
 
 DEFAULT_PROFILES = Path("profiles")
@@ -94,6 +94,16 @@ def load_all(paths: list[Path] | None = None) -> Batch:
     # Limits of the set, not of one profile: reported once, the workloads still listed.
     failures += [Failure(Path(where), error) for t in TARGETS for where, error in t.fleet_problems(workloads)]
     return Batch(workloads, failures)
+
+
+def buildable(batch: Batch) -> Batch:
+    """The batch a builder may build: a workload its target models but cannot build (TargetSpec.unbuildable)
+    becomes a failure, so `synth` writes nothing rather than a half of the profiles."""
+    refused = [(w, BY_TARGET[w.target].unbuildable(w)) for w in batch.workloads]
+    failures = [Failure(w.file, error) for w, error in refused if error is not None]
+    if not failures:
+        return batch
+    return Batch([w for w, error in refused if error is None], batch.failures + failures)
 
 
 SHARING_FIELDS = ("gpu_sharing", "time_slicing_replicas", "mig_strategy")

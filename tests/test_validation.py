@@ -165,9 +165,10 @@ GOLDEN = {
         ("  inference_ms: 80\n", "  inference_ms: 80\noverrides:\n  prices:\n    lambda_gb_s_usd: 1\n"),
         "P:23: overrides.prices.lambda_gb_s_usd: unknown key 'lambda_gb_s_usd'\n"
         "    allowed: keys: as_of, cloudwatch_alarm_month_usd, cloudwatch_logs_ingest_gb_usd, cloudwatch_metric_month_usd, "
-        "cpu_node_hour_usd, ec2_instance_hour_usd, ecr_storage_gb_month_usd, efs_elastic_read_gb_usd, efs_storage_gb_month_usd, "
-        "gpu_node_hour_usd, http_api_requests_per_million_usd, lambda_arm_gb_s_tiers_usd, lambda_arm_gb_s_usd, "
-        "lambda_arm_tier_limits_gb_s, lambda_pc_arm_gb_s_usd, lambda_pc_duration_arm_gb... (425 more characters)\n"
+        "cpu_node_hour_usd, ec2_gpu_instance_hour_usd, ec2_instance_hour_usd, ecr_storage_gb_month_usd, "
+        "efs_elastic_read_gb_usd, efs_storage_gb_month_usd, gpu_node_hour_usd, http_api_requests_per_million_usd, "
+        "lambda_arm_gb_s_tiers_usd, lambda_arm_gb_s_usd, lambda_arm_tier_limits_gb_s, lambda_pc_arm_gb_s_usd... "
+        "(452 more characters)\n"
         "    hint: did you mean 'lambda_x86_gb_s_usd'?",
     ),
     "override out of range keeps its line": (

@@ -33,7 +33,7 @@ from stacks.targets.hybrid import hybrid_sizing
 from stacks.targets.serverless import serverless_sizing
 from stacks.targets.serverless.installation import front_stack, instances_stack, platform_stack
 from stacks.weights import local_weights_dir, weights_version
-from stacks.workloads import Batch, load_all
+from stacks.workloads import Batch, buildable, load_all
 
 PROFILES_CONTEXT = "switchyard:profiles"
 # Feature flags, set here (not in cdk.json) so the CLI and in-process synthesis agree.
@@ -173,7 +173,7 @@ def alarms_without_subscribers(platform: Platform, profiles_dir: Path) -> Profil
 def main() -> int:
     probe = cdk.App()
     profiles_dir = Path(probe.node.try_get_context(PROFILES_CONTEXT) or "profiles")
-    batch = load_all([profiles_dir])
+    batch = buildable(load_all([profiles_dir]))
     if batch.failures:
         for failure in batch.failures:
             print(f"error: {failure.error}", file=sys.stderr)

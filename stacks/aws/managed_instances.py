@@ -9,8 +9,9 @@ version or alias starts a second set of environments.
 
 Not built here, and why:
 - GPU capacity providers: `AcceleratorConfig` arrives in aws-cdk-lib 2.278, which the registry
-  does not serve; a GPU request is refused with that message instead of an unvalidated raw
-  property override.
+  does not serve; the decision models them (platform.lmi_gpu), `synth` refuses such a workload
+  before building anything (ManagedInstances.unbuildable), and a GPU request reaching this
+  construct is refused with the same version instead of an unvalidated raw property override.
 - EFS weights: a managed-instances function takes its network from the capacity provider, not
   a VpcConfig of its own, and Lambda mounts EFS through a function's VpcConfig (assumption, not
   verified against a deploy): weights come in the image (`weights_dir`).
@@ -37,8 +38,8 @@ from stacks.aws.serving import architecture as lambda_architecture
 from stacks.aws.serving import function_environment, image_code, retained_log_group
 from stacks.ec2_types import instance_shape
 from stacks.errors import SwitchyardError
+from stacks.targets.managed_instances.accelerator import GPU_CDK_VERSION
 
-GPU_CDK_VERSION = "2.278"  # the first aws-cdk-lib with lambda.AcceleratorConfig
 MEMORY_GIB_PER_VCPU = (2, 4, 8)  # ExecutionEnvironmentMemoryGiBPerVCpu: the c, m and r families
 FUNCTION_MEMORY_GB = (2, 32)  # smallest and largest execution environment
 MAX_CONCURRENCY = 1600  # PerExecutionEnvironmentMaxConcurrency's API maximum

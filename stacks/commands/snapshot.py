@@ -38,7 +38,7 @@ from stacks.errors import SwitchyardError
 from stacks.k8s.naming import PLAN_LABEL
 from stacks.profile.loader import load_settings
 from stacks.targets.serverless.installation import platform_stack, workload_stack
-from stacks.workloads import load_all
+from stacks.workloads import buildable, load_all
 
 SNAPSHOT_DIR = "__snapshots__"
 SNAPSHOTS_CHANGED = 6  # ExitCode.SNAPSHOTS_CHANGED, without importing the CLI
@@ -105,7 +105,7 @@ def _plan(w) -> dict[str, Any]:
 def render_snapshots(profiles_dir: Path, *, pulumi_stack: str | None = None) -> tuple[dict[str, str], str, Any]:
     """Every snapshot file's text, the lock text, and the batch. Raises nothing for bad profiles:
     the caller reports batch.failures."""
-    batch = load_all([profiles_dir])
+    batch = buildable(load_all([profiles_dir]))
     if batch.failures or not batch.workloads:
         return {}, "", batch
     files: dict[str, str] = {f"{w.name}.plan.json": _json(_plan(w)) for w in batch.workloads}

@@ -18,7 +18,7 @@ from stacks.commands.outputs import (
 )
 from stacks.commands.report import exit_code, print_failures
 from stacks.targets.serverless.installation import platform_stack
-from stacks.workloads import DEFAULT_PROFILES, load_all
+from stacks.workloads import DEFAULT_PROFILES, buildable, load_all
 
 CDK_OUT = Path("cdk.out")
 
@@ -80,7 +80,7 @@ def run(
     complete = all(p.is_dir() for p in paths)
     progress = Progress(4)
     progress(f"validating and deciding profiles in {', '.join(map(str, paths))}")
-    batch = load_all(paths)
+    batch = buildable(load_all(paths))
     serverless, kubernetes = batch.by_target("serverless"), batch.by_target("kubernetes")
     serverless += batch.by_target("managed-instances")  # the CDK app builds both Lambda targets
     hybrid = batch.by_target("hybrid")

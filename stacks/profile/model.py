@@ -305,6 +305,7 @@ PLATFORM_WIDE: dict[str, str] = {
     "availability_zone_ids": "the VPC is shared by every serverless workload",
     "installation": "every stack of one app belongs to one installation",
     "targets": "the targets a platform offers are the platform's (name one for this workload with target:)",
+    "lmi_gpu": "whether GPU Lambda Managed Instances are modelled is the platform's, like the targets it offers",
     "alarms_without_subscribers": "the alarm topic is the platform stack's",
     "model_bucket_noncurrent_days": "the model bucket is the platform stack's",
     "interface_endpoints": "the VPC endpoints are shared by every serverless workload",

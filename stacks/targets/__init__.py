@@ -24,6 +24,8 @@ The interface (stacks/decision/target.py `TargetModel`, extended in stacks/targe
     describe(w), placement(w), owns(w)   what `plan` prints and `plan --json` lists under <target>
     key_figures(w) -> {str: value}       what the plan lock records for it
     fleet_problems(workloads)            limits of a plan's whole batch (e.g. a shared quota)
+    unbuildable(w)                       why synth cannot build what the decision models (GPU
+                                         managed-instances before aws-cdk-lib 2.278), or None
 
 The decision sizes and bills every target, runs every target's limits, the shared traffic rules,
 every target's rules, compares the bills and chooses: `auto` takes the cheapest feasible option.

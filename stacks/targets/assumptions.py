@@ -2,8 +2,9 @@
 and why it holds, so a reader can tell a measured number from an assumed one and change it.
 
 They are read from the same settings and sizing the decision used (never a second copy), and
-`switchyard plan` prints them (text and `--json`). They read both targets' sizing (every workload
-has both options), so they sit beside the registry, above the target packages.
+`switchyard plan` prints them (text and `--json`). They read several targets' sizing (every workload
+has every option), so they sit beside the registry, above the target packages. GPU Lambda Managed
+Instances (platform.lmi_gpu) add theirs only where a GPU option is sized.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from dataclasses import asdict, dataclass
 from stacks.decision.workload import Workload
 from stacks.profile import Mode, Preset
 from stacks.targets.kubernetes import kubernetes_sizing
+from stacks.targets.managed_instances import managed_instances_sizing
+from stacks.targets.managed_instances.accelerator import carried
 from stacks.targets.serverless import serverless_sizing
 from stacks.targets.serverless.sizing import SQS_MAX_CONSUMERS, efs_consumer_cap
 
@@ -33,7 +36,59 @@ def assumptions(w: Workload) -> list[Assumption]:
     out = [_replica_concurrency(w), _target_utilization(w), _reservation(w)]
     if w.profile.sla.mode is not Mode.sync:
         out.append(_queue_consumers(w))
+    if managed_instances_sizing(w).accelerator is not None:
+        out += _gpu_managed_instances(w)
     return out
+
+
+def _gpu_managed_instances(w: Workload) -> list[Assumption]:
+    """What GPU Lambda Managed Instances (platform.lmi_gpu) are sized and billed on that AWS does not publish."""
+    o = managed_instances_sizing(w)
+    a, e = o.accelerator, o.environment
+    assert a is not None
+    prices = w.settings.prices
+    fee = prices.lmi_management_fee_share
+    return [
+        Assumption(
+            "managed_instances.environments_per_gpu",
+            a.environments_per_gpu,
+            "platform.lmi_accelerator_memory_gib",
+            f"{a.environments_per_gpu} environment(s) of {a.memory_gib} GiB share one {a.gpu_product} "
+            f"({a.gpu_memory_gb:g} GB / {a.memory_gib} GiB): AWS documents AcceleratorMemorySize as the least an "
+            "environment gets and that Lambda may give more, not how it packs a GPU"
+            + (
+                f"; if it packs fewer, the {e.min_environments} environments may need more than "
+                f"{e.always_on_instances} {e.instance_type}"
+                if a.per_instance_bound == "GPU memory"
+                else f" (here the instance's {a.per_instance_bound} bounds them first: {e.environments_per_instance} "
+                f"per {e.instance_type})"
+            ),
+        ),
+        Assumption(
+            "managed_instances.gpu_concurrency",
+            e.max_concurrency,
+            "fixed: one model copy per environment",
+            "each GPU environment serves one request at a time: LMI's Python runtime runs every concurrent request "
+            "in its own process, and each would load its own model copy onto the GPU, so more than one would need "
+            "that much more AcceleratorMemorySize",
+        ),
+        Assumption(
+            "managed_instances.gpu_fee",
+            fee,
+            "prices.lmi_management_fee_share",
+            f"GPU instances carry the same {fee:.0%} management fee on their EC2 price and the same request charge "
+            "as CPU instances: the Lambda pricing page states one fee and one request price for Lambda Managed "
+            "Instances, and no rate of their own for GPU instances was found",
+        ),
+        Assumption(
+            "managed_instances.gpu_instance_types",
+            len(prices.ec2_gpu_instance_hour_usd),
+            "prices.ec2_gpu_instance_hour_usd",
+            f"the GPU instance types sized: {carried(prices)}; only g6 is named for GPU Lambda Managed Instances by "
+            "AWS (aws-cdk-lib 2.278's AcceleratorConfig example); other GPU families (g5: A10G, g6e: L40S 48 GB, "
+            "which 48 GiB environments need) count once added there",
+        ),
+    ]
 
 
 def _replica_concurrency(w: Workload) -> Assumption:

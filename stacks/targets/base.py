@@ -114,6 +114,10 @@ class TargetSpec(TargetModel, Protocol):
         """Its end of a move to or from another target (stacks/commands/lock.py `runbook`)."""
         ...
 
+    def unbuildable(self, w: Workload) -> SwitchyardError | None:
+        """Why `synth` cannot build this workload on this target although the decision models it (None: it can)."""
+        ...
+
 
 class BaseTarget:
     """Defaults for the hooks a target without variants, late warnings or fleet limits leaves alone."""
@@ -129,6 +133,9 @@ class BaseTarget:
 
     def fleet_problems(self, workloads: Iterable[Workload]) -> list[tuple[str, SwitchyardError]]:
         return []
+
+    def unbuildable(self, w: Workload) -> SwitchyardError | None:
+        return None
 
     def move_end(self, name: str, platform: Platform) -> MoveEnd:
         """From the builder alone: `switchyard outputs` stands in for the addresses only the target knows."""

@@ -1,6 +1,7 @@
-"""The managed-instances bill: the always-on instances, the management fee on them and the request
-charge (no duration charge), plus the lines every Lambda bill has, from the serverless bill's
-helpers: the queue and results, the image in ECR, traces, logs, alarms and metrics.
+"""The managed-instances bill: the always-on instances (CPU, or GPU with platform.lmi_gpu), the
+management fee on them and the request charge (no duration charge), plus the lines every Lambda
+bill has, from the serverless bill's helpers: the queue and results, the image in ECR, traces,
+logs, alarms and metrics.
 
 No EFS: a managed-instances function takes its network from the capacity provider, so its weights
 are in the image (stacks/aws/managed_instances.py).
@@ -11,23 +12,36 @@ from __future__ import annotations
 from stacks.decision.cost import DAYS_PER_MONTH, Bill, Cost, figure, monthly_requests
 from stacks.pricebook import HOURS_PER_MONTH, PriceBook, Settings
 from stacks.profile import Mode, Profile
+from stacks.targets.managed_instances.accelerator import AcceleratorSizing
 from stacks.targets.managed_instances.alarms import managed_instances_alarms
-from stacks.targets.managed_instances.sizing import Demand, ManagedInstancesSizing
+from stacks.targets.managed_instances.sizing import Demand, ManagedInstancesSizing, instance_hour_usd
 from stacks.targets.managed_instances.workload import ManagedInstancesOption, demand
 from stacks.targets.serverless.bill import ecr_line, observability_lines, queue_lines, request_paths
 
 
-def instance_lines(bill: Bill, d: Demand, s: ManagedInstancesSizing, invocations: float, per_batch: str) -> None:
+def instance_lines(
+    bill: Bill,
+    d: Demand,
+    s: ManagedInstancesSizing,
+    invocations: float,
+    per_batch: str,
+    accelerator: AcceleratorSizing | None = None,
+) -> None:
     """Instances x hours of the always-on floor, the management fee on them, and the requests."""
     prices = bill.prices
-    hourly = prices.ec2_instance_hour_usd[s.instance_type]
+    hourly, price = instance_hour_usd(prices, s.instance_type)
     hours = s.always_on_instances * HOURS_PER_MONTH
+    environment = f"{s.environment_vcpus} vCPU"
+    if accelerator is not None:
+        environment += (
+            f", {s.environment_memory_gb} GB and {accelerator.memory_gib} GiB of {accelerator.gpu_product} GPU memory"
+        )
     spread = (
         f"{s.always_on_instances} {s.instance_type} always on ({s.min_environments} environment(s) of "
-        f"{s.environment_vcpus} vCPU, {s.environments_per_instance} per instance, three instances at least "
+        f"{environment}, {s.environments_per_instance} per instance, three instances at least "
         f"for AZ spread) x {HOURS_PER_MONTH} h"
     )
-    bill.add("instances", hours, "instance-hours", "ec2_instance_hour_usd", spread, unit_price=hourly)
+    bill.add("instances", hours, "instance-hours", price, spread, unit_price=hourly)
     fee = prices.lmi_management_fee_share
     bill.add(
         "management_fee",
@@ -70,7 +84,7 @@ def managed_instances_cost(p: Profile, o: ManagedInstancesOption, settings: Sett
     queued, direct = request_paths(p, platform, requests, notes)
     invocations = direct + queued / o.messages_per_invocation
     per_batch = f" / {o.messages_per_invocation:g} messages per batch" if o.messages_per_invocation != 1 else ""
-    instance_lines(bill, d, s, invocations, per_batch)
+    instance_lines(bill, d, s, invocations, per_batch, o.accelerator)
     if p.sla.mode is not Mode.sync:
         queue_lines(bill, queued, o.messages_per_invocation, platform)
     ecr_line(bill, p, o.image_gb, o.weights_in_image, platform)

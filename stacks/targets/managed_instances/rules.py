@@ -2,8 +2,11 @@
 and numbers. Adding one is adding a row to LIMITS or RULES.
 
 Limits (a fired `limit.*` rules the option out; a fired `sla.*` misses the SLA):
-- `limit.gpu`: the c, m and r instance types have no GPU; GPU capacity providers need aws-cdk-lib
-  2.278's AcceleratorConfig, which the registry does not serve (not modelled here).
+- `limit.gpu`: the c, m and r instance types have no GPU. GPU capacity providers (AcceleratorConfig)
+  are modelled with platform.lmi_gpu (accelerator.py); then what they cannot run fires instead: a
+  vLLM server, several GPUs per replica, a pinned GPU product or size no priced GPU type carries.
+- `limit.accelerator_memory` (platform.lmi_gpu): the model's GPU memory above the largest
+  AcceleratorMemorySize (48 GiB).
 - `limit.memory`: each concurrent request is its own Python process holding one model copy, in an
   execution environment of at most 32 GB.
 - `limit.image`, `limit.timeout`: the Lambda limits the function keeps on managed instances.
@@ -14,8 +17,10 @@ Limits (a fired `limit.*` rules the option out; a fired `sla.*` misses the SLA):
   function serves $LATEST.PUBLISHED; a URL on it is unverified, so it is not built.
 - `sla.latency`: a warm environment's latency must meet the p99 target.
 Rules (explain the sizing and the comparison; the bills decide):
-- `lmi.environment`: the environment shape, its concurrency and what bounds it, the floor.
-- `lmi.break_even`: below the break-even volume the always-on floor costs more than Lambda on-demand.
+- `lmi.environment`: the environment shape, its concurrency and what bounds it (its GPU memory on
+  GPU instances), the floor.
+- `lmi.break_even`: below the break-even volume the always-on floor costs more than Lambda on-demand
+  (not for a GPU model: Lambda on-demand runs none).
 - `lmi.burst`: traffic more than doubling within 5 min is throttled, so a peak over twice the
   average holds half the peak on the always-on floor.
 - `lmi.scale_to_zero`: the floor never goes to zero (scaling from zero is minutes, against the
@@ -31,6 +36,7 @@ from stacks.decision.option import Facts
 from stacks.decision.reason import Reason, cmp, usd
 from stacks.limits import LAMBDA_MAX_IMAGE_GB, LAMBDA_MAX_TIMEOUT_S
 from stacks.profile import Endpoint, Mode
+from stacks.targets.managed_instances.accelerator import GPU_BOUND, GPU_CDK_VERSION, carried, gpu_problems
 from stacks.targets.managed_instances.workload import ManagedInstancesOption
 from stacks.targets.serverless.limits import warm_latency
 
@@ -39,16 +45,57 @@ Rule = Callable[[LmiFacts], list[Reason]]
 
 
 def limit_gpu(f: LmiFacts) -> list[Reason]:
-    gpu = f.p.model.gpu
+    a = f.sizing.accelerator
+    if not f.sizing.gpu:
+        return [
+            Reason(rule="limit.gpu", fired=False, detail=f"gpu is {f.p.model.gpu.value}: runs on the instances' CPUs")
+        ]
+    if a is None:
+        detail = (
+            "gpu is required: Lambda Managed Instances runs here on c, m and r instance types, which have no GPU; "
+            "GPU capacity providers (AcceleratorConfig) are not modelled on this platform: platform.lmi_gpu: true in "
+            f"platform.yaml models them for planning (synth needs aws-cdk-lib {GPU_CDK_VERSION}, which the package "
+            f"registry does not serve); the workload: {workload_phrase(f.p)}; managed-instances allows gpu: none or "
+            "optional (the model on the instances' CPUs)"
+        )
+        return [Reason(rule="limit.gpu", fired=True, detail=detail)]
+    problems = gpu_problems(f.p, f.settings.prices, a.required_gib)
+    memory_fits = f.p.model.memory_gb <= f.platform.lmi_function_memory_max_gb
+    if f.sizing.misfit and not problems and a.required_gib is not None and memory_fits:
+        problems = [f.sizing.misfit]  # no priced GPU type holds the environment: the sizing says why
+    if problems:
+        detail = (
+            "gpu is required: " + "; ".join(problems) + f"; the workload: {workload_phrase(f.p)}; managed-instances "
+            f"with a GPU allows model.preset: custom on one GPU product of {carried(f.settings.prices)}"
+        )
+    else:
+        detail = (
+            f"gpu is required: modelled on {a.gpu_product} ({f.sizing.environment.instance_type}) with "
+            f"AcceleratorConfig (platform.lmi_gpu), x86_64 and an image; synth needs aws-cdk-lib {GPU_CDK_VERSION}"
+        )
+    return [Reason(rule="limit.gpu", fired=bool(problems), detail=detail)]
+
+
+def limit_accelerator_memory(f: LmiFacts) -> list[Reason]:
+    a = f.sizing.accelerator
+    if a is None:
+        return []
+    largest = max(f.platform.lmi_accelerator_memory_gib)
+    over = a.required_gib is None
+    sizes = ", ".join(str(s) for s in sorted(f.platform.lmi_accelerator_memory_gib))
     detail = (
-        f"gpu is required: Lambda Managed Instances runs here on c, m and r instance types, which have no GPU (a "
-        "GPU capacity provider, AcceleratorConfig, needs aws-cdk-lib 2.278, which the package registry does not "
-        f"serve); the workload: {workload_phrase(f.p)}; managed-instances allows gpu: none or optional (the model "
-        "on the instances' CPUs)"
-        if f.sizing.gpu
-        else f"gpu is {gpu.value}: runs on the instances' CPUs"
+        f"GPU memory {a.need_gb:g} GB per environment (weights {f.p.model.weights_gb:g} GB x "
+        f"{f.platform.gpu_memory_per_weight_gb:g}, platform.gpu_memory_per_weight_gb) {cmp(over)} the largest "
+        f"AcceleratorMemorySize, {largest} GiB"
     )
-    return [Reason(rule="limit.gpu", fired=f.sizing.gpu, detail=detail)]
+    if over:
+        detail += (
+            f"; the workload: {workload_phrase(f.p)}; managed-instances allows a model whose weights x "
+            f"{f.platform.gpu_memory_per_weight_gb:g} is at most {largest} GB (AcceleratorMemorySize {sizes} GiB)"
+        )
+    else:
+        detail += f": {a.required_gib} GiB, the smallest of {sizes} that holds it"
+    return [Reason(rule="limit.accelerator_memory", fired=over, detail=detail)]
 
 
 def limit_memory(f: LmiFacts) -> list[Reason]:
@@ -128,6 +175,21 @@ def sla_latency(f: LmiFacts) -> list[Reason]:
 def environment(f: LmiFacts) -> list[Reason]:
     e = f.sizing.environment
     indicative = " (indicative: the model does not fit)" if f.sizing.misfit else ""
+    a = f.sizing.accelerator
+    if a is not None:
+        return [
+            Reason(
+                rule="lmi.environment",
+                fired=True,
+                detail=f"environments of {e.environment_vcpus} vCPU x {e.memory_gib_per_vcpu} GiB = "
+                f"{e.environment_memory_gb} GB with {a.memory_gib} GiB of GPU memory{indicative}, one request at a "
+                f"time ({GPU_BOUND}); {a.environments_per_gpu} per {a.gpu_product} GPU ({a.gpu_memory_gb:g} GB), "
+                f"{e.environments_per_instance} per {e.instance_type} ({a.gpus_per_instance} GPU(s), bound by "
+                f"{a.per_instance_bound}); {e.min_environments}-{e.max_environments} environments on "
+                f"{e.always_on_instances}-{e.peak_instances} {e.instance_type}, the capacity provider scaling on GPU "
+                f"utilization (target tracking); floor {e.floor_reason}",
+            )
+        ]
     return [
         Reason(
             rule="lmi.environment",
@@ -143,6 +205,15 @@ def environment(f: LmiFacts) -> list[Reason]:
 
 def break_even(f: LmiFacts) -> list[Reason]:
     x = f.sizing.facts
+    if f.sizing.accelerator is not None:
+        return [
+            Reason(
+                rule="lmi.break_even",
+                fired=False,
+                detail="a GPU model has no Lambda on-demand alternative (Lambda runs no GPU): no break-even against "
+                "it; the bills compare the always-on GPU floor with the other targets",
+            )
+        ]
     below = x.monthly_requests < x.break_even_requests_per_month
     return [
         Reason(
@@ -192,5 +263,14 @@ def scale_to_zero(f: LmiFacts) -> list[Reason]:
     ]
 
 
-LIMITS: list[Rule] = [limit_gpu, limit_memory, limit_image, limit_timeout, limit_weights, limit_endpoint, sla_latency]
+LIMITS: list[Rule] = [
+    limit_gpu,
+    limit_accelerator_memory,
+    limit_memory,
+    limit_image,
+    limit_timeout,
+    limit_weights,
+    limit_endpoint,
+    sla_latency,
+]
 RULES: list[Rule] = [environment, break_even, burst, scale_to_zero]

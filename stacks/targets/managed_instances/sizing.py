@@ -128,55 +128,87 @@ def _concurrency(d: Demand, vcpus: int, memory_gb: int, platform: Platform) -> t
     return bounds[bound], bound
 
 
-def _candidates(d: Demand, prices: PriceBook, platform: Platform) -> list[ManagedInstancesSizing]:
+@dataclass(frozen=True)
+class Floor:
+    """Execution environments always on (`minimum`, and why) and at the peak (`maximum`)."""
+
+    minimum: int
+    maximum: int
+    reason: str
+
+
+def environment_floor(d: Demand, concurrency: int, platform: Platform) -> Floor:
+    """The floor holds the average by Little's law and half the peak, so that a burst to the peak is at
+    most one doubling (LMI throttles faster growth); never below LMI's default of three."""
     u = platform.lmi_target_utilization
+    for_average = _environments(d.avg_rps, d, concurrency, u)
+    for_burst = _environments(d.peak_rps / 2, d, concurrency, u)
+    floor = platform.lmi_min_execution_environments
+    minimum = max(floor, for_average, for_burst)
+    reason = (
+        f"{floor} by default, across Availability Zones"
+        if minimum == floor
+        else f"{for_average} for the average {d.avg_rps:g} rps at {u:.0%}"
+        if minimum == for_average
+        else f"{for_burst} to hold half the peak ({d.peak_rps / 2:g} rps) at {u:.0%}: a burst to the peak "
+        f"is then at most one doubling"
+    )
+    return Floor(minimum, max(minimum, _environments(d.peak_rps, d, concurrency, u)), reason)
+
+
+def environment_shapes(platform: Platform) -> list[tuple[int, int, int]]:
+    """(memory GiB per vCPU, vCPUs, GB) of every execution environment LMI allows with these settings."""
+    return [
+        (ratio, vcpus, vcpus * ratio)
+        for ratio in sorted(platform.lmi_memory_gib_per_vcpu)
+        for vcpus in ENVIRONMENT_VCPUS
+        if platform.lmi_function_memory_min_gb <= vcpus * ratio <= platform.lmi_function_memory_max_gb
+    ]
+
+
+def always_on(environments: int, per_instance: int, platform: Platform) -> int:
+    """Instances for `environments`, never fewer than LMI's default three (one per AZ)."""
+    return _instances(environments, per_instance, platform.lmi_min_execution_environments)
+
+
+def instance_hour_usd(prices: PriceBook, instance_type: str) -> tuple[float, str]:
+    """An instance type's on-demand price and the price book entry it comes from (CPU or GPU types)."""
+    if instance_type in prices.ec2_instance_hour_usd:
+        return prices.ec2_instance_hour_usd[instance_type], "ec2_instance_hour_usd"
+    return prices.ec2_gpu_instance_hour_usd[instance_type], "ec2_gpu_instance_hour_usd"
+
+
+def _candidates(d: Demand, prices: PriceBook, platform: Platform) -> list[ManagedInstancesSizing]:
     shapes = [instance_shape(name) for name in prices.ec2_instance_hour_usd]
     out = []
-    for ratio in sorted(platform.lmi_memory_gib_per_vcpu):
-        for vcpus in ENVIRONMENT_VCPUS:
-            memory = vcpus * ratio
-            if not platform.lmi_function_memory_min_gb <= memory <= platform.lmi_function_memory_max_gb:
+    for ratio, vcpus, memory in environment_shapes(platform):
+        concurrency, bound = _concurrency(d, vcpus, memory, platform)
+        if concurrency < 1:
+            continue
+        floor = environment_floor(d, concurrency, platform)
+        for shape in shapes:
+            if shape.architecture != d.architecture or shape.gib_per_vcpu != ratio or shape.vcpus < vcpus:
                 continue
-            concurrency, bound = _concurrency(d, vcpus, memory, platform)
-            if concurrency < 1:
-                continue
-            for_average = _environments(d.avg_rps, d, concurrency, u)
-            # A burst to the peak must be at most one doubling of what the floor serves.
-            for_burst = _environments(d.peak_rps / 2, d, concurrency, u)
-            floor = platform.lmi_min_execution_environments
-            minimum = max(floor, for_average, for_burst)
-            reason = (
-                f"{floor} by default, across Availability Zones"
-                if minimum == floor
-                else f"{for_average} for the average {d.avg_rps:g} rps at {u:.0%}"
-                if minimum == for_average
-                else f"{for_burst} to hold half the peak ({d.peak_rps / 2:g} rps) at {u:.0%}: a burst to the peak "
-                f"is then at most one doubling"
-            )
-            maximum = max(minimum, _environments(d.peak_rps, d, concurrency, u))
-            for shape in shapes:
-                if shape.architecture != d.architecture or shape.gib_per_vcpu != ratio or shape.vcpus < vcpus:
-                    continue
-                per_instance = shape.vcpus // vcpus
-                out.append(
-                    ManagedInstancesSizing(
-                        architecture=d.architecture,
-                        memory_gib_per_vcpu=ratio,
-                        environment_vcpus=vcpus,
-                        environment_memory_gb=memory,
-                        max_concurrency=concurrency,
-                        concurrency_bound=bound,
-                        min_environments=minimum,
-                        max_environments=maximum,
-                        floor_reason=reason,
-                        instance_type=shape.name,
-                        instance_vcpus=shape.vcpus,
-                        environments_per_instance=per_instance,
-                        always_on_instances=_instances(minimum, per_instance, floor),
-                        peak_instances=_instances(maximum, per_instance, floor),
-                        target_utilization=u,
-                    )
+            per_instance = shape.vcpus // vcpus
+            out.append(
+                ManagedInstancesSizing(
+                    architecture=d.architecture,
+                    memory_gib_per_vcpu=ratio,
+                    environment_vcpus=vcpus,
+                    environment_memory_gb=memory,
+                    max_concurrency=concurrency,
+                    concurrency_bound=bound,
+                    min_environments=floor.minimum,
+                    max_environments=floor.maximum,
+                    floor_reason=floor.reason,
+                    instance_type=shape.name,
+                    instance_vcpus=shape.vcpus,
+                    environments_per_instance=per_instance,
+                    always_on_instances=always_on(floor.minimum, per_instance, platform),
+                    peak_instances=always_on(floor.maximum, per_instance, platform),
+                    target_utilization=platform.lmi_target_utilization,
                 )
+            )
     return out
 
 
@@ -215,7 +247,7 @@ def managed_instances_facts(
 ) -> ManagedInstancesFacts:
     """Break-even against Lambda on-demand (at `lambda_memory_gb`, the serverless sizing's memory,
     first duration tier), the bursts the floor absorbs, and why it never scales to zero."""
-    hourly = prices.ec2_instance_hour_usd[s.instance_type]
+    hourly, _ = instance_hour_usd(prices, s.instance_type)
     floor_usd = s.always_on_instances * HOURS_PER_MONTH * hourly * (1 + prices.lmi_management_fee_share)
     gb_s = prices.lambda_arm_gb_s_usd if d.architecture == "arm64" else prices.lambda_x86_gb_s_usd
     lambda_per_request = d.inference_s * lambda_memory_gb * gb_s + prices.lambda_requests_per_million_usd / 1e6
