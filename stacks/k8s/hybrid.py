@@ -415,7 +415,7 @@ class HybridWorker(pulumi.ComponentResource):
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata=meta(name),
-            spec=self._deployment_spec(name, image, resources, scaling, queue, settings, labels),
+            spec=self._deployment_spec(name, image, resources, scaling, queue, settings, selector),
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[
@@ -486,7 +486,7 @@ class HybridWorker(pulumi.ComponentResource):
         scaling: HybridScaling,
         queue: HybridQueue,
         settings: ClusterSettings,
-        labels: dict[str, str],
+        selector: dict[str, str],
     ) -> k8s.apps.v1.DeploymentSpecArgs:
         spec = image.spec
         no_privilege = security.restricted_container()
@@ -545,7 +545,9 @@ class HybridWorker(pulumi.ComponentResource):
         return k8s.apps.v1.DeploymentSpecArgs(
             # One at first, so `pulumi up` proves the image, keys and queue work; KEDA then owns the count.
             replicas=max(1, scaling.replicas_min),
-            selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
+            # The selector is immutable and a pod label change rolls every worker: both carry only the
+            # workload's name, never the plan revision or the profile's path (the objects' labels do).
+            selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
             strategy=k8s.apps.v1.DeploymentStrategyArgs(
                 type="RollingUpdate",
                 rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(
@@ -554,7 +556,7 @@ class HybridWorker(pulumi.ComponentResource):
             ),
             template=k8s.core.v1.PodTemplateSpecArgs(
                 metadata=k8s.meta.v1.ObjectMetaArgs(
-                    labels=labels, annotations=scrape_annotations(spec.health_port, settings) or None
+                    labels=selector, annotations=scrape_annotations(spec.health_port, settings) or None
                 ),
                 spec=k8s.core.v1.PodSpecArgs(
                     service_account_name=name,
