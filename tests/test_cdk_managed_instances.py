@@ -234,6 +234,7 @@ def test_a_gpu_is_refused_naming_the_cdk_version(tmp_path):
         ({"instance_types": ["m7i.large"]}, "instance_types is 'm7i.large'", "arm64 types"),
         ({"instance_types": ["t4g.large"]}, "'t4g.large' is not an instance type", "c, m or r families"),
         ({"max_vcpus": 8}, "max_vcpus is 8", "at least 29"),
+        ({"min_environments": 3, "max_environments": 6, "max_vcpus": 6}, "max_vcpus is 6", "12-15000"),
         ({"timeout_s": 901}, "timeout_s is 901", "1-900"),
     ],
 )

@@ -11,6 +11,7 @@ Among the Lambda targets, managed instances win it: on a platform without a clus
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -226,3 +227,19 @@ def test_switchyard_synth_prints_the_target_and_its_files(tmp_path):
     assert (tmp_path / "cdk.out" / f"{stack}.template.json").is_file()
     assert (tmp_path / "build" / NAME / "Dockerfile").is_file()
     assert f"managed-instances: `npx cdk deploy {PLATFORM_STACK} {stack}`" in r.stdout
+
+
+def test_a_light_workload_on_the_three_instance_floor_synthesizes(tmp_path):
+    """20 rps on three c7i.large: the sizing's own ceiling is 3 x 2 = 6 vCPUs, which aws-cdk-lib's
+    CapacityProvider refuses (MaxVCpuCount 12-15,000) with a jsii traceback; the cap is raised to 12."""
+    profiles = steady_copy(tmp_path, "avg_rps: 150\n  peak_rps: 200", "avg_rps: 20\n  peak_rps: 40")
+    w = load_all([profiles]).workloads[0]
+    e = managed_instances_sizing(w).environment
+    assert e.peak_instances * e.instance_vcpus < 12  # the case: a floor below aws-cdk-lib's minimum cap
+    r = switchyard("synth", str(profiles), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    doc = json.loads((tmp_path / "cdk.out" / f"{instances_stack(NAME)}.template.json").read_text())
+    (provider,) = [r for r in doc["Resources"].values() if r["Type"] == "AWS::Lambda::CapacityProvider"]
+    cap = provider["Properties"]["CapacityProviderScalingConfig"]["MaxVCpuCount"]
+    assert cap == 12 and cap >= e.max_environments * e.environment_vcpus

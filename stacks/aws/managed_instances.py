@@ -39,11 +39,13 @@ from stacks.aws.serving import function_environment, image_code, retained_log_gr
 from stacks.ec2_types import instance_shape
 from stacks.errors import SwitchyardError
 from stacks.targets.managed_instances.accelerator import GPU_CDK_VERSION
+from stacks.targets.managed_instances.sizing import CAPACITY_PROVIDER_MIN_VCPUS
 
 MEMORY_GIB_PER_VCPU = (2, 4, 8)  # ExecutionEnvironmentMemoryGiBPerVCpu: the c, m and r families
 FUNCTION_MEMORY_GB = (2, 32)  # smallest and largest execution environment
 MAX_CONCURRENCY = 1600  # PerExecutionEnvironmentMaxConcurrency's API maximum
 MAX_ENVIRONMENTS = 15000  # FunctionScalingConfig's API maximum
+MAX_VCPUS = 15000  # CapacityProviderScalingConfig.MaxVCpuCount's maximum
 MAX_TIMEOUT_S = 900
 
 OPERATOR_POLICY = (
@@ -257,4 +259,11 @@ def validate(
             max_vcpus,
             f"at least {max_environments * environment_vcpus}: {max_environments} environments of "
             f"{environment_vcpus} vCPU, or the ceiling can never be reached",
+        )
+    if not CAPACITY_PROVIDER_MIN_VCPUS <= max_vcpus <= MAX_VCPUS:
+        raise _refuse(
+            workload,
+            "max_vcpus",
+            max_vcpus,
+            f"{CAPACITY_PROVIDER_MIN_VCPUS}-{MAX_VCPUS} (aws-cdk-lib's CapacityProvider maxVCpuCount)",
         )

@@ -32,6 +32,10 @@ from stacks.ec2_types import instance_shape
 from stacks.pricebook import HOURS_PER_MONTH, Platform, PriceBook
 
 ENVIRONMENT_VCPUS = (1, 2, 4, 8, 16)  # powers of two: environments pack whole instances of every size
+# The lowest MaxVCpuCount aws-cdk-lib's CapacityProvider accepts (2.275 refuses fewer at synth; the Lambda
+# API's own minimum is 2). A cap, not an allocation: the function's MaxExecutionEnvironments bounds what
+# runs, so a cap above what the peak needs costs nothing.
+CAPACITY_PROVIDER_MIN_VCPUS = 12
 
 
 class ManagedInstancesMisfit(ValueError):
@@ -86,8 +90,9 @@ class ManagedInstancesSizing(BaseModel):
 
     @property
     def max_vcpus(self) -> int:
-        """The capacity provider's MaxVCpuCount: every instance the peak needs, and no more."""
-        return self.peak_instances * self.instance_vcpus
+        """The capacity provider's MaxVCpuCount: every instance the peak needs, and no more than that
+        unless aws-cdk-lib's minimum cap is more."""
+        return max(CAPACITY_PROVIDER_MIN_VCPUS, self.peak_instances * self.instance_vcpus)
 
 
 class ManagedInstancesFacts(BaseModel):
