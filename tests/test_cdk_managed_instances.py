@@ -27,7 +27,7 @@ pytestmark = pytest.mark.timeout(300)
 
 SIZING = size_managed_instances(
     Demand(
-        peak_rps=200.0, avg_rps=20.0, active_hours_per_day=24, inference_ms=100, memory_gb=1.5, architecture="arm64"
+        peak_rps=200.0, avg_rps=105.0, active_hours_per_day=24, inference_ms=100, memory_gb=1.5, architecture="arm64"
     ),
     PriceBook(),
     Platform(),
@@ -87,8 +87,9 @@ def template(assembly) -> Template:
     return Template.from_json(assembly.get_stack_by_name("Switchyard-steady-cpu").template)
 
 
-def test_sizing_used_here_is_the_burst_floor():
-    # The numbers the assertions below rely on (worked out in test_managed_instances_facts.py).
+def test_sizing_used_here_scales_from_the_average_to_the_peak():
+    # The numbers the assertions below rely on: the floor for the average, 105 rps x 0.1 s / 0.7 = 15
+    # one-vCPU environments; the peak, 200 x 0.1 / 0.7 = 28.6 -> 29 on 15 c7g.large (30 vCPUs).
     assert (SIZING.instance_type, SIZING.environment_vcpus, SIZING.memory_gib_per_vcpu) == ("c7g.large", 1, 2)
     assert (SIZING.min_environments, SIZING.max_environments, SIZING.max_vcpus) == (15, 29, 30)
 

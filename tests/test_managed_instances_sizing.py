@@ -75,19 +75,29 @@ def test_break_even_against_lambda_on_demand():
     assert f.scales_to_zero is False and "around the clock" in f.scale_to_zero_note
 
 
-def test_burst_floor_holds_half_the_peak():
-    d = demand(peak_rps=200.0)
+def test_a_burst_beyond_one_doubling_is_held_by_the_floor():
+    d = demand(peak_rps=200.0)  # 10x the average 20 rps
     s = size_managed_instances(d, PRICES, PLATFORM)
-    # half the peak: 100 rps x 0.1 s / 0.7 = 14.3 -> 15 one-vCPU environments on 8 c7g.large;
-    # peak: 200 x 0.1 / 0.7 = 28.6 -> 29 environments, 15 instances.
-    assert (s.environment_vcpus, s.min_environments, s.max_environments) == (1, 15, 29)
-    assert "half the peak" in s.floor_reason
-    assert (s.always_on_instances, s.peak_instances) == (8, 15)
+    # LMI throttles traffic more than doubling within 5 minutes while it scales, so only environments
+    # already running serve the burst: the peak, 200 rps x 0.1 s / 0.7 = 28.6 -> 29 one-vCPU
+    # environments on 15 c7g.large, is the floor. Half the peak (15 environments, 150 rps at full
+    # concurrency) would leave 50 rps of every burst throttled for the minutes scaling takes.
+    assert (s.environment_vcpus, s.min_environments, s.max_environments) == (1, 29, 29)
+    assert "to hold the peak (200 rps) at 70%: it is 10.0x the average" in s.floor_reason
+    assert (s.always_on_instances, s.peak_instances) == (15, 15)
     f = managed_instances_facts(d, s, PRICES, PLATFORM, lambda_memory_gb=1.5)
-    assert f.floor_rps == pytest.approx(150)  # 15 environments x 1 / 0.1 s
-    assert f.peak_within_one_doubling  # 200 <= 2 x 150
+    assert f.floor_rps == pytest.approx(290)  # 29 environments x 1 / 0.1 s
+    assert f.floor_serves_peak
     assert f.ramp == 10
     assert f.minutes_to_follow_ramp == pytest.approx(5 * math.log2(10))  # 16.6 minutes of doublings
+    assert f.floor_monthly_usd == pytest.approx(15 * 730 * 0.0725 * 1.15)  # $912.86: the peak, all month
+
+
+def test_one_doubling_is_left_to_scaling():
+    d = demand(peak_rps=40.0)  # exactly twice the average: LMI follows it
+    s = size_managed_instances(d, PRICES, PLATFORM)
+    assert (s.min_environments, s.max_environments) == (3, 6)  # the average's 3, not the peak's 6
+    assert not managed_instances_facts(d, s, PRICES, PLATFORM, lambda_memory_gb=1.5).floor_serves_peak
 
 
 def test_a_large_model_makes_memory_the_bound():

@@ -20,6 +20,7 @@ from stacks.pricebook import TARGET_NAMES, Platform, Settings
 from stacks.profile import Target
 from stacks.profile.loader import LoadedProfile, load_profile, load_settings
 from stacks.targets import TARGETS
+from stacks.targets.managed_instances import managed_instances_sizing
 from stacks.targets.serverless.installation import instances_stack
 from stacks.workloads import load_all
 from tests.cli_helpers import switchyard
@@ -72,6 +73,35 @@ def test_without_a_cluster_auto_chooses_the_cheapest_offered_target(tmp_path):
     assert f"kubernetes ${bills[Target.kubernetes]:,.2f}/month (not offered by the platform)" in compare.detail
     sentence = w.decision.reasons[-1].detail
     assert sentence.startswith("managed-instances: cheapest option") and "kubernetes not offered" in sentence
+
+
+def test_a_spiky_profile_does_not_choose_managed_instances(tmp_path):
+    """Peak 8x the average, around the clock. LMI scales asynchronously and throttles traffic that more
+    than doubles within 5 minutes, and the busiest minute arrives faster than that: only environments
+    already running serve the burst. Sized on half the peak, the floor served 288 of the 400 rps and
+    billed $1,600.16 against serverless's $1,611.07, so auto chose managed-instances."""
+    profiles = steady(tmp_path)
+    path = profiles / f"{NAME}.yaml"
+    text = path.read_text(encoding="utf-8")
+    for old, new in (
+        ("avg_rps: 150", "avg_rps: 50"),
+        ("peak_rps: 200", "peak_rps: 400"),
+        ("memory_gb: 2\n", "memory_gb: 8\n"),
+    ):
+        assert old in text
+        text = text.replace(old, new)
+    path.write_text(text, encoding="utf-8")
+    w = only(profiles)
+    lmi = managed_instances_sizing(w)
+    e, inference_s = lmi.environment, w.profile.utilization.inference_ms / 1000
+    # the floor alone serves the peak at the target utilization: 400 rps x 0.08 s / 0.7 = 45.7 -> 46
+    assert e.min_environments == e.max_environments == 46
+    assert e.min_environments * e.max_concurrency / inference_s * e.target_utilization >= 400
+    burst = next(r for r in w.decision.option(Target.managed_instances).reasons if r.rule == "lmi.burst")
+    assert burst.fired and "8.0x the average" in burst.detail and "holds the peak" in burst.detail
+    bills = {t: o.bill.total for t, o in w.decision.options.items()}
+    assert bills[Target.managed_instances] > bills[Target.serverless]
+    assert w.target is Target.serverless
 
 
 def test_plan_shows_every_bill_and_marks_the_ones_not_offered(tmp_path):

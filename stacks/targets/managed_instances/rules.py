@@ -21,8 +21,8 @@ Rules (explain the sizing and the comparison; the bills decide):
   GPU instances), the floor.
 - `lmi.break_even`: below the break-even volume the always-on floor costs more than Lambda on-demand
   (not for a GPU model: Lambda on-demand runs none).
-- `lmi.burst`: traffic more than doubling within 5 min is throttled, so a peak over twice the
-  average holds half the peak on the always-on floor.
+- `lmi.burst`: traffic more than doubling within 5 min is throttled while LMI scales, so a peak over
+  twice the average is served by the always-on floor alone: it holds the peak around the clock.
 - `lmi.scale_to_zero`: the floor never goes to zero (scaling from zero is minutes, against the
   cold-start budget): a workload idle most of the day pays for it all month.
 """
@@ -237,8 +237,9 @@ def burst(f: LmiFacts) -> list[Reason]:
     )
     if bursty:
         detail += (
-            f" (following it takes ~{x.minutes_to_follow_ramp:.0f} min): the floor holds half the peak around the "
-            f"clock, {e.min_environments} environments serving {x.floor_rps:,.0f} rps"
+            f" (following it takes ~{x.minutes_to_follow_ramp:.0f} min): only environments already running serve "
+            f"such a burst, so the floor holds the peak around the clock, {e.min_environments} environments serving "
+            f"{x.floor_rps:,.0f} rps"
         )
     else:
         detail += f": the floor's {x.floor_rps:,.0f} rps absorbs the peak within one doubling"

@@ -11,9 +11,12 @@ How Lambda Managed Instances (LMI) runs a Python model, and what the sizing take
 - Environments run on EC2 instances of the allowed type, as many per instance as its vCPUs hold;
   LMI starts three instances by default for AZ resiliency, so the floor is at least three.
 - Scaling is asynchronous (CPU and concurrency signals, no cold start per request): traffic that
-  more than doubles within `platform.lmi_doubling_minutes` may be throttled. The floor of
-  environments is therefore sized so that the profile's peak is at most one doubling of what it
-  serves at the target utilization, as well as for the average by Little's law.
+  more than doubles within `platform.lmi_doubling_minutes` may be throttled while Lambda launches
+  environments and instances. The floor holds the average by Little's law; a peak more than twice
+  the average is a burst scaling cannot follow (the profile's peak is its busiest minute, and the
+  doublings take minutes each), so only environments already running serve it: the floor then
+  holds the peak itself. What counts is the traffic before the burst, not the floor's capacity:
+  a floor that serves half the peak still throttles the rest of it.
 - The floor is on around the clock (the CloudFormation scaling config is static) and billed as
   EC2 on-demand instance-hours plus the management fee; requests are billed per million, with
   no duration charge. Scaling above the floor for a peak is billed only while it lasts, which
@@ -109,7 +112,7 @@ class ManagedInstancesFacts(BaseModel):
     ramp: float  # peak / average of the profile (inf when the average is 0)
     doubling_minutes: float
     minutes_to_follow_ramp: float  # how long LMI needs to follow traffic from the average to the peak
-    peak_within_one_doubling: bool  # the peak is at most twice what the floor serves
+    floor_serves_peak: bool  # the always-on floor alone serves the peak, at full concurrency
     scales_to_zero: bool
     scale_to_zero_note: str
 
@@ -143,22 +146,25 @@ class Floor:
 
 
 def environment_floor(d: Demand, concurrency: int, platform: Platform) -> Floor:
-    """The floor holds the average by Little's law and half the peak, so that a burst to the peak is at
-    most one doubling (LMI throttles faster growth); never below LMI's default of three."""
+    """The floor holds the average by Little's law, and the peak too when it is more than one doubling
+    of the average (LMI throttles faster growth while it scales, for minutes: only environments
+    already running serve such a burst); never below LMI's default of three."""
     u = platform.lmi_target_utilization
     for_average = _environments(d.avg_rps, d, concurrency, u)
-    for_burst = _environments(d.peak_rps / 2, d, concurrency, u)
+    for_peak = _environments(d.peak_rps, d, concurrency, u)
+    bursty = d.peak_rps > 2 * d.avg_rps
     floor = platform.lmi_min_execution_environments
-    minimum = max(floor, for_average, for_burst)
+    minimum = max(floor, for_average, for_peak if bursty else 0)
+    ramp = d.peak_rps / d.avg_rps if d.avg_rps > 0 else math.inf
     reason = (
         f"{floor} by default, across Availability Zones"
         if minimum == floor
         else f"{for_average} for the average {d.avg_rps:g} rps at {u:.0%}"
         if minimum == for_average
-        else f"{for_burst} to hold half the peak ({d.peak_rps / 2:g} rps) at {u:.0%}: a burst to the peak "
-        f"is then at most one doubling"
+        else f"{for_peak} to hold the peak ({d.peak_rps:g} rps) at {u:.0%}: it is {ramp:.1f}x the average, more "
+        f"than the one doubling LMI's scaling follows within {platform.lmi_doubling_minutes:g} min"
     )
-    return Floor(minimum, max(minimum, _environments(d.peak_rps, d, concurrency, u)), reason)
+    return Floor(minimum, max(minimum, for_peak), reason)
 
 
 def environment_shapes(platform: Platform) -> list[tuple[int, int, int]]:
@@ -271,7 +277,7 @@ def managed_instances_facts(
         ramp=ramp,
         doubling_minutes=platform.lmi_doubling_minutes,
         minutes_to_follow_ramp=minutes,
-        peak_within_one_doubling=d.peak_rps <= 2 * floor_rps,
+        floor_serves_peak=d.peak_rps <= floor_rps,
         scales_to_zero=False,
         scale_to_zero_note=(
             f"the floor of {s.min_environments} environments on {s.always_on_instances} instances runs and bills "
