@@ -122,7 +122,9 @@ def test_a_target_switch_shows_in_the_plan_and_moves_between_programs(project):
     assert "kubectl -n ml-sentiment-api rollout status deployment/sentiment-api" in steps[1]
     removal = next(s for s in steps if "remove the old target" in s)
     assert "aws cloudformation delete-stack --stack-name Switchyard-sentiment-api" in removal
-    assert steps.index(removal) > 2 and steps[-1].endswith("switchyard smoke sentiment-api")
+    # run from the checkout: the default profiles/ needs no folder; a custom model needs an input
+    smoke = "switchyard smoke sentiment-api --input '<one input your model accepts, as JSON>'"
+    assert steps.index(removal) > 2 and steps[-1].endswith(smoke)
     assert switchyard("plan", "--check", "profiles", cwd=project).returncode == 5
 
     # ...and each target's program gained or lost the workload.

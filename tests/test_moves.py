@@ -5,10 +5,14 @@ and ends with `switchyard smoke`. Every ordered pair of TARGETS, whichever targe
 
 from __future__ import annotations
 
+import contextlib
+import io
 import itertools
 import json
 import re
+import shlex
 import shutil
+import subprocess
 
 import pytest
 
@@ -16,6 +20,8 @@ from stacks.commands import lock, plan
 from stacks.pricebook import Platform
 from stacks.targets import TARGETS
 from stacks.targets.serverless.installation import instances_stack, platform_stack
+from stacks.workloads import load_all
+from tests.cli_helpers import switchyard
 from tests.conftest import FIXTURES
 
 PAIRS = [(a.target.value, b.target.value) for a, b in itertools.permutations(TARGETS, 2)]
@@ -32,6 +38,13 @@ def index(steps: list[str], text: str) -> int:
     hits = [i for i, s in enumerate(steps) if text in s]
     assert hits, f"no step with {text!r}:\n" + "\n".join(steps)
     return hits[0]
+
+
+def capture_stdout(fn, *args, **kwargs) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        fn(*args, **kwargs)
+    return out.getvalue()
 
 
 def test_every_registered_target_is_in_a_pair():
@@ -81,11 +94,10 @@ def test_a_synchronous_workload_moves_no_queue(old, new):
 def test_sqs_to_sqs_moves_dead_letters_with_a_move_task_to_the_new_queue():
     steps = lock.runbook(NAME, "serverless", "hybrid", PLATFORM)
     dead = steps[index(steps, "dead letters:")]
-    assert re.search(
-        r"start-message-move-task --source-arn <Switchyard-image-tagging dead-letter queue ARN> "
-        r"--destination-arn <Switchyard-Front-image-tagging QueueArn output>",
-        dead,
-    )
+    # from the old stack's dead-letter queue (its URL output, its ARN from SQS) to the new stack's queue
+    source, destination = dead.split("start-message-move-task --source-arn ", 1)[1].split(" --destination-arn ")
+    assert "--stack-name Switchyard-image-tagging " in source and "OutputKey=='DeadLetterQueueUrl'" in source
+    assert "--stack-name Switchyard-Front-image-tagging " in destination and "OutputKey=='QueueArn'" in destination
     # both stacks live side by side during the move: the old queue drains while the new one fills
     assert "Switchyard-Front-image-tagging" in steps[0] and "delete-stack --stack-name Switchyard-image-tagging " in (
         steps[index(steps, "remove the old target's AWS part")] + " "
@@ -115,11 +127,12 @@ def test_plan_check_shows_the_move_and_its_runbook(tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"{NAME}: target kubernetes -> hybrid" in out
     assert f"Runbook: move {NAME} from kubernetes to hybrid" in out
-    assert out.rstrip().endswith(f"switchyard smoke {NAME}")
+    smoke = lock.smoke_command(load_all([profiles]).workloads[0])
+    assert smoke.startswith(f"switchyard smoke {NAME} ") and out.rstrip().endswith(smoke)
     plan.run([profiles], as_json=True, check=True)
     change = next(c for c in json.loads(capsys.readouterr().out)["changes"] if c["kind"] == "target")
     # image-tagging is async: its callers send messages and read results, none waits on an endpoint
-    assert change["runbook"] == lock.runbook(NAME, "kubernetes", "hybrid", PLATFORM, synchronous=False)
+    assert change["runbook"] == lock.runbook(NAME, "kubernetes", "hybrid", PLATFORM, synchronous=False, smoke=smoke)
     assert "synchronous call" not in out
 
 
@@ -178,7 +191,9 @@ def test_the_managed_instances_end_is_its_own_stack_its_api_its_queue(old, new):
         drained = steps[index(steps, "until the queue is empty")]
         assert f"--stack-name {stack} " in drained and "ApproximateNumberOfMessagesNotVisible" in drained
     if {old, new} <= {"managed-instances", "serverless", "hybrid"}:  # SQS to SQS: one move task
-        assert re.search(r"start-message-move-task --source-arn <\S+ dead-letter queue ARN> --destination-arn <", dead)
+        assert re.search(
+            r"start-message-move-task --source-arn \$\(aws sqs get-queue-attributes .* --destination-arn \$\(", dead
+        )
     assert steps[-1].endswith(f"switchyard smoke {NAME}")
 
 
@@ -193,3 +208,98 @@ def test_an_asynchronous_workload_has_no_synchronous_callers_to_move(old, new):
 def test_a_synchronous_workload_leaves_no_queue_behind(old, new):
     steps = lock.runbook(NAME, old, new, PLATFORM, queued=False)
     assert not [s for s in steps if "queue" in s.lower() and "left behind" in s], "\n".join(steps)
+
+
+@pytest.mark.parametrize(("old", "new"), PAIRS)
+def test_a_step_that_names_another_step_names_the_right_one(old, new):
+    """hybrid -> kubernetes said "producers keep sending to the front's queue until step 4" while step 4
+    deleted the namespace and step 6 moved the producers: a reader followed it into the swap."""
+    steps = lock.runbook(NAME, old, new, PLATFORM)
+    for s in steps:
+        for n in re.findall(r"until step (\d+)", s):
+            assert "move producers" in steps[int(n) - 1], "\n".join(steps)
+
+
+HYBRID_FROM = [pair for pair in PAIRS if pair[0] == "hybrid"]
+
+
+@pytest.mark.parametrize(("old", "new"), HYBRID_FROM)
+def test_removing_the_hybrid_front_deletes_its_users_keys_first(old, new):
+    """The front's two IAM users hold access keys the operator created (never in a template): IAM refuses
+    DeleteUser while a user has keys, so the stack's delete fails on them unless they go first, and a
+    worker's key must not outlive its worker."""
+    steps = lock.runbook(NAME, old, new, PLATFORM)
+    remove = steps[index(steps, "remove the old target's AWS part")]
+    keys, delete = remove.index("aws iam delete-access-key"), remove.index("aws cloudformation delete-stack")
+    assert keys < delete
+    assert "OutputKey=='WorkerUserName'" in remove and "OutputKey=='ScalerUserName'" in remove
+    assert not [s for s in steps if "deactivate" in s], "\n".join(steps)
+    left = steps[index(steps, "left behind:")]
+    assert f"pulumi config rm --path 'switchyard:hybridCredentials.{NAME}'" in left
+
+
+SQS_PAIRS = [p for p in PAIRS if set(p) <= {"serverless", "managed-instances", "hybrid"}]
+
+
+@pytest.mark.parametrize(("old", "new"), SQS_PAIRS)
+def test_the_dead_letter_move_is_a_command_to_run(old, new):
+    steps = lock.runbook(NAME, old, new, PLATFORM)
+    dead = steps[index(steps, "dead letters:")]
+    command = dead.split(", then ", 1)[1]
+    assert command.startswith("aws sqs start-message-move-task --source-arn $(aws sqs get-queue-attributes")
+    assert "<" not in command, command  # nothing left to look up by hand
+    assert "OutputKey=='DeadLetterQueueUrl'" in command and "OutputKey=='QueueArn'" in command
+
+
+def test_the_runbook_ends_with_a_smoke_test_that_finds_the_workload(tmp_path):
+    """The last step was `switchyard smoke <name>`: from a profiles folder not named profiles/ it found no
+    workload, a custom model needs --input, and it reads the outputs `cdk deploy --outputs-file` writes."""
+    team = tmp_path / "team-a"
+    shutil.copytree(FIXTURES / "hybrid", team)
+    plan.run([team], as_json=False, write_lock=True)
+    doc = json.loads((team / lock.LOCK_FILE).read_text())
+    doc["workloads"][NAME]["target"] = "kubernetes"
+    (team / lock.LOCK_FILE).write_text(json.dumps(doc))
+    (change,) = [c for c in json.loads(capture_stdout(plan.run, [team], as_json=True, check=True))["changes"]]
+    steps = change["runbook"]
+    deploy = steps[index(steps, "npx cdk deploy")]
+    assert "--outputs-file cdk-outputs.json" in deploy
+    smoke = shlex.split(steps[-1].split(": ", 1)[1])
+    assert smoke[:4] == ["switchyard", "smoke", NAME, str(team)]
+    assert smoke[4] == "--input"
+    smoke[5] = '"a great product"'  # the one value the operator fills in
+    r = switchyard(*smoke[1:], cwd=tmp_path)
+    assert r.returncode != 0  # nothing is deployed here ...
+    assert "not deployed" in r.stderr or "unknown" in r.stderr, r.stderr  # ... but the workload was found
+    assert "no workload named" not in r.stderr and "--input" not in r.stderr
+
+
+def test_the_front_removal_runs_as_written_against_an_aws_cli_stand_in(tmp_path):
+    """The removal step run by bash with a stand-in `aws` on PATH that answers as AWS would: every key of
+    both users is deleted, then the stack, in that order."""
+    aws = tmp_path / "bin" / "aws"
+    aws.parent.mkdir()
+    log = tmp_path / "calls"
+    aws.write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> {log}\n'
+        'case "$*" in\n'
+        "  *WorkerUserName*) echo Switchyard-Front-image-tagging-FrontWorkerUser-1A ;;\n"
+        "  *ScalerUserName*) echo Switchyard-Front-image-tagging-FrontScalerUser-2B ;;\n"
+        "  *list-access-keys*WorkerUser*) printf 'AKIAWORKER1\\tAKIAWORKER2\\n' ;;\n"
+        "  *list-access-keys*ScalerUser*) echo AKIASCALER1 ;;\n"
+        "esac\n"
+    )
+    aws.chmod(0o755)
+    step = lock.runbook(NAME, "hybrid", "serverless", PLATFORM)
+    remove = step[index(step, "remove the old target's AWS part")]
+    command = remove.split("then the stack: ", 1)[1]
+    env = {"PATH": f"{aws.parent}:/usr/bin:/bin"}
+    subprocess.run(["bash", "-euo", "pipefail", "-c", command], check=True, env=env, timeout=30)
+    calls = log.read_text().splitlines()
+    deletes = [c for c in calls if c.startswith("iam delete-access-key")]
+    assert [c.split("--access-key-id ")[1] for c in deletes] == ["AKIAWORKER1", "AKIAWORKER2", "AKIASCALER1"]
+    assert "--user-name Switchyard-Front-image-tagging-FrontScalerUser-2B" in deletes[-1]
+    stack = [i for i, c in enumerate(calls) if c.startswith("cloudformation delete-stack")]
+    assert stack and stack[0] > calls.index(deletes[-1])
+    assert calls[-1] == "cloudformation wait stack-delete-complete --stack-name Switchyard-Front-image-tagging"

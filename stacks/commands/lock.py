@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import shlex
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -19,10 +20,11 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 from stacks.decision.workload import Workload
 from stacks.errors import ProfileError, SwitchyardError, clip
 from stacks.pricebook import Platform
-from stacks.profile import Mode, Target
+from stacks.profile import Mode, Preset, Target
 from stacks.profile.safe_yaml import dotted, read_text
 from stacks.targets import TARGETS
 from stacks.targets.base import MoveEnd, generic_end
+from stacks.workloads import DEFAULT_PROFILES
 
 LOCK_FILE = "plan.lock.json"
 LOCK_VERSION = 1
@@ -143,6 +145,7 @@ class Change:
     platform: Platform | None = None  # the workload's: its installation and namespace prefix name the runbook's objects
     queued: bool = True  # async or both: messages and results move too
     synchronous: bool = True  # sync or both: callers waiting on an endpoint move too
+    smoke: str | None = None  # the runbook's last command (smoke_command)
 
 
 def diff(locked: dict[str, Any], workloads: list[Workload], *, complete: bool = True) -> list[Change]:
@@ -181,6 +184,7 @@ def diff(locked: dict[str, Any], workloads: list[Workload], *, complete: bool = 
                     platform=by_name[name].settings.platform,
                     queued=by_name[name].profile.sla.mode is not Mode.sync,
                     synchronous=by_name[name].profile.sla.mode is not Mode.async_,
+                    smoke=smoke_command(by_name[name]),
                 )
             )
         target = new["target"]
@@ -193,6 +197,18 @@ def diff(locked: dict[str, Any], workloads: list[Workload], *, complete: bool = 
             was = "n/a" if before is None else f"${before:,.2f}"
             changes.append(Change(name, "cost", f"{target} cost {was} -> ${after:,.2f}/month"))
     return changes
+
+
+def smoke_command(w: Workload) -> str:
+    """`switchyard smoke` as it finds this workload: its profiles folder unless it is the default one,
+    and an input for a custom model (only the operator knows one its model accepts)."""
+    words = ["switchyard", "smoke", w.name]
+    folder = w.file.parent
+    if folder != DEFAULT_PROFILES:
+        words.append(shlex.quote(str(folder)))
+    if w.profile.model.preset is not Preset.vllm:
+        words.append("--input '<one input your model accepts, as JSON>'")
+    return " ".join(words)
 
 
 def _delta(x: float) -> str:
@@ -213,12 +229,14 @@ def runbook(
     platform: Platform | None = None,
     queued: bool = True,
     synchronous: bool = True,
+    smoke: str | None = None,
 ) -> list[str]:
     """Exact steps to move a workload between any two targets without losing a caller or a message:
     the new target up and verified, callers moved, the old queue drained (kept until empty), dead
     letters moved, results read where they were filed, the old target removed, a smoke test last.
     `queued` False (mode sync): no message to move; `synchronous` False (mode async): no caller waits
-    on an endpoint, whatever endpoints the two targets offer."""
+    on an endpoint, whatever endpoints the two targets offer. `smoke`: the last step's command
+    (`smoke_command`; default `switchyard smoke <name>`)."""
     platform = platform or Platform()
     o, n = _end(old, name, platform), _end(new, name, platform)
     if not queued:  # mode sync: no queue on either side, no message to move, none left behind
@@ -229,6 +247,7 @@ def runbook(
     # cluster parts in one `pulumi up`, after the old one's queue is drained.
     same_cluster = o.namespace is not None and o.namespace == n.namespace
     steps: list[str] = []
+    move_step = "{move producers step}"  # a later step's number, filled in once every step is known
 
     def step(text: str) -> None:
         steps.append(f"{len(steps) + 1}. {text}")
@@ -252,8 +271,7 @@ def runbook(
     if o.queue and n.queue:
         if relay_after_switch:
             step(
-                f"producers keep sending to {o.queue.send} until step {len(steps) + 4}; "
-                f"let {old}'s workers work it meanwhile"
+                f"producers keep sending to {o.queue.send} until step {move_step}; let {old}'s workers work it meanwhile"
             )
         else:
             step(
@@ -296,5 +314,6 @@ def runbook(
         step(f"remove the old target's AWS part: {o.aws_remove}")
     if o.left_behind and not cluster_leftovers:
         step(f"left behind: {o.left_behind}")
-    step(f"smoke test the new target as a caller would: switchyard smoke {name}")
-    return steps
+    step(f"smoke test the new target as a caller would: {smoke or f'switchyard smoke {name}'}")
+    moved = next((s.split(".", 1)[0] for s in steps if ". move producers:" in s), None)
+    return [s.replace(move_step, moved) if moved else s for s in steps]

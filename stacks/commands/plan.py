@@ -262,14 +262,16 @@ def render_changes(lock_file: Path, changes: list[lock.Change] | None) -> str:
             out += ["", f"Runbook: move {c.name} from {c.old_target} to {c.new_target}"]
             out += [
                 f"  {step}"
-                for step in lock.runbook(c.name, c.old_target, c.new_target, c.platform, c.queued, c.synchronous)
+                for step in lock.runbook(
+                    c.name, c.old_target, c.new_target, c.platform, c.queued, c.synchronous, c.smoke
+                )
             ]
     return "\n".join(out)
 
 
 def _change_json(c: lock.Change) -> dict[str, Any]:
     steps = (
-        lock.runbook(c.name, c.old_target, c.new_target, c.platform, c.queued, c.synchronous)
+        lock.runbook(c.name, c.old_target, c.new_target, c.platform, c.queued, c.synchronous, c.smoke)
         if c.old_target and c.new_target
         else None
     )

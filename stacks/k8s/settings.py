@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from stacks.errors import ProfileError, SwitchyardError
 from stacks.k8s import api_keys
 from stacks.k8s.vendor import GPU_OPERATOR, KEDA, KEDA_HTTP_NAMESPACE
-from stacks.profile.names import FRONTS_CONFIG
+from stacks.profile.names import CREDENTIALS_CONFIG, FRONTS_CONFIG
 from stacks.profile.safe_yaml import parse, read_text
 
 K8S_VERSION = r"^1\.(3[0-9]|[4-9][0-9])$"
@@ -332,7 +332,6 @@ SECRET_KEYS = {
 }
 # Per hybrid workload, read by stacks/k8s/hybrid_workloads.py and stacks/k8s/hybrid.py (the front's
 # CDK outputs, the IAM users' keys as secrets): what synth's next step tells the operator to set.
-CREDENTIALS_CONFIG = "hybridCredentials"
 HYBRID_KEYS = (FRONTS_CONFIG, CREDENTIALS_CONFIG)
 # Facts the decision and cost read: they live in the platform settings, never in stack config.
 MOVED_TO_PLATFORM = {

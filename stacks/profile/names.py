@@ -102,3 +102,5 @@ def name_problems(p: Profile, settings: Settings) -> list[Hit]:
 # switchyard:hybridFronts.<workload>.{queueUrl, region, resultsBucket}. Named here, below both the
 # hybrid target and the cluster settings that accept the key.
 FRONTS_CONFIG = "hybridFronts"
+# ... and its IAM users' keys, as secrets: switchyard:hybridCredentials.<workload>.*
+CREDENTIALS_CONFIG = "hybridCredentials"

@@ -1,6 +1,6 @@
 """Pulumi stack config the program reads the front's CDK outputs from (plain, not secret):
 switchyard:hybridFronts.<workload>.{queueUrl, region, resultsBucket}."""
 
-from stacks.profile.names import FRONTS_CONFIG
+from stacks.profile.names import CREDENTIALS_CONFIG, FRONTS_CONFIG
 
-__all__ = ["FRONTS_CONFIG"]
+__all__ = ["CREDENTIALS_CONFIG", "FRONTS_CONFIG"]

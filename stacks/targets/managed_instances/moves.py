@@ -16,7 +16,7 @@ def managed_instances_end(name: str, platform: Platform) -> MoveEnd:
     function = stack_output(stack, "FunctionName")
     return MoveEnd(
         label="managed-instances",
-        aws_deploy=f"npx cdk deploy {platform_stack(platform.installation)} {stack}",
+        aws_deploy=f"npx cdk deploy {platform_stack(platform.installation)} {stack} --outputs-file cdk-outputs.json",
         # The stack is complete once the published version's environments run on the capacity
         # provider's instances; State Active says Lambda can route to them.
         health=f"aws cloudformation describe-stacks --stack-name {stack} --query 'Stacks[0].Outputs' && aws lambda "

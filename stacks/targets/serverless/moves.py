@@ -17,18 +17,23 @@ def aws_queue(stack: str, results_days: int, *, consumer: str) -> QueueEnd:
     def output(key: str) -> str:
         return stack_output(stack, key)
 
+    # The stack outputs the dead-letter queue's URL; a move task takes ARNs: SQS answers it.
+    dead_arn = (
+        f"$(aws sqs get-queue-attributes --queue-url {output('DeadLetterQueueUrl')} --attribute-names QueueArn "
+        "--query Attributes.QueueArn --output text)"
+    )
     return QueueEnd(
         kind="sqs",
         send=f"the {stack} QueueUrl output (SQS SendMessage, {{id, inputs}})",
         depth=f"aws sqs get-queue-attributes --queue-url {output('QueueUrl')} --attribute-names "
         "ApproximateNumberOfMessages ApproximateNumberOfMessagesNotVisible",
         dead=f"the {stack} DeadLetterQueueUrl output",
-        redrive=f"aws sqs start-message-move-task --source-arn <{stack} dead-letter queue ARN>   "
+        redrive=f"aws sqs start-message-move-task --source-arn {dead_arn}   "
         f"(no destination: back to the queue it came from, while {consumer} still runs)",
         results=f"s3://<{stack} ResultsBucketName>/results/<caller>/<id>.json",
         results_kept=f"{results_days} days",
-        arn=f"<{stack} QueueArn output>",
-        dead_arn=f"<{stack} dead-letter queue ARN>",
+        arn=output("QueueArn"),
+        dead_arn=dead_arn,
     )
 
 
@@ -37,7 +42,7 @@ def serverless_end(name: str, platform: Platform) -> MoveEnd:
     queue = aws_queue(stack, platform.results_retention_days, consumer="the function")
     return MoveEnd(
         label="serverless",
-        aws_deploy=f"npx cdk deploy {platform_stack(platform.installation)} {stack}",
+        aws_deploy=f"npx cdk deploy {platform_stack(platform.installation)} {stack} --outputs-file cdk-outputs.json",
         health=f"aws cloudformation describe-stacks --stack-name {stack} --query 'Stacks[0].Outputs'"
         f" && aws cloudwatch describe-alarms --alarm-name-prefix {stack} --state-value ALARM",
         sync=f"the {stack} FunctionUrl (IAM-signed) or HttpApiUrl output",
