@@ -306,7 +306,11 @@ def test_a_bad_gpu_setting_is_a_located_error(tmp_path, setting, path, line, exp
     assert (problem.path, problem.line) == (path, line), str(err.value)
     assert str(err.value).startswith(f"{tmp_path / 'platform.yaml'}:{line}: {path}: ")
     assert expect in str(err.value)
-    if path == "platform.lmi_gpu":  # what is allowed: the setting's own description
+    if path == "platform.lmi_gpu":  # what is allowed, first (the line is clipped), then the setting's description
+        assert (problem.allowed or "").startswith(
+            "true or false (YAML 1.2: yes, no, on, off, 1 and quoted text are not)"
+        )
+        assert "allowed: true or false" in str(err.value)
         assert "modelled for planning; synth needs aws-cdk-lib 2.278" in (problem.allowed or "")
 
 

@@ -134,6 +134,9 @@ def _schema_problems(err: ValidationError, model: type[BaseModel], file: str, li
             elif kind in {"float_type", "int_type"} and isinstance(value, str) and _numeric(value):
                 text += " (a quoted number is text: remove the quotes)"
             message = f"{text[0].lower()}{text[1:]} (got {show(value)})"
+            if kind in {"bool_type", "bool_parsing"}:  # say it first: a setting's description can be long
+                booleans = "true or false (YAML 1.2: yes, no, on, off, 1 and quoted text are not)"
+                allowed = f"{booleans}: {allowed}" if allowed else booleans
             expected = (e.get("ctx") or {}).get("expected")
             if kind in {"enum", "literal_error"} and isinstance(value, str) and expected:
                 options = [o.strip(" '") for o in expected.replace(" or ", ",").split(",")]
