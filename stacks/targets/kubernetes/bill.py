@@ -8,7 +8,7 @@ from stacks.decision.capacity import allocatable
 from stacks.decision.cost import Bill, Cost
 from stacks.pricebook import HOURS_PER_MONTH, Platform, PriceBook
 from stacks.profile import Profile
-from stacks.targets.kubernetes.queue import QueueSizing
+from stacks.targets.kubernetes.queue import AOF_VOLUME_FACTOR, QueueSizing
 from stacks.targets.kubernetes.sizing import KubernetesSizing
 
 
@@ -50,7 +50,8 @@ def kubernetes_cost(p: Profile, k: KubernetesSizing, prices: PriceBook, platform
         k.model_cache_gi,
         "GB-month",
         "model_cache_gb_month_usd",
-        f"{p.model.weights_gb:g} GB weights x {platform.model_cache_copies:g} (current and previous version)",
+        f"{p.model.weights_gb:g} GB weights x {platform.model_cache_copies:g} (current and previous version) = "
+        f"{p.model.weights_gb * platform.model_cache_copies:,.4g} GB, in a volume of {k.model_cache_gi:,} GiB (whole GiB)",
     )
     bill.add("weights_storage", p.model.weights_gb, "GB-month", "s3_storage_gb_month_usd", "the weights in S3")
     if k.queue is not None:
@@ -78,5 +79,6 @@ def _queue_lines(bill: Bill, q: QueueSizing, prices: PriceBook, platform: Platfo
         q.volume_gi,
         "GB-month",
         "model_cache_gb_month_usd",
-        f"the append-only file: 3 x maxmemory {q.maxmemory_mb:,} MiB (growth before a rewrite, and its new copy)",
+        f"the append-only file: {AOF_VOLUME_FACTOR} x maxmemory {q.maxmemory_mb:,} MiB (growth before a rewrite, and "
+        f"its new copy) = {AOF_VOLUME_FACTOR * q.maxmemory_mb / 1024:,.2f} GiB, in a volume of {q.volume_gi:,} GiB",
     )
