@@ -104,6 +104,32 @@ def test_a_spiky_profile_does_not_choose_managed_instances(tmp_path):
     assert w.target is Target.serverless
 
 
+def test_managed_instances_beyond_the_apis_scale_is_not_planned(tmp_path):
+    """20,000 rps of 1 s predictions on one-vCPU environments: 28,572 at the peak, where a function scales
+    to 15,000 and a capacity provider to 15,000 vCPUs. Plan chose managed-instances and synth refused it."""
+    profiles = steady(tmp_path, platform_extra="")  # every target offered
+    path = profiles / f"{NAME}.yaml"
+    text = path.read_text(encoding="utf-8")
+    for old, new in (
+        ("avg_rps: 150", "avg_rps: 15000"),
+        ("peak_rps: 200", "peak_rps: 20000"),
+        ("inference_ms: 80", "inference_ms: 1000"),
+        ("p99_latency_ms: 300", "p99_latency_ms: 3000"),
+    ):
+        assert old in text
+        text = text.replace(old, new)
+    path.write_text(text, encoding="utf-8")
+    w = only(profiles)
+    lmi = w.decision.option(Target.managed_instances)
+    scale = next(r for r in lmi.reasons if r.rule == "limit.scale")
+    assert scale.fired and "28,572 execution environments" in scale.detail and "15,000" in scale.detail
+    assert not lmi.feasible and w.target is Target.kubernetes
+    # Without a cluster no target can host it: plan says so (and why not managed-instances), not synth.
+    (profiles / "platform.yaml").write_text((profiles / "platform.yaml").read_text() + NO_CLUSTER)
+    (failure,) = load_all([profiles]).failures
+    assert "no target can host" in str(failure.error) and "28,572 execution environments" in str(failure.error)
+
+
 def test_plan_shows_every_bill_and_marks_the_ones_not_offered(tmp_path):
     profiles = steady(tmp_path)
     r = switchyard("plan", str(profiles), cwd=tmp_path)

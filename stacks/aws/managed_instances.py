@@ -39,13 +39,17 @@ from stacks.aws.serving import function_environment, image_code, retained_log_gr
 from stacks.ec2_types import instance_shape
 from stacks.errors import SwitchyardError
 from stacks.targets.managed_instances.accelerator import GPU_CDK_VERSION
-from stacks.targets.managed_instances.sizing import CAPACITY_PROVIDER_MIN_VCPUS
+from stacks.targets.managed_instances.sizing import (
+    CAPACITY_PROVIDER_MIN_VCPUS,
+    MAX_EXECUTION_ENVIRONMENTS,
+    MAX_VCPU_COUNT,
+)
 
 MEMORY_GIB_PER_VCPU = (2, 4, 8)  # ExecutionEnvironmentMemoryGiBPerVCpu: the c, m and r families
 FUNCTION_MEMORY_GB = (2, 32)  # smallest and largest execution environment
 MAX_CONCURRENCY = 1600  # PerExecutionEnvironmentMaxConcurrency's API maximum
-MAX_ENVIRONMENTS = 15000  # FunctionScalingConfig's API maximum
-MAX_VCPUS = 15000  # CapacityProviderScalingConfig.MaxVCpuCount's maximum
+MAX_ENVIRONMENTS = MAX_EXECUTION_ENVIRONMENTS  # FunctionScalingConfig's API maximum
+MAX_VCPUS = MAX_VCPU_COUNT  # CapacityProviderScalingConfig.MaxVCpuCount's maximum
 MAX_TIMEOUT_S = 900
 
 OPERATOR_POLICY = (

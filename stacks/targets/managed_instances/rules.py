@@ -12,6 +12,8 @@ Limits (a fired `limit.*` rules the option out; a fired `sla.*` misses the SLA):
 - `limit.image`, `limit.timeout`: the Lambda limits the function keeps on managed instances.
 - `limit.weights`: the function runs in the platform VPC through its capacity provider, which takes
   no EFS mount: the weights must be baked into the image, so they must be local.
+- `limit.scale`: the peak's environments and vCPUs within what one function and one capacity
+  provider scale to (15,000 each).
 - `limit.endpoint`: sync callers come through an HTTP API: a Function URL attaches only to an alias or
   the unpublished $LATEST (Lambda developer guide, "Lambda function URLs"), while a managed-instances
   function serves $LATEST.PUBLISHED; a URL on it is unverified, so it is not built.
@@ -37,6 +39,7 @@ from stacks.decision.reason import Reason, cmp, usd
 from stacks.limits import LAMBDA_MAX_IMAGE_GB, LAMBDA_MAX_TIMEOUT_S
 from stacks.profile import Endpoint, Mode
 from stacks.targets.managed_instances.accelerator import GPU_BOUND, GPU_CDK_VERSION, carried, gpu_problems
+from stacks.targets.managed_instances.sizing import MAX_EXECUTION_ENVIRONMENTS, MAX_VCPU_COUNT
 from stacks.targets.managed_instances.workload import ManagedInstancesOption
 from stacks.targets.serverless.limits import warm_latency
 
@@ -152,6 +155,25 @@ def limit_weights(f: LmiFacts) -> list[Reason]:
             "allows local weights (copy them beside the profile)"
         )
     return [Reason(rule="limit.weights", fired=remote, detail=detail)]
+
+
+def limit_scale(f: LmiFacts) -> list[Reason]:
+    if f.sizing.misfit:  # the environment is indicative: the misfit is the reason
+        return []
+    e = f.sizing.environment
+    vcpus = e.peak_instances * e.instance_vcpus  # what the peak's instances have, not the provider's cap
+    over = e.max_environments > MAX_EXECUTION_ENVIRONMENTS or vcpus > MAX_VCPU_COUNT
+    detail = (
+        f"the peak needs {e.max_environments:,} execution environments on {vcpus:,} vCPUs {cmp(over)} what one "
+        f"function scales to ({MAX_EXECUTION_ENVIRONMENTS:,}) and one capacity provider launches ({MAX_VCPU_COUNT:,} "
+        "vCPUs)"
+    )
+    if over:
+        detail += (
+            f"; the workload: {workload_phrase(f.p)}; managed-instances allows at most {MAX_EXECUTION_ENVIRONMENTS:,} "
+            f"environments and {MAX_VCPU_COUNT:,} vCPUs at the peak"
+        )
+    return [Reason(rule="limit.scale", fired=over, detail=detail)]
 
 
 def limit_endpoint(f: LmiFacts) -> list[Reason]:
@@ -271,6 +293,7 @@ LIMITS: list[Rule] = [
     limit_image,
     limit_timeout,
     limit_weights,
+    limit_scale,
     limit_endpoint,
     sla_latency,
 ]

@@ -39,6 +39,9 @@ ENVIRONMENT_VCPUS = (1, 2, 4, 8, 16)  # powers of two: environments pack whole i
 # API's own minimum is 2). A cap, not an allocation: the function's MaxExecutionEnvironments bounds what
 # runs, so a cap above what the peak needs costs nothing.
 CAPACITY_PROVIDER_MIN_VCPUS = 12
+# The most a function scales to (FunctionScalingConfig) and a capacity provider launches (MaxVCpuCount).
+MAX_EXECUTION_ENVIRONMENTS = 15000
+MAX_VCPU_COUNT = 15000
 
 
 class ManagedInstancesMisfit(ValueError):
