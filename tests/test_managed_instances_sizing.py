@@ -35,7 +35,7 @@ def demand(**overrides) -> Demand:
 def test_steady_light_load_sits_on_the_three_environment_floor():
     s = size_managed_instances(demand(), PRICES, PLATFORM)
     # 1 vCPU x 2 GiB holds one 1.5 GB process; average: 20 rps x 0.1 s / 0.7 = 2.86 -> 3 environments;
-    # half the peak the same; the default floor is 3. Peak: 40 x 0.1 / 0.7 = 5.7 -> 6.
+    # the peak is one doubling of the average, which LMI follows; the default floor is 3. Peak: 40 x 0.1 / 0.7 = 5.7 -> 6.
     assert (s.environment_vcpus, s.memory_gib_per_vcpu, s.environment_memory_gb) == (1, 2, 2)
     assert (s.max_concurrency, s.concurrency_bound) == (1, "vCPUs")
     assert (s.min_environments, s.max_environments) == (3, 6)
