@@ -40,7 +40,7 @@ def test_synth_builds_both_targets_in_one_process_and_summarises(project):
         "fraud-scoring": ["kubernetes", "$585.98"],
         "llm-chat": ["kubernetes", "$2,631.97"],
         "nightly-embeddings": ["serverless", "$195.20"],
-        "sentiment-api": ["serverless", "$21.43"],
+        "sentiment-api": ["serverless", "$77.55"],  # provisioned 7: the simulated burst's floor
     }
     for stack in ("Switchyard-Platform", "Switchyard-sentiment-api", "Switchyard-nightly-embeddings"):
         assert (project / "cdk.out" / f"{stack}.template.json").exists()
@@ -115,7 +115,7 @@ def test_a_target_switch_shows_in_the_plan_and_moves_between_programs(project):
     changes = json.loads(r.stdout)["changes"]
     assert [(c["name"], c["kind"], c["detail"]) for c in changes] == [
         # the move's cost: the reviewed serverless cost against the kubernetes cost now
-        ("sentiment-api", "target", "target serverless -> kubernetes ($21.43 -> $116.91/month, +$95.48)")
+        ("sentiment-api", "target", "target serverless -> kubernetes ($77.55 -> $116.91/month, +$39.36)")
     ]
     steps = changes[0]["runbook"]
     assert steps[0].startswith("1. deploy the new target's cluster part: pulumi up")
@@ -149,10 +149,13 @@ def test_sizing_and_cost_changes_are_listed(project):
     )
     changes = lock.diff(locked, load_all([project / "profiles"]).workloads)
     assert [c.detail for c in changes] == [
-        "serverless sizing: reserved_concurrency 7 -> 13, provisioned_max 5 -> 10",
-        # twice the requests: duration on the provisioned $3.41 -> $6.81, requests $0.44 -> $0.88,
-        # X-Ray (1 + 5 % of 3)/s $5.75 -> $6.30, logs $0.61 -> $1.22 (the image, 3 versions, unchanged)
-        "serverless cost $21.43 -> $26.43/month",
+        # the averages' ceiling 5 -> 10 (6.4 / 0.7); the simulated 80 rps burst needs the floor 7 -> 9 to keep
+        # its cold share within 1 % and reaches 40 concurrent environments (the reservation)
+        "serverless sizing: reserved_concurrency 18 -> 40, provisioned_min 7 -> 9, provisioned_max 7 -> 10",
+        # 2 more provisioned environments x 2 GB x 10.25 h x 30.42 d $65.47 -> $84.18; twice the requests:
+        # duration on the provisioned $3.41 -> $6.81, requests $0.44 -> $0.88, X-Ray (1 + 5 % of 3)/s
+        # $5.75 -> $6.30, logs $0.61 -> $1.22 (the image, 3 versions, unchanged)
+        "serverless cost $77.55 -> $101.26/month",
     ]
 
 

@@ -14,8 +14,9 @@ from stacks.targets.serverless.lambda_quota import account_verdict, platform_fig
 from stacks.workloads import load_all
 from tests.conftest import copy_profiles
 
-# The fixture set reserves 47: nightly-embeddings 40, sentiment-api 7 (tests/test_rules_serverless.py).
-PLAN_RESERVES = 47
+# The fixture set reserves 58: nightly-embeddings 40, sentiment-api 18, the simulated peak concurrency of
+# its 40 rps burst (tests/test_rules_serverless.py, tests/test_simulate_decision.py).
+PLAN_RESERVES = 58
 
 
 def plan(tmp_path, platform: str):
@@ -25,12 +26,12 @@ def plan(tmp_path, platform: str):
 
 
 def test_reservations_of_other_functions_leave_too_little_and_the_plan_says_where_the_figures_come_from(tmp_path):
-    # 1,000 - 100 unreserved - 870 held by other functions = 30 < 47
+    # 1,000 - 100 unreserved - 870 held by other functions = 30 < 58
     batch = plan(tmp_path, "  lambda_account_concurrency: 1000\n  lambda_reserved_by_others: 870\n")
     (failure,) = batch.failures
     text = str(failure.error)
     # sizing already caps each workload at what is left (30), the sum still passes it
-    assert "sums to 37 (nightly-embeddings 30, sentiment-api 7)" in text
+    assert "sums to 48 (nightly-embeddings 30, sentiment-api 18)" in text
     assert "other functions already reserve 870, which leaves 30 to reserve" in text
     assert "aws lambda get-account-settings --region us-east-1" in text
     assert "UnreservedConcurrentExecutions" in text
@@ -38,7 +39,7 @@ def test_reservations_of_other_functions_leave_too_little_and_the_plan_says_wher
 
 
 def test_the_same_plan_fits_when_others_leave_enough(tmp_path):
-    batch = plan(tmp_path, "  lambda_reserved_by_others: 853\n")  # 1,000 - 100 - 853 = 47: exactly fits
+    batch = plan(tmp_path, "  lambda_reserved_by_others: 842\n")  # 1,000 - 100 - 842 = 58: exactly fits
     assert not batch.failures, [str(f.error) for f in batch.failures]
 
 
@@ -71,9 +72,9 @@ def test_a_new_account_with_a_quota_of_10_cannot_host_the_plan(fixture_workloads
 
 
 def test_this_installations_own_reservations_are_not_counted_twice(fixture_workloads):
-    # Deployed already: the account reports 47 of ours + 830 of others' reserved.
-    settings = {"AccountLimit": {"ConcurrentExecutions": 1000, "UnreservedConcurrentExecutions": 123}}
-    assert not account_verdict(settings, fixture_workloads, region="us-east-1").fits  # read naively: 877 others
+    # Deployed already: the account reports 58 of ours + 830 of others' reserved.
+    settings = {"AccountLimit": {"ConcurrentExecutions": 1000, "UnreservedConcurrentExecutions": 112}}
+    assert not account_verdict(settings, fixture_workloads, region="us-east-1").fits  # read naively: 888 others
     verdict = account_verdict(settings, fixture_workloads, region="us-east-1", own_reserved=PLAN_RESERVES)
     assert verdict.reserved_by_others == 830 and verdict.available == 70 and verdict.fits
     assert verdict.message().endswith(": fits")

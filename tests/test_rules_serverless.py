@@ -43,9 +43,9 @@ def test_plan_rejects_an_over_quota_set_with_the_numbers(tmp_path):
     (profiles / "platform.yaml").write_text("platform:\n  lambda_account_concurrency: 140\n")
     r = switchyard("plan", str(profiles))
     assert r.returncode == 3, r.stdout + r.stderr
-    # nightly-embeddings reserves 40, sentiment-api 7: 47 > 140 - 100
-    assert "reserved concurrency of the serverless workloads in us-east-1 sums to 47" in r.stderr
-    assert "(nightly-embeddings 40, sentiment-api 7)" in r.stderr
+    # nightly-embeddings reserves 40, sentiment-api 18 (its simulated peak): 58 > 140 - 100
+    assert "reserved concurrency of the serverless workloads in us-east-1 sums to 58" in r.stderr
+    assert "(nightly-embeddings 40, sentiment-api 18)" in r.stderr
     assert "of the account quota 140, Lambda keeps 100 unreserved, which leaves 40 to reserve" in r.stderr
     assert "aws lambda get-account-settings --region us-east-1" in r.stderr  # where the real figures come from
     assert "Traceback" not in r.stderr

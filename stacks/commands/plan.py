@@ -148,7 +148,22 @@ def to_json(w: Workload) -> dict[str, Any]:
             }
             for t, o in d.options.items()
         },
+        "simulated": {t.value: o.simulated.model_dump(mode="json") for t, o in d.options.items() if o.simulated},
     }
+
+
+def _sim_summary(o: Option) -> str:
+    """The simulated figures beside the bill (stacks/simulate/verdict.py; the sim.* rules explain them)."""
+    sim = o.simulated
+    if sim is None:
+        return f"{o.target.value} not simulated"
+    p99 = "-" if sim.p99_ms is None else f"{sim.p99_ms:,.0f} ms"
+    text = f"{o.target.value} cold {sim.cold_share:.2%}, p99 {p99} (SLA {sim.sla_p99_ms:,.0f}), refused {sim.refused_share:.2%}"
+    if sim.max_queue_age_s is not None:
+        text += f", oldest message {sim.max_queue_age_s:,.0f} s"
+    if sim.monthly_usd is not None:
+        text += f", {_money(sim.monthly_usd)}/month from replica-hours (peak x 730 h {_money(o.bill.total)})"
+    return text
 
 
 def _cost_summary(o: Option) -> str:
@@ -183,6 +198,7 @@ def render_table(batch: Batch) -> str:
             f"{w.name} -> {d.target.value}  ({w.file})",
             f"  sizing: {sizing_line(w, d.target)}",
             "  cost:   " + ", ".join(_cost_summary(o) for o in d.options.values()),
+            "  sim:    " + "; ".join(_sim_summary(o) for o in d.options.values()),
             *(line for o in d.options.values() for line in bill_lines(f"bill, {o.target.value}{_variant(o)}", o.bill)),
             f"  owns:   {BY_TARGET[d.target].owns(w)}",
         ]

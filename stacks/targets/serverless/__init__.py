@@ -31,6 +31,7 @@ from stacks.targets.serverless.limits import LIMITS
 from stacks.targets.serverless.moves import serverless_end
 from stacks.targets.serverless.placement import serverless_placement
 from stacks.targets.serverless.rules import INIT_LIMIT, RULES
+from stacks.targets.serverless.simulation import sized_from_simulation
 from stacks.targets.serverless.sizing import ServerlessSizing, serverless, serverless_sizing
 
 __all__ = ["SERVERLESS", "Serverless", "ServerlessSizing", "serverless_sizing"]
@@ -50,7 +51,15 @@ class Serverless(BaseTarget):
     )
 
     def size(self, p: Profile, settings: Settings) -> ServerlessSizing:
-        return serverless(p, settings.platform, settings.prices)
+        platform = settings.platform
+        sized = serverless(p, platform, settings.prices)
+        reservable = max(
+            1,
+            platform.lambda_account_concurrency
+            - platform.lambda_unreserved_concurrency
+            - platform.lambda_reserved_by_others,
+        )
+        return sized_from_simulation(p, sized, platform, reservable)
 
     def bill(self, p: Profile, sizing: ServerlessSizing, settings: Settings) -> Cost:
         return serverless_cost(p, sizing, settings.prices, settings.platform)

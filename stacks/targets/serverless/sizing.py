@@ -51,6 +51,11 @@ class ServerlessSizing(Frozen):
     recycles_per_day: int  # times Lambda replaces each of those within the active hours
     cold_starts_per_day: float  # environments + warm_environments x recycles_per_day
     weights_in_image: bool = False  # baked into the image: no VPC, EFS or weights copy
+    # Set when the simulated peak raised the averages' floor (stacks/targets/serverless/simulation.py):
+    # what the averages' sizing would have let callers live through, with its numbers.
+    raised_by_simulation: str = ""
+    # The simulated burst's peak concurrency when it, not twice the averages' peak, set the reservation.
+    reserved_for_simulated_peak: int = 0
 
 
 def lambda_memory_mb(p: Profile) -> int:
