@@ -18,6 +18,7 @@ from stacks.decision.workload import Workload
 from stacks.errors import SwitchyardError
 from stacks.pricebook import PRICE_BOOK_REGION, regional_prices_unset, stale_prices
 from stacks.profile import Target
+from stacks.simulate.verdict import not_simulated, simulated
 from stacks.targets import BY_TARGET, TARGETS
 from stacks.targets.assumptions import assumptions
 from stacks.targets.serverless.bill import shared_platform_cost
@@ -117,6 +118,7 @@ def _variant(o: Option) -> str:
 
 
 def to_json(w: Workload) -> dict[str, Any]:
+    w = simulated(w)
     d = w.decision
     costs: dict[str, Any] = {}
     for t, o in d.options.items():
@@ -148,22 +150,39 @@ def to_json(w: Workload) -> dict[str, Any]:
             }
             for t, o in d.options.items()
         },
-        "simulated": {t.value: o.simulated.model_dump(mode="json") for t, o in d.options.items() if o.simulated},
+        # What callers would live through in the profile's simulated burst (stacks/simulate/verdict.py),
+        # beside each bill; an option it does not model, or that cannot run the workload, says why not.
+        "simulated": {
+            t.value: o.simulated.model_dump(mode="json") if o.simulated else {"not_simulated": not_simulated(o)}
+            for t, o in d.options.items()
+        },
     }
 
 
-def _sim_summary(o: Option) -> str:
-    """The simulated figures beside the bill (stacks/simulate/verdict.py; the sim.* rules explain them)."""
+def sim_lines(o: Option) -> list[str]:
+    """The simulated burst's figures beside the option's bill (stacks/simulate/verdict.py; the sim.*
+    rules explain them), or why there are none."""
     sim = o.simulated
     if sim is None:
-        return f"{o.target.value} not simulated"
+        return [f"    {o.target.value}: not simulated: {not_simulated(o)}"]
     p99 = "-" if sim.p99_ms is None else f"{sim.p99_ms:,.0f} ms"
-    text = f"{o.target.value} cold {sim.cold_share:.2%}, p99 {p99} (SLA {sim.sla_p99_ms:,.0f}), refused {sim.refused_share:.2%}"
+    unit = "replicas" if o.target is Target.kubernetes else "environments"
+    text = (
+        f"    {o.target.value}: cold starts {sim.cold_share:.2%}, p99 {p99} (SLA {sim.sla_p99_ms:,.0f} ms), "
+        f"refused {sim.refused_share:.2%} of {sim.requests:,} requests; peak {sim.peak_capacity} {unit}"
+    )
     if sim.max_queue_age_s is not None:
-        text += f", oldest message {sim.max_queue_age_s:,.0f} s"
+        text += f"; oldest message {sim.max_queue_age_s:,.1f} s"
     if sim.monthly_usd is not None:
-        text += f", {_money(sim.monthly_usd)}/month from replica-hours (peak x 730 h {_money(o.bill.total)})"
-    return text
+        text += (
+            f"; {_money(sim.monthly_usd)}/month from replica-hours (bill at the peak x 730 h: {_money(o.bill.total)})"
+        )
+    return [text]
+
+
+def _window(d) -> str:
+    sim = next((o.simulated for o in d.options.values() if o.simulated), None)
+    return f"one burst, {sim.window}" if sim else "nothing (no option the simulator models can run it)"
 
 
 def _cost_summary(o: Option) -> str:
@@ -177,6 +196,7 @@ def _cost_summary(o: Option) -> str:
 
 
 def render_table(batch: Batch) -> str:
+    batch = Batch([simulated(w) for w in batch.workloads], batch.failures)
     rows = [("WORKLOAD", "TARGET", *(f"{t.target.value.upper()}/MO" for t in TARGETS), "WHY")]
     for w in batch.workloads:
         d = w.decision
@@ -198,7 +218,8 @@ def render_table(batch: Batch) -> str:
             f"{w.name} -> {d.target.value}  ({w.file})",
             f"  sizing: {sizing_line(w, d.target)}",
             "  cost:   " + ", ".join(_cost_summary(o) for o in d.options.values()),
-            "  sim:    " + "; ".join(_sim_summary(o) for o in d.options.values()),
+            f"  simulated: {_window(d)}",
+            *(line for o in d.options.values() for line in sim_lines(o)),
             *(line for o in d.options.values() for line in bill_lines(f"bill, {o.target.value}{_variant(o)}", o.bill)),
             f"  owns:   {BY_TARGET[d.target].owns(w)}",
         ]

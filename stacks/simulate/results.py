@@ -177,3 +177,4 @@ class TargetResult:
     plan_cost_usd: float  # the plan's monthly figure, for comparison
     timeline: Timeline
     notes: list[str] = field(default_factory=list)
+    bill_title: str = "bill from use"  # --window burst: the plan's bill (a burst is not a month)

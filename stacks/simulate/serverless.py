@@ -82,6 +82,7 @@ class ServerlessSim:
         self.pc_env_seconds = 0.0
         self.pc_busy_seconds = 0.0
         self.od_billed_seconds = 0.0
+        self.od_invocations = 0
         self.od_alive_seconds = 0.0
         self.invocations = 0
         self.inits = 0  # on-demand cold starts
@@ -141,7 +142,7 @@ class ServerlessSim:
             while t < off:
                 if t >= start:
                     self.e.at(t, self._scheduled, (s.pc_min, s.pc_max))
-                elif t + s.pc_hold_every_s > start:  # the span opens inside the window: it is already warm
+                elif t + s.pc_hold_every_s >= start:  # the span opens inside the window: it is already warm
                     self.pc_low, self.pc_high = s.pc_min, s.pc_max
                     self._set_pc(s.pc_min, instant=True)
                 t += s.pc_hold_every_s
@@ -271,6 +272,7 @@ class ServerlessSim:
             self.pc_busy_seconds += seconds
         else:
             self.od_billed_seconds += seconds
+            self.od_invocations += 1
 
     # -- synchronous requests ------------------------------------------------------------------
     def arrive(self, i: int) -> None:
@@ -382,6 +384,7 @@ class ServerlessSim:
             "provisioned_duration_gb_s": self.pc_busy_seconds * gb,
             "on_demand_duration_gb_s": self.od_billed_seconds * gb,
             "on_demand_inits": float(self.inits),
+            "on_demand_invocations": float(self.od_invocations),
             "provisioned_inits": float(self.pc_inits),
             "redeliveries": float(self.redeliveries),
             "batch_timeouts": float(self.batch_timeouts),

@@ -18,7 +18,6 @@ UTC on the first timestamp's date; `speed` compresses the trace around its first
 from __future__ import annotations
 
 import csv
-import functools
 import math
 import random
 from dataclasses import dataclass
@@ -42,7 +41,6 @@ class Arrivals:
     end: float
     day: date | None  # set for a trace: the clock is UTC on this date
     description: str
-    bursts: tuple[tuple[float, float], ...] = ()  # (start, end) of each burst of the profile's shape
 
 
 def shape_of(p: Profile) -> TrafficShape:
@@ -80,7 +78,6 @@ def profile_arrivals(
     share, base = burst_parameters(shape)
     gap_mean = BURST_MEAN_S * (1 - share) / share if share else math.inf
     times: list[float] = []
-    bursts: list[tuple[float, float]] = []
     first, _ = shape.active_seconds()
     length = shape.active_hours * 3600
     day = 0
@@ -95,8 +92,6 @@ def profile_arrivals(
             if nxt >= switch:
                 t, burst = switch, not burst
                 switch = t + rng.expovariate(1 / (BURST_MEAN_S if burst else gap_mean))
-                if burst:
-                    bursts.append((t, min(switch, hi)))
                 continue
             t = nxt
             if t >= end:
@@ -110,33 +105,7 @@ def profile_arrivals(
         f"({share:.1%} of the active time, {BURST_MEAN_S:g} s on average; base {base:.3g} rps), "
         f"{shape.active_hours:g} h a day; seed {seed}"
     )
-    return Arrivals(times, service_s, start, end, None, what, tuple(bursts))
-
-
-@functools.lru_cache(maxsize=32)  # one plan reads the window once per target and per floor tried
-def peak_window(shape: TrafficShape, *, seed: int, lead_s: float, tail_s: float) -> Arrivals:
-    """The profile's arrivals from `lead_s` before its first burst to `tail_s` after it: the span in which
-    averages mislead (a ramp to peak_rps), short enough to simulate on every plan. The same seed gives
-    the same arrivals as the whole day's inside the span, so a plan's figures match `switchyard
-    simulate --seed` over it. Without bursts (peak = average), the first `lead_s + tail_s` of the
-    active period."""
-    first, _ = shape.active_seconds()
-    length = shape.active_hours * 3600
-    # The first burst starts within a few gaps (mean BURST_MEAN_S * (1 - f) / f) of the active start;
-    # the probe stops there instead of drawing the whole active period.
-    share, _ = burst_parameters(shape)
-    reach = min(length, 8 * BURST_MEAN_S * (1 - share) / share + 2 * BURST_MEAN_S) if share else length
-    probe = profile_arrivals(shape, seed=seed, start=first, end=first + reach)
-    bursts = [b for b in probe.bursts if b[0] < first + length]
-    if bursts:
-        lo, hi = bursts[0][0] - lead_s, bursts[0][1] + tail_s
-    else:
-        lo, hi = first, first + lead_s + tail_s
-    lo = max(lo, first - lead_s)
-    arrivals = profile_arrivals(shape, seed=seed, start=lo, end=hi)
-    peak = f"the first burst at {shape.peak_rps:g} rps" if bursts else "the start of the active period"
-    what = f"{arrivals.description}; {(hi - lo) / 60:.0f} min around {peak}"
-    return Arrivals(arrivals.times, arrivals.service_s, lo, hi, None, what, arrivals.bursts)
+    return Arrivals(times, service_s, start, end, None, what)
 
 
 def _timestamp(text: str) -> datetime:

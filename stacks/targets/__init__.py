@@ -42,7 +42,6 @@ from stacks.decision.decide import decide as decide_over
 from stacks.decision.workload import Workload
 from stacks.profile import Target
 from stacks.profile.loader import LoadedProfile
-from stacks.simulate.verdict import simulated
 from stacks.targets.base import TargetSpec
 from stacks.targets.hybrid import HYBRID
 from stacks.targets.kubernetes import KUBERNETES
@@ -54,7 +53,5 @@ BY_TARGET: dict[Target, TargetSpec] = {t.target: t for t in TARGETS}
 
 
 def decide(loaded: LoadedProfile) -> Workload:
-    """The decision over every registered target, then the simulation of its serverless and Kubernetes
-    sizing (stacks/simulate/verdict.py): the simulator reads the targets' sizing, so it runs here,
-    above the decision, not inside it."""
-    return simulated(decide_over(loaded, TARGETS))
+    """The decision over every registered target."""
+    return decide_over(loaded, TARGETS)

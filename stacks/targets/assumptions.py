@@ -74,7 +74,7 @@ def _reservation(w: Workload) -> Assumption:
     why = f"twice the peak concurrency {s.peak_concurrency:,.1f} (at least 2 and the provisioned maximum)"
     if s.reserved_for_simulated_peak:
         why = (
-            f"the simulated burst's peak concurrency {s.reserved_for_simulated_peak} (sim.sizing: cold starts at "
+            f"twice the simulated burst's peak concurrency {s.reserved_for_simulated_peak} (sim.sizing: cold starts at "
             f"the burst hold environments far beyond the averages' peak {s.peak_concurrency:,.1f})"
         )
     return Assumption(

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from stacks.decision.cost import Cost
 from stacks.decision.option import Facts, Option
 from stacks.decision.reason import Reason
+from stacks.decision.sizing import sustained_utilization
 from stacks.decision.workload import Workload
 from stacks.errors import SwitchyardError
 from stacks.pricebook import Platform, Settings
@@ -51,8 +52,13 @@ class Serverless(BaseTarget):
     )
 
     def size(self, p: Profile, settings: Settings) -> ServerlessSizing:
+        """The averages' sizing, checked against its simulated burst (simulation.py) unless Lambda cannot
+        run the workload at all (a `limit.*` or `sla.*` fires): nothing is sized for a target ruled out."""
         platform = settings.platform
         sized = serverless(p, platform, settings.prices)
+        facts = Facts(p, settings, sized, self.bill(p, sized, settings), sustained_utilization(p), warnings=[])
+        if any(r.fired and r.rule.startswith(("limit.", "sla.")) for r in self.limits(facts)):
+            return sized
         reservable = max(
             1,
             platform.lambda_account_concurrency

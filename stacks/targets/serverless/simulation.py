@@ -1,42 +1,40 @@
-"""The serverless sizing checked against its own simulated peak: the reservation (free) covers the
-simulated peak concurrency so the burst is not throttled, and the provisioned floor (paid) rises only
-where the averages' floor lets more than COLD_TOLERANCE of the requests pay a cold start.
+"""The serverless sizing checked against its own simulated burst (stacks/simulate/window.py: one burst
+at peak_rps from a settled base, the burst's requests counted).
 
-The target hands the simulator (stacks/simulate's engine and Lambda model, which import nothing of
-the decision or the targets) its own parameters, so sizing can use the simulation without the
-decision importing a target. Traffic: the profile's burst model with seed SEED, from LEAD_S before
-its first burst to TAIL_S after it (stacks/simulate/traffic.peak_window): a day would be too slow
-for every plan, and the lead lets target tracking settle at the base rate first. Each run is cached
-by its inputs (traffic shape and simulator parameters): a process that decides one profile again
-(tests, `plan` then `synth`) simulates it once.
+Synchronous traffic (sync, both):
+- the provisioned floor (paid) rises only where the averages' floor lets more than COLD_TOLERANCE of
+  the burst's requests miss the SLA (a cold start over the budget, a throttle or a timeout), to the
+  smallest floor within it (searched up from the averages' floor to MAX_FLOOR_FACTOR x its ceiling);
+- the reservation (free) rises to twice the burst's simulated peak of environments (the averages'
+  rule, twice the expected peak, applied to the peak cold starts really make: they hold environments
+  far beyond the averages' peak, and a day's bursts vary around the simulated one), within what the
+  account leaves, so bursts are not throttled.
+Queued traffic (async): the queue absorbs a burst into lag, not throttles; the burst's longest wait is
+kept (simulated_queue_age_s) for the queue-age alarm and the plan.
+
+The target hands the simulator its own parameters (sim_params), so the decision never imports a target
+and stacks/simulate's models import nothing above the profile. Every run is memoised by its inputs
+(stacks/simulate/window.py), so the plan's figures reuse the search's last run.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from stacks.pricebook import Platform
-from stacks.profile import Profile
-from stacks.simulate.constants import DEFAULT
-from stacks.simulate.engine import Engine
-from stacks.simulate.params import ServerlessParams, TrafficShape
-from stacks.simulate.results import OK, Recorder, Summary, summarize
-from stacks.simulate.serverless import ServerlessSim
-from stacks.simulate.traffic import Arrivals, peak_window, shape_of
+from stacks.profile import Mode, Profile
+from stacks.simulate.params import ServerlessParams
+from stacks.simulate.traffic import shape_of
+from stacks.simulate.window import BurstWindow, WindowRun, burst_window, run_serverless
 from stacks.targets.serverless.delivery import HOLD_EVERY_MINUTES, MAX_RECEIVE_COUNT, visibility_timeout_s
 from stacks.targets.serverless.sizing import ServerlessSizing
 
-SEED = 0
-LEAD_S = 900.0
-TAIL_S = 300.0
 # A p99 target allows 1 % of requests above it: a cold share within that is the SLA's own slack, and
-# buying a floor to remove it would multiply the bill for what the SLA already permits (sentiment-api:
-# removing a 0.06 % share took provisioned 10 instead of 1, $105.61 instead of $21.43).
+# buying a floor to remove it would multiply the bill for what the SLA already permits.
 COLD_TOLERANCE = 0.01
 # The floor search stops here: beyond it the burst is a workload for held capacity, and the plan
 # names the cold share instead of buying an unbounded floor.
 MAX_FLOOR_FACTOR = 4
 UNBOUNDED = 1_000_000  # a reservation no burst reaches (Lambda's scaling rate still applies)
+RESERVE_FACTOR = 2  # stacks/targets/serverless/sizing.py reserves twice the averages' peak likewise
 
 
 def sim_params(p: Profile, s: ServerlessSizing, platform: Platform) -> ServerlessParams:
@@ -68,52 +66,16 @@ def sim_params(p: Profile, s: ServerlessSizing, platform: Platform) -> Serverles
     )
 
 
-@dataclass(frozen=True)
-class PeakRun:
-    summary: Summary
-    on_demand_inits: int
-    peak_environments: int
-    missed: int  # requests that paid a cold start, or were throttled or timed out: over the SLA
-
-    @property
-    def missed_share(self) -> float:
-        return self.missed / self.summary.requests if self.summary.requests else 0.0
+def window_of(p: Profile) -> BurstWindow:
+    return burst_window(shape_of(p))
 
 
-def peak_arrivals(p: Profile) -> Arrivals:
-    return peak_window(shape_of(p), seed=SEED, lead_s=LEAD_S, tail_s=TAIL_S)
+def simulated_run(p: Profile, s: ServerlessSizing, platform: Platform) -> WindowRun:
+    """The sized function over the profile's burst window (a memoised run the sizing already made)."""
+    return run_serverless(window_of(p), sim_params(p, s, platform))
 
 
-_RUNS: dict[tuple[TrafficShape, str], PeakRun] = {}
-_RUNS_KEPT = 256
-
-
-def run_peak(p: Profile, params: ServerlessParams) -> PeakRun:
-    """The peak window simulated once per (traffic, parameters) in a process."""
-    # ServerlessParams holds a dict (the cold-start parts), so its repr is the hashable part of the key.
-    shape = shape_of(p)
-    key = (shape, repr(params))
-    if key not in _RUNS:
-        if len(_RUNS) >= _RUNS_KEPT:
-            del _RUNS[next(iter(_RUNS))]
-        _RUNS[key] = _simulate_peak(shape, params)
-    return _RUNS[key]
-
-
-def _simulate_peak(shape: TrafficShape, params: ServerlessParams) -> PeakRun:
-    arrivals = peak_window(shape, seed=SEED, lead_s=LEAD_S, tail_s=TAIL_S)
-    engine, rec = Engine(), Recorder(arrivals.times)
-    model = ServerlessSim(
-        engine, rec, params, arrivals.service_s, shape, behaviour=DEFAULT, start=arrivals.start, end=arrivals.end
-    )
-    engine.feed(arrivals.times, model.arrive)
-    engine.run(arrivals.end, None)
-    model.finish(arrivals.end)
-    missed = sum(1 for cold, code in zip(rec.cold, rec.code, strict=True) if cold or code != OK)
-    return PeakRun(summarize(rec), int(model.usage()["on_demand_inits"]), model.peak, missed)
-
-
-def _sized(s: ServerlessSizing, *, floor: int, reserved: int, reservable: int, why: str) -> ServerlessSizing:
+def _sized(s: ServerlessSizing, *, floor: int, reserved: int, reservable: int) -> ServerlessSizing:
     pc_max = max(s.pc_max, floor)
     # The reservation keeps its headroom above the ceiling (a deployment overlaps environments).
     reserved = min(reservable, max(reserved, pc_max + (s.reserved_concurrency - s.pc_max)))
@@ -127,58 +89,76 @@ def _sized(s: ServerlessSizing, *, floor: int, reserved: int, reservable: int, w
             "environments": environments,
             "warm_environments": warm,
             "cold_starts_per_day": environments + warm * s.recycles_per_day,
-            "raised_by_simulation": why,
         }
     )
 
 
-def sized_from_simulation(p: Profile, s: ServerlessSizing, platform: Platform, reservable: int) -> ServerlessSizing:
-    """The averages' sizing with (1) the provisioned floor raised to the smallest under which at most
-    COLD_TOLERANCE of the simulated peak's requests miss the SLA (a cold start over the budget, or a
-    timeout), only where the averages' floor exceeds it (else sim.coldstart names the accepted share),
-    and (2) the reservation raised to the simulated peak concurrency at that floor, within what the
-    account leaves (it costs nothing; a shortfall is named by sim.throttle). HTTP traffic only: a
-    queue absorbs a burst into lag (sim.queue_lag), not into throttles."""
-    if p.sla.mode.value == "async":
-        return s
-    window = peak_arrivals(p).description.rpartition("; ")[2]
+def _missed_share(run: WindowRun, s: ServerlessSizing) -> float:
+    """Requests over the SLA: throttled or timed out, or (when the cold start is over the budget,
+    which is when the sizing provisions) paying a cold start."""
+    if s.provisioned:
+        return run.cold_or_failed_share
+    failed = run.summary.requests - run.summary.served
+    return failed / run.summary.requests if run.summary.requests else 0.0
 
-    def run(floor: int) -> PeakRun:
+
+def sized_from_simulation(p: Profile, s: ServerlessSizing, platform: Platform, reservable: int) -> ServerlessSizing:
+    """The averages' sizing checked against its simulated burst (see the module's note)."""
+    window = window_of(p)
+    if p.sla.mode is Mode.async_:
+        run = run_serverless(window, sim_params(p, s, platform))
+        return s.model_copy(update={"simulated_queue_age_s": round(run.max_queue_age_s or 0.0, 1)})
+
+    def run(floor: int) -> WindowRun:
         # No reservation cap: the burst is not throttled, so its peak is what it needs (the account's
         # share is applied after, and a shortfall is named rather than hidden in the measurement).
-        unbounded = _sized(s, floor=floor, reserved=UNBOUNDED, reservable=UNBOUNDED, why="")
-        return run_peak(p, sim_params(p, unbounded, platform))
+        unbounded = _sized(s, floor=floor, reserved=UNBOUNDED, reservable=UNBOUNDED)
+        return run_serverless(window, sim_params(p, unbounded, platform))
 
     why: list[str] = []
     floor, first = s.pc_min, run(s.pc_min)
     top = min(reservable, max(s.pc_max, 1) * MAX_FLOOR_FACTOR)
-    if (
-        s.provisioned
-        and first.missed_share > COLD_TOLERANCE
-        and top > s.pc_min
-        and run(top).missed_share <= COLD_TOLERANCE
-    ):
-        lo, hi = s.pc_min, top  # lo over the tolerance, hi within it; the share falls as the floor rises
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            lo, hi = (lo, mid) if run(mid).missed_share <= COLD_TOLERANCE else (mid, hi)
-        floor = hi
-        why.append(
-            f"provisioned {s.pc_min}-{s.pc_max} -> {hi}-{max(s.pc_max, hi)}: the averages' floor let "
-            f"{first.missed_share:.2%} of {first.summary.requests:,} requests miss the SLA "
-            f"({first.on_demand_inits:,} on-demand cold starts of ~{s.cold_start.total_ms:,.0f} ms, "
-            f"{first.summary.timed_out:,} timed out) in the simulated {window}, over the {COLD_TOLERANCE:.0%} "
-            f"a p99 target allows; {hi} is the smallest floor within it"
-        )
-    need = run(floor).peak_environments
-    sized = _sized(s, floor=floor, reserved=max(s.reserved_concurrency, need), reservable=reservable, why="")
+    if s.provisioned and _missed_share(first, s) > COLD_TOLERANCE and top > s.pc_min:
+        # The share falls as the floor rises, and the floor that meets it is usually near the averages':
+        # gallop up from there (1, 2, 4 ... more), then bisect the last step; each probe a memoised run.
+        lo, step = s.pc_min, 1
+        hi = min(top, lo + step)
+        while hi < top and _missed_share(run(hi), s) > COLD_TOLERANCE:
+            lo, step = hi, step * 2
+            hi = min(top, lo + step)
+        if _missed_share(run(hi), s) <= COLD_TOLERANCE:
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                lo, hi = (lo, mid) if _missed_share(run(mid), s) <= COLD_TOLERANCE else (mid, hi)
+            floor = hi
+            why.append(
+                f"provisioned {s.pc_min}-{s.pc_max} -> {hi}-{max(s.pc_max, hi)}: the averages' floor let "
+                f"{_missed_share(first, s):.2%} of the burst's {first.summary.requests:,} requests miss the SLA "
+                f"({first.on_demand_inits:,} on-demand cold starts of ~{s.cold_start.total_ms:,.0f} ms, "
+                f"{first.summary.timed_out:,} timed out), over the {COLD_TOLERANCE:.0%} a p99 target allows; "
+                f"{hi} is the smallest floor within it"
+            )
+    chosen = run(floor)
+    need = RESERVE_FACTOR * chosen.peak
+    sized = _sized(s, floor=floor, reserved=max(s.reserved_concurrency, need), reservable=reservable)
     if sized.reserved_concurrency > s.reserved_concurrency:
         why.append(
             f"reserved {s.reserved_concurrency} -> {sized.reserved_concurrency}: the simulated burst peaks at "
-            f"{need} concurrent environments"
-            + (f", more than the {reservable} the account leaves" if need > reservable else "")
+            f"{chosen.peak} concurrent environments, reserved {RESERVE_FACTOR}x as the averages' peak is"
+            + (f" (more than the {reservable} the account leaves)" if need > reservable else "")
         )
     raised = sized.reserved_concurrency != s.reserved_concurrency
-    return sized.model_copy(
-        update={"raised_by_simulation": "; ".join(why), "reserved_for_simulated_peak": need if raised else 0}
-    )
+    update: dict[str, object] = {
+        "raised_by_simulation": "; ".join(why),
+        "reserved_for_simulated_peak": chosen.peak if raised else 0,
+    }
+    if s.provisioned:
+        # What callers of the sized function live through: the same run unless the account capped the
+        # reservation below the peak (then throttles change it; the plan's figures need that run anyway).
+        final = run_serverless(window, sim_params(p, sized, platform))
+        requests = final.summary.requests
+        update["simulated_cold_share"] = round(final.summary.cold_starts / requests, 6) if requests else 0.0
+        update["burst_on_demand_invocations"] = final.on_demand_invocations
+        update["burst_on_demand_s"] = round(final.on_demand_s, 3)
+        update["burst_on_demand_share"] = round(final.burst_on_demand_share, 6)
+    return sized.model_copy(update=update)
