@@ -189,7 +189,7 @@ def test_the_queue_consumers_below_the_peak_are_named_with_the_backlog_rate(embe
     assert f"{s.queue_max_concurrency} consumers drain {drain:,.0f} msg/s against peak 100 rps" in lag.detail
     assert f"backlog grows {100 - drain:,.0f} msg/s" in lag.detail
     sim = embeddings.decision.option(Target.serverless).simulated
-    assert 0 < sim.max_queue_age_s == s.simulated_queue_age_s
+    assert 0 < sim.max_queue_age_s < 3600
     assert not lag.fired  # a minute's burst leaves a backlog of seconds, far below the alarm
 
 

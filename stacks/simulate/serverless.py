@@ -20,6 +20,8 @@
   the batching window; its messages are worked one after another in one invocation. An invocation
   that outlasts the function timeout returns the whole batch, visible again after the visibility
   timeout; after the maximum receive count a message goes to the dead-letter queue.
+- Settled start (the plan's burst window, stacks/simulate/window.py): the SQS pollers already at the
+  event source's maximum concurrency, as after a while at a load that keeps messages waiting.
 - Not modelled: the account's burst limits beyond the scaling rate, EFS throughput limits (the
   sizing caps the queue's concurrency for them), mode both's queue path (its sync path is
   simulated), Lambda's own placement jitter.
@@ -57,6 +59,7 @@ class ServerlessSim:
         start: float,
         end: float,
         day=None,
+        settled: bool = False,
     ) -> None:
         self.e, self.rec, self.s, self.service, self.b = engine, rec, params, service_s, behaviour
         self.queue_mode = params.mode == "async"
@@ -92,6 +95,8 @@ class ServerlessSim:
         self.queue: deque[tuple[int, float, int]] = deque()  # (message, enqueued, receives so far)
         self.inflight = 0
         self.poll_limit = min(behaviour.sqs_initial_pollers, max(params.queue_max_concurrency, 1))
+        if settled:  # after a while at a load that keeps messages waiting, the pollers are all added
+            self.poll_limit = max(params.queue_max_concurrency, 1)
         self.collect_at: float | None = None
         self.max_queue_age = 0.0
         self.redeliveries = 0

@@ -83,7 +83,8 @@ def serverless_alarms_fired(w: Workload, run: WindowRun) -> list[str]:
         "Url5xx": summary.timed_out > 0,
         "HttpApi5xx": summary.timed_out > 0,
         "DeadLetters": summary.dead_lettered > 0,
-        "QueueOldestMessage": (run.max_queue_age_s or 0.0) > queue_alarm_s(s, platform) or not run.drained,
+        "QueueOldestMessage": (run.max_queue_age_s or 0.0) > queue_alarm_s(platform, run.max_queue_age_s)
+        or not run.drained,
         # Both need 3 periods in a row: on-demand starts spread over more than two periods.
         "ColdStartOverBudget": cold_share > cold_share_alarm(s) and run.spill_span_s > sustained,
         "ProvisionedSpillover": run.burst_on_demand_share > spill_share_alarm(s) and run.spill_span_s > sustained,
@@ -164,7 +165,7 @@ def _serverless(w: Workload, window: BurstWindow) -> tuple[Simulated, dict[str, 
             + (f": a backlog grows {peak - drain:,.0f} msg/s while a burst lasts" if drain < peak else "")
             + ("" if run.drained else f", and is not worked off within {run.span_s / 60:,.0f} min")
         )
-        extra["lag_limit"] = str(queue_alarm_s(s, platform))
+        extra["lag_limit"] = str(queue_alarm_s(platform, run.max_queue_age_s))
     return sim, extra
 
 

@@ -12,8 +12,9 @@ replays the same one, with its chart):
 - State: each model starts where its autoscaler settles at the base load. Kubernetes: the replicas
   the HPA holds for it (ceil(base in-flight / per-replica target), within min and max), its history
   holding that recommendation. Lambda: the provisioned floor the schedule holds (the averages' floor
-  is at least the average load's, so target tracking has nothing to add at the base). The warm-up
-  lets the rest settle (on-demand environments, SQS pollers, the scaling metric's rate window); its
+  is at least the average load's, so target tracking has nothing to add at the base) and the SQS
+  pollers at the event source's maximum (added 300 a minute while messages wait). The warm-up
+  lets the rest settle (on-demand environments, the scaling metric's rate window); its
   requests are simulated but not counted.
 - Counted: the requests arriving during the burst. Every queue the models keep serves first come,
   first served, so a later request cannot change a counted one's outcome: arrivals stop at the
@@ -157,9 +158,21 @@ def _unanswered(rec: Recorder, window: BurstWindow) -> bool:
     return UNFINISHED in rec.code[lo:hi]
 
 
+def _same_run_shape(window: BurstWindow, params: ServerlessParams) -> TrafficShape:
+    """The shape as far as a Lambda run depends on it. A synchronous run ends with the burst, inside the
+    active period, where the provisioned floor is held throughout; it opens on a whole minute, so the
+    scaling rate's 10-second periods fall alike: the same run wherever the active period lies, however
+    long it is (a chart's sweep over the active hours, or another window, reuses it)."""
+    shape = window.shape
+    if params.mode != "async" and shape.active_hours * 3600 >= window.burst_end - window.start:
+        return replace(shape, active_hours=24.0, window=None, zone="UTC")
+    return shape
+
+
 def run_serverless(window: BurstWindow, params: ServerlessParams, behaviour: Behaviour = DEFAULT) -> WindowRun:
     """The Lambda model over the window (memoised; see the module's note on reservations)."""
-    family = ("serverless", window.shape, window.seed, repr(replace(params, reserved_concurrency=0)), behaviour)
+    shape = _same_run_shape(window, params)
+    family = ("serverless", shape, window.seed, repr(replace(params, reserved_concurrency=0)), behaviour)
     reserved = params.reserved_concurrency
     for (kind, *rest), run in _RUNS.items():
         if kind == "serverless-run" and tuple(rest[:-1]) == family[1:] and run.peak < rest[-1] and run.peak <= reserved:
@@ -176,7 +189,17 @@ def trace_serverless(
     a = window.arrivals
     engine, rec = Engine(), Recorder(a.times)
     cap = window.burst_end + AFTER_CAP_S
-    model = ServerlessSim(engine, rec, params, a.service_s, window.shape, behaviour=behaviour, start=a.start, end=cap)
+    model = ServerlessSim(
+        engine,
+        rec,
+        params,
+        a.service_s,
+        window.shape,
+        behaviour=behaviour,
+        start=a.start,
+        end=cap,
+        settled=window.base_rps > 0,
+    )
     engine.feed(a.times, model.arrive)
     engine.run(window.burst_start)
     od0, invocations0 = model.od_invocations, model.invocations

@@ -41,11 +41,10 @@ def alarm_metrics(names: list[str]) -> int:
     return sum(METRICS_READ.get(name, 1) for name in names)
 
 
-def queue_alarm_s(s: ServerlessSizing, platform: Platform) -> int:
-    """QueueOldestMessage's threshold: the platform's, or twice the simulated burst's longest wait (to
-    the minute above) where the sizing knowingly lets a burst queue longer than that."""
-    simulated = s.simulated_queue_age_s or 0.0
-    return max(platform.queue_oldest_message_alarm_s, math.ceil(2 * simulated / 60) * 60)
+def queue_alarm_s(platform: Platform, waited_s: float | None) -> int:
+    """QueueOldestMessage's threshold: the platform's, or twice the simulated burst's longest wait
+    (`waited_s`, to the minute above) where the sizing lets a burst queue longer than that."""
+    return max(platform.queue_oldest_message_alarm_s, math.ceil(2 * (waited_s or 0.0) / 60) * 60)
 
 
 def spill_share_alarm(s: ServerlessSizing) -> float:

@@ -9,8 +9,9 @@ Synchronous traffic (sync, both):
   rule, twice the expected peak, applied to the peak cold starts really make: they hold environments
   far beyond the averages' peak, and a day's bursts vary around the simulated one), within what the
   account leaves, so bursts are not throttled.
-Queued traffic (async): the queue absorbs a burst into lag, not throttles; the burst's longest wait is
-kept (simulated_queue_age_s) for the queue-age alarm and the plan.
+Queued traffic (async): the queue absorbs a burst into lag, not throttles, and nothing in the sizing
+or the bill depends on it: the burst's longest wait (simulated_run) is simulated only where it is shown
+or alarmed on (the plan's figures, the queue-age alarm's threshold at synth), not for every decision.
 
 The target hands the simulator its own parameters (sim_params), so the decision never imports a target
 and stacks/simulate's models import nothing above the profile. Every run is memoised by its inputs
@@ -104,10 +105,9 @@ def _missed_share(run: WindowRun, s: ServerlessSizing) -> float:
 
 def sized_from_simulation(p: Profile, s: ServerlessSizing, platform: Platform, reservable: int) -> ServerlessSizing:
     """The averages' sizing checked against its simulated burst (see the module's note)."""
-    window = window_of(p)
     if p.sla.mode is Mode.async_:
-        run = run_serverless(window, sim_params(p, s, platform))
-        return s.model_copy(update={"simulated_queue_age_s": round(run.max_queue_age_s or 0.0, 1)})
+        return s
+    window = window_of(p)
 
     def run(floor: int) -> WindowRun:
         # No reservation cap: the burst is not throttled, so its peak is what it needs (the account's

@@ -59,8 +59,6 @@ class ServerlessSizing(Frozen):
     reserved_for_simulated_peak: int = 0
     # Share of the burst's requests paying a cold start over the budget, at the floor chosen (sync).
     simulated_cold_share: float | None = None
-    # The burst's longest wait in the queue before a consumer took the message (async).
-    simulated_queue_age_s: float | None = None
     # Provisioned: what spilled onto on-demand environments in the simulated burst window (billed).
     burst_on_demand_invocations: int = 0
     burst_on_demand_s: float = 0.0  # their billed duration, cold starts included
