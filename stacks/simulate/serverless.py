@@ -21,7 +21,8 @@
   that outlasts the function timeout returns the whole batch, visible again after the visibility
   timeout; after the maximum receive count a message goes to the dead-letter queue.
 - Settled start (the plan's burst window, stacks/simulate/window.py): the SQS pollers already at the
-  event source's maximum concurrency, as after a while at a load that keeps messages waiting.
+  event source's maximum concurrency, as after a while at a load that keeps messages waiting, and
+  `warm_on_demand` on-demand environments idle and warm, as the base load keeps them.
 - Not modelled: the account's burst limits beyond the scaling rate, EFS throughput limits (the
   sizing caps the queue's concurrency for them), mode both's queue path (its sync path is
   simulated), Lambda's own placement jitter.
@@ -60,6 +61,7 @@ class ServerlessSim:
         end: float,
         day=None,
         settled: bool = False,
+        warm_on_demand: int = 0,
     ) -> None:
         self.e, self.rec, self.s, self.service, self.b = engine, rec, params, service_s, behaviour
         self.queue_mode = params.mode == "async"
@@ -97,6 +99,9 @@ class ServerlessSim:
         self.poll_limit = min(behaviour.sqs_initial_pollers, max(params.queue_max_concurrency, 1))
         if settled:  # after a while at a load that keeps messages waiting, the pollers are all added
             self.poll_limit = max(params.queue_max_concurrency, 1)
+        for _ in range(warm_on_demand):  # initialised before the span: no cold start, no billed init
+            self.od_idle.append((start, Env(start - behaviour.lambda_idle_reclaim_s / 2, False)))
+            self.od_alive += 1
         self.collect_at: float | None = None
         self.max_queue_age = 0.0
         self.redeliveries = 0

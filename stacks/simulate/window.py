@@ -12,10 +12,11 @@ replays the same one, with its chart):
 - State: each model starts where its autoscaler settles at the base load. Kubernetes: the replicas
   the HPA holds for it (ceil(base in-flight / per-replica target), within min and max), its history
   holding that recommendation. Lambda: the provisioned floor the schedule holds (the averages' floor
-  is at least the average load's, so target tracking has nothing to add at the base) and the SQS
-  pollers at the event source's maximum (added 300 a minute while messages wait). The warm-up
-  lets the rest settle (on-demand environments, the scaling metric's rate window); its
-  requests are simulated but not counted.
+  is at least the average load's, so target tracking has nothing to add at the base), the on-demand
+  environments the base load keeps warm beyond it (settled_on_demand), and the SQS pollers at the
+  event source's maximum (added 300 a minute while messages wait). The warm-up lets Kubernetes'
+  scaling metric fill its rate window (Lambda's run opens only LAMBDA_WARMUP_S before the burst);
+  its requests are simulated but not counted.
 - Counted: the requests arriving during the burst. Every queue the models keep serves first come,
   first served, so a later request cannot change a counted one's outcome: arrivals stop at the
   burst's end, and the run goes on without them until every counted request has its answer and, on
@@ -30,6 +31,7 @@ its peak, so one run answers both the search's unbounded question and the sized 
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 import random
@@ -45,7 +47,10 @@ from stacks.simulate.serverless import ServerlessSim
 from stacks.simulate.traffic import BURST_MEAN_S, Arrivals, burst_parameters
 
 SEED = 0
-WARMUP_S = 60.0  # the scaling metric's rate window and a Lambda datapoint: the shortest memory that settles
+WARMUP_S = 60.0  # the Kubernetes scaling metric's rate window: the shortest memory that settles
+# Lambda starts settled (its environments warm, its pollers added, its floor held), so its run opens
+# only this long before the burst, for the requests in flight when it starts.
+LAMBDA_WARMUP_S = 10.0
 BURST_S = BURST_MEAN_S
 MAX_BURST_REQUESTS = 60_000
 STEP_S = 60.0  # after the last arrival the run goes on in steps of this, checking whether it is done
@@ -182,6 +187,19 @@ def run_serverless(window: BurstWindow, params: ServerlessParams, behaviour: Beh
     return _remember(("serverless-run", *family[1:], reserved), run)
 
 
+def settled_on_demand(window: BurstWindow, params: ServerlessParams) -> int:
+    """On-demand environments a function keeps warm at the base load: its in-flight requests plus three
+    standard deviations (Poisson: an idle environment lives minutes before Lambda reclaims it, so the
+    base's busiest moments stay warm), beyond the provisioned floor; a queue's consumers at most."""
+    inflight = window.base_rps * (window.shape.inference_ms / 1000 + params.invoke_overhead_s)
+    if inflight <= 0:
+        return 0
+    need = math.ceil(inflight + 3 * math.sqrt(inflight))
+    if params.mode == "async":
+        return min(need, max(params.queue_max_concurrency, 1))
+    return max(0, need - (params.pc_min if params.provisioned else 0))
+
+
 def trace_serverless(
     window: BurstWindow, params: ServerlessParams, behaviour: Behaviour = DEFAULT
 ) -> tuple[WindowRun, Recorder]:
@@ -189,6 +207,8 @@ def trace_serverless(
     a = window.arrivals
     engine, rec = Engine(), Recorder(a.times)
     cap = window.burst_end + AFTER_CAP_S
+    lead = max(a.start, window.burst_start - LAMBDA_WARMUP_S)
+    first = bisect.bisect_left(a.times, lead)
     model = ServerlessSim(
         engine,
         rec,
@@ -196,11 +216,13 @@ def trace_serverless(
         a.service_s,
         window.shape,
         behaviour=behaviour,
-        start=a.start,
+        start=lead,
         end=cap,
         settled=window.base_rps > 0,
+        warm_on_demand=settled_on_demand(window, params),
     )
-    engine.feed(a.times, model.arrive)
+    arrive = model.arrive
+    engine.feed(a.times[first:], (lambda i: arrive(i + first)) if first else arrive)
     engine.run(window.burst_start)
     od0, invocations0 = model.od_invocations, model.invocations
     engine.run(window.burst_end)
@@ -218,7 +240,7 @@ def trace_serverless(
         peak=model.peak,
         capacity_seconds=model.pc_env_seconds + model.od_alive_seconds,
         settled=params.pc_min if params.provisioned else 0,
-        span_s=now - a.start,
+        span_s=now - lead,
         drained=not _unanswered(rec, window),
         max_queue_age_s=model.max_queue_age if model.queue_mode else None,
         on_demand_inits=model.inits,
@@ -297,6 +319,7 @@ def trace_kubernetes(
 __all__ = [
     "AFTER_CAP_S",
     "BURST_S",
+    "LAMBDA_WARMUP_S",
     "MAX_BURST_REQUESTS",
     "SEED",
     "WARMUP_S",
@@ -305,6 +328,7 @@ __all__ = [
     "burst_window",
     "run_kubernetes",
     "run_serverless",
+    "settled_on_demand",
     "settled_replicas",
     "trace_kubernetes",
     "trace_serverless",
