@@ -23,7 +23,11 @@ from stacks.profile import Target, Utilization
 from stacks.profile.loader import LoadedProfile
 from stacks.targets import BY_TARGET, TARGETS
 
-POINTS = 80
+# Each point is a decision, and a provisioned Lambda's is sized by simulating its burst (~20-50 ms):
+# 40 points a curve draw the steps of replica counts; a crossing is then bisected to 1/2^20 of its step.
+POINTS = 40
+HOURS_STEP = 1.0
+BISECTIONS = 20
 FORMATS = ("png", "svg")
 COLORS = {Target.serverless: "#d95f02", Target.kubernetes: "#1b9e77", Target.managed_instances: "#7570b3"}
 OTHER_COLORS = ("#e7298a", "#66a61e", "#e6ab02", "#a6761d")  # for targets without a colour of their own
@@ -105,7 +109,7 @@ def _crossings(
         if before is after:
             continue
         lo, hi = xs[i - 1], xs[i]
-        for _ in range(40):
+        for _ in range(BISECTIONS):
             mid = (lo + hi) / 2
             if point_at(mid).winner is before:
                 lo = mid
@@ -132,8 +136,27 @@ def _series(label: str, unit: str, xs: list[float], at: float, point_at: Callabl
     return Series(label, unit, xs, costs, at, break_even, [p.winner for p in points], regions)
 
 
+_SERIES: dict[tuple[str, str, str], Series] = {}
+
+
+def _kept(kind: str, w: Workload, build: Callable[[], Series]) -> Series:
+    """A workload's series once per process: a chart drawn twice (png, then svg) decides its points once."""
+    key = (kind, w.profile.model_dump_json(), w.settings.model_dump_json())
+    if key not in _SERIES:
+        _SERIES[key] = build()
+    return _SERIES[key]
+
+
 def rps_series(w: Workload) -> Series:
     """From idle to the peak sustained all the active hours, the peak fixed."""
+    return _kept("rps", w, lambda: _rps_series(w))
+
+
+def hours_series(w: Workload) -> Series:
+    return _kept("hours", w, lambda: _hours_series(w))
+
+
+def _rps_series(w: Workload) -> Series:
     u = w.profile.utilization
     top = u.peak_rps or u.avg_rps or 1.0
     xs = [top * i / POINTS for i in range(1, POINTS + 1)]
@@ -141,9 +164,9 @@ def rps_series(w: Workload) -> Series:
     return _series(label, "rps", xs, u.avg_rps, lambda x: _point(w, at_rps(w, x)))
 
 
-def hours_series(w: Workload) -> Series:
+def _hours_series(w: Workload) -> Series:
     u = w.profile.utilization
-    xs = [0.5 * i for i in range(1, 49)]
+    xs = [HOURS_STEP * i for i in range(1, round(24 / HOURS_STEP) + 1)]
     label = f"active hours a day (at {u.avg_rps:g} requests/s average)"
     return _series(label, "h/day", xs, u.active_hours_per_day, lambda x: _point(w, at_hours(w, x)))
 

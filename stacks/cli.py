@@ -359,6 +359,12 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--chart-format", choices=["png", "svg"], default="png", help="image format (default: png)")
     p.add_argument("--seed", type=int, default=0, help="seed of the burst model and service times (default: 0)")
     p.add_argument(
+        "--window",
+        choices=["day", "burst"],
+        default="day",
+        help="day: whole days of the profile's shape (default); burst: the one burst `switchyard plan` simulates",
+    )
+    p.add_argument(
         "--hours",
         type=_positive,
         help="simulate this many hours (default: whole days); a month repeats the span",
@@ -402,6 +408,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         inference_ms_column=args.inference_ms_column,
         inference_scale_column=args.inference_scale_column,
         service=args.service,
+        window=args.window,
     )
     return run(
         args.paths,

@@ -165,7 +165,11 @@ class _Prices(BaseModel):
     cloudwatch_alarm_month_usd: float = Field(
         0.10,
         ge=0,
-        description=_aws("CloudWatch standard-resolution alarm, per alarm-month.", "Amazon CloudWatch pricing"),
+        description=_aws(
+            "CloudWatch standard-resolution alarm, per metric it reads a month (an alarm on metric math reads "
+            "each metric of its expression).",
+            "Amazon CloudWatch pricing",
+        ),
     )
     cloudwatch_metric_month_usd: float = Field(
         0.30,

@@ -21,6 +21,8 @@ from stacks.aws.app import PLATFORM_STACK, build_app
 from stacks.aws.workload import stack_name
 from stacks.k8s import naming
 from stacks.profile import Target
+from stacks.profile.loader import load_profile
+from stacks.targets import decide
 from stacks.workloads import load_all
 from tests.cdk_helpers import cfn_lint, exports, imports, ssm_published, ssm_reads, synth
 from tests.conftest import copy_profiles
@@ -485,6 +487,10 @@ def test_schedule_in_an_iana_time_zone(tmp_path):
     t = Template.from_json(
         templates_of(synth(profiles, tmp_path / "build", tmp_path / "out"))[stack_name("sentiment-api")]
     )
+    # the floor the plan states (the averages' 1, raised by the simulated burst), in the window's zone
+    s = decide(load_profile(profiles / "sentiment-api.yaml")).decision.option(Target.serverless).sizing
+    floor = s.pc_min
+    assert s.pc_scheduled and 1 <= floor <= s.pc_max == 5
     t.has_resource_properties(
         "AWS::ApplicationAutoScaling::ScalableTarget",
         {
@@ -492,19 +498,19 @@ def test_schedule_in_an_iana_time_zone(tmp_path):
                 {
                     "ScheduledActionName": "WarmInWindow",
                     "Schedule": "cron(15,30,45 8 * * ? *)",
-                    "ScalableTargetAction": {"MinCapacity": 1, "MaxCapacity": 5},
+                    "ScalableTargetAction": {"MinCapacity": floor, "MaxCapacity": 5},
                     "Timezone": "Europe/Berlin",
                 },
                 {
                     "ScheduledActionName": "HoldInWindow1",
                     "Schedule": "cron(0,15,30,45 9-17 * * ? *)",
-                    "ScalableTargetAction": {"MinCapacity": 1, "MaxCapacity": 5},
+                    "ScalableTargetAction": {"MinCapacity": floor, "MaxCapacity": 5},
                     "Timezone": "Europe/Berlin",
                 },
                 {
                     "ScheduledActionName": "HoldInWindow2",
                     "Schedule": "cron(0,15 18 * * ? *)",
-                    "ScalableTargetAction": {"MinCapacity": 1, "MaxCapacity": 5},
+                    "ScalableTargetAction": {"MinCapacity": floor, "MaxCapacity": 5},
                     "Timezone": "Europe/Berlin",
                 },
                 {

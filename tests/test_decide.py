@@ -103,11 +103,16 @@ def test_provisioned_concurrency_follows_the_cold_start_terms(write_profile):
     # runtime init 250 + 1 GB image x 100 ms + imports 500 + 0.5 GB at 200 MB/s 2,500 + at 1,000 MB/s 500
     assert s.cold_start.total_ms == 3850
     assert s.provisioned and s.pc_scheduled
-    assert (s.pc_min, s.pc_max) == (1, math.ceil(20 * 0.08 / 0.7))
+    # The averages give 1 (0.16 / 0.7) to 3 (20 x 0.08 / 0.7); the simulated 20 rps burst may raise the
+    # floor (never the other way), and says from what (tests/test_simulate_decision.py: by how much).
+    averages = (1, math.ceil(20 * 0.08 / 0.7))
+    assert s.pc_min >= averages[0] and s.pc_max == max(averages[1], s.pc_min)
+    if s.pc_min > averages[0]:
+        assert s.raised_by_simulation.startswith(f"provisioned {averages[0]}-{averages[1]} -> {s.pc_min}-{s.pc_max}:")
     # billed from the pre-warm 15 minutes before the window to its end
     assert s.pc_hours_per_day == 10.25 and s.pc_prewarm_minutes == 15
     line = next(x for x in w.decision.option(Target.serverless).bill.lines if x.name == "provisioned_concurrency")
-    assert line.quantity == pytest.approx(1 * 2 * 10.25 * 3600 * DAYS)
+    assert line.quantity == pytest.approx(s.pc_min * 2 * 10.25 * 3600 * DAYS)
 
 
 def test_provisioned_without_window_is_billed_all_day_and_says_so(write_profile):
@@ -281,8 +286,10 @@ def _cpu_break_even_rps(node_hour: float) -> float:
         + 0.5 * 0.023  # weights in S3
         + 1.0 * 0.10  # 1 GB image in ECR
         + (1 - 0.05) * second * 5.00 / 1e6  # X-Ray's first trace each second
-        + 6 * 0.10  # alarms: errors, throttles, p99, model errors, URL 5xx, cold start
-        + 2 * 0.30  # cold-start duration and Powertools ColdStart metrics
+        # alarms: errors, throttles, p99, model errors, URL 5xx, and the cold-start share (metric math
+        # over 2 metrics: CloudWatch bills each)
+        + 7 * 0.10
+        + 2 * 0.30  # cold starts over the budget (metric filter) and Powertools ColdStart metrics
     )
     # 1 / 0.1 s x 70 % = 7 rps a replica: 29 for 200 rps, + 1 surge; 15 replicas a node
     kubernetes = (29 + 1) * 730 * node_hour / 15 + 2 * 0.10 + 0.5 * 0.023
@@ -337,7 +344,7 @@ def _gpu_break_even_rps(node_hour: float, sharing: str) -> float:
         + 0.5 * 0.023
         + 1.0 * 0.10
         + (1 - 0.05) * second * 5.00 / 1e6
-        + 6 * 0.10
+        + 7 * 0.10
         + 2 * 0.30
     )
     # 7 rps a replica: 6 replicas for 40 rps, no surge on GPUs. A node holds 8 whole-GPU replicas;

@@ -13,6 +13,8 @@ import pytest
 
 from stacks.commands import doctor_checks
 from stacks.commands.doctor import run
+from stacks.targets.serverless import serverless_sizing
+from stacks.workloads import load_all
 from tests.conftest import PROFILES, ROOT, copy_profiles
 
 SERVERLESS = ("fraud-scoring", "llm-chat")  # drop these: only serverless workloads remain
@@ -133,6 +135,16 @@ def checks(doc: dict) -> dict[str, dict]:
     return {c["name"]: c for c in doc["checks"]}
 
 
+def plan_reserves() -> dict[str, int]:
+    """What the fixture plan reserves per serverless workload (nightly-embeddings twice its peak, 40;
+    sentiment-api twice its simulated burst's peak: tests/test_simulate_decision.py)."""
+    return {
+        w.name: serverless_sizing(w).reserved_concurrency
+        for w in load_all([PROFILES]).workloads
+        if w.target.value == "serverless"
+    }
+
+
 def test_a_ready_machine_passes_every_check_and_reads_the_account_and_cluster(capsys, fake, project):
     healthy(fake, project)
     code, doc = doctor(capsys, fake, project)
@@ -141,7 +153,8 @@ def test_a_ready_machine_passes_every_check_and_reads_the_account_and_cluster(ca
     assert {c["status"] for c in doc["checks"]} == {"ok"}, doc["checks"]
     assert by["aws-credentials"]["facts"]["account"] == "123456789012"
     quota = by["lambda-quota (us-east-1)"]["facts"]
-    assert quota["plan_reserves"] == 47  # nightly-embeddings 40 + sentiment-api 7
+    reserves = plan_reserves()
+    assert reserves["nightly-embeddings"] == 40 and quota["plan_reserves"] == sum(reserves.values())
     assert by["kubernetes-cluster"]["facts"] == {"context": "gpu-prod", "server_version": "1.31", "minimum": "1.30"}
     assert "lambda get-account-settings --region us-east-1 --output json" in " ".join(fake.calls())
 
@@ -248,11 +261,7 @@ def test_expired_credentials_are_missing_and_skip_the_quota(capsys, fake, projec
 @pytest.mark.parametrize(
     ("quota", "status", "words"),
     [
-        (
-            (140, 140),
-            "missing",
-            "the plan reserves 47 (nightly-embeddings 40, sentiment-api 7) but the account's quota 140 leaves 40",
-        ),
+        ((140, 140), "missing", "the plan reserves {sum} ({each}) but the account's quota 140 leaves 40"),
         ((400, 120), "warn", "the plan assumed a quota of 1,000"),
         ((1000, 120), "warn", "only 120 is unreserved now (other functions reserve 880)"),
     ],
@@ -261,10 +270,13 @@ def test_the_lambda_quota_is_compared_with_the_plans_reservations(capsys, fake, 
     healthy(fake, project, quota=quota)
     code, doc = doctor(capsys, fake, project)
     check = checks(doc)["lambda-quota (us-east-1)"]
+    reserves = plan_reserves()
+    each = ", ".join(f"{name} {n}" for name, n in sorted(reserves.items()))
+    words = words.format(sum=sum(reserves.values()), each=each)
     assert check["status"] == status and words in check["detail"], check
     assert code == (1 if status == "missing" else 0)
-    if status == "missing":
-        assert "--quota-code L-B99A9384 --desired-value 147" in check["fix"]
+    if status == "missing":  # what the plan reserves + the 100 Lambda keeps unreserved
+        assert f"--quota-code L-B99A9384 --desired-value {sum(reserves.values()) + 100}" in check["fix"]
 
 
 def test_a_lambda_api_that_refuses_is_a_warning_not_a_guess(capsys, fake, project):

@@ -14,9 +14,6 @@ from stacks.targets.serverless.lambda_quota import account_verdict, platform_fig
 from stacks.workloads import load_all
 from tests.conftest import copy_profiles
 
-# The fixture set reserves 47: nightly-embeddings 40, sentiment-api 7 (tests/test_rules_serverless.py).
-PLAN_RESERVES = 47
-
 
 def plan(tmp_path, platform: str):
     profiles = copy_profiles(tmp_path)
@@ -24,21 +21,44 @@ def plan(tmp_path, platform: str):
     return load_all([profiles])
 
 
-def test_reservations_of_other_functions_leave_too_little_and_the_plan_says_where_the_figures_come_from(tmp_path):
-    # 1,000 - 100 unreserved - 870 held by other functions = 30 < 47
+@pytest.fixture(scope="module")
+def fixture_workloads(tmp_path_factory):
+    batch = load_all([copy_profiles(tmp_path_factory.mktemp("quota"))])
+    assert not batch.failures
+    return batch.workloads
+
+
+@pytest.fixture(scope="module")
+def reserves(fixture_workloads) -> dict[str, int]:
+    """What each serverless workload of the fixture set reserves under the default quota (nightly-embeddings
+    40: twice its peak; sentiment-api its simulated burst's peak, tests/test_simulate_decision.py)."""
+    return {
+        w.name: serverless_sizing(w).reserved_concurrency for w in fixture_workloads if w.target.value == "serverless"
+    }
+
+
+def test_reservations_of_other_functions_leave_too_little_and_the_plan_says_where_the_figures_come_from(
+    tmp_path, reserves
+):
+    # 1,000 - 100 unreserved - 870 held by other functions = 30, less than the set reserves
+    assert sum(reserves.values()) > 30
     batch = plan(tmp_path, "  lambda_account_concurrency: 1000\n  lambda_reserved_by_others: 870\n")
     (failure,) = batch.failures
     text = str(failure.error)
     # sizing already caps each workload at what is left (30), the sum still passes it
-    assert "sums to 37 (nightly-embeddings 30, sentiment-api 7)" in text
+    capped = {name: min(30, n) for name, n in reserves.items()}
+    assert capped["nightly-embeddings"] == 30
+    parts = ", ".join(f"{name} {n}" for name, n in sorted(capped.items()))
+    assert f"sums to {sum(capped.values())} ({parts})" in text
     assert "other functions already reserve 870, which leaves 30 to reserve" in text
     assert "aws lambda get-account-settings --region us-east-1" in text
     assert "UnreservedConcurrentExecutions" in text
     assert {w.name for w in batch.workloads} >= {"nightly-embeddings", "sentiment-api"}  # still planned
 
 
-def test_the_same_plan_fits_when_others_leave_enough(tmp_path):
-    batch = plan(tmp_path, "  lambda_reserved_by_others: 853\n")  # 1,000 - 100 - 853 = 47: exactly fits
+def test_the_same_plan_fits_when_others_leave_enough(tmp_path, reserves):
+    others = 1000 - 100 - sum(reserves.values())  # leaves exactly what the set reserves
+    batch = plan(tmp_path, f"  lambda_reserved_by_others: {others}\n")
     assert not batch.failures, [str(f.error) for f in batch.failures]
 
 
@@ -54,28 +74,23 @@ def test_a_negative_figure_is_a_located_validation_error(tmp_path):
     assert "platform.yaml:2: platform.lambda_reserved_by_others" in str(failure.error)
 
 
-@pytest.fixture(scope="module")
-def fixture_workloads(tmp_path_factory):
-    batch = load_all([copy_profiles(tmp_path_factory.mktemp("quota"))])
-    assert not batch.failures
-    return batch.workloads
-
-
-def test_a_new_account_with_a_quota_of_10_cannot_host_the_plan(fixture_workloads):
+def test_a_new_account_with_a_quota_of_10_cannot_host_the_plan(fixture_workloads, reserves):
     settings = {"AccountLimit": {"ConcurrentExecutions": 10, "UnreservedConcurrentExecutions": 10}}
     verdict = account_verdict(settings, fixture_workloads, region="us-east-1")
     assert not verdict.fits
-    assert verdict.requested == PLAN_RESERVES and verdict.available == 10 - 100
+    assert verdict.requested == sum(reserves.values()) and verdict.available == 10 - 100
     assert "Allowed: a sum <= 0" in verdict.message()
     assert platform_figures(verdict) == {"lambda_account_concurrency": 10, "lambda_reserved_by_others": 0}
 
 
-def test_this_installations_own_reservations_are_not_counted_twice(fixture_workloads):
-    # Deployed already: the account reports 47 of ours + 830 of others' reserved.
-    settings = {"AccountLimit": {"ConcurrentExecutions": 1000, "UnreservedConcurrentExecutions": 123}}
-    assert not account_verdict(settings, fixture_workloads, region="us-east-1").fits  # read naively: 877 others
-    verdict = account_verdict(settings, fixture_workloads, region="us-east-1", own_reserved=PLAN_RESERVES)
-    assert verdict.reserved_by_others == 830 and verdict.available == 70 and verdict.fits
+def test_this_installations_own_reservations_are_not_counted_twice(fixture_workloads, reserves):
+    # Deployed already: the account reports ours + others' reserved, leaving 10 more than ours to reserve.
+    ours = sum(reserves.values())
+    others = 1000 - 100 - ours - 10
+    settings = {"AccountLimit": {"ConcurrentExecutions": 1000, "UnreservedConcurrentExecutions": 1000 - ours - others}}
+    assert not account_verdict(settings, fixture_workloads, region="us-east-1").fits  # read naively: all others'
+    verdict = account_verdict(settings, fixture_workloads, region="us-east-1", own_reserved=ours)
+    assert verdict.reserved_by_others == others and verdict.available == ours + 10 and verdict.fits
     assert verdict.message().endswith(": fits")
 
 

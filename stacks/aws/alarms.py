@@ -22,10 +22,18 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks.decision.workload import Workload
+from stacks.profile import Mode
 from stacks.targets.managed_instances.alarms import managed_instances_alarms
 from stacks.targets.serverless import serverless_sizing
-from stacks.targets.serverless.alarms import serverless_alarms
+from stacks.targets.serverless.alarms import (
+    SUSTAINED_PERIODS,
+    cold_share_alarm,
+    queue_alarm_s,
+    serverless_alarms,
+    spill_share_alarm,
+)
 from stacks.targets.serverless.installation import metrics_namespace
+from stacks.targets.serverless.simulation import simulated_run
 
 MODEL_ERRORS = "ModelErrors"
 RESULT_WRITE_FAILURES = "ResultWriteFailures"
@@ -81,9 +89,10 @@ class WorkloadAlarms(Construct):
             alias.metric_duration(period=five, statistic="p99"),
             p99_ms,
             f"{workload.name}: p99 duration above the SLA's {p99_ms:g} ms",
-            periods=3,
+            periods=SUSTAINED_PERIODS,
         )
         if not managed_instances and serverless_sizing(workload).provisioned:
+            sizing = serverless_sizing(workload)
             spill = cw.Metric(
                 namespace="AWS/Lambda",
                 metric_name="ProvisionedConcurrencySpilloverInvocations",
@@ -91,12 +100,31 @@ class WorkloadAlarms(Construct):
                 period=five,
                 statistic="Sum",
             )
+            threshold = spill_share_alarm(sizing)
+            accepted = sizing.burst_on_demand_share
+            # Bursts spill past the floor by design (the sizing accepts it); what lasts 15 minutes above
+            # the share a burst spills is a floor that no longer holds the load.
             alarm(
                 "ProvisionedSpillover",
-                spill,
-                0,
-                f"{workload.name}: requests spilled past provisioned concurrency onto cold starts",
-                periods=3,
+                cw.MathExpression(
+                    expression="100 * FILL(spill, 0) / FILL(invocations, 1)",
+                    using_metrics={
+                        "spill": spill,
+                        "invocations": alias.metric_invocations(period=five, statistic="Sum"),
+                    },
+                    label="invocations beyond the provisioned floor, % of invocations",
+                    period=five,
+                ),
+                round(threshold * 100, 3),
+                f"{workload.name}: more than {threshold:.0%} of invocations ran beyond provisioned concurrency "
+                f"for {SUSTAINED_PERIODS * 5} minutes"
+                + (
+                    ""
+                    if accepted is None
+                    else f"; the plan's simulated burst spills {accepted:.1%} of its invocations onto on-demand "
+                    "environments (switchyard plan)"
+                ),
+                periods=SUSTAINED_PERIODS,
             )
         # The handler answers a model crash with a 500 and counts it; the invocation itself succeeds,
         # so Errors never sees it.
@@ -133,12 +161,20 @@ class WorkloadAlarms(Construct):
                 f"{workload.name}: the HTTP API answered 5xx (model crash, timeout or throttle)",
             )
         if queue is not None:
-            age = workload.settings.platform.queue_oldest_message_alarm_s
+            platform = workload.settings.platform
+            # An async function's burst, simulated as the plan shows it (a memoised run): the alarm sits
+            # above the wait the sizing lets a burst cause. mode both's queue path is not simulated.
+            simulated = None
+            if not managed_instances and workload.profile.sla.mode is Mode.async_:
+                run = simulated_run(workload.profile, serverless_sizing(workload), platform)
+                simulated = run.max_queue_age_s
+            age = queue_alarm_s(platform, simulated)
             alarm(
                 "QueueOldestMessage",
                 queue.metric_approximate_age_of_oldest_message(period=five, statistic="Maximum"),
                 age,
-                f"{workload.name}: the oldest queued message waited more than {age:,} s",
+                f"{workload.name}: the oldest queued message waited more than {age:,} s"
+                + ("" if simulated is None else f" (the plan's simulated burst: {simulated:,.0f} s at most)"),
             )
         if dlq is not None:
             alarm(
@@ -168,23 +204,45 @@ class WorkloadAlarms(Construct):
         # Lambda reports the init duration only in the REPORT record of a cold start. With JSON
         # logs that is a platform.report event with record.metrics.initDurationMs (a text REPORT
         # line ends with the X-Ray trace id when tracing is on, which breaks positional patterns).
+        # The filter counts the ones over the budget; the alarm divides them by the invocations.
+        budget = workload.profile.sla.cold_start_budget_ms
         filter_ = logs.MetricFilter(
             self,
             "ColdStartFilter",
             log_group=log_group,
             filter_pattern=logs.FilterPattern.literal(
-                '{ ($.type = "platform.report") && ($.record.metrics.initDurationMs > 0) }'
+                f'{{ ($.type = "platform.report") && ($.record.metrics.initDurationMs > {budget:g}) }}'
             ),
             metric_namespace=namespace,
-            metric_name=f"{workload.name}-InitDuration",
-            metric_value="$.record.metrics.initDurationMs",
+            metric_name=f"{workload.name}-ColdStartsOverBudget",
+            metric_value="1",
         )
-        budget = workload.profile.sla.cold_start_budget_ms
+        sizing = serverless_sizing(workload)
+        threshold = cold_share_alarm(sizing)
+        accepted = sizing.simulated_cold_share
+        # A burst spills onto on-demand cold starts by design (the sizing accepts up to the tolerance of a
+        # burst's requests); the alarm pages when the share stays above it for 15 minutes.
+        share = cw.MathExpression(
+            expression="100 * FILL(over, 0) / FILL(invocations, 1)",
+            using_metrics={
+                "over": filter_.metric(period=five, statistic="Sum"),
+                "invocations": alias.metric_invocations(period=five, statistic="Sum"),
+            },
+            label="cold starts over the budget, % of invocations",
+            period=five,
+        )
         alarm(
             "ColdStartOverBudget",
-            filter_.metric(period=five, statistic="Maximum"),
-            budget,
-            f"{workload.name}: a cold start took longer than the {budget:g} ms budget",
+            share,
+            round(threshold * 100, 3),
+            f"{workload.name}: more than {threshold:.1%} of invocations paid a cold start over the {budget:,.0f} ms "
+            f"budget for {SUSTAINED_PERIODS * 5} minutes"
+            + (
+                ""
+                if accepted is None
+                else f"; the plan accepts {accepted:.2%} of a simulated burst's requests (switchyard plan: sim.coldstart)"
+            ),
+            periods=SUSTAINED_PERIODS,
         )
         # One list of what exists, for the plan and the cost model (stacks/targets/serverless/alarms.py).
         expected = serverless_alarms(workload.profile, serverless_sizing(workload))

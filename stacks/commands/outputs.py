@@ -20,7 +20,7 @@ from typing import Any
 
 from stacks.errors import SwitchyardError
 from stacks.k8s.naming import MANAGED_BY, MANAGER
-from stacks.k8s.settings import ClusterSettings, from_stack_file, secrets_from_stack_file
+from stacks.k8s.settings import ClusterSettings, differences, from_stack_file, secrets_from_stack_file
 from stacks.workloads import Batch
 
 NODE_MISSING = (
@@ -114,8 +114,6 @@ def cluster_settings(pulumi_stack: str | None) -> tuple[Any, Any]:
 def stacks_that_differ(settings: Any, project: Path = Path(".")) -> dict[str, list[str] | str]:
     """Each Pulumi stack file of the project -> the keys its settings differ from `settings` in (or
     why it cannot be read): a render from built-in defaults is not what `pulumi up` deploys there."""
-    from stacks.k8s.settings import differences, from_stack_file  # pulumi (api_keys): only with a project's stacks
-
     found: dict[str, list[str] | str] = {}
     for path in sorted(project.glob("Pulumi.*.yaml")):
         stack = path.name[len("Pulumi.") : -len(".yaml")]

@@ -19,6 +19,7 @@ from stacks.decision.workload import Workload
 from stacks.errors import SwitchyardError
 from stacks.pricebook import PRICE_BOOK_REGION, regional_prices_unset, stale_prices
 from stacks.profile import Target
+from stacks.simulate.verdict import not_simulated, simulated
 from stacks.targets import BY_TARGET, TARGETS
 from stacks.targets.assumptions import assumptions
 from stacks.targets.serverless.bill import shared_platform_cost
@@ -118,6 +119,7 @@ def _variant(o: Option) -> str:
 
 
 def to_json(w: Workload) -> dict[str, Any]:
+    w = simulated(w)
     d = w.decision
     costs: dict[str, Any] = {}
     for t, o in d.options.items():
@@ -149,6 +151,12 @@ def to_json(w: Workload) -> dict[str, Any]:
             }
             for t, o in d.options.items()
         },
+        # What callers would live through in the profile's simulated burst (stacks/simulate/verdict.py),
+        # beside each bill; an option it does not model, or that cannot run the workload, says why not.
+        "simulated": {
+            t.value: o.simulated.model_dump(mode="json") if o.simulated else {"not_simulated": not_simulated(o)}
+            for t, o in d.options.items()
+        },
     }
 
 
@@ -167,6 +175,32 @@ def _status(o: Option, chosen: Target, *, sentence: bool = False) -> str | None:
 def _first_sentence(text: str) -> str:
     """A rule's verdict: its detail up to the first sentence or clause break (the rest is in `rules:`)."""
     return re.split(r"(?<=[a-z0-9)])\. (?=[A-Z])|; ", text, maxsplit=1)[0]
+
+
+def sim_lines(o: Option) -> list[str]:
+    """The simulated burst's figures beside the option's bill (stacks/simulate/verdict.py; the sim.*
+    rules explain them), or why there are none."""
+    sim = o.simulated
+    if sim is None:
+        return [f"    {o.target.value}: not simulated: {not_simulated(o)}"]
+    p99 = "-" if sim.p99_ms is None else f"{sim.p99_ms:,.0f} ms"
+    unit = "replicas" if o.target is Target.kubernetes else "environments"
+    text = (
+        f"    {o.target.value}: cold starts {sim.cold_share:.2%}, p99 {p99} (SLA {sim.sla_p99_ms:,.0f} ms), "
+        f"refused {sim.refused_share:.2%} of {sim.requests:,} requests; peak {sim.peak_capacity} {unit}"
+    )
+    if sim.max_queue_age_s is not None:
+        text += f"; oldest message {sim.max_queue_age_s:,.1f} s"
+    if sim.monthly_usd is not None:
+        text += (
+            f"; {_money(sim.monthly_usd)}/month from replica-hours (bill at the peak x 730 h: {_money(o.bill.total)})"
+        )
+    return [text]
+
+
+def _window(d) -> str:
+    sim = next((o.simulated for o in d.options.values() if o.simulated), None)
+    return f"one burst, {sim.window}" if sim else "nothing (no option the simulator models can run it)"
 
 
 def _cost_summary(o: Option, chosen: Target) -> str:
@@ -208,6 +242,7 @@ def _summary(batch: Batch) -> list[str]:
 
 
 def render_table(batch: Batch) -> str:
+    batch = Batch([simulated(w) for w in batch.workloads], batch.failures)
     out = _summary(batch)
     for w in batch.workloads:
         d = w.decision
@@ -216,6 +251,8 @@ def render_table(batch: Batch) -> str:
             f"{w.name} -> {d.target.value}  ({w.file})",
             f"  sizing: {sizing_line(w, d.target)}",
             "  cost:   " + ", ".join(_cost_summary(o, d.target) for o in d.options.values()),
+            f"  simulated: {_window(d)}",
+            *(line for o in d.options.values() for line in sim_lines(o)),
             *(
                 line
                 for o in d.options.values()

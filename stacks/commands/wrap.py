@@ -46,7 +46,8 @@ def wrap(text: str, width: int | None) -> str:
             out.append(line)
             continue
         indent = " " * hanging_indent(line, width)
-        out += textwrap.wrap(
+        lead = " " * (len(line) - len(line.lstrip(" ")))
+        folded = textwrap.wrap(
             line,
             width=width,
             subsequent_indent=indent,
@@ -54,4 +55,8 @@ def wrap(text: str, width: int | None) -> str:
             break_on_hyphens=False,
             drop_whitespace=True,
         ) or [line]
+        # A word too long for the hanging indent (a file path: its length depends on where the
+        # checkout lives) moves back to the line's own margin rather than past the width; words are
+        # never broken, so a path stays one piece to copy.
+        out += [folded[0]] + [lead + c.lstrip(" ") if len(c) > width else c for c in folded[1:]]
     return "\n".join(out)

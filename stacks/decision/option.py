@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, SerializeAsAny
 
 from stacks.decision.cost import Cost
 from stacks.decision.reason import Reason
+from stacks.decision.simulated import Simulated
 from stacks.pricebook import Platform, Settings
 from stacks.profile import Profile, Target
 
@@ -55,6 +56,7 @@ class Option(_Frozen):
     # the fired limits: `limit.*` rule it out, `sla.*` miss the SLA, `platform.*` the platform does not offer it
     blockers: list[Reason] = []
     reasons: list[Reason]  # this target's reasons, in the order its rules ran
+    simulated: Simulated | None = None  # what callers live through, once the simulation step ran
 
     @property
     def hard_limits(self) -> list[Reason]:

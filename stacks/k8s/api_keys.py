@@ -21,9 +21,8 @@ import hashlib
 import hmac
 import json
 import re
+import sys
 from typing import Any
-
-import pulumi
 
 from stacks.errors import SwitchyardError
 
@@ -102,6 +101,13 @@ def check_overrides(overrides: dict[str, Any], workloads: list[str], single_key:
             )
 
 
+def _pulumi_outputs(*values: Any) -> Any:
+    """pulumi, when any value is one of its Outputs; else None. Nothing can be an Output before the
+    Pulumi program imported it, so a plan (which reads only this module's checks) never loads pulumi."""
+    pulumi = sys.modules.get("pulumi")
+    return pulumi if pulumi is not None and any(isinstance(v, pulumi.Output) for v in values) else None
+
+
 def derive(master: str, workload: str) -> str:
     return hmac.new(master.encode(), f"switchyard/api-key/{workload}".encode(), hashlib.sha256).hexdigest()
 
@@ -121,7 +127,8 @@ def workload_keys(master: Any, overrides: Any, workload: str) -> Any:
             return {DEFAULT_CALLER: m}
         return {DEFAULT_CALLER: derive(m, workload)}
 
-    if isinstance(master, pulumi.Output) or isinstance(overrides, pulumi.Output):
+    pulumi = _pulumi_outputs(master, overrides)
+    if pulumi is not None:
         return pulumi.Output.secret(pulumi.Output.all(master, overrides).apply(resolve))
     return resolve([master, overrides])
 
@@ -132,11 +139,11 @@ def primary(keys: Any) -> Any:
     def pick(k: dict[str, str]) -> str:
         return k.get(DEFAULT_CALLER) or next(iter(k.values()))
 
-    return keys.apply(pick) if isinstance(keys, pulumi.Output) else pick(keys)
+    return keys.apply(pick) if _pulumi_outputs(keys) else pick(keys)
 
 
 def as_json(keys: Any) -> Any:
     def dump(k: dict[str, str]) -> str:
         return json.dumps(k, sort_keys=True, separators=(",", ":"))
 
-    return keys.apply(dump) if isinstance(keys, pulumi.Output) else dump(keys)
+    return keys.apply(dump) if _pulumi_outputs(keys) else dump(keys)

@@ -1,6 +1,7 @@
-"""`switchyard simulate`: replay traffic against each target's scaling and report what callers live through.
+"""`switchyard simulate`, and the simulated burst `switchyard plan` sizes from and shows.
 
-inputs.py is the only module here that reads the decision (sizing, cost, target builders); the rest
-works on the plain parameter dataclasses it produces. engine.py is the discrete-event core both
-targets share, server.py the Kubernetes replica's admission contract, traffic.py the arrivals.
+The models (engine.py, serverless.py, kubernetes.py, server.py) and the traffic (traffic.py, window.py)
+work on the plain parameter dataclasses of params.py and import nothing above the profile, so a target
+can simulate its own sizing (stacks/targets/serverless/simulation.py). inputs.py is the adapter from a
+decided Workload; run.py (the command's runs) and verdict.py (the plan's figures) read through it.
 """

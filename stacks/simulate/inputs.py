@@ -15,8 +15,9 @@ modules move, this file is the one to fix. Fields read (the decision integration
   xray_reservoir_per_s, xray_sampling_rate, lambda_log_bytes_per_invocation, http_api_access_log_bytes,
   k8s_target_utilization (through the ScaledObject's threshold)
 - the target builders: stacks/k8s/scaling.scaled_object_spec (pollingInterval, cooldownPeriod,
-  HPA behaviour, trigger thresholds), rate_window_s; stacks/packaging.queue_depth; stacks/aws/queue
-  (visibility timeout, max receive count); stacks/aws/serving.HOLD_EVERY_MINUTES
+  HPA behaviour, trigger thresholds), rate_window_s; stacks/packaging.queue_depth;
+  stacks/targets/serverless/delivery.py (visibility timeout, max receive count, HOLD_EVERY_MINUTES,
+  shared with stacks/aws/queue.py and serving.py, free of aws-cdk-lib so a plan can simulate)
 - the bill: stacks/decision/cost.py (the plan's Cost, its LineItem format, the Bill builder) and
   stacks/targets/serverless/bill.py (the on-demand duration tiers); each option's bill
 """
@@ -27,14 +28,14 @@ from stacks.decision.cost import DAYS_PER_MONTH, GIB, Bill, Cost, LineItem, mont
 from stacks.decision.workload import Workload
 from stacks.k8s import scaling
 from stacks.k8s.settings import ClusterSettings
-from stacks.limits import LAMBDA_INIT_LIMIT_MS
 from stacks.packaging import queue_depth
 from stacks.profile import Mode, Preset, Target
 from stacks.simulate.params import KubernetesParams, ServerlessParams, TrafficShape
+from stacks.simulate.traffic import shape_of
 from stacks.targets.kubernetes import kubernetes_sizing
 from stacks.targets.serverless import serverless_sizing
 from stacks.targets.serverless.bill import duration_tiers, lambda_rates
-from stacks.targets.serverless.delivery import HOLD_EVERY_MINUTES, MAX_RECEIVE_COUNT, visibility_timeout_s
+from stacks.targets.serverless.simulation import sim_params
 
 __all__ = [
     "DAYS_PER_MONTH",
@@ -56,48 +57,12 @@ __all__ = [
 
 
 def traffic_shape(w: Workload) -> TrafficShape:
-    u = w.profile.utilization
-    return TrafficShape(
-        avg_rps=u.avg_rps,
-        peak_rps=u.peak_rps,
-        active_hours=u.active_hours_per_day,
-        window=u.window_minutes(),
-        zone=u.window_timezone(),
-        inference_ms=u.inference_ms,
-    )
+    return shape_of(w.profile)
 
 
 def serverless_params(w: Workload) -> ServerlessParams:
-    s, p, platform = serverless_sizing(w), w.profile, w.settings.platform
-    cold = s.cold_start
-    return ServerlessParams(
-        mode=p.sla.mode.value,
-        memory_gb=s.memory_mb / 1024,
-        architecture=s.architecture,
-        timeout_s=float(s.timeout_s),
-        invoke_overhead_s=platform.lambda_invoke_overhead_ms / 1000,
-        cold_start_s=cold.total_ms / 1000,
-        cold_start_parts_ms={k: v for k, v in cold.model_dump().items()},
-        environment_lifetime_s=platform.lambda_environment_lifetime_h * 3600,
-        reserved_concurrency=s.reserved_concurrency,
-        provisioned=s.provisioned,
-        pc_min=s.pc_min,
-        pc_max=s.pc_max,
-        pc_scheduled=s.pc_scheduled,
-        pc_prewarm_s=s.pc_prewarm_minutes * 60.0,
-        pc_hold_every_s=HOLD_EVERY_MINUTES * 60.0,
-        pc_target_utilization=platform.pc_target_utilization,
-        queue_max_concurrency=s.queue_max_concurrency,
-        batch_size=s.queue_batch_size,
-        batch_window_s=float(s.queue_batch_window_s),
-        visibility_timeout_s=float(visibility_timeout_s(s.timeout_s)),
-        max_receive_count=MAX_RECEIVE_COUNT,
-        weights_gb=p.model.weights_gb,
-        weights_in_image=s.weights_in_image,
-        init_limit_s=LAMBDA_INIT_LIMIT_MS / 1000,
-        xray_reservoir_per_s=platform.xray_reservoir_per_s,
-        xray_sampling_rate=platform.xray_sampling_rate,
-    )
+    """The serverless target's own translation (it simulates its sizing while it sizes)."""
+    return sim_params(w.profile, serverless_sizing(w), w.settings.platform)
 
 
 def kubernetes_params(w: Workload, cluster: ClusterSettings | None = None) -> KubernetesParams:

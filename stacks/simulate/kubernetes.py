@@ -16,6 +16,11 @@
 - Pods start in the sizing's pod_start_ms (schedule, image pull, weights, deserialize, engine,
   compile), then serve. Scale-down removes starting pods first, then the newest; a removed replica
   finishes what it holds and is billed until then.
+- Settled start (the plan's burst window, stacks/simulate/window.py): `settled` replicas ready at the
+  start with the HPA's history holding that recommendation, as after a long run at the base load;
+  after `base_after[0]` (the window's last arrival) the base load's in-flight requests
+  (`base_after[1]`, Little's law) are added to the metric as the rate window fills, so the
+  scale-down after a burst runs without simulating every later request.
 - Not modelled: node provisioning (the cluster is assumed to have room: bare metal holds the peak),
   the fallback on a lost signal, rollouts, mode both's queue path (its HTTP path is simulated).
 """
@@ -56,6 +61,8 @@ class KubernetesSim:
         behaviour: Behaviour,
         start: float,
         end: float,
+        settled: int | None = None,
+        base_after: tuple[float, float] | None = None,
     ) -> None:
         self.e, self.rec, self.k, self.service = engine, rec, params, service_s
         self.b = behaviour
@@ -76,11 +83,14 @@ class KubernetesSim:
         self.queue: deque[tuple[int, float]] = deque()  # (request, enqueued)
         self.draining: dict[ReplicaServer, Pod] = {}  # removed replicas still answering what they hold
         self.max_queue_age = 0.0
-        low = params.min_replicas
+        self.base_after = base_after
+        low = params.min_replicas if settled is None else settled
         for _ in range(low):
             pod = self._new_pod(start)
             self._make_ready(pod)
         self.replicas = low
+        if settled is not None:
+            self.recommendations.append((start, settled))
         self._capacity(start)
         engine.every(params.scrape_interval_s, self._scrape, start, end)
         engine.every(behaviour.hpa_sync_period_s, self._hpa, start + behaviour.hpa_sync_period_s, end)
@@ -213,7 +223,13 @@ class KubernetesSim:
         if len(self.scrapes) < 2:
             return None
         (t0, s0), (t1, s1) = self.scrapes[0], self.scrapes[-1]
-        return (s1 - s0) / (t1 - t0) if t1 > t0 else None
+        if t1 <= t0:
+            return None
+        metric = (s1 - s0) / (t1 - t0)
+        if self.base_after is not None and t1 > self.base_after[0]:
+            stop, inflight = self.base_after
+            metric += inflight * min(1.0, (t1 - max(t0, stop)) / (t1 - t0))
+        return metric
 
     def _active(self) -> bool:
         if self.queue_mode:

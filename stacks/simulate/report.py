@@ -64,7 +64,7 @@ def text(
             f"    capacity   {r.capacity_hours:,.1f} {r.capacity_unit} (peak {r.peak_capacity})"
             + (f"; {extra}" if extra else "")
         )
-        out += ["  " + line for line in bill_lines(f"bill from use (plan ${r.plan_cost_usd:,.2f})", r.cost)]
+        out += ["  " + line for line in bill_lines(f"{r.bill_title} (plan ${r.plan_cost_usd:,.2f})", r.cost)]
         out += [f"    note: {n}" for n in r.notes]
     if skipped:
         names = ", ".join(s.target + (" (decided)" if s.decided else "") for s in skipped)

@@ -178,3 +178,4 @@ class TargetResult:
     timeline: Timeline
     notes: list[str] = field(default_factory=list)
     blockers: list[str] = field(default_factory=list)  # the plan's reasons this option cannot run (empty: it can)
+    bill_title: str = "bill from use"  # --window burst: the plan's bill (a burst is not a month)

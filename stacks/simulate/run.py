@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from stacks.errors import SwitchyardError
@@ -17,6 +17,7 @@ from stacks.simulate.params import DAY_S
 from stacks.simulate.results import Recorder, TargetResult, summarize, timeline
 from stacks.simulate.serverless import ServerlessSim
 from stacks.simulate.traffic import Arrivals, load_trace, profile_arrivals
+from stacks.simulate.window import burst_window, trace_kubernetes, trace_serverless
 
 TARGETS = ("serverless", "kubernetes")
 
@@ -30,12 +31,21 @@ class Options:
     inference_ms_column: str | None = None
     inference_scale_column: str | None = None
     service: str = "fixed"
+    window: str = "day"  # day: whole days (or --hours, --trace); burst: the plan's burst (window.py)
     behaviour: Behaviour = field(default_factory=lambda: DEFAULT)
     progress: Callable[[str, float, float, float], None] | None = None  # (label, now, start, end)
 
 
 def arrivals_for(w: Workload, o: Options) -> Arrivals:
     shape = traffic_shape(w)
+    if o.window == "burst":
+        if o.trace is not None or o.hours is not None or o.service != "fixed":
+            raise SwitchyardError(
+                "--window burst replays the burst `switchyard plan` simulates (the profile's shape, fixed "
+                "service times): it takes no --trace, --hours or --service"
+            )
+        window = burst_window(shape, o.seed)
+        return replace(window.arrivals, description=f"the plan's burst: {window.describe()}")
     if o.hours is not None and not (0 < o.hours <= 24 * 31):
         raise SwitchyardError(f"--hours {o.hours:g}: must be > 0 and at most 744 (31 days)")
     if o.trace is not None:
@@ -57,7 +67,48 @@ def arrivals_for(w: Workload, o: Options) -> Arrivals:
     return profile_arrivals(shape, seed=o.seed, start=start, end=start + o.hours * 3600, service=o.service)
 
 
+def simulate_burst(w: Workload, target: str, o: Options) -> TargetResult:
+    """The plan's burst window (stacks/simulate/window.py) on one target: the figures over the burst's
+    requests, the chart over the whole run; the bill is the plan's (a burst is not a month)."""
+    window = burst_window(traffic_shape(w), o.seed)
+    plan_s, plan_k = plan_costs(w)
+    if target == "serverless":
+        run, rec = trace_serverless(window, serverless_params(w), o.behaviour)
+        unit, plan = "environment-hours", plan_s
+        usage = {
+            "on_demand_inits": float(run.on_demand_inits),
+            "on_demand_invocations": float(run.on_demand_invocations),
+        }
+    else:
+        run, rec = trace_kubernetes(window, kubernetes_params(w), o.behaviour)
+        unit, plan = "replica-hours", plan_k
+        usage = {"pod_starts": float(run.pod_starts), "settled_replicas": float(run.settled)}
+    counted, warm = window.requests, window.counted[0]
+    return TargetResult(
+        workload=w.name,
+        target=target,
+        mode=w.profile.sla.mode.value,
+        span_s=run.span_s,
+        summary=run.summary,
+        max_queue_age_s=run.max_queue_age_s,
+        capacity_unit=unit,
+        capacity_hours=run.capacity_seconds / 3600,
+        peak_capacity=run.peak,
+        usage=usage,
+        cost=plan,
+        plan_cost_usd=plan.total,
+        timeline=timeline(rec, window.start, window.start + run.span_s, buckets=max(1, round(run.span_s / 5))),
+        bill_title="the plan's bill",
+        notes=[
+            f"figures over the burst's {counted:,} requests; the warm-up's {warm:,} are simulated, not counted",
+            "the bill is the plan's: a burst is not a month (`switchyard plan` shows Kubernetes from replica-hours)",
+        ],
+    )
+
+
 def simulate(w: Workload, target: str, arrivals: Arrivals, o: Options) -> TargetResult:
+    if o.window == "burst":
+        return simulate_burst(w, target, o)
     engine = Engine()
     rec = Recorder(arrivals.times)
     start, end = arrivals.start, arrivals.end

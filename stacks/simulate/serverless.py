@@ -24,6 +24,9 @@
   the batching window; its messages are worked one after another in one invocation. An invocation
   that outlasts the function timeout returns the whole batch, visible again after the visibility
   timeout; after the maximum receive count a message goes to the dead-letter queue.
+- Settled start (the plan's burst window, stacks/simulate/window.py): the SQS pollers already at the
+  event source's maximum concurrency, as after a while at a load that keeps messages waiting, and
+  `warm_on_demand` on-demand environments idle and warm, as the base load keeps them.
 - Not modelled: the account's burst limits beyond the scaling rate, EFS throughput limits (the
   sizing caps the queue's concurrency for them), mode both's queue path (its sync path is
   simulated), Lambda's own placement jitter.
@@ -61,6 +64,8 @@ class ServerlessSim:
         start: float,
         end: float,
         day=None,
+        settled: bool = False,
+        warm_on_demand: int = 0,
     ) -> None:
         self.e, self.rec, self.s, self.service, self.b = engine, rec, params, service_s, behaviour
         engine.now = max(engine.now, start)  # the set-up below happens when the span opens
@@ -87,6 +92,7 @@ class ServerlessSim:
         self.pc_env_seconds = 0.0
         self.pc_busy_seconds = 0.0
         self.od_billed_seconds = 0.0
+        self.od_invocations = 0
         self.od_alive_seconds = 0.0
         self.invocations = 0
         self.traces = 0.0  # X-Ray: per second, the reservoir's first invocations and a share of the rest
@@ -99,6 +105,11 @@ class ServerlessSim:
         self.queue: deque[tuple[int, float, int]] = deque()  # (message, enqueued, receives so far)
         self.inflight = 0
         self.poll_limit = min(behaviour.sqs_initial_pollers, max(params.queue_max_concurrency, 1))
+        if settled:  # after a while at a load that keeps messages waiting, the pollers are all added
+            self.poll_limit = max(params.queue_max_concurrency, 1)
+        for _ in range(warm_on_demand):  # initialised before the span: no cold start, no billed init
+            self.od_idle.append((start, Env(start - behaviour.lambda_idle_reclaim_s / 2, False)))
+            self.od_alive += 1
         self.collect_at: float | None = None
         self.max_queue_age = 0.0
         self.redeliveries = 0
@@ -306,6 +317,7 @@ class ServerlessSim:
             self.pc_busy_seconds += seconds
         else:
             self.od_billed_seconds += seconds
+            self.od_invocations += 1
 
     # -- synchronous requests ------------------------------------------------------------------
     def arrive(self, i: int) -> None:
@@ -419,6 +431,7 @@ class ServerlessSim:
             "provisioned_duration_gb_s": self.pc_busy_seconds * gb,
             "on_demand_duration_gb_s": self.od_billed_seconds * gb,
             "on_demand_inits": float(self.inits),
+            "on_demand_invocations": float(self.od_invocations),
             "provisioned_inits": float(self.pc_inits),
             "redeliveries": float(self.redeliveries),
             "batch_timeouts": float(self.batch_timeouts),

@@ -24,6 +24,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from stacks.errors import SwitchyardError
+from stacks.profile import Profile
 from stacks.simulate.params import DAY_S, TrafficShape
 from stacks.simulate.trace import TraceRows, iso, read_trace
 
@@ -40,6 +41,19 @@ class Arrivals:
     end: float
     day: date | None  # set for a trace: the clock is UTC on this date
     description: str
+
+
+def shape_of(p: Profile) -> TrafficShape:
+    """The profile's traffic as the simulator reads it."""
+    u = p.utilization
+    return TrafficShape(
+        avg_rps=u.avg_rps,
+        peak_rps=u.peak_rps,
+        active_hours=u.active_hours_per_day,
+        window=u.window_minutes(),
+        zone=u.window_timezone(),
+        inference_ms=u.inference_ms,
+    )
 
 
 def burst_parameters(shape: TrafficShape) -> tuple[float, float]:
@@ -80,7 +94,9 @@ def profile_arrivals(
                 switch = t + rng.expovariate(1 / (BURST_MEAN_S if burst else gap_mean))
                 continue
             t = nxt
-            if t < hi and start <= t < end:
+            if t >= end:
+                break  # nothing later is kept; stopping here keeps a short span cheap
+            if t < hi and t >= start:
                 times.append(t)
         day += 1
     service_s = _service(rng, len(times), shape.inference_ms / 1000, service)

@@ -126,12 +126,17 @@ def _target_utilization(w: Workload) -> Assumption:
 def _reservation(w: Workload) -> Assumption:
     s = serverless_sizing(w)
     platform = w.settings.platform
+    why = f"twice the peak concurrency {s.peak_concurrency:,.1f} (at least 2 and the provisioned maximum)"
+    if s.reserved_for_simulated_peak:
+        why = (
+            f"twice the simulated burst's peak concurrency {s.reserved_for_simulated_peak} (sim.sizing: cold starts at "
+            f"the burst hold environments far beyond the averages' peak {s.peak_concurrency:,.1f})"
+        )
     return Assumption(
         "serverless.reserved_concurrency",
         s.reserved_concurrency,
         "platform.lambda_account_concurrency",
-        f"reserves {s.reserved_concurrency}: twice the peak concurrency {s.peak_concurrency:,.1f} (at least 2 and "
-        f"the provisioned maximum), out of an account quota taken as {platform.lambda_account_concurrency:,} of "
+        f"reserves {s.reserved_concurrency}: {why}, out of an account quota taken as {platform.lambda_account_concurrency:,} of "
         f"which Lambda keeps {platform.lambda_unreserved_concurrency} unreserved (new accounts often have less: "
         "`switchyard doctor` compares the plan with the account's)",
     )

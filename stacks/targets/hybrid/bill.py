@@ -44,7 +44,7 @@ def front_lines(bill: Bill, p: Profile, h: HybridSizing, platform: Platform) -> 
         f"{figure(records)} result PUTs and GETs a month x {ACCESS_LOG_RECORD_BYTES} B access-log records, "
         f"kept {platform.access_log_retention_days} days (platform.access_log_retention_days)",
     )
-    bill.add("alarms", len(FRONT_ALARMS), "alarms", "cloudwatch_alarm_month_usd", ", ".join(FRONT_ALARMS))
+    bill.add("alarms", len(FRONT_ALARMS), "alarm metrics", "cloudwatch_alarm_month_usd", ", ".join(FRONT_ALARMS))
 
 
 def hybrid_cost(p: Profile, h: HybridSizing, prices: PriceBook, platform: Platform) -> Cost:

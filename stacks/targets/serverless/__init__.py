@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from stacks.decision.cost import Cost
 from stacks.decision.option import Facts, Option
 from stacks.decision.reason import Reason
+from stacks.decision.sizing import sustained_utilization
 from stacks.decision.workload import Workload
 from stacks.errors import SwitchyardError
 from stacks.pricebook import Platform, Settings
@@ -31,6 +32,7 @@ from stacks.targets.serverless.limits import LIMITS
 from stacks.targets.serverless.moves import serverless_end
 from stacks.targets.serverless.placement import serverless_placement
 from stacks.targets.serverless.rules import INIT_LIMIT, RULES
+from stacks.targets.serverless.simulation import sized_from_simulation
 from stacks.targets.serverless.sizing import ServerlessSizing, serverless, serverless_sizing
 
 __all__ = ["SERVERLESS", "Serverless", "ServerlessSizing", "serverless_sizing"]
@@ -50,7 +52,20 @@ class Serverless(BaseTarget):
     )
 
     def size(self, p: Profile, settings: Settings) -> ServerlessSizing:
-        return serverless(p, settings.platform, settings.prices)
+        """The averages' sizing, checked against its simulated burst (simulation.py) unless Lambda cannot
+        run the workload at all (a `limit.*` or `sla.*` fires): nothing is sized for a target ruled out."""
+        platform = settings.platform
+        sized = serverless(p, platform, settings.prices)
+        facts = Facts(p, settings, sized, self.bill(p, sized, settings), sustained_utilization(p), warnings=[])
+        if any(r.fired and r.rule.startswith(("limit.", "sla.")) for r in self.limits(facts)):
+            return sized
+        reservable = max(
+            1,
+            platform.lambda_account_concurrency
+            - platform.lambda_unreserved_concurrency
+            - platform.lambda_reserved_by_others,
+        )
+        return sized_from_simulation(p, sized, platform, reservable)
 
     def bill(self, p: Profile, sizing: ServerlessSizing, settings: Settings) -> Cost:
         return serverless_cost(p, sizing, settings.prices, settings.platform)

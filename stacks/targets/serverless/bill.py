@@ -10,7 +10,8 @@ from __future__ import annotations
 from stacks.decision.cost import DAYS_PER_MONTH, GIB, Bill, Cost, figure, monthly_requests
 from stacks.pricebook import HOURS_PER_MONTH, Platform, PriceBook
 from stacks.profile import Endpoint, Mode, Profile
-from stacks.targets.serverless.alarms import serverless_alarms
+from stacks.simulate.traffic import BURST_MEAN_S, burst_parameters, shape_of
+from stacks.targets.serverless.alarms import METRICS_READ, alarm_metrics, serverless_alarms
 from stacks.targets.serverless.sizing import ServerlessSizing
 
 # API Gateway HTTP API detailed metrics, per stage and route: Count, 4xx, 5xx, Latency,
@@ -105,8 +106,15 @@ def serverless_cost(
             pc_price,
             f"{s.pc_min} environment(s) x {gb:g} GB x {hours} x 3600 s x {DAYS_PER_MONTH:.4f} d",
         )
+        spill_gb_s, moved_gb_s, spill_basis = burst_spill(p, s)
+        on_pc = min(on_pc, duration_gb_s - moved_gb_s)
         bill.add("duration_on_provisioned", on_pc, "GB-s", pc_duration, f"{duration_basis}, within the provisioned")
-        duration_tiers(bill, duration_gb_s - on_pc, arch, "overflow beyond the provisioned environments")
+        duration_tiers(
+            bill,
+            duration_gb_s - moved_gb_s - on_pc + spill_gb_s,
+            arch,
+            "overflow beyond the provisioned environments" + spill_basis,
+        )
     else:
         duration_tiers(bill, duration_gb_s, arch, duration_basis)
 
@@ -147,7 +155,7 @@ def serverless_cost(
         invocation_rate=u.avg_rps / s.messages_per_invocation,
         direct=direct,
         alarms=serverless_alarms(p, s),
-        metrics=["cold-start duration (metric filter)", "ColdStart (Powertools)"],
+        metrics=["cold starts over the budget (metric filter)", "ColdStart (Powertools)"],
     )
     if platform.interface_endpoints and not s.weights_in_image:
         shared = shared_platform_cost(prices, platform).total
@@ -157,6 +165,26 @@ def serverless_cost(
         )
     notes.append(f"{requests:,.0f} requests/month, {duration_gb_s:,.0f} GB-s ({arch})")
     return Cost(lines=bill.lines, notes=notes)
+
+
+def burst_spill(p: Profile, s: ServerlessSizing) -> tuple[float, float, str]:
+    """(on-demand GB-s, GB-s they take off the provisioned, basis) a month of the profile's bursts spills
+    past the provisioned floor, from the simulated burst (stacks/targets/serverless/simulation.py): an
+    on-demand environment bills its cold start too. Bursts a month: the burst model's share of the
+    active time over its mean length (stacks/simulate/traffic.py)."""
+    if not s.burst_on_demand_invocations:
+        return 0.0, 0.0, ""
+    u, gb = p.utilization, s.memory_mb / 1024
+    share, _ = burst_parameters(shape_of(p))
+    bursts = share * u.active_hours_per_day * 3600 / BURST_MEAN_S * DAYS_PER_MONTH
+    spill = s.burst_on_demand_s * gb * bursts
+    moved = s.burst_on_demand_invocations * (u.inference_ms / 1000) * gb * bursts
+    basis = (
+        f"; and each burst's spill: {s.burst_on_demand_invocations:,} on-demand invocations, "
+        f"{s.burst_on_demand_s:,.1f} s with their cold starts, in the simulated burst x {gb:g} GB x "
+        f"{bursts:,.0f} bursts a month"
+    )
+    return spill, moved, basis
 
 
 # The lines every Lambda bill has, whatever runs the function (Lambda's fleet or managed instances).
@@ -239,7 +267,14 @@ def observability_lines(
         log_bytes += direct * platform.http_api_access_log_bytes
         log_basis += f" + {figure(direct)} access-log lines x {platform.http_api_access_log_bytes} B"
     bill.add("logs_ingestion", log_bytes / GIB, "GB", "cloudwatch_logs_ingest_gb_usd", log_basis)
-    bill.add("alarms", len(alarms), "alarms", "cloudwatch_alarm_month_usd", ", ".join(alarms))
+    math_alarms = [f"{name} {n}" for name, n in METRICS_READ.items() if name in alarms]
+    bill.add(
+        "alarms",
+        alarm_metrics(alarms),
+        "alarm metrics",
+        "cloudwatch_alarm_month_usd",
+        ", ".join(alarms) + (f" (metric math, metrics read: {', '.join(math_alarms)})" if math_alarms else ""),
+    )
     # Metrics that exist all month; error counts (ModelErrors, BadMessages, ...) bill only the hours
     # they are emitted: not counted.
     bill.add(

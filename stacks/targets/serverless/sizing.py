@@ -51,6 +51,18 @@ class ServerlessSizing(Frozen):
     recycles_per_day: int  # times Lambda replaces each of those within the active hours
     cold_starts_per_day: float  # environments + warm_environments x recycles_per_day
     weights_in_image: bool = False  # baked into the image: no VPC, EFS or weights copy
+    # From the simulated burst (stacks/targets/serverless/simulation.py); None: not simulated (a hard
+    # limit rules Lambda out, so there is nothing to size for).
+    # What the averages' sizing would have let callers live through, where the simulation raised it.
+    raised_by_simulation: str = ""
+    # The burst's peak of environments when it, not twice the averages' peak, set the reservation.
+    reserved_for_simulated_peak: int = 0
+    # Share of the burst's requests paying a cold start over the budget, at the floor chosen (sync).
+    simulated_cold_share: float | None = None
+    # Provisioned: what spilled onto on-demand environments in the simulated burst window (billed).
+    burst_on_demand_invocations: int = 0
+    burst_on_demand_s: float = 0.0  # their billed duration, cold starts included
+    burst_on_demand_share: float | None = None  # of the burst's invocations, those beyond the provisioned
 
 
 def lambda_memory_mb(p: Profile) -> int:
