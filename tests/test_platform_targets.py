@@ -75,11 +75,14 @@ def test_without_a_cluster_auto_chooses_the_cheapest_offered_target(tmp_path):
     assert sentence.startswith("managed-instances: cheapest option") and "kubernetes not offered" in sentence
 
 
-def test_a_spiky_profile_does_not_choose_managed_instances(tmp_path):
+def test_a_spiky_profile_gets_managed_instances_only_on_a_floor_that_holds_its_peak(tmp_path):
     """Peak 8x the average, around the clock. LMI scales asynchronously and throttles traffic that more
     than doubles within 5 minutes, and the busiest minute arrives faster than that: only environments
     already running serve the burst. Sized on half the peak, the floor served 288 of the 400 rps and
-    billed $1,600.16 against serverless's $1,611.07, so auto chose managed-instances."""
+    billed $1,600.16 against serverless's $1,611.07, so auto chose managed-instances on a floor that
+    could not serve the burst. Billed on a floor that holds the peak, it is compared fairly: auto takes
+    it only when that is still the cheapest feasible option (serverless's provisioned floor is itself
+    sized from the simulated burst)."""
     profiles = steady(tmp_path)
     path = profiles / f"{NAME}.yaml"
     text = path.read_text(encoding="utf-8")
@@ -99,9 +102,12 @@ def test_a_spiky_profile_does_not_choose_managed_instances(tmp_path):
     assert e.min_environments * e.max_concurrency / inference_s * e.target_utilization >= 400
     burst = next(r for r in w.decision.option(Target.managed_instances).reasons if r.rule == "lmi.burst")
     assert burst.fired and "8.0x the average" in burst.detail and "holds the peak" in burst.detail
-    bills = {t: o.bill.total for t, o in w.decision.options.items()}
-    assert bills[Target.managed_instances] > bills[Target.serverless]
-    assert w.target is Target.serverless
+    # The floor's always-on bill is what the option costs: 46 environments on the chosen type.
+    instances = next(li for li in w.decision.option(Target.managed_instances).bill.lines if li.name == "instances")
+    assert "(46 environment(s)" in instances.basis
+    feasible = {t: o.bill.total for t, o in w.decision.options.items() if o.feasible}
+    assert Target.managed_instances in feasible
+    assert w.target is min(feasible, key=feasible.get)
 
 
 def test_managed_instances_beyond_the_apis_scale_is_not_planned(tmp_path):
