@@ -37,16 +37,16 @@ class Observed(ServerlessSim):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.calls: list[tuple[float, float, bool, bool]] = []
-        self._cold = False
+        self._was_cold = False
 
     def _acquire(self):
         got = super()._acquire()
-        self._cold = bool(got and got[1])
+        self._was_cold = bool(got and got[1])
         return got
 
     def _bill(self, env, seconds: float) -> None:
         super()._bill(env, seconds)
-        self.calls.append((self.e.now, seconds, env.provisioned, self._cold))
+        self.calls.append((self.e.now, seconds, env.provisioned, self._was_cold))
 
 
 @dataclass
