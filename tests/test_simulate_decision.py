@@ -251,3 +251,22 @@ def test_the_step_is_deterministic(sentiment):
     again = _workload("sentiment-api")
     for t in (Target.serverless, Target.kubernetes):
         assert again.decision.option(t).simulated == sentiment.decision.option(t).simulated
+
+
+def test_an_async_plan_does_not_claim_a_floor_search_it_never_ran(tmp_path):
+    # Queued traffic is not sized from the simulation (the queue turns a burst into lag): a burst whose
+    # cold share is over the tolerance must not be explained as "even with the largest floor the sizing
+    # tries", and the floor must be named as the averages'.
+    (tmp_path / "model.py").write_text(MODEL)
+    path = tmp_path / "queued.yaml"
+    text = VALID.replace("mode: sync", "mode: async").replace(
+        "cold_start_budget_ms: 10000", "cold_start_budget_ms: 1000"
+    )
+    path.write_text(text.replace("peak_rps: 20", "peak_rps: 100").replace("inference_ms: 80", "inference_ms: 200"))
+    w = simulated(decide(load_profile(path)))
+    s = averages(w)
+    assert s.provisioned and w.decision.option(Target.serverless).sizing.pc_min == s.pc_min
+    reason = _rule(w, Target.serverless, "sim.coldstart")
+    assert w.decision.option(Target.serverless).simulated.cold_share > COLD_TOLERANCE
+    assert "the sizing tries" not in reason.detail
+    assert "queue" in reason.detail and "not raised" in reason.detail
