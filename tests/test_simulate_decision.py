@@ -270,3 +270,27 @@ def test_an_async_plan_does_not_claim_a_floor_search_it_never_ran(tmp_path):
     assert w.decision.option(Target.serverless).simulated.cold_share > COLD_TOLERANCE
     assert "the sizing tries" not in reason.detail
     assert "queue" in reason.detail and "not raised" in reason.detail
+
+
+def test_a_large_bursts_floor_search_finds_the_smallest_floor_in_few_probes(tmp_path, monkeypatch):
+    # 800 rps bursts over a 100 rps average: each probe replays ~48,000 requests (~0.15 s), and galloping
+    # then bisecting up to floor 22 took 10 of them; interpolating the share takes at most 7.
+    (tmp_path / "model.py").write_text(MODEL)
+    path = tmp_path / "busy.yaml"
+    text = VALID.replace("avg_rps: 2", "avg_rps: 100").replace("peak_rps: 20", "peak_rps: 800")
+    path.write_text(text.replace("inference_ms: 80", "inference_ms: 30").replace("10000", "1000"))
+    probes = []
+    real = simwindow.trace_serverless
+
+    def counting(window, params, *args, **kwargs):
+        probes.append(params.pc_min)
+        return real(window, params, *args, **kwargs)
+
+    monkeypatch.setattr(simwindow, "trace_serverless", counting)
+    w = decide(load_profile(path))
+    floor = w.decision.option(Target.serverless).sizing.pc_min
+    assert len(probes) <= 8, probes  # 7 floors searched, then the sized function's own run
+    monkeypatch.setattr(simwindow, "trace_serverless", real)
+    share = lambda run: run.cold_or_failed_share  # noqa: E731
+    assert floor > averages(w).pc_min
+    assert share(burst_with_floor(w, floor)) <= COLD_TOLERANCE < share(burst_with_floor(w, floor - 1))

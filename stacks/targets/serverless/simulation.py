@@ -20,6 +20,8 @@ and stacks/simulate's models import nothing above the profile. Every run is memo
 
 from __future__ import annotations
 
+import math
+
 from stacks.limits import LAMBDA_INIT_LIMIT_MS
 from stacks.pricebook import Platform
 from stacks.profile import Mode, Profile
@@ -36,6 +38,7 @@ COLD_TOLERANCE = 0.01
 # names the cold share instead of buying an unbounded floor.
 MAX_FLOOR_FACTOR = 4
 UNBOUNDED = 1_000_000  # a reservation no burst reaches (Lambda's scaling rate still applies)
+FLOOR_OF_LOG = 1e-4  # a share of 0 interpolates as this (one request in 10,000)
 RESERVE_FACTOR = 2  # stacks/targets/serverless/sizing.py reserves twice the averages' peak likewise
 
 
@@ -107,6 +110,39 @@ def _missed_share(run: WindowRun, s: ServerlessSizing) -> float:
     return failed / run.summary.requests if run.summary.requests else 0.0
 
 
+def _smallest_floor_within(share, lo: int, lo_share: float, top: int, peak: int) -> int | None:
+    """The smallest floor in (lo, top] whose missed share is within COLD_TOLERANCE (None if top misses more),
+    given lo misses more. The share falls as the floor rises, and the floor that meets it is usually near
+    the averages': gallop up from there (1, 2, 4 ... more), then narrow the last step. A probe of a large
+    burst costs ~0.2 s, so the narrowing interpolates the share's logarithm (it falls about geometrically
+    with the floor) rather than bisecting, and bisects only after a probe that did not halve the bracket."""
+    hi = min(top, max(lo + 1, peak))
+    hi_share = share(hi)
+    if hi_share > COLD_TOLERANCE:
+        return None
+
+    # Illinois' regula falsi on g = ln(share / tolerance), positive at lo, negative at hi: a side kept twice
+    # in a row has its g halved, so the bracket closes from both sides instead of creeping from one.
+    def g(v: float) -> float:
+        return math.log(max(v, FLOOR_OF_LOG) / COLD_TOLERANCE)
+
+    g_lo, g_hi, kept = g(lo_share), g(hi_share), 0
+    while hi - lo > 1:
+        mid = min(hi - 1, max(lo + 1, math.ceil(lo + g_lo / (g_lo - g_hi) * (hi - lo))))
+        mid_share = share(mid)
+        if mid_share <= COLD_TOLERANCE:
+            hi, g_hi = mid, g(mid_share)
+            kept = kept + 1 if kept > 0 else 1
+            if kept > 1:
+                g_lo /= 2
+        else:
+            lo, g_lo = mid, g(mid_share)
+            kept = kept - 1 if kept < 0 else -1
+            if kept < -1:
+                g_hi /= 2
+    return hi
+
+
 def sized_from_simulation(p: Profile, s: ServerlessSizing, platform: Platform, reservable: int) -> ServerlessSizing:
     """The averages' sizing checked against its simulated burst (see the module's note)."""
     if p.sla.mode is Mode.async_:
@@ -123,17 +159,10 @@ def sized_from_simulation(p: Profile, s: ServerlessSizing, platform: Platform, r
     floor, first = s.pc_min, run(s.pc_min)
     top = min(reservable, max(s.pc_max, 1) * MAX_FLOOR_FACTOR)
     if s.provisioned and _missed_share(first, s) > COLD_TOLERANCE and top > s.pc_min:
-        # The share falls as the floor rises, and the floor that meets it is usually near the averages':
-        # gallop up from there (1, 2, 4 ... more), then bisect the last step; each probe a memoised run.
-        lo, step = s.pc_min, 1
-        hi = min(top, lo + step)
-        while hi < top and _missed_share(run(hi), s) > COLD_TOLERANCE:
-            lo, step = hi, step * 2
-            hi = min(top, lo + step)
-        if _missed_share(run(hi), s) <= COLD_TOLERANCE:
-            while hi - lo > 1:
-                mid = (lo + hi) // 2
-                lo, hi = (lo, mid) if _missed_share(run(mid), s) <= COLD_TOLERANCE else (mid, hi)
+        hi = _smallest_floor_within(
+            lambda f: _missed_share(run(f), s), s.pc_min, _missed_share(first, s), top, first.peak
+        )
+        if hi is not None:
             floor = hi
             why.append(
                 f"provisioned {s.pc_min}-{s.pc_max} -> {hi}-{max(s.pc_max, hi)}: the averages' floor let "
