@@ -112,14 +112,18 @@ def _missed_share(run: WindowRun, s: ServerlessSizing) -> float:
 
 def _smallest_floor_within(share, lo: int, lo_share: float, top: int, peak: int) -> int | None:
     """The smallest floor in (lo, top] whose missed share is within COLD_TOLERANCE (None if top misses more),
-    given lo misses more. The share falls as the floor rises, and the floor that meets it is usually near
-    the averages': gallop up from there (1, 2, 4 ... more), then narrow the last step. A probe of a large
-    burst costs ~0.2 s, so the narrowing interpolates the share's logarithm (it falls about geometrically
-    with the floor) rather than bisecting, and bisects only after a probe that did not halve the bracket."""
-    hi = min(top, max(lo + 1, peak))
+    given lo misses more. A probe of a large burst costs ~0.2 s, so the search spends few: the burst's own
+    peak of environments (the unbounded run's) leaves nothing to start cold, so it brackets the answer
+    (doubling on from it in the rare case it does not), and the bracket closes by interpolating the log of
+    the share, which falls about geometrically with the floor."""
+    hi, step = min(top, max(lo + 1, peak)), 1
     hi_share = share(hi)
-    if hi_share > COLD_TOLERANCE:
-        return None
+    while hi_share > COLD_TOLERANCE:
+        if hi >= top:
+            return None
+        lo, lo_share, step = hi, hi_share, max(step, hi) * 2
+        hi = min(top, lo + step)
+        hi_share = share(hi)
 
     # Illinois' regula falsi on g = ln(share / tolerance), positive at lo, negative at hi: a side kept twice
     # in a row has its g halved, so the bracket closes from both sides instead of creeping from one.
