@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import replace
 
 import pytest
@@ -294,3 +295,24 @@ def test_a_large_bursts_floor_search_finds_the_smallest_floor_in_few_probes(tmp_
     share = lambda run: run.cold_or_failed_share  # noqa: E731
     assert floor > averages(w).pc_min
     assert share(burst_with_floor(w, floor)) <= COLD_TOLERANCE < share(burst_with_floor(w, floor - 1))
+
+
+def _numbers(text: str) -> list[float]:
+    return [float(n.replace(",", "")) for n in re.findall(r"\d[\d,]*\.?\d*", text)]
+
+
+def test_the_duration_lines_are_recomputable_from_the_figures_they_print(sentiment):
+    # A reader checks a bill line by multiplying what its basis prints. With a burst spilling past the
+    # floor, the spilled invocations' duration moves from the provisioned line to the on-demand one:
+    # both bases must print what was moved, or neither line multiplies out.
+    bill = sentiment.decision.option(Target.serverless).bill
+    lines = {line.name: line for line in bill.lines}
+    on_pc, on_demand = lines["duration_on_provisioned"], lines["duration_on_demand"]
+    assert sentiment.decision.option(Target.serverless).sizing.burst_on_demand_invocations > 0
+    requests, secs, gb, *_ = _numbers(on_pc.basis.split("(")[0])
+    moved = _numbers(on_pc.basis.split("less")[1])
+    invocations, per, gb2, bursts = moved[:4]
+    assert on_pc.quantity == pytest.approx(requests * secs * gb - invocations * per * gb2 * bursts, rel=1e-3)
+    overflow = _numbers(on_demand.basis.split("overflow")[1])[0]
+    spill = _numbers(on_demand.basis.split("spill:")[1])
+    assert on_demand.quantity == pytest.approx(overflow + spill[1] * spill[2] * spill[3], rel=1e-3, abs=0.5)

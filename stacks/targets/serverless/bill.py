@@ -106,14 +106,22 @@ def serverless_cost(
             pc_price,
             f"{s.pc_min} environment(s) x {gb:g} GB x {hours} x 3600 s x {DAYS_PER_MONTH:.4f} d",
         )
-        spill_gb_s, moved_gb_s, spill_basis = burst_spill(p, s)
-        on_pc = min(on_pc, duration_gb_s - moved_gb_s)
-        bill.add("duration_on_provisioned", on_pc, "GB-s", pc_duration, f"{duration_basis}, within the provisioned")
+        spill_gb_s, moved_gb_s, spill_basis, moved_basis = burst_spill(p, s)
+        # Every figure either line subtracts or adds is printed in its basis, so each multiplies out.
+        pc_basis = duration_basis + moved_basis
+        if on_pc >= duration_gb_s - moved_gb_s:
+            on_pc = duration_gb_s - moved_gb_s
+        elif on_pc == provisioned_gb_s:
+            pc_basis += f", capped at the provisioned {figure(provisioned_gb_s)} GB-s"
+        else:
+            pc_basis += f", the {figure(direct)} synchronous requests' share"
+        overflow = duration_gb_s - moved_gb_s - on_pc
+        bill.add("duration_on_provisioned", on_pc, "GB-s", pc_duration, f"{pc_basis}, within the provisioned")
         duration_tiers(
             bill,
-            duration_gb_s - moved_gb_s - on_pc + spill_gb_s,
+            overflow + spill_gb_s,
             arch,
-            "overflow beyond the provisioned environments" + spill_basis,
+            f"overflow beyond the provisioned environments {overflow:,.2f} GB-s" + spill_basis,
         )
     else:
         duration_tiers(bill, duration_gb_s, arch, duration_basis)
@@ -167,13 +175,13 @@ def serverless_cost(
     return Cost(lines=bill.lines, notes=notes)
 
 
-def burst_spill(p: Profile, s: ServerlessSizing) -> tuple[float, float, str]:
-    """(on-demand GB-s, GB-s they take off the provisioned, basis) a month of the profile's bursts spills
-    past the provisioned floor, from the simulated burst (stacks/targets/serverless/simulation.py): an
-    on-demand environment bills its cold start too. Bursts a month: the burst model's share of the
-    active time over its mean length (stacks/simulate/traffic.py)."""
+def burst_spill(p: Profile, s: ServerlessSizing) -> tuple[float, float, str, str]:
+    """(on-demand GB-s, GB-s they take off the provisioned, the on-demand line's basis, the provisioned
+    line's) a month of the profile's bursts spills past the provisioned floor, from the simulated burst
+    (stacks/targets/serverless/simulation.py): an on-demand environment bills its cold start too. Bursts
+    a month: the burst model's share of the active time over its mean length (stacks/simulate/traffic.py)."""
     if not s.burst_on_demand_invocations:
-        return 0.0, 0.0, ""
+        return 0.0, 0.0, "", ""
     u, gb = p.utilization, s.memory_mb / 1024
     share, _ = burst_parameters(shape_of(p))
     bursts = share * u.active_hours_per_day * 3600 / BURST_MEAN_S * DAYS_PER_MONTH
@@ -181,10 +189,14 @@ def burst_spill(p: Profile, s: ServerlessSizing) -> tuple[float, float, str]:
     moved = s.burst_on_demand_invocations * (u.inference_ms / 1000) * gb * bursts
     basis = (
         f"; and each burst's spill: {s.burst_on_demand_invocations:,} on-demand invocations, "
-        f"{s.burst_on_demand_s:,.1f} s with their cold starts, in the simulated burst x {gb:g} GB x "
-        f"{bursts:,.0f} bursts a month"
+        f"{s.burst_on_demand_s:,.3f} s with their cold starts, in the simulated burst x {gb:g} GB x "
+        f"{bursts:,.2f} bursts a month"
     )
-    return spill, moved, basis
+    moved_basis = (
+        f", less the bursts' spill: {s.burst_on_demand_invocations:,} on-demand invocations x "
+        f"{u.inference_ms / 1000:g} s x {gb:g} GB x {bursts:,.2f} bursts a month"
+    )
+    return spill, moved, basis, moved_basis
 
 
 # The lines every Lambda bill has, whatever runs the function (Lambda's fleet or managed instances).
