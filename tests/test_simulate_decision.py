@@ -316,3 +316,23 @@ def test_the_duration_lines_are_recomputable_from_the_figures_they_print(sentime
     overflow = _numbers(on_demand.basis.split("overflow")[1])[0]
     spill = _numbers(on_demand.basis.split("spill:")[1])
     assert on_demand.quantity == pytest.approx(overflow + spill[1] * spill[2] * spill[3], rel=1e-3, abs=0.5)
+
+
+def test_a_cut_bursts_spill_is_billed_for_the_full_burst_the_month_counts(tmp_path, monkeypatch):
+    # Beyond MAX_BURST_REQUESTS the window keeps only the burst's ramp (1,500 rps: 40 s of 60), but the
+    # bill multiplies a burst's spill by bursts a month of the model's full length. The on-demand
+    # environments the ramp starts keep serving for the rest of the burst: their invocations must be
+    # billed for it, within 5 % of what a full-length burst spills.
+    (tmp_path / "model.py").write_text(MODEL)
+    path = tmp_path / "big.yaml"
+    text = VALID.replace("avg_rps: 2", "avg_rps: 30").replace("peak_rps: 20", "peak_rps: 1500")
+    path.write_text(text.replace("10000", "1000"))
+    w = decide(load_profile(path))
+    s = w.decision.option(Target.serverless).sizing
+    assert burst_window(shape_of(w.profile)).burst_s < BURST_S
+    monkeypatch.setattr(simwindow, "MAX_BURST_REQUESTS", 10**6)
+    full = burst_window.__wrapped__(shape_of(w.profile))
+    assert full.burst_s == BURST_S
+    run = simwindow.trace_serverless(full, sim_params(w.profile, s, w.settings.platform))[0]
+    assert s.burst_on_demand_invocations == pytest.approx(run.on_demand_invocations, rel=0.05)
+    assert s.burst_on_demand_s == pytest.approx(run.on_demand_s, rel=0.05)

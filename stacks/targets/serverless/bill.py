@@ -11,7 +11,9 @@ from stacks.decision.cost import DAYS_PER_MONTH, GIB, Bill, Cost, figure, monthl
 from stacks.pricebook import HOURS_PER_MONTH, Platform, PriceBook
 from stacks.profile import Endpoint, Mode, Profile
 from stacks.simulate.traffic import BURST_MEAN_S, burst_parameters, shape_of
+from stacks.simulate.window import BURST_S
 from stacks.targets.serverless.alarms import METRICS_READ, alarm_metrics, serverless_alarms
+from stacks.targets.serverless.simulation import window_of
 from stacks.targets.serverless.sizing import ServerlessSizing
 
 # API Gateway HTTP API detailed metrics, per stage and route: Count, 4xx, 5xx, Latency,
@@ -187,9 +189,15 @@ def burst_spill(p: Profile, s: ServerlessSizing) -> tuple[float, float, str, str
     bursts = share * u.active_hours_per_day * 3600 / BURST_MEAN_S * DAYS_PER_MONTH
     spill = s.burst_on_demand_s * gb * bursts
     moved = s.burst_on_demand_invocations * (u.inference_ms / 1000) * gb * bursts
+    cut = window_of(p).burst_s
+    where = (
+        "in the simulated burst"
+        if cut >= BURST_S
+        else f"in a {BURST_S:g} s burst (extrapolated from the simulated one, cut to {cut:g} s)"
+    )
     basis = (
         f"; and each burst's spill: {s.burst_on_demand_invocations:,} on-demand invocations, "
-        f"{s.burst_on_demand_s:,.3f} s with their cold starts, in the simulated burst x {gb:g} GB x "
+        f"{s.burst_on_demand_s:,.3f} s with their cold starts, {where} x {gb:g} GB x "
         f"{bursts:,.2f} bursts a month"
     )
     moved_basis = (

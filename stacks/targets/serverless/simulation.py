@@ -27,7 +27,7 @@ from stacks.pricebook import Platform
 from stacks.profile import Mode, Profile
 from stacks.simulate.params import ServerlessParams
 from stacks.simulate.traffic import shape_of
-from stacks.simulate.window import BurstWindow, WindowRun, burst_window, run_serverless
+from stacks.simulate.window import BURST_S, BurstWindow, WindowRun, burst_window, run_serverless
 from stacks.targets.serverless.delivery import HOLD_EVERY_MINUTES, MAX_RECEIVE_COUNT, visibility_timeout_s
 from stacks.targets.serverless.sizing import ServerlessSizing
 
@@ -108,6 +108,20 @@ def _missed_share(run: WindowRun, s: ServerlessSizing) -> float:
         return run.cold_or_failed_share
     failed = run.summary.requests - run.summary.served
     return failed / run.summary.requests if run.summary.requests else 0.0
+
+
+def _full_burst_spill(window: BurstWindow, run: WindowRun, cold_s: float) -> tuple[int, float]:
+    """A burst's on-demand invocations and billed seconds over the burst model's full length, which the
+    bill multiplies by bursts a month. A window cut to MAX_BURST_REQUESTS keeps the ramp, where the cold
+    starts are; the environments they start serve on from the end of their cold start to the burst's end,
+    so their warm invocations and seconds scale with that span (within ~5 % of a full-length run)."""
+    if window.burst_s >= BURST_S:
+        return run.on_demand_invocations, run.on_demand_s
+    scale = (BURST_S - cold_s) / max(window.burst_s - cold_s, 1.0)
+    cold_total = run.on_demand_inits * cold_s
+    warm_invocations = max(0, run.on_demand_invocations - run.on_demand_inits)
+    warm_s = max(0.0, run.on_demand_s - cold_total)
+    return run.on_demand_inits + round(warm_invocations * scale), cold_total + warm_s * scale
 
 
 def _smallest_floor_within(share, lo: int, lo_share: float, top: int, peak: int) -> int | None:
@@ -195,7 +209,8 @@ def sized_from_simulation(p: Profile, s: ServerlessSizing, platform: Platform, r
         final = run_serverless(window, sim_params(p, sized, platform))
         requests = final.summary.requests
         update["simulated_cold_share"] = round(final.summary.cold_starts / requests, 6) if requests else 0.0
-        update["burst_on_demand_invocations"] = final.on_demand_invocations
-        update["burst_on_demand_s"] = round(final.on_demand_s, 3)
+        invocations, seconds = _full_burst_spill(window, final, s.cold_start.total_ms / 1000)
+        update["burst_on_demand_invocations"] = invocations
+        update["burst_on_demand_s"] = round(seconds, 3)
         update["burst_on_demand_share"] = round(final.burst_on_demand_share, 6)
     return sized.model_copy(update=update)
