@@ -69,6 +69,31 @@ def test_one_workload_never_reserves_the_unreserved_pool(tmp_path):
     assert w.decision.option(Target.serverless).sizing.reserved_concurrency == 1000 - 100
 
 
+def test_a_provisioned_ceiling_past_what_the_quota_lets_it_reserve_is_not_serverless(tmp_path):
+    """20,000 rps of a cold-start-sensitive model: provisioned concurrency would scale to thousands while
+    the reservation stops at the 900 the default quota leaves, and Lambda refuses provisioned
+    concurrency above a function's reservation: the plan must not pick a serverless it cannot deploy."""
+    text = (
+        VALID.replace("peak_rps: 20", "peak_rps: 20000")
+        .replace("avg_rps: 2", "avg_rps: 2000")
+        .replace("cold_start_budget_ms: 10000", "cold_start_budget_ms: 500")
+    )
+    w = decide(load_profile(profile(tmp_path, text)))
+    s = w.decision.option(Target.serverless).sizing
+    assert s.provisioned and s.reserved_concurrency == 1000 - 100 < s.pc_max
+    fired = reason(w, "limit.provisioned_reserved")
+    assert fired.fired and f"provisioned concurrency up to {s.pc_max:,} > the reserved concurrency 900" in fired.detail
+    assert not w.decision.option(Target.serverless).feasible and w.target is not Target.serverless
+    # Within the quota the same rule is checked and holds.
+    small = decide(
+        load_profile(
+            profile(tmp_path, VALID.replace("cold_start_budget_ms: 10000", "cold_start_budget_ms: 500"), name="s.yaml")
+        )
+    )
+    held = reason(small, "limit.provisioned_reserved")
+    assert small.decision.option(Target.serverless).sizing.provisioned and not held.fired
+
+
 # ------------------------------------------------------------------ the init limit
 
 

@@ -128,6 +128,27 @@ def limit_reserved_concurrency(f: ServerlessFacts) -> list[Reason]:
     return [_reason("limit.reserved_concurrency", short, detail)]
 
 
+def limit_provisioned_within_reserved(f: ServerlessFacts) -> list[Reason]:
+    """Lambda refuses provisioned concurrency above the function's reserved concurrency, and the
+    reservation stops at what the account quota leaves: a provisioned ceiling past it cannot deploy."""
+    s, platform = f.sizing, f.platform
+    if not s.provisioned:
+        return []
+    over = s.pc_max > s.reserved_concurrency
+    detail = (
+        f"provisioned concurrency up to {s.pc_max:,} {'>' if over else '<='} the reserved concurrency "
+        f"{s.reserved_concurrency:,} (Lambda refuses provisioned concurrency above a function's reservation)"
+    )
+    if over:
+        detail += (
+            f": the account quota {platform.lambda_account_concurrency:,} leaves no more to reserve (Lambda keeps "
+            f"{platform.lambda_unreserved_concurrency:,} unreserved, other functions reserve "
+            f"{platform.lambda_reserved_by_others:,}); raise the quota (platform.lambda_account_concurrency, from "
+            "`aws lambda get-account-settings`), lower the peak, or use another target"
+        )
+    return [_reason("limit.provisioned_reserved", over, detail)]
+
+
 def warm_latency(p: Profile, platform: Platform, label: str) -> list[Reason]:
     """A warm invocation (inference + Lambda's invoke overhead) against the p99 target: every
     Lambda-family target answers through the same invoke path."""
@@ -166,6 +187,7 @@ LIMITS: list[Rule] = [
     limit_timeout,
     limit_weights_region,
     limit_reserved_concurrency,
+    limit_provisioned_within_reserved,
     sla_latency,
     quota,
 ]
