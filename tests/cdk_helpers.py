@@ -1,6 +1,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -8,7 +12,17 @@ from stacks.aws.app import build_app
 from stacks.commands.snapshot import normalised_template as normalised  # the user-facing snapshots' rules
 from stacks.workloads import load_all
 
-__all__ = ["cfn_lint", "exports", "imports", "normalised", "ssm_published", "ssm_reads", "synth"]
+__all__ = [
+    "CliSynth",
+    "cdk_cli_synth",
+    "cfn_lint",
+    "exports",
+    "imports",
+    "normalised",
+    "ssm_published",
+    "ssm_reads",
+    "synth",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -17,6 +31,38 @@ def synth(profiles: Path, build_root: Path, outdir: Path):
     """Build and synthesize the app for a profiles directory (cdk-nag on). Returns the assembly."""
     app = build_app(load_all([profiles]), profiles_dir=profiles, outdir=str(outdir), build_root=build_root)
     return app.synth()
+
+
+@dataclass
+class CliSynth:
+    returncode: int
+    output: str  # stdout and stderr
+    out: Path  # the cloud assembly
+
+
+# The CLI's own additions (aws:cdk:path and asset metadata, the CDKMetadata resource) are off, so
+# the assembly is byte for byte the app's in-process synth: tests that inspect templates see what
+# build_app makes, and that is the same whether the CLI or a test ran it.
+CLI_METADATA_OFF = ("--no-path-metadata", "--no-asset-metadata", "--no-version-reporting")
+
+
+def cdk_cli_synth(profiles: Path, directory: Path) -> CliSynth:
+    """`cdk synth` by the pinned CDK CLI through the checkout's cdk.json (its `app` command in a fresh
+    interpreter), on `profiles`, into directory/out. As `cdk synth` does, the app renders the build
+    contexts into the checkout's build/ (serverless workloads only, each in its own folder)."""
+    npx = shutil.which("npx")
+    assert npx, "npx not on PATH: run through `make test`"
+    out = directory / "out"
+    fixtures = ["--context", f"switchyard:profiles={profiles}"]  # never cdk.json's profiles/ (the user's)
+    r = subprocess.run(
+        [npx, "--no-install", "cdk", "synth", "--quiet", *CLI_METADATA_OFF, "--output", str(out), *fixtures],
+        cwd=ROOT,
+        env={**os.environ, "CDK_DISABLE_VERSION_CHECK": "1"},
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    return CliSynth(r.returncode, r.stdout + r.stderr, out)
 
 
 def ssm_reads(template: dict) -> set[str]:

@@ -4,12 +4,16 @@
 in one. Each worker is a fresh interpreter, so:
 
 - Share expensive set-up with a session fixture here: it is built once per worker, on first
-  use. `serverless_assembly` (the CDK app of the fixture profiles, cdk-nag on) and `s3_endpoint`
-  (moto) are examples; treat what they return as read only. A server fixture binds its own
+  use (`s3_endpoint`, moto, is an example); one that costs seconds of CPU is built once per run
+  for all workers with tests.run_once.once (`cdk_cli` and `serverless_assembly`: the real CDK
+  CLI's synth of the fixture profiles, cdk-nag on). Treat what they return as read only. A server fixture binds its own
   port (`port=0`) or takes one from `tests.ports.free_port()`, never a fixed number, and keeps
   its files under `tmp_path_factory`.
 - Run the CLI in-process (`tests.cli_helpers.switchyard`), not in a subprocess: a fresh
   interpreter pays ~7 s of aws-cdk-lib/Pulumi imports and jsii start-up before its first synth.
+- A test that synthesizes the CDK app in-process (build_app, tests.cdk_helpers.synth, the CLI's
+  synth/snapshot/outputs of serverless workloads) is marked `IN_PROCESS_CDK`: one worker warms
+  jsii's Node.js once instead of every worker paying ~4.5 s of CPU for it.
 - Tests that must not run at the same time as others (they write a shared place such as the
   checkout's build/), or that share one costly module fixture, get the same group and so one
   worker: `@pytest.mark.xdist_group("name")` on a test, or in a module's `pytestmark`.
@@ -23,6 +27,7 @@ bench/test_suite_time.py times `make test`'s phases.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -30,6 +35,7 @@ from pathlib import Path
 import pytest
 
 from stacks.commands.outputs import keep_node_compile_cache
+from tests.run_once import once
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -48,6 +54,11 @@ _node_bin = ROOT / "node_modules" / ".bin"
 if _node_bin.is_dir() and str(_node_bin) not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = f"{_node_bin}{os.pathsep}{os.environ.get('PATH', '')}"
 keep_node_compile_cache()  # as the CLI does: each worker's jsii and the real CDK CLI start warmer
+
+# Tests that synthesize the CDK app in this process share one xdist worker (`--dist loadgroup`):
+# a process's first synth costs ~4.5 s more CPU than later ones (jsii's Node.js loads and compiles
+# aws-cdk-lib), paid again by every worker that synthesizes. Mark a test or module with it.
+IN_PROCESS_CDK = pytest.mark.xdist_group("cdk")
 
 VALID = """\
 # yaml-language-server: $schema=./schema.json
@@ -136,12 +147,29 @@ def pytest_configure(config):
 
 
 @pytest.fixture(scope="session")
-def serverless_assembly(tmp_path_factory):
-    """The CDK app of the fixture profiles, synthesized once per session (cdk-nag on). Read only."""
-    from tests.cdk_helpers import synth  # aws-cdk-lib: imported by the tests that need it
+def cdk_cli(tmp_path_factory):
+    """The real CDK CLI's `cdk synth` of the fixture profiles through cdk.json, run once for the
+    whole run and shared by the xdist workers (about 10 s of CPU: the CLI, a fresh interpreter,
+    its jsii Node.js and the synth with cdk-nag). A tests.cdk_helpers.CliSynth; read only."""
+    from tests.cdk_helpers import CliSynth, cdk_cli_synth
 
-    tmp = tmp_path_factory.mktemp("cdk")
-    return synth(PROFILES, tmp / "build", tmp / "cdk.out")
+    def build(directory: Path) -> None:
+        r = cdk_cli_synth(PROFILES, directory)
+        (directory / "result.json").write_text(json.dumps({"returncode": r.returncode, "output": r.output}))
+
+    directory = once(tmp_path_factory, "cdk-cli-synth", build)
+    result = json.loads((directory / "result.json").read_text())
+    return CliSynth(result["returncode"], result["output"], directory / "out")
+
+
+@pytest.fixture(scope="session")
+def serverless_assembly(cdk_cli):
+    """The CDK app of the fixture profiles (cdk-nag on: any finding fails the synth), the cloud
+    assembly `cdk_cli` wrote: byte for byte what build_app(...).synth() makes. Read only."""
+    from aws_cdk import cx_api  # aws-cdk-lib: imported by the tests that need it
+
+    assert cdk_cli.returncode == 0, cdk_cli.output[-3000:]
+    return cx_api.CloudAssembly(str(cdk_cli.out))
 
 
 @pytest.fixture(scope="session")

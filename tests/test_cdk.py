@@ -7,7 +7,6 @@ for change detection, cfn-lint on every template, and the real pinned CLI once.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 
@@ -24,9 +23,9 @@ from stacks.targets import decide
 from stacks.weights import weights_version
 from stacks.workloads import load_all
 from tests.cdk_helpers import cfn_lint, normalised, synth
-from tests.conftest import PROFILES, ROOT, copy_profiles
+from tests.conftest import IN_PROCESS_CDK, PROFILES, ROOT, copy_profiles
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), IN_PROCESS_CDK]
 SERVERLESS = ["sentiment-api", "nightly-embeddings"]
 
 
@@ -533,25 +532,14 @@ def test_switching_a_profile_to_kubernetes_removes_its_stack(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("checkout_build")  # the app renders into the checkout's build/, as `cdk synth` does
-def test_real_cdk_cli_synthesizes_through_cdk_json(tmp_path):
-    npx = shutil.which("npx")
-    assert npx, "npx not on PATH: run through `make test`"
-    env = {**os.environ, "CDK_DISABLE_VERSION_CHECK": "1"}
-    # The fixture profiles, not cdk.json's profiles/ (the user's: the suite must pass whatever it holds).
-    fixtures = ["--context", f"switchyard:profiles={PROFILES}"]
-    r = subprocess.run(
-        [npx, "--no-install", "cdk", "synth", "--quiet", "--output", str(tmp_path / "out"), *fixtures],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=280,
-    )
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert "Successfully synthesized" in r.stdout + r.stderr
-    produced = sorted(p.name for p in (tmp_path / "out").glob("*.template.json"))
+def test_real_cdk_cli_synthesizes_through_cdk_json(cdk_cli):
+    # The run every template test here reads (serverless_assembly): cdk.json's app in a fresh
+    # interpreter, driven by the pinned CLI, on the fixture profiles (tests.cdk_helpers.cdk_cli_synth).
+    assert cdk_cli.returncode == 0, cdk_cli.output[-3000:]
+    assert "Successfully synthesized" in cdk_cli.output
+    produced = sorted(p.name for p in cdk_cli.out.glob("*.template.json"))
     assert produced == sorted(f"{n}.template.json" for n in [PLATFORM_STACK, *(stack_name(x) for x in SERVERLESS)])
+    npx = shutil.which("npx")
     cli_version = subprocess.run([npx, "--no-install", "cdk", "--version"], cwd=ROOT, capture_output=True, text=True)
     assert cli_version.stdout.startswith("2.1")
 

@@ -16,9 +16,9 @@ from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from stacks.aws.app import FEATURE_FLAGS
 from stacks.aws.hybrid import SCALER_SQS_ACTIONS, WORKER_SQS_ACTIONS, HybridFrontStack
 from stacks.aws.queue import MAX_RECEIVE_COUNT
-from tests.conftest import ROOT
+from tests.conftest import IN_PROCESS_CDK, ROOT
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), IN_PROCESS_CDK]
 STACK = "Switchyard-embed"
 
 

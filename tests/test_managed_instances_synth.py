@@ -30,9 +30,9 @@ from stacks.targets.managed_instances.alarms import managed_instances_alarms
 from stacks.workloads import load_all
 from tests.cdk_helpers import normalised, synth
 from tests.cli_helpers import switchyard
-from tests.conftest import FIXTURES, ROOT
+from tests.conftest import FIXTURES, IN_PROCESS_CDK, ROOT
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), IN_PROCESS_CDK]
 STEADY = FIXTURES / "steady_cpu"
 NAME = "steady-scoring"
 

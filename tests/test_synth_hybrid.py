@@ -31,11 +31,11 @@ from stacks.targets.serverless.installation import front_stack
 from stacks.workloads import load_all
 from tests.cdk_helpers import normalised as normalised_template
 from tests.cdk_helpers import synth
-from tests.conftest import FIXTURES, ROOT, UPSTREAM
+from tests.conftest import FIXTURES, IN_PROCESS_CDK, ROOT, UPSTREAM
 from tests.k8s_helpers import CLUSTER, find, manifests
 from tests.k8s_helpers import normalised as normalised_objects
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), IN_PROCESS_CDK]
 PROFILES = FIXTURES / "hybrid"
 NAME = "image-tagging"
 STACK = front_stack(NAME)
