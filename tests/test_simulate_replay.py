@@ -103,8 +103,14 @@ def test_simulated_p50_p99_and_503s_match_the_real_server_on_a_real_trace(tmp_pa
     server = start_server(app, tmp_path / "server.log")
     try:
         wait_for(lambda: call(server.port, "/readyz")[0] == 200)
-        alone = sorted(d for _, d in asyncio.run(_replay(server.port, [0.15 * i for i in range(5)])))
-        replies = asyncio.run(_replay(server.port, arrivals()))
+        # A loop of its own, never the thread's: asyncio.run() leaves the main thread with no current
+        # loop, and a later test in this worker that uses Pulumi's mocks directly would fail.
+        loop = asyncio.new_event_loop()
+        try:
+            alone = sorted(d for _, d in loop.run_until_complete(_replay(server.port, [0.15 * i for i in range(5)])))
+            replies = loop.run_until_complete(_replay(server.port, arrivals()))
+        finally:
+            loop.close()
     finally:
         server.stop()
     service_s = alone[2]
