@@ -129,12 +129,16 @@ def copy_profiles(dest: Path, *, edit: dict[str, tuple[str, str]] | None = None,
 
 
 def pytest_collection_modifyitems(items):
-    """Tests marked `slow` (servers, subprocesses, waits) first, the rest in their order after.
+    """Tests marked `slow` (servers, subprocesses, waits) first, the rest in their order after; the
+    tests that read the real CDK CLI's assembly (`serverless_assembly`) last of all.
 
     xdist hands tests out in collection order; a long test dealt last keeps one worker busy while
-    the other has nothing left. Dealt first, the short ones fill in around them.
+    the others have nothing left. Dealt first, the short ones fill in around them. The CLI's synth
+    (tests/test_cdk_cli.py, slow, no group) runs on one worker from the start while the `cdk`
+    group's worker does its in-process synths; by the time that worker reaches the tests that read
+    the CLI's output, the output is there rather than waited for.
     """
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    items.sort(key=lambda item: ("serverless_assembly" in item.fixturenames, item.get_closest_marker("slow") is None))
 
 
 def pytest_configure(config):
