@@ -1,7 +1,8 @@
 """Shared fixtures, and how to keep the suite fast (`make test` <= 120 s on 2 cores).
 
-`make test` runs pytest in 2 processes (pytest-xdist, `--dist loadgroup`); `pytest` alone runs
-in one. Each worker is a fresh interpreter, so:
+`make test` runs pytest in 4 processes on 2 cores (pytest-xdist, `--dist loadgroup`: about half
+the suite's time is servers waited on); `pytest` alone runs in one. Each worker is a fresh
+interpreter that collects every test module (~4 s of CPU), so:
 
 - Share expensive set-up with a session fixture here: it is built once per worker, on first
   use (`s3_endpoint`, moto, is an example); one that costs seconds of CPU is built once per run
