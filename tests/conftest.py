@@ -7,9 +7,9 @@ interpreter that collects every test module (~4 s of CPU), so:
 - Share expensive set-up with a session fixture here: it is built once per worker, on first
   use (`s3_endpoint`, moto, is an example); one that costs seconds of CPU is built once per run
   for all workers with tests.run_once.once (`cdk_cli` and `serverless_assembly`: the real CDK
-  CLI's synth of the fixture profiles, cdk-nag on). Treat what they return as read only. A server fixture binds its own
-  port (`port=0`) or takes one from `tests.ports.free_port()`, never a fixed number, and keeps
-  its files under `tmp_path_factory`.
+  CLI's synth of the fixture profiles, cdk-nag on). Treat what they return as read only. A
+  server fixture binds its own port (`port=0`) or takes one from `tests.ports.free_port()`,
+  never a fixed number, and keeps its files under `tmp_path_factory`.
 - Run the CLI in-process (`tests.cli_helpers.switchyard`), not in a subprocess: a fresh
   interpreter pays ~7 s of aws-cdk-lib/Pulumi imports and jsii start-up before its first synth.
 - A test that synthesizes the CDK app in-process (build_app, tests.cdk_helpers.synth, the CLI's
@@ -17,13 +17,14 @@ interpreter that collects every test module (~4 s of CPU), so:
   jsii's Node.js once instead of every worker paying ~4.5 s of CPU for it.
 - Tests that must not run at the same time as others (they write a shared place such as the
   checkout's build/), or that share one costly module fixture, get the same group and so one
-  worker: `@pytest.mark.xdist_group("name")` on a test, or in a module's `pytestmark`.
+  worker: `@pytest.mark.xdist_group("name")` on a test, or in a module's `pytestmark` (pytest
+  9.2 breaks the groups of pytest-xdist 3.8: pyproject.toml keeps pytest below it).
 - Mark a test that runs a server, a subprocess or waits `@pytest.mark.slow`: slow tests are dealt
   to the workers first (see pytest_collection_modifyitems).
 - Wait for events (`tests.runtime_helpers.wait_for`, a log line, a readiness probe), never a
   fixed sleep; bound the work of a test by CPU time, not wall time (the machine is shared).
 
-bench/test_suite_time.py times `make test`'s phases.
+bench/suite_time.py times `make test`'s phases.
 """
 
 from __future__ import annotations
