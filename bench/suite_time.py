@@ -1,4 +1,4 @@
-"""Time of `make test`, phase by phase: lint, the test suite, the snapshot check of profiles/.
+"""Time of `make test`, phase by phase: lint, then the test suite with the snapshot check of profiles/ beside it.
 
     python bench/suite_time.py [--workers N] [--runs N]
 
@@ -28,12 +28,17 @@ TARGET_S = 120.0
 
 
 def test_recipe(workers: str) -> list[str]:
-    """The shell lines of the Makefile's `test` target, variables it uses expanded."""
+    """The shell commands of the Makefile's `test` target as make runs them: continued lines joined,
+    `@` dropped, `$$` unescaped and the variables it uses expanded."""
     text = (ROOT / "Makefile").read_text(encoding="utf-8")
     body = re.search(r"^test:.*\n((?:\t.*\n)+)", text, re.M)
     if body is None:
         sys.exit("no `test` target in the Makefile")
-    return [line.strip().replace("$(PYTEST_WORKERS)", workers) for line in body.group(1).splitlines()]
+    joined = re.sub(r"\\\n\t?", "", body.group(1))
+    return [
+        line.strip().removeprefix("@").replace("$(PYTEST_WORKERS)", workers).replace("$$", "$")
+        for line in joined.splitlines()
+    ]
 
 
 def children_cpu() -> float:
@@ -45,6 +50,7 @@ def run_phase(command: str) -> tuple[float, float]:
     bin_dir = ROOT / ".venv" / "bin"
     environ = env()
     environ["PATH"] = f"{bin_dir}{os.pathsep}{environ['PATH']}"  # as make's exported PATH has it
+    environ["PYTHONDONTWRITEBYTECODE"] = ""  # as the target exports it
     cpu, started = children_cpu(), time.perf_counter()
     r = subprocess.run(command, shell=True, cwd=ROOT, env=environ, capture_output=True, text=True)
     wall = time.perf_counter() - started
@@ -55,7 +61,7 @@ def run_phase(command: str) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--workers", default=os.environ.get("PYTEST_WORKERS", "2"), help="as PYTEST_WORKERS")
+    parser.add_argument("--workers", default=os.environ.get("PYTEST_WORKERS", "4"), help="as PYTEST_WORKERS")
     parser.add_argument("--runs", type=int, default=1, help="whole `make test` runs (each takes minutes)")
     args = parser.parse_args()
     phases = test_recipe(args.workers)

@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -8,7 +13,17 @@ from stacks.aws.app import build_app
 from stacks.commands.snapshot import normalised_template as normalised  # the user-facing snapshots' rules
 from stacks.workloads import load_all
 
-__all__ = ["cfn_lint", "exports", "imports", "normalised", "ssm_published", "ssm_reads", "synth"]
+__all__ = [
+    "CliSynth",
+    "cdk_cli_synth",
+    "cfn_lint",
+    "exports",
+    "imports",
+    "normalised",
+    "ssm_published",
+    "ssm_reads",
+    "synth",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -17,6 +32,38 @@ def synth(profiles: Path, build_root: Path, outdir: Path):
     """Build and synthesize the app for a profiles directory (cdk-nag on). Returns the assembly."""
     app = build_app(load_all([profiles]), profiles_dir=profiles, outdir=str(outdir), build_root=build_root)
     return app.synth()
+
+
+@dataclass
+class CliSynth:
+    returncode: int
+    output: str  # stdout and stderr
+    out: Path  # the cloud assembly
+
+
+# The CLI's own additions (aws:cdk:path and asset metadata, the CDKMetadata resource) are off, so
+# the assembly is byte for byte the app's in-process synth: tests that inspect templates see what
+# build_app makes, and that is the same whether the CLI or a test ran it.
+CLI_METADATA_OFF = ("--no-path-metadata", "--no-asset-metadata", "--no-version-reporting")
+
+
+def cdk_cli_synth(profiles: Path, directory: Path) -> CliSynth:
+    """`cdk synth` by the pinned CDK CLI through the checkout's cdk.json (its `app` command in a fresh
+    interpreter), on `profiles`, into directory/out. As `cdk synth` does, the app renders the build
+    contexts into the checkout's build/ (serverless workloads only, each in its own folder)."""
+    npx = shutil.which("npx")
+    assert npx, "npx not on PATH: run through `make test`"
+    out = directory / "out"
+    fixtures = ["--context", f"switchyard:profiles={profiles}"]  # never cdk.json's profiles/ (the user's)
+    r = subprocess.run(
+        [npx, "--no-install", "cdk", "synth", "--quiet", *CLI_METADATA_OFF, "--output", str(out), *fixtures],
+        cwd=ROOT,
+        env={**os.environ, "CDK_DISABLE_VERSION_CHECK": "1"},
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    return CliSynth(r.returncode, r.stdout + r.stderr, out)
 
 
 def ssm_reads(template: dict) -> set[str]:
@@ -55,13 +102,26 @@ def exports(template: dict) -> set[str]:
     }
 
 
+# sha256 of a template's bytes -> linted clean in this process. Apps built for different tests often
+# hold the same stack (the platform's, most of all); identical bytes lint the same.
+_LINTED_CLEAN: set[str] = set()
+
+
 def cfn_lint(templates: list[str]) -> list[str]:
     """cfn-lint's findings on the template files, with the checkout's .cfnlintrc, as its CLI reports them.
 
     Run in this process: the `cfn-lint` command pays about a second of interpreter start and imports
-    on every call, on top of the lint itself."""
+    on every call, on top of the lint itself (~0.5 s per template). A template byte-identical to one
+    this process already linted clean is not linted again."""
     from cfnlint.config import ConfigMixIn
     from cfnlint.runner import Runner
 
-    config = ConfigMixIn(["--config-file", str(ROOT / ".cfnlintrc"), "--", *templates])
-    return [str(match) for match in Runner(config).run()]
+    digests = {path: hashlib.sha256(Path(path).read_bytes()).hexdigest() for path in templates}
+    todo = [path for path in templates if digests[path] not in _LINTED_CLEAN]
+    if not todo:
+        return []
+    config = ConfigMixIn(["--config-file", str(ROOT / ".cfnlintrc"), "--", *todo])
+    findings = [str(match) for match in Runner(config).run()]
+    if not findings:
+        _LINTED_CLEAN.update(digests[path] for path in todo)
+    return findings

@@ -1,28 +1,35 @@
 """Shared fixtures, and how to keep the suite fast (`make test` <= 120 s on 2 cores).
 
-`make test` runs pytest in 2 processes (pytest-xdist, `--dist loadgroup`); `pytest` alone runs
-in one. Each worker is a fresh interpreter, so:
+`make test` runs pytest in 4 processes on 2 cores (pytest-xdist, `--dist loadgroup`: about half
+the suite's time is servers waited on); `pytest` alone runs in one. Each worker is a fresh
+interpreter that collects every test module (~4 s of CPU), so:
 
 - Share expensive set-up with a session fixture here: it is built once per worker, on first
-  use. `serverless_assembly` (the CDK app of the fixture profiles, cdk-nag on) and `s3_endpoint`
-  (moto) are examples; treat what they return as read only. A server fixture binds its own
-  port (`port=0`) or takes one from `tests.ports.free_port()`, never a fixed number, and keeps
-  its files under `tmp_path_factory`.
+  use (`s3_endpoint`, moto, is an example); one that costs seconds of CPU is built once per run
+  for all workers with tests.run_once.once (`cdk_cli` and `serverless_assembly`: the real CDK
+  CLI's synth of the fixture profiles, cdk-nag on). Treat what they return as read only. A
+  server fixture binds its own port (`port=0`) or takes one from `tests.ports.free_port()`,
+  never a fixed number, and keeps its files under `tmp_path_factory`.
 - Run the CLI in-process (`tests.cli_helpers.switchyard`), not in a subprocess: a fresh
   interpreter pays ~7 s of aws-cdk-lib/Pulumi imports and jsii start-up before its first synth.
+- A test that synthesizes the CDK app in-process (build_app, tests.cdk_helpers.synth, the CLI's
+  synth/snapshot/outputs of serverless workloads) is marked `IN_PROCESS_CDK`: one worker warms
+  jsii's Node.js once instead of every worker paying ~4.5 s of CPU for it.
 - Tests that must not run at the same time as others (they write a shared place such as the
   checkout's build/), or that share one costly module fixture, get the same group and so one
-  worker: `@pytest.mark.xdist_group("name")` on a test, or in a module's `pytestmark`.
+  worker: `@pytest.mark.xdist_group("name")` on a test, or in a module's `pytestmark` (pytest
+  9.2 breaks the groups of pytest-xdist 3.8: pyproject.toml keeps pytest below it).
 - Mark a test that runs a server, a subprocess or waits `@pytest.mark.slow`: slow tests are dealt
   to the workers first (see pytest_collection_modifyitems).
 - Wait for events (`tests.runtime_helpers.wait_for`, a log line, a readiness probe), never a
   fixed sleep; bound the work of a test by CPU time, not wall time (the machine is shared).
 
-bench/test_suite_time.py times `make test`'s phases.
+bench/suite_time.py times `make test`'s phases.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -30,6 +37,7 @@ from pathlib import Path
 import pytest
 
 from stacks.commands.outputs import keep_node_compile_cache
+from tests.run_once import once
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -48,6 +56,11 @@ _node_bin = ROOT / "node_modules" / ".bin"
 if _node_bin.is_dir() and str(_node_bin) not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = f"{_node_bin}{os.pathsep}{os.environ.get('PATH', '')}"
 keep_node_compile_cache()  # as the CLI does: each worker's jsii and the real CDK CLI start warmer
+
+# Tests that synthesize the CDK app in this process share one xdist worker (`--dist loadgroup`):
+# a process's first synth costs ~4.5 s more CPU than later ones (jsii's Node.js loads and compiles
+# aws-cdk-lib), paid again by every worker that synthesizes. Mark a test or module with it.
+IN_PROCESS_CDK = pytest.mark.xdist_group("cdk")
 
 VALID = """\
 # yaml-language-server: $schema=./schema.json
@@ -118,12 +131,16 @@ def copy_profiles(dest: Path, *, edit: dict[str, tuple[str, str]] | None = None,
 
 
 def pytest_collection_modifyitems(items):
-    """Tests marked `slow` (servers, subprocesses, waits) first, the rest in their order after.
+    """Tests marked `slow` (servers, subprocesses, waits) first, the rest in their order after; the
+    tests that read the real CDK CLI's assembly (`serverless_assembly`) last of all.
 
     xdist hands tests out in collection order; a long test dealt last keeps one worker busy while
-    the other has nothing left. Dealt first, the short ones fill in around them.
+    the others have nothing left. Dealt first, the short ones fill in around them. The CLI's synth
+    (tests/test_cdk_cli.py, slow, no group) runs on one worker from the start while the `cdk`
+    group's worker does its in-process synths; by the time that worker reaches the tests that read
+    the CLI's output, the output is there rather than waited for.
     """
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    items.sort(key=lambda item: ("serverless_assembly" in item.fixturenames, item.get_closest_marker("slow") is None))
 
 
 def pytest_configure(config):
@@ -136,12 +153,29 @@ def pytest_configure(config):
 
 
 @pytest.fixture(scope="session")
-def serverless_assembly(tmp_path_factory):
-    """The CDK app of the fixture profiles, synthesized once per session (cdk-nag on). Read only."""
-    from tests.cdk_helpers import synth  # aws-cdk-lib: imported by the tests that need it
+def cdk_cli(tmp_path_factory):
+    """The real CDK CLI's `cdk synth` of the fixture profiles through cdk.json, run once for the
+    whole run and shared by the xdist workers (about 10 s of CPU: the CLI, a fresh interpreter,
+    its jsii Node.js and the synth with cdk-nag). A tests.cdk_helpers.CliSynth; read only."""
+    from tests.cdk_helpers import CliSynth, cdk_cli_synth
 
-    tmp = tmp_path_factory.mktemp("cdk")
-    return synth(PROFILES, tmp / "build", tmp / "cdk.out")
+    def build(directory: Path) -> None:
+        r = cdk_cli_synth(PROFILES, directory)
+        (directory / "result.json").write_text(json.dumps({"returncode": r.returncode, "output": r.output}))
+
+    directory = once(tmp_path_factory, "cdk-cli-synth", build)
+    result = json.loads((directory / "result.json").read_text())
+    return CliSynth(result["returncode"], result["output"], directory / "out")
+
+
+@pytest.fixture(scope="session")
+def serverless_assembly(cdk_cli):
+    """The CDK app of the fixture profiles (cdk-nag on: any finding fails the synth), the cloud
+    assembly `cdk_cli` wrote: byte for byte what build_app(...).synth() makes. Read only."""
+    from aws_cdk import cx_api  # aws-cdk-lib: imported by the tests that need it
+
+    assert cdk_cli.returncode == 0, cdk_cli.output[-3000:]
+    return cx_api.CloudAssembly(str(cdk_cli.out))
 
 
 @pytest.fixture(scope="session")

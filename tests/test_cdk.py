@@ -1,17 +1,15 @@
 """The serverless target: the CDK app synthesized once per session, with cdk-nag on.
 
 Precise assertions (Match/Capture) for each property a platform team relies on, JSON snapshots
-for change detection, cfn-lint on every template, and the real pinned CLI once.
+for change detection, cfn-lint on every template. The session's app is the one the real pinned
+CLI synthesized (tests/test_cdk_cli.py).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import shutil
-import subprocess
 
 import aws_cdk as cdk
 import pytest
@@ -26,9 +24,9 @@ from stacks.targets import decide
 from stacks.weights import weights_version
 from stacks.workloads import load_all
 from tests.cdk_helpers import cfn_lint, normalised, synth
-from tests.conftest import PROFILES, ROOT, copy_profiles
+from tests.conftest import IN_PROCESS_CDK, PROFILES, copy_profiles
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), IN_PROCESS_CDK]
 SERVERLESS = ["sentiment-api", "nightly-embeddings"]
 
 
@@ -564,30 +562,6 @@ def test_switching_a_profile_to_kubernetes_removes_its_stack(tmp_path):
     profiles = copy_profiles(tmp_path, edit={"sentiment-api": ("target: auto", "target: kubernetes")})
     names = {s.stack_name for s in synth(profiles, tmp_path / "build", tmp_path / "out").stacks}
     assert names == {PLATFORM_STACK, stack_name("nightly-embeddings")}
-
-
-@pytest.mark.slow
-@pytest.mark.xdist_group("checkout_build")  # the app renders into the checkout's build/, as `cdk synth` does
-def test_real_cdk_cli_synthesizes_through_cdk_json(tmp_path):
-    npx = shutil.which("npx")
-    assert npx, "npx not on PATH: run through `make test`"
-    env = {**os.environ, "CDK_DISABLE_VERSION_CHECK": "1"}
-    # The fixture profiles, not cdk.json's profiles/ (the user's: the suite must pass whatever it holds).
-    fixtures = ["--context", f"switchyard:profiles={PROFILES}"]
-    r = subprocess.run(
-        [npx, "--no-install", "cdk", "synth", "--quiet", "--output", str(tmp_path / "out"), *fixtures],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=280,
-    )
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert "Successfully synthesized" in r.stdout + r.stderr
-    produced = sorted(p.name for p in (tmp_path / "out").glob("*.template.json"))
-    assert produced == sorted(f"{n}.template.json" for n in [PLATFORM_STACK, *(stack_name(x) for x in SERVERLESS)])
-    cli_version = subprocess.run([npx, "--no-install", "cdk", "--version"], cwd=ROOT, capture_output=True, text=True)
-    assert cli_version.stdout.startswith("2.1")
 
 
 @pytest.mark.parametrize("name", SERVERLESS)

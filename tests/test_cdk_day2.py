@@ -21,9 +21,9 @@ from stacks.targets.serverless.installation import platform_stack, workload_stac
 from stacks.workloads import load_all
 from tests.cdk_helpers import exports, ssm_published, ssm_reads, synth
 from tests.cli_helpers import switchyard
-from tests.conftest import ROOT, copy_profiles
+from tests.conftest import IN_PROCESS_CDK, ROOT, copy_profiles
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), IN_PROCESS_CDK]
 
 # Two workloads cover every kind of stack: weights on EFS + async (nightly-embeddings), weights in
 # the image + sync with provisioned concurrency (sentiment-api).

@@ -4,8 +4,6 @@ linted by cfn-lint, and each grant a platform team relies on asserted exactly.""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -16,9 +14,10 @@ from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from stacks.aws.app import FEATURE_FLAGS
 from stacks.aws.hybrid import SCALER_SQS_ACTIONS, WORKER_SQS_ACTIONS, HybridFrontStack
 from stacks.aws.queue import MAX_RECEIVE_COUNT
-from tests.conftest import ROOT
+from tests.cdk_helpers import cfn_lint
+from tests.conftest import IN_PROCESS_CDK
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), IN_PROCESS_CDK]
 STACK = "Switchyard-embed"
 
 
@@ -49,11 +48,7 @@ def test_nag_and_cfn_lint_pass(assembly):
     report = json.loads((Path(assembly.directory) / "validation-report.json").read_text())
     conclusions = {p["pluginName"]: (p["conclusion"], len(p["violations"])) for p in report["pluginReports"]}
     assert conclusions == {"AwsSolutions": ("success", 0), "Serverless": ("success", 0)}
-    path = str(assembly.get_stack_by_name(STACK).template_full_path)
-    r = subprocess.run(
-        [str(Path(sys.executable).parent / "cfn-lint"), path], cwd=ROOT, capture_output=True, text=True, timeout=240
-    )
-    assert r.returncode == 0, r.stdout + r.stderr
+    assert cfn_lint([str(assembly.get_stack_by_name(STACK).template_full_path)]) == []
 
 
 def test_the_front_is_the_serverless_async_contract_without_a_lambda(template):

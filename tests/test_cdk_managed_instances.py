@@ -22,8 +22,9 @@ from stacks.errors import SwitchyardError
 from stacks.pricebook import Platform, PriceBook
 from stacks.targets.managed_instances.sizing import Demand, size_managed_instances
 from tests.cdk_helpers import cfn_lint
+from tests.conftest import IN_PROCESS_CDK
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), IN_PROCESS_CDK]
 
 SIZING = size_managed_instances(
     Demand(

@@ -25,9 +25,9 @@ from stacks.profile.loader import load_profile
 from stacks.targets import decide
 from stacks.workloads import load_all
 from tests.cdk_helpers import cfn_lint, exports, imports, ssm_published, ssm_reads, synth
-from tests.conftest import copy_profiles
+from tests.conftest import IN_PROCESS_CDK, copy_profiles
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), IN_PROCESS_CDK]
 
 
 def with_platform(profiles: Path, text: str) -> Path:

@@ -33,5 +33,6 @@ def test_workflow_runs_real_commands_on_pull_requests():
     makefile = (ROOT / "Makefile").read_text()
     for target in ("install", "synth", "test", "snapshot"):
         assert f"\n{target}:" in makefile
-    assert "\tswitchyard snapshot --check profiles\n" in makefile  # `make test` checks the user's profiles
+    test_recipe = makefile.split("\ntest: install", 1)[1].split("\n\n", 1)[0]
+    assert "switchyard snapshot --check profiles" in test_recipe  # `make test` checks the user's profiles
     assert "\tswitchyard snapshot --update profiles\n" in makefile  # `make snapshot`: the one update command

@@ -12,7 +12,7 @@ from stacks.cli import main
 from stacks.commands.endpoints import cdk_output_names
 from stacks.k8s import mocks, program
 from stacks.workloads import load_all
-from tests.conftest import PROFILES, copy_profiles
+from tests.conftest import IN_PROCESS_CDK, PROFILES, copy_profiles
 from tests.k8s_helpers import CLUSTER
 
 CDK_OUTPUTS = {
@@ -228,6 +228,7 @@ def test_a_bad_outputs_file_is_a_clear_error(capsys, tmp_path, content, words):
 
 
 @pytest.mark.slow
+@IN_PROCESS_CDK
 def test_the_output_names_are_the_ones_the_cdk_stacks_declare(serverless_assembly, tmp_path):
     """Every mode and endpoint: function URL (sync), queue (async), HTTP API beside a queue (both).
 

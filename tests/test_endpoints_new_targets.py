@@ -16,7 +16,7 @@ from stacks.cli import main
 from stacks.commands.endpoints import cdk_output_names, stack_name
 from stacks.profile import Target
 from stacks.workloads import load_all
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, IN_PROCESS_CDK
 from tests.test_smoke import boto3_sts_user_id, consumer
 
 HYBRID = "image-tagging"
@@ -41,6 +41,7 @@ def profiles_of_both(dest: Path) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
+@IN_PROCESS_CDK
 def test_the_output_names_are_the_ones_the_synthesized_stacks_declare(tmp_path):
     from stacks.aws.app import build_app
 

@@ -15,10 +15,10 @@ from stacks.targets.serverless import serverless_sizing
 from stacks.workloads import load_all
 from tests.cdk_helpers import synth
 from tests.cli_helpers import switchyard
-from tests.conftest import copy_profiles
+from tests.conftest import IN_PROCESS_CDK, copy_profiles
 from tests.k8s_helpers import manifests
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300), IN_PROCESS_CDK]
 
 
 @pytest.fixture

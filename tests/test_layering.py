@@ -7,6 +7,7 @@ here with the modules named, before it turns into an import deferred into a func
 from __future__ import annotations
 
 import ast
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 
 import stacks
 
+pytestmark = pytest.mark.xdist_group("layering")  # one worker parses stacks/ (graph())
 ROOT = Path(stacks.__file__).resolve().parent
 # Optional libraries heavy enough to load only when a command needs them (a plan must not start
 # jsii's Node.js process or Pulumi's runtime); boto3 only exists in the Lambda runtime.
@@ -102,7 +104,11 @@ def _graph() -> dict[str, Module]:
     return modules
 
 
-GRAPH = _graph()
+@functools.cache
+def graph() -> dict[str, Module]:
+    """Built on first use, not at import: every xdist worker imports this module to collect it, and
+    parsing all of stacks/ costs ~1.7 s of CPU. The module's tests share one worker (pytestmark)."""
+    return _graph()
 
 
 def _heavy(name: str, seen: set[str] | None = None) -> bool:
@@ -111,13 +117,13 @@ def _heavy(name: str, seen: set[str] | None = None) -> bool:
     if name in seen:
         return False
     seen.add(name)
-    m = GRAPH[name]
+    m = graph()[name]
     return m.top_heavy or any(_heavy(t, seen) for t in _top_imports(m))
 
 
 def _top_imports(m: Module) -> set[str]:
     tree = ast.parse(m.path.read_text(encoding="utf-8"))
-    known = set(GRAPH)
+    known = set(graph())
     out: set[str] = set()
     for node in tree.body:
         if isinstance(node, ast.Import | ast.ImportFrom):
@@ -167,24 +173,24 @@ def _in(name: str, *packages: str) -> bool:
 def test_the_graph_is_read_from_the_real_package():
     # The checks below mean nothing if the walk misses the layers.
     for layer in ("stacks.profile.loader", "stacks.decision.decide", "stacks.targets", "stacks.commands.plan"):
-        assert layer in GRAPH
-    assert "stacks.decision.decide" in GRAPH["stacks.targets"].imports or any(
-        _in(t, "stacks.decision") for t in GRAPH["stacks.targets"].imports
+        assert layer in graph()
+    assert "stacks.decision.decide" in graph()["stacks.targets"].imports or any(
+        _in(t, "stacks.decision") for t in graph()["stacks.targets"].imports
     )
 
 
 def test_no_import_cycle_among_the_modules():
     # Every import counts, also one inside a function or under `if TYPE_CHECKING:`.
-    cycles = _cycles({name: m.imports for name, m in GRAPH.items()})
+    cycles = _cycles({name: m.imports for name, m in graph().items()})
     assert cycles == [], "import cycles: " + "; ".join(" <-> ".join(c) for c in cycles)
 
 
 def test_imports_are_deferred_only_for_the_cli_dispatch_and_heavy_libraries():
     wrong = []
-    for name, m in GRAPH.items():
+    for name, m in graph().items():
         for line, text, commented in m.deferred:
             node = ast.parse(text).body[0]
-            loaded = _targets(node, name, set(GRAPH))  # type: ignore[arg-type]
+            loaded = _targets(node, name, set(graph()))  # type: ignore[arg-type]
             if name == CLI and loaded and all(_in(t, "stacks.commands") for t in loaded):
                 continue
             roots = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
@@ -206,7 +212,11 @@ def test_imports_are_deferred_only_for_the_cli_dispatch_and_heavy_libraries():
 )
 def test_layers_import_only_downwards(layer, forbidden):
     upward = sorted(
-        f"{name} imports {t}" for name, m in GRAPH.items() if _in(name, layer) for t in m.imports if _in(t, *forbidden)
+        f"{name} imports {t}"
+        for name, m in graph().items()
+        if _in(name, layer)
+        for t in m.imports
+        if _in(t, *forbidden)
     )
     assert upward == []
 
@@ -220,5 +230,5 @@ def test_loading_a_profile_reaches_neither_the_decision_nor_a_target():
         if name in reached:
             continue
         reached.add(name)
-        todo += GRAPH[name].imports
+        todo += graph()[name].imports
     assert sorted(n for n in reached if _in(n, "stacks.decision", "stacks.targets", "stacks.aws", "stacks.k8s")) == []

@@ -14,8 +14,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -30,11 +28,11 @@ from stacks.targets.managed_instances import managed_instances_sizing
 from stacks.targets.managed_instances.alarms import managed_instances_alarms
 from stacks.targets.serverless.installation import instances_stack, workload_stack
 from stacks.workloads import load_all
-from tests.cdk_helpers import normalised, synth
+from tests.cdk_helpers import cfn_lint, normalised, synth
 from tests.cli_helpers import switchyard
-from tests.conftest import FIXTURES, ROOT
+from tests.conftest import FIXTURES, IN_PROCESS_CDK
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), IN_PROCESS_CDK]
 STEADY = FIXTURES / "steady_cpu"
 NAME = "steady-scoring"
 
@@ -204,10 +202,7 @@ def test_the_runbooks_name_what_the_template_declares(templates, workload):
 
 
 def test_cfn_lint_passes(assembly):
-    files = [str(s.template_full_path) for s in assembly.stacks]
-    cfn_lint = Path(sys.executable).parent / "cfn-lint"
-    r = subprocess.run([str(cfn_lint), *files], cwd=ROOT, capture_output=True, text=True, timeout=240)
-    assert r.returncode == 0, r.stdout + r.stderr
+    assert cfn_lint([str(s.template_full_path) for s in assembly.stacks]) == []
 
 
 def test_template_snapshot(templates, snapshot):

@@ -24,7 +24,7 @@ from stacks.targets.managed_instances import managed_instances_sizing
 from stacks.targets.serverless.installation import instances_stack
 from stacks.workloads import load_all
 from tests.cli_helpers import switchyard
-from tests.conftest import FIXTURES, VALID
+from tests.conftest import FIXTURES, IN_PROCESS_CDK, VALID
 
 pytestmark = pytest.mark.timeout(300)
 NAME = "steady-scoring"
@@ -152,6 +152,7 @@ def test_plan_shows_every_bill_and_marks_the_ones_not_offered(tmp_path):
     }
 
 
+@IN_PROCESS_CDK
 def test_synth_on_a_platform_without_a_cluster_builds_a_capacity_provider(tmp_path):
     r = switchyard("synth", str(steady(tmp_path)), cwd=tmp_path)
     assert r.returncode == 0, r.stderr

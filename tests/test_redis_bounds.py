@@ -102,7 +102,12 @@ def test_a_full_redis_refuses_new_messages_keeps_every_one_it_took_and_still_dra
             client.xadd(stream, {"body": payload, "caller": "c"})
             accepted += 1
     assert accepted > 1000
-    assert client.info("memory")["used_memory"] <= q.maxmemory_mb * MIB  # under the bound
+    memory = client.info("memory")
+    # Redis bounds what it holds; the AOF buffer (writes not yet on disk, appendfsync everysec) is
+    # left out of the bound and grows while the disk is busy (several MiB on a loaded machine).
+    # The container's limit leaves room for it: that limit, not maxmemory, is what OOM-kills.
+    assert memory["used_memory"] - memory["mem_not_counted_for_evict"] <= q.maxmemory_mb * MIB
+    assert memory["used_memory"] <= q.memory_limit_mb * MIB
     assert client.info("stats")["evicted_keys"] == 0
     assert client.xlen(stream) == accepted  # the stream intact: every message it took is there
     assert client.dbsize() == results + 1 and client.ttl(f"{stream}:results/stream/r0") > 0

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 
 import pytest
 
@@ -53,6 +52,7 @@ def queue_server(tmp_path, redis_server):  # noqa: F811
         "POD_NAME": "pod-a",
         "API_KEYS": json.dumps(KEYS),
         "DEAD_LETTER_BYTES": "20000",
+        "REDIS_BACKOFF_MAX_S": "0.3",  # retries 0.3 s apart at most: an outage's end is seen at once
     }
     server = start_server(app, tmp_path / "server.log", **env)
     wait_for(lambda: call(server.port, "/readyz")[0] == 200)
@@ -129,7 +129,7 @@ def test_a_result_write_that_fails_is_counted_and_retried_until_it_lands(queue_s
     redis.client.xadd(QUEUE, {"body": json.dumps({"id": "slow", "inputs": ["sleep:1.5"]})})
     wait_for(lambda: redis.client.xpending(QUEUE, "workers")["pending"] == 1)
     redis.stop()  # the prediction finishes while Redis is away: the write fails
-    time.sleep(2.5)
+    wait_for(lambda: any(e.get("event") == "result_write_failed" for e in server.events()), timeout=30)
     redis.start()
     wait_for(lambda: result(redis.client, "slow") is not None, timeout=30)
     assert result(redis.client, "slow") == {"id": "slow", "outputs": ["slept"]}

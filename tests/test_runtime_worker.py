@@ -122,8 +122,10 @@ def test_a_message_held_by_a_killed_pod_is_finished_by_another_pod_exactly_once(
     a.proc.wait()
     for i in range(5):
         send(client, json.dumps({"id": f"after-{i}", "inputs": [i]}))
-    b = start("pod-b")  # a replacement pod has another name: it cannot pick up pod-a's list by name
-    wait_for(lambda: settled(client), timeout=30)  # claimed after timeout_s + margin idle
+    # A replacement pod has another name: it cannot pick up pod-a's list by name, it claims what has
+    # been idle CLAIM_IDLE_MS (timeout_s + margin, 4 s here; set to 1 s rather than waited out).
+    b = start("pod-b", CLAIM_IDLE_MS="1000")
+    wait_for(lambda: settled(client), timeout=30)
     assert result(client, "held") == {"id": "held", "outputs": ["slept"]}
     for i in range(5):
         assert result(client, f"after-{i}") == {"id": f"after-{i}", "outputs": [i * 3.0]}
@@ -138,8 +140,8 @@ def test_consumers_of_pods_long_gone_are_forgotten_unless_they_hold_work(workers
     client.xgroup_createconsumer(QUEUE, GROUP, "old-pod")
     send(client, json.dumps({"id": "held-by-ghost", "inputs": ["sleep:30"]}))
     client.xreadgroup(GROUP, "ghost-pod", {QUEUE: ">"}, count=1)  # a dead pod holding a message
-    time.sleep(1.2)
-    server = start("pod-a", CONSUMER_IDLE_S="1", CLAIM_IDLE_MS="60000")  # no takeover during the test
+    time.sleep(0.7)
+    server = start("pod-a", CONSUMER_IDLE_S="0.5", CLAIM_IDLE_MS="60000")  # no takeover during the test
     wait_for(lambda: "old-pod" not in {c["name"] for c in client.xinfo_consumers(QUEUE, GROUP)})
     assert "ghost-pod" in {c["name"] for c in client.xinfo_consumers(QUEUE, GROUP)}  # its message is still owed
     assert any(e.get("event") == "consumer_forgotten" and e["forgotten"] == "old-pod" for e in server.events())
@@ -158,7 +160,7 @@ def test_two_pods_share_the_work_and_each_message_is_done_once(workers):
 
 def test_redis_restart_mid_run_turns_readiness_false_then_work_resumes(async_workers, redis_server):
     client, start = async_workers
-    server = start("pod-a")
+    server = start("pod-a", REDIS_BACKOFF_MAX_S="0.3")  # retries 0.3 s apart at most: back soon after Redis
     wait_for(lambda: call(server.port, "/readyz")[0] == 200)
     for i in range(30):
         send(client, json.dumps({"id": f"r-{i}", "inputs": ["sleep:0.05"]}))
@@ -176,7 +178,7 @@ def test_redis_restart_mid_run_turns_readiness_false_then_work_resumes(async_wor
 
 def test_a_worker_that_cannot_reach_redis_goes_unready_and_exits_non_zero(async_workers, redis_server):
     _client, start = async_workers
-    server = start("pod-a", REDIS_OUTAGE_S="2")
+    server = start("pod-a", REDIS_OUTAGE_S="1", REDIS_BACKOFF_MAX_S="0.3")
     wait_for(lambda: call(server.port, "/readyz")[0] == 200)
     redis_server.stop()
     wait_for(lambda: call(server.port, "/readyz")[0] == 503)
@@ -186,7 +188,7 @@ def test_a_worker_that_cannot_reach_redis_goes_unready_and_exits_non_zero(async_
 
 def test_wrong_password_is_not_ready_and_exits(async_workers):
     _client, start = async_workers
-    server = start("pod-a", REDIS_PASSWORD="wrong", REDIS_OUTAGE_S="1")
+    server = start("pod-a", REDIS_PASSWORD="wrong", REDIS_OUTAGE_S="1", REDIS_BACKOFF_MAX_S="0.3")
     assert server.proc.wait(timeout=15) == 1
     assert any(e.get("event") == "fatal" for e in server.events())
 
@@ -228,10 +230,10 @@ def test_in_both_mode_a_queue_outage_never_takes_the_http_api_down(workers, redi
     Recreate; minutes when its volume moves to another node) must not empty the Service of every
     replica, nor make them exit into a crash loop: HTTP keeps answering, the queue resumes."""
     client, start = workers
-    server = start("pod-a", REDIS_OUTAGE_S="1")
+    server = start("pod-a", REDIS_OUTAGE_S="0.5", REDIS_BACKOFF_MAX_S="0.3")
     wait_for(lambda: metric(server.port, "switchyard_queue_available") == 1)  # mode both: ready before the queue is
     redis_server.stop()
-    outage_over = time.monotonic() + 3  # three times REDIS_OUTAGE_S
+    outage_over = time.monotonic() + 1.5  # three times REDIS_OUTAGE_S
     while time.monotonic() < outage_over:
         assert call(server.port, "/readyz")[0] == 200
         assert call(server.port, "/predict", {"inputs": [2]}) == (200, '{"outputs":[6.0]}')

@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from tests.cli_helpers import switchyard
-from tests.conftest import copy_profiles
+from tests.conftest import IN_PROCESS_CDK, copy_profiles
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300), IN_PROCESS_CDK]
 
 
 def snapshots(project: Path) -> list[str]:
