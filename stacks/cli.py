@@ -279,16 +279,6 @@ def _cmd_outputs(args: argparse.Namespace) -> int:
     )
 
 
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text} s: must be a finite number of seconds above 0")
-    return value
-
-
 def _add_smoke(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "smoke",
@@ -305,7 +295,7 @@ def _add_smoke(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--only", choices=["sync", "async"], help="test one interface of a `mode: both` workload")
     p.add_argument(
         "--timeout",
-        type=_positive_seconds,
+        type=_positive,
         metavar="SECONDS",
         help="how long to wait for each answer (default: the SLA's timeout + 10 s, + 120 s for a queue)",
     )
