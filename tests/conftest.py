@@ -39,7 +39,6 @@ from pathlib import Path
 
 import pytest
 
-from stacks.commands.outputs import keep_node_compile_cache
 from tests.run_once import once
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,7 +57,6 @@ SHARED_UPSTREAM = UPSTREAM  # the former name, kept for tests written against it
 _node_bin = ROOT / "node_modules" / ".bin"
 if _node_bin.is_dir() and str(_node_bin) not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = f"{_node_bin}{os.pathsep}{os.environ.get('PATH', '')}"
-keep_node_compile_cache()  # as the CLI does: each worker's jsii and the real CDK CLI start warmer
 # The suite's processes live for minutes with large heaps (aws-cdk-lib's jsii proxies, Pulumi, pydantic
 # models) and allocate fast (the simulator's events): at Python's default thresholds (700, 10, 10) the
 # cyclic collector took ~25 s of a run's ~200 s of CPU, most of it re-scanning the long-lived heap.

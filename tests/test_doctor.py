@@ -495,3 +495,20 @@ def test_a_missing_stack_file_is_an_error_not_a_traceback(capsys, fake, project,
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SwitchyardError):
         doctor(capsys, fake, project, stack="nope")
+
+
+def test_the_compile_cache_earlier_releases_left_is_a_warning_with_its_removal(capsys, fake, project, tmp_path):
+    healthy(fake, project)
+    code, doc = doctor(capsys, fake, project)
+    assert "old-compile-cache" not in checks(doc)  # nothing left behind: nothing said
+    old = tmp_path / "xdg" / "switchyard" / "node-compile-cache"
+    (old / "v22.23.3-x64-3de5248b-0").mkdir(parents=True)
+    code, doc = doctor(capsys, fake, project, env={"XDG_CACHE_HOME": str(tmp_path / "xdg")})
+    check = checks(doc)["old-compile-cache"]
+    assert code == 0 and doc["ready"] is True  # space, not a deploy problem
+    assert check["status"] == "warn" and check["fix"] == f"rm -rf {old}"
+    (project / ".cache" / "switchyard" / "node-compile-cache").mkdir(parents=True)  # HOME/.cache without XDG
+    _, doc = doctor(capsys, fake, project)
+    assert (
+        checks(doc)["old-compile-cache"]["fix"] == f"rm -rf {project / '.cache' / 'switchyard' / 'node-compile-cache'}"
+    )

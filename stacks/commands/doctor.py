@@ -28,6 +28,7 @@ from stacks.commands.doctor_checks import (
     mirror_tools,
     pinned_node_tools,
     pulumi_cli,
+    stale_compile_cache,
 )
 from stacks.k8s.settings import ClusterSettings, from_stack_file
 from stacks.targets.serverless import serverless_sizing
@@ -101,6 +102,7 @@ def diagnose(
     checks += kubernetes_cluster(tools, settings.kube_context, settings.min_kubernetes_version)
     oci = any(r and r.startswith("oci://") for r in (settings.gpu_operator_chart_repo, settings.keda_chart_repo))
     checks += mirror_tools(tools, images=settings.image_mirror is not None, charts=oci)
+    checks += stale_compile_cache(env)
     for check in checks:
         check.facts.setdefault("required", bool(used & set(check.targets)))
     return checks

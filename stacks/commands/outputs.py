@@ -34,20 +34,6 @@ def require_node() -> None:
     """A one-line error instead of jsii's traceback when there is no Node.js."""
     if shutil.which("node") is None:
         raise SwitchyardError(NODE_MISSING)
-    keep_node_compile_cache()
-
-
-def keep_node_compile_cache() -> None:
-    """Let Node.js (22.1+) keep the code it compiles between runs, unless the user chose otherwise.
-
-    Every synth starts a Node.js process that loads the same aws-cdk-lib; compiling it again is
-    about a second of each run's CPU. Must run before aws-cdk-lib is first imported (that starts
-    the process, which inherits this environment). Older Node.js ignores the variable.
-    """
-    if "NODE_COMPILE_CACHE" in os.environ or "NODE_DISABLE_COMPILE_CACHE" in os.environ:
-        return
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    os.environ["NODE_COMPILE_CACHE"] = str(cache / "switchyard" / "node-compile-cache")
 
 
 @dataclass
