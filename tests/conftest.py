@@ -30,7 +30,6 @@ bench/suite_time.py times `make test`'s phases.
 from __future__ import annotations
 
 import atexit
-import gc
 import json
 import os
 import shutil
@@ -57,10 +56,6 @@ SHARED_UPSTREAM = UPSTREAM  # the former name, kept for tests written against it
 _node_bin = ROOT / "node_modules" / ".bin"
 if _node_bin.is_dir() and str(_node_bin) not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = f"{_node_bin}{os.pathsep}{os.environ.get('PATH', '')}"
-# The suite's processes live for minutes with large heaps (aws-cdk-lib's jsii proxies, Pulumi, pydantic
-# models) and allocate fast (the simulator's events): at Python's default thresholds (700, 10, 10) the
-# cyclic collector took ~25 s of a run's ~200 s of CPU, most of it re-scanning the long-lived heap.
-gc.set_threshold(50_000, 20, 100)
 
 
 # Tests that synthesize the CDK app in this process share one xdist worker (`--dist loadgroup`):
