@@ -512,3 +512,21 @@ def test_the_compile_cache_earlier_releases_left_is_a_warning_with_its_removal(c
     assert (
         checks(doc)["old-compile-cache"]["fix"] == f"rm -rf {project / '.cache' / 'switchyard' / 'node-compile-cache'}"
     )
+    run([PROFILES], as_json=False, env={"PATH": str(fake.bin), "HOME": str(project)}, root=project)
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("warn") and "old-compile-cache" in x)
+    assert line.endswith("it only takes space"), line  # no "(not needed: ...)": it belongs to no target
+
+
+def test_a_cache_folder_doctor_may_not_enter_is_passed_over(capsys, fake, project, monkeypatch):
+    healthy(fake, project)
+    denied = project / ".cache" / "switchyard" / "node-compile-cache"
+    real_is_dir = Path.is_dir
+
+    def is_dir(self):  # as a user without access to $HOME/.cache sees it (root here cannot be refused)
+        if self == denied:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_is_dir(self)
+
+    monkeypatch.setattr(Path, "is_dir", is_dir)
+    code, doc = doctor(capsys, fake, project)
+    assert code == 0 and "old-compile-cache" not in checks(doc)

@@ -117,7 +117,8 @@ def render(batch: Batch, checks: list[Check]) -> str:
     out = [f"deploy targets in use: {'; '.join(uses) or 'none'}", ""]
     width = max(len(c.name) for c in checks)
     for c in checks:
-        note = "" if required(c) or c.status is Status.ok else f"  (not needed: no {'/'.join(c.targets)} workload)"
+        needless = c.targets and not required(c) and c.status is not Status.ok  # a check of no target: none
+        note = f"  (not needed: no {'/'.join(c.targets)} workload)" if needless else ""
         out.append(f"{c.status.value:<8} {c.name:<{width}}  {c.detail}{note}")
         if c.fix and c.status in (Status.missing, Status.warn):
             out.append(f"{'':<8} {'':<{width}}  fix: {c.fix}")

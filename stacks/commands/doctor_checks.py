@@ -457,7 +457,10 @@ def stale_compile_cache(env: dict[str, str]) -> list[Check]:
     """
     base = Path(env["XDG_CACHE_HOME"]) if env.get("XDG_CACHE_HOME") else Path(env.get("HOME", "~")) / ".cache"
     old = base.expanduser() / "switchyard" / "node-compile-cache"
-    if not old.is_dir():
+    try:
+        if not old.is_dir():
+            return []
+    except OSError:  # a cache folder this user may not enter (sudo keeping HOME): not ours to judge
         return []
     return [
         Check(
