@@ -37,11 +37,12 @@ from stacks.pricebook import Platform, PriceBook
 from stacks.profile import Preset, Profile
 from stacks.targets.managed_instances.sizing import (
     Demand,
+    Environment,
     ManagedInstancesMisfit,
     ManagedInstancesSizing,
-    always_on,
     environment_floor,
     environment_shapes,
+    sizing_on,
 )
 
 GPU_CDK_VERSION = "2.278"  # the first aws-cdk-lib with lambda.AcceleratorConfig
@@ -138,23 +139,8 @@ def size_gpu(
             per_instance = bounds[bound]
             if per_instance < 1:
                 continue
-            env = ManagedInstancesSizing(
-                architecture=ACCELERATOR_ARCHITECTURE,
-                memory_gib_per_vcpu=ratio,
-                environment_vcpus=vcpus,
-                environment_memory_gb=memory,
-                max_concurrency=GPU_CONCURRENCY,
-                concurrency_bound=GPU_BOUND,
-                min_environments=floor.minimum,
-                max_environments=floor.maximum,
-                floor_reason=floor.reason,
-                instance_type=shape.name,
-                instance_vcpus=shape.vcpus,
-                environments_per_instance=per_instance,
-                always_on_instances=always_on(floor.minimum, per_instance, platform),
-                peak_instances=always_on(floor.maximum, per_instance, platform),
-                target_utilization=platform.lmi_target_utilization,
-            )
+            environment = Environment(ACCELERATOR_ARCHITECTURE, ratio, vcpus, memory, GPU_CONCURRENCY, GPU_BOUND)
+            env = sizing_on(environment, floor, shape.name, shape.vcpus, per_instance, platform)
             accelerator = AcceleratorSizing(
                 need_gb=need_gb,
                 required_gib=accelerator_size(need_gb, platform),

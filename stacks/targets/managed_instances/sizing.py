@@ -204,26 +204,51 @@ def _candidates(d: Demand, prices: PriceBook, platform: Platform) -> list[Manage
             if shape.architecture != d.architecture or shape.gib_per_vcpu != ratio or shape.vcpus < vcpus:
                 continue
             per_instance = shape.vcpus // vcpus
-            out.append(
-                ManagedInstancesSizing(
-                    architecture=d.architecture,
-                    memory_gib_per_vcpu=ratio,
-                    environment_vcpus=vcpus,
-                    environment_memory_gb=memory,
-                    max_concurrency=concurrency,
-                    concurrency_bound=bound,
-                    min_environments=floor.minimum,
-                    max_environments=floor.maximum,
-                    floor_reason=floor.reason,
-                    instance_type=shape.name,
-                    instance_vcpus=shape.vcpus,
-                    environments_per_instance=per_instance,
-                    always_on_instances=always_on(floor.minimum, per_instance, platform),
-                    peak_instances=always_on(floor.maximum, per_instance, platform),
-                    target_utilization=platform.lmi_target_utilization,
-                )
-            )
+            environment = Environment(d.architecture, ratio, vcpus, memory, concurrency, bound)
+            out.append(sizing_on(environment, floor, shape.name, shape.vcpus, per_instance, platform))
     return out
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What one execution environment is: the CPU and GPU candidates share it."""
+
+    architecture: str
+    gib_per_vcpu: int
+    vcpus: int
+    memory_gb: int
+    concurrency: int
+    concurrency_bound: str
+
+
+def sizing_on(
+    environment: Environment,
+    floor: Floor,
+    instance_type: str,
+    instance_vcpus: int,
+    per_instance: int,
+    platform: Platform,
+) -> ManagedInstancesSizing:
+    """One candidate: an environment on an instance type, with the instances its floor and its peak
+    keep running (the same rule for CPU and GPU candidates)."""
+    e = environment
+    return ManagedInstancesSizing(
+        architecture=e.architecture,
+        memory_gib_per_vcpu=e.gib_per_vcpu,
+        environment_vcpus=e.vcpus,
+        environment_memory_gb=e.memory_gb,
+        max_concurrency=e.concurrency,
+        concurrency_bound=e.concurrency_bound,
+        min_environments=floor.minimum,
+        max_environments=floor.maximum,
+        floor_reason=floor.reason,
+        instance_type=instance_type,
+        instance_vcpus=instance_vcpus,
+        environments_per_instance=per_instance,
+        always_on_instances=always_on(floor.minimum, per_instance, platform),
+        peak_instances=always_on(floor.maximum, per_instance, platform),
+        target_utilization=platform.lmi_target_utilization,
+    )
 
 
 def size_managed_instances(d: Demand, prices: PriceBook, platform: Platform) -> ManagedInstancesSizing:
