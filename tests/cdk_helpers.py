@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -105,8 +106,16 @@ def exports(template: dict) -> set[str]:
 # sha256 of a template's bytes -> linted clean in this process. Apps built for different tests often
 # hold the same stack (the platform's, most of all); identical bytes lint the same.
 _LINTED_CLEAN: set[str] = set()
-# cfn-lint's rules, loaded once per process: a Runner loads them again each time (~0.5 s of CPU).
-_RULES: list = []
+
+
+@functools.cache
+def _cfn_lint_rules():
+    """cfn-lint's rules for the checkout's .cfnlintrc, loaded once per process: a Runner loads them
+    again each time (~0.5 s of CPU)."""
+    from cfnlint.config import ConfigMixIn
+    from cfnlint.runner import Runner
+
+    return Runner(ConfigMixIn(["--config-file", str(ROOT / ".cfnlintrc")])).rules
 
 
 def cfn_lint(templates: list[str]) -> list[str]:
@@ -116,7 +125,6 @@ def cfn_lint(templates: list[str]) -> list[str]:
     on every call, on top of the lint itself (~0.5 s per template). A template byte-identical to one
     this process already linted clean is not linted again."""
     from cfnlint.config import ConfigMixIn
-    from cfnlint.runner import Runner
     from cfnlint.runner.template.runner import run_template_by_file_paths
 
     digests = {path: hashlib.sha256(Path(path).read_bytes()).hexdigest() for path in templates}
@@ -124,9 +132,7 @@ def cfn_lint(templates: list[str]) -> list[str]:
     if not todo:
         return []
     config = ConfigMixIn(["--config-file", str(ROOT / ".cfnlintrc"), "--", *todo])
-    if not _RULES:
-        _RULES.append(Runner(config).rules)
-    findings = [str(match) for match in run_template_by_file_paths(config, _RULES[0])]
+    findings = [str(match) for match in run_template_by_file_paths(config, _cfn_lint_rules())]
     if not findings:
         _LINTED_CLEAN.update(digests[path] for path in todo)
     return findings
