@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stacks.aws.app import build_app
 from stacks.commands.snapshot import normalised_template as normalised  # the user-facing snapshots' rules
 from stacks.workloads import load_all
 
@@ -31,6 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def synth(profiles: Path, build_root: Path, outdir: Path):
     """Build and synthesize the app for a profiles directory (cdk-nag on). Returns the assembly."""
+    from stacks.aws.app import build_app  # aws-cdk-lib: only the `cdk` group's worker loads it (conftest)
+
     app = build_app(load_all([profiles]), profiles_dir=profiles, outdir=str(outdir), build_root=build_root)
     return app.synth()
 
@@ -59,7 +60,9 @@ def cdk_cli_synth(profiles: Path, directory: Path) -> CliSynth:
     r = subprocess.run(
         [npx, "--no-install", "cdk", "synth", "--quiet", *CLI_METADATA_OFF, "--output", str(out), *fixtures],
         cwd=ROOT,
-        env={**os.environ, "CDK_DISABLE_VERSION_CHECK": "1"},
+        # CDK's built-in template validation on, as a user's `cdk synth` has it (conftest turns it
+        # off for the suite's in-process synths).
+        env={**{k: v for k, v in os.environ.items() if k != "CDK_VALIDATION"}, "CDK_DISABLE_VERSION_CHECK": "1"},
         capture_output=True,
         text=True,
         timeout=280,

@@ -12,6 +12,10 @@ interpreter that collects every test module (~4 s of CPU), so:
   never a fixed number, and keeps its files under `tmp_path_factory`.
 - Run the CLI in-process (`tests.cli_helpers.switchyard`), not in a subprocess: a fresh
   interpreter pays ~7 s of aws-cdk-lib/Pulumi imports and jsii start-up before its first synth.
+- Import aws-cdk-lib, cdk-nag and stacks.aws.* inside the tests and fixtures that use them, never
+  at a test module's top (annotations under TYPE_CHECKING): every worker collects every module, and
+  that import costs ~1.4 s of CPU with jsii's Node.js, which only the `cdk` group's worker needs.
+  Names the tests share have light homes (stacks.profile.names, stacks.targets.serverless.*).
 - A test that synthesizes the CDK app in-process (build_app, tests.cdk_helpers.synth, the CLI's
   synth/snapshot/outputs of serverless workloads) is marked `IN_PROCESS_CDK`: one worker warms
   jsii's Node.js once instead of every worker paying ~4.5 s of CPU for it.
@@ -56,6 +60,14 @@ SHARED_UPSTREAM = UPSTREAM  # the former name, kept for tests written against it
 _node_bin = ROOT / "node_modules" / ".bin"
 if _node_bin.is_dir() and str(_node_bin) not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = f"{_node_bin}{os.pathsep}{os.environ.get('PATH', '')}"
+
+# CDK's built-in CloudFormation template validation (a WASM rule engine: ~2 s of CPU to start in each
+# process, ~0.12 s a synth) only warns, on stderr, unless the app opts in to failing on it. The
+# suite's ~60 in-process synths of profile variants skip it (CDK_VALIDATION=false, read once by jsii's
+# Node.js when aws-cdk-lib loads); cfn-lint and cdk-nag still check those templates. Where it is what
+# a user runs, it stays on: the real CDK CLI's synth of the fixture profiles (tests.cdk_helpers.
+# cdk_cli_synth, which asserts it found nothing) and `make test`'s snapshot check of profiles/.
+os.environ.setdefault("CDK_VALIDATION", "false")
 
 
 # Tests that synthesize the CDK app in this process share one xdist worker (`--dist loadgroup`):

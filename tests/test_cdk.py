@@ -10,21 +10,23 @@ from __future__ import annotations
 import json
 import math
 import re
+from typing import TYPE_CHECKING
 
-import aws_cdk as cdk
 import pytest
-from aws_cdk.assertions import Capture, Match, Template
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from stacks.aws.app import PLATFORM_STACK, build_app
-from stacks.aws.workload import stack_name
 from stacks.profile import Target
 from stacks.profile.loader import load_profile
+from stacks.profile.names import PLATFORM_STACK
 from stacks.targets import decide
+from stacks.targets.serverless.installation import workload_stack
 from stacks.weights import weights_version
 from stacks.workloads import load_all
 from tests.cdk_helpers import cfn_lint, normalised, synth
 from tests.conftest import IN_PROCESS_CDK, PROFILES, copy_profiles
+
+if TYPE_CHECKING:  # aws-cdk-lib is imported where used: only the `cdk` group's worker loads it
+    from aws_cdk.assertions import Template
 
 pytestmark = [pytest.mark.timeout(300), IN_PROCESS_CDK]
 SERVERLESS = ["sentiment-api", "nightly-embeddings"]
@@ -41,15 +43,19 @@ def templates(assembly):
 
 
 def template(templates, name: str) -> Template:
-    return Template.from_json(templates[stack_name(name)])
+    from aws_cdk.assertions import Template
+
+    return Template.from_json(templates[workload_stack(name)])
 
 
 def sentiment_api_edited(tmp_path, old: str, new: str) -> Template:
     """The sentiment-api stack synthesized alone, from a copy of its profile with one edit."""
+    from aws_cdk.assertions import Template
+
     drop = ("llm-chat", "fraud-scoring", "nightly-embeddings")
     profiles = copy_profiles(tmp_path, drop=drop, edit={"sentiment-api": (old, new)})
     assembly = synth(profiles, tmp_path / "build", tmp_path / "out")
-    return Template.from_json(assembly.get_stack_by_name(stack_name("sentiment-api")).template)
+    return Template.from_json(assembly.get_stack_by_name(workload_stack("sentiment-api")).template)
 
 
 def decision(name: str):
@@ -57,13 +63,15 @@ def decision(name: str):
 
 
 def test_one_stack_per_serverless_workload_plus_the_platform(templates):
-    assert set(templates) == {PLATFORM_STACK, *(stack_name(n) for n in SERVERLESS)}
+    assert set(templates) == {PLATFORM_STACK, *(workload_stack(n) for n in SERVERLESS)}
 
 
 # ------------------------------------------------------------------ platform
 
 
 def test_vpc_is_isolated_without_nat(templates):
+    from aws_cdk.assertions import Match, Template
+
     t = Template.from_json(templates[PLATFORM_STACK])
     t.resource_count_is("AWS::EC2::NatGateway", 0)
     t.resource_count_is("AWS::EC2::InternetGateway", 0)
@@ -81,6 +89,8 @@ def test_vpc_is_isolated_without_nat(templates):
 
 
 def test_efs_is_encrypted_and_elastic(templates):
+    from aws_cdk.assertions import Template
+
     t = Template.from_json(templates[PLATFORM_STACK])
     t.has_resource_properties("AWS::EFS::FileSystem", {"Encrypted": True, "ThroughputMode": "elastic"})
     t.resource_count_is("AWS::EFS::MountTarget", 2)
@@ -88,6 +98,8 @@ def test_efs_is_encrypted_and_elastic(templates):
 
 
 def test_model_bucket_is_locked_down(templates):
+    from aws_cdk.assertions import Match, Template
+
     t = Template.from_json(templates[PLATFORM_STACK])
     t.has_resource_properties(
         "AWS::S3::Bucket",
@@ -146,6 +158,8 @@ def test_model_bucket_is_locked_down(templates):
 
 
 def test_default_security_group_is_stripped_of_its_rules(templates):
+    from aws_cdk.assertions import Match, Template
+
     t = Template.from_json(templates[PLATFORM_STACK])
     t.has_resource_properties(
         "Custom::VpcRestrictDefaultSG",
@@ -154,6 +168,8 @@ def test_default_security_group_is_stripped_of_its_rules(templates):
 
 
 def test_flow_log_role_trusts_only_this_accounts_flow_logs(templates):
+    from aws_cdk.assertions import Capture, Template
+
     t = Template.from_json(templates[PLATFORM_STACK])
     role = Capture()
     t.has_resource_properties("AWS::EC2::FlowLog", {"DeliverLogsPermissionArn": {"Fn::GetAtt": [role, "Arn"]}})
@@ -167,6 +183,8 @@ def test_flow_log_role_trusts_only_this_accounts_flow_logs(templates):
 
 @pytest.mark.parametrize("name", SERVERLESS)
 def test_function_is_sized_by_the_decision(templates, name):
+    from aws_cdk.assertions import Match
+
     s = decision(name).option(Target.serverless).sizing
     weights_dir = r"^/opt/switchyard/weights$" if s.weights_in_image else r"^/mnt/models/[0-9a-f]{16}$"
     template(templates, name).has_resource_properties(
@@ -199,13 +217,15 @@ def test_small_local_weights_are_baked_into_the_image(templates, tmp_path):
     t = template(templates, "sentiment-api")
     for kind in ("Custom::SwitchyardWeights", "AWS::EFS::AccessPoint", "AWS::EC2::SecurityGroup"):
         t.resource_count_is(kind, 0)
-    assert not [p for p in templates[stack_name("sentiment-api")].get("Parameters", {}) if "efs" in p or "vpc" in p]
+    assert not [p for p in templates[workload_stack("sentiment-api")].get("Parameters", {}) if "efs" in p or "vpc" in p]
 
 
 @pytest.mark.parametrize("name", ["nightly-embeddings"])
 def test_weights_are_on_efs_before_the_version_is_published(templates, name):
+    from aws_cdk.assertions import Match, Template
+
     t = template(templates, name)
-    resources = templates[stack_name(name)]["Resources"]
+    resources = templates[workload_stack(name)]["Resources"]
     (weights_id,) = t.find_resources("Custom::SwitchyardWeights")
     props = resources[weights_id]["Properties"]
     version = props["Version"]
@@ -238,7 +258,7 @@ def test_weights_are_on_efs_before_the_version_is_published(templates, name):
 
 @pytest.mark.parametrize("name", SERVERLESS)
 def test_serving_role_is_least_privilege(templates, name):
-    resources = templates[stack_name(name)]["Resources"]
+    resources = templates[workload_stack(name)]["Resources"]
     policies = [r for k, r in resources.items() if k.startswith("ServingServiceRoleDefaultPolicy")]
     statements = [s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]]
     if decision(name).option(Target.serverless).sizing.weights_in_image and not statements:
@@ -279,6 +299,8 @@ def test_weights_sync_reads_only_the_workloads_weights(tmp_path):
 
 
 def test_alias_live_with_scheduled_provisioned_concurrency(templates):
+    from aws_cdk.assertions import Match
+
     s = decision("sentiment-api").option(Target.serverless).sizing
     # the averages' 1-5, the floor raised by the simulated burst (tests/test_simulate_decision.py): the
     # template holds the floor the plan states
@@ -329,6 +351,8 @@ def test_alias_live_with_scheduled_provisioned_concurrency(templates):
 
 
 def test_no_provisioned_concurrency_when_the_budget_covers_the_cold_start(templates):
+    from aws_cdk.assertions import Match
+
     assert not decision("nightly-embeddings").option(Target.serverless).sizing.provisioned
     t = template(templates, "nightly-embeddings")
     t.resource_count_is("AWS::ApplicationAutoScaling::ScalableTarget", 0)
@@ -336,6 +360,8 @@ def test_no_provisioned_concurrency_when_the_budget_covers_the_cold_start(templa
 
 
 def test_always_on_provisioned_concurrency_is_set_on_the_alias(tmp_path):
+    from aws_cdk.assertions import Match
+
     t = sentiment_api_edited(tmp_path, '  active_window: "08:00-18:00 UTC"\n', "")
     # the floor the plan states (the averages' 1, raised by the simulated burst), held around the clock
     s = decide(load_profile(tmp_path / "profiles" / "sentiment-api.yaml")).decision.option(Target.serverless).sizing
@@ -359,6 +385,8 @@ def test_sync_gets_an_iam_function_url_on_the_alias(templates):
 
 
 def test_async_queue_dlq_and_event_source(templates):
+    from aws_cdk.assertions import Capture, Match
+
     d = decision("nightly-embeddings")
     t = template(templates, "nightly-embeddings")
     t.resource_count_is("AWS::Lambda::Url", 0)
@@ -376,7 +404,7 @@ def test_async_queue_dlq_and_event_source(templates):
     )
     # SQS ages a dead letter from its first enqueue: the DLQ must keep messages longer than the queue
     assert (
-        templates[stack_name("nightly-embeddings")]["Resources"][dlq.as_string()]["Properties"][
+        templates[workload_stack("nightly-embeddings")]["Resources"][dlq.as_string()]["Properties"][
             "MessageRetentionPeriod"
         ]
         == 14 * 24 * 3600
@@ -421,13 +449,15 @@ def test_async_queue_dlq_and_event_source(templates):
     (statement,) = reader["Properties"]["PolicyDocument"]["Statement"]
     assert statement["Action"] == "s3:GetObject" and statement["Effect"] == "Allow"
     assert json.dumps(statement["Resource"]).endswith('"/results/${aws:userid}/*"]]}')
-    outputs = templates[stack_name("nightly-embeddings")]["Outputs"]
+    outputs = templates[workload_stack("nightly-embeddings")]["Outputs"]
     assert outputs["ResultsReadPolicyArn"]["Value"] == {"Ref": next(iter(policy))}
 
 
 def test_mode_both_queue_never_takes_the_provisioned_environments(tmp_path):
     """The queue polls $LATEST (no qualifier): provisioned concurrency lives on alias `live` only,
     so a backlog neither occupies the warm environments of sync callers nor scales them up."""
+    from aws_cdk.assertions import Capture, Match
+
     t = sentiment_api_edited(tmp_path, "mode: sync", "mode: both")
     function = Capture()
     t.has_resource_properties(
@@ -445,6 +475,8 @@ def test_mode_both_queue_never_takes_the_provisioned_environments(tmp_path):
 
 
 def test_http_api_endpoint_when_the_profile_asks_for_one(tmp_path):
+    from aws_cdk.assertions import Match
+
     t = sentiment_api_edited(tmp_path, "  timeout_s: 30", "  timeout_s: 29\n  endpoint: http_api")
     t.resource_count_is("AWS::Lambda::Url", 0)
     t.has_resource_properties("AWS::ApiGatewayV2::Route", {"AuthorizationType": "AWS_IAM", "RouteKey": "$default"})
@@ -466,6 +498,8 @@ def test_http_api_endpoint_when_the_profile_asks_for_one(tmp_path):
 
 
 def test_alarms(templates):
+    from aws_cdk.assertions import Match
+
     sync = template(templates, "sentiment-api")
     for alarm, props in {
         "Errors": {"MetricName": "Errors", "Threshold": 0},
@@ -530,6 +564,10 @@ def test_alarms(templates):
 
 
 def test_every_nag_acknowledgement_is_granular_and_has_a_reason(tmp_path):
+    import aws_cdk as cdk
+
+    from stacks.aws.app import build_app
+
     app = build_app(
         load_all([PROFILES]), profiles_dir=PROFILES, outdir=str(tmp_path / "out"), build_root=tmp_path / "build"
     )
@@ -553,7 +591,7 @@ def test_cfn_lint_passes_on_every_template(assembly):
     assert cfn_lint([str(s.template_full_path) for s in assembly.stacks]) == []
 
 
-@pytest.mark.parametrize("name", [PLATFORM_STACK, *(stack_name(n) for n in SERVERLESS)])
+@pytest.mark.parametrize("name", [PLATFORM_STACK, *(workload_stack(n) for n in SERVERLESS)])
 def test_template_snapshot(templates, name, snapshot):
     assert normalised(templates[name]) == snapshot.use_extension(JSONSnapshotExtension)
 
@@ -561,7 +599,7 @@ def test_template_snapshot(templates, name, snapshot):
 def test_switching_a_profile_to_kubernetes_removes_its_stack(tmp_path):
     profiles = copy_profiles(tmp_path, edit={"sentiment-api": ("target: auto", "target: kubernetes")})
     names = {s.stack_name for s in synth(profiles, tmp_path / "build", tmp_path / "out").stacks}
-    assert names == {PLATFORM_STACK, stack_name("nightly-embeddings")}
+    assert names == {PLATFORM_STACK, workload_stack("nightly-embeddings")}
 
 
 @pytest.mark.parametrize("name", SERVERLESS)

@@ -14,9 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk import custom_resources as cr
 
-from stacks.aws import weights
 from stacks.targets.serverless.installation import platform_stack, workload_stack
 from stacks.workloads import load_all
 from tests.cdk_helpers import exports, ssm_published, ssm_reads, synth
@@ -64,6 +62,10 @@ def resolved_service_token(platform: dict, workload: dict) -> str:
 
 
 def test_replacing_the_provider_function_keeps_the_service_token_workloads_use(tmp_path, monkeypatch):
+    from aws_cdk import custom_resources as cr
+
+    from stacks.aws import weights
+
     before = templates(tmp_path / "before")
     # A replacement: the provider under a new construct path (a refactor, a CDK upgrade), so its
     # function is a new resource.

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import aws_cdk as cdk
 import pytest
-from aws_cdk.assertions import Match, Template
-from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
-from stacks.aws.app import FEATURE_FLAGS
-from stacks.aws.hybrid import SCALER_SQS_ACTIONS, WORKER_SQS_ACTIONS, HybridFrontStack
-from stacks.aws.queue import MAX_RECEIVE_COUNT
+from stacks.targets.serverless.delivery import MAX_RECEIVE_COUNT
 from tests.cdk_helpers import cfn_lint
 from tests.conftest import IN_PROCESS_CDK
+
+if TYPE_CHECKING:  # aws-cdk-lib is imported where used: only the `cdk` group's worker loads it
+    from aws_cdk.assertions import Template
 
 pytestmark = [pytest.mark.timeout(300), IN_PROCESS_CDK]
 STACK = "Switchyard-embed"
@@ -23,6 +22,12 @@ STACK = "Switchyard-embed"
 
 @pytest.fixture(scope="module")
 def assembly(tmp_path_factory):
+    import aws_cdk as cdk
+    from cdk_nag import AwsSolutionsChecks, ServerlessChecks
+
+    from stacks.aws.app import FEATURE_FLAGS
+    from stacks.aws.hybrid import HybridFrontStack
+
     app = cdk.App(outdir=str(tmp_path_factory.mktemp("cdk")), context=FEATURE_FLAGS)
     HybridFrontStack(
         app,
@@ -41,6 +46,8 @@ def assembly(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def template(assembly) -> Template:
+    from aws_cdk.assertions import Template
+
     return Template.from_json(assembly.get_stack_by_name(STACK).template)
 
 
@@ -52,6 +59,8 @@ def test_nag_and_cfn_lint_pass(assembly):
 
 
 def test_the_front_is_the_serverless_async_contract_without_a_lambda(template):
+    from aws_cdk.assertions import Match
+
     template.resource_count_is("AWS::Lambda::Function", 0)
     template.resource_count_is("AWS::Lambda::EventSourceMapping", 0)
     template.resource_count_is("AWS::SQS::Queue", 2)
@@ -92,6 +101,8 @@ def _ref(template: Template, type_: str) -> list[str]:
 
 
 def test_the_worker_and_the_scaler_get_least_privilege_users(template):
+    from stacks.aws.hybrid import SCALER_SQS_ACTIONS, WORKER_SQS_ACTIONS
+
     queue_id = next(
         k for k, r in template.find_resources("AWS::SQS::Queue").items() if "RedrivePolicy" in r["Properties"]
     )

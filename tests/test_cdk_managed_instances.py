@@ -8,21 +8,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import aws_cdk as cdk
 import pytest
-from aws_cdk import aws_iam as iam
-from aws_cdk.assertions import Match, Template
-from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
-from stacks.aws.app import FEATURE_FLAGS
-from stacks.aws.managed_instances import GPU_CDK_VERSION, ManagedInstancesFunction
-from stacks.aws.network import PlatformImports
 from stacks.errors import SwitchyardError
 from stacks.pricebook import Platform, PriceBook
 from stacks.targets.managed_instances.sizing import Demand, size_managed_instances
 from tests.cdk_helpers import cfn_lint
 from tests.conftest import IN_PROCESS_CDK
+
+if TYPE_CHECKING:  # aws-cdk-lib is imported where used: only the `cdk` group's worker loads it
+    from aws_cdk.assertions import Template
 
 pytestmark = [pytest.mark.timeout(300), IN_PROCESS_CDK]
 
@@ -63,6 +60,13 @@ def image_dir(tmp: Path) -> Path:
 
 
 def stack(tmp: Path, *, nag: bool = True, endpoints: bool = False, widen=None, **overrides):
+    import aws_cdk as cdk
+    from cdk_nag import AwsSolutionsChecks, ServerlessChecks
+
+    from stacks.aws.app import FEATURE_FLAGS
+    from stacks.aws.managed_instances import ManagedInstancesFunction
+    from stacks.aws.network import PlatformImports
+
     app = cdk.App(outdir=str(tmp / "out"), context=FEATURE_FLAGS)
     st = cdk.Stack(app, "Switchyard-steady-cpu", env=cdk.Environment(region="us-east-1"))
     platform = PlatformImports(
@@ -85,6 +89,8 @@ def assembly(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def template(assembly) -> Template:
+    from aws_cdk.assertions import Template
+
     return Template.from_json(assembly.get_stack_by_name("Switchyard-steady-cpu").template)
 
 
@@ -96,6 +102,8 @@ def test_sizing_used_here_scales_from_the_average_to_the_peak():
 
 
 def test_capacity_provider_runs_the_allowed_type_in_the_platform_subnets(template):
+    from aws_cdk.assertions import Match
+
     template.resource_count_is("AWS::Lambda::CapacityProvider", 1)
     template.has_resource_properties(
         "AWS::Lambda::CapacityProvider",
@@ -126,6 +134,8 @@ def test_capacity_provider_runs_the_allowed_type_in_the_platform_subnets(templat
 
 
 def test_function_runs_on_the_provider_with_the_sized_environments(template):
+    from aws_cdk.assertions import Match
+
     template.has_resource_properties(
         "AWS::Lambda::Function",
         {
@@ -162,6 +172,8 @@ def test_function_runs_on_the_provider_with_the_sized_environments(template):
 
 
 def test_operator_role_is_lambdas_managed_policy_only(template):
+    from aws_cdk.assertions import Match
+
     roles = template.find_resources(
         "AWS::IAM::Role",
         {"Properties": {"ManagedPolicyArns": Match.array_with([Match.object_like({"Fn::Join": Match.any_value()})])}},
@@ -180,6 +192,10 @@ def test_cfn_lint_passes(assembly):
 
 def test_a_widened_function_role_fails_cdk_nag(tmp_path):
     # The acknowledgements are scoped to the managed policies: a Resource '*' statement is a finding.
+    from aws_cdk import aws_iam as iam
+
+    from stacks.aws.managed_instances import ManagedInstancesFunction
+
     def widen(construct: ManagedInstancesFunction) -> None:
         construct.function.add_to_role_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=["*"]))
 
@@ -189,6 +205,8 @@ def test_a_widened_function_role_fails_cdk_nag(tmp_path):
 
 
 def test_interface_endpoints_let_the_instances_in(tmp_path):
+    from aws_cdk.assertions import Match, Template
+
     app, _ = stack(tmp_path, endpoints=True)
     t = Template.from_stack(app.node.find_child("Switchyard-steady-cpu"))
     t.has_resource_properties(
@@ -203,6 +221,8 @@ def test_interface_endpoints_let_the_instances_in(tmp_path):
 
 
 def test_manual_scaling_sets_a_cpu_target(tmp_path):
+    from aws_cdk.assertions import Match, Template
+
     app, _ = stack(tmp_path, nag=False, scaling_cpu_target_percent=60)
     t = Template.from_stack(app.node.find_child("Switchyard-steady-cpu"))
     t.has_resource_properties(
@@ -219,6 +239,8 @@ def test_manual_scaling_sets_a_cpu_target(tmp_path):
 
 
 def test_a_gpu_is_refused_naming_the_cdk_version(tmp_path):
+    from stacks.aws.managed_instances import GPU_CDK_VERSION
+
     with pytest.raises(SwitchyardError) as exc:
         stack(tmp_path, nag=False, accelerator="L4:1")
     message = str(exc.value)

@@ -13,16 +13,13 @@ import json
 from pathlib import Path
 
 import pytest
-from aws_cdk import aws_iam as iam
-from aws_cdk.assertions import Match, Template
 
-from stacks.aws import parameters as params
-from stacks.aws.app import PLATFORM_STACK, build_app
-from stacks.aws.workload import stack_name
 from stacks.k8s import naming
 from stacks.profile import Target
 from stacks.profile.loader import load_profile
+from stacks.profile.names import PLATFORM_STACK
 from stacks.targets import decide
+from stacks.targets.serverless.installation import workload_stack
 from stacks.workloads import load_all
 from tests.cdk_helpers import cfn_lint, exports, imports, ssm_published, ssm_reads, synth
 from tests.conftest import IN_PROCESS_CDK, copy_profiles
@@ -65,11 +62,15 @@ def templates_of(assembly) -> dict[str, dict]:
     ids=["passrole-on-star", "getobject-on-star", "s3-star-action"],
 )
 def test_a_wildcard_statement_on_a_serving_role_fails_synthesis(tmp_path, statement):
+    from aws_cdk import aws_iam as iam
+
+    from stacks.aws.app import build_app
+
     profiles = copy_profiles(tmp_path)
     app = build_app(
         load_all([profiles]), profiles_dir=profiles, outdir=str(tmp_path / "out"), build_root=tmp_path / "build"
     )
-    stack = next(s for s in app.node.children if getattr(s, "stack_name", "") == stack_name("nightly-embeddings"))
+    stack = next(s for s in app.node.children if getattr(s, "stack_name", "") == workload_stack("nightly-embeddings"))
     stack.serving.function.add_to_role_policy(iam.PolicyStatement(**statement))
     with pytest.raises(Exception, match="AwsSolutions-IAM5"):
         app.synth()
@@ -77,7 +78,7 @@ def test_a_wildcard_statement_on_a_serving_role_fails_synthesis(tmp_path, statem
 
 def test_the_same_app_without_the_extra_statement_synthesizes(serverless_assembly):
     # the session's synthesis of the same profiles, nag on: it raises on any finding
-    assert stack_name("nightly-embeddings") in templates_of(serverless_assembly)
+    assert workload_stack("nightly-embeddings") in templates_of(serverless_assembly)
 
 
 # ------------------------------------------------------------------ the model file system
@@ -123,7 +124,9 @@ def test_only_the_weights_sync_can_write(default_templates):
 
 
 def test_each_efs_workload_has_its_own_security_group_and_nfs_rule(default_templates):
-    t = Template.from_json(default_templates[stack_name("nightly-embeddings")])
+    from aws_cdk.assertions import Match, Template
+
+    t = Template.from_json(default_templates[workload_stack("nightly-embeddings")])
     own = t.find_resources("AWS::EC2::SecurityGroup")
     assert len(own) == 1
     (sg,) = own
@@ -155,6 +158,8 @@ def endpoint_assembly(tmp_path_factory):
 
 
 def test_interface_endpoints_have_their_own_group_open_only_to_function_groups(endpoint_assembly):
+    from aws_cdk.assertions import Match, Template
+
     templates = templates_of(endpoint_assembly)
     platform = Template.from_json(templates[PLATFORM_STACK])
     platform.resource_count_is("AWS::EC2::VPCEndpoint", 4)  # S3 gateway + 3 interface endpoints
@@ -181,7 +186,7 @@ def test_interface_endpoints_have_their_own_group_open_only_to_function_groups(e
         )
         for rule in rules:
             assert "CidrIp" not in rule and "CidrIpv6" not in rule, rule  # security groups only, never CIDRs
-    workload = Template.from_json(templates[stack_name("nightly-embeddings")])
+    workload = Template.from_json(templates[workload_stack("nightly-embeddings")])
     workload.has_resource_properties(
         "AWS::EC2::SecurityGroupIngress",
         {"FromPort": 443, "ToPort": 443, "GroupId": {"Ref": Match.string_like_regexp("endpointsecuritygroupid")}},
@@ -242,6 +247,8 @@ def test_no_profile_change_removes_a_value_a_deployed_stack_reads(default_templa
 
 
 def test_platform_publishes_its_values_under_one_prefix(default_templates):
+    from stacks.aws import parameters as params
+
     published = ssm_published(default_templates[PLATFORM_STACK])
     assert published == {
         params.name(k)
@@ -315,7 +322,9 @@ def test_every_taggable_resource_carries_the_ownership_tags(default_templates):
 
 
 def test_results_and_access_logs_expire(default_templates):
-    results = Template.from_json(default_templates[stack_name("nightly-embeddings")])
+    from aws_cdk.assertions import Match, Template
+
+    results = Template.from_json(default_templates[workload_stack("nightly-embeddings")])
     results.has_resource_properties(
         "AWS::S3::Bucket",
         {
@@ -345,12 +354,14 @@ def test_results_and_access_logs_expire(default_templates):
 
 
 def test_retention_settings_reach_the_templates(tmp_path):
+    from aws_cdk.assertions import Match, Template
+
     profiles = with_platform(
         copy_profiles(tmp_path, drop=("sentiment-api",)),
         "platform:\n  results_retention_days: 7\n  access_log_retention_days: 90\n  queue_retention_days: 2\n",
     )
     t = templates_of(synth(profiles, tmp_path / "build", tmp_path / "out"))
-    workload = Template.from_json(t[stack_name("nightly-embeddings")])
+    workload = Template.from_json(t[workload_stack("nightly-embeddings")])
     workload.has_resource_properties(
         "AWS::S3::Bucket",
         {"LifecycleConfiguration": {"Rules": [Match.object_like({"ExpirationInDays": 7})]}},
@@ -367,6 +378,8 @@ def test_retention_settings_reach_the_templates(tmp_path):
 
 
 def test_access_log_delivery_is_limited_to_switchyard_buckets_of_the_account(default_templates):
+    from aws_cdk.assertions import Match, Template
+
     Template.from_json(default_templates[PLATFORM_STACK]).has_resource_properties(
         "AWS::S3::BucketPolicy",
         {
@@ -393,9 +406,9 @@ def test_access_log_delivery_is_limited_to_switchyard_buckets_of_the_account(def
 
 
 def test_outputs_name_everything_a_caller_or_policy_needs(default_templates):
-    sync = default_templates[stack_name("sentiment-api")]["Outputs"]
+    sync = default_templates[workload_stack("sentiment-api")]["Outputs"]
     assert {"AliasArn", "FunctionUrl", "FunctionName"} <= set(sync)
-    batch = default_templates[stack_name("nightly-embeddings")]["Outputs"]
+    batch = default_templates[workload_stack("nightly-embeddings")]["Outputs"]
     assert {"AliasArn", "QueueUrl", "QueueArn", "ResultsBucketName", "ResultsPrefixArn", "DeadLetterQueueUrl"} <= set(
         batch
     )
@@ -406,7 +419,11 @@ def test_outputs_name_everything_a_caller_or_policy_needs(default_templates):
 
 
 def test_every_alarm_notifies_the_platform_topic(default_templates):
-    for name in (stack_name("sentiment-api"), stack_name("nightly-embeddings")):
+    from aws_cdk.assertions import Template
+
+    from stacks.aws import parameters as params
+
+    for name in (workload_stack("sentiment-api"), workload_stack("nightly-embeddings")):
         t = default_templates[name]
         alarms = {k: r for k, r in t["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"}
         topic_param = next(
@@ -416,17 +433,17 @@ def test_every_alarm_notifies_the_platform_topic(default_templates):
             assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_param}], key
     kinds = {
         k.removeprefix("Alarms").rstrip("0123456789ABCDEF")
-        for k, r in default_templates[stack_name("nightly-embeddings")]["Resources"].items()
+        for k, r in default_templates[workload_stack("nightly-embeddings")]["Resources"].items()
         if r["Type"] == "AWS::CloudWatch::Alarm"
     }
     assert {"ModelErrors", "QueueOldestMessage", "DeadLetters"} <= kinds
     sync_kinds = {
         k.removeprefix("Alarms").rstrip("0123456789ABCDEF")
-        for k, r in default_templates[stack_name("sentiment-api")]["Resources"].items()
+        for k, r in default_templates[workload_stack("sentiment-api")]["Resources"].items()
         if r["Type"] == "AWS::CloudWatch::Alarm"
     }
     assert {"ModelErrors", "Url5xx"} <= sync_kinds
-    Template.from_json(default_templates[stack_name("sentiment-api")]).has_resource_properties(
+    Template.from_json(default_templates[workload_stack("sentiment-api")]).has_resource_properties(
         "AWS::CloudWatch::Alarm",
         {
             "Namespace": "Switchyard",
@@ -437,6 +454,8 @@ def test_every_alarm_notifies_the_platform_topic(default_templates):
 
 
 def test_created_topic_is_encrypted_with_a_key_cloudwatch_can_use_and_emails_subscribe(tmp_path):
+    from aws_cdk.assertions import Match, Template
+
     profiles = with_platform(copy_profiles(tmp_path), "platform:\n  alarm_emails: [oncall@example.com]\n")
     platform = Template.from_json(templates_of(synth(profiles, tmp_path / "build", tmp_path / "out"))[PLATFORM_STACK])
     platform.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
@@ -455,6 +474,10 @@ def test_created_topic_is_encrypted_with_a_key_cloudwatch_can_use_and_emails_sub
 
 
 def test_an_existing_topic_is_used_as_is(tmp_path):
+    from aws_cdk.assertions import Template
+
+    from stacks.aws import parameters as params
+
     arn = "arn:aws:sns:us-east-1:123456789012:pager"
     profiles = with_platform(copy_profiles(tmp_path), f"platform:\n  alarm_topic_arn: {arn}\n")
     platform = Template.from_json(templates_of(synth(profiles, tmp_path / "build", tmp_path / "out"))[PLATFORM_STACK])
@@ -463,13 +486,15 @@ def test_an_existing_topic_is_used_as_is(tmp_path):
 
 
 def test_http_api_5xx_is_alarmed(tmp_path):
+    from aws_cdk.assertions import Template
+
     profiles = copy_profiles(
         tmp_path,
         drop=("nightly-embeddings",),
         edit={"sentiment-api": ("  timeout_s: 30", "  timeout_s: 29\n  endpoint: http_api")},
     )
     t = Template.from_json(
-        templates_of(synth(profiles, tmp_path / "build", tmp_path / "out"))[stack_name("sentiment-api")]
+        templates_of(synth(profiles, tmp_path / "build", tmp_path / "out"))[workload_stack("sentiment-api")]
     )
     t.has_resource_properties("AWS::CloudWatch::Alarm", {"Namespace": "AWS/ApiGateway", "MetricName": "5xx"})
     t.resource_count_is("AWS::Lambda::Url", 0)
@@ -479,13 +504,15 @@ def test_http_api_5xx_is_alarmed(tmp_path):
 
 
 def test_schedule_in_an_iana_time_zone(tmp_path):
+    from aws_cdk.assertions import Template
+
     profiles = copy_profiles(
         tmp_path,
         drop=("nightly-embeddings",),
         edit={"sentiment-api": ('"08:00-18:00 UTC"', '"08:30-18:30 Europe/Berlin"')},
     )
     t = Template.from_json(
-        templates_of(synth(profiles, tmp_path / "build", tmp_path / "out"))[stack_name("sentiment-api")]
+        templates_of(synth(profiles, tmp_path / "build", tmp_path / "out"))[workload_stack("sentiment-api")]
     )
     # the floor the plan states (the averages' 1, raised by the simulated burst), in the window's zone
     s = decide(load_profile(profiles / "sentiment-api.yaml")).decision.option(Target.serverless).sizing
@@ -532,7 +559,7 @@ def test_the_schedule_warms_as_early_as_the_platform_bills(tmp_path):
         ),
         "platform:\n  pc_prewarm_minutes: 30\n",
     )
-    t = templates_of(synth(profiles, tmp_path / "build", tmp_path / "out"))[stack_name("sentiment-api")]
+    t = templates_of(synth(profiles, tmp_path / "build", tmp_path / "out"))[workload_stack("sentiment-api")]
     (target,) = [r for r in t["Resources"].values() if r["Type"] == "AWS::ApplicationAutoScaling::ScalableTarget"]
     warm = next(a for a in target["Properties"]["ScheduledActions"] if a["ScheduledActionName"] == "WarmInWindow")
     assert warm["Schedule"] == "cron(0,15,30,45 8-17 * * ? *)"  # from 08:00, 30 min before the window
@@ -542,6 +569,8 @@ def test_the_schedule_warms_as_early_as_the_platform_bills(tmp_path):
 
 
 def test_weights_under_a_kms_key_are_decrypted_through_s3_only(tmp_path):
+    from aws_cdk.assertions import Match, Template
+
     key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
     profiles = with_platform(copy_profiles(tmp_path), f"platform:\n  weights_kms_key_arn: {key}\n")
     platform = Template.from_json(templates_of(synth(profiles, tmp_path / "build", tmp_path / "out"))[PLATFORM_STACK])
@@ -622,7 +651,7 @@ def test_the_vpc_spans_as_many_azs_as_the_platform_asks(tmp_path):
     assert sum(r["Type"] == "AWS::EFS::MountTarget" for r in resources) == 3
     (endpoint,) = [r for r in resources if r["Properties"].get("VpcEndpointType") == "Interface"]
     assert len(endpoint["Properties"]["SubnetIds"]) == 3
-    workload = json.dumps(templates[stack_name("slow-model")])
+    workload = json.dumps(templates[workload_stack("slow-model")])
     assert '{"Fn::Select": [2, {"Fn::Split"' in workload
 
 
@@ -631,9 +660,11 @@ def test_an_sqs_batch_at_the_p99_fits_in_the_function_timeout(tmp_path, p99_ms, 
     """The handler works a batch's messages one after another inside one invocation whose timeout
     is one request's (sla.timeout_s). A batch that cannot finish times out whole: every message
     in it, the good ones too, is received again and reaches the DLQ after three timeouts."""
+    from aws_cdk.assertions import Template
+
     profile = slow_profile(tmp_path, {"p99_latency_ms: 1000": f"p99_latency_ms: {p99_ms}"})  # timeout_s: 30
     templates = templates_of(synth(profile.parent, tmp_path / "build", tmp_path / "out"))
-    Template.from_json(templates[stack_name("slow-model")]).has_resource_properties(
+    Template.from_json(templates[workload_stack("slow-model")]).has_resource_properties(
         "AWS::Lambda::EventSourceMapping", {"BatchSize": batch}
     )
 
@@ -643,7 +674,7 @@ def test_function_url_output_names_both_actions_a_caller_needs(tmp_path):
     lambda:InvokeFunctionUrl and lambda:InvokeFunction; a policy written from the output's
     description must work."""
     profile = slow_profile(tmp_path)
-    template = templates_of(synth(profile.parent, tmp_path / "build", tmp_path / "out"))[stack_name("slow-model")]
+    template = templates_of(synth(profile.parent, tmp_path / "build", tmp_path / "out"))[workload_stack("slow-model")]
     description = template["Outputs"]["FunctionUrl"]["Description"]
     assert "lambda:InvokeFunctionUrl" in description and "lambda:InvokeFunction " in description
 
@@ -653,7 +684,7 @@ def test_queued_and_dead_lettered_messages_outlive_the_queue_resources(tmp_path)
     queues from the template; CloudFormation would delete them with their backlog and their dead
     letters (kept 14 days for inspection and replay). They are retained, like the results bucket."""
     profile = slow_profile(tmp_path)  # mode: both
-    template = templates_of(synth(profile.parent, tmp_path / "build", tmp_path / "out"))[stack_name("slow-model")]
+    template = templates_of(synth(profile.parent, tmp_path / "build", tmp_path / "out"))[workload_stack("slow-model")]
     queues = {k: r for k, r in template["Resources"].items() if r["Type"] == "AWS::SQS::Queue"}
     assert len(queues) == 2
     for key, queue in queues.items():

@@ -15,15 +15,15 @@ import json
 import re
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from aws_cdk.assertions import Match, Template
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from stacks.aws.app import PLATFORM_STACK
 from stacks.commands import lock
 from stacks.packaging import IMAGES, LAMBDA_IMAGE_WEIGHTS_DIR, render
 from stacks.profile import Target
+from stacks.profile.names import PLATFORM_STACK
 from stacks.targets.managed_instances import managed_instances_sizing
 from stacks.targets.managed_instances.alarms import managed_instances_alarms
 from stacks.targets.serverless.installation import instances_stack, workload_stack
@@ -31,6 +31,9 @@ from stacks.workloads import load_all
 from tests.cdk_helpers import cfn_lint, normalised, synth
 from tests.cli_helpers import switchyard
 from tests.conftest import FIXTURES, IN_PROCESS_CDK
+
+if TYPE_CHECKING:  # aws-cdk-lib is imported where used: only the `cdk` group's worker loads it
+    from aws_cdk.assertions import Template
 
 pytestmark = [pytest.mark.timeout(300), IN_PROCESS_CDK]
 STEADY = FIXTURES / "steady_cpu"
@@ -69,6 +72,8 @@ def templates(assembly):
 
 @pytest.fixture(scope="module")
 def template(templates) -> Template:
+    from aws_cdk.assertions import Template
+
     return Template.from_json(templates[instances_stack(NAME)])
 
 
@@ -125,6 +130,8 @@ def test_one_stack_for_the_workload_beside_the_platform(templates):
 
 
 def test_capacity_provider_and_function_follow_the_sizing(template, workload):
+    from aws_cdk.assertions import Match
+
     e = managed_instances_sizing(workload).environment
     template.resource_count_is("AWS::Lambda::CapacityProvider", 1)
     template.has_resource_properties(

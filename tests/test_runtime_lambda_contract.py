@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from stacks.aws.queue import MAX_RECEIVE_COUNT
 from stacks.packaging import render
 from stacks.profile import Target
+from stacks.targets.serverless.delivery import MAX_RECEIVE_COUNT
 from tests.packaging_helpers import SLOW_PROFILE, imported_app, workload
 from tests.test_runtime_lambda import CTX, SENDER, LambdaContext, emf_metrics, sqs_record, stdout_json, watch_stdout
 

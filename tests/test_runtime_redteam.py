@@ -13,11 +13,11 @@ import uuid
 
 import pytest
 
-from stacks.aws.queue import MAX_RECEIVE_COUNT
 from stacks.errors import SwitchyardError
 from stacks.k8s import api_keys
 from stacks.packaging import render
 from stacks.profile import Target
+from stacks.targets.serverless.delivery import MAX_RECEIVE_COUNT
 from tests.packaging_helpers import SLOW_PROFILE, workload
 from tests.runtime_helpers import SLOW_MODEL, free_port, render_server, slow_profile, start_server, status_of
 from tests.test_runtime_lambda import CTX, SENDER, LambdaContext, sqs_record

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field, replace
 
 import pytest
 
-from stacks.aws.workload import stack_name
 from stacks.simulate.constants import DEFAULT
 from stacks.simulate.engine import Engine
 from stacks.simulate.inputs import serverless_params
 from stacks.simulate.results import DEAD_LETTER, THROTTLED, TIMED_OUT, Recorder, percentile
 from stacks.simulate.serverless import ServerlessSim
 from stacks.simulate.traffic import profile_arrivals, shape_of
+from stacks.targets.serverless.installation import workload_stack
 from stacks.workloads import load_all
 from tests.conftest import PROFILES
 
@@ -160,7 +160,7 @@ def _fires(values: list[float], threshold: float, periods: int) -> list[int]:
 def test_no_generated_alarm_fires_under_the_days_traffic(templates, workloads, name):
     alarms = {
         _kind(k): r["Properties"]
-        for k, r in templates[stack_name(name)]["Resources"].items()
+        for k, r in templates[workload_stack(name)]["Resources"].items()
         if r["Type"] == "AWS::CloudWatch::Alarm"
     }
     assert set(alarms) <= set(SERIES), f"evaluate {set(alarms) - set(SERIES)} here"
@@ -198,7 +198,7 @@ def test_the_cold_share_alarm_would_page_on_the_averages_floor(templates, worklo
     day = observe(replace(w, decision=lowered), 300)
     alarms = {
         _kind(k): r["Properties"]
-        for k, r in templates[stack_name("sentiment-api")]["Resources"].items()
+        for k, r in templates[workload_stack("sentiment-api")]["Resources"].items()
         if r["Type"] == "AWS::CloudWatch::Alarm"
     }
     props = alarms["ColdStartOverBudget"]

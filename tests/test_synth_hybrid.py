@@ -6,16 +6,15 @@ config; snapshots of both, cdk-nag and cfn-lint clean, KEDA objects valid agains
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jsonschema
 import kubernetes_validate
 import pulumi
 import pytest
 import yaml
-from aws_cdk.assertions import Match, Template
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from stacks.aws.hybrid import SCALER_SQS_ACTIONS, WORKER_SQS_ACTIONS
 from stacks.errors import SwitchyardError
 from stacks.k8s import mocks, program
 from stacks.k8s.hybrid import HybridQueue
@@ -33,6 +32,9 @@ from tests.conftest import FIXTURES, IN_PROCESS_CDK, UPSTREAM
 from tests.k8s_helpers import CLUSTER, find, manifests
 from tests.k8s_helpers import normalised as normalised_objects
 
+if TYPE_CHECKING:  # aws-cdk-lib is imported where used: only the `cdk` group's worker loads it
+    from aws_cdk.assertions import Template
+
 pytestmark = [pytest.mark.timeout(300), IN_PROCESS_CDK]
 PROFILES = FIXTURES / "hybrid"
 NAME = "image-tagging"
@@ -47,6 +49,8 @@ def assembly(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def front(assembly) -> Template:
+    from aws_cdk.assertions import Template
+
     return Template.from_json(assembly.get_stack_by_name(STACK).template)
 
 
@@ -63,6 +67,8 @@ def workload():
 
 
 def test_the_cdk_app_holds_the_platform_and_the_front_and_no_function(assembly, front):
+    from aws_cdk.assertions import Match
+
     assert sorted(s.stack_name for s in assembly.stacks) == sorted(["Switchyard-Platform", STACK])
     front.resource_count_is("AWS::Lambda::Function", 0)
     front.resource_count_is("AWS::Lambda::EventSourceMapping", 0)
@@ -79,6 +85,8 @@ def test_the_cdk_app_holds_the_platform_and_the_front_and_no_function(assembly, 
 
 
 def test_worker_and_scaler_users_get_least_privilege(front):
+    from stacks.aws.hybrid import SCALER_SQS_ACTIONS, WORKER_SQS_ACTIONS
+
     policies = front.find_resources("AWS::IAM::ManagedPolicy")
     actions = sorted(
         tuple(sorted(s["Action"] if isinstance(s["Action"], list) else [s["Action"]]))

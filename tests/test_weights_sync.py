@@ -18,7 +18,6 @@ import zipfile
 import pytest
 
 from stacks.aws.runtime import weights_sync
-from stacks.aws.weights import READER_UID
 
 
 class MemoryS3:
@@ -151,6 +150,8 @@ def _read_all_as(uid: int, root: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("kind", ["prefix", "zip"])
 def test_weights_are_readable_by_the_serving_user_under_a_strict_umask(tmp_path, kind):
+    from stacks.aws.weights import READER_UID
+
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("tokenizer/vocab.txt", "a b")
