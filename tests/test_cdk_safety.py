@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -655,36 +656,46 @@ def test_the_vpc_spans_as_many_azs_as_the_platform_asks(tmp_path):
     assert '{"Fn::Select": [2, {"Fn::Split"' in workload
 
 
+@pytest.fixture(scope="module")
+def slow_model_template(tmp_path_factory):
+    """slow-model's stack template for a p99 (ms; the profile's own is 1000), each synthesized once for
+    the module's tests (mode: both, timeout_s: 30)."""
+
+    @functools.cache
+    def template(p99_ms: int = 1000) -> dict:
+        tmp = tmp_path_factory.mktemp(f"slow-model-{p99_ms}")
+        profile = slow_profile(tmp, {"p99_latency_ms: 1000": f"p99_latency_ms: {p99_ms}"})
+        return templates_of(synth(profile.parent, tmp / "build", tmp / "out"))[workload_stack("slow-model")]
+
+    return template
+
+
 @pytest.mark.parametrize(("p99_ms", "batch"), [(1000, 10), (7000, 4), (20000, 1)])
-def test_an_sqs_batch_at_the_p99_fits_in_the_function_timeout(tmp_path, p99_ms, batch):
+def test_an_sqs_batch_at_the_p99_fits_in_the_function_timeout(slow_model_template, p99_ms, batch):
     """The handler works a batch's messages one after another inside one invocation whose timeout
     is one request's (sla.timeout_s). A batch that cannot finish times out whole: every message
     in it, the good ones too, is received again and reaches the DLQ after three timeouts."""
     from aws_cdk.assertions import Template
 
-    profile = slow_profile(tmp_path, {"p99_latency_ms: 1000": f"p99_latency_ms: {p99_ms}"})  # timeout_s: 30
-    templates = templates_of(synth(profile.parent, tmp_path / "build", tmp_path / "out"))
-    Template.from_json(templates[workload_stack("slow-model")]).has_resource_properties(
+    Template.from_json(slow_model_template(p99_ms)).has_resource_properties(
         "AWS::Lambda::EventSourceMapping", {"BatchSize": batch}
     )
 
 
-def test_function_url_output_names_both_actions_a_caller_needs(tmp_path):
+def test_function_url_output_names_both_actions_a_caller_needs(slow_model_template):
     """Function URLs created since October 2025 authorize a SigV4 caller only with both
     lambda:InvokeFunctionUrl and lambda:InvokeFunction; a policy written from the output's
     description must work."""
-    profile = slow_profile(tmp_path)
-    template = templates_of(synth(profile.parent, tmp_path / "build", tmp_path / "out"))[workload_stack("slow-model")]
+    template = slow_model_template()
     description = template["Outputs"]["FunctionUrl"]["Description"]
     assert "lambda:InvokeFunctionUrl" in description and "lambda:InvokeFunction " in description
 
 
-def test_queued_and_dead_lettered_messages_outlive_the_queue_resources(tmp_path):
+def test_queued_and_dead_lettered_messages_outlive_the_queue_resources(slow_model_template):
     """Switching mode to sync, moving the workload to Kubernetes or deleting its stack removes the
     queues from the template; CloudFormation would delete them with their backlog and their dead
     letters (kept 14 days for inspection and replay). They are retained, like the results bucket."""
-    profile = slow_profile(tmp_path)  # mode: both
-    template = templates_of(synth(profile.parent, tmp_path / "build", tmp_path / "out"))[workload_stack("slow-model")]
+    template = slow_model_template()  # mode: both
     queues = {k: r for k, r in template["Resources"].items() if r["Type"] == "AWS::SQS::Queue"}
     assert len(queues) == 2
     for key, queue in queues.items():
