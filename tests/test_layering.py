@@ -232,3 +232,49 @@ def test_loading_a_profile_reaches_neither_the_decision_nor_a_target():
         reached.add(name)
         todo += graph()[name].imports
     assert sorted(n for n in reached if _in(n, "stacks.decision", "stacks.targets", "stacks.aws", "stacks.k8s")) == []
+
+
+CDK = {"aws_cdk", "constructs", "cdk_nag"}
+
+
+def test_no_test_module_loads_aws_cdk_lib_when_it_is_collected():
+    """Every xdist worker collects every test module, and only the `cdk` group's worker synthesizes: a
+    test module importing aws-cdk-lib at its top (itself, or through a stacks module or a test helper
+    whose top does) makes every worker start jsii's Node.js and load the library, ~1.4 s of CPU each.
+    Imports under `if TYPE_CHECKING:` and inside functions are not run at collection."""
+    tests = Path(__file__).resolve().parent
+    paths = {**{n: m.path for n, m in graph().items()}, **{f"tests.{p.stem}": p for p in tests.glob("*.py")}}
+    known = set(paths)
+
+    @functools.cache
+    def top(name: str) -> tuple[frozenset[str], bool]:
+        """(project modules, whether aws-cdk-lib) a module's top-level imports load."""
+        tree = ast.parse(paths[name].read_text(encoding="utf-8"))
+        project: set[str] = set()
+        cdk = False
+        for node in tree.body:
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                roots = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                cdk |= any(r.split(".")[0] in CDK for r in roots)
+                project.update(t for t in _targets(node, name, known) if t != name)
+        return frozenset(project), cdk
+
+    def chain(name: str, seen: tuple[str, ...] = ()) -> tuple[str, ...] | None:
+        """The import path by which loading `name` loads aws-cdk-lib, or None."""
+        if name in seen:
+            return None
+        project, cdk = top(name)
+        if cdk:
+            return (*seen, name)
+        for t in sorted(project):
+            found = chain(t, (*seen, name))
+            if found:
+                return found
+        return None
+
+    assert chain("stacks.aws.app"), "the check must see aws-cdk-lib behind stacks.aws.app"
+    loading = {p.stem: chain(f"tests.{p.stem}") for p in sorted(tests.glob("test_*.py"))}
+    wrong = {name: " -> ".join(c) for name, c in loading.items() if c}
+    assert wrong == {}, "import aws-cdk-lib inside the tests that use it (tests/conftest.py): " + "; ".join(
+        f"{k}: {v}" for k, v in wrong.items()
+    )
