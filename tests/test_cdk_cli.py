@@ -27,6 +27,11 @@ def test_real_cdk_cli_synthesizes_through_cdk_json(cdk_cli):
     # CDK's built-in CloudFormation validation ran (on, as for a user) and found nothing: its findings
     # are warnings ("... (CloudFormation Validate)") a user would see on every synth.
     assert "Template validation found issues" not in cdk_cli.output, cdk_cli.output[-3000:]
+    report = json.loads((cdk_cli.out / "validation-report.json").read_text())  # warnings are findings too
+    found = [
+        v for r in report["pluginReports"] if r["pluginName"] == "CloudFormation Validate" for v in r["violations"]
+    ]
+    assert found == [], found
     produced = sorted(p.name for p in cdk_cli.out.glob("*.template.json"))
     assert produced == sorted(f"{n}.template.json" for n in [PLATFORM_STACK, *(workload_stack(x) for x in SERVERLESS)])
     # The CLI that ran is the pinned 2.1xxx one (npm's `latest` is an unrelated 3.0.0): `npx --no-install

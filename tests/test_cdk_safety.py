@@ -662,7 +662,7 @@ def slow_model_template(tmp_path_factory):
     the module's tests (mode: both, timeout_s: 30)."""
 
     @functools.cache
-    def template(p99_ms: int = 1000) -> dict:
+    def template(p99_ms: int) -> dict:
         tmp = tmp_path_factory.mktemp(f"slow-model-{p99_ms}")
         profile = slow_profile(tmp, {"p99_latency_ms: 1000": f"p99_latency_ms: {p99_ms}"})
         return templates_of(synth(profile.parent, tmp / "build", tmp / "out"))[workload_stack("slow-model")]
@@ -686,7 +686,7 @@ def test_function_url_output_names_both_actions_a_caller_needs(slow_model_templa
     """Function URLs created since October 2025 authorize a SigV4 caller only with both
     lambda:InvokeFunctionUrl and lambda:InvokeFunction; a policy written from the output's
     description must work."""
-    template = slow_model_template()
+    template = slow_model_template(1000)
     description = template["Outputs"]["FunctionUrl"]["Description"]
     assert "lambda:InvokeFunctionUrl" in description and "lambda:InvokeFunction " in description
 
@@ -695,7 +695,7 @@ def test_queued_and_dead_lettered_messages_outlive_the_queue_resources(slow_mode
     """Switching mode to sync, moving the workload to Kubernetes or deleting its stack removes the
     queues from the template; CloudFormation would delete them with their backlog and their dead
     letters (kept 14 days for inspection and replay). They are retained, like the results bucket."""
-    template = slow_model_template()  # mode: both
+    template = slow_model_template(1000)  # mode: both
     queues = {k: r for k, r in template["Resources"].items() if r["Type"] == "AWS::SQS::Queue"}
     assert len(queues) == 2
     for key, queue in queues.items():

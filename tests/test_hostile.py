@@ -89,6 +89,8 @@ HOSTILE = {
     "billion laughs": (LAUGHS, "more than 20,000 values once aliases are expanded"),
     "deep nesting": ("name: " + "[" * 995 + "]" * 995 + "\n", "nesting is deeper than 32 levels"),
     "alias inside itself": ("a: &a [*a]\n", "an alias refers to a block that contains it"),
+    # Refused with the character named, whichever PyYAML build parses it (libyaml's takes it: safe_yaml).
+    "tab before a value": (edit("memory_gb: 2", "memory_gb:\t2"), ":9: YAML syntax error: found character '\\t'"),
     "NUL byte": (edit("name: demo-api", "name: demo\x00api"), ":2: control character U+0000 at column 11"),
     "escaped NUL": (edit("name: demo-api", 'name: "demo\\0api"'), ":2: name: control character U+0000"),
     "infinity": (edit("memory_gb: 2", "memory_gb: .inf"), "model.memory_gb: must be a finite number"),

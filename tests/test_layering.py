@@ -241,7 +241,9 @@ def test_no_test_module_loads_aws_cdk_lib_when_it_is_collected():
     """Every xdist worker collects every test module, and only the `cdk` group's worker synthesizes: a
     test module importing aws-cdk-lib at its top (itself, or through a stacks module or a test helper
     whose top does) makes every worker start jsii's Node.js and load the library, ~1.4 s of CPU each.
-    Imports under `if TYPE_CHECKING:` and inside functions are not run at collection."""
+    Imports under `if TYPE_CHECKING:` and inside functions are not run at collection. Read from the
+    source like the rest of this module: an import under another `if`/`try` at a module's top, or
+    importlib/importorskip, is not seen."""
     tests = Path(__file__).resolve().parent
     paths = {**{n: m.path for n, m in graph().items()}, **{f"tests.{p.stem}": p for p in tests.glob("*.py")}}
     known = set(paths)

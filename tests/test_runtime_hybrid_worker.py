@@ -285,6 +285,8 @@ def test_a_failing_results_bucket_turns_readiness_off_and_the_message_waits_in_h
     assert aws.result("w") == {"id": "w", "outputs": [3.0]}
     wait_for(lambda: worker.ready() == 200)
     wait_for(lambda: aws.counts() == (0, 0))
+    # Logged after the delete the line above waits for: waited for in turn, then it must be the only one.
+    wait_for(lambda: any(e.get("event") == "message_done" for e in worker.events()))
     assert [e["id"] for e in worker.events() if e.get("event") == "message_done"] == ["w"]
 
 

@@ -112,12 +112,12 @@ def control_characters(text: str, file: str) -> list[Problem]:
 # --------------------------------------------------------------------------- YAML 1.2 core scalars
 
 
-# libyaml's parser where PyYAML has it (its wheels do): ~10x faster than the pure-Python one on a
-# profile, with the same events, nodes and marks; resolving and constructing stay in Python.
-_SafeLoader = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
-
-
-class _Loader(_SafeLoader):
+# The pure-Python parser, not libyaml's (yaml.CSafeLoader, ~10x faster on a profile, tried): the two
+# disagree on what is valid (libyaml takes a tab after "key:" or before a comment, refuses %YAML 1.3
+# and unknown directives), word errors with less detail (a tab is "found character that cannot start
+# any token", not "found character '\t'") and place an error at end of file a line past it. A profile
+# must be valid or not, with the same message, whichever PyYAML build the user has.
+class _Loader(yaml.SafeLoader):
     """SafeLoader with the YAML 1.2 core schema's plain-scalar rules (see the module docstring)."""
 
     yaml_implicit_resolvers: dict = {}
