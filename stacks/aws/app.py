@@ -47,9 +47,19 @@ FEATURE_FLAGS = {
 
 
 def build_app(
-    batch: Batch, *, profiles_dir: Path, outdir: str | None = None, build_root: Path = BUILD_ROOT, nag: bool = True
+    batch: Batch,
+    *,
+    profiles_dir: Path,
+    outdir: str | None = None,
+    build_root: Path = BUILD_ROOT,
+    nag: bool = True,
+    template_validation: bool = True,
 ) -> cdk.App:
-    """Construct (not synthesize) the app for the serverless workloads of `batch` and the hybrids' fronts."""
+    """Construct (not synthesize) the app for the serverless workloads of `batch` and the hybrids' fronts.
+
+    `template_validation`: CDK's built-in CloudFormation template validation at synth, which only
+    warns (on stderr) and costs seconds (a WASM rule engine started per process, then each stack);
+    off where nobody reads its warnings (`switchyard snapshot`). cdk-nag runs either way (`nag`)."""
     platform_settings = load_settings(profiles_dir).platform
     serverless = batch.by_target("serverless")
     managed = batch.by_target("managed-instances")
@@ -58,7 +68,7 @@ def build_app(
         unheard = alarms_without_subscribers(platform_settings, profiles_dir)
         if unheard is not None:
             raise unheard
-    app = cdk.App(outdir=outdir, context=FEATURE_FLAGS)
+    app = cdk.App(outdir=outdir, context=FEATURE_FLAGS, builtin_cloud_formation_validation=template_validation)
     env = cdk.Environment(region=platform_settings.region)
     installation = platform_settings.installation
     on_efs = [w for w in serverless if not serverless_sizing(w).weights_in_image]

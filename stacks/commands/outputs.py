@@ -53,8 +53,10 @@ def produce(
     secrets: Any = None,
     progress=None,
     pulumi_stack: str | None = None,
+    template_validation: bool = True,
 ) -> Produced:
-    """Build contexts, the CDK assembly and the Kubernetes objects of every workload in `batch`."""
+    """Build contexts, the CDK assembly and the Kubernetes objects of every workload in `batch`
+    (`template_validation`: stacks.aws.app.build_app's)."""
     say = progress or (lambda _text: None)
     serverless, kubernetes = batch.by_target("serverless"), batch.by_target("kubernetes")
     # The CDK app builds both Lambda targets (serverless, managed-instances) and the hybrid fronts;
@@ -70,7 +72,11 @@ def produce(
         # Absolute: jsii's Node.js resolves relative paths against its own working directory, which
         # is wherever the process stood when the kernel started (not ours, after a chdir).
         build_app(
-            batch, profiles_dir=profiles_dir.resolve(), outdir=str(cdk_out.resolve()), build_root=build_root.resolve()
+            batch,
+            profiles_dir=profiles_dir.resolve(),
+            outdir=str(cdk_out.resolve()),
+            build_root=build_root.resolve(),
+            template_validation=template_validation,
         ).synth()
         produced.cdk_out = cdk_out
     say(f"running the Pulumi program under mocks ({len(kubernetes)} kubernetes, {len(hybrid)} hybrid workload(s))")
