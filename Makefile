@@ -71,7 +71,7 @@ lint: install  ## ruff check and ruff format --check
 # environment sets PYTHONDONTWRITEBYTECODE: without it every worker compiles the ~80 test modules
 # and the project again on every run, ~3 s of CPU per worker. Empty is "unset" to Python.
 # The snapshot check of profiles/ reads profiles/ and writes a temporary folder only: it runs beside
-# the suite (its ~10 s of CPU fit in the suite's first minute, when the server tests mostly wait)
+# the suite (its ~6 s of CPU fit in the suite's first minute, when the server tests mostly wait)
 # and prints its verdict after the suite's; either failing fails the target.
 test: export PYTHONDONTWRITEBYTECODE =
 test: install  ## lint, the test suite (4 workers: PYTEST_WORKERS=N) and the snapshot check of profiles/

@@ -102,7 +102,7 @@ _temporary_files_in_memory()
 # suite's ~60 in-process synths of profile variants skip it (CDK_VALIDATION=false, read once by jsii's
 # Node.js when aws-cdk-lib loads); cfn-lint and cdk-nag still check those templates. Where it is what
 # a user runs, it stays on: the real CDK CLI's synth of the fixture profiles (tests.cdk_helpers.
-# cdk_cli_synth, which asserts it found nothing) and `make test`'s snapshot check of profiles/.
+# cdk_cli_synth; test_cdk_cli asserts its report holds no finding, warnings included).
 os.environ.setdefault("CDK_VALIDATION", "false")
 
 
