@@ -27,7 +27,6 @@ interpreter that collects every test module (~4 s of CPU), so:
   to the workers first (see pytest_collection_modifyitems).
 - Wait for events (`tests.runtime_helpers.wait_for`, a log line, a readiness probe), never a
   fixed sleep; bound the work of a test by CPU time, not wall time (the machine is shared).
-
 - Temporary files go to a RAM file system (/dev/shm) when there is one with room and TMPDIR is
   unset (_temporary_files_in_memory): file creation is most of the suite's system CPU on a disk.
 
@@ -89,7 +88,7 @@ def _temporary_files_in_memory(shm: Path = Path("/dev/shm"), room: int = 4 * 2**
         info = folder.lstat()
         if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
             return
-    except (OSError, IndexError):
+    except OSError:
         return
     os.environ["TMPDIR"] = str(folder)  # this process's tempfile, pytest's tmp_path, and every subprocess
     tempfile.tempdir = None
